@@ -1,0 +1,98 @@
+//! The closed vocabularies of DOMAIN.md, stored as short strings. Adding a
+//! value is a code change plus an OpenAPI change, never free text.
+
+use sea_orm::entity::prelude::*;
+
+/// Who controls a touchpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(32))")]
+pub enum Kind {
+    #[sea_orm(string_value = "employer_created")]
+    EmployerCreated,
+    #[sea_orm(string_value = "true")]
+    True,
+    #[sea_orm(string_value = "unexpected")]
+    Unexpected,
+}
+
+/// Where a touchpoint happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(32))")]
+pub enum Channel {
+    #[sea_orm(string_value = "careers_site")]
+    CareersSite,
+    #[sea_orm(string_value = "job_board")]
+    JobBoard,
+    #[sea_orm(string_value = "social_media")]
+    SocialMedia,
+    #[sea_orm(string_value = "review_site")]
+    ReviewSite,
+    #[sea_orm(string_value = "email")]
+    Email,
+    #[sea_orm(string_value = "phone")]
+    Phone,
+    #[sea_orm(string_value = "chat")]
+    Chat,
+    #[sea_orm(string_value = "interview")]
+    Interview,
+    #[sea_orm(string_value = "assessment")]
+    Assessment,
+    #[sea_orm(string_value = "event")]
+    Event,
+    #[sea_orm(string_value = "referral")]
+    Referral,
+    #[sea_orm(string_value = "word_of_mouth")]
+    WordOfMouth,
+    #[sea_orm(string_value = "press")]
+    Press,
+    #[sea_orm(string_value = "other")]
+    Other,
+}
+
+/// The step of the candidate journey.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(32))")]
+pub enum Stage {
+    #[sea_orm(string_value = "awareness")]
+    Awareness,
+    #[sea_orm(string_value = "consideration")]
+    Consideration,
+    #[sea_orm(string_value = "application")]
+    Application,
+    #[sea_orm(string_value = "screening")]
+    Screening,
+    #[sea_orm(string_value = "interview")]
+    Interview,
+    #[sea_orm(string_value = "offer")]
+    Offer,
+    #[sea_orm(string_value = "onboarding")]
+    Onboarding,
+    #[sea_orm(string_value = "alumni")]
+    Alumni,
+}
+
+/// Who recorded an encounter and measured its score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(32))")]
+pub enum Source {
+    #[sea_orm(string_value = "recruiter_observation")]
+    RecruiterObservation,
+    #[sea_orm(string_value = "candidate_survey")]
+    CandidateSurvey,
+    #[sea_orm(string_value = "review_import")]
+    ReviewImport,
+    #[sea_orm(string_value = "other")]
+    Other,
+}
+
+/// What an API key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum Role {
+    #[sea_orm(string_value = "admin")]
+    Admin,
+    #[sea_orm(string_value = "recruiter")]
+    Recruiter,
+    #[sea_orm(string_value = "reporter")]
+    Reporter,
+}

@@ -1,0 +1,17 @@
+//! sea-orm entities of touchpoint-tracker. Nothing here knows about HTTP: the
+//! API layer has its own request and response types with `From` conversions.
+
+pub mod api_key;
+pub mod candidate;
+pub mod encounter;
+pub mod enums;
+pub mod organization;
+pub mod touchpoint;
+
+pub mod prelude {
+    pub use super::api_key::Entity as ApiKey;
+    pub use super::candidate::Entity as Candidate;
+    pub use super::encounter::Entity as Encounter;
+    pub use super::organization::Entity as Organization;
+    pub use super::touchpoint::Entity as Touchpoint;
+}

@@ -1,0 +1,15 @@
+//! Forward-only schema migrations. Applied automatically when the service
+//! starts, and runnable alone: `cargo run -p migration -- up|status|fresh`.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_create_core_schema;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261122_000001_create_core_schema::Migration)]
+    }
+}

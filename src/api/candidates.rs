@@ -1,0 +1,226 @@
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::{
+    param::{Path, Query},
+    payload::Json,
+    types::MaybeUndefined,
+    ApiResponse, Object, OpenApi,
+};
+use sea_orm::DatabaseConnection;
+use serde::Deserialize;
+
+use super::{
+    error::ApiError,
+    page::{page_request, page_type},
+    patch::{change, nullable_change, required},
+    payload::JsonBody,
+    security::ApiKeyAuth,
+    vocabulary::Stage,
+    ApiTags,
+};
+use crate::domain::{
+    auth::Capability,
+    candidates::{self, CandidateChanges, CandidateFilter, NewCandidate},
+};
+
+/// A person tracked through the candidate journey. `display_name` and
+/// `email` are personal data.
+#[derive(Object)]
+pub struct Candidate {
+    pub id: i64,
+    /// The applicant-tracking system's id; unique within the organization.
+    pub external_ref: String,
+    #[oai(nullable)]
+    pub display_name: Option<String>,
+    #[oai(nullable)]
+    pub email: Option<String>,
+    /// Where the candidate is in the journey now.
+    pub stage: Stage,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<entity::candidate::Model> for Candidate {
+    fn from(model: entity::candidate::Model) -> Self {
+        Candidate {
+            id: model.id,
+            external_ref: model.external_ref,
+            display_name: model.display_name,
+            email: model.email,
+            stage: model.stage.into(),
+            created_at: model.created_at,
+            updated_at: model.updated_at,
+        }
+    }
+}
+
+/// A new candidate.
+#[derive(Object, Deserialize)]
+#[oai(deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCandidate {
+    /// The applicant-tracking system's id; unique within the organization,
+    /// 1 to 200 characters.
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub external_ref: String,
+    /// Up to 200 characters.
+    #[oai(validator(max_length = 200))]
+    #[serde(default)]
+    #[oai(nullable)]
+    pub display_name: Option<String>,
+    /// An e-mail address, up to 320 characters.
+    #[oai(validator(max_length = 320))]
+    #[serde(default)]
+    #[oai(nullable)]
+    pub email: Option<String>,
+    /// Defaults to `awareness`.
+    #[serde(default)]
+    pub stage: Option<Stage>,
+}
+
+/// Changes to a candidate; absent fields stay as they are.
+#[derive(Object, Deserialize)]
+#[oai(deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateCandidate {
+    #[oai(validator(min_length = 1, max_length = 200))]
+    #[serde(default, deserialize_with = "required")]
+    pub external_ref: Option<String>,
+    /// `null` clears it.
+    #[oai(validator(max_length = 200))]
+    #[serde(default)]
+    #[oai(nullable)]
+    pub display_name: MaybeUndefined<String>,
+    /// `null` clears it.
+    #[oai(validator(max_length = 320))]
+    #[serde(default)]
+    #[oai(nullable)]
+    pub email: MaybeUndefined<String>,
+    #[serde(default, deserialize_with = "required")]
+    pub stage: Option<Stage>,
+}
+
+page_type! {
+    /// One page of candidates.
+    CandidatePage of Candidate
+}
+
+#[derive(ApiResponse)]
+pub enum CandidateResponse {
+    /// The candidate.
+    #[oai(status = 200)]
+    Ok(Json<Candidate>),
+}
+
+#[derive(ApiResponse)]
+pub enum CandidateCreated {
+    /// The candidate was created.
+    #[oai(status = 201)]
+    Created(Json<Candidate>),
+}
+
+#[derive(ApiResponse)]
+pub enum CandidateList {
+    /// One page of candidates, in creation order.
+    #[oai(status = 200)]
+    Ok(Json<CandidatePage>),
+}
+
+pub struct CandidatesApi;
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Candidates")]
+impl CandidatesApi {
+    /// List candidates
+    ///
+    /// Filter by stage, or look a candidate up by the ATS id.
+    #[oai(path = "/candidates", method = "get", operation_id = "list_candidates")]
+    async fn list(
+        &self,
+        auth: ApiKeyAuth,
+        db: Data<&DatabaseConnection>,
+        /// Only candidates at this stage.
+        stage: Query<Option<Stage>>,
+        /// Only the candidate with this ATS id.
+        external_ref: Query<Option<String>>,
+        /// The `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+        /// Page size, 1 to 500 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "500")))]
+        limit: Query<Option<u64>>,
+    ) -> Result<CandidateList, ApiError> {
+        auth.0.require(Capability::Read)?;
+        let filter = CandidateFilter {
+            stage: stage.0.map(Into::into),
+            external_ref: external_ref.0,
+        };
+        let page = candidates::list(
+            *db,
+            auth.0.organization_id,
+            filter,
+            page_request(&cursor, &limit)?,
+        )
+        .await?;
+        Ok(CandidateList::Ok(Json(page.into())))
+    }
+
+    /// Create a candidate
+    ///
+    /// Admins and recruiters. An `external_ref` already used in the
+    /// organization answers 409.
+    #[oai(path = "/candidates", method = "post", operation_id = "create_candidate")]
+    async fn create(
+        &self,
+        auth: ApiKeyAuth,
+        db: Data<&DatabaseConnection>,
+        body: JsonBody<CreateCandidate>,
+    ) -> Result<CandidateCreated, ApiError> {
+        auth.0.require(Capability::RecordEncounters)?;
+        let body = body.0;
+        let new = NewCandidate {
+            external_ref: body.external_ref,
+            display_name: body.display_name,
+            email: body.email,
+            stage: body.stage.unwrap_or(Stage::Awareness).into(),
+        };
+        let created = candidates::create(*db, auth.0.organization_id, new).await?;
+        Ok(CandidateCreated::Created(Json(created.into())))
+    }
+
+    /// Get a candidate
+    #[oai(path = "/candidates/:id", method = "get", operation_id = "get_candidate")]
+    async fn get(
+        &self,
+        auth: ApiKeyAuth,
+        db: Data<&DatabaseConnection>,
+        /// Candidate id.
+        id: Path<i64>,
+    ) -> Result<CandidateResponse, ApiError> {
+        auth.0.require(Capability::Read)?;
+        let candidate = candidates::get(*db, auth.0.organization_id, id.0).await?;
+        Ok(CandidateResponse::Ok(Json(candidate.into())))
+    }
+
+    /// Update a candidate
+    ///
+    /// Changes the fields present in the body. Admins and recruiters.
+    #[oai(path = "/candidates/:id", method = "patch", operation_id = "update_candidate")]
+    async fn update(
+        &self,
+        auth: ApiKeyAuth,
+        db: Data<&DatabaseConnection>,
+        /// Candidate id.
+        id: Path<i64>,
+        body: JsonBody<UpdateCandidate>,
+    ) -> Result<CandidateResponse, ApiError> {
+        auth.0.require(Capability::RecordEncounters)?;
+        let body = body.0;
+        let changes = CandidateChanges {
+            external_ref: change(body.external_ref),
+            display_name: nullable_change(body.display_name),
+            email: nullable_change(body.email),
+            stage: change(body.stage),
+        };
+        let updated = candidates::update(*db, auth.0.organization_id, id.0, changes).await?;
+        Ok(CandidateResponse::Ok(Json(updated.into())))
+    }
+}

@@ -1,0 +1,279 @@
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::{
+    param::{Path, Query},
+    payload::Json,
+    types::MaybeUndefined,
+    ApiResponse, Object, OpenApi,
+};
+use sea_orm::DatabaseConnection;
+use serde::Deserialize;
+
+use super::{
+    error::ApiError,
+    page::{page_request, page_type},
+    patch::{change, nullable_change, required},
+    payload::JsonBody,
+    security::ApiKeyAuth,
+    vocabulary::{Kind, Source, Stage},
+    ApiTags,
+};
+use crate::domain::{
+    auth::Capability,
+    encounters::{self, EncounterChanges, EncounterFilter, NewEncounter},
+};
+
+/// One candidate meeting one touchpoint at one moment.
+#[derive(Object)]
+pub struct Encounter {
+    pub id: i64,
+    pub candidate_id: i64,
+    pub touchpoint_id: i64,
+    /// When it happened (UTC).
+    pub occurred_at: DateTime<Utc>,
+    pub source: Source,
+    /// The answer to "How likely are you to recommend this employer to a
+    /// friend as a place to work?", 0 to 10; `null` when not measured.
+    #[oai(nullable)]
+    pub score: Option<i32>,
+    /// What the candidate said or showed about the employer.
+    #[oai(nullable)]
+    pub note: Option<String>,
+    /// The API key that recorded it.
+    pub recorded_by_key_id: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<entity::encounter::Model> for Encounter {
+    fn from(model: entity::encounter::Model) -> Self {
+        Encounter {
+            id: model.id,
+            candidate_id: model.candidate_id,
+            touchpoint_id: model.touchpoint_id,
+            occurred_at: model.occurred_at,
+            source: model.source.into(),
+            score: model.score,
+            note: model.note,
+            recorded_by_key_id: model.recorded_by_key_id,
+            created_at: model.created_at,
+            updated_at: model.updated_at,
+        }
+    }
+}
+
+/// A new encounter, e.g. an interview a recruiter just ran.
+#[derive(Object, Deserialize)]
+#[oai(deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
+pub struct CreateEncounter {
+    pub candidate_id: i64,
+    /// A touchpoint that is not archived.
+    pub touchpoint_id: i64,
+    /// When it happened (UTC); at most 5 minutes in the future.
+    pub occurred_at: DateTime<Utc>,
+    /// Defaults to `recruiter_observation`.
+    #[serde(default)]
+    pub source: Option<Source>,
+    /// 0 to 10, or absent when not measured.
+    #[oai(validator(minimum(value = "0"), maximum(value = "10")))]
+    #[serde(default)]
+    #[oai(nullable)]
+    pub score: Option<i32>,
+    /// Up to 4000 characters.
+    #[oai(validator(max_length = 4000))]
+    #[serde(default)]
+    #[oai(nullable)]
+    pub note: Option<String>,
+}
+
+/// Changes to an encounter; absent fields stay as they are.
+#[derive(Object, Deserialize)]
+#[oai(deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateEncounter {
+    /// Move the encounter to another (not archived) touchpoint.
+    #[serde(default, deserialize_with = "required")]
+    pub touchpoint_id: Option<i64>,
+    #[serde(default, deserialize_with = "required")]
+    pub occurred_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "required")]
+    pub source: Option<Source>,
+    /// 0 to 10; `null` removes the score.
+    #[oai(validator(minimum(value = "0"), maximum(value = "10")))]
+    #[serde(default)]
+    #[oai(nullable)]
+    pub score: MaybeUndefined<i32>,
+    /// `null` removes the note.
+    #[oai(validator(max_length = 4000))]
+    #[serde(default)]
+    #[oai(nullable)]
+    pub note: MaybeUndefined<String>,
+}
+
+page_type! {
+    /// One page of encounters.
+    EncounterPage of Encounter
+}
+
+#[derive(ApiResponse)]
+pub enum EncounterResponse {
+    /// The encounter.
+    #[oai(status = 200)]
+    Ok(Json<Encounter>),
+}
+
+#[derive(ApiResponse)]
+pub enum EncounterCreated {
+    /// The encounter was recorded.
+    #[oai(status = 201)]
+    Created(Json<Encounter>),
+}
+
+#[derive(ApiResponse)]
+pub enum EncounterDeleted {
+    /// The encounter was deleted.
+    #[oai(status = 204)]
+    Deleted,
+}
+
+#[derive(ApiResponse)]
+pub enum EncounterList {
+    /// One page of encounters, in the order they were recorded.
+    #[oai(status = 200)]
+    Ok(Json<EncounterPage>),
+}
+
+pub struct EncountersApi;
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Encounters")]
+impl EncountersApi {
+    /// List encounters
+    ///
+    /// Filter by candidate, touchpoint, the touchpoint's kind or stage, and
+    /// time (`from` inclusive, `to` exclusive).
+    #[oai(path = "/encounters", method = "get", operation_id = "list_encounters")]
+    #[allow(clippy::too_many_arguments)]
+    async fn list(
+        &self,
+        auth: ApiKeyAuth,
+        db: Data<&DatabaseConnection>,
+        /// Only this candidate's encounters.
+        candidate_id: Query<Option<i64>>,
+        /// Only encounters with this touchpoint.
+        touchpoint_id: Query<Option<i64>>,
+        /// Only encounters with touchpoints of this kind.
+        kind: Query<Option<Kind>>,
+        /// Only encounters with touchpoints at this stage.
+        stage: Query<Option<Stage>>,
+        /// Only encounters at or after this moment.
+        from: Query<Option<DateTime<Utc>>>,
+        /// Only encounters before this moment.
+        to: Query<Option<DateTime<Utc>>>,
+        /// The `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+        /// Page size, 1 to 500 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "500")))]
+        limit: Query<Option<u64>>,
+    ) -> Result<EncounterList, ApiError> {
+        auth.0.require(Capability::Read)?;
+        let filter = EncounterFilter {
+            candidate_id: candidate_id.0,
+            touchpoint_id: touchpoint_id.0,
+            kind: kind.0.map(Into::into),
+            stage: stage.0.map(Into::into),
+            from: from.0,
+            to: to.0,
+        };
+        let page = encounters::list(
+            *db,
+            auth.0.organization_id,
+            filter,
+            page_request(&cursor, &limit)?,
+        )
+        .await?;
+        Ok(EncounterList::Ok(Json(page.into())))
+    }
+
+    /// Log an encounter
+    ///
+    /// Records a candidate meeting a touchpoint, e.g. an interview, with an
+    /// optional perception score. Admins and recruiters. An archived
+    /// touchpoint answers 409; an unknown candidate or touchpoint 422.
+    #[oai(path = "/encounters", method = "post", operation_id = "create_encounter")]
+    async fn create(
+        &self,
+        auth: ApiKeyAuth,
+        db: Data<&DatabaseConnection>,
+        body: JsonBody<CreateEncounter>,
+    ) -> Result<EncounterCreated, ApiError> {
+        auth.0.require(Capability::RecordEncounters)?;
+        let body = body.0;
+        let new = NewEncounter {
+            candidate_id: body.candidate_id,
+            touchpoint_id: body.touchpoint_id,
+            occurred_at: body.occurred_at,
+            source: body.source.unwrap_or(Source::RecruiterObservation).into(),
+            score: body.score,
+            note: body.note,
+        };
+        let created =
+            encounters::create(*db, auth.0.organization_id, auth.0.key_id, new).await?;
+        Ok(EncounterCreated::Created(Json(created.into())))
+    }
+
+    /// Get an encounter
+    #[oai(path = "/encounters/:id", method = "get", operation_id = "get_encounter")]
+    async fn get(
+        &self,
+        auth: ApiKeyAuth,
+        db: Data<&DatabaseConnection>,
+        /// Encounter id.
+        id: Path<i64>,
+    ) -> Result<EncounterResponse, ApiError> {
+        auth.0.require(Capability::Read)?;
+        let encounter = encounters::get(*db, auth.0.organization_id, id.0).await?;
+        Ok(EncounterResponse::Ok(Json(encounter.into())))
+    }
+
+    /// Update an encounter
+    ///
+    /// Changes the fields present in the body. Admins and recruiters.
+    #[oai(path = "/encounters/:id", method = "patch", operation_id = "update_encounter")]
+    async fn update(
+        &self,
+        auth: ApiKeyAuth,
+        db: Data<&DatabaseConnection>,
+        /// Encounter id.
+        id: Path<i64>,
+        body: JsonBody<UpdateEncounter>,
+    ) -> Result<EncounterResponse, ApiError> {
+        auth.0.require(Capability::RecordEncounters)?;
+        let body = body.0;
+        let changes = EncounterChanges {
+            touchpoint_id: change(body.touchpoint_id),
+            occurred_at: change(body.occurred_at),
+            source: change(body.source),
+            score: nullable_change(body.score),
+            note: nullable_change(body.note),
+        };
+        let updated = encounters::update(*db, auth.0.organization_id, id.0, changes).await?;
+        Ok(EncounterResponse::Ok(Json(updated.into())))
+    }
+
+    /// Delete an encounter
+    ///
+    /// Removes an encounter logged by mistake. Admins and recruiters.
+    #[oai(path = "/encounters/:id", method = "delete", operation_id = "delete_encounter")]
+    async fn delete(
+        &self,
+        auth: ApiKeyAuth,
+        db: Data<&DatabaseConnection>,
+        /// Encounter id.
+        id: Path<i64>,
+    ) -> Result<EncounterDeleted, ApiError> {
+        auth.0.require(Capability::RecordEncounters)?;
+        encounters::delete(*db, auth.0.organization_id, id.0).await?;
+        Ok(EncounterDeleted::Deleted)
+    }
+}

@@ -1,0 +1,259 @@
+//! The one place where failures become HTTP responses. Every error, whether
+//! raised by a handler or by the framework (bad query parameter, wrong
+//! content type, unknown route), leaves as an [`ErrorBody`].
+
+use poem::{http::StatusCode, IntoResponse, Response};
+use poem_openapi::{payload::Json, ApiResponse, Enum, Object};
+
+use crate::domain::DomainError;
+
+/// What went wrong, as a stable machine-readable code.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The body is not well-formed JSON.
+    MalformedJson,
+    /// A value breaks a rule (type, enum, range, length, required field).
+    ValidationFailed,
+    /// The body names a candidate or touchpoint that does not exist.
+    UnknownReference,
+    /// Missing, malformed, unknown or revoked API key.
+    Unauthorized,
+    /// The key's role does not allow this operation.
+    Forbidden,
+    /// No such resource in the key's organization.
+    NotFound,
+    /// The HTTP method is not supported on this path.
+    MethodNotAllowed,
+    /// A unique value (touchpoint name, candidate external_ref) is taken.
+    AlreadyExists,
+    /// The touchpoint is archived and takes no new encounters.
+    TouchpointArchived,
+    /// The request body is larger than the server accepts.
+    PayloadTooLarge,
+    /// The request body is not `application/json`.
+    UnsupportedMediaType,
+    /// A fault on the server; details are in its log.
+    Internal,
+    /// The database cannot be reached.
+    Unavailable,
+}
+
+impl ErrorCode {
+    fn status(self) -> StatusCode {
+        match self {
+            ErrorCode::MalformedJson => StatusCode::BAD_REQUEST,
+            ErrorCode::ValidationFailed | ErrorCode::UnknownReference => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::AlreadyExists | ErrorCode::TouchpointArchived => StatusCode::CONFLICT,
+            ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+/// The body of every error response.
+#[derive(Object, Debug, Clone)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+impl ErrorBody {
+    pub fn new(code: ErrorCode, message: impl Into<String>, field: Option<String>) -> Self {
+        ErrorBody {
+            error: ErrorDetail {
+                code,
+                message: message.into(),
+                field,
+            },
+        }
+    }
+}
+
+/// One error.
+#[derive(Object, Debug, Clone)]
+pub struct ErrorDetail {
+    /// Machine-readable reason.
+    pub code: ErrorCode,
+    /// Human-readable explanation.
+    pub message: String,
+    /// The request field, query parameter or path parameter at fault, when
+    /// there is one (`score`, `limit`, `cursor`, ...).
+    #[oai(nullable)]
+    pub field: Option<String>,
+}
+
+/// The error responses every operation may return.
+#[derive(ApiResponse, Debug)]
+pub enum ApiError {
+    /// The request body is not well-formed JSON.
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// Missing, malformed, unknown or revoked API key.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// The key's role does not allow this operation.
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
+    /// No such resource in the key's organization.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+    /// The request conflicts with the current state (duplicate name or
+    /// external_ref, archived touchpoint).
+    #[oai(status = 409)]
+    Conflict(Json<ErrorBody>),
+    /// The request body is too large.
+    #[oai(status = 413)]
+    PayloadTooLarge(Json<ErrorBody>),
+    /// The request body is not JSON.
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<ErrorBody>),
+    /// A value in the body, query or path breaks a rule; `field` names it.
+    #[oai(status = 422)]
+    Unprocessable(Json<ErrorBody>),
+    /// A fault on the server.
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+    /// The database cannot be reached.
+    #[oai(status = 503)]
+    Unavailable(Json<ErrorBody>),
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>, field: Option<String>) -> Self {
+        let body = Json(ErrorBody::new(code, message, field));
+        match code.status().as_u16() {
+            400 => ApiError::BadRequest(body),
+            401 => ApiError::Unauthorized(body),
+            403 => ApiError::Forbidden(body),
+            404 => ApiError::NotFound(body),
+            409 => ApiError::Conflict(body),
+            413 => ApiError::PayloadTooLarge(body),
+            415 => ApiError::UnsupportedMediaType(body),
+            422 => ApiError::Unprocessable(body),
+            503 => ApiError::Unavailable(body),
+            _ => ApiError::Internal(body),
+        }
+    }
+
+    pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::ValidationFailed, message, Some(field.into()))
+    }
+
+    fn internal() -> Self {
+        Self::new(
+            ErrorCode::Internal,
+            "internal error; the server log has the details",
+            None,
+        )
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(err: DomainError) -> Self {
+        match err {
+            DomainError::Invalid { field, message } => ApiError::validation(field, message),
+            DomainError::UnknownReference { field, resource } => ApiError::new(
+                ErrorCode::UnknownReference,
+                format!("no {resource} with this id in your organization"),
+                Some(field.to_owned()),
+            ),
+            DomainError::NotFound { resource } => {
+                ApiError::new(ErrorCode::NotFound, format!("{resource} not found"), None)
+            }
+            DomainError::AlreadyExists { field, message } => {
+                ApiError::new(ErrorCode::AlreadyExists, message, Some(field.to_owned()))
+            }
+            DomainError::Archived { field, message } => {
+                ApiError::new(ErrorCode::TouchpointArchived, message, Some(field.to_owned()))
+            }
+            DomainError::Unauthenticated => ApiError::new(
+                ErrorCode::Unauthorized,
+                "missing, malformed, unknown or revoked API key",
+                None,
+            ),
+            DomainError::Forbidden(message) => ApiError::new(ErrorCode::Forbidden, message, None),
+            DomainError::Database(err) => {
+                if matches!(
+                    err,
+                    sea_orm::DbErr::ConnectionAcquire(_) | sea_orm::DbErr::Conn(_)
+                ) {
+                    tracing::error!(error = %err, "database unavailable");
+                    ApiError::new(ErrorCode::Unavailable, "the database cannot be reached", None)
+                } else {
+                    tracing::error!(error = %err, "database error");
+                    ApiError::internal()
+                }
+            }
+        }
+    }
+}
+
+/// Renders an error raised outside the handlers (by poem or poem-openapi)
+/// in the [`ErrorBody`] shape. Errors that already carry one pass through.
+pub async fn render_error(err: poem::Error) -> Response {
+    use poem_openapi::error::{
+        AuthorizationError, ContentTypeError, ParseParamError, ParsePathError,
+        ParseRequestPayloadError,
+    };
+
+    if err.is_from_response() {
+        return err.into_response();
+    }
+    let api_error = if let Some(e) = err.downcast_ref::<ParseParamError>() {
+        ApiError::validation(e.name, e.reason.clone())
+    } else if let Some(e) = err.downcast_ref::<ParsePathError>() {
+        ApiError::new(
+            ErrorCode::NotFound,
+            format!("no such resource: invalid id ({})", e.reason),
+            None,
+        )
+    } else if err.is::<AuthorizationError>() {
+        DomainError::Unauthenticated.into()
+    } else if let Some(e) = err.downcast_ref::<ContentTypeError>() {
+        ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            format!("{e}; send application/json"),
+            None,
+        )
+    } else if let Some(e) = err.downcast_ref::<ParseRequestPayloadError>() {
+        ApiError::new(ErrorCode::MalformedJson, e.reason.clone(), None)
+    } else {
+        match err.status() {
+            StatusCode::NOT_FOUND => ApiError::new(ErrorCode::NotFound, "no such route", None),
+            StatusCode::METHOD_NOT_ALLOWED => {
+                return method_not_allowed();
+            }
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                ApiError::new(ErrorCode::PayloadTooLarge, "request body too large", None)
+            }
+            status if status.is_client_error() => {
+                ApiError::new(ErrorCode::ValidationFailed, err.to_string(), None)
+            }
+            _ => {
+                tracing::error!(error = %err, "unhandled error");
+                ApiError::internal()
+            }
+        }
+    };
+    api_error.into_response()
+}
+
+fn method_not_allowed() -> Response {
+    let body = ErrorBody::new(
+        ErrorCode::MethodNotAllowed,
+        "method not allowed on this path",
+        None,
+    );
+    Json(body)
+        .into_response()
+        .with_status(StatusCode::METHOD_NOT_ALLOWED)
+        .into_response()
+}

@@ -1,0 +1,111 @@
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::{param::Path, payload::Json, ApiResponse, Object, OpenApi};
+use sea_orm::DatabaseConnection;
+
+use super::{
+    error::ApiError,
+    security::ApiKeyAuth,
+    vocabulary::{Channel, Kind, Source, Stage},
+    ApiTags,
+};
+use crate::domain::{auth::Capability, encounters};
+
+/// One step of a candidate's journey.
+#[derive(Object)]
+pub struct JourneyStep {
+    pub encounter_id: i64,
+    pub occurred_at: DateTime<Utc>,
+    pub touchpoint_id: i64,
+    pub touchpoint_name: String,
+    pub kind: Kind,
+    pub channel: Channel,
+    pub stage: Stage,
+    pub source: Source,
+    #[oai(nullable)]
+    pub score: Option<i32>,
+    /// This score minus the candidate's previous score; `null` for the first
+    /// score and for unscored encounters.
+    #[oai(nullable)]
+    pub shift: Option<i32>,
+    #[oai(nullable)]
+    pub note: Option<String>,
+}
+
+/// A candidate's encounters in time order and how their perception shifted.
+#[derive(Object)]
+pub struct Journey {
+    pub candidate_id: i64,
+    pub steps: Vec<JourneyStep>,
+    /// The earliest score, `null` when never scored.
+    #[oai(nullable)]
+    pub first_score: Option<i32>,
+    /// The most recent score, `null` when never scored.
+    #[oai(nullable)]
+    pub latest_score: Option<i32>,
+    /// `latest_score - first_score`; `null` with fewer than two scores.
+    #[oai(nullable)]
+    pub overall_shift: Option<i32>,
+}
+
+impl From<encounters::Journey> for Journey {
+    fn from(journey: encounters::Journey) -> Self {
+        Journey {
+            candidate_id: journey.candidate.id,
+            steps: journey
+                .steps
+                .into_iter()
+                .map(|step| JourneyStep {
+                    encounter_id: step.encounter.id,
+                    occurred_at: step.encounter.occurred_at,
+                    touchpoint_id: step.touchpoint.id,
+                    touchpoint_name: step.touchpoint.name,
+                    kind: step.touchpoint.kind.into(),
+                    channel: step.touchpoint.channel.into(),
+                    stage: step.touchpoint.stage.into(),
+                    source: step.encounter.source.into(),
+                    score: step.encounter.score,
+                    shift: step.shift,
+                    note: step.encounter.note,
+                })
+                .collect(),
+            first_score: journey.first_score,
+            latest_score: journey.latest_score,
+            overall_shift: journey.overall_shift,
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum JourneyResponse {
+    /// The candidate's journey.
+    #[oai(status = 200)]
+    Ok(Json<Journey>),
+}
+
+pub struct JourneysApi;
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Candidates")]
+impl JourneysApi {
+    /// Get a candidate's journey
+    ///
+    /// The candidate's encounters in time order, each with its touchpoint and
+    /// score, and for each scored encounter the shift from the previous
+    /// score.
+    #[oai(
+        path = "/candidates/:id/journey",
+        method = "get",
+        operation_id = "get_candidate_journey"
+    )]
+    async fn journey(
+        &self,
+        auth: ApiKeyAuth,
+        db: Data<&DatabaseConnection>,
+        /// Candidate id.
+        id: Path<i64>,
+    ) -> Result<JourneyResponse, ApiError> {
+        auth.0.require(Capability::Read)?;
+        let journey = encounters::journey(*db, auth.0.organization_id, id.0).await?;
+        Ok(JourneyResponse::Ok(Json(journey.into())))
+    }
+}

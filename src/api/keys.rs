@@ -1,0 +1,159 @@
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::{
+    param::{Path, Query},
+    payload::Json,
+    ApiResponse, Object, OpenApi,
+};
+use sea_orm::DatabaseConnection;
+use serde::Deserialize;
+
+use super::{
+    error::ApiError,
+    page::{page_request, page_type},
+    payload::JsonBody,
+    security::ApiKeyAuth,
+    vocabulary::Role,
+    ApiTags,
+};
+use crate::domain::{auth::Capability, keys};
+
+/// An API key. The token itself is shown only once, when the key is created.
+#[derive(Object)]
+pub struct ApiKey {
+    pub id: i64,
+    pub name: String,
+    pub role: Role,
+    /// The token's first characters, to tell keys apart.
+    pub token_prefix: String,
+    /// Last successful use, to the minute.
+    #[oai(nullable)]
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Set once revoked; a revoked key is refused with 401.
+    #[oai(nullable)]
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<entity::api_key::Model> for ApiKey {
+    fn from(model: entity::api_key::Model) -> Self {
+        ApiKey {
+            id: model.id,
+            name: model.name,
+            role: model.role.into(),
+            token_prefix: model.token_prefix,
+            last_used_at: model.last_used_at,
+            revoked_at: model.revoked_at,
+            created_at: model.created_at,
+            updated_at: model.updated_at,
+        }
+    }
+}
+
+/// A new API key.
+#[derive(Object, Deserialize)]
+#[oai(deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApiKey {
+    /// What the key is for, e.g. "Monthly BI export"; 1 to 200 characters.
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub name: String,
+    pub role: Role,
+}
+
+/// A key just created, with its token. Store the token now: it cannot be
+/// read again.
+#[derive(Object)]
+pub struct CreatedApiKey {
+    pub key: ApiKey,
+    /// The bearer token: `Authorization: Bearer <token>`.
+    pub token: String,
+}
+
+page_type! {
+    /// One page of API keys.
+    ApiKeyPage of ApiKey
+}
+
+#[derive(ApiResponse)]
+pub enum ApiKeyCreated {
+    /// The key was created; the response holds its token, shown only once.
+    #[oai(status = 201)]
+    Created(Json<CreatedApiKey>),
+}
+
+#[derive(ApiResponse)]
+pub enum ApiKeyResponse {
+    /// The key, now revoked.
+    #[oai(status = 200)]
+    Ok(Json<ApiKey>),
+}
+
+#[derive(ApiResponse)]
+pub enum ApiKeyList {
+    /// One page of keys, in creation order, revoked ones included.
+    #[oai(status = 200)]
+    Ok(Json<ApiKeyPage>),
+}
+
+pub struct KeysApi;
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Keys")]
+impl KeysApi {
+    /// List API keys
+    ///
+    /// The organization's keys, without their tokens. Admin only.
+    #[oai(path = "/keys", method = "get", operation_id = "list_api_keys")]
+    async fn list(
+        &self,
+        auth: ApiKeyAuth,
+        db: Data<&DatabaseConnection>,
+        /// The `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+        /// Page size, 1 to 500 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "500")))]
+        limit: Query<Option<u64>>,
+    ) -> Result<ApiKeyList, ApiError> {
+        auth.0.require(Capability::ManageKeys)?;
+        let page = keys::list(*db, auth.0.organization_id, page_request(&cursor, &limit)?).await?;
+        Ok(ApiKeyList::Ok(Json(page.into())))
+    }
+
+    /// Create an API key
+    ///
+    /// Returns the token once; only its hash is stored. Admin only.
+    #[oai(path = "/keys", method = "post", operation_id = "create_api_key")]
+    async fn create(
+        &self,
+        auth: ApiKeyAuth,
+        db: Data<&DatabaseConnection>,
+        body: JsonBody<CreateApiKey>,
+    ) -> Result<ApiKeyCreated, ApiError> {
+        auth.0.require(Capability::ManageKeys)?;
+        let body = body.0;
+        let created =
+            keys::create(*db, auth.0.organization_id, body.role.into(), &body.name).await?;
+        Ok(ApiKeyCreated::Created(Json(CreatedApiKey {
+            key: created.key.into(),
+            token: created.token,
+        })))
+    }
+
+    /// Revoke an API key
+    ///
+    /// The key is refused from the next request on. Revoking a revoked key
+    /// changes nothing. Admin only.
+    #[oai(path = "/keys/:id", method = "delete", operation_id = "revoke_api_key")]
+    async fn revoke(
+        &self,
+        auth: ApiKeyAuth,
+        db: Data<&DatabaseConnection>,
+        /// API key id.
+        id: Path<i64>,
+    ) -> Result<ApiKeyResponse, ApiError> {
+        auth.0.require(Capability::ManageKeys)?;
+        let revoked = keys::revoke(*db, auth.0.organization_id, id.0).await?;
+        Ok(ApiKeyResponse::Ok(Json(revoked.into())))
+    }
+}

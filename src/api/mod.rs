@@ -1,0 +1,109 @@
+//! The HTTP layer: one module per resource, `error` for the error shape, and
+//! [`openapi_service`], the single builder used by the server, the tests
+//! and the `openapi` command.
+
+pub mod candidates;
+pub mod encounters;
+pub mod error;
+pub mod health;
+pub mod journeys;
+pub mod keys;
+mod page;
+mod patch;
+pub mod payload;
+pub mod security;
+pub mod touchpoints;
+pub mod vocabulary;
+
+use std::time::Instant;
+
+use poem::{Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Request, Response, Route};
+use poem_openapi::{ContactObject, LicenseObject, OpenApiService, Tags};
+use sea_orm::DatabaseConnection;
+
+/// The groups operations are listed under.
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Liveness and database reachability.
+    Health,
+    /// The catalog of touchpoints: employer-created, true and unexpected.
+    Touchpoints,
+    /// The people tracked, and their journeys.
+    Candidates,
+    /// Candidates meeting touchpoints, with perception scores.
+    Encounters,
+    /// API keys and their roles.
+    Keys,
+}
+
+type Apis = (
+    health::HealthApi,
+    touchpoints::TouchpointsApi,
+    candidates::CandidatesApi,
+    encounters::EncountersApi,
+    journeys::JourneysApi,
+    keys::KeysApi,
+);
+
+const DESCRIPTION: &str = "Tracks the touchpoints where candidates meet an employer \
+(employer-created, true and unexpected), the candidates' encounters with them, and \
+how each candidate's perception of the employer as a place to work (a 0-10 \
+recommend score) shifts along the journey.\n\n\
+Authenticate with `Authorization: Bearer <token>`. Every error response has the \
+shape `{\"error\": {\"code\", \"message\", \"field\"}}`. Lists return \
+`{items, next_cursor}`; pass `next_cursor` back as `cursor` for the next page.";
+
+/// The OpenAPI service: every operation of the API and its document.
+pub fn openapi_service() -> OpenApiService<Apis, ()> {
+    OpenApiService::new(
+        (
+            health::HealthApi,
+            touchpoints::TouchpointsApi,
+            candidates::CandidatesApi,
+            encounters::EncountersApi,
+            journeys::JourneysApi,
+            keys::KeysApi,
+        ),
+        "touchpoint-tracker",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(DESCRIPTION)
+    .license(LicenseObject::new("MIT OR Apache-2.0"))
+    .contact(ContactObject::new().name("touchpoint-tracker maintainers"))
+}
+
+/// The OpenAPI document, as committed in `openapi/openapi.json`.
+pub fn openapi_document() -> String {
+    let mut document = openapi_service().spec();
+    document.push('\n');
+    document
+}
+
+/// Every route of the service, with the database attached, errors rendered
+/// in the one JSON shape and one log line per request.
+pub fn routes(db: DatabaseConnection) -> impl Endpoint<Output = Response> {
+    let service = openapi_service();
+    let docs = service.swagger_ui();
+    let spec = service.spec_endpoint();
+    Route::new()
+        .nest("/", service)
+        .nest("/docs", docs)
+        .at("/openapi.json", spec)
+        .data(db)
+        .catch_all_error(error::render_error)
+        .around(log_request)
+        .into_endpoint()
+}
+
+/// One line per request: method, path, status and latency. Never headers
+/// (they carry tokens) and never the query string.
+async fn log_request<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let started = Instant::now();
+    let response = next.call(req).await?.into_response();
+    let status = response.status().as_u16();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    tracing::info!(%method, %path, status, latency_ms = format_args!("{latency_ms:.2}"), "request");
+    Ok(response)
+}

@@ -1,0 +1,304 @@
+//! Encounters (a candidate meeting a touchpoint) and the journey they form.
+
+use chrono::{DateTime, Utc};
+use entity::{
+    candidate,
+    encounter,
+    enums::{Kind, Source, Stage},
+    touchpoint,
+};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, RelationTrait, Set,
+};
+use sea_orm::sea_query::JoinType;
+
+use super::{
+    candidates,
+    pagination::{Page, PageRequest},
+    patch::Patch,
+    touchpoints, validate, DomainError, DomainResult,
+};
+
+pub struct NewEncounter {
+    pub candidate_id: i64,
+    pub touchpoint_id: i64,
+    pub occurred_at: DateTime<Utc>,
+    pub source: Source,
+    pub score: Option<i32>,
+    pub note: Option<String>,
+}
+
+#[derive(Default)]
+pub struct EncounterChanges {
+    pub touchpoint_id: Patch<i64>,
+    pub occurred_at: Patch<DateTime<Utc>>,
+    pub source: Patch<Source>,
+    pub score: Patch<Option<i32>>,
+    pub note: Patch<Option<String>>,
+}
+
+#[derive(Default)]
+pub struct EncounterFilter {
+    pub candidate_id: Option<i64>,
+    pub touchpoint_id: Option<i64>,
+    pub kind: Option<Kind>,
+    pub stage: Option<Stage>,
+    /// Inclusive.
+    pub from: Option<DateTime<Utc>>,
+    /// Exclusive.
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// The touchpoint an encounter is (re)assigned to: it must exist in the
+/// organization and must not be archived.
+async fn open_touchpoint(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    touchpoint_id: i64,
+) -> DomainResult<touchpoint::Model> {
+    let touchpoint = touchpoints::find(db, organization_id, touchpoint_id)
+        .await?
+        .ok_or(DomainError::UnknownReference {
+            field: "touchpoint_id",
+            resource: "touchpoint",
+        })?;
+    if touchpoint.archived_at.is_some() {
+        return Err(DomainError::Archived {
+            field: "touchpoint_id",
+            message: format!(
+                "touchpoint {} is archived and takes no new encounters",
+                touchpoint.id
+            ),
+        });
+    }
+    Ok(touchpoint)
+}
+
+pub async fn create(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    recorded_by_key_id: i64,
+    new: NewEncounter,
+) -> DomainResult<encounter::Model> {
+    let now = super::now();
+    let occurred_at = validate::not_in_future("occurred_at", new.occurred_at, now)?;
+    let score = validate::score("score", new.score)?;
+    let note = validate::optional_text("note", new.note, validate::NOTE_MAX)?;
+    if candidates::find(db, organization_id, new.candidate_id)
+        .await?
+        .is_none()
+    {
+        return Err(DomainError::UnknownReference {
+            field: "candidate_id",
+            resource: "candidate",
+        });
+    }
+    open_touchpoint(db, organization_id, new.touchpoint_id).await?;
+    Ok(encounter::ActiveModel {
+        organization_id: Set(organization_id),
+        candidate_id: Set(new.candidate_id),
+        touchpoint_id: Set(new.touchpoint_id),
+        occurred_at: Set(occurred_at),
+        source: Set(new.source),
+        score: Set(score),
+        note: Set(note),
+        recorded_by_key_id: Set(recorded_by_key_id),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?)
+}
+
+pub async fn get(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    id: i64,
+) -> DomainResult<encounter::Model> {
+    encounter::Entity::find_by_id(id)
+        .filter(encounter::Column::OrganizationId.eq(organization_id))
+        .one(db)
+        .await?
+        .ok_or(DomainError::NotFound { resource: "encounter" })
+}
+
+pub async fn list(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    filter: EncounterFilter,
+    page: PageRequest,
+) -> DomainResult<Page<encounter::Model>> {
+    let mut select =
+        encounter::Entity::find().filter(encounter::Column::OrganizationId.eq(organization_id));
+    if let Some(candidate_id) = filter.candidate_id {
+        select = select.filter(encounter::Column::CandidateId.eq(candidate_id));
+    }
+    if let Some(touchpoint_id) = filter.touchpoint_id {
+        select = select.filter(encounter::Column::TouchpointId.eq(touchpoint_id));
+    }
+    if filter.kind.is_some() || filter.stage.is_some() {
+        select = select.join(JoinType::InnerJoin, encounter::Relation::Touchpoint.def());
+        if let Some(kind) = filter.kind {
+            select = select.filter(touchpoint::Column::Kind.eq(kind));
+        }
+        if let Some(stage) = filter.stage {
+            select = select.filter(touchpoint::Column::Stage.eq(stage));
+        }
+    }
+    if let Some(from) = filter.from {
+        select = select.filter(encounter::Column::OccurredAt.gte(from));
+    }
+    if let Some(to) = filter.to {
+        select = select.filter(encounter::Column::OccurredAt.lt(to));
+    }
+    page.fetch(db, select, encounter::Column::Id, |e| e.id).await
+}
+
+pub async fn update(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    id: i64,
+    changes: EncounterChanges,
+) -> DomainResult<encounter::Model> {
+    let now = super::now();
+    let occurred_at = changes
+        .occurred_at
+        .try_map(|at| validate::not_in_future("occurred_at", at, now))?;
+    let score = changes
+        .score
+        .try_map(|score| validate::score("score", score))?;
+    let note = changes
+        .note
+        .try_map(|note| validate::optional_text("note", note, validate::NOTE_MAX))?;
+    let current = get(db, organization_id, id).await?;
+    if let Patch::Set(touchpoint_id) = changes.touchpoint_id {
+        if touchpoint_id != current.touchpoint_id {
+            open_touchpoint(db, organization_id, touchpoint_id).await?;
+        }
+    }
+    let mut active: encounter::ActiveModel = current.into();
+    if let Patch::Set(touchpoint_id) = changes.touchpoint_id {
+        active.touchpoint_id = Set(touchpoint_id);
+    }
+    if let Patch::Set(occurred_at) = occurred_at {
+        active.occurred_at = Set(occurred_at);
+    }
+    if let Patch::Set(source) = changes.source {
+        active.source = Set(source);
+    }
+    if let Patch::Set(score) = score {
+        active.score = Set(score);
+    }
+    if let Patch::Set(note) = note {
+        active.note = Set(note);
+    }
+    active.updated_at = Set(now);
+    Ok(active.update(db).await?)
+}
+
+pub async fn delete(db: &impl ConnectionTrait, organization_id: i64, id: i64) -> DomainResult<()> {
+    let result = encounter::Entity::delete_many()
+        .filter(encounter::Column::Id.eq(id))
+        .filter(encounter::Column::OrganizationId.eq(organization_id))
+        .exec(db)
+        .await?;
+    if result.rows_affected == 0 {
+        return Err(DomainError::NotFound { resource: "encounter" });
+    }
+    Ok(())
+}
+
+/// One step of a candidate's journey.
+pub struct JourneyStep {
+    pub encounter: encounter::Model,
+    pub touchpoint: touchpoint::Model,
+    /// This score minus the candidate's previous score; `None` for the first
+    /// score and for unscored encounters.
+    pub shift: Option<i32>,
+}
+
+pub struct Journey {
+    pub candidate: candidate::Model,
+    pub steps: Vec<JourneyStep>,
+    pub first_score: Option<i32>,
+    pub latest_score: Option<i32>,
+    /// Latest minus first score; `None` with fewer than two scores.
+    pub overall_shift: Option<i32>,
+}
+
+/// The shift of each score from the previous score, skipping unscored
+/// entries (which get `None`, as does the first score).
+pub fn shifts(scores: &[Option<i32>]) -> Vec<Option<i32>> {
+    let mut previous = None;
+    scores
+        .iter()
+        .map(|score| {
+            let score = (*score)?;
+            let shift = previous.map(|before| score - before);
+            previous = Some(score);
+            shift
+        })
+        .collect()
+}
+
+pub async fn journey(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    candidate_id: i64,
+) -> DomainResult<Journey> {
+    let candidate = candidates::get(db, organization_id, candidate_id).await?;
+    let rows = encounter::Entity::find()
+        .filter(encounter::Column::OrganizationId.eq(organization_id))
+        .filter(encounter::Column::CandidateId.eq(candidate_id))
+        .order_by_asc(encounter::Column::OccurredAt)
+        .order_by_asc(encounter::Column::Id)
+        .find_also_related(touchpoint::Entity)
+        .all(db)
+        .await?;
+    let scores: Vec<Option<i32>> = rows.iter().map(|(e, _)| e.score).collect();
+    let scored: Vec<i32> = scores.iter().flatten().copied().collect();
+    let first_score = scored.first().copied();
+    let latest_score = scored.last().copied();
+    let overall_shift = (scored.len() >= 2).then(|| scored[scored.len() - 1] - scored[0]);
+    let steps = rows
+        .into_iter()
+        .zip(shifts(&scores))
+        .map(|((encounter, touchpoint), shift)| {
+            let touchpoint = touchpoint.ok_or_else(|| {
+                DomainError::Database(sea_orm::DbErr::RecordNotFound(format!(
+                    "touchpoint of encounter {}",
+                    encounter.id
+                )))
+            })?;
+            Ok(JourneyStep {
+                encounter,
+                touchpoint,
+                shift,
+            })
+        })
+        .collect::<DomainResult<Vec<_>>>()?;
+    Ok(Journey {
+        candidate,
+        steps,
+        first_score,
+        latest_score,
+        overall_shift,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shifts;
+
+    #[test]
+    fn shifts_skip_unscored_encounters() {
+        assert_eq!(
+            shifts(&[None, Some(6), None, Some(9), Some(4), None]),
+            vec![None, None, None, Some(3), Some(-5), None]
+        );
+        assert_eq!(shifts(&[]), Vec::<Option<i32>>::new());
+        assert_eq!(shifts(&[Some(7)]), vec![None]);
+    }
+}

@@ -1,0 +1,58 @@
+use sea_orm::{DbErr, SqlErr};
+
+pub type DomainResult<T> = Result<T, DomainError>;
+
+/// Everything that can go wrong in the domain layer. `api::error` is the one
+/// place that turns it into an HTTP status and JSON body.
+#[derive(Debug, thiserror::Error)]
+pub enum DomainError {
+    /// An input value breaks a rule; `field` names it.
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    /// A reference in the request body names a row that does not exist in
+    /// the caller's organization.
+    #[error("{field}: no such {resource}")]
+    UnknownReference {
+        field: &'static str,
+        resource: &'static str,
+    },
+    /// The addressed resource does not exist in the caller's organization.
+    #[error("{resource} not found")]
+    NotFound { resource: &'static str },
+    /// A unique value is already taken.
+    #[error("{field}: {message}")]
+    AlreadyExists { field: &'static str, message: String },
+    /// The touchpoint is archived and takes no new encounters.
+    #[error("{message}")]
+    Archived { field: &'static str, message: String },
+    /// No valid credentials.
+    #[error("missing, malformed, unknown or revoked API key")]
+    Unauthenticated,
+    /// Valid credentials whose role does not allow the action.
+    #[error("{0}")]
+    Forbidden(String),
+    #[error(transparent)]
+    Database(#[from] DbErr),
+}
+
+impl DomainError {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Turns a unique-constraint violation into `AlreadyExists` (the insert
+    /// lost a race with a concurrent one); any other error stays a database
+    /// error.
+    pub fn on_unique_violation(err: DbErr, field: &'static str, message: &str) -> Self {
+        match err.sql_err() {
+            Some(SqlErr::UniqueConstraintViolation(_)) => Self::AlreadyExists {
+                field,
+                message: message.to_owned(),
+            },
+            _ => Self::Database(err),
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! API keys: random bearer tokens stored only as SHA-256 hashes.
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use chrono::{DateTime, Duration, Utc};
+use entity::{api_key, enums::Role};
+use rand::RngCore;
+use sea_orm::{
+    sea_query::{Expr, ExprTrait}, ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set,
+};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::{
+    auth::Principal,
+    pagination::{Page, PageRequest},
+    validate, DomainError, DomainResult,
+};
+
+/// Every token starts with this, so leaked tokens are easy to grep for.
+const TOKEN_PREFIX: &str = "tpt_";
+/// 256 bits of randomness.
+const TOKEN_RANDOM_BYTES: usize = 32;
+/// Characters of the token kept in clear for display (the prefix plus 8).
+const DISPLAY_PREFIX_LEN: usize = TOKEN_PREFIX.len() + 8;
+/// `last_used_at` is refreshed at most this often, so authentication does
+/// not write to the database on every request.
+const LAST_USED_RESOLUTION_SECONDS: i64 = 60;
+
+/// A key just created, with the token that is shown this once.
+pub struct NewKey {
+    pub key: api_key::Model,
+    pub token: String,
+}
+
+fn generate_token() -> String {
+    let mut bytes = [0u8; TOKEN_RANDOM_BYTES];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes))
+}
+
+fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+pub async fn create(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    role: Role,
+    name: &str,
+) -> DomainResult<NewKey> {
+    let name = validate::required_text("name", name, validate::NAME_MAX)?;
+    let token = generate_token();
+    let now = super::now();
+    let key = api_key::ActiveModel {
+        organization_id: Set(organization_id),
+        name: Set(name),
+        role: Set(role),
+        token_hash: Set(hash_token(&token)),
+        token_prefix: Set(token[..DISPLAY_PREFIX_LEN].to_owned()),
+        last_used_at: Set(None),
+        revoked_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(NewKey { key, token })
+}
+
+pub async fn list(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    page: PageRequest,
+) -> DomainResult<Page<api_key::Model>> {
+    let select = api_key::Entity::find().filter(api_key::Column::OrganizationId.eq(organization_id));
+    page.fetch(db, select, api_key::Column::Id, |key| key.id).await
+}
+
+pub async fn get(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    id: i64,
+) -> DomainResult<api_key::Model> {
+    api_key::Entity::find_by_id(id)
+        .filter(api_key::Column::OrganizationId.eq(organization_id))
+        .one(db)
+        .await?
+        .ok_or(DomainError::NotFound { resource: "API key" })
+}
+
+/// Revokes a key; revoking a revoked key changes nothing.
+pub async fn revoke(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    id: i64,
+) -> DomainResult<api_key::Model> {
+    let key = get(db, organization_id, id).await?;
+    if key.revoked_at.is_some() {
+        return Ok(key);
+    }
+    let now = super::now();
+    let mut active: api_key::ActiveModel = key.into();
+    active.revoked_at = Set(Some(now));
+    active.updated_at = Set(now);
+    Ok(active.update(db).await?)
+}
+
+/// Resolves a bearer token to its key. Unknown and revoked tokens are the
+/// same failure, so a caller learns nothing about which keys exist.
+pub async fn authenticate(db: &impl ConnectionTrait, token: &str) -> DomainResult<Principal> {
+    if !token.starts_with(TOKEN_PREFIX) || token.len() > 200 {
+        return Err(DomainError::Unauthenticated);
+    }
+    let hash = hash_token(token);
+    let key = api_key::Entity::find()
+        .filter(api_key::Column::TokenHash.eq(&hash))
+        .one(db)
+        .await?
+        .ok_or(DomainError::Unauthenticated)?;
+    // The lookup already matched the hash; comparing again in constant time
+    // keeps the check itself free of timing differences.
+    let matches: bool = key.token_hash.as_bytes().ct_eq(hash.as_bytes()).into();
+    if !matches || key.revoked_at.is_some() {
+        return Err(DomainError::Unauthenticated);
+    }
+    touch_last_used(db, &key, super::now()).await?;
+    Ok(Principal {
+        key_id: key.id,
+        key_name: key.name,
+        organization_id: key.organization_id,
+        role: key.role,
+    })
+}
+
+async fn touch_last_used(
+    db: &impl ConnectionTrait,
+    key: &api_key::Model,
+    now: DateTime<Utc>,
+) -> DomainResult<()> {
+    let stale_before = now - Duration::seconds(LAST_USED_RESOLUTION_SECONDS);
+    if key.last_used_at.is_some_and(|at| at > stale_before) {
+        return Ok(());
+    }
+    // A conditional update: concurrent requests of one key write at most once.
+    api_key::Entity::update_many()
+        .col_expr(api_key::Column::LastUsedAt, Expr::value(now))
+        .filter(api_key::Column::Id.eq(key.id))
+        .filter(
+            api_key::Column::LastUsedAt
+                .is_null()
+                .or(api_key::Column::LastUsedAt.lt(stale_before)),
+        )
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_random_and_prefixed() {
+        let a = generate_token();
+        let b = generate_token();
+        assert_ne!(a, b);
+        assert!(a.starts_with(TOKEN_PREFIX));
+        // 32 bytes of base64 without padding.
+        assert_eq!(a.len(), TOKEN_PREFIX.len() + 43);
+        assert_eq!(hash_token(&a).len(), 64);
+        assert_ne!(hash_token(&a), hash_token(&b));
+    }
+}

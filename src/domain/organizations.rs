@@ -1,0 +1,46 @@
+use entity::organization;
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
+
+use super::{validate, DomainError, DomainResult};
+
+pub async fn create(
+    db: &impl ConnectionTrait,
+    slug: &str,
+    name: &str,
+) -> DomainResult<organization::Model> {
+    let slug = validate::slug("slug", slug)?;
+    let name = validate::required_text("name", name, validate::NAME_MAX)?;
+    if find_by_slug(db, &slug).await?.is_some() {
+        return Err(DomainError::AlreadyExists {
+            field: "slug",
+            message: format!("an organization with slug {slug:?} already exists"),
+        });
+    }
+    let now = super::now();
+    organization::ActiveModel {
+        slug: Set(slug),
+        name: Set(name),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .map_err(|err| {
+        DomainError::on_unique_violation(err, "slug", "an organization with this slug already exists")
+    })
+}
+
+pub async fn find_by_slug(
+    db: &impl ConnectionTrait,
+    slug: &str,
+) -> DomainResult<Option<organization::Model>> {
+    Ok(organization::Entity::find()
+        .filter(organization::Column::Slug.eq(slug))
+        .one(db)
+        .await?)
+}
+
+pub async fn count(db: &impl ConnectionTrait) -> DomainResult<u64> {
+    Ok(organization::Entity::find().count(db).await?)
+}

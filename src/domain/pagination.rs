@@ -1,0 +1,117 @@
+//! Keyset pagination over ascending ids. The cursor is the last id seen,
+//! wrapped so clients treat it as opaque; rows inserted meanwhile get higher
+//! ids, so a walk through the pages never skips or repeats a row.
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
+    QuerySelect, Select,
+};
+
+use super::{DomainError, DomainResult};
+
+pub const DEFAULT_LIMIT: u64 = 50;
+pub const MAX_LIMIT: u64 = 500;
+const CURSOR_PREFIX: &str = "id:";
+
+/// Which page to read.
+#[derive(Debug, Clone, Copy)]
+pub struct PageRequest {
+    after_id: Option<i64>,
+    limit: u64,
+}
+
+/// One page of rows and the cursor of the next page, if there is one.
+#[derive(Debug)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            next_cursor: self.next_cursor,
+        }
+    }
+}
+
+impl PageRequest {
+    pub fn new(cursor: Option<&str>, limit: Option<u64>) -> DomainResult<Self> {
+        let limit = limit.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(DomainError::invalid(
+                "limit",
+                format!("must be between 1 and {MAX_LIMIT}"),
+            ));
+        }
+        let after_id = cursor.map(decode_cursor).transpose()?;
+        Ok(Self { after_id, limit })
+    }
+
+    /// Reads one page of `select`, ordered by `id_column`.
+    pub async fn fetch<E, C>(
+        &self,
+        db: &impl ConnectionTrait,
+        select: Select<E>,
+        id_column: C,
+        id_of: impl Fn(&E::Model) -> i64,
+    ) -> DomainResult<Page<E::Model>>
+    where
+        E: EntityTrait,
+        E::Model: FromQueryResult + Sized + Send + Sync,
+        C: ColumnTrait,
+    {
+        let mut select = select.order_by_asc(id_column);
+        if let Some(after) = self.after_id {
+            select = select.filter(id_column.gt(after));
+        }
+        let mut items = select.limit(self.limit + 1).all(db).await?;
+        let next_cursor = if items.len() as u64 > self.limit {
+            items.truncate(self.limit as usize);
+            items.last().map(|last| encode_cursor(id_of(last)))
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+}
+
+fn encode_cursor(id: i64) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{CURSOR_PREFIX}{id}"))
+}
+
+fn decode_cursor(cursor: &str) -> DomainResult<i64> {
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|text| text.strip_prefix(CURSOR_PREFIX)?.parse::<i64>().ok())
+        .filter(|id| *id >= 0)
+        .ok_or_else(|| DomainError::invalid("cursor", "is not a cursor this API returned"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip() {
+        assert_eq!(decode_cursor(&encode_cursor(42)).unwrap(), 42);
+    }
+
+    #[test]
+    fn garbage_cursors_are_rejected() {
+        for bad in ["", "!!", "aWQ6", "eHl6", &URL_SAFE_NO_PAD.encode("id:-5")] {
+            assert!(decode_cursor(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn limits_are_bounded() {
+        assert!(PageRequest::new(None, Some(0)).is_err());
+        assert!(PageRequest::new(None, Some(501)).is_err());
+        assert_eq!(PageRequest::new(None, None).unwrap().limit, DEFAULT_LIMIT);
+    }
+}

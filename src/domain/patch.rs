@@ -1,0 +1,18 @@
+/// One field of a partial update: leave it as it is, or set it. Nullable
+/// fields use `Patch<Option<T>>`, where `Set(None)` clears the value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Patch<T> {
+    #[default]
+    Keep,
+    Set(T),
+}
+
+impl<T> Patch<T> {
+    /// Validates a value that is being set.
+    pub fn try_map<U, E>(self, f: impl FnOnce(T) -> Result<U, E>) -> Result<Patch<U>, E> {
+        Ok(match self {
+            Patch::Keep => Patch::Keep,
+            Patch::Set(value) => Patch::Set(f(value)?),
+        })
+    }
+}

@@ -1,0 +1,189 @@
+//! The touchpoint catalog.
+
+use entity::{
+    enums::{Channel, Kind, Stage},
+    touchpoint,
+};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+
+use super::{
+    pagination::{Page, PageRequest},
+    patch::Patch,
+    validate, DomainError, DomainResult,
+};
+
+pub struct NewTouchpoint {
+    pub name: String,
+    pub kind: Kind,
+    pub channel: Channel,
+    pub stage: Stage,
+    pub description: Option<String>,
+}
+
+#[derive(Default)]
+pub struct TouchpointChanges {
+    pub name: Patch<String>,
+    pub kind: Patch<Kind>,
+    pub channel: Patch<Channel>,
+    pub stage: Patch<Stage>,
+    pub description: Patch<Option<String>>,
+}
+
+#[derive(Default)]
+pub struct TouchpointFilter {
+    pub kind: Option<Kind>,
+    pub channel: Option<Channel>,
+    pub stage: Option<Stage>,
+    pub include_archived: bool,
+}
+
+const DUPLICATE_NAME: &str = "a touchpoint with this name already exists";
+
+async fn ensure_name_free(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    name: &str,
+    except_id: Option<i64>,
+) -> DomainResult<()> {
+    let mut query = touchpoint::Entity::find()
+        .filter(touchpoint::Column::OrganizationId.eq(organization_id))
+        .filter(touchpoint::Column::Name.eq(name));
+    if let Some(id) = except_id {
+        query = query.filter(touchpoint::Column::Id.ne(id));
+    }
+    if query.one(db).await?.is_some() {
+        return Err(DomainError::AlreadyExists {
+            field: "name",
+            message: DUPLICATE_NAME.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+pub async fn create(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    new: NewTouchpoint,
+) -> DomainResult<touchpoint::Model> {
+    let name = validate::required_text("name", &new.name, validate::NAME_MAX)?;
+    let description =
+        validate::optional_text("description", new.description, validate::DESCRIPTION_MAX)?;
+    ensure_name_free(db, organization_id, &name, None).await?;
+    let now = super::now();
+    touchpoint::ActiveModel {
+        organization_id: Set(organization_id),
+        name: Set(name),
+        kind: Set(new.kind),
+        channel: Set(new.channel),
+        stage: Set(new.stage),
+        description: Set(description),
+        archived_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .map_err(|err| DomainError::on_unique_violation(err, "name", DUPLICATE_NAME))
+}
+
+pub async fn get(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    id: i64,
+) -> DomainResult<touchpoint::Model> {
+    find(db, organization_id, id)
+        .await?
+        .ok_or(DomainError::NotFound { resource: "touchpoint" })
+}
+
+pub async fn find(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    id: i64,
+) -> DomainResult<Option<touchpoint::Model>> {
+    Ok(touchpoint::Entity::find_by_id(id)
+        .filter(touchpoint::Column::OrganizationId.eq(organization_id))
+        .one(db)
+        .await?)
+}
+
+pub async fn list(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    filter: TouchpointFilter,
+    page: PageRequest,
+) -> DomainResult<Page<touchpoint::Model>> {
+    let mut select =
+        touchpoint::Entity::find().filter(touchpoint::Column::OrganizationId.eq(organization_id));
+    if let Some(kind) = filter.kind {
+        select = select.filter(touchpoint::Column::Kind.eq(kind));
+    }
+    if let Some(channel) = filter.channel {
+        select = select.filter(touchpoint::Column::Channel.eq(channel));
+    }
+    if let Some(stage) = filter.stage {
+        select = select.filter(touchpoint::Column::Stage.eq(stage));
+    }
+    if !filter.include_archived {
+        select = select.filter(touchpoint::Column::ArchivedAt.is_null());
+    }
+    page.fetch(db, select, touchpoint::Column::Id, |t| t.id).await
+}
+
+pub async fn update(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    id: i64,
+    changes: TouchpointChanges,
+) -> DomainResult<touchpoint::Model> {
+    let name = changes
+        .name
+        .try_map(|name| validate::required_text("name", &name, validate::NAME_MAX))?;
+    let description = changes.description.try_map(|description| {
+        validate::optional_text("description", description, validate::DESCRIPTION_MAX)
+    })?;
+    let current = get(db, organization_id, id).await?;
+    if let Patch::Set(name) = &name {
+        ensure_name_free(db, organization_id, name, Some(id)).await?;
+    }
+    let mut active: touchpoint::ActiveModel = current.into();
+    if let Patch::Set(name) = name {
+        active.name = Set(name);
+    }
+    if let Patch::Set(kind) = changes.kind {
+        active.kind = Set(kind);
+    }
+    if let Patch::Set(channel) = changes.channel {
+        active.channel = Set(channel);
+    }
+    if let Patch::Set(stage) = changes.stage {
+        active.stage = Set(stage);
+    }
+    if let Patch::Set(description) = description {
+        active.description = Set(description);
+    }
+    active.updated_at = Set(super::now());
+    active
+        .update(db)
+        .await
+        .map_err(|err| DomainError::on_unique_violation(err, "name", DUPLICATE_NAME))
+}
+
+/// Archives a touchpoint: it stays in past encounters and reports but takes
+/// no new encounters. Archiving twice keeps the first `archived_at`.
+pub async fn archive(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    id: i64,
+) -> DomainResult<touchpoint::Model> {
+    let current = get(db, organization_id, id).await?;
+    if current.archived_at.is_some() {
+        return Ok(current);
+    }
+    let now = super::now();
+    let mut active: touchpoint::ActiveModel = current.into();
+    active.archived_at = Set(Some(now));
+    active.updated_at = Set(now);
+    Ok(active.update(db).await?)
+}

@@ -1,0 +1,145 @@
+//! Input rules shared by every resource. The OpenAPI schema repeats the
+//! limits (`max_length`, `minimum`, ...) so clients see them; these functions
+//! are what enforces them.
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::DomainError;
+
+pub const NAME_MAX: usize = 200;
+pub const EXTERNAL_REF_MAX: usize = 200;
+pub const EMAIL_MAX: usize = 320;
+pub const DESCRIPTION_MAX: usize = 2000;
+pub const NOTE_MAX: usize = 4000;
+pub const SLUG_MAX: usize = 64;
+pub const SCORE_MIN: i32 = 0;
+pub const SCORE_MAX: i32 = 10;
+/// Clocks drift; an encounter may be stamped slightly ahead of ours.
+pub const FUTURE_TOLERANCE_MINUTES: i64 = 5;
+
+/// A required, trimmed, non-empty string of at most `max` characters.
+pub fn required_text(field: &str, value: &str, max: usize) -> Result<String, DomainError> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Err(DomainError::invalid(field, "must not be empty"));
+    }
+    if trimmed.chars().count() > max {
+        return Err(DomainError::invalid(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// An optional string: blank becomes `None`, otherwise at most `max` characters.
+pub fn optional_text(
+    field: &str,
+    value: Option<String>,
+    max: usize,
+) -> Result<Option<String>, DomainError> {
+    match value {
+        None => Ok(None),
+        Some(text) if text.trim().is_empty() => Ok(None),
+        Some(text) => required_text(field, &text, max).map(Some),
+    }
+}
+
+pub fn email(field: &str, value: Option<String>) -> Result<Option<String>, DomainError> {
+    let Some(email) = optional_text(field, value, EMAIL_MAX)? else {
+        return Ok(None);
+    };
+    let well_formed = match email.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !domain.is_empty()
+                && !domain.contains('@')
+                && !email.chars().any(char::is_whitespace)
+        }
+        None => false,
+    };
+    if !well_formed {
+        return Err(DomainError::invalid(field, "must be an e-mail address"));
+    }
+    Ok(Some(email))
+}
+
+/// A perception score: the candidate-NPS answer, 0 to 10.
+pub fn score(field: &str, value: Option<i32>) -> Result<Option<i32>, DomainError> {
+    match value {
+        Some(score) if !(SCORE_MIN..=SCORE_MAX).contains(&score) => Err(DomainError::invalid(
+            field,
+            format!("must be between {SCORE_MIN} and {SCORE_MAX}"),
+        )),
+        other => Ok(other),
+    }
+}
+
+/// A moment that has already happened (within the clock-drift tolerance).
+pub fn not_in_future(
+    field: &str,
+    value: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, DomainError> {
+    if value > now + Duration::minutes(FUTURE_TOLERANCE_MINUTES) {
+        return Err(DomainError::invalid(
+            field,
+            format!("must not be more than {FUTURE_TOLERANCE_MINUTES} minutes in the future"),
+        ));
+    }
+    // Stored at microsecond precision, like every timestamp.
+    Ok(chrono::SubsecRound::trunc_subsecs(value, 6))
+}
+
+/// An organization slug: lowercase letters, digits and dashes.
+pub fn slug(field: &str, value: &str) -> Result<String, DomainError> {
+    let slug = required_text(field, value, SLUG_MAX)?;
+    let valid = slug
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !slug.starts_with('-');
+    if !valid {
+        return Err(DomainError::invalid(
+            field,
+            "must contain only lowercase letters, digits and dashes",
+        ));
+    }
+    Ok(slug)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_trimmed_and_bounded() {
+        assert_eq!(required_text("name", "  Careers site ", 200).unwrap(), "Careers site");
+        assert!(required_text("name", "   ", 200).is_err());
+        assert!(required_text("name", &"x".repeat(201), 200).is_err());
+        assert!(required_text("name", &"é".repeat(200), 200).is_ok());
+    }
+
+    #[test]
+    fn scores_are_bounded() {
+        assert!(score("score", Some(-1)).is_err());
+        assert!(score("score", Some(11)).is_err());
+        assert_eq!(score("score", Some(0)).unwrap(), Some(0));
+        assert_eq!(score("score", Some(10)).unwrap(), Some(10));
+        assert_eq!(score("score", None).unwrap(), None);
+    }
+
+    #[test]
+    fn emails_need_one_at_sign() {
+        assert!(email("email", Some("a@b.example".into())).is_ok());
+        assert!(email("email", Some("nope".into())).is_err());
+        assert!(email("email", Some("a@@b".into())).is_err());
+        assert_eq!(email("email", Some(" ".into())).unwrap(), None);
+    }
+
+    #[test]
+    fn slugs_are_lowercase() {
+        assert!(slug("slug", "acme-2").is_ok());
+        assert!(slug("slug", "Acme").is_err());
+        assert!(slug("slug", "-acme").is_err());
+    }
+}

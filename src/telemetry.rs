@@ -1,0 +1,26 @@
+//! Logging through tracing-subscriber. Levels come from `RUST_LOG`.
+
+use tracing_subscriber::{fmt, layer::SubscriberExt, util::SubscriberInitExt, EnvFilter};
+
+use crate::config::LogFormat;
+
+/// The filter used when `RUST_LOG` is not set: our logs at info, the
+/// database driver's per-statement logs off.
+const DEFAULT_FILTER: &str = "info,sqlx=warn,sea_orm=warn";
+
+pub fn init(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let registry = tracing_subscriber::registry().with(filter);
+    // Logs go to stderr so that stdout stays free for command output
+    // (`key create` prints only the token).
+    let result = match format {
+        LogFormat::Pretty => registry
+            .with(fmt::layer().with_writer(std::io::stderr))
+            .try_init(),
+        LogFormat::Json => registry
+            .with(fmt::layer().json().with_writer(std::io::stderr))
+            .try_init(),
+    };
+    // A second init (tests start many apps in one process) keeps the first.
+    let _ = result;
+}

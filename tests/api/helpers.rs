@@ -1,0 +1,255 @@
+//! `spawn_app()`: the real service on a temporary SQLite file and an
+//! OS-assigned port, with two organizations and their keys bootstrapped
+//! through the same domain functions the CLI uses.
+
+use std::sync::Once;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use tempfile::TempDir;
+use touchpoint_tracker::{
+    config::{LogFormat, Settings},
+    domain::{keys, organizations},
+    startup::Application,
+    telemetry,
+};
+
+static TRACING: Once = Once::new();
+
+pub struct TestApp {
+    pub base_url: String,
+    pub client: reqwest::Client,
+    /// Keys of the first organization, "acme".
+    pub admin: String,
+    pub recruiter: String,
+    pub reporter: String,
+    /// The admin key of a second organization, "globex".
+    pub other_admin: String,
+    pub db: sea_orm::DatabaseConnection,
+    pub database_url: String,
+    _dir: TempDir,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+/// A response: its status and JSON body (`Value::Null` when empty).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Value,
+    pub content_type: Option<String>,
+}
+
+impl Reply {
+    /// Asserts the documented error shape, with this status, code and field.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str, field: Option<&str>) {
+        assert_eq!(self.status.as_u16(), status, "unexpected status: {self:?}");
+        assert_eq!(self.content_type.as_deref(), Some("application/json; charset=utf-8"), "{self:?}");
+        let error = &self.body["error"];
+        assert_eq!(error["code"], code, "unexpected code: {self:?}");
+        assert!(
+            error["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "error without message: {self:?}"
+        );
+        match field {
+            Some(field) => assert_eq!(error["field"], field, "unexpected field: {self:?}"),
+            None => assert!(error["field"].is_null(), "unexpected field: {self:?}"),
+        }
+    }
+
+    #[track_caller]
+    pub fn assert_status(&self, status: u16) -> &Value {
+        assert_eq!(self.status.as_u16(), status, "unexpected status: {self:?}");
+        &self.body
+    }
+
+    pub fn id(&self) -> i64 {
+        self.body["id"].as_i64().expect("response has an id")
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    TRACING.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            telemetry::init(LogFormat::Pretty);
+        }
+    });
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let database_url = format!("sqlite://{}/touchpoints.db", dir.path().display());
+    let settings = Settings {
+        database_url: database_url.clone(),
+        bind: "127.0.0.1:0".parse().unwrap(),
+    };
+    let app = Application::build(&settings).await.expect("application builds");
+    let db = app.db().clone();
+    let base_url = format!("http://{}", app.address());
+
+    let acme = organizations::create(&db, "acme", "Acme Corp").await.unwrap();
+    let globex = organizations::create(&db, "globex", "Globex").await.unwrap();
+    use entity::enums::Role;
+    let token = |org, role| {
+        let db = db.clone();
+        async move { keys::create(&db, org, role, "test key").await.unwrap().token }
+    };
+    let admin = token(acme.id, Role::Admin).await;
+    let recruiter = token(acme.id, Role::Recruiter).await;
+    let reporter = token(acme.id, Role::Reporter).await;
+    let other_admin = token(globex.id, Role::Admin).await;
+
+    let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+
+    TestApp {
+        base_url,
+        client: reqwest::Client::new(),
+        admin,
+        recruiter,
+        reporter,
+        other_admin,
+        db,
+        database_url,
+        _dir: dir,
+        _shutdown: shutdown,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base_url, path)
+    }
+
+    /// Sends a request with an optional bearer token and JSON body.
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        Self::reply(request.send().await.expect("request sent")).await
+    }
+
+    pub async fn reply(response: reqwest::Response) -> Reply {
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let text = response.text().await.expect("body read");
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Reply {
+            status,
+            body,
+            content_type,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        self.request(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.request(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.request(Method::PATCH, path, Some(token), Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Reply {
+        self.request(Method::DELETE, path, Some(token), None).await
+    }
+
+    /// Sends a raw body with the given content type.
+    pub async fn post_raw(&self, path: &str, token: &str, content_type: &str, body: &str) -> Reply {
+        let response = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("request sent");
+        Self::reply(response).await
+    }
+
+    /// Creates a touchpoint as the admin and returns its id.
+    pub async fn touchpoint(&self, name: &str, kind: &str, channel: &str, stage: &str) -> i64 {
+        self.post(
+            "/api/v1/touchpoints",
+            &self.admin,
+            json!({"name": name, "kind": kind, "channel": channel, "stage": stage}),
+        )
+        .await
+        .assert_status(201)["id"]
+            .as_i64()
+            .unwrap()
+    }
+
+    /// Creates a candidate as the recruiter and returns its id.
+    pub async fn candidate(&self, external_ref: &str) -> i64 {
+        self.post(
+            "/api/v1/candidates",
+            &self.recruiter,
+            json!({"external_ref": external_ref}),
+        )
+        .await
+        .assert_status(201)["id"]
+            .as_i64()
+            .unwrap()
+    }
+
+    /// Logs an encounter as the recruiter and returns its id.
+    pub async fn encounter(
+        &self,
+        candidate_id: i64,
+        touchpoint_id: i64,
+        occurred_at: &str,
+        score: Option<i32>,
+    ) -> i64 {
+        self.post(
+            "/api/v1/encounters",
+            &self.recruiter,
+            json!({
+                "candidate_id": candidate_id,
+                "touchpoint_id": touchpoint_id,
+                "occurred_at": occurred_at,
+                "score": score,
+            }),
+        )
+        .await
+        .assert_status(201)["id"]
+            .as_i64()
+            .unwrap()
+    }
+
+    /// Counts the rows of a table, to prove a rejected request wrote nothing.
+    pub async fn count(&self, table: &str) -> i64 {
+        use sea_orm::{ConnectionTrait, Statement};
+        let row = self
+            .db
+            .query_one_raw(Statement::from_string(
+                self.db.get_database_backend(),
+                format!("SELECT COUNT(*) AS n FROM {table}"),
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<i64>("", "n").unwrap()
+    }
+}

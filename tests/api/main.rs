@@ -1,0 +1,14 @@
+//! The integration suite: one binary, each test against a real service on a
+//! fresh SQLite file, over HTTP.
+
+mod authz;
+mod candidates;
+mod cli;
+mod encounters;
+mod errors;
+mod health;
+mod helpers;
+mod journey;
+mod keys;
+mod openapi;
+mod touchpoints;

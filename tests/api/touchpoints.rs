@@ -1,0 +1,1 @@
+use super::helpers::spawn_app;

@@ -1,1 +1,38 @@
 use super::helpers::spawn_app;
+
+#[tokio::test]
+async fn healthz_answers_ok_without_a_key() {
+    let app = spawn_app().await;
+
+    let reply = app
+        .request(reqwest::Method::GET, "/healthz", None, None)
+        .await;
+
+    assert_eq!(reply.assert_status(200)["status"], "ok");
+}
+
+#[tokio::test]
+async fn healthz_answers_503_when_the_database_is_gone() {
+    let app = spawn_app().await;
+
+    app.db.clone().close().await.unwrap();
+    let reply = app
+        .request(reqwest::Method::GET, "/healthz", None, None)
+        .await;
+
+    reply.assert_error(503, "unavailable", None);
+}
+
+#[tokio::test]
+async fn docs_ui_and_document_are_served() {
+    let app = spawn_app().await;
+
+    let docs = app.client.get(app.url("/docs")).send().await.unwrap();
+    let document = app.client.get(app.url("/openapi.json")).send().await.unwrap();
+
+    assert_eq!(docs.status(), 200);
+    assert!(docs.text().await.unwrap().contains("swagger"));
+    assert_eq!(document.status(), 200);
+    let document: serde_json::Value = document.json().await.unwrap();
+    assert_eq!(document["info"]["title"], "touchpoint-tracker");
+}

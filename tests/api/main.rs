@@ -9,6 +9,5 @@ mod errors;
 mod health;
 mod helpers;
 mod journey;
-mod keys;
 mod openapi;
 mod touchpoints;

@@ -10,4 +10,5 @@ mod health;
 mod helpers;
 mod journey;
 mod openapi;
+mod readme;
 mod touchpoints;

@@ -26,7 +26,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Org(OrgCommand::Create { slug, name }) => {
             let db = connected(&settings).await?;
             let org = organizations::create(&db, &slug, &name).await?;
-            eprintln!("created organization {} ({}), id {}", org.slug, org.name, org.id);
+            eprintln!(
+                "created organization {} ({}), id {}",
+                org.slug, org.name, org.id
+            );
         }
         Command::Key(KeyCommand::Create { org, role, name }) => {
             let db = connected(&settings).await?;

@@ -30,7 +30,13 @@ pub struct GlobalArgs {
     #[arg(long = "bind", env = "BIND_ADDR", default_value = DEFAULT_BIND, global = true)]
     pub bind: SocketAddr,
     /// Log line format. Log levels come from `RUST_LOG` (default `info`).
-    #[arg(long, value_enum, env = "LOG_FORMAT", default_value = "pretty", global = true)]
+    #[arg(
+        long,
+        value_enum,
+        env = "LOG_FORMAT",
+        default_value = "pretty",
+        global = true
+    )]
     pub log_format: LogFormat,
 }
 

@@ -75,7 +75,10 @@ mod tests {
     #[test]
     fn sqlite_paths() {
         assert_eq!(sqlite_path("sqlite://data/t.db"), Some("data/t.db"));
-        assert_eq!(sqlite_path("sqlite:///tmp/t.db?mode=rwc"), Some("/tmp/t.db"));
+        assert_eq!(
+            sqlite_path("sqlite:///tmp/t.db?mode=rwc"),
+            Some("/tmp/t.db")
+        );
         assert_eq!(sqlite_path("sqlite::memory:"), None);
         assert_eq!(sqlite_path("postgres://x"), None);
     }

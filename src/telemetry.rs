@@ -9,7 +9,8 @@ use crate::config::LogFormat;
 const DEFAULT_FILTER: &str = "info,sqlx=warn,sea_orm=warn";
 
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let registry = tracing_subscriber::registry().with(filter);
     // Logs go to stderr so that stdout stays free for command output
     // (`key create` prints only the token).

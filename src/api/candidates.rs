@@ -167,7 +167,11 @@ impl CandidatesApi {
     ///
     /// Admins and recruiters. An `external_ref` already used in the
     /// organization answers 409.
-    #[oai(path = "/candidates", method = "post", operation_id = "create_candidate")]
+    #[oai(
+        path = "/candidates",
+        method = "post",
+        operation_id = "create_candidate"
+    )]
     async fn create(
         &self,
         auth: ApiKeyAuth,
@@ -187,7 +191,11 @@ impl CandidatesApi {
     }
 
     /// Get a candidate
-    #[oai(path = "/candidates/:id", method = "get", operation_id = "get_candidate")]
+    #[oai(
+        path = "/candidates/:id",
+        method = "get",
+        operation_id = "get_candidate"
+    )]
     async fn get(
         &self,
         auth: ApiKeyAuth,
@@ -203,7 +211,11 @@ impl CandidatesApi {
     /// Update a candidate
     ///
     /// Changes the fields present in the body. Admins and recruiters.
-    #[oai(path = "/candidates/:id", method = "patch", operation_id = "update_candidate")]
+    #[oai(
+        path = "/candidates/:id",
+        method = "patch",
+        operation_id = "update_candidate"
+    )]
     async fn update(
         &self,
         auth: ApiKeyAuth,

@@ -200,7 +200,11 @@ impl EncountersApi {
     /// Records a candidate meeting a touchpoint, e.g. an interview, with an
     /// optional perception score. Admins and recruiters. An archived
     /// touchpoint answers 409; an unknown candidate or touchpoint 422.
-    #[oai(path = "/encounters", method = "post", operation_id = "create_encounter")]
+    #[oai(
+        path = "/encounters",
+        method = "post",
+        operation_id = "create_encounter"
+    )]
     async fn create(
         &self,
         auth: ApiKeyAuth,
@@ -217,13 +221,16 @@ impl EncountersApi {
             score: body.score,
             note: body.note,
         };
-        let created =
-            encounters::create(*db, auth.0.organization_id, auth.0.key_id, new).await?;
+        let created = encounters::create(*db, auth.0.organization_id, auth.0.key_id, new).await?;
         Ok(EncounterCreated::Created(Json(created.into())))
     }
 
     /// Get an encounter
-    #[oai(path = "/encounters/:id", method = "get", operation_id = "get_encounter")]
+    #[oai(
+        path = "/encounters/:id",
+        method = "get",
+        operation_id = "get_encounter"
+    )]
     async fn get(
         &self,
         auth: ApiKeyAuth,
@@ -239,7 +246,11 @@ impl EncountersApi {
     /// Update an encounter
     ///
     /// Changes the fields present in the body. Admins and recruiters.
-    #[oai(path = "/encounters/:id", method = "patch", operation_id = "update_encounter")]
+    #[oai(
+        path = "/encounters/:id",
+        method = "patch",
+        operation_id = "update_encounter"
+    )]
     async fn update(
         &self,
         auth: ApiKeyAuth,
@@ -264,7 +275,11 @@ impl EncountersApi {
     /// Delete an encounter
     ///
     /// Removes an encounter logged by mistake. Admins and recruiters.
-    #[oai(path = "/encounters/:id", method = "delete", operation_id = "delete_encounter")]
+    #[oai(
+        path = "/encounters/:id",
+        method = "delete",
+        operation_id = "delete_encounter"
+    )]
     async fn delete(
         &self,
         auth: ApiKeyAuth,

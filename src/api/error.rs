@@ -171,9 +171,11 @@ impl From<DomainError> for ApiError {
             DomainError::AlreadyExists { field, message } => {
                 ApiError::new(ErrorCode::AlreadyExists, message, Some(field.to_owned()))
             }
-            DomainError::Archived { field, message } => {
-                ApiError::new(ErrorCode::TouchpointArchived, message, Some(field.to_owned()))
-            }
+            DomainError::Archived { field, message } => ApiError::new(
+                ErrorCode::TouchpointArchived,
+                message,
+                Some(field.to_owned()),
+            ),
             DomainError::Unauthenticated => ApiError::new(
                 ErrorCode::Unauthorized,
                 "missing, malformed, unknown or revoked API key",
@@ -186,7 +188,11 @@ impl From<DomainError> for ApiError {
                     sea_orm::DbErr::ConnectionAcquire(_) | sea_orm::DbErr::Conn(_)
                 ) {
                     tracing::error!(error = %err, "database unavailable");
-                    ApiError::new(ErrorCode::Unavailable, "the database cannot be reached", None)
+                    ApiError::new(
+                        ErrorCode::Unavailable,
+                        "the database cannot be reached",
+                        None,
+                    )
                 } else {
                     tracing::error!(error = %err, "database error");
                     ApiError::internal()

@@ -1,6 +1,6 @@
+use poem::web::Data;
 use poem_openapi::{payload::Json, ApiResponse, Object, OpenApi};
 use sea_orm::DatabaseConnection;
-use poem::web::Data;
 
 use super::{
     error::{ErrorBody, ErrorCode},

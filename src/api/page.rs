@@ -43,4 +43,3 @@ macro_rules! page_type {
 }
 
 pub(crate) use page_type;
-

@@ -130,16 +130,31 @@ mod tests {
 
     #[test]
     fn errors_name_the_field() {
-        assert_eq!(field(parse_json(br#"{"score": 1}"#)).as_deref(), Some("name"));
-        assert_eq!(field(parse_json(br#"{"name": "a", "score": "x"}"#)).as_deref(), Some("score"));
-        assert_eq!(field(parse_json(br#"{"name": 1}"#)).as_deref(), Some("name"));
+        assert_eq!(
+            field(parse_json(br#"{"score": 1}"#)).as_deref(),
+            Some("name")
+        );
+        assert_eq!(
+            field(parse_json(br#"{"name": "a", "score": "x"}"#)).as_deref(),
+            Some("score")
+        );
+        assert_eq!(
+            field(parse_json(br#"{"name": 1}"#)).as_deref(),
+            Some("name")
+        );
         assert_eq!(field(parse_json(br#"[]"#)).as_deref(), Some("body"));
     }
 
     #[test]
     fn syntax_errors_are_bad_requests() {
-        assert!(matches!(parse_json::<Sample>(b"{"), Err(ApiError::BadRequest(_))));
-        assert!(matches!(parse_json::<Sample>(b""), Err(ApiError::BadRequest(_))));
+        assert!(matches!(
+            parse_json::<Sample>(b"{"),
+            Err(ApiError::BadRequest(_))
+        ));
+        assert!(matches!(
+            parse_json::<Sample>(b""),
+            Err(ApiError::BadRequest(_))
+        ));
         assert!(matches!(
             parse_json::<Sample>(br#"{"name": "a"} trailing"#),
             Err(ApiError::BadRequest(_))

@@ -1,7 +1,7 @@
 use chrono::{DateTime, Utc};
 use poem::web::Data;
-use poem_openapi::{param::Path, param::Query, payload::Json, ApiResponse, Object, OpenApi};
 use poem_openapi::types::MaybeUndefined;
+use poem_openapi::{param::Path, param::Query, payload::Json, ApiResponse, Object, OpenApi};
 use sea_orm::DatabaseConnection;
 use serde::Deserialize;
 
@@ -126,7 +126,11 @@ impl TouchpointsApi {
     ///
     /// The organization's touchpoint catalog, filtered by kind, channel and
     /// stage. Archived touchpoints are left out unless `include_archived`.
-    #[oai(path = "/touchpoints", method = "get", operation_id = "list_touchpoints")]
+    #[oai(
+        path = "/touchpoints",
+        method = "get",
+        operation_id = "list_touchpoints"
+    )]
     #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
@@ -167,7 +171,11 @@ impl TouchpointsApi {
     ///
     /// Adds a touchpoint to the catalog. Admin only. A name already used in
     /// the organization answers 409.
-    #[oai(path = "/touchpoints", method = "post", operation_id = "create_touchpoint")]
+    #[oai(
+        path = "/touchpoints",
+        method = "post",
+        operation_id = "create_touchpoint"
+    )]
     async fn create(
         &self,
         auth: ApiKeyAuth,
@@ -188,7 +196,11 @@ impl TouchpointsApi {
     }
 
     /// Get a touchpoint
-    #[oai(path = "/touchpoints/:id", method = "get", operation_id = "get_touchpoint")]
+    #[oai(
+        path = "/touchpoints/:id",
+        method = "get",
+        operation_id = "get_touchpoint"
+    )]
     async fn get(
         &self,
         auth: ApiKeyAuth,
@@ -204,7 +216,11 @@ impl TouchpointsApi {
     /// Update a touchpoint
     ///
     /// Changes the fields present in the body. Admin only.
-    #[oai(path = "/touchpoints/:id", method = "patch", operation_id = "update_touchpoint")]
+    #[oai(
+        path = "/touchpoints/:id",
+        method = "patch",
+        operation_id = "update_touchpoint"
+    )]
     async fn update(
         &self,
         auth: ApiKeyAuth,
@@ -231,7 +247,11 @@ impl TouchpointsApi {
     /// Touchpoints are archived, never deleted: past encounters and reports
     /// keep them, but they take no new encounters (409). Archiving an archived
     /// touchpoint changes nothing. Admin only.
-    #[oai(path = "/touchpoints/:id", method = "delete", operation_id = "archive_touchpoint")]
+    #[oai(
+        path = "/touchpoints/:id",
+        method = "delete",
+        operation_id = "archive_touchpoint"
+    )]
     async fn archive(
         &self,
         auth: ApiKeyAuth,

@@ -30,10 +30,9 @@ impl Principal {
     pub fn can(&self, capability: Capability) -> bool {
         match self.role {
             Role::Admin => true,
-            Role::Recruiter => matches!(
-                capability,
-                Capability::Read | Capability::RecordEncounters
-            ),
+            Role::Recruiter => {
+                matches!(capability, Capability::Read | Capability::RecordEncounters)
+            }
             Role::Reporter => capability == Capability::Read,
         }
     }

@@ -58,8 +58,11 @@ pub async fn create(
     organization_id: i64,
     new: NewCandidate,
 ) -> DomainResult<candidate::Model> {
-    let external_ref =
-        validate::required_text("external_ref", &new.external_ref, validate::EXTERNAL_REF_MAX)?;
+    let external_ref = validate::required_text(
+        "external_ref",
+        &new.external_ref,
+        validate::EXTERNAL_REF_MAX,
+    )?;
     let display_name =
         validate::optional_text("display_name", new.display_name, validate::NAME_MAX)?;
     let email = validate::email("email", new.email)?;
@@ -98,7 +101,9 @@ pub async fn get(
 ) -> DomainResult<candidate::Model> {
     find(db, organization_id, id)
         .await?
-        .ok_or(DomainError::NotFound { resource: "candidate" })
+        .ok_or(DomainError::NotFound {
+            resource: "candidate",
+        })
 }
 
 pub async fn list(
@@ -115,7 +120,8 @@ pub async fn list(
     if let Some(external_ref) = filter.external_ref {
         select = select.filter(candidate::Column::ExternalRef.eq(external_ref.trim()));
     }
-    page.fetch(db, select, candidate::Column::Id, |c| c.id).await
+    page.fetch(db, select, candidate::Column::Id, |c| c.id)
+        .await
 }
 
 pub async fn update(

@@ -2,16 +2,15 @@
 
 use chrono::{DateTime, Utc};
 use entity::{
-    candidate,
-    encounter,
+    candidate, encounter,
     enums::{Kind, Source, Stage},
     touchpoint,
 };
+use sea_orm::sea_query::JoinType;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, RelationTrait, Set,
 };
-use sea_orm::sea_query::JoinType;
 
 use super::{
     candidates,
@@ -121,7 +120,9 @@ pub async fn get(
         .filter(encounter::Column::OrganizationId.eq(organization_id))
         .one(db)
         .await?
-        .ok_or(DomainError::NotFound { resource: "encounter" })
+        .ok_or(DomainError::NotFound {
+            resource: "encounter",
+        })
 }
 
 pub async fn list(
@@ -153,7 +154,8 @@ pub async fn list(
     if let Some(to) = filter.to {
         select = select.filter(encounter::Column::OccurredAt.lt(to));
     }
-    page.fetch(db, select, encounter::Column::Id, |e| e.id).await
+    page.fetch(db, select, encounter::Column::Id, |e| e.id)
+        .await
 }
 
 pub async fn update(
@@ -205,7 +207,9 @@ pub async fn delete(db: &impl ConnectionTrait, organization_id: i64, id: i64) ->
         .exec(db)
         .await?;
     if result.rows_affected == 0 {
-        return Err(DomainError::NotFound { resource: "encounter" });
+        return Err(DomainError::NotFound {
+            resource: "encounter",
+        });
     }
     Ok(())
 }

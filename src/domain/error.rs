@@ -21,10 +21,16 @@ pub enum DomainError {
     NotFound { resource: &'static str },
     /// A unique value is already taken.
     #[error("{field}: {message}")]
-    AlreadyExists { field: &'static str, message: String },
+    AlreadyExists {
+        field: &'static str,
+        message: String,
+    },
     /// The touchpoint is archived and takes no new encounters.
     #[error("{message}")]
-    Archived { field: &'static str, message: String },
+    Archived {
+        field: &'static str,
+        message: String,
+    },
     /// No valid credentials.
     #[error("missing, malformed, unknown or revoked API key")]
     Unauthenticated,

@@ -5,7 +5,8 @@ use chrono::{DateTime, Duration, Utc};
 use entity::{api_key, enums::Role};
 use rand::RngCore;
 use sea_orm::{
-    sea_query::{Expr, ExprTrait}, ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set,
+    sea_query::{Expr, ExprTrait},
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set,
 };
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -73,8 +74,10 @@ pub async fn list(
     organization_id: i64,
     page: PageRequest,
 ) -> DomainResult<Page<api_key::Model>> {
-    let select = api_key::Entity::find().filter(api_key::Column::OrganizationId.eq(organization_id));
-    page.fetch(db, select, api_key::Column::Id, |key| key.id).await
+    let select =
+        api_key::Entity::find().filter(api_key::Column::OrganizationId.eq(organization_id));
+    page.fetch(db, select, api_key::Column::Id, |key| key.id)
+        .await
 }
 
 pub async fn get(
@@ -86,7 +89,9 @@ pub async fn get(
         .filter(api_key::Column::OrganizationId.eq(organization_id))
         .one(db)
         .await?
-        .ok_or(DomainError::NotFound { resource: "API key" })
+        .ok_or(DomainError::NotFound {
+            resource: "API key",
+        })
 }
 
 /// Revokes a key; revoking a revoked key changes nothing.

@@ -1,5 +1,7 @@
 use entity::organization;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set,
+};
 
 use super::{validate, DomainError, DomainResult};
 
@@ -27,7 +29,11 @@ pub async fn create(
     .insert(db)
     .await
     .map_err(|err| {
-        DomainError::on_unique_violation(err, "slug", "an organization with this slug already exists")
+        DomainError::on_unique_violation(
+            err,
+            "slug",
+            "an organization with this slug already exists",
+        )
     })
 }
 

@@ -94,7 +94,9 @@ pub async fn get(
 ) -> DomainResult<touchpoint::Model> {
     find(db, organization_id, id)
         .await?
-        .ok_or(DomainError::NotFound { resource: "touchpoint" })
+        .ok_or(DomainError::NotFound {
+            resource: "touchpoint",
+        })
 }
 
 pub async fn find(
@@ -128,7 +130,8 @@ pub async fn list(
     if !filter.include_archived {
         select = select.filter(touchpoint::Column::ArchivedAt.is_null());
     }
-    page.fetch(db, select, touchpoint::Column::Id, |t| t.id).await
+    page.fetch(db, select, touchpoint::Column::Id, |t| t.id)
+        .await
 }
 
 pub async fn update(

@@ -113,7 +113,10 @@ mod tests {
 
     #[test]
     fn text_is_trimmed_and_bounded() {
-        assert_eq!(required_text("name", "  Careers site ", 200).unwrap(), "Careers site");
+        assert_eq!(
+            required_text("name", "  Careers site ", 200).unwrap(),
+            "Careers site"
+        );
         assert!(required_text("name", "   ", 200).is_err());
         assert!(required_text("name", &"x".repeat(201), 200).is_err());
         assert!(required_text("name", &"é".repeat(200), 200).is_ok());

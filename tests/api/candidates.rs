@@ -25,8 +25,13 @@ async fn recruiter_creates_finds_and_updates_a_candidate() {
     assert_eq!(body["email"], "lan@example.com");
     assert_eq!(body["stage"], "application");
 
-    let by_ref = app.get("/api/v1/candidates?external_ref=ATS-1042", &app.reporter).await;
-    let items = by_ref.assert_status(200)["items"].as_array().unwrap().clone();
+    let by_ref = app
+        .get("/api/v1/candidates?external_ref=ATS-1042", &app.reporter)
+        .await;
+    let items = by_ref.assert_status(200)["items"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert_eq!(items, vec![body.clone()]);
 
     let updated = app
@@ -41,7 +46,9 @@ async fn recruiter_creates_finds_and_updates_a_candidate() {
     assert!(updated["email"].is_null());
     assert_eq!(updated["display_name"], "Nguyen Thi Lan");
 
-    let fetched = app.get(&format!("/api/v1/candidates/{id}"), &app.reporter).await;
+    let fetched = app
+        .get(&format!("/api/v1/candidates/{id}"), &app.reporter)
+        .await;
     assert_eq!(fetched.assert_status(200), updated);
 }
 
@@ -50,14 +57,22 @@ async fn stage_defaults_to_awareness_and_filters_the_list() {
     let app = spawn_app().await;
     let first = app.candidate("ATS-1").await;
     let second = app.candidate("ATS-2").await;
-    app.patch(&format!("/api/v1/candidates/{second}"), &app.admin, json!({"stage": "offer"}))
-        .await
-        .assert_status(200);
+    app.patch(
+        &format!("/api/v1/candidates/{second}"),
+        &app.admin,
+        json!({"stage": "offer"}),
+    )
+    .await
+    .assert_status(200);
 
-    let first_body = app.get(&format!("/api/v1/candidates/{first}"), &app.admin).await;
+    let first_body = app
+        .get(&format!("/api/v1/candidates/{first}"), &app.admin)
+        .await;
     assert_eq!(first_body.assert_status(200)["stage"], "awareness");
 
-    let offers = app.get("/api/v1/candidates?stage=offer", &app.reporter).await;
+    let offers = app
+        .get("/api/v1/candidates?stage=offer", &app.reporter)
+        .await;
     let ids: Vec<i64> = offers.assert_status(200)["items"]
         .as_array()
         .unwrap()

@@ -28,7 +28,12 @@ async fn docs_ui_and_document_are_served() {
     let app = spawn_app().await;
 
     let docs = app.client.get(app.url("/docs")).send().await.unwrap();
-    let document = app.client.get(app.url("/openapi.json")).send().await.unwrap();
+    let document = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap();
 
     assert_eq!(docs.status(), 200);
     assert!(docs.text().await.unwrap().contains("swagger"));

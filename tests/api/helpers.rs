@@ -26,7 +26,6 @@ pub struct TestApp {
     /// The admin key of a second organization, "globex".
     pub other_admin: String,
     pub db: sea_orm::DatabaseConnection,
-    pub database_url: String,
     _dir: TempDir,
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
@@ -44,7 +43,11 @@ impl Reply {
     #[track_caller]
     pub fn assert_error(&self, status: u16, code: &str, field: Option<&str>) {
         assert_eq!(self.status.as_u16(), status, "unexpected status: {self:?}");
-        assert_eq!(self.content_type.as_deref(), Some("application/json; charset=utf-8"), "{self:?}");
+        assert_eq!(
+            self.content_type.as_deref(),
+            Some("application/json; charset=utf-8"),
+            "{self:?}"
+        );
         let error = &self.body["error"];
         assert_eq!(error["code"], code, "unexpected code: {self:?}");
         assert!(
@@ -77,19 +80,30 @@ pub async fn spawn_app() -> TestApp {
     let dir = tempfile::tempdir().expect("temporary directory");
     let database_url = format!("sqlite://{}/touchpoints.db", dir.path().display());
     let settings = Settings {
-        database_url: database_url.clone(),
+        database_url,
         bind: "127.0.0.1:0".parse().unwrap(),
     };
-    let app = Application::build(&settings).await.expect("application builds");
+    let app = Application::build(&settings)
+        .await
+        .expect("application builds");
     let db = app.db().clone();
     let base_url = format!("http://{}", app.address());
 
-    let acme = organizations::create(&db, "acme", "Acme Corp").await.unwrap();
-    let globex = organizations::create(&db, "globex", "Globex").await.unwrap();
+    let acme = organizations::create(&db, "acme", "Acme Corp")
+        .await
+        .unwrap();
+    let globex = organizations::create(&db, "globex", "Globex")
+        .await
+        .unwrap();
     use entity::enums::Role;
     let token = |org, role| {
         let db = db.clone();
-        async move { keys::create(&db, org, role, "test key").await.unwrap().token }
+        async move {
+            keys::create(&db, org, role, "test key")
+                .await
+                .unwrap()
+                .token
+        }
     };
     let admin = token(acme.id, Role::Admin).await;
     let recruiter = token(acme.id, Role::Recruiter).await;
@@ -109,7 +123,6 @@ pub async fn spawn_app() -> TestApp {
         reporter,
         other_admin,
         db,
-        database_url,
         _dir: dir,
         _shutdown: shutdown,
     }
@@ -163,11 +176,13 @@ impl TestApp {
     }
 
     pub async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
-        self.request(Method::POST, path, Some(token), Some(body)).await
+        self.request(Method::POST, path, Some(token), Some(body))
+            .await
     }
 
     pub async fn patch(&self, path: &str, token: &str, body: Value) -> Reply {
-        self.request(Method::PATCH, path, Some(token), Some(body)).await
+        self.request(Method::PATCH, path, Some(token), Some(body))
+            .await
     }
 
     pub async fn delete(&self, path: &str, token: &str) -> Reply {

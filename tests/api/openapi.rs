@@ -23,26 +23,42 @@ fn committed_document_matches_the_code() {
 /// Every operation is documented for a generated client.
 #[test]
 fn every_operation_has_id_summary_tag_and_error_responses() {
-    let document: Value = serde_json::from_str(&touchpoint_tracker::api::openapi_document()).unwrap();
+    let document: Value =
+        serde_json::from_str(&touchpoint_tracker::api::openapi_document()).unwrap();
     let mut operation_ids = Vec::new();
     for (path, item) in document["paths"].as_object().unwrap() {
         for (method, operation) in item.as_object().unwrap() {
             let name = format!("{method} {path}");
-            let id = operation["operationId"].as_str().unwrap_or_else(|| panic!("{name}: no operationId"));
+            let id = operation["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{name}: no operationId"));
             operation_ids.push(id.to_owned());
             assert!(operation["summary"].is_string(), "{name}: no summary");
-            assert_eq!(operation["tags"].as_array().map(Vec::len), Some(1), "{name}: one tag");
+            assert_eq!(
+                operation["tags"].as_array().map(Vec::len),
+                Some(1),
+                "{name}: one tag"
+            );
             let responses = operation["responses"].as_object().unwrap();
-            let error_statuses: &[&str] = if path == "/healthz" { &["503"] } else { &["401", "403", "404", "422", "500"] };
+            let error_statuses: &[&str] = if path == "/healthz" {
+                &["503"]
+            } else {
+                &["401", "403", "404", "422", "500"]
+            };
             for status in error_statuses {
-                let schema = &responses[*status]["content"]["application/json; charset=utf-8"]["schema"]["$ref"];
+                let schema = &responses[*status]["content"]["application/json; charset=utf-8"]
+                    ["schema"]["$ref"];
                 assert!(
                     schema.as_str().is_some_and(|s| s.ends_with("/ErrorBody")),
                     "{name}: {status} not declared with ErrorBody"
                 );
             }
             if path != "/healthz" {
-                assert_eq!(operation["security"][0]["ApiKeyAuth"], serde_json::json!([]), "{name}: no security");
+                assert_eq!(
+                    operation["security"][0]["ApiKeyAuth"],
+                    serde_json::json!([]),
+                    "{name}: no security"
+                );
             }
         }
     }

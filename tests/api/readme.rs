@@ -12,7 +12,9 @@ const README: &str = include_str!("../../README.md");
 
 /// The shell block between the tour markers.
 fn tour_script() -> String {
-    let start = README.find("<!-- tour:start -->").expect("tour start marker");
+    let start = README
+        .find("<!-- tour:start -->")
+        .expect("tour start marker");
     let end = README.find("<!-- tour:end -->").expect("tour end marker");
     let block = &README[start..end];
     let body_start = block.find("```sh\n").expect("sh fence") + "```sh\n".len();
@@ -92,7 +94,8 @@ cargo() {
         String::from_utf8_lossy(&output.stderr)
     );
 
-    let journey: Value = serde_json::from_str(&stdout[stdout.rfind("{\"candidate_id\"").unwrap()..]).unwrap();
+    let journey: Value =
+        serde_json::from_str(&stdout[stdout.rfind("{\"candidate_id\"").unwrap()..]).unwrap();
     assert_eq!(journey["first_score"], 7);
     assert_eq!(journey["latest_score"], 3);
     assert_eq!(journey["overall_shift"], -4);
@@ -104,7 +107,11 @@ cargo() {
 
     // SIGTERM: a graceful exit with status 0.
     let pid = server.0.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
         if let Some(status) = server.0.try_wait().unwrap() {

@@ -1,1 +1,0 @@
-use super::helpers::spawn_app;

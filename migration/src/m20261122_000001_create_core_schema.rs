@@ -6,7 +6,7 @@ use sea_orm_migration::{prelude::*, schema::*};
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-#[derive(DeriveIden)]
+#[derive(DeriveIden, Clone, Copy)]
 enum Organizations {
     Table,
     Id,
@@ -14,7 +14,7 @@ enum Organizations {
     Name,
 }
 
-#[derive(DeriveIden)]
+#[derive(DeriveIden, Clone, Copy)]
 enum ApiKeys {
     Table,
     Id,
@@ -27,7 +27,7 @@ enum ApiKeys {
     RevokedAt,
 }
 
-#[derive(DeriveIden)]
+#[derive(DeriveIden, Clone, Copy)]
 enum Touchpoints {
     Table,
     Id,
@@ -40,7 +40,7 @@ enum Touchpoints {
     ArchivedAt,
 }
 
-#[derive(DeriveIden)]
+#[derive(DeriveIden, Clone, Copy)]
 enum Candidates {
     Table,
     Id,
@@ -51,7 +51,7 @@ enum Candidates {
     Stage,
 }
 
-#[derive(DeriveIden)]
+#[derive(DeriveIden, Clone, Copy)]
 enum Encounters {
     Table,
     Id,
@@ -65,7 +65,7 @@ enum Encounters {
     RecordedByKeyId,
 }
 
-#[derive(DeriveIden)]
+#[derive(DeriveIden, Clone, Copy)]
 enum Timestamps {
     CreatedAt,
     UpdatedAt,
@@ -88,6 +88,29 @@ fn belongs_to_organization<T: IntoIden + 'static>(
         .to(Organizations::Table, Organizations::Id)
         .on_delete(ForeignKeyAction::Restrict)
         .to_owned()
+}
+
+fn index<T: IntoIden + Copy + 'static>(
+    name: &str,
+    table: T,
+    columns: &[T],
+) -> IndexCreateStatement {
+    let mut index = Index::create();
+    index.name(name).table(table);
+    for column in columns {
+        index.col(*column);
+    }
+    index
+}
+
+fn unique_index<T: IntoIden + Copy + 'static>(
+    name: &str,
+    table: T,
+    columns: &[T],
+) -> IndexCreateStatement {
+    let mut index = index(name, table, columns);
+    index.unique();
+    index
 }
 
 #[async_trait::async_trait]
@@ -124,14 +147,11 @@ impl MigrationTrait for Migration {
             ))
             .await?;
         manager
-            .create_index(
-                Index::create()
-                    .name("idx_api_keys_organization")
-                    .table(ApiKeys::Table)
-                    .col(ApiKeys::OrganizationId)
-                    .col(ApiKeys::Id)
-                    .to_owned(),
-            )
+            .create_index(index(
+                "idx_api_keys_organization",
+                ApiKeys::Table,
+                &[ApiKeys::OrganizationId, ApiKeys::Id],
+            ))
             .await?;
 
         manager
@@ -154,25 +174,18 @@ impl MigrationTrait for Migration {
             ))
             .await?;
         manager
-            .create_index(
-                Index::create()
-                    .name("uq_touchpoints_organization_name")
-                    .table(Touchpoints::Table)
-                    .col(Touchpoints::OrganizationId)
-                    .col(Touchpoints::Name)
-                    .unique()
-                    .to_owned(),
-            )
+            .create_index(unique_index(
+                "uq_touchpoints_organization_name",
+                Touchpoints::Table,
+                &[Touchpoints::OrganizationId, Touchpoints::Name],
+            ))
             .await?;
         manager
-            .create_index(
-                Index::create()
-                    .name("idx_touchpoints_organization_kind")
-                    .table(Touchpoints::Table)
-                    .col(Touchpoints::OrganizationId)
-                    .col(Touchpoints::Kind)
-                    .to_owned(),
-            )
+            .create_index(index(
+                "idx_touchpoints_organization_kind",
+                Touchpoints::Table,
+                &[Touchpoints::OrganizationId, Touchpoints::Kind],
+            ))
             .await?;
 
         manager
@@ -193,25 +206,18 @@ impl MigrationTrait for Migration {
             ))
             .await?;
         manager
-            .create_index(
-                Index::create()
-                    .name("uq_candidates_organization_external_ref")
-                    .table(Candidates::Table)
-                    .col(Candidates::OrganizationId)
-                    .col(Candidates::ExternalRef)
-                    .unique()
-                    .to_owned(),
-            )
+            .create_index(unique_index(
+                "uq_candidates_organization_external_ref",
+                Candidates::Table,
+                &[Candidates::OrganizationId, Candidates::ExternalRef],
+            ))
             .await?;
         manager
-            .create_index(
-                Index::create()
-                    .name("idx_candidates_organization_stage")
-                    .table(Candidates::Table)
-                    .col(Candidates::OrganizationId)
-                    .col(Candidates::Stage)
-                    .to_owned(),
-            )
+            .create_index(index(
+                "idx_candidates_organization_stage",
+                Candidates::Table,
+                &[Candidates::OrganizationId, Candidates::Stage],
+            ))
             .await?;
 
         manager
@@ -260,27 +266,24 @@ impl MigrationTrait for Migration {
         for (name, columns) in [
             (
                 "idx_encounters_candidate_time",
-                vec![
+                &[
                     Encounters::OrganizationId,
                     Encounters::CandidateId,
                     Encounters::OccurredAt,
-                ],
+                ][..],
             ),
             (
                 "idx_encounters_touchpoint",
-                vec![Encounters::OrganizationId, Encounters::TouchpointId],
+                &[Encounters::OrganizationId, Encounters::TouchpointId],
             ),
             (
                 "idx_encounters_time",
-                vec![Encounters::OrganizationId, Encounters::OccurredAt],
+                &[Encounters::OrganizationId, Encounters::OccurredAt],
             ),
         ] {
-            let mut index = Index::create();
-            index.name(name).table(Encounters::Table);
-            for column in columns {
-                index.col(column);
-            }
-            manager.create_index(index.to_owned()).await?;
+            manager
+                .create_index(index(name, Encounters::Table, columns))
+                .await?;
         }
         Ok(())
     }

@@ -126,6 +126,7 @@ pub enum CandidateList {
     Ok(Json<CandidatePage>),
 }
 
+#[derive(Default)]
 pub struct CandidatesApi;
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Candidates")]

@@ -144,6 +144,7 @@ pub enum EncounterList {
     Ok(Json<EncounterPage>),
 }
 
+#[derive(Default)]
 pub struct EncountersApi;
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Encounters")]

@@ -24,6 +24,7 @@ pub enum HealthResponse {
     Unavailable(Json<ErrorBody>),
 }
 
+#[derive(Default)]
 pub struct HealthApi;
 
 #[OpenApi(tag = "ApiTags::Health")]

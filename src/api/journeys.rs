@@ -83,6 +83,7 @@ pub enum JourneyResponse {
     Ok(Json<Journey>),
 }
 
+#[derive(Default)]
 pub struct JourneysApi;
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Candidates")]

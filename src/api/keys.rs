@@ -97,6 +97,7 @@ pub enum ApiKeyList {
     Ok(Json<ApiKeyPage>),
 }
 
+#[derive(Default)]
 pub struct KeysApi;
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Keys")]

@@ -56,14 +56,7 @@ shape `{\"error\": {\"code\", \"message\", \"field\"}}`. Lists return \
 /// The OpenAPI service: every operation of the API and its document.
 pub fn openapi_service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (
-            health::HealthApi,
-            touchpoints::TouchpointsApi,
-            candidates::CandidatesApi,
-            encounters::EncountersApi,
-            journeys::JourneysApi,
-            keys::KeysApi,
-        ),
+        Apis::default(),
         "touchpoint-tracker",
         env!("CARGO_PKG_VERSION"),
     )

@@ -118,6 +118,7 @@ pub enum TouchpointList {
     Ok(Json<TouchpointPage>),
 }
 
+#[derive(Default)]
 pub struct TouchpointsApi;
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Touchpoints")]

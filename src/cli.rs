@@ -18,7 +18,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             app.run_until(shutdown_signal()).await?;
         }
         Command::Migrate => {
-            let db = db::connect(&settings.database_url).await?;
+            let db = db::connect(&settings.database).await?;
             db::migrate(&db).await?;
             eprintln!("migrations applied");
         }
@@ -54,7 +54,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// A connection with the schema up to date, for the admin commands.
 async fn connected(settings: &Settings) -> anyhow::Result<sea_orm::DatabaseConnection> {
-    let db = db::connect(&settings.database_url).await?;
+    let db = db::connect(&settings.database).await?;
     db::migrate(&db).await?;
     Ok(db)
 }

@@ -1,6 +1,6 @@
 //! Typed configuration from flags and environment variables.
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -29,6 +29,8 @@ pub struct GlobalArgs {
     /// Address the HTTP server listens on.
     #[arg(long = "bind", env = "BIND_ADDR", default_value = DEFAULT_BIND, global = true)]
     pub bind: SocketAddr,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
     /// Log line format. Log levels come from `RUST_LOG` (default `info`).
     #[arg(
         long,
@@ -38,6 +40,31 @@ pub struct GlobalArgs {
         global = true
     )]
     pub log_format: LogFormat,
+}
+
+/// Connection pool and timeouts.
+#[derive(Args, Debug, Clone)]
+pub struct DatabaseArgs {
+    /// Most database connections this instance opens.
+    #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 10, global = true)]
+    pub db_max_connections: u32,
+    /// Seconds to wait for a connection (opening one, or from the pool)
+    /// before a request fails with 503.
+    #[arg(long, env = "DB_CONNECT_TIMEOUT", default_value_t = 5, global = true)]
+    pub db_connect_timeout: u64,
+    /// Seconds a single SQL statement may run before PostgreSQL cancels it
+    /// (0: no limit). SQLite has no statement timeout.
+    #[arg(
+        long,
+        env = "DB_STATEMENT_TIMEOUT",
+        default_value_t = 30,
+        global = true
+    )]
+    pub db_statement_timeout: u64,
+    /// Seconds to keep retrying, with backoff, when the database is
+    /// unreachable at start (0: retry forever).
+    #[arg(long, env = "DB_STARTUP_TIMEOUT", default_value_t = 120, global = true)]
+    pub db_startup_timeout: u64,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,14 +138,50 @@ impl From<CliRole> for Role {
 /// What the server needs to start.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub database_url: String,
+    pub database: DatabaseSettings,
     pub bind: SocketAddr,
+}
+
+/// Where the database is and how to talk to it.
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub max_connections: u32,
+    pub connect_timeout: Duration,
+    /// `None`: no limit.
+    pub statement_timeout: Option<Duration>,
+    /// `None`: retry forever.
+    pub startup_timeout: Option<Duration>,
+}
+
+impl DatabaseSettings {
+    /// The defaults of the command line, for `url`.
+    pub fn new(url: impl Into<String>) -> Self {
+        DatabaseSettings {
+            url: url.into(),
+            max_connections: 10,
+            connect_timeout: Duration::from_secs(5),
+            statement_timeout: Some(Duration::from_secs(30)),
+            startup_timeout: Some(Duration::from_secs(120)),
+        }
+    }
+}
+
+fn seconds_or_unlimited(seconds: u64) -> Option<Duration> {
+    (seconds > 0).then(|| Duration::from_secs(seconds))
 }
 
 impl From<&GlobalArgs> for Settings {
     fn from(args: &GlobalArgs) -> Self {
+        let db = &args.database;
         Settings {
-            database_url: args.database_url.clone(),
+            database: DatabaseSettings {
+                url: args.database_url.clone(),
+                max_connections: db.db_max_connections.max(1),
+                connect_timeout: Duration::from_secs(db.db_connect_timeout.max(1)),
+                statement_timeout: seconds_or_unlimited(db.db_statement_timeout),
+                startup_timeout: seconds_or_unlimited(db.db_startup_timeout),
+            },
             bind: args.bind,
         }
     }

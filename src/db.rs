@@ -1,23 +1,66 @@
-//! Connecting to the database and bringing its schema up to date.
+//! Connecting to the database (SQLite or PostgreSQL) and bringing its schema
+//! up to date. What differs between the two backends lives here.
 
 use std::{path::Path, time::Duration};
 
 use anyhow::Context;
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr};
+
+use crate::config::DatabaseSettings;
 
 /// How long a SQLite writer waits for the lock before giving up.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Backoff between connection attempts at start: doubling, capped.
+const FIRST_RETRY_DELAY: Duration = Duration::from_millis(250);
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(10);
 
-/// Connects to `database_url`. For SQLite the file (and its directory) is
-/// created when missing and the connection runs in WAL mode with a busy
-/// timeout and foreign keys on.
-pub async fn connect(database_url: &str) -> anyhow::Result<DatabaseConnection> {
-    let mut options = ConnectOptions::new(database_url.to_owned());
+/// Connects, retrying with backoff while the database is unreachable (a
+/// database container that starts after the service is normal), up to
+/// `settings.startup_timeout`.
+pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConnection> {
+    let started = tokio::time::Instant::now();
+    let mut delay = FIRST_RETRY_DELAY;
+    let mut attempt = 1u32;
+    loop {
+        match connect_once(settings).await {
+            Ok(db) => return Ok(db),
+            // A local SQLite file does not come up later by itself.
+            Err(err) if sqlite_path(&settings.url).is_some() => return Err(err),
+            Err(err) => {
+                let waited = started.elapsed();
+                if settings
+                    .startup_timeout
+                    .is_some_and(|limit| waited + delay > limit)
+                {
+                    return Err(err.context(format!(
+                        "the database stayed unreachable for {}s",
+                        waited.as_secs()
+                    )));
+                }
+                tracing::warn!(
+                    attempt,
+                    retry_in_ms = delay.as_millis() as u64,
+                    error = %format!("{err:#}"),
+                    "database unreachable; retrying"
+                );
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(MAX_RETRY_DELAY);
+                attempt += 1;
+            }
+        }
+    }
+}
+
+async fn connect_once(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConnection> {
+    let url = &settings.url;
+    let mut options = ConnectOptions::new(url.to_owned());
     options
         .sqlx_logging_level(tracing::log::LevelFilter::Debug)
-        .acquire_timeout(Duration::from_secs(30));
-    if let Some(path) = sqlite_path(database_url) {
+        .max_connections(settings.max_connections)
+        .connect_timeout(settings.connect_timeout)
+        .acquire_timeout(settings.connect_timeout);
+    if let Some(path) = sqlite_path(url) {
         if let Some(parent) = Path::new(path).parent() {
             if !parent.as_os_str().is_empty() {
                 std::fs::create_dir_all(parent)
@@ -31,14 +74,75 @@ pub async fn connect(database_url: &str) -> anyhow::Result<DatabaseConnection> {
                 .busy_timeout(SQLITE_BUSY_TIMEOUT)
                 .foreign_keys(true)
         });
+    } else if let Some(timeout) = settings.statement_timeout {
+        let millis = timeout.as_millis().to_string();
+        options.map_sqlx_postgres_opts(move |opts| {
+            opts.options([("statement_timeout", millis.as_str())])
+        });
     }
     Database::connect(options)
         .await
-        .with_context(|| format!("connecting to {}", redact(database_url)))
+        .with_context(|| format!("connecting to {}", redact(url)))
 }
 
+/// Applies pending migrations. On PostgreSQL, instances starting together
+/// take turns under an advisory lock, so each migration runs once.
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
-    Migrator::up(db, None).await.context("applying migrations")
+    if !is_postgres(db) {
+        return Migrator::up(db, None).await.context("applying migrations");
+    }
+    // Session-level advisory locks belong to one connection: hold it on a
+    // dedicated one while the pool runs the migrations.
+    let lock_conn = db.get_postgres_connection_pool().acquire().await?;
+    let mut lock_conn = lock_conn;
+    sea_orm::sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(MIGRATION_LOCK_KEY)
+        .execute(&mut *lock_conn)
+        .await
+        .context("taking the migration lock")?;
+    let result = Migrator::up(db, None).await.context("applying migrations");
+    sea_orm::sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(MIGRATION_LOCK_KEY)
+        .execute(&mut *lock_conn)
+        .await
+        .context("releasing the migration lock")?;
+    result
+}
+
+/// An arbitrary constant naming this application's migration lock.
+const MIGRATION_LOCK_KEY: i64 = 0x7470_7472_6163_6b31; // "tptrack1"
+
+/// Whether the connection is to PostgreSQL (otherwise SQLite).
+pub fn is_postgres(db: &impl sea_orm::ConnectionTrait) -> bool {
+    db.get_database_backend() == DbBackend::Postgres
+}
+
+/// Whether a database error means "the database cannot be reached now"
+/// (pool exhausted or closed, connection refused or dropped, server shutting
+/// down) rather than a fault in the request or the code.
+pub fn is_unavailable(err: &DbErr) -> bool {
+    use sea_orm::{sqlx, RuntimeErr};
+    let runtime = match err {
+        DbErr::ConnectionAcquire(_) => return true,
+        DbErr::Conn(runtime) | DbErr::Exec(runtime) | DbErr::Query(runtime) => runtime,
+        _ => return false,
+    };
+    let RuntimeErr::SqlxError(sqlx_err) = runtime else {
+        return matches!(err, DbErr::Conn(_));
+    };
+    match sqlx_err.as_ref() {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        // PostgreSQL: admin_shutdown, crash_shutdown, cannot_connect_now,
+        // and the connection-exception class (08xxx).
+        sqlx::Error::Database(db_err) => db_err.code().is_some_and(|code| {
+            matches!(code.as_ref(), "57P01" | "57P02" | "57P03") || code.starts_with("08")
+        }),
+        _ => matches!(err, DbErr::Conn(_)),
+    }
 }
 
 /// The file path of a `sqlite:` URL, without its query string.

@@ -24,7 +24,7 @@ impl Application {
     /// Connects, migrates and binds; the server starts with
     /// [`Application::run_until`].
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
-        let db = db::connect(&settings.database_url).await?;
+        let db = db::connect(&settings.database).await?;
         db::migrate(&db).await?;
         let acceptor = TcpListener::bind(settings.bind)
             .into_acceptor()

@@ -183,10 +183,7 @@ impl From<DomainError> for ApiError {
             ),
             DomainError::Forbidden(message) => ApiError::new(ErrorCode::Forbidden, message, None),
             DomainError::Database(err) => {
-                if matches!(
-                    err,
-                    sea_orm::DbErr::ConnectionAcquire(_) | sea_orm::DbErr::Conn(_)
-                ) {
+                if crate::db::is_unavailable(&err) {
                     tracing::error!(error = %err, "database unavailable");
                     ApiError::new(
                         ErrorCode::Unavailable,

@@ -2,12 +2,15 @@
 
 use std::process::Command;
 
+use super::helpers::fresh_database;
+
 const BIN: &str = env!("CARGO_BIN_EXE_touchpoint-tracker");
 
 fn run(database_url: &str, args: &[&str]) -> std::process::Output {
     Command::new(BIN)
         .args(args)
         .env("DATABASE_URL", database_url)
+        .env("DB_STARTUP_TIMEOUT", "1")
         .env_remove("RUST_LOG")
         .output()
         .expect("binary runs")
@@ -15,8 +18,8 @@ fn run(database_url: &str, args: &[&str]) -> std::process::Output {
 
 #[tokio::test]
 async fn org_and_key_create_print_only_the_token_on_stdout() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/nested/dir/cli.db", dir.path().display());
+    let database = fresh_database().await;
+    let url = database.url.clone();
 
     let org = run(&url, &["org", "create", "acme", "Acme Corp"]);
     assert!(org.status.success(), "{org:?}");
@@ -52,7 +55,11 @@ async fn org_and_key_create_print_only_the_token_on_stdout() {
     );
 
     // The token authenticates against a service on the same database.
-    let db = touchpoint_tracker::db::connect(&url).await.unwrap();
+    let db = touchpoint_tracker::db::connect(&touchpoint_tracker::config::DatabaseSettings::new(
+        url.as_str(),
+    ))
+    .await
+    .unwrap();
     let principal = touchpoint_tracker::domain::keys::authenticate(&db, token)
         .await
         .unwrap();
@@ -60,10 +67,10 @@ async fn org_and_key_create_print_only_the_token_on_stdout() {
     assert_eq!(principal.key_name, "HR laptop");
 }
 
-#[test]
-fn bootstrap_errors_are_clear_and_fail() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/cli.db", dir.path().display());
+#[tokio::test]
+async fn bootstrap_errors_are_clear_and_fail() {
+    let database = fresh_database().await;
+    let url = database.url.clone();
 
     let unknown_org = run(&url, &["key", "create", "--org", "nope", "--role", "admin"]);
     assert!(!unknown_org.status.success());

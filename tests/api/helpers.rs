@@ -8,7 +8,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 use touchpoint_tracker::{
-    config::{LogFormat, Settings},
+    config::{DatabaseSettings, LogFormat, Settings},
     domain::{keys, organizations},
     startup::Application,
     telemetry,
@@ -26,7 +26,7 @@ pub struct TestApp {
     /// The admin key of a second organization, "globex".
     pub other_admin: String,
     pub db: sea_orm::DatabaseConnection,
-    _dir: TempDir,
+    _database: TestDatabase,
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -71,22 +71,64 @@ impl Reply {
     }
 }
 
+/// A database of one test's own: a temporary SQLite file, or, when
+/// `TEST_DATABASE_URL` names a PostgreSQL server (see
+/// `scripts/test-postgres.sh`), a new database on it.
+pub struct TestDatabase {
+    pub url: String,
+    _dir: TempDir,
+}
+
+pub async fn fresh_database() -> TestDatabase {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let url = match std::env::var("TEST_DATABASE_URL") {
+        Ok(server) if server.starts_with("postgres") => create_postgres_database(&server).await,
+        _ => format!("sqlite://{}/touchpoints.db", dir.path().display()),
+    };
+    TestDatabase { url, _dir: dir }
+}
+
+async fn create_postgres_database(server_url: &str) -> String {
+    use rand::Rng;
+    use sea_orm::{ConnectionTrait, Database, Statement};
+    let name = format!("tt_test_{:016x}", rand::rng().random::<u64>());
+    let admin = Database::connect(server_url)
+        .await
+        .expect("TEST_DATABASE_URL answers");
+    admin
+        .execute_raw(Statement::from_string(
+            admin.get_database_backend(),
+            format!("CREATE DATABASE \"{name}\""),
+        ))
+        .await
+        .expect("test database created");
+    let _ = admin.close().await;
+    let (base, _) = server_url
+        .rsplit_once('/')
+        .expect("TEST_DATABASE_URL ends with /<database>");
+    format!("{base}/{name}")
+}
+
 pub async fn spawn_app() -> TestApp {
     TRACING.call_once(|| {
         if std::env::var_os("TEST_LOG").is_some() {
             telemetry::init(LogFormat::Pretty);
         }
     });
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let database_url = format!("sqlite://{}/touchpoints.db", dir.path().display());
+    let database = fresh_database().await;
     let settings = Settings {
-        database_url,
+        database: DatabaseSettings::new(database.url.clone()),
         bind: "127.0.0.1:0".parse().unwrap(),
     };
     let app = Application::build(&settings)
         .await
         .expect("application builds");
     let db = app.db().clone();
+    assert_eq!(
+        touchpoint_tracker::db::is_postgres(&db),
+        database.url.starts_with("postgres"),
+        "the suite runs on the backend it was asked for"
+    );
     let base_url = format!("http://{}", app.address());
 
     let acme = organizations::create(&db, "acme", "Acme Corp")
@@ -123,7 +165,7 @@ pub async fn spawn_app() -> TestApp {
         reporter,
         other_admin,
         db,
-        _dir: dir,
+        _database: database,
         _shutdown: shutdown,
     }
 }
@@ -267,4 +309,120 @@ impl TestApp {
             .unwrap();
         row.try_get::<i64>("", "n").unwrap()
     }
+}
+
+/// The service binary started as a separate process (`serve`), for tests of
+/// what crosses process boundaries: several instances, signals, restarts.
+pub struct ServiceProcess {
+    pub api: String,
+    pub child: std::process::Child,
+}
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_touchpoint-tracker");
+
+impl ServiceProcess {
+    /// Starts `touchpoint-tracker serve` on a free loopback port, without
+    /// waiting for it to be healthy.
+    pub fn start(database_url: &str, extra_env: &[(&str, &str)]) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let log_to_terminal = std::env::var_os("TEST_LOG").is_some();
+        let child = std::process::Command::new(BIN)
+            .arg("serve")
+            .env("DATABASE_URL", database_url)
+            .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+            .envs(extra_env.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .stderr(if log_to_terminal {
+                std::process::Stdio::inherit()
+            } else {
+                std::process::Stdio::null()
+            })
+            .spawn()
+            .expect("service starts");
+        ServiceProcess {
+            api: format!("http://127.0.0.1:{port}"),
+            child,
+        }
+    }
+
+    /// Starts the service and waits until `/healthz` answers 200.
+    pub async fn start_healthy(database_url: &str) -> Self {
+        let process = Self::start(database_url, &[]);
+        process.wait_for_health(200).await;
+        process
+    }
+
+    /// Waits (up to 30 s) until `/healthz` answers `status`.
+    pub async fn wait_for_health(&self, status: u16) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let client = reqwest::Client::new();
+        loop {
+            let answer = client
+                .get(format!("{}/healthz", self.api))
+                .timeout(std::time::Duration::from_secs(5))
+                .send()
+                .await
+                .map(|r| r.status().as_u16());
+            if answer.as_ref().ok() == Some(&status) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "/healthz never answered {status} (last: {answer:?})"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().expect("process status").is_none()
+    }
+
+    /// Sends SIGTERM and waits (up to 30 s) for the exit status.
+    pub async fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no exit after SIGTERM"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for ServiceProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs a bootstrap subcommand of the binary on `database_url`; returns stdout.
+pub fn run_cli(database_url: &str, args: &[&str]) -> String {
+    let output = std::process::Command::new(BIN)
+        .args(args)
+        .env("DATABASE_URL", database_url)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("binary runs");
+    assert!(output.status.success(), "{args:?} failed: {output:?}");
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .trim_end()
+        .to_owned()
 }

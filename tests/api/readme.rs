@@ -1,72 +1,33 @@
-//! Runs the README's curl tour, as written, against the real binary.
+//! Runs the README's shell blocks, as written, against the real binary.
 
-use std::{
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::process::Command;
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_touchpoint-tracker");
+use super::helpers::{fresh_database, ServiceProcess, BIN};
+
 const README: &str = include_str!("../../README.md");
 
-/// The shell block between the tour markers.
-fn tour_script() -> String {
+/// The shell block between `<!-- name:start -->` and `<!-- name:end -->`.
+fn readme_block(name: &str) -> String {
     let start = README
-        .find("<!-- tour:start -->")
-        .expect("tour start marker");
-    let end = README.find("<!-- tour:end -->").expect("tour end marker");
+        .find(&format!("<!-- {name}:start -->"))
+        .expect("start marker");
+    let end = README
+        .find(&format!("<!-- {name}:end -->"))
+        .expect("end marker");
     let block = &README[start..end];
     let body_start = block.find("```sh\n").expect("sh fence") + "```sh\n".len();
     let body_end = block.rfind("```").expect("closing fence");
     block[body_start..body_end].to_owned()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn wait_until_healthy(api: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(response) = reqwest::get(format!("{api}/healthz")).await {
-            if response.status() == 200 {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the service did not become healthy");
-}
-
 #[tokio::test]
 async fn readme_tour_works_as_written_and_sigterm_exits_cleanly() {
-    let dir = tempfile::tempdir().unwrap();
-    let database_url = format!("sqlite://{}/readme.db", dir.path().display());
-    let api = format!("http://127.0.0.1:{}", free_port());
-    let mut server = Server(
-        Command::new(BIN)
-            .env("DATABASE_URL", &database_url)
-            .env("BIND_ADDR", api.trim_start_matches("http://"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("service starts"),
-    );
-    wait_until_healthy(&api).await;
+    let database = fresh_database().await;
+    let database_url = database.url.clone();
+    let mut server = ServiceProcess::start_healthy(&database_url).await;
+    let api = server.api.clone();
 
     // `cargo run --release -q -- <args>` in the README runs this test's
     // build of the same binary.
@@ -80,7 +41,7 @@ cargo() {
 "#;
     let output = Command::new("bash")
         .arg("-c")
-        .arg(format!("{preamble}\n{}", tour_script()))
+        .arg(format!("{preamble}\n{}", readme_block("tour")))
         .env("API", &api)
         .env("BIN", BIN)
         .env("DATABASE_URL", &database_url)
@@ -106,19 +67,46 @@ cargo() {
     assert_eq!(steps[1]["shift"], -4);
 
     // SIGTERM: a graceful exit with status 0.
-    let pid = server.0.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = server.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "no exit after SIGTERM");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let status = server.terminate().await;
     assert!(status.success(), "exit status after SIGTERM: {status:?}");
+}
+
+/// The PostgreSQL set-up block, on a fresh database of the suite's server
+/// (only when the suite runs on PostgreSQL).
+#[tokio::test]
+async fn readme_postgres_setup_works_as_written() {
+    let database = fresh_database().await;
+    if !database.url.starts_with("postgres") {
+        eprintln!("not run: the suite runs on SQLite (see scripts/test-postgres.sh)");
+        return;
+    }
+    // `cargo build --release` stands for this test's build of the binary.
+    let preamble = r#"
+set -euo pipefail
+cargo() { [ "$*" = "build --release" ] || { echo "unexpected cargo call: $*" >&2; exit 1; }; }
+touchpoint-tracker() { "$BIN" "$@"; }
+"#;
+    let script = format!("{preamble}\n{}\necho \"$TOKEN\"", readme_block("postgres"));
+    let output = Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .env("BIN", BIN)
+        .env("DATABASE_URL", &database.url)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("bash runs");
+    assert!(output.status.success(), "{output:?}");
+    let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+
+    let server = ServiceProcess::start_healthy(&database.url).await;
+    let response = reqwest::Client::new()
+        .get(format!("{}/api/v1/keys", server.api))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let keys: Value = response.json().await.unwrap();
+    assert_eq!(keys["items"][0]["name"], "HR team");
+    assert_eq!(keys["items"][0]["role"], "admin");
 }

@@ -1,0 +1,271 @@
+//! Several service processes on one database (PostgreSQL in production):
+//! concurrent writes through both are neither lost nor duplicated, and a key
+//! revoked through one is refused by the other at once.
+
+use std::collections::HashSet;
+
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+
+use super::helpers::{fresh_database, run_cli, ServiceProcess};
+
+struct Instances {
+    client: Client,
+    apis: [String; 2],
+    token: String,
+}
+
+impl Instances {
+    async fn send(
+        &self,
+        instance: usize,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.apis[instance % 2]))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status();
+        let body = response.json().await.unwrap_or(Value::Null);
+        assert!(
+            !status.is_server_error(),
+            "{path} answered {status}: {body}"
+        );
+        (status, body)
+    }
+
+    async fn post(&self, instance: usize, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(instance, reqwest::Method::POST, path, Some(body))
+            .await
+    }
+
+    async fn patch(&self, instance: usize, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(instance, reqwest::Method::PATCH, path, Some(body))
+            .await
+    }
+}
+
+const WRITERS: usize = 8;
+const ENCOUNTERS_PER_WRITER: usize = 20;
+const CANDIDATES: usize = 4;
+const TOUCHPOINTS: usize = 3;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_share_one_database() {
+    let database = fresh_database().await;
+    let url = database.url.clone();
+    let postgres = url.starts_with("postgres");
+    // On PostgreSQL both instances start together on an empty database and
+    // take turns migrating it; SQLite is migrated by the first command.
+    let (a, b) = if postgres {
+        let a = ServiceProcess::start(&url, &[]);
+        let b = ServiceProcess::start(&url, &[]);
+        a.wait_for_health(200).await;
+        b.wait_for_health(200).await;
+        run_cli(&url, &["org", "create", "acme", "Acme"]);
+        (a, b)
+    } else {
+        run_cli(&url, &["org", "create", "acme", "Acme"]);
+        (
+            ServiceProcess::start_healthy(&url).await,
+            ServiceProcess::start_healthy(&url).await,
+        )
+    };
+    let token = run_cli(&url, &["key", "create", "--org", "acme", "--role", "admin"]);
+    let instances = std::sync::Arc::new(Instances {
+        client: Client::new(),
+        apis: [a.api.clone(), b.api.clone()],
+        token,
+    });
+
+    let mut touchpoints = Vec::new();
+    for n in 0..TOUCHPOINTS {
+        let (status, body) = instances
+            .post(n, "/api/v1/touchpoints", json!({"name": format!("Touchpoint {n}"), "kind": "employer_created", "channel": "interview", "stage": "interview"}))
+            .await;
+        assert_eq!(status, 201);
+        touchpoints.push(body["id"].as_i64().unwrap());
+    }
+    let mut candidates = Vec::new();
+    for n in 0..CANDIDATES {
+        let (status, body) = instances
+            .post(
+                n,
+                "/api/v1/candidates",
+                json!({"external_ref": format!("ATS-{n}")}),
+            )
+            .await;
+        assert_eq!(status, 201);
+        candidates.push(body["id"].as_i64().unwrap());
+    }
+
+    let mut tasks = tokio::task::JoinSet::new();
+    // Writers: encounters for the same candidates through both instances.
+    for writer in 0..WRITERS {
+        let instances = instances.clone();
+        let (candidates, touchpoints) = (candidates.clone(), touchpoints.clone());
+        tasks.spawn(async move {
+            let mut ids = Vec::new();
+            for n in 0..ENCOUNTERS_PER_WRITER {
+                let (status, body) = instances
+                    .post(
+                        writer + n,
+                        "/api/v1/encounters",
+                        json!({
+                            "candidate_id": candidates[n % CANDIDATES],
+                            "touchpoint_id": touchpoints[n % TOUCHPOINTS],
+                            "occurred_at": format!("2026-01-{:02}T{:02}:{:02}:00Z", 1 + n, writer, n),
+                            "score": (writer + n) % 11,
+                        }),
+                    )
+                    .await;
+                assert_eq!(status, 201, "{body}");
+                ids.push(body["id"].as_i64().unwrap());
+            }
+            ids
+        });
+    }
+    // Candidate updates and catalog edits through both instances meanwhile.
+    for editor in 0..2 {
+        let instances = instances.clone();
+        let (candidates, touchpoints) = (candidates.clone(), touchpoints.clone());
+        tasks.spawn(async move {
+            for n in 0..20 {
+                let stage = ["screening", "interview", "offer"][n % 3];
+                let (status, _) = instances
+                    .patch(
+                        editor + n,
+                        &format!("/api/v1/candidates/{}", candidates[n % CANDIDATES]),
+                        json!({"stage": stage}),
+                    )
+                    .await;
+                assert_eq!(status, 200);
+                let (status, _) = instances
+                    .patch(
+                        editor + n,
+                        &format!("/api/v1/touchpoints/{}", touchpoints[n % TOUCHPOINTS]),
+                        json!({"description": format!("edit {editor}-{n}")}),
+                    )
+                    .await;
+                assert_eq!(status, 200);
+            }
+            Vec::new()
+        });
+    }
+    // Racing creates of one external_ref: one wins, the other gets 409.
+    let race = {
+        let instances = instances.clone();
+        tokio::spawn(async move {
+            let mut outcomes = Vec::new();
+            for n in 0..10 {
+                let body = json!({"external_ref": format!("RACE-{n}")});
+                let (first, second) = tokio::join!(
+                    instances.post(0, "/api/v1/candidates", body.clone()),
+                    instances.post(1, "/api/v1/candidates", body.clone()),
+                );
+                let mut statuses = [first.0.as_u16(), second.0.as_u16()];
+                statuses.sort();
+                outcomes.push(statuses);
+            }
+            outcomes
+        })
+    };
+
+    let mut created = Vec::new();
+    while let Some(result) = tasks.join_next().await {
+        created.extend(result.expect("task succeeded"));
+    }
+    for outcome in race.await.unwrap() {
+        assert_eq!(outcome, [201, 409]);
+    }
+
+    // Every acknowledged encounter is there exactly once, read through
+    // either instance.
+    assert_eq!(created.len(), WRITERS * ENCOUNTERS_PER_WRITER);
+    let created: HashSet<i64> = created.into_iter().collect();
+    assert_eq!(
+        created.len(),
+        WRITERS * ENCOUNTERS_PER_WRITER,
+        "ids are unique"
+    );
+    for instance in 0..2 {
+        let mut listed = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let (status, body) = instances
+                .send(
+                    instance,
+                    reqwest::Method::GET,
+                    &format!("/api/v1/encounters?limit=37{cursor}"),
+                    None,
+                )
+                .await;
+            assert_eq!(status, 200);
+            listed.extend(
+                body["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| e["id"].as_i64().unwrap()),
+            );
+            match body["next_cursor"].as_str() {
+                Some(next) => cursor = format!("&cursor={next}"),
+                None => break,
+            }
+        }
+        assert_eq!(listed.len(), created.len(), "no duplicates in the list");
+        assert_eq!(listed.into_iter().collect::<HashSet<_>>(), created);
+    }
+    let mut journey_steps = 0;
+    for candidate in &candidates {
+        let (_, journey) = instances
+            .send(
+                1,
+                reqwest::Method::GET,
+                &format!("/api/v1/candidates/{candidate}/journey"),
+                None,
+            )
+            .await;
+        journey_steps += journey["steps"].as_array().unwrap().len();
+    }
+    assert_eq!(journey_steps, WRITERS * ENCOUNTERS_PER_WRITER);
+
+    // A key revoked through one instance is refused by the other at once.
+    let (status, key) = instances
+        .post(
+            0,
+            "/api/v1/keys",
+            json!({"name": "temp", "role": "reporter"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (key_id, temp_token) = (
+        key["key"]["id"].as_i64().unwrap(),
+        key["token"].as_str().unwrap().to_owned(),
+    );
+    let with_temp = |api: &str| {
+        instances
+            .client
+            .get(format!("{api}/api/v1/touchpoints"))
+            .bearer_auth(&temp_token)
+            .send()
+    };
+    assert_eq!(with_temp(&b.api).await.unwrap().status(), 200);
+    let (status, _) = instances
+        .send(
+            0,
+            reqwest::Method::DELETE,
+            &format!("/api/v1/keys/{key_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(with_temp(&b.api).await.unwrap().status(), 401);
+    assert_eq!(with_temp(&a.api).await.unwrap().status(), 401);
+}

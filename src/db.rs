@@ -136,10 +136,11 @@ pub fn is_unavailable(err: &DbErr) -> bool {
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => true,
-        // PostgreSQL: admin_shutdown, crash_shutdown, cannot_connect_now,
-        // and the connection-exception class (08xxx).
+        // PostgreSQL: query_canceled (statement timeout), admin_shutdown,
+        // crash_shutdown, cannot_connect_now, and the connection-exception
+        // class (08xxx).
         sqlx::Error::Database(db_err) => db_err.code().is_some_and(|code| {
-            matches!(code.as_ref(), "57P01" | "57P02" | "57P03") || code.starts_with("08")
+            matches!(code.as_ref(), "57014" | "57P01" | "57P02" | "57P03") || code.starts_with("08")
         }),
         _ => matches!(err, DbErr::Conn(_)),
     }

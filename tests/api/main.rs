@@ -3,6 +3,7 @@
 
 mod authz;
 mod candidates;
+mod database;
 mod cli;
 mod encounters;
 mod errors;

@@ -3,8 +3,8 @@
 
 mod authz;
 mod candidates;
-mod database;
 mod cli;
+mod database;
 mod encounters;
 mod errors;
 mod health;

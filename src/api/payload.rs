@@ -58,31 +58,29 @@ impl<T: Type + DeserializeOwned> ParsePayload for JsonBody<T> {
 
 impl_apirequest_for_payload!(JsonBody<T>, T: Type + DeserializeOwned);
 
-/// Parses a JSON document into `T`: syntax errors are 400 `malformed_json`,
-/// well-formed JSON of the wrong shape is 422 `validation_failed` with the
-/// path of the offending field.
+/// Parses a JSON document into `T`: syntax errors are 400 `malformed_json`;
+/// well-formed JSON that is not an object, or an object of the wrong shape,
+/// is 422 `validation_failed` with the path of the offending field.
+///
+/// The body goes through `serde_json::Value` first: deserializing straight
+/// from the bytes would let a derived struct accept a JSON array (fields by
+/// position) and reports a non-string enum value as a syntax error.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let malformed = |err: serde_json::Error| {
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|err| {
         ApiError::new(
             ErrorCode::MalformedJson,
             format!("request body is not valid JSON: {err}"),
             None,
         )
-    };
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
-        let path = err.path().to_string();
-        let inner = err.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Data => {
-                let message = inner.to_string();
-                ApiError::validation(field_of(&path, &message), strip_position(&message))
-            }
-            _ => malformed(inner),
-        }
     })?;
-    deserializer.end().map_err(malformed)?;
-    Ok(value)
+    if !value.is_object() {
+        return Err(ApiError::validation("body", "must be a JSON object"));
+    }
+    serde_path_to_error::deserialize(value).map_err(|err| {
+        let path = err.path().to_string();
+        let message = err.into_inner().to_string();
+        ApiError::validation(field_of(&path, &message), message)
+    })
 }
 
 /// serde reports a missing field at its parent's path; take the field name
@@ -96,15 +94,6 @@ fn field_of(path: &str, message: &str) -> String {
         (_, Some(field)) => format!("{path}.{field}"),
         (".", None) => "body".to_owned(),
         _ => path.to_owned(),
-    }
-}
-
-/// serde_json appends " at line L column C" to data errors; the field
-/// name says more to a client.
-fn strip_position(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(index) => message[..index].to_owned(),
-        None => message.to_owned(),
     }
 }
 
@@ -143,6 +132,7 @@ mod tests {
             Some("name")
         );
         assert_eq!(field(parse_json(br#"[]"#)).as_deref(), Some("body"));
+        assert_eq!(field(parse_json(br#"["a", 1]"#)).as_deref(), Some("body"));
     }
 
     #[test]

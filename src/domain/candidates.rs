@@ -118,7 +118,9 @@ pub async fn list(
         select = select.filter(candidate::Column::Stage.eq(stage));
     }
     if let Some(external_ref) = filter.external_ref {
-        select = select.filter(candidate::Column::ExternalRef.eq(external_ref.trim()));
+        let external_ref =
+            validate::required_text("external_ref", &external_ref, validate::EXTERNAL_REF_MAX)?;
+        select = select.filter(candidate::Column::ExternalRef.eq(external_ref));
     }
     page.fetch(db, select, candidate::Column::Id, |c| c.id)
         .await

@@ -29,6 +29,17 @@ pub fn required_text(field: &str, value: &str, max: usize) -> Result<String, Dom
             format!("must be at most {max} characters"),
         ));
     }
+    // PostgreSQL cannot store NUL in text, and no other control character
+    // belongs in a name, reference or note.
+    if trimmed
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    {
+        return Err(DomainError::invalid(
+            field,
+            "must not contain control characters",
+        ));
+    }
     Ok(trimmed.to_owned())
 }
 
@@ -120,6 +131,8 @@ mod tests {
         assert!(required_text("name", "   ", 200).is_err());
         assert!(required_text("name", &"x".repeat(201), 200).is_err());
         assert!(required_text("name", &"é".repeat(200), 200).is_ok());
+        assert!(required_text("name", "a\u{0}b", 200).is_err());
+        assert!(required_text("note", "line\r\n\tnext", 200).is_ok());
     }
 
     #[test]

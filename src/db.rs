@@ -85,11 +85,12 @@ async fn connect_once(settings: &DatabaseSettings) -> anyhow::Result<DatabaseCon
         .with_context(|| format!("connecting to {}", redact(url)))
 }
 
-/// Applies pending migrations. On PostgreSQL, instances starting together
-/// take turns under an advisory lock, so each migration runs once.
+/// Applies pending migrations, then rebuilds perception rollups built by an
+/// older version. On PostgreSQL, instances starting together take turns
+/// under an advisory lock, so each migration runs once.
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     if !is_postgres(db) {
-        return Migrator::up(db, None).await.context("applying migrations");
+        return upgrade(db).await;
     }
     // Session-level advisory locks belong to one connection: hold it on a
     // dedicated one while the pool runs the migrations.
@@ -100,13 +101,22 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
         .execute(&mut *lock_conn)
         .await
         .context("taking the migration lock")?;
-    let result = Migrator::up(db, None).await.context("applying migrations");
+    let result = upgrade(db).await;
     sea_orm::sqlx::query("SELECT pg_advisory_unlock($1)")
         .bind(MIGRATION_LOCK_KEY)
         .execute(&mut *lock_conn)
         .await
         .context("releasing the migration lock")?;
     result
+}
+
+async fn upgrade(db: &DatabaseConnection) -> anyhow::Result<()> {
+    Migrator::up(db, None)
+        .await
+        .context("applying migrations")?;
+    crate::domain::rollups::rebuild_outdated(db)
+        .await
+        .context("rebuilding perception rollups")
 }
 
 /// An arbitrary constant naming this application's migration lock.

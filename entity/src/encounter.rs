@@ -17,6 +17,8 @@ pub struct Model {
     pub score: Option<i32>,
     pub note: Option<String>,
     pub recorded_by_key_id: i64,
+    /// The organization's `change_seq` of the transaction that last wrote it.
+    pub change_seq: i64,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -4,9 +4,12 @@
 pub mod api_key;
 pub mod candidate;
 pub mod encounter;
+pub mod encounter_tombstone;
 pub mod enums;
 pub mod organization;
+pub mod perception_daily;
 pub mod touchpoint;
+pub mod touchpoint_reach;
 
 pub mod prelude {
     pub use super::api_key::Entity as ApiKey;

@@ -9,6 +9,12 @@ pub struct Model {
     #[sea_orm(unique)]
     pub slug: String,
     pub name: String,
+    /// Bumped by every transaction that changes encounters: the position in
+    /// the incremental export's change log.
+    pub change_seq: i64,
+    /// The version of the perception rollups this organization's rows were
+    /// built with; below the service's version, they are rebuilt at start.
+    pub rollup_version: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -2,20 +2,21 @@
 
 use chrono::{DateTime, Utc};
 use entity::{
-    candidate, encounter,
+    candidate, encounter, encounter_tombstone,
     enums::{Kind, Source, Stage},
     touchpoint,
 };
 use sea_orm::sea_query::JoinType;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, RelationTrait, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, RelationTrait, Set,
 };
 
 use super::{
     candidates,
     pagination::{Page, PageRequest},
     patch::Patch,
+    rollups::EncounterWrite,
     touchpoints, validate, DomainError, DomainResult,
 };
 
@@ -75,16 +76,16 @@ async fn open_touchpoint(
 }
 
 pub async fn create(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     organization_id: i64,
     recorded_by_key_id: i64,
     new: NewEncounter,
 ) -> DomainResult<encounter::Model> {
-    let now = super::now();
-    let occurred_at = validate::not_in_future("occurred_at", new.occurred_at, now)?;
+    let occurred_at = validate::not_in_future("occurred_at", new.occurred_at, super::now())?;
     let score = validate::score("score", new.score)?;
     let note = validate::optional_text("note", new.note, validate::NOTE_MAX)?;
-    if candidates::find(db, organization_id, new.candidate_id)
+    let mut write = EncounterWrite::begin(db, organization_id).await?;
+    if candidates::find(write.txn(), organization_id, new.candidate_id)
         .await?
         .is_none()
     {
@@ -93,8 +94,9 @@ pub async fn create(
             resource: "candidate",
         });
     }
-    open_touchpoint(db, organization_id, new.touchpoint_id).await?;
-    Ok(encounter::ActiveModel {
+    open_touchpoint(write.txn(), organization_id, new.touchpoint_id).await?;
+    write.touch([new.candidate_id]).await?;
+    let created = encounter::ActiveModel {
         organization_id: Set(organization_id),
         candidate_id: Set(new.candidate_id),
         touchpoint_id: Set(new.touchpoint_id),
@@ -103,12 +105,15 @@ pub async fn create(
         score: Set(score),
         note: Set(note),
         recorded_by_key_id: Set(recorded_by_key_id),
-        created_at: Set(now),
-        updated_at: Set(now),
+        change_seq: Set(write.seq()),
+        created_at: Set(write.now()),
+        updated_at: Set(write.now()),
         ..Default::default()
     }
-    .insert(db)
-    .await?)
+    .insert(write.txn())
+    .await?;
+    write.commit().await?;
+    Ok(created)
 }
 
 pub async fn get(
@@ -159,27 +164,28 @@ pub async fn list(
 }
 
 pub async fn update(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     organization_id: i64,
     id: i64,
     changes: EncounterChanges,
 ) -> DomainResult<encounter::Model> {
-    let now = super::now();
     let occurred_at = changes
         .occurred_at
-        .try_map(|at| validate::not_in_future("occurred_at", at, now))?;
+        .try_map(|at| validate::not_in_future("occurred_at", at, super::now()))?;
     let score = changes
         .score
         .try_map(|score| validate::score("score", score))?;
     let note = changes
         .note
         .try_map(|note| validate::optional_text("note", note, validate::NOTE_MAX))?;
-    let current = get(db, organization_id, id).await?;
+    let mut write = EncounterWrite::begin(db, organization_id).await?;
+    let current = get(write.txn(), organization_id, id).await?;
     if let Patch::Set(touchpoint_id) = changes.touchpoint_id {
         if touchpoint_id != current.touchpoint_id {
-            open_touchpoint(db, organization_id, touchpoint_id).await?;
+            open_touchpoint(write.txn(), organization_id, touchpoint_id).await?;
         }
     }
+    write.touch([current.candidate_id]).await?;
     let mut active: encounter::ActiveModel = current.into();
     if let Patch::Set(touchpoint_id) = changes.touchpoint_id {
         active.touchpoint_id = Set(touchpoint_id);
@@ -196,22 +202,34 @@ pub async fn update(
     if let Patch::Set(note) = note {
         active.note = Set(note);
     }
-    active.updated_at = Set(now);
-    Ok(active.update(db).await?)
+    active.change_seq = Set(write.seq());
+    active.updated_at = Set(write.now());
+    let updated = active.update(write.txn()).await?;
+    write.commit().await?;
+    Ok(updated)
 }
 
-pub async fn delete(db: &impl ConnectionTrait, organization_id: i64, id: i64) -> DomainResult<()> {
-    let result = encounter::Entity::delete_many()
-        .filter(encounter::Column::Id.eq(id))
-        .filter(encounter::Column::OrganizationId.eq(organization_id))
-        .exec(db)
+/// Deletes an encounter, leaving a tombstone for the incremental export.
+pub async fn delete(db: &DatabaseConnection, organization_id: i64, id: i64) -> DomainResult<()> {
+    let mut write = EncounterWrite::begin(db, organization_id).await?;
+    let current = get(write.txn(), organization_id, id).await?;
+    write.touch([current.candidate_id]).await?;
+    encounter::Entity::delete_by_id(current.id)
+        .exec(write.txn())
         .await?;
-    if result.rows_affected == 0 {
-        return Err(DomainError::NotFound {
-            resource: "encounter",
-        });
+    encounter_tombstone::ActiveModel {
+        organization_id: Set(organization_id),
+        encounter_id: Set(current.id),
+        candidate_id: Set(current.candidate_id),
+        change_seq: Set(write.seq()),
+        deleted_at: Set(write.now()),
+        created_at: Set(write.now()),
+        updated_at: Set(write.now()),
+        ..Default::default()
     }
-    Ok(())
+    .insert(write.txn())
+    .await?;
+    write.commit().await
 }
 
 /// One step of a candidate's journey.

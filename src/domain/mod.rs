@@ -10,6 +10,8 @@ pub mod keys;
 pub mod organizations;
 pub mod pagination;
 pub mod patch;
+pub mod perception;
+pub mod rollups;
 pub mod touchpoints;
 pub mod validate;
 

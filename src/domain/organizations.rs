@@ -22,6 +22,9 @@ pub async fn create(
     organization::ActiveModel {
         slug: Set(slug),
         name: Set(name),
+        change_seq: Set(0),
+        // Nothing to roll up yet: the empty rollups are current.
+        rollup_version: Set(super::rollups::ROLLUP_VERSION),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()

@@ -1,0 +1,417 @@
+//! The arithmetic of perception, free of storage: calendar numbers, cNPS,
+//! the attribution of shifts to touchpoints, and what one candidate's
+//! encounters contribute to the rollups the reports read.
+//!
+//! A candidate's contribution depends on their whole ordered history (an
+//! inserted score changes the shift attributed to its neighbours), so every
+//! write recomputes the contribution of the candidates it touches before and
+//! after, and applies the difference ([`RollupDelta`]).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+
+// ---------------------------------------------------------------------------
+// Calendar numbers
+// ---------------------------------------------------------------------------
+
+const SECONDS_PER_DAY: i64 = 86_400;
+
+/// Days since 1970-01-01 (UTC) of a moment.
+pub fn day_of(moment: DateTime<Utc>) -> i32 {
+    moment.timestamp().div_euclid(SECONDS_PER_DAY) as i32
+}
+
+/// Days since 1970-01-01 of a date.
+pub fn day_of_date(date: NaiveDate) -> i32 {
+    (date - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32
+}
+
+/// The date of a day number.
+pub fn date_of_day(day: i32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch") + Duration::days(day.into())
+}
+
+/// The day number of the Monday that starts the ISO week of `day`.
+pub fn week_of(day: i32) -> i32 {
+    // 1970-01-01 was a Thursday: day 0 is three days after a Monday.
+    day - (day + 3).rem_euclid(7)
+}
+
+/// `year * 12 + month - 1` of a day number.
+pub fn month_of(day: i32) -> i32 {
+    let date = date_of_day(day);
+    date.year() * 12 + date.month0() as i32
+}
+
+/// The day number of the first day of a month number.
+pub fn month_start(month: i32) -> i32 {
+    let date = NaiveDate::from_ymd_opt(month.div_euclid(12), month.rem_euclid(12) as u32 + 1, 1)
+        .expect("a valid month");
+    day_of_date(date)
+}
+
+// ---------------------------------------------------------------------------
+// cNPS
+// ---------------------------------------------------------------------------
+
+/// Where a 0-10 score puts a candidate: promoter 9-10, passive 7-8,
+/// detractor 0-6.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScoreClass {
+    Promoter,
+    Passive,
+    Detractor,
+}
+
+pub fn class_of(score: i32) -> ScoreClass {
+    match score {
+        9.. => ScoreClass::Promoter,
+        7..=8 => ScoreClass::Passive,
+        _ => ScoreClass::Detractor,
+    }
+}
+
+/// % promoters − % detractors among `scored` scores, rounded to one decimal;
+/// `None` (undefined, never 0) when nothing was scored.
+pub fn cnps(promoters: i64, detractors: i64, scored: i64) -> Option<f64> {
+    (scored > 0).then(|| round_to(100.0 * (promoters - detractors) as f64 / scored as f64, 1))
+}
+
+/// The mean of `sum` over `count` values; `None` for none.
+pub fn mean(sum: f64, count: i64) -> Option<f64> {
+    (count > 0).then(|| sum / count as f64)
+}
+
+/// Rounds half away from zero to `decimals` places.
+pub fn round_to(value: f64, decimals: i32) -> f64 {
+    let factor = 10f64.powi(decimals);
+    (value * factor).round() / factor
+}
+
+// ---------------------------------------------------------------------------
+// Attribution
+// ---------------------------------------------------------------------------
+
+/// The shift attributed to each encounter of one candidate, given their
+/// scores in time order: for every pair of consecutive scores, the shift
+/// (later minus earlier) is shared equally among the encounters after the
+/// earlier score up to and including the later one. Encounters before the
+/// first score and after the latest get `None`.
+pub fn attributed_shifts(scores: &[Option<i32>]) -> Vec<Option<f64>> {
+    let mut shares = vec![None; scores.len()];
+    let mut previous: Option<(usize, i32)> = None;
+    for (index, score) in scores.iter().enumerate() {
+        let Some(score) = *score else { continue };
+        if let Some((at, before)) = previous {
+            let share = f64::from(score - before) / (index - at) as f64;
+            for slot in &mut shares[at + 1..=index] {
+                *slot = Some(share);
+            }
+        }
+        previous = Some((index, score));
+    }
+    shares
+}
+
+// ---------------------------------------------------------------------------
+// Rollup contributions
+// ---------------------------------------------------------------------------
+
+/// One row of `perception_daily`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DayKey {
+    pub touchpoint_id: i64,
+    pub day: i32,
+}
+
+/// The counters of a `perception_daily` row, or a change to them.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Counters {
+    pub encounters: i64,
+    pub scored: i64,
+    pub score_sum: i64,
+    pub promoters: i64,
+    pub passives: i64,
+    pub detractors: i64,
+    pub attributed_sum: f64,
+    pub attributions: i64,
+}
+
+impl Counters {
+    fn count(&mut self, score: Option<i32>, share: Option<f64>) {
+        self.encounters += 1;
+        if let Some(score) = score {
+            self.scored += 1;
+            self.score_sum += i64::from(score);
+            match class_of(score) {
+                ScoreClass::Promoter => self.promoters += 1,
+                ScoreClass::Passive => self.passives += 1,
+                ScoreClass::Detractor => self.detractors += 1,
+            }
+        }
+        if let Some(share) = share {
+            self.attributed_sum += share;
+            self.attributions += 1;
+        }
+    }
+
+    /// `self + sign * other`, field by field.
+    pub fn add(&mut self, other: &Counters, sign: i64) {
+        self.encounters += sign * other.encounters;
+        self.scored += sign * other.scored;
+        self.score_sum += sign * other.score_sum;
+        self.promoters += sign * other.promoters;
+        self.passives += sign * other.passives;
+        self.detractors += sign * other.detractors;
+        self.attributed_sum += sign as f64 * other.attributed_sum;
+        self.attributions += sign * other.attributions;
+    }
+
+    pub fn is_zero(&self) -> bool {
+        *self == Counters::default()
+    }
+}
+
+/// Whether a reach bitmap covers a day or a month.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Span {
+    Day,
+    Month,
+}
+
+impl Span {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Span::Day => "day",
+            Span::Month => "month",
+        }
+    }
+}
+
+/// One row of `touchpoint_reach`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ReachKey {
+    pub span: Span,
+    pub period: i32,
+    pub touchpoint_id: i64,
+}
+
+/// The fields of an encounter that perception depends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EncounterPoint {
+    pub id: i64,
+    pub touchpoint_id: i64,
+    pub occurred_at: DateTime<Utc>,
+    pub score: Option<i32>,
+}
+
+/// What one candidate's encounters add to the rollups.
+#[derive(Debug, Default, PartialEq)]
+pub struct Contribution {
+    pub counters: HashMap<DayKey, Counters>,
+    pub reach: BTreeSet<ReachKey>,
+}
+
+/// The contribution of one candidate's encounters (in any order).
+pub fn contribution(points: &[EncounterPoint]) -> Contribution {
+    let mut ordered: Vec<&EncounterPoint> = points.iter().collect();
+    ordered.sort_by_key(|p| (p.occurred_at, p.id));
+    let scores: Vec<Option<i32>> = ordered.iter().map(|p| p.score).collect();
+    let shares = attributed_shifts(&scores);
+    let mut result = Contribution::default();
+    for (point, share) in ordered.into_iter().zip(shares) {
+        let day = day_of(point.occurred_at);
+        result
+            .counters
+            .entry(DayKey {
+                touchpoint_id: point.touchpoint_id,
+                day,
+            })
+            .or_default()
+            .count(point.score, share);
+        for (span, period) in [(Span::Day, day), (Span::Month, month_of(day))] {
+            result.reach.insert(ReachKey {
+                span,
+                period,
+                touchpoint_id: point.touchpoint_id,
+            });
+        }
+    }
+    result
+}
+
+/// Changes to apply to the rollups, merged over any number of candidates.
+#[derive(Debug, Default)]
+pub struct RollupDelta {
+    pub counters: BTreeMap<DayKey, Counters>,
+    /// Candidates to add to (`true`) or remove from (`false`) each bitmap.
+    pub reach: BTreeMap<ReachKey, Vec<(i64, bool)>>,
+}
+
+impl RollupDelta {
+    /// Adds the change from `before` to `after` of one candidate.
+    pub fn record(&mut self, candidate_id: i64, before: &Contribution, after: &Contribution) {
+        for (key, counters) in &after.counters {
+            let mut change = *counters;
+            if let Some(old) = before.counters.get(key) {
+                // Unchanged rows are skipped, so floating-point sums only
+                // move where something really changed.
+                if old == counters {
+                    continue;
+                }
+                change.add(old, -1);
+            }
+            self.add_counters(*key, &change);
+        }
+        for (key, old) in &before.counters {
+            if !after.counters.contains_key(key) {
+                let mut change = Counters::default();
+                change.add(old, -1);
+                self.add_counters(*key, &change);
+            }
+        }
+        for key in after.reach.difference(&before.reach) {
+            self.reach
+                .entry(*key)
+                .or_default()
+                .push((candidate_id, true));
+        }
+        for key in before.reach.difference(&after.reach) {
+            self.reach
+                .entry(*key)
+                .or_default()
+                .push((candidate_id, false));
+        }
+    }
+
+    fn add_counters(&mut self, key: DayKey, change: &Counters) {
+        self.counters.entry(key).or_default().add(change, 1);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.counters.values().all(Counters::is_zero) && self.reach.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(y: i32, m: u32, d: u32, h: u32, min: u32, s: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, m, d, h, min, s).unwrap()
+    }
+
+    #[test]
+    fn calendar_numbers() {
+        assert_eq!(day_of(at(1970, 1, 1, 23, 59, 59)), 0);
+        assert_eq!(day_of(at(1969, 12, 31, 23, 59, 59)), -1);
+        // 2026-03-01 is a Sunday, 2026-03-02 a Monday.
+        let sunday = day_of(at(2026, 3, 1, 12, 0, 0));
+        let monday = day_of(at(2026, 3, 2, 0, 0, 0));
+        assert_eq!(week_of(sunday), monday - 7);
+        assert_eq!(week_of(monday), monday);
+        assert_eq!(week_of(monday + 6), monday);
+        assert_eq!(date_of_day(week_of(0)).to_string(), "1969-12-29");
+        // The last second of January is still January.
+        let last = day_of(at(2026, 1, 31, 23, 59, 59));
+        assert_eq!(month_of(last), 2026 * 12);
+        assert_eq!(month_of(last + 1), 2026 * 12 + 1);
+        assert_eq!(month_start(2026 * 12 + 1), last + 1);
+        assert_eq!(day_of_date(date_of_day(20_000)), 20_000);
+    }
+
+    #[test]
+    fn cnps_is_promoters_minus_detractors() {
+        assert_eq!(cnps(0, 0, 0), None);
+        assert_eq!(cnps(1, 0, 1), Some(100.0));
+        assert_eq!(cnps(1, 2, 3), Some(-33.3));
+        assert_eq!(cnps(2, 1, 3), Some(33.3));
+        assert_eq!(cnps(0, 0, 5), Some(0.0));
+        assert_eq!(class_of(6), ScoreClass::Detractor);
+        assert_eq!(class_of(7), ScoreClass::Passive);
+        assert_eq!(class_of(9), ScoreClass::Promoter);
+    }
+
+    #[test]
+    fn shifts_are_shared_among_the_encounters_that_moved_them() {
+        // 6, (none), 9: +3 shared by two encounters; 9 -> 3: -6 to one.
+        assert_eq!(
+            attributed_shifts(&[None, Some(6), None, Some(9), Some(3), None]),
+            vec![None, None, Some(1.5), Some(1.5), Some(-6.0), None]
+        );
+        assert_eq!(attributed_shifts(&[Some(5)]), vec![None]);
+        assert_eq!(
+            attributed_shifts(&[Some(5), Some(5)]),
+            vec![None, Some(0.0)]
+        );
+    }
+
+    fn point(id: i64, touchpoint_id: i64, day: u32, score: Option<i32>) -> EncounterPoint {
+        EncounterPoint {
+            id,
+            touchpoint_id,
+            occurred_at: at(2026, 3, day, 10, 0, 0),
+            score,
+        }
+    }
+
+    #[test]
+    fn a_new_score_changes_its_neighbours_attribution() {
+        let before = contribution(&[point(1, 10, 1, Some(4)), point(2, 20, 2, None)]);
+        let after = contribution(&[
+            point(1, 10, 1, Some(4)),
+            point(2, 20, 2, None),
+            point(3, 30, 3, Some(8)),
+        ]);
+        let mut delta = RollupDelta::default();
+        delta.record(7, &before, &after);
+        let day2 = DayKey {
+            touchpoint_id: 20,
+            day: day_of(at(2026, 3, 2, 0, 0, 0)),
+        };
+        // Encounter 2 now carries half of +4; it was already counted.
+        assert_eq!(delta.counters[&day2].encounters, 0);
+        assert_eq!(delta.counters[&day2].attributed_sum, 2.0);
+        assert_eq!(delta.counters[&day2].attributions, 1);
+        // The first day did not change at all.
+        assert!(!delta.counters.contains_key(&DayKey {
+            touchpoint_id: 10,
+            day: day2.day - 1
+        }));
+        // Touchpoint 30 gains the candidate for that day and month.
+        assert_eq!(
+            delta
+                .reach
+                .iter()
+                .filter(|(k, v)| k.touchpoint_id == 30 && v == &&vec![(7, true)])
+                .count(),
+            2
+        );
+        // Undoing the write is the exact opposite.
+        let mut undo = RollupDelta::default();
+        undo.record(7, &after, &before);
+        for (key, change) in &delta.counters {
+            let mut sum = *change;
+            sum.add(&undo.counters[key], 1);
+            assert!(sum.is_zero(), "{key:?}");
+        }
+    }
+
+    #[test]
+    fn moving_the_only_encounter_of_a_day_removes_the_reach() {
+        let before = contribution(&[point(1, 10, 1, Some(4))]);
+        let after = contribution(&[point(1, 11, 1, Some(4))]);
+        let mut delta = RollupDelta::default();
+        delta.record(3, &before, &after);
+        assert!(delta
+            .reach
+            .iter()
+            .any(|(k, v)| k.touchpoint_id == 10 && v == &vec![(3, false)]));
+        assert!(!delta.is_empty());
+        let mut nothing = RollupDelta::default();
+        nothing.record(3, &before, &before);
+        assert!(nothing.is_empty());
+    }
+}

@@ -1,0 +1,364 @@
+//! The stored perception rollups (`perception_daily`, `touchpoint_reach`)
+//! and [`EncounterWrite`], the transaction every change to encounters runs
+//! in, which keeps the rollups equal to a recount of the encounters.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, Utc};
+use entity::{encounter, organization, perception_daily, touchpoint_reach};
+use roaring::RoaringTreemap;
+use sea_orm::{
+    sea_query::{Expr, ExprTrait, OnConflict, Query},
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    QueryFilter, QuerySelect, Set, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+
+use super::{
+    perception::{
+        contribution, month_of, week_of, Contribution, EncounterPoint, RollupDelta, Span,
+    },
+    DomainError, DomainResult,
+};
+
+/// The definition of the rollups. Raise it when what they hold changes:
+/// every organization below it is rebuilt when the service starts.
+pub const ROLLUP_VERSION: i32 = 1;
+
+/// Rows per multi-row statement: far below both backends' bind limits.
+const CHUNK: usize = 500;
+
+/// A transaction that changes encounters. It opens as a write transaction on
+/// SQLite and takes the organization's row lock on PostgreSQL, so writes to
+/// one organization's encounters run one at a time: rollup
+/// read-modify-writes never race, and `change_seq` values commit in order,
+/// which the export's cursor relies on.
+///
+/// Call [`touch`](Self::touch) with a candidate's id before changing their
+/// encounters; [`commit`](Self::commit) applies the difference between each
+/// touched candidate's contribution before and after.
+pub struct EncounterWrite {
+    txn: DatabaseTransaction,
+    organization_id: i64,
+    seq: i64,
+    now: DateTime<Utc>,
+    before: HashMap<i64, Contribution>,
+}
+
+impl EncounterWrite {
+    pub async fn begin(db: &DatabaseConnection, organization_id: i64) -> DomainResult<Self> {
+        let txn = db
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..Default::default()
+            })
+            .await?;
+        let seq = next_change_seq(&txn, organization_id).await?;
+        Ok(EncounterWrite {
+            txn,
+            organization_id,
+            seq,
+            now: super::now(),
+            before: HashMap::new(),
+        })
+    }
+
+    pub fn txn(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+
+    /// This transaction's position in the organization's change log.
+    pub fn seq(&self) -> i64 {
+        self.seq
+    }
+
+    /// The time this transaction stamps on what it writes.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.now
+    }
+
+    /// Records the current contribution of these candidates, once each.
+    pub async fn touch(
+        &mut self,
+        candidate_ids: impl IntoIterator<Item = i64>,
+    ) -> DomainResult<()> {
+        let new: Vec<i64> = candidate_ids
+            .into_iter()
+            .filter(|id| !self.before.contains_key(id))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut loaded = load_contributions(&self.txn, self.organization_id, &new).await?;
+        for id in new {
+            let before = loaded.remove(&id).unwrap_or_default();
+            self.before.insert(id, before);
+        }
+        Ok(())
+    }
+
+    /// Brings the rollups up to date with the touched candidates and commits.
+    pub async fn commit(self) -> DomainResult<()> {
+        let ids: Vec<i64> = self.before.keys().copied().collect();
+        let after = load_contributions(&self.txn, self.organization_id, &ids).await?;
+        let empty = Contribution::default();
+        let mut delta = RollupDelta::default();
+        for (id, before) in &self.before {
+            delta.record(*id, before, after.get(id).unwrap_or(&empty));
+        }
+        apply(&self.txn, self.organization_id, &delta, self.now).await?;
+        self.txn.commit().await?;
+        Ok(())
+    }
+}
+
+/// Bumps the organization's change counter and returns the new value.
+async fn next_change_seq(txn: &DatabaseTransaction, organization_id: i64) -> DomainResult<i64> {
+    let bump = Query::update()
+        .table(organization::Entity)
+        .value(
+            organization::Column::ChangeSeq,
+            Expr::col(organization::Column::ChangeSeq).add(1),
+        )
+        .and_where(organization::Column::Id.eq(organization_id))
+        .returning_col(organization::Column::ChangeSeq)
+        .to_owned();
+    let row = txn.query_one(&bump).await?.ok_or(DomainError::NotFound {
+        resource: "organization",
+    })?;
+    Ok(row.try_get_by_index::<i64>(0)?)
+}
+
+/// The current contribution of each of these candidates that has encounters.
+async fn load_contributions(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    candidate_ids: &[i64],
+) -> DomainResult<HashMap<i64, Contribution>> {
+    let mut points: HashMap<i64, Vec<EncounterPoint>> = HashMap::new();
+    for chunk in candidate_ids.chunks(CHUNK) {
+        let rows: Vec<(i64, i64, i64, DateTime<Utc>, Option<i32>)> = encounter::Entity::find()
+            .select_only()
+            .columns([
+                encounter::Column::CandidateId,
+                encounter::Column::Id,
+                encounter::Column::TouchpointId,
+                encounter::Column::OccurredAt,
+                encounter::Column::Score,
+            ])
+            .filter(encounter::Column::OrganizationId.eq(organization_id))
+            .filter(encounter::Column::CandidateId.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        for (candidate_id, id, touchpoint_id, occurred_at, score) in rows {
+            points
+                .entry(candidate_id)
+                .or_default()
+                .push(EncounterPoint {
+                    id,
+                    touchpoint_id,
+                    occurred_at,
+                    score,
+                });
+        }
+    }
+    Ok(points
+        .into_iter()
+        .map(|(id, points)| (id, contribution(&points)))
+        .collect())
+}
+
+/// Writes a delta: counters are added in place (an upsert), reach bitmaps
+/// are read, changed and written back (safe under the write's lock).
+async fn apply(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    delta: &RollupDelta,
+    now: DateTime<Utc>,
+) -> DomainResult<()> {
+    let counters: Vec<_> = delta
+        .counters
+        .iter()
+        .filter(|(_, change)| !change.is_zero())
+        .collect();
+    for chunk in counters.chunks(CHUNK) {
+        let rows = chunk
+            .iter()
+            .map(|(key, change)| perception_daily::ActiveModel {
+                organization_id: Set(organization_id),
+                touchpoint_id: Set(key.touchpoint_id),
+                day: Set(key.day),
+                week: Set(week_of(key.day)),
+                month: Set(month_of(key.day)),
+                encounters: Set(change.encounters),
+                scored: Set(change.scored),
+                score_sum: Set(change.score_sum),
+                promoters: Set(change.promoters),
+                passives: Set(change.passives),
+                detractors: Set(change.detractors),
+                attributed_sum: Set(change.attributed_sum),
+                attributions: Set(change.attributions),
+                created_at: Set(now),
+                updated_at: Set(now),
+                ..Default::default()
+            });
+        perception_daily::Entity::insert_many(rows)
+            .on_conflict(counters_upsert())
+            .exec_without_returning(db)
+            .await?;
+    }
+
+    for span in [Span::Day, Span::Month] {
+        let changes: Vec<_> = delta.reach.iter().filter(|(k, _)| k.span == span).collect();
+        for chunk in changes.chunks(CHUNK) {
+            let periods: BTreeSet<i32> = chunk.iter().map(|(k, _)| k.period).collect();
+            let touchpoints: BTreeSet<i64> = chunk.iter().map(|(k, _)| k.touchpoint_id).collect();
+            let stored: HashMap<(i32, i64), Vec<u8>> = touchpoint_reach::Entity::find()
+                .filter(touchpoint_reach::Column::OrganizationId.eq(organization_id))
+                .filter(touchpoint_reach::Column::Span.eq(span.as_str()))
+                .filter(touchpoint_reach::Column::Period.is_in(periods))
+                .filter(touchpoint_reach::Column::TouchpointId.is_in(touchpoints))
+                .all(db)
+                .await?
+                .into_iter()
+                .map(|row| ((row.period, row.touchpoint_id), row.candidates))
+                .collect();
+            let mut rows = Vec::with_capacity(chunk.len());
+            for (key, members) in chunk {
+                let mut bitmap = match stored.get(&(key.period, key.touchpoint_id)) {
+                    Some(bytes) => decode_bitmap(bytes)?,
+                    None => RoaringTreemap::new(),
+                };
+                for (candidate_id, present) in members.iter() {
+                    let id = *candidate_id as u64;
+                    if *present {
+                        bitmap.insert(id);
+                    } else {
+                        bitmap.remove(id);
+                    }
+                }
+                rows.push(touchpoint_reach::ActiveModel {
+                    organization_id: Set(organization_id),
+                    touchpoint_id: Set(key.touchpoint_id),
+                    span: Set(span.as_str().to_owned()),
+                    period: Set(key.period),
+                    candidates: Set(encode_bitmap(&bitmap)),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                    ..Default::default()
+                });
+            }
+            touchpoint_reach::Entity::insert_many(rows)
+                .on_conflict(
+                    OnConflict::columns([
+                        touchpoint_reach::Column::OrganizationId,
+                        touchpoint_reach::Column::Span,
+                        touchpoint_reach::Column::Period,
+                        touchpoint_reach::Column::TouchpointId,
+                    ])
+                    .update_columns([
+                        touchpoint_reach::Column::Candidates,
+                        touchpoint_reach::Column::UpdatedAt,
+                    ])
+                    .to_owned(),
+                )
+                .exec_without_returning(db)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// `ON CONFLICT` for `perception_daily`: add the change to the stored row.
+fn counters_upsert() -> OnConflict {
+    use perception_daily::Column as C;
+    let mut upsert = OnConflict::columns([C::OrganizationId, C::TouchpointId, C::Day]);
+    for column in [
+        C::Encounters,
+        C::Scored,
+        C::ScoreSum,
+        C::Promoters,
+        C::Passives,
+        C::Detractors,
+        C::AttributedSum,
+        C::Attributions,
+    ] {
+        upsert.value(
+            column,
+            Expr::col((perception_daily::Entity, column)).add(Expr::col((excluded(), column))),
+        );
+    }
+    upsert.update_column(C::UpdatedAt);
+    upsert
+}
+
+/// The row an upsert proposed (`excluded` in both SQLite and PostgreSQL).
+fn excluded() -> sea_orm::sea_query::Alias {
+    sea_orm::sea_query::Alias::new("excluded")
+}
+
+pub fn decode_bitmap(bytes: &[u8]) -> DomainResult<RoaringTreemap> {
+    RoaringTreemap::deserialize_from(bytes).map_err(|err| {
+        DomainError::Database(sea_orm::DbErr::Custom(format!(
+            "unreadable reach bitmap: {err}"
+        )))
+    })
+}
+
+fn encode_bitmap(bitmap: &RoaringTreemap) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(bitmap.serialized_size());
+    bitmap
+        .serialize_into(&mut bytes)
+        .expect("writing to a Vec cannot fail");
+    bytes
+}
+
+/// Rebuilds one organization's rollups from its encounters, and marks them
+/// as built with [`ROLLUP_VERSION`].
+pub async fn rebuild(db: &DatabaseConnection, organization_id: i64) -> DomainResult<()> {
+    let mut write = EncounterWrite::begin(db, organization_id).await?;
+    perception_daily::Entity::delete_many()
+        .filter(perception_daily::Column::OrganizationId.eq(organization_id))
+        .exec(write.txn())
+        .await?;
+    touchpoint_reach::Entity::delete_many()
+        .filter(touchpoint_reach::Column::OrganizationId.eq(organization_id))
+        .exec(write.txn())
+        .await?;
+    let candidate_ids: Vec<i64> = encounter::Entity::find()
+        .select_only()
+        .column(encounter::Column::CandidateId)
+        .distinct()
+        .filter(encounter::Column::OrganizationId.eq(organization_id))
+        .into_tuple()
+        .all(write.txn())
+        .await?;
+    // With the rollups emptied, every candidate starts from nothing.
+    for id in candidate_ids {
+        write.before.insert(id, Contribution::default());
+    }
+    organization::Entity::update_many()
+        .col_expr(
+            organization::Column::RollupVersion,
+            Expr::value(ROLLUP_VERSION),
+        )
+        .filter(organization::Column::Id.eq(organization_id))
+        .exec(write.txn())
+        .await?;
+    write.commit().await
+}
+
+/// Rebuilds the rollups of every organization built with an older version.
+pub async fn rebuild_outdated(db: &DatabaseConnection) -> DomainResult<()> {
+    let outdated: Vec<(i64, String)> = organization::Entity::find()
+        .select_only()
+        .columns([organization::Column::Id, organization::Column::Slug])
+        .filter(organization::Column::RollupVersion.lt(ROLLUP_VERSION))
+        .into_tuple()
+        .all(db)
+        .await?;
+    for (id, slug) in outdated {
+        tracing::info!(organization = %slug, "rebuilding perception rollups");
+        rebuild(db, id).await?;
+    }
+    Ok(())
+}

@@ -127,6 +127,9 @@ async fn next_change_seq(txn: &DatabaseTransaction, organization_id: i64) -> Dom
     Ok(row.try_get_by_index::<i64>(0)?)
 }
 
+/// candidate_id, id, touchpoint_id, occurred_at, score.
+type PointRow = (i64, i64, i64, DateTime<Utc>, Option<i32>);
+
 /// The current contribution of each of these candidates that has encounters.
 async fn load_contributions(
     db: &impl ConnectionTrait,
@@ -135,7 +138,7 @@ async fn load_contributions(
 ) -> DomainResult<HashMap<i64, Contribution>> {
     let mut points: HashMap<i64, Vec<EncounterPoint>> = HashMap::new();
     for chunk in candidate_ids.chunks(CHUNK) {
-        let rows: Vec<(i64, i64, i64, DateTime<Utc>, Option<i32>)> = encounter::Entity::find()
+        let rows: Vec<PointRow> = encounter::Entity::find()
             .select_only()
             .columns([
                 encounter::Column::CandidateId,

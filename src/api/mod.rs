@@ -11,6 +11,7 @@ pub mod keys;
 mod page;
 mod patch;
 pub mod payload;
+pub mod reports;
 pub mod security;
 pub mod touchpoints;
 pub mod vocabulary;
@@ -34,6 +35,8 @@ pub enum ApiTags {
     Encounters,
     /// API keys and their roles.
     Keys,
+    /// Perception trends, cNPS, shifts and touchpoint impact.
+    Reports,
 }
 
 type Apis = (
@@ -43,6 +46,7 @@ type Apis = (
     encounters::EncountersApi,
     journeys::JourneysApi,
     keys::KeysApi,
+    reports::ReportsApi,
 );
 
 const DESCRIPTION: &str = "Tracks the touchpoints where candidates meet an employer \

@@ -1,7 +1,9 @@
 //! Candidates: the people tracked through the journey.
 
 use entity::{candidate, enums::Stage};
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set,
+};
 
 use super::{
     pagination::{Page, PageRequest},
@@ -92,6 +94,28 @@ pub async fn find(
         .filter(candidate::Column::OrganizationId.eq(organization_id))
         .one(db)
         .await?)
+}
+
+/// Which of these ids are candidates of the organization.
+pub async fn existing_ids(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    ids: &std::collections::BTreeSet<i64>,
+) -> DomainResult<Vec<i64>> {
+    let mut found = Vec::with_capacity(ids.len());
+    let ids: Vec<i64> = ids.iter().copied().collect();
+    for chunk in ids.chunks(500) {
+        let rows: Vec<i64> = candidate::Entity::find()
+            .select_only()
+            .column(candidate::Column::Id)
+            .filter(candidate::Column::OrganizationId.eq(organization_id))
+            .filter(candidate::Column::Id.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        found.extend(rows);
+    }
+    Ok(found)
 }
 
 pub async fn get(

@@ -11,7 +11,9 @@ pub mod organizations;
 pub mod pagination;
 pub mod patch;
 pub mod perception;
+pub mod reports;
 pub mod rollups;
+pub mod sql;
 pub mod touchpoints;
 pub mod validate;
 

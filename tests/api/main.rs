@@ -14,4 +14,5 @@ mod journey;
 mod openapi;
 mod outage;
 mod readme;
+mod reports;
 mod touchpoints;

@@ -1,0 +1,505 @@
+//! The perception reports, for HR teams and scheduled reporting jobs.
+
+use chrono::NaiveDate;
+use poem::web::Data;
+use poem_openapi::{param::Query, payload::Json, ApiResponse, Enum, Object, OpenApi};
+use sea_orm::DatabaseConnection;
+
+use super::{
+    error::ApiError,
+    security::ApiKeyAuth,
+    vocabulary::{Channel, Kind, Stage},
+    ApiTags,
+};
+use crate::domain::{
+    auth::Capability,
+    perception::{round_to, Counters},
+    reports::{self, Window, HISTOGRAM_BINS},
+};
+
+/// The length of a trend's buckets. Weeks are ISO weeks, starting Monday;
+/// all times are UTC.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "snake_case")]
+pub enum TrendBucket {
+    Day,
+    Week,
+    Month,
+}
+
+/// What a trend's series are split by.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "snake_case")]
+pub enum TrendGroupBy {
+    /// One series, `all`.
+    None,
+    /// One series per touchpoint kind.
+    Kind,
+    /// One series per channel.
+    Channel,
+    /// One series per journey stage.
+    Stage,
+    /// One series per touchpoint with encounters in the window, named by id.
+    Touchpoint,
+}
+
+/// What the perception-shift report is split by: the kind or stage of the
+/// touchpoint of each candidate's latest scored encounter in the window.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "snake_case")]
+pub enum ShiftGroupBy {
+    None,
+    Kind,
+    Stage,
+}
+
+/// Counts and perception of one bucket of a trend series.
+#[derive(Object)]
+pub struct TrendPoint {
+    /// The first day of the calendar bucket (the window may start later in
+    /// it; only encounters inside the window count).
+    pub bucket_start: NaiveDate,
+    /// Encounters in the bucket, scored or not.
+    pub encounters: i64,
+    /// Encounters with a score.
+    pub scored: i64,
+    /// Mean score (0-10) of the scored encounters, 2 decimals; `null` when
+    /// nothing was scored.
+    #[oai(nullable)]
+    pub mean_score: Option<f64>,
+    /// Scores of 9 or 10.
+    pub promoters: i64,
+    /// Scores of 7 or 8.
+    pub passives: i64,
+    /// Scores of 0 to 6.
+    pub detractors: i64,
+    /// % promoters − % detractors among scored encounters, 1 decimal;
+    /// `null` when nothing was scored.
+    #[oai(nullable)]
+    pub cnps: Option<f64>,
+}
+
+/// One line of a trend chart.
+#[derive(Object)]
+pub struct TrendSeries {
+    /// The kind, channel or stage value, the touchpoint id, or `all`.
+    pub group: String,
+    /// Every bucket of the window, in time order, with zero counts where
+    /// nothing happened.
+    pub points: Vec<TrendPoint>,
+}
+
+/// Perception over time.
+#[derive(Object)]
+pub struct PerceptionTrend {
+    pub bucket: TrendBucket,
+    pub group_by: TrendGroupBy,
+    /// The first day of the window (inclusive).
+    pub from: NaiveDate,
+    /// The day after the window (exclusive).
+    pub to: NaiveDate,
+    pub series: Vec<TrendSeries>,
+}
+
+/// One touchpoint's reach and effect on perception in a window.
+#[derive(Object)]
+pub struct TouchpointImpact {
+    pub touchpoint_id: i64,
+    pub name: String,
+    pub kind: Kind,
+    pub channel: Channel,
+    pub stage: Stage,
+    /// Encounters with the touchpoint in the window.
+    pub encounters: i64,
+    /// Distinct candidates who met it in the window.
+    pub candidates: i64,
+    pub scored: i64,
+    /// Mean score of the scored encounters, 2 decimals.
+    #[oai(nullable)]
+    pub mean_score: Option<f64>,
+    /// cNPS of the scored encounters, 1 decimal.
+    #[oai(nullable)]
+    pub cnps: Option<f64>,
+    /// The sum of the shifts attributed to its encounters, 3 decimals.
+    pub attributed_shift_sum: f64,
+    /// How many of its encounters received an attributed shift.
+    pub attributions: i64,
+    /// `attributed_shift_sum / attributions`, 3 decimals: how much one
+    /// encounter with this touchpoint moves perception on average.
+    #[oai(nullable)]
+    pub mean_attributed_shift: Option<f64>,
+}
+
+impl TouchpointImpact {
+    fn from_domain(row: reports::TouchpointImpact) -> Self {
+        let c = &row.counters;
+        TouchpointImpact {
+            touchpoint_id: row.touchpoint.id,
+            name: row.touchpoint.name,
+            kind: row.touchpoint.kind.into(),
+            channel: row.touchpoint.channel.into(),
+            stage: row.touchpoint.stage.into(),
+            encounters: c.encounters,
+            candidates: row.candidates as i64,
+            scored: c.scored,
+            mean_score: c.mean_score().map(|m| round_to(m, 2)),
+            cnps: c.cnps(),
+            attributed_shift_sum: round_to(c.attributed_sum, 3),
+            attributions: c.attributions,
+            mean_attributed_shift: c.mean_attributed_shift().map(|m| round_to(m, 3)),
+        }
+    }
+}
+
+/// Where perception is won and lost.
+#[derive(Object)]
+pub struct TouchpointImpactReport {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    /// Every touchpoint with encounters in the window, sorted by mean
+    /// attributed shift ascending (the touchpoints that hurt perception
+    /// most first; those without attributions last), ties by encounters
+    /// descending.
+    pub touchpoints: Vec<TouchpointImpact>,
+}
+
+/// How many candidates shifted by one amount.
+#[derive(Object)]
+pub struct ShiftHistogramBin {
+    /// Latest score minus first score, −10 to 10.
+    pub shift: i32,
+    pub candidates: i64,
+}
+
+/// The overall shifts of one group of candidates.
+#[derive(Object)]
+pub struct ShiftGroup {
+    /// The kind or stage value, or `all`.
+    pub group: String,
+    /// Candidates with at least two scores in the window.
+    pub candidates: i64,
+    /// Candidates whose latest score is above their first.
+    pub improved: i64,
+    pub unchanged: i64,
+    pub declined: i64,
+    /// The mean of latest minus first score, 2 decimals; `null` without
+    /// candidates.
+    #[oai(nullable)]
+    pub mean_shift: Option<f64>,
+    /// All 21 shifts from −10 to 10, in order.
+    pub histogram: Vec<ShiftHistogramBin>,
+}
+
+/// How candidates' perception moved over a window.
+#[derive(Object)]
+pub struct PerceptionShiftReport {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub group_by: ShiftGroupBy,
+    pub groups: Vec<ShiftGroup>,
+}
+
+/// The headline figures of a window, against the window before it.
+#[derive(Object)]
+pub struct PerceptionSummary {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    /// Distinct candidates with an encounter in the window.
+    pub candidates: i64,
+    pub encounters: i64,
+    pub scored: i64,
+    #[oai(nullable)]
+    pub mean_score: Option<f64>,
+    /// cNPS of the window, 1 decimal.
+    #[oai(nullable)]
+    pub cnps: Option<f64>,
+    /// The start of the previous window of equal length (it ends at `from`).
+    pub previous_from: NaiveDate,
+    /// cNPS of the previous window.
+    #[oai(nullable)]
+    pub previous_cnps: Option<f64>,
+    /// `cnps - previous_cnps`, 1 decimal; `null` when either is.
+    #[oai(nullable)]
+    pub cnps_change: Option<f64>,
+    /// Up to three touchpoints with the highest positive mean attributed
+    /// shift, best first.
+    pub most_positive: Vec<TouchpointImpact>,
+    /// Up to three touchpoints with the most negative mean attributed
+    /// shift, worst first.
+    pub most_negative: Vec<TouchpointImpact>,
+}
+
+fn point(bucket_start: NaiveDate, c: &Counters) -> TrendPoint {
+    TrendPoint {
+        bucket_start,
+        encounters: c.encounters,
+        scored: c.scored,
+        mean_score: c.mean_score().map(|m| round_to(m, 2)),
+        promoters: c.promoters,
+        passives: c.passives,
+        detractors: c.detractors,
+        cnps: c.cnps(),
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum TrendResponse {
+    /// The trend, one series per group.
+    #[oai(status = 200)]
+    Ok(Json<PerceptionTrend>),
+}
+
+#[derive(ApiResponse)]
+pub enum ImpactResponse {
+    /// Touchpoints, the most harmful first.
+    #[oai(status = 200)]
+    Ok(Json<TouchpointImpactReport>),
+}
+
+#[derive(ApiResponse)]
+pub enum ShiftResponse {
+    /// Shift counts and histograms per group.
+    #[oai(status = 200)]
+    Ok(Json<PerceptionShiftReport>),
+}
+
+#[derive(ApiResponse)]
+pub enum SummaryResponse {
+    /// The window's headline figures.
+    #[oai(status = 200)]
+    Ok(Json<PerceptionSummary>),
+}
+
+#[derive(Default)]
+pub struct ReportsApi;
+
+#[OpenApi(prefix_path = "/api/v1/reports", tag = "ApiTags::Reports")]
+impl ReportsApi {
+    /// Perception trend
+    ///
+    /// Encounters, scores and cNPS per day, ISO week or month, optionally
+    /// split by kind, channel, stage or touchpoint and filtered. Every bucket
+    /// of the window appears in every series. At most 1,000 buckets.
+    #[oai(
+        path = "/perception-trend",
+        method = "get",
+        operation_id = "get_perception_trend"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    async fn trend(
+        &self,
+        auth: ApiKeyAuth,
+        db: Data<&DatabaseConnection>,
+        /// First day of the window (UTC, inclusive).
+        from: Query<NaiveDate>,
+        /// Day after the window (UTC, exclusive); after `from`.
+        to: Query<NaiveDate>,
+        /// Bucket length (default `month`).
+        bucket: Query<Option<TrendBucket>>,
+        /// Split into series by (default `none`).
+        group_by: Query<Option<TrendGroupBy>>,
+        /// Only touchpoints of this kind.
+        kind: Query<Option<Kind>>,
+        /// Only touchpoints on this channel.
+        channel: Query<Option<Channel>>,
+        /// Only touchpoints at this stage.
+        stage: Query<Option<Stage>>,
+        /// Only this touchpoint.
+        touchpoint_id: Query<Option<i64>>,
+    ) -> Result<TrendResponse, ApiError> {
+        auth.0.require(Capability::Read)?;
+        let window = Window::new(from.0, to.0)?;
+        let bucket = bucket.0.unwrap_or(TrendBucket::Month);
+        let group_by = group_by.0.unwrap_or(TrendGroupBy::None);
+        let filter = reports::TrendFilter {
+            kind: kind.0.map(Into::into),
+            channel: channel.0.map(Into::into),
+            stage: stage.0.map(Into::into),
+            touchpoint_id: touchpoint_id.0,
+        };
+        let series = reports::trend(
+            *db,
+            auth.0.organization_id,
+            &window,
+            match bucket {
+                TrendBucket::Day => reports::Bucket::Day,
+                TrendBucket::Week => reports::Bucket::Week,
+                TrendBucket::Month => reports::Bucket::Month,
+            },
+            match group_by {
+                TrendGroupBy::None => reports::TrendGrouping::None,
+                TrendGroupBy::Kind => reports::TrendGrouping::Kind,
+                TrendGroupBy::Channel => reports::TrendGrouping::Channel,
+                TrendGroupBy::Stage => reports::TrendGrouping::Stage,
+                TrendGroupBy::Touchpoint => reports::TrendGrouping::Touchpoint,
+            },
+            &filter,
+        )
+        .await?;
+        Ok(TrendResponse::Ok(Json(PerceptionTrend {
+            bucket,
+            group_by,
+            from: window.from,
+            to: window.to,
+            series: series
+                .into_iter()
+                .map(|s| TrendSeries {
+                    group: s.group,
+                    points: s
+                        .points
+                        .iter()
+                        .map(|p| point(p.bucket_start, &p.counters))
+                        .collect(),
+                })
+                .collect(),
+        })))
+    }
+
+    /// Touchpoint impact
+    ///
+    /// For each touchpoint met in the window: encounters, distinct
+    /// candidates, scores, cNPS and the perception shift attributed to it.
+    /// Attribution: for every pair of consecutive scores of one candidate,
+    /// the shift (later minus earlier) is shared equally among that
+    /// candidate's encounters after the earlier score up to and including
+    /// the later one; a touchpoint's figures sum the shares of its
+    /// encounters in the window. Sorted so the touchpoints that hurt
+    /// perception most come first.
+    #[oai(
+        path = "/touchpoint-impact",
+        method = "get",
+        operation_id = "get_touchpoint_impact"
+    )]
+    async fn impact(
+        &self,
+        auth: ApiKeyAuth,
+        db: Data<&DatabaseConnection>,
+        /// First day of the window (UTC, inclusive).
+        from: Query<NaiveDate>,
+        /// Day after the window (UTC, exclusive); after `from`.
+        to: Query<NaiveDate>,
+    ) -> Result<ImpactResponse, ApiError> {
+        auth.0.require(Capability::Read)?;
+        let window = Window::new(from.0, to.0)?;
+        let impact = reports::touchpoint_impact(*db, auth.0.organization_id, &window).await?;
+        Ok(ImpactResponse::Ok(Json(TouchpointImpactReport {
+            from: window.from,
+            to: window.to,
+            touchpoints: impact
+                .touchpoints
+                .into_iter()
+                .map(TouchpointImpact::from_domain)
+                .collect(),
+        })))
+    }
+
+    /// Perception shift
+    ///
+    /// For candidates with at least two scores in the window, their overall
+    /// shift (latest minus first score in the window): how many improved,
+    /// stayed and declined, the mean shift and a histogram, optionally
+    /// grouped by the kind or stage of the touchpoint of each candidate's
+    /// latest scored encounter.
+    #[oai(
+        path = "/perception-shift",
+        method = "get",
+        operation_id = "get_perception_shift"
+    )]
+    async fn shift(
+        &self,
+        auth: ApiKeyAuth,
+        db: Data<&DatabaseConnection>,
+        /// First day of the window (UTC, inclusive).
+        from: Query<NaiveDate>,
+        /// Day after the window (UTC, exclusive); after `from`.
+        to: Query<NaiveDate>,
+        /// Split by (default `none`).
+        group_by: Query<Option<ShiftGroupBy>>,
+    ) -> Result<ShiftResponse, ApiError> {
+        auth.0.require(Capability::Read)?;
+        let window = Window::new(from.0, to.0)?;
+        let group_by = group_by.0.unwrap_or(ShiftGroupBy::None);
+        let groups = reports::perception_shift(
+            *db,
+            auth.0.organization_id,
+            &window,
+            match group_by {
+                ShiftGroupBy::None => reports::ShiftGrouping::None,
+                ShiftGroupBy::Kind => reports::ShiftGrouping::Kind,
+                ShiftGroupBy::Stage => reports::ShiftGrouping::Stage,
+            },
+        )
+        .await?;
+        Ok(ShiftResponse::Ok(Json(PerceptionShiftReport {
+            from: window.from,
+            to: window.to,
+            group_by,
+            groups: groups
+                .into_iter()
+                .map(|g| ShiftGroup {
+                    mean_shift: g.mean_shift().map(|m| round_to(m, 2)),
+                    histogram: (0..HISTOGRAM_BINS)
+                        .map(|i| ShiftHistogramBin {
+                            shift: i as i32 - 10,
+                            candidates: g.histogram[i],
+                        })
+                        .collect(),
+                    group: g.group,
+                    candidates: g.candidates,
+                    improved: g.improved,
+                    unchanged: g.unchanged,
+                    declined: g.declined,
+                })
+                .collect(),
+        })))
+    }
+
+    /// Perception summary
+    ///
+    /// Totals and cNPS of the window, cNPS of the previous window of equal
+    /// length and the change, and the three touchpoints with the most
+    /// positive and the most negative mean attributed shift.
+    #[oai(
+        path = "/summary",
+        method = "get",
+        operation_id = "get_perception_summary"
+    )]
+    async fn summary(
+        &self,
+        auth: ApiKeyAuth,
+        db: Data<&DatabaseConnection>,
+        /// First day of the window (UTC, inclusive).
+        from: Query<NaiveDate>,
+        /// Day after the window (UTC, exclusive); after `from`.
+        to: Query<NaiveDate>,
+    ) -> Result<SummaryResponse, ApiError> {
+        auth.0.require(Capability::Read)?;
+        let window = Window::new(from.0, to.0)?;
+        let summary = reports::summary(*db, auth.0.organization_id, &window).await?;
+        let (cnps, previous_cnps) = (summary.current.cnps(), summary.previous.cnps());
+        Ok(SummaryResponse::Ok(Json(PerceptionSummary {
+            from: window.from,
+            to: window.to,
+            candidates: summary.candidates as i64,
+            encounters: summary.current.encounters,
+            scored: summary.current.scored,
+            mean_score: summary.current.mean_score().map(|m| round_to(m, 2)),
+            cnps,
+            previous_from: summary.previous_window.from,
+            previous_cnps,
+            cnps_change: cnps
+                .zip(previous_cnps)
+                .map(|(now, before)| round_to(now - before, 1)),
+            most_positive: summary
+                .most_positive
+                .into_iter()
+                .map(TouchpointImpact::from_domain)
+                .collect(),
+            most_negative: summary
+                .most_negative
+                .into_iter()
+                .map(TouchpointImpact::from_domain)
+                .collect(),
+        })))
+    }
+}

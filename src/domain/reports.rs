@@ -1,0 +1,708 @@
+//! The perception reports: trend, touchpoint impact, perception shift and
+//! summary. Windows are whole UTC days, `from` inclusive and `to`
+//! exclusive.
+//!
+//! Trend, impact and summary read the rollups (`perception_daily` for the
+//! counters, `touchpoint_reach` for distinct candidates), so their cost
+//! grows with days × touchpoints, not with encounters. Perception shift
+//! looks up each candidate's first and latest score in the window through
+//! the partial index of scored encounters.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use entity::{
+    enums::{Channel, Kind, Stage},
+    touchpoint, touchpoint_reach,
+};
+use roaring::RoaringTreemap;
+use sea_orm::{
+    ActiveEnum, ColumnTrait, Condition, ConnectionTrait, EntityTrait, Iterable, QueryFilter,
+    QueryResult,
+};
+
+use super::{
+    perception::{date_of_day, day_of_date, month_of, month_start, week_of, Counters, Span},
+    rollups::decode_bitmap,
+    sql::Sql,
+    DomainError, DomainResult,
+};
+
+/// The most buckets one trend answers.
+pub const MAX_BUCKETS: i64 = 1000;
+
+/// A report's time range: whole UTC days, `from` inclusive, `to` exclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+}
+
+impl Window {
+    pub fn new(from: NaiveDate, to: NaiveDate) -> DomainResult<Self> {
+        for (field, date) in [("from", from), ("to", to)] {
+            if !(first_date()..=last_date()).contains(&date) {
+                return Err(DomainError::invalid(
+                    field,
+                    "must be between 0001-01-01 and 9999-12-31",
+                ));
+            }
+        }
+        if from >= to {
+            return Err(DomainError::invalid("to", "must be after from"));
+        }
+        Ok(Window { from, to })
+    }
+
+    pub fn from_day(&self) -> i32 {
+        day_of_date(self.from)
+    }
+
+    pub fn to_day(&self) -> i32 {
+        day_of_date(self.to)
+    }
+
+    fn start(&self) -> DateTime<Utc> {
+        self.from.and_time(chrono::NaiveTime::MIN).and_utc()
+    }
+
+    fn end(&self) -> DateTime<Utc> {
+        self.to.and_time(chrono::NaiveTime::MIN).and_utc()
+    }
+
+    /// The window of the same length that ends where this one starts.
+    pub fn previous(&self) -> DomainResult<Window> {
+        let length = self.to - self.from;
+        let from = self
+            .from
+            .checked_sub_signed(length)
+            .filter(|from| *from >= first_date())
+            .ok_or_else(|| {
+                DomainError::invalid(
+                    "from",
+                    "leaves no previous window of equal length after 0001-01-01",
+                )
+            })?;
+        Ok(Window {
+            from,
+            to: self.from,
+        })
+    }
+}
+
+/// Report windows stay within the years a timestamp can be written in
+/// (RFC 3339), where stored times also sort correctly as text.
+fn first_date() -> NaiveDate {
+    NaiveDate::from_ymd_opt(1, 1, 1).expect("a valid date")
+}
+
+fn last_date() -> NaiveDate {
+    NaiveDate::from_ymd_opt(9999, 12, 31).expect("a valid date")
+}
+
+impl Counters {
+    /// The mean score of the scored encounters.
+    pub fn mean_score(&self) -> Option<f64> {
+        super::perception::mean(self.score_sum as f64, self.scored)
+    }
+
+    pub fn cnps(&self) -> Option<f64> {
+        super::perception::cnps(self.promoters, self.detractors, self.scored)
+    }
+
+    /// The mean shift attributed to these encounters.
+    pub fn mean_attributed_shift(&self) -> Option<f64> {
+        super::perception::mean(self.attributed_sum, self.attributions)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Reading the counters
+// ---------------------------------------------------------------------------
+
+/// The summed counters of `perception_daily`, as `SELECT` expressions. The
+/// casts keep integer sums integers on PostgreSQL (`SUM(bigint)` is numeric).
+const SUMS: &str = "CAST(SUM(pd.encounters) AS BIGINT) AS encounters, \
+     CAST(SUM(pd.scored) AS BIGINT) AS scored, \
+     CAST(SUM(pd.score_sum) AS BIGINT) AS score_sum, \
+     CAST(SUM(pd.promoters) AS BIGINT) AS promoters, \
+     CAST(SUM(pd.passives) AS BIGINT) AS passives, \
+     CAST(SUM(pd.detractors) AS BIGINT) AS detractors, \
+     SUM(pd.attributed_sum) AS attributed_sum, \
+     CAST(SUM(pd.attributions) AS BIGINT) AS attributions";
+
+fn counters_of(row: &QueryResult) -> DomainResult<Counters> {
+    let get = |column: &str| {
+        row.try_get::<Option<i64>>("", column)
+            .map(Option::unwrap_or_default)
+    };
+    Ok(Counters {
+        encounters: get("encounters")?,
+        scored: get("scored")?,
+        score_sum: get("score_sum")?,
+        promoters: get("promoters")?,
+        passives: get("passives")?,
+        detractors: get("detractors")?,
+        attributed_sum: row
+            .try_get::<Option<f64>>("", "attributed_sum")?
+            .unwrap_or_default(),
+        attributions: get("attributions")?,
+    })
+}
+
+/// `FROM perception_daily pd [JOIN touchpoints t] WHERE <organization and window>`.
+fn from_rollups(sql: &mut Sql, organization_id: i64, window: &Window, join_touchpoints: bool) {
+    sql.push(" FROM perception_daily pd");
+    if join_touchpoints {
+        sql.push(" JOIN touchpoints t ON t.id = pd.touchpoint_id");
+    }
+    sql.push(" WHERE pd.organization_id = ")
+        .bind(organization_id)
+        .push(" AND pd.day >= ")
+        .bind(window.from_day())
+        .push(" AND pd.day < ")
+        .bind(window.to_day());
+}
+
+/// The counters of every encounter in the window.
+pub async fn totals(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    window: &Window,
+) -> DomainResult<Counters> {
+    let mut sql = Sql::new(db);
+    sql.push("SELECT ").push(SUMS);
+    from_rollups(&mut sql, organization_id, window, false);
+    match sql.all(db).await?.first() {
+        Some(row) => counters_of(row),
+        None => Ok(Counters::default()),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Perception trend
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bucket {
+    Day,
+    Week,
+    Month,
+}
+
+impl Bucket {
+    /// The stored column holding this bucket's number.
+    fn column(self) -> &'static str {
+        match self {
+            Bucket::Day => "pd.day",
+            Bucket::Week => "pd.week",
+            Bucket::Month => "pd.month",
+        }
+    }
+
+    /// The bucket number of a day.
+    fn of(self, day: i32) -> i32 {
+        match self {
+            Bucket::Day => day,
+            Bucket::Week => week_of(day),
+            Bucket::Month => month_of(day),
+        }
+    }
+
+    fn next(self, bucket: i32) -> i32 {
+        match self {
+            Bucket::Day => bucket + 1,
+            Bucket::Week => bucket + 7,
+            Bucket::Month => bucket + 1,
+        }
+    }
+
+    fn start_date(self, bucket: i32) -> NaiveDate {
+        match self {
+            Bucket::Day | Bucket::Week => date_of_day(bucket),
+            Bucket::Month => date_of_day(month_start(bucket)),
+        }
+    }
+
+    /// How many buckets the window touches.
+    fn count(self, window: &Window) -> i64 {
+        let (first, last) = (self.of(window.from_day()), self.of(window.to_day() - 1));
+        let steps = i64::from(last - first);
+        match self {
+            Bucket::Week => steps / 7 + 1,
+            Bucket::Day | Bucket::Month => steps + 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrendGrouping {
+    None,
+    Kind,
+    Channel,
+    Stage,
+    Touchpoint,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TrendFilter {
+    pub kind: Option<Kind>,
+    pub channel: Option<Channel>,
+    pub stage: Option<Stage>,
+    pub touchpoint_id: Option<i64>,
+}
+
+pub struct TrendPoint {
+    /// The first day of the calendar bucket (which may start before `from`;
+    /// only encounters inside the window are counted).
+    pub bucket_start: NaiveDate,
+    pub counters: Counters,
+}
+
+pub struct TrendSeries {
+    /// The kind, channel or stage value, the touchpoint id, or `all`.
+    pub group: String,
+    pub points: Vec<TrendPoint>,
+}
+
+/// The groups a trend shows even where they have no data: every value of
+/// the vocabulary that the filters allow.
+fn fixed_groups(grouping: TrendGrouping, filter: &TrendFilter) -> Option<Vec<String>> {
+    fn values<E: ActiveEnum<Value = String> + Iterable + PartialEq>(
+        only: Option<E>,
+    ) -> Vec<String> {
+        E::iter()
+            .filter(|value| only.as_ref().is_none_or(|only| only == value))
+            .map(|value| value.to_value())
+            .collect()
+    }
+    match grouping {
+        TrendGrouping::None => Some(vec!["all".to_owned()]),
+        TrendGrouping::Kind => Some(values(filter.kind)),
+        TrendGrouping::Channel => Some(values(filter.channel)),
+        TrendGrouping::Stage => Some(values(filter.stage)),
+        TrendGrouping::Touchpoint => None,
+    }
+}
+
+pub async fn trend(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    window: &Window,
+    bucket: Bucket,
+    grouping: TrendGrouping,
+    filter: &TrendFilter,
+) -> DomainResult<Vec<TrendSeries>> {
+    if bucket.count(window) > MAX_BUCKETS {
+        return Err(DomainError::invalid(
+            "bucket",
+            format!("the window holds more than {MAX_BUCKETS} buckets; choose a larger bucket or a shorter window"),
+        ));
+    }
+    let group_column = match grouping {
+        TrendGrouping::None => None,
+        TrendGrouping::Kind => Some("t.kind"),
+        TrendGrouping::Channel => Some("t.channel"),
+        TrendGrouping::Stage => Some("t.stage"),
+        // Cast so both backends hand back text, like the other groupings.
+        TrendGrouping::Touchpoint => Some("CAST(pd.touchpoint_id AS VARCHAR(20))"),
+    };
+    let join = matches!(
+        grouping,
+        TrendGrouping::Kind | TrendGrouping::Channel | TrendGrouping::Stage
+    ) || filter.kind.is_some()
+        || filter.channel.is_some()
+        || filter.stage.is_some();
+
+    let mut sql = Sql::new(db);
+    sql.push("SELECT ")
+        .push(bucket.column())
+        .push(" AS bucket, ")
+        .push(group_column.unwrap_or("'all'"))
+        .push(" AS grp, ")
+        .push(SUMS);
+    from_rollups(&mut sql, organization_id, window, join);
+    if let Some(kind) = filter.kind {
+        sql.push(" AND t.kind = ").bind(kind.to_value());
+    }
+    if let Some(channel) = filter.channel {
+        sql.push(" AND t.channel = ").bind(channel.to_value());
+    }
+    if let Some(stage) = filter.stage {
+        sql.push(" AND t.stage = ").bind(stage.to_value());
+    }
+    if let Some(touchpoint_id) = filter.touchpoint_id {
+        sql.push(" AND pd.touchpoint_id = ").bind(touchpoint_id);
+    }
+    sql.push(" GROUP BY ").push(bucket.column());
+    if let Some(column) = group_column {
+        sql.push(", ").push(column);
+    }
+
+    let mut data: BTreeMap<String, HashMap<i32, Counters>> = BTreeMap::new();
+    for row in sql.all(db).await? {
+        let bucket_number: i32 = row.try_get("", "bucket")?;
+        let group: String = row.try_get("", "grp")?;
+        data.entry(group)
+            .or_default()
+            .insert(bucket_number, counters_of(&row)?);
+    }
+    let groups = match fixed_groups(grouping, filter) {
+        Some(groups) => groups,
+        None => {
+            // Touchpoint ids, in numeric order.
+            let mut ids: Vec<i64> = data.keys().filter_map(|g| g.parse().ok()).collect();
+            ids.sort_unstable();
+            ids.into_iter().map(|id| id.to_string()).collect()
+        }
+    };
+
+    let last = bucket.of(window.to_day() - 1);
+    let buckets: Vec<i32> = std::iter::successors(Some(bucket.of(window.from_day())), |b| {
+        Some(bucket.next(*b))
+    })
+    .take_while(|b| *b <= last)
+    .collect();
+    Ok(groups
+        .into_iter()
+        .map(|group| {
+            let mut counts = data.remove(&group).unwrap_or_default();
+            let points = buckets
+                .iter()
+                .map(|b| TrendPoint {
+                    bucket_start: bucket.start_date(*b),
+                    counters: counts.remove(b).unwrap_or_default(),
+                })
+                .collect();
+            TrendSeries { group, points }
+        })
+        .collect())
+}
+
+// ---------------------------------------------------------------------------
+// Touchpoint impact
+// ---------------------------------------------------------------------------
+
+pub struct TouchpointImpact {
+    pub touchpoint: touchpoint::Model,
+    pub counters: Counters,
+    /// Distinct candidates who met the touchpoint in the window.
+    pub candidates: u64,
+}
+
+pub struct Impact {
+    /// Touchpoints with encounters in the window, the ones that hurt
+    /// perception most first.
+    pub touchpoints: Vec<TouchpointImpact>,
+    /// Distinct candidates with any encounter in the window.
+    pub candidates: u64,
+}
+
+pub async fn touchpoint_impact(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    window: &Window,
+) -> DomainResult<Impact> {
+    let mut sql = Sql::new(db);
+    sql.push("SELECT pd.touchpoint_id AS touchpoint_id, ")
+        .push(SUMS);
+    from_rollups(&mut sql, organization_id, window, false);
+    sql.push(" GROUP BY pd.touchpoint_id");
+    let mut counters: HashMap<i64, Counters> = HashMap::new();
+    for row in sql.all(db).await? {
+        let id: i64 = row.try_get("", "touchpoint_id")?;
+        let row_counters = counters_of(&row)?;
+        if row_counters.encounters > 0 {
+            counters.insert(id, row_counters);
+        }
+    }
+    let touchpoints = touchpoint::Entity::find()
+        .filter(touchpoint::Column::OrganizationId.eq(organization_id))
+        .filter(touchpoint::Column::Id.is_in(counters.keys().copied()))
+        .all(db)
+        .await?;
+    let (reach, everyone) = reach(db, organization_id, window).await?;
+    let mut rows: Vec<TouchpointImpact> = touchpoints
+        .into_iter()
+        .map(|touchpoint| TouchpointImpact {
+            counters: counters.remove(&touchpoint.id).unwrap_or_default(),
+            candidates: reach.get(&touchpoint.id).map_or(0, RoaringTreemap::len),
+            touchpoint,
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        let key = |row: &TouchpointImpact| row.counters.mean_attributed_shift();
+        match (key(a), key(b)) {
+            (Some(x), Some(y)) => x.total_cmp(&y),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => std::cmp::Ordering::Equal,
+        }
+        .then(b.counters.encounters.cmp(&a.counters.encounters))
+        .then(a.touchpoint.id.cmp(&b.touchpoint.id))
+    });
+    Ok(Impact {
+        touchpoints: rows,
+        candidates: everyone.len(),
+    })
+}
+
+/// The candidates who met each touchpoint in the window, and all of them:
+/// the union of the monthly bitmaps of the months wholly inside the window
+/// and the daily bitmaps of the days around them.
+async fn reach(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    window: &Window,
+) -> DomainResult<(HashMap<i64, RoaringTreemap>, RoaringTreemap)> {
+    let (from, to) = (window.from_day(), window.to_day());
+    let first_month = if month_start(month_of(from)) == from {
+        month_of(from)
+    } else {
+        month_of(from) + 1
+    };
+    let end_month = month_of(to); // months before it end by `to`
+    let periods = if first_month < end_month {
+        let (head_end, tail_start) = (month_start(first_month), month_start(end_month));
+        Condition::any()
+            .add(
+                Condition::all()
+                    .add(touchpoint_reach::Column::Span.eq(Span::Month.as_str()))
+                    .add(touchpoint_reach::Column::Period.gte(first_month))
+                    .add(touchpoint_reach::Column::Period.lt(end_month)),
+            )
+            .add(day_range(from, head_end))
+            .add(day_range(tail_start, to))
+    } else {
+        Condition::any().add(day_range(from, to))
+    };
+    let rows = touchpoint_reach::Entity::find()
+        .filter(touchpoint_reach::Column::OrganizationId.eq(organization_id))
+        .filter(periods)
+        .all(db)
+        .await?;
+    let mut by_touchpoint: HashMap<i64, RoaringTreemap> = HashMap::new();
+    let mut everyone = RoaringTreemap::new();
+    for row in rows {
+        let bitmap = decode_bitmap(&row.candidates)?;
+        everyone |= &bitmap;
+        *by_touchpoint.entry(row.touchpoint_id).or_default() |= bitmap;
+    }
+    Ok((by_touchpoint, everyone))
+}
+
+fn day_range(from: i32, to: i32) -> Condition {
+    Condition::all()
+        .add(touchpoint_reach::Column::Span.eq(Span::Day.as_str()))
+        .add(touchpoint_reach::Column::Period.gte(from))
+        .add(touchpoint_reach::Column::Period.lt(to))
+}
+
+// ---------------------------------------------------------------------------
+// Perception shift
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShiftGrouping {
+    None,
+    Kind,
+    Stage,
+}
+
+/// Shifts from −10 to 10.
+pub const HISTOGRAM_BINS: usize = 21;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShiftGroup {
+    pub group: String,
+    pub candidates: i64,
+    pub improved: i64,
+    pub unchanged: i64,
+    pub declined: i64,
+    pub shift_sum: i64,
+    /// `histogram[i]` counts candidates whose shift is `i - 10`.
+    pub histogram: [i64; HISTOGRAM_BINS],
+}
+
+impl ShiftGroup {
+    fn new(group: String) -> Self {
+        ShiftGroup {
+            group,
+            candidates: 0,
+            improved: 0,
+            unchanged: 0,
+            declined: 0,
+            shift_sum: 0,
+            histogram: [0; HISTOGRAM_BINS],
+        }
+    }
+
+    fn count(&mut self, shift: i64) {
+        self.candidates += 1;
+        self.shift_sum += shift;
+        match shift.signum() {
+            1 => self.improved += 1,
+            0 => self.unchanged += 1,
+            _ => self.declined += 1,
+        }
+        self.histogram[(shift + 10) as usize] += 1;
+    }
+
+    pub fn mean_shift(&self) -> Option<f64> {
+        super::perception::mean(self.shift_sum as f64, self.candidates)
+    }
+}
+
+/// For each candidate with at least two scores in the window: the latest
+/// score minus the first, grouped by the kind or stage of the touchpoint of
+/// the latest scored encounter.
+pub async fn perception_shift(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    window: &Window,
+    grouping: ShiftGrouping,
+) -> DomainResult<Vec<ShiftGroup>> {
+    let mut sql = Sql::new(db);
+    let scored_in_window = |sql: &mut Sql, order: &str| {
+        sql.push(
+            "(SELECT e.id FROM encounters e WHERE e.organization_id = c.organization_id \
+             AND e.candidate_id = c.id AND e.score IS NOT NULL AND e.occurred_at >= ",
+        )
+        .bind(window.start())
+        .push(" AND e.occurred_at < ")
+        .bind(window.end())
+        .push(" ORDER BY ")
+        .push(order)
+        .push(" LIMIT 1)");
+    };
+    sql.push("SELECT fe.score AS first_score, le.score AS last_score, t.kind AS kind, t.stage AS stage FROM (SELECT ");
+    scored_in_window(&mut sql, "e.occurred_at ASC, e.id ASC");
+    sql.push(" AS first_id, ");
+    scored_in_window(&mut sql, "e.occurred_at DESC, e.id DESC");
+    sql.push(" AS last_id FROM candidates c WHERE c.organization_id = ")
+        .bind(organization_id)
+        .push(
+            ") s JOIN encounters fe ON fe.id = s.first_id \
+             JOIN encounters le ON le.id = s.last_id \
+             JOIN touchpoints t ON t.id = le.touchpoint_id \
+             WHERE s.first_id <> s.last_id",
+        );
+
+    let group_names: Vec<String> = match grouping {
+        ShiftGrouping::None => vec!["all".to_owned()],
+        ShiftGrouping::Kind => Kind::iter().map(|k| k.to_value()).collect(),
+        ShiftGrouping::Stage => Stage::iter().map(|s| s.to_value()).collect(),
+    };
+    let mut groups: Vec<ShiftGroup> = group_names.into_iter().map(ShiftGroup::new).collect();
+    for row in sql.all(db).await? {
+        let first: i32 = row.try_get("", "first_score")?;
+        let last: i32 = row.try_get("", "last_score")?;
+        let name: String = match grouping {
+            ShiftGrouping::None => "all".to_owned(),
+            ShiftGrouping::Kind => row.try_get("", "kind")?,
+            ShiftGrouping::Stage => row.try_get("", "stage")?,
+        };
+        if let Some(group) = groups.iter_mut().find(|g| g.group == name) {
+            group.count(i64::from(last - first));
+        }
+    }
+    Ok(groups)
+}
+
+// ---------------------------------------------------------------------------
+// Summary
+// ---------------------------------------------------------------------------
+
+pub struct Summary {
+    pub candidates: u64,
+    pub current: Counters,
+    pub previous_window: Window,
+    pub previous: Counters,
+    /// Up to three touchpoints with the highest positive mean attributed
+    /// shift, best first.
+    pub most_positive: Vec<TouchpointImpact>,
+    /// Up to three touchpoints with the lowest negative mean attributed
+    /// shift, worst first.
+    pub most_negative: Vec<TouchpointImpact>,
+}
+
+/// How many touchpoints each end of the summary lists.
+const SUMMARY_TOP: usize = 3;
+
+pub async fn summary(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    window: &Window,
+) -> DomainResult<Summary> {
+    let previous_window = window.previous()?;
+    let impact = touchpoint_impact(db, organization_id, window).await?;
+    let current = impact
+        .touchpoints
+        .iter()
+        .fold(Counters::default(), |mut sum, row| {
+            sum.add(&row.counters, 1);
+            sum
+        });
+    let previous = totals(db, organization_id, &previous_window).await?;
+    let mut rows = impact.touchpoints;
+    // `rows` is sorted by mean attributed shift ascending, unknown last.
+    let mut most_positive: Vec<TouchpointImpact> = Vec::new();
+    let mut most_negative: Vec<TouchpointImpact> = Vec::new();
+    let mut positive: Vec<TouchpointImpact> = Vec::new();
+    for row in rows.drain(..) {
+        match row.counters.mean_attributed_shift() {
+            Some(mean) if mean < 0.0 && most_negative.len() < SUMMARY_TOP => {
+                most_negative.push(row)
+            }
+            Some(mean) if mean > 0.0 => positive.push(row),
+            _ => {}
+        }
+    }
+    positive.sort_by(|a, b| {
+        let mean = |row: &TouchpointImpact| row.counters.mean_attributed_shift().unwrap_or(0.0);
+        mean(b)
+            .total_cmp(&mean(a))
+            .then(b.counters.encounters.cmp(&a.counters.encounters))
+            .then(a.touchpoint.id.cmp(&b.touchpoint.id))
+    });
+    most_positive.extend(positive.into_iter().take(SUMMARY_TOP));
+    Ok(Summary {
+        candidates: impact.candidates,
+        current,
+        previous_window,
+        previous,
+        most_positive,
+        most_negative,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn bucket_counts_cover_partial_buckets() {
+        let window = Window::new(date("2026-01-15"), date("2026-03-02")).unwrap();
+        assert_eq!(Bucket::Month.count(&window), 3);
+        assert_eq!(Bucket::Day.count(&window), 46);
+        // 2026-01-12 (Mon) .. 2026-03-01 (Sun): eight ISO weeks.
+        assert_eq!(Bucket::Week.count(&window), 8);
+        let one_day = Window::new(date("2026-03-01"), date("2026-03-02")).unwrap();
+        assert_eq!(Bucket::Week.count(&one_day), 1);
+    }
+
+    #[test]
+    fn windows_are_ordered_and_have_a_previous_one() {
+        assert!(Window::new(date("2026-01-02"), date("2026-01-02")).is_err());
+        assert!(Window::new(date("2026-01-03"), date("2026-01-02")).is_err());
+        let window = Window::new(date("2026-02-01"), date("2026-03-01")).unwrap();
+        assert_eq!(
+            window.previous().unwrap(),
+            Window::new(date("2026-01-04"), date("2026-02-01")).unwrap()
+        );
+    }
+}

@@ -1,0 +1,451 @@
+//! The reports benchmark: seeds a fresh database, starts the real service
+//! (release build) on it and measures the reports and the export over HTTP.
+//!
+//!     cargo bench --bench reports                      # SQLite, 100k and 1M encounters
+//!     cargo bench --bench reports -- --database-url postgres://user@host/postgres
+//!     cargo bench --bench reports -- --sizes 20000 --iterations 5
+//!
+//! Each size gets its own database: 10,000 candidates, 60 touchpoints (20 of
+//! each kind), encounters spread over the last 12 months, about 60% scored.
+//! Seeding goes through the same domain write path as the API (batches of
+//! whole candidates), so the rollups are built exactly as in production.
+//! With a PostgreSQL URL, a database is created per size on that server and
+//! dropped afterwards.
+
+use std::{
+    collections::BTreeMap,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use chrono::{Datelike, Duration as Days, NaiveDate, Utc};
+use rand::{rngs::StdRng, Rng, SeedableRng};
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use touchpoint_tracker::{
+    config::DatabaseSettings,
+    db,
+    domain::{candidates, encounters, keys, organizations, touchpoints},
+};
+
+const CANDIDATES: usize = 10_000;
+const TOUCHPOINTS_PER_KIND: usize = 20;
+/// Encounters per seeding transaction.
+const SEED_BATCH: usize = 20_000;
+
+struct Options {
+    database_url: Option<String>,
+    sizes: Vec<usize>,
+    iterations: usize,
+}
+
+fn options() -> Options {
+    let mut options = Options {
+        database_url: None,
+        sizes: vec![100_000, 1_000_000],
+        iterations: 30,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--database-url" => options.database_url = args.next(),
+            "--sizes" => {
+                options.sizes = args
+                    .next()
+                    .expect("--sizes N,N")
+                    .split(',')
+                    .map(|s| s.replace('_', "").parse().expect("a number"))
+                    .collect()
+            }
+            "--iterations" => {
+                options.iterations = args.next().expect("--iterations N").parse().unwrap()
+            }
+            // `cargo bench` passes --bench; filters are not used here.
+            _ => {}
+        }
+    }
+    options
+}
+
+/// One line of the results table: a label and a value per size.
+type Table = BTreeMap<usize, (String, Vec<String>)>;
+
+fn main() -> anyhow::Result<()> {
+    let options = options();
+    let runtime = tokio::runtime::Runtime::new()?;
+    let mut table: Table = BTreeMap::new();
+    for &size in &options.sizes {
+        let rows = runtime.block_on(run(size, &options))?;
+        for (index, (label, value)) in rows.into_iter().enumerate() {
+            table
+                .entry(index)
+                .or_insert_with(|| (label, Vec::new()))
+                .1
+                .push(value);
+        }
+    }
+    let backend = match &options.database_url {
+        Some(url) if url.starts_with("postgres") => "PostgreSQL",
+        _ => "SQLite",
+    };
+    println!("\n## Reports benchmark ({backend}, {} iterations per report)\n", options.iterations);
+    let header: Vec<String> = options
+        .sizes
+        .iter()
+        .map(|s| format!("{} encounters", thousands(*s)))
+        .collect();
+    println!("| measurement | {} |", header.join(" | "));
+    println!("|---|{}", "---|".repeat(header.len()));
+    for (label, values) in table.values() {
+        println!("| {label} | {} |", values.join(" | "));
+    }
+    Ok(())
+}
+
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A database of its own for one size.
+struct BenchDatabase {
+    url: String,
+    server: Option<String>,
+    name: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn create_database(options: &Options, size: usize) -> anyhow::Result<BenchDatabase> {
+    let dir = tempfile::tempdir()?;
+    let name = format!("tt_bench_{size}_{:08x}", rand::rng().random::<u32>());
+    match &options.database_url {
+        Some(server) if server.starts_with("postgres") => {
+            let admin = sea_orm::Database::connect(server.as_str()).await?;
+            admin
+                .execute_raw(Statement::from_string(
+                    admin.get_database_backend(),
+                    format!("CREATE DATABASE \"{name}\""),
+                ))
+                .await?;
+            admin.close().await?;
+            let (base, _) = server.rsplit_once('/').expect("URL ends with /<database>");
+            Ok(BenchDatabase {
+                url: format!("{base}/{name}"),
+                server: Some(server.clone()),
+                name,
+                _dir: dir,
+            })
+        }
+        _ => Ok(BenchDatabase {
+            url: format!("sqlite://{}/bench.db", dir.path().display()),
+            server: None,
+            name,
+            _dir: dir,
+        }),
+    }
+}
+
+impl BenchDatabase {
+    async fn drop_database(&self) -> anyhow::Result<()> {
+        if let Some(server) = &self.server {
+            let admin = sea_orm::Database::connect(server.as_str()).await?;
+            admin
+                .execute_raw(Statement::from_string(
+                    admin.get_database_backend(),
+                    format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name),
+                ))
+                .await?;
+            admin.close().await?;
+        }
+        Ok(())
+    }
+}
+
+async fn run(size: usize, options: &Options) -> anyhow::Result<Vec<(String, String)>> {
+    eprintln!("== {} encounters", thousands(size));
+    let database = create_database(options, size).await?;
+    let conn = db::connect(&DatabaseSettings::new(database.url.clone())).await?;
+    db::migrate(&conn).await?;
+    let seeded = Instant::now();
+    let token = seed(&conn, size).await?;
+    let seed_time = seeded.elapsed();
+    conn.close().await?;
+    eprintln!("seeded in {:.1}s", seed_time.as_secs_f64());
+
+    let mut service = Service::start(&database.url).await?;
+    let client = reqwest::Client::new();
+    let today = Utc::now().date_naive();
+    let month_start = today.with_day(1).unwrap();
+    let next_month = add_months(month_start, 1);
+    let year_ago = add_months(next_month, -12);
+    let monday = today - Days::days(today.weekday().num_days_from_monday().into());
+    let mut rows = vec![
+        ("seed time (s)".to_owned(), format!("{:.1}", seed_time.as_secs_f64())),
+        (
+            "seed rate (encounters/s)".to_owned(),
+            thousands((size as f64 / seed_time.as_secs_f64()) as usize),
+        ),
+    ];
+    let reports = [
+        (
+            "(a) trend, 12 months by kind, p50 / p95 (ms)",
+            format!("/api/v1/reports/perception-trend?from={year_ago}&to={next_month}&bucket=month&group_by=kind"),
+        ),
+        (
+            "(b) trend, 12 weeks by touchpoint, p50 / p95 (ms)",
+            format!(
+                "/api/v1/reports/perception-trend?from={}&to={}&bucket=week&group_by=touchpoint",
+                monday - Days::weeks(11),
+                monday + Days::weeks(1)
+            ),
+        ),
+        (
+            "(c) touchpoint impact, 12 calendar months, p50 / p95 (ms)",
+            format!("/api/v1/reports/touchpoint-impact?from={year_ago}&to={next_month}"),
+        ),
+        (
+            "(c') touchpoint impact, last 365 days, p50 / p95 (ms)",
+            format!(
+                "/api/v1/reports/touchpoint-impact?from={}&to={}",
+                today - Days::days(364),
+                today + Days::days(1)
+            ),
+        ),
+        (
+            "(d) summary, last 6 months vs the 6 before, p50 / p95 (ms)",
+            format!(
+                "/api/v1/reports/summary?from={}&to={next_month}",
+                add_months(next_month, -6)
+            ),
+        ),
+        (
+            "perception shift, 12 months by kind, p50 / p95 (ms)",
+            format!("/api/v1/reports/perception-shift?from={year_ago}&to={next_month}&group_by=kind"),
+        ),
+    ];
+    for (label, path) in &reports {
+        let url = format!("{}{path}", service.base_url);
+        let (p50, p95) = latency(&client, &url, &token, options.iterations).await?;
+        eprintln!("{label}: {p50:.1} / {p95:.1}");
+        rows.push((label.to_string(), format!("{p50:.1} / {p95:.1}")));
+    }
+
+    let (exported, elapsed) = export(&client, &service.base_url, &token).await?;
+    anyhow::ensure!(exported == size, "the export returned {exported} of {size} encounters");
+    let rate = exported as f64 / elapsed.as_secs_f64();
+    eprintln!("export: {exported} rows in {:.2}s", elapsed.as_secs_f64());
+    rows.push((
+        "(e) full NDJSON export (rows/s)".to_owned(),
+        thousands(rate as usize),
+    ));
+    rows.push((
+        "service peak RSS, whole run (MiB)".to_owned(),
+        format!("{:.0}", service.peak_rss_mib()?),
+    ));
+    service.stop();
+    database.drop_database().await?;
+    Ok(rows)
+}
+
+fn add_months(date: NaiveDate, months: i32) -> NaiveDate {
+    let total = date.year() * 12 + date.month0() as i32 + months;
+    NaiveDate::from_ymd_opt(total.div_euclid(12), total.rem_euclid(12) as u32 + 1, 1).unwrap()
+}
+
+/// Creates the organization, a reporter key, the catalog, the candidates and
+/// `size` encounters; returns the key's token.
+async fn seed(conn: &DatabaseConnection, size: usize) -> anyhow::Result<String> {
+    use entity::enums::{Channel, Kind, Role, Source, Stage};
+    let org = organizations::create(conn, "bench", "Bench Corp").await?;
+    let key = keys::create(conn, org.id, Role::Reporter, "bench").await?;
+    let mut rng = StdRng::seed_from_u64(size as u64);
+
+    let kinds = [
+        (Kind::EmployerCreated, Channel::Interview, Stage::Interview),
+        (Kind::True, Channel::ReviewSite, Stage::Consideration),
+        (Kind::Unexpected, Channel::Event, Stage::Awareness),
+    ];
+    // Each touchpoint nudges scores up or down, so the impact report has
+    // something to find.
+    let mut catalog = Vec::new();
+    for (kind, channel, stage) in kinds {
+        for n in 0..TOUCHPOINTS_PER_KIND {
+            let touchpoint = touchpoints::create(
+                conn,
+                org.id,
+                touchpoints::NewTouchpoint {
+                    name: format!("{kind:?} {n}"),
+                    kind,
+                    channel,
+                    stage,
+                    description: None,
+                },
+            )
+            .await?;
+            catalog.push((touchpoint.id, rng.random_range(-2..=2)));
+        }
+    }
+    let mut people = Vec::with_capacity(CANDIDATES);
+    for n in 0..CANDIDATES {
+        let candidate = candidates::create(
+            conn,
+            org.id,
+            candidates::NewCandidate {
+                external_ref: format!("ATS-{n}"),
+                display_name: None,
+                email: None,
+                stage: Stage::Awareness,
+            },
+        )
+        .await?;
+        people.push(candidate.id);
+    }
+
+    let end = Utc::now() - Days::minutes(1);
+    let span_seconds = 365 * 86_400;
+    let per_candidate = size / CANDIDATES;
+    let mut remainder = size % CANDIDATES;
+    let mut batch = Vec::with_capacity(SEED_BATCH + per_candidate + 1);
+    let started = Instant::now();
+    let mut written = 0usize;
+    for candidate in people {
+        let count = per_candidate + usize::from(remainder > 0);
+        remainder = remainder.saturating_sub(1);
+        let mut mood: i32 = rng.random_range(3..=9);
+        for _ in 0..count {
+            let (touchpoint_id, effect) = catalog[rng.random_range(0..catalog.len())];
+            mood = (mood + effect + rng.random_range(-1..=1)).clamp(0, 10);
+            batch.push(encounters::NewEncounter {
+                candidate_id: candidate,
+                touchpoint_id,
+                occurred_at: end - Days::seconds(rng.random_range(0..span_seconds)),
+                source: Source::CandidateSurvey,
+                score: rng.random_bool(0.6).then_some(mood),
+                note: None,
+            });
+        }
+        if batch.len() >= SEED_BATCH {
+            written += batch.len();
+            encounters::create_many(conn, org.id, key.key.id, std::mem::take(&mut batch)).await?;
+            eprint!(
+                "\rseeding: {written} encounters, {:.0}/s   ",
+                written as f64 / started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    if !batch.is_empty() {
+        encounters::create_many(conn, org.id, key.key.id, batch).await?;
+    }
+    eprintln!();
+    Ok(key.token)
+}
+
+/// p50 and p95 of `iterations` sequential requests, after three warm-ups.
+async fn latency(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    iterations: usize,
+) -> anyhow::Result<(f64, f64)> {
+    for _ in 0..3 {
+        client.get(url).bearer_auth(token).send().await?.error_for_status()?.bytes().await?;
+    }
+    let mut samples = Vec::with_capacity(iterations);
+    for _ in 0..iterations {
+        let started = Instant::now();
+        client.get(url).bearer_auth(token).send().await?.error_for_status()?.bytes().await?;
+        samples.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    samples.sort_by(f64::total_cmp);
+    let at = |q: f64| samples[((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1];
+    Ok((at(0.50), at(0.95)))
+}
+
+/// Streams a full NDJSON export; returns the encounters it held and the time.
+async fn export(
+    client: &reqwest::Client,
+    base_url: &str,
+    token: &str,
+) -> anyhow::Result<(usize, Duration)> {
+    let started = Instant::now();
+    let mut response = client
+        .get(format!("{base_url}/api/v1/exports/encounters?format=ndjson"))
+        .bearer_auth(token)
+        .send()
+        .await?
+        .error_for_status()?;
+    let (mut lines, mut tail) = (0usize, Vec::new());
+    while let Some(chunk) = response.chunk().await? {
+        lines += chunk.iter().filter(|b| **b == b'\n').count();
+        tail.extend_from_slice(&chunk);
+        if tail.len() > 4096 {
+            tail.drain(..tail.len() - 4096);
+        }
+    }
+    let elapsed = started.elapsed();
+    let text = String::from_utf8_lossy(&tail);
+    let last = text.trim_end().rsplit('\n').next().unwrap_or_default();
+    anyhow::ensure!(last.contains("\"end\""), "the export did not end with its end record");
+    // Every line but the end record is one encounter.
+    Ok((lines - 1, elapsed))
+}
+
+/// The service binary, built with the bench profile, as a child process.
+struct Service {
+    child: Child,
+    base_url: String,
+}
+
+impl Service {
+    async fn start(database_url: &str) -> anyhow::Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let child = Command::new(env!("CARGO_BIN_EXE_touchpoint-tracker"))
+            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+            .env("DATABASE_URL", database_url)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let service = Service {
+            child,
+            base_url: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let health = reqwest::get(format!("{}/healthz", service.base_url)).await;
+            if health.is_ok_and(|r| r.status().is_success()) {
+                return Ok(service);
+            }
+            anyhow::ensure!(Instant::now() < deadline, "the service did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The largest resident set the process has had (VmHWM).
+    fn peak_rss_mib(&self) -> anyhow::Result<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        let kib: f64 = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .ok_or_else(|| anyhow::anyhow!("no VmHWM in /proc status"))?;
+        Ok(kib / 1024.0)
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

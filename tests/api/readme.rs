@@ -55,6 +55,18 @@ cargo() {
         String::from_utf8_lossy(&output.stderr)
     );
 
+    let impact_at = stdout.find("{\"from\":\"2026-11-01\"").expect("impact report");
+    let impact: Value = serde_json::Deserializer::from_str(&stdout[impact_at..])
+        .into_iter()
+        .next()
+        .unwrap()
+        .unwrap();
+    let rows = impact["touchpoints"].as_array().unwrap();
+    assert_eq!(rows[0]["name"], "Interviewer no-show");
+    assert_eq!(rows[0]["mean_attributed_shift"], -4.0);
+    assert_eq!(rows[1]["name"], "Careers site");
+    assert_eq!(rows[1]["mean_attributed_shift"], Value::Null);
+
     let journey: Value =
         serde_json::from_str(&stdout[stdout.rfind("{\"candidate_id\"").unwrap()..]).unwrap();
     assert_eq!(journey["first_score"], 7);

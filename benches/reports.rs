@@ -87,7 +87,10 @@ fn main() -> anyhow::Result<()> {
         Some(url) if url.starts_with("postgres") => "PostgreSQL",
         _ => "SQLite",
     };
-    println!("\n## Reports benchmark ({backend}, {} iterations per report)\n", options.iterations);
+    println!(
+        "\n## Reports benchmark ({backend}, {} iterations per report)\n",
+        options.iterations
+    );
     let header: Vec<String> = options
         .sizes
         .iter()
@@ -186,7 +189,10 @@ async fn run(size: usize, options: &Options) -> anyhow::Result<Vec<(String, Stri
     let year_ago = add_months(next_month, -12);
     let monday = today - Days::days(today.weekday().num_days_from_monday().into());
     let mut rows = vec![
-        ("seed time (s)".to_owned(), format!("{:.1}", seed_time.as_secs_f64())),
+        (
+            "seed time (s)".to_owned(),
+            format!("{:.1}", seed_time.as_secs_f64()),
+        ),
         (
             "seed rate (encounters/s)".to_owned(),
             thousands((size as f64 / seed_time.as_secs_f64()) as usize),
@@ -237,7 +243,10 @@ async fn run(size: usize, options: &Options) -> anyhow::Result<Vec<(String, Stri
     }
 
     let (exported, elapsed) = export(&client, &service.base_url, &token).await?;
-    anyhow::ensure!(exported == size, "the export returned {exported} of {size} encounters");
+    anyhow::ensure!(
+        exported == size,
+        "the export returned {exported} of {size} encounters"
+    );
     let rate = exported as f64 / elapsed.as_secs_f64();
     eprintln!("export: {exported} rows in {:.2}s", elapsed.as_secs_f64());
     rows.push((
@@ -354,16 +363,31 @@ async fn latency(
     iterations: usize,
 ) -> anyhow::Result<(f64, f64)> {
     for _ in 0..3 {
-        client.get(url).bearer_auth(token).send().await?.error_for_status()?.bytes().await?;
+        client
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await?
+            .error_for_status()?
+            .bytes()
+            .await?;
     }
     let mut samples = Vec::with_capacity(iterations);
     for _ in 0..iterations {
         let started = Instant::now();
-        client.get(url).bearer_auth(token).send().await?.error_for_status()?.bytes().await?;
+        client
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await?
+            .error_for_status()?
+            .bytes()
+            .await?;
         samples.push(started.elapsed().as_secs_f64() * 1000.0);
     }
     samples.sort_by(f64::total_cmp);
-    let at = |q: f64| samples[((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1];
+    let at =
+        |q: f64| samples[((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1];
     Ok((at(0.50), at(0.95)))
 }
 
@@ -375,7 +399,9 @@ async fn export(
 ) -> anyhow::Result<(usize, Duration)> {
     let started = Instant::now();
     let mut response = client
-        .get(format!("{base_url}/api/v1/exports/encounters?format=ndjson"))
+        .get(format!(
+            "{base_url}/api/v1/exports/encounters?format=ndjson"
+        ))
         .bearer_auth(token)
         .send()
         .await?
@@ -391,7 +417,10 @@ async fn export(
     let elapsed = started.elapsed();
     let text = String::from_utf8_lossy(&tail);
     let last = text.trim_end().rsplit('\n').next().unwrap_or_default();
-    anyhow::ensure!(last.contains("\"end\""), "the export did not end with its end record");
+    anyhow::ensure!(
+        last.contains("\"end\""),
+        "the export did not end with its end record"
+    );
     // Every line but the end record is one encounter.
     Ok((lines - 1, elapsed))
 }
@@ -404,7 +433,9 @@ struct Service {
 
 impl Service {
     async fn start(database_url: &str) -> anyhow::Result<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
         let child = Command::new(env!("CARGO_BIN_EXE_touchpoint-tracker"))
             .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
             .env("DATABASE_URL", database_url)

@@ -5,6 +5,7 @@
 pub mod candidates;
 pub mod encounters;
 pub mod error;
+pub mod exports;
 pub mod health;
 pub mod journeys;
 pub mod keys;
@@ -35,6 +36,8 @@ pub enum ApiTags {
     Encounters,
     /// API keys and their roles.
     Keys,
+    /// Incremental export for reporting jobs.
+    Exports,
     /// Perception trends, cNPS, shifts and touchpoint impact.
     Reports,
 }
@@ -46,6 +49,7 @@ type Apis = (
     encounters::EncountersApi,
     journeys::JourneysApi,
     keys::KeysApi,
+    exports::ExportsApi,
     reports::ReportsApi,
 );
 

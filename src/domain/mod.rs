@@ -6,6 +6,7 @@ pub mod auth;
 pub mod candidates;
 pub mod encounters;
 pub mod error;
+pub mod exports;
 pub mod keys;
 pub mod organizations;
 pub mod pagination;

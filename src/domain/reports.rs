@@ -689,8 +689,9 @@ mod tests {
         let window = Window::new(date("2026-01-15"), date("2026-03-02")).unwrap();
         assert_eq!(Bucket::Month.count(&window), 3);
         assert_eq!(Bucket::Day.count(&window), 46);
-        // 2026-01-12 (Mon) .. 2026-03-01 (Sun): eight ISO weeks.
-        assert_eq!(Bucket::Week.count(&window), 8);
+        // The weeks of Monday 2026-01-12 to Monday 2026-02-23 (which holds
+        // Sunday 2026-03-01, the last day): seven ISO weeks.
+        assert_eq!(Bucket::Week.count(&window), 7);
         let one_day = Window::new(date("2026-03-01"), date("2026-03-02")).unwrap();
         assert_eq!(Bucket::Week.count(&one_day), 1);
     }

@@ -1,4 +1,4 @@
-//! Hand-written SQL for the reports, portable between SQLite and PostgreSQL:
+//! Hand-written SQL for the reports and the export, portable between SQLite and PostgreSQL:
 //! the text is the same on both, only the placeholders differ (`?1` vs
 //! `$1`), and [`Sql::bind`] writes the right one. Identifiers never come
 //! from input: only values are bound.
@@ -13,8 +13,12 @@ pub struct Sql {
 
 impl Sql {
     pub fn new(db: &impl ConnectionTrait) -> Self {
+        Self::for_backend(db.get_database_backend())
+    }
+
+    pub fn for_backend(backend: DbBackend) -> Self {
         Sql {
-            backend: db.get_database_backend(),
+            backend,
             text: String::new(),
             values: Vec::new(),
         }

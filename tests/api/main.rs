@@ -7,6 +7,7 @@ mod cli;
 mod database;
 mod encounters;
 mod errors;
+mod exports;
 mod health;
 mod helpers;
 mod instances;

@@ -55,7 +55,9 @@ cargo() {
         String::from_utf8_lossy(&output.stderr)
     );
 
-    let impact_at = stdout.find("{\"from\":\"2026-11-01\"").expect("impact report");
+    let impact_at = stdout
+        .find("{\"from\":\"2026-11-01\"")
+        .expect("impact report");
     let impact: Value = serde_json::Deserializer::from_str(&stdout[impact_at..])
         .into_iter()
         .next()

@@ -4,6 +4,7 @@
 //!     cargo bench --bench reports                      # SQLite, 100k and 1M encounters
 //!     cargo bench --bench reports -- --database-url postgres://user@host/postgres
 //!     cargo bench --bench reports -- --sizes 20000 --iterations 5
+//!     cargo bench --bench reports -- --sizes 1000000 --keep   # keep the SQLite file
 //!
 //! Each size gets its own database: 10,000 candidates, 60 touchpoints (20 of
 //! each kind), encounters spread over the last 12 months, about 60% scored.
@@ -36,6 +37,8 @@ struct Options {
     database_url: Option<String>,
     sizes: Vec<usize>,
     iterations: usize,
+    /// Keep each SQLite database (and print its path) for inspection.
+    keep: bool,
 }
 
 fn options() -> Options {
@@ -43,6 +46,7 @@ fn options() -> Options {
         database_url: None,
         sizes: vec![100_000, 1_000_000],
         iterations: 30,
+        keep: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -59,6 +63,7 @@ fn options() -> Options {
             "--iterations" => {
                 options.iterations = args.next().expect("--iterations N").parse().unwrap()
             }
+            "--keep" => options.keep = true,
             // `cargo bench` passes --bench; filters are not used here.
             _ => {}
         }
@@ -258,7 +263,12 @@ async fn run(size: usize, options: &Options) -> anyhow::Result<Vec<(String, Stri
         format!("{:.0}", service.peak_rss_mib()?),
     ));
     service.stop();
-    database.drop_database().await?;
+    if options.keep && database.server.is_none() {
+        let dir = database._dir.keep();
+        eprintln!("kept {}", dir.join("bench.db").display());
+    } else {
+        database.drop_database().await?;
+    }
     Ok(rows)
 }
 

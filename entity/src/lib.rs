@@ -8,6 +8,7 @@ pub mod encounter_tombstone;
 pub mod enums;
 pub mod organization;
 pub mod perception_daily;
+pub mod perception_monthly;
 pub mod touchpoint;
 pub mod touchpoint_reach;
 

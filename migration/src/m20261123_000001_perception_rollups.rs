@@ -4,6 +4,9 @@
 //!   counters of the encounters that occurred that day (scores, cNPS classes,
 //!   attributed shift). Days, ISO weeks and months are stored as integers so
 //!   bucketing is the same plain `GROUP BY` on SQLite and PostgreSQL.
+//! - `perception_monthly`: the same counters per calendar month, so a
+//!   year-long report reads twelve rows per touchpoint (plus the days of
+//!   partial months at its edges) instead of 365.
 //! - `touchpoint_reach`: per touchpoint and day or month, the set of
 //!   candidates who met it, as a serialized roaring bitmap, for exact
 //!   distinct-candidate counts over any window.
@@ -59,6 +62,23 @@ enum PerceptionDaily {
     TouchpointId,
     Day,
     Week,
+    Month,
+    Encounters,
+    Scored,
+    ScoreSum,
+    Promoters,
+    Passives,
+    Detractors,
+    AttributedSum,
+    Attributions,
+}
+
+#[derive(DeriveIden, Clone, Copy)]
+enum PerceptionMonthly {
+    Table,
+    Id,
+    OrganizationId,
+    TouchpointId,
     Month,
     Encounters,
     Scored,
@@ -148,7 +168,7 @@ impl MigrationTrait for Migration {
             .get_connection()
             .execute_unprepared(
                 "CREATE INDEX idx_encounters_candidate_scored \
-                 ON encounters (organization_id, candidate_id, occurred_at, id) \
+                 ON encounters (organization_id, candidate_id, occurred_at, id, score, touchpoint_id) \
                  WHERE score IS NOT NULL",
             )
             .await?;
@@ -228,13 +248,80 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        // Covering: reports read the counters from the index alone.
+        let mut by_day = Index::create();
+        by_day
+            .name("idx_perception_daily_day")
+            .table(PerceptionDaily::Table);
+        for column in [
+            PerceptionDaily::OrganizationId,
+            PerceptionDaily::Day,
+            PerceptionDaily::TouchpointId,
+            PerceptionDaily::Week,
+            PerceptionDaily::Month,
+            PerceptionDaily::Encounters,
+            PerceptionDaily::Scored,
+            PerceptionDaily::ScoreSum,
+            PerceptionDaily::Promoters,
+            PerceptionDaily::Passives,
+            PerceptionDaily::Detractors,
+            PerceptionDaily::AttributedSum,
+            PerceptionDaily::Attributions,
+        ] {
+            by_day.col(column);
+        }
+        manager.create_index(by_day).await?;
+
+        manager
+            .create_table(with_timestamps(
+                Table::create()
+                    .table(PerceptionMonthly::Table)
+                    .col(big_pk_auto(PerceptionMonthly::Id))
+                    .col(big_integer(PerceptionMonthly::OrganizationId))
+                    .col(big_integer(PerceptionMonthly::TouchpointId))
+                    .col(integer(PerceptionMonthly::Month))
+                    .col(big_integer(PerceptionMonthly::Encounters))
+                    .col(big_integer(PerceptionMonthly::Scored))
+                    .col(big_integer(PerceptionMonthly::ScoreSum))
+                    .col(big_integer(PerceptionMonthly::Promoters))
+                    .col(big_integer(PerceptionMonthly::Passives))
+                    .col(big_integer(PerceptionMonthly::Detractors))
+                    .col(double(PerceptionMonthly::AttributedSum))
+                    .col(big_integer(PerceptionMonthly::Attributions))
+                    .foreign_key(&mut references(
+                        PerceptionMonthly::Table,
+                        PerceptionMonthly::OrganizationId,
+                        Organizations::Table,
+                        Organizations::Id,
+                    ))
+                    .foreign_key(&mut references(
+                        PerceptionMonthly::Table,
+                        PerceptionMonthly::TouchpointId,
+                        Touchpoints::Table,
+                        Touchpoints::Id,
+                    ))
+                    .to_owned(),
+            ))
+            .await?;
         manager
             .create_index(
                 Index::create()
-                    .name("idx_perception_daily_day")
-                    .table(PerceptionDaily::Table)
-                    .col(PerceptionDaily::OrganizationId)
-                    .col(PerceptionDaily::Day)
+                    .name("uq_perception_monthly_touchpoint_month")
+                    .table(PerceptionMonthly::Table)
+                    .col(PerceptionMonthly::OrganizationId)
+                    .col(PerceptionMonthly::TouchpointId)
+                    .col(PerceptionMonthly::Month)
+                    .unique()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_perception_monthly_month")
+                    .table(PerceptionMonthly::Table)
+                    .col(PerceptionMonthly::OrganizationId)
+                    .col(PerceptionMonthly::Month)
                     .to_owned(),
             )
             .await?;

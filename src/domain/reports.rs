@@ -70,6 +70,33 @@ impl Window {
         self.to.and_time(chrono::NaiveTime::MIN).and_utc()
     }
 
+    /// The window as whole calendar months and the days around them: what
+    /// the monthly and daily rollups answer.
+    fn cover(&self) -> Cover {
+        let (from, to) = (self.from_day(), self.to_day());
+        let first_month = if month_start(month_of(from)) == from {
+            month_of(from)
+        } else {
+            month_of(from) + 1
+        };
+        // Every month before the one holding `to` ends by `to`.
+        let end_month = month_of(to);
+        if first_month < end_month {
+            Cover {
+                months: Some((first_month, end_month)),
+                days: vec![
+                    (from, month_start(first_month)),
+                    (month_start(end_month), to),
+                ],
+            }
+        } else {
+            Cover {
+                months: None,
+                days: vec![(from, to)],
+            }
+        }
+    }
+
     /// The window of the same length that ends where this one starts.
     pub fn previous(&self) -> DomainResult<Window> {
         let length = self.to - self.from;
@@ -98,6 +125,12 @@ fn first_date() -> NaiveDate {
 
 fn last_date() -> NaiveDate {
     NaiveDate::from_ymd_opt(9999, 12, 31).expect("a valid date")
+}
+
+/// Half-open ranges of month numbers and day numbers that make up a window.
+struct Cover {
+    months: Option<(i32, i32)>,
+    days: Vec<(i32, i32)>,
 }
 
 impl Counters {
@@ -150,18 +183,81 @@ fn counters_of(row: &QueryResult) -> DomainResult<Counters> {
     })
 }
 
-/// `FROM perception_daily pd [JOIN touchpoints t] WHERE <organization and window>`.
-fn from_rollups(sql: &mut Sql, organization_id: i64, window: &Window, join_touchpoints: bool) {
-    sql.push(" FROM perception_daily pd");
+/// Which rollup rows a query reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Grain {
+    /// `perception_daily` only: for day and week buckets.
+    Days,
+    /// `perception_monthly` for whole months, `perception_daily` for the
+    /// days around them: a year is twelve rows per touchpoint, not 365.
+    Months,
+}
+
+/// The counter columns both rollup tables share.
+const COUNTERS: &str = "touchpoint_id, month, encounters, scored, score_sum, promoters, \
+     passives, detractors, attributed_sum, attributions";
+
+/// `FROM <rollup rows of the window> pd [JOIN touchpoints t] WHERE ...`:
+/// more conditions may follow with ` AND`.
+fn from_rollups(
+    sql: &mut Sql,
+    organization_id: i64,
+    window: &Window,
+    grain: Grain,
+    join_touchpoints: bool,
+) {
+    match grain {
+        Grain::Days => {
+            sql.push(" FROM perception_daily pd");
+        }
+        Grain::Months => {
+            let cover = window.cover();
+            sql.push(" FROM (SELECT ")
+                .push(COUNTERS)
+                .push(" FROM perception_monthly WHERE organization_id = ")
+                .bind(organization_id);
+            match cover.months {
+                Some((first, end)) => {
+                    sql.push(" AND month >= ")
+                        .bind(first)
+                        .push(" AND month < ")
+                        .bind(end);
+                }
+                None => {
+                    sql.push(" AND 1 = 0");
+                }
+            }
+            sql.push(" UNION ALL SELECT ")
+                .push(COUNTERS)
+                .push(" FROM perception_daily WHERE organization_id = ")
+                .bind(organization_id)
+                .push(" AND (1 = 0");
+            for (from, to) in cover.days.into_iter().filter(|(from, to)| from < to) {
+                sql.push(" OR (day >= ")
+                    .bind(from)
+                    .push(" AND day < ")
+                    .bind(to)
+                    .push(")");
+            }
+            sql.push(")) pd");
+        }
+    }
     if join_touchpoints {
         sql.push(" JOIN touchpoints t ON t.id = pd.touchpoint_id");
     }
-    sql.push(" WHERE pd.organization_id = ")
-        .bind(organization_id)
-        .push(" AND pd.day >= ")
-        .bind(window.from_day())
-        .push(" AND pd.day < ")
-        .bind(window.to_day());
+    match grain {
+        Grain::Days => {
+            sql.push(" WHERE pd.organization_id = ")
+                .bind(organization_id)
+                .push(" AND pd.day >= ")
+                .bind(window.from_day())
+                .push(" AND pd.day < ")
+                .bind(window.to_day());
+        }
+        Grain::Months => {
+            sql.push(" WHERE 1 = 1");
+        }
+    }
 }
 
 /// The counters of every encounter in the window.
@@ -172,7 +268,7 @@ pub async fn totals(
 ) -> DomainResult<Counters> {
     let mut sql = Sql::new(db);
     sql.push("SELECT ").push(SUMS);
-    from_rollups(&mut sql, organization_id, window, false);
+    from_rollups(&mut sql, organization_id, window, Grain::Months, false);
     match sql.all(db).await?.first() {
         Some(row) => counters_of(row),
         None => Ok(Counters::default()),
@@ -321,7 +417,11 @@ pub async fn trend(
         .push(group_column.unwrap_or("'all'"))
         .push(" AS grp, ")
         .push(SUMS);
-    from_rollups(&mut sql, organization_id, window, join);
+    let grain = match bucket {
+        Bucket::Month => Grain::Months,
+        Bucket::Day | Bucket::Week => Grain::Days,
+    };
+    from_rollups(&mut sql, organization_id, window, grain, join);
     if let Some(kind) = filter.kind {
         sql.push(" AND t.kind = ").bind(kind.to_value());
     }
@@ -406,7 +506,7 @@ pub async fn touchpoint_impact(
     let mut sql = Sql::new(db);
     sql.push("SELECT pd.touchpoint_id AS touchpoint_id, ")
         .push(SUMS);
-    from_rollups(&mut sql, organization_id, window, false);
+    from_rollups(&mut sql, organization_id, window, Grain::Months, false);
     sql.push(" GROUP BY pd.touchpoint_id");
     let mut counters: HashMap<i64, Counters> = HashMap::new();
     for row in sql.all(db).await? {
@@ -455,27 +555,19 @@ async fn reach(
     organization_id: i64,
     window: &Window,
 ) -> DomainResult<(HashMap<i64, RoaringTreemap>, RoaringTreemap)> {
-    let (from, to) = (window.from_day(), window.to_day());
-    let first_month = if month_start(month_of(from)) == from {
-        month_of(from)
-    } else {
-        month_of(from) + 1
-    };
-    let end_month = month_of(to); // months before it end by `to`
-    let periods = if first_month < end_month {
-        let (head_end, tail_start) = (month_start(first_month), month_start(end_month));
-        Condition::any()
-            .add(
-                Condition::all()
-                    .add(touchpoint_reach::Column::Span.eq(Span::Month.as_str()))
-                    .add(touchpoint_reach::Column::Period.gte(first_month))
-                    .add(touchpoint_reach::Column::Period.lt(end_month)),
-            )
-            .add(day_range(from, head_end))
-            .add(day_range(tail_start, to))
-    } else {
-        Condition::any().add(day_range(from, to))
-    };
+    let cover = window.cover();
+    let mut periods = Condition::any();
+    if let Some((first, end)) = cover.months {
+        periods = periods.add(
+            Condition::all()
+                .add(touchpoint_reach::Column::Span.eq(Span::Month.as_str()))
+                .add(touchpoint_reach::Column::Period.gte(first))
+                .add(touchpoint_reach::Column::Period.lt(end)),
+        );
+    }
+    for (from, to) in cover.days.into_iter().filter(|(from, to)| from < to) {
+        periods = periods.add(day_range(from, to));
+    }
     let rows = touchpoint_reach::Entity::find()
         .filter(touchpoint_reach::Column::OrganizationId.eq(organization_id))
         .filter(periods)
@@ -575,14 +667,18 @@ pub async fn perception_shift(
         .push(order)
         .push(" LIMIT 1)");
     };
-    sql.push("SELECT fe.score AS first_score, le.score AS last_score, t.kind AS kind, t.stage AS stage FROM (SELECT ");
+    // MATERIALIZED (SQLite 3.35+, PostgreSQL 12+): otherwise the planner
+    // inlines `s` and runs each lookup twice.
+    sql.push("WITH s AS MATERIALIZED (SELECT ");
     scored_in_window(&mut sql, "e.occurred_at ASC, e.id ASC");
     sql.push(" AS first_id, ");
     scored_in_window(&mut sql, "e.occurred_at DESC, e.id DESC");
     sql.push(" AS last_id FROM candidates c WHERE c.organization_id = ")
         .bind(organization_id)
         .push(
-            ") s JOIN encounters fe ON fe.id = s.first_id \
+            ") SELECT fe.score AS first_score, le.score AS last_score, \
+             t.kind AS kind, t.stage AS stage FROM s \
+             JOIN encounters fe ON fe.id = s.first_id \
              JOIN encounters le ON le.id = s.last_id \
              JOIN touchpoints t ON t.id = le.touchpoint_id \
              WHERE s.first_id <> s.last_id",

@@ -2,20 +2,20 @@
 //! and [`EncounterWrite`], the transaction every change to encounters runs
 //! in, which keeps the rollups equal to a recount of the encounters.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
-use entity::{encounter, organization, perception_daily, touchpoint_reach};
+use entity::{encounter, organization, perception_daily, perception_monthly, touchpoint_reach};
 use roaring::RoaringTreemap;
 use sea_orm::{
-    sea_query::{Expr, ExprTrait, OnConflict, Query},
+    sea_query::{Alias, Expr, ExprTrait, OnConflict, Query},
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
     QueryFilter, QuerySelect, Set, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
 use super::{
     perception::{
-        contribution, month_of, week_of, Contribution, EncounterPoint, RollupDelta, Span,
+        contribution, month_of, week_of, Contribution, Counters, EncounterPoint, RollupDelta, Span,
     },
     DomainError, DomainResult,
 };
@@ -205,7 +205,48 @@ async fn apply(
                 ..Default::default()
             });
         perception_daily::Entity::insert_many(rows)
-            .on_conflict(counters_upsert())
+            .on_conflict(counters_upsert(
+                "perception_daily",
+                &["organization_id", "touchpoint_id", "day"],
+            ))
+            .exec_without_returning(db)
+            .await?;
+    }
+
+    // The monthly rows move by the sum of their days' changes.
+    let mut monthly: BTreeMap<(i64, i32), Counters> = BTreeMap::new();
+    for (key, change) in &counters {
+        monthly
+            .entry((key.touchpoint_id, month_of(key.day)))
+            .or_default()
+            .add(change, 1);
+    }
+    let monthly: Vec<_> = monthly.into_iter().collect();
+    for chunk in monthly.chunks(CHUNK) {
+        let rows =
+            chunk.iter().map(
+                |((touchpoint_id, month), change)| perception_monthly::ActiveModel {
+                    organization_id: Set(organization_id),
+                    touchpoint_id: Set(*touchpoint_id),
+                    month: Set(*month),
+                    encounters: Set(change.encounters),
+                    scored: Set(change.scored),
+                    score_sum: Set(change.score_sum),
+                    promoters: Set(change.promoters),
+                    passives: Set(change.passives),
+                    detractors: Set(change.detractors),
+                    attributed_sum: Set(change.attributed_sum),
+                    attributions: Set(change.attributions),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                    ..Default::default()
+                },
+            );
+        perception_monthly::Entity::insert_many(rows)
+            .on_conflict(counters_upsert(
+                "perception_monthly",
+                &["organization_id", "touchpoint_id", "month"],
+            ))
             .exec_without_returning(db)
             .await?;
     }
@@ -271,32 +312,35 @@ async fn apply(
     Ok(())
 }
 
-/// `ON CONFLICT` for `perception_daily`: add the change to the stored row.
-fn counters_upsert() -> OnConflict {
-    use perception_daily::Column as C;
-    let mut upsert = OnConflict::columns([C::OrganizationId, C::TouchpointId, C::Day]);
-    for column in [
-        C::Encounters,
-        C::Scored,
-        C::ScoreSum,
-        C::Promoters,
-        C::Passives,
-        C::Detractors,
-        C::AttributedSum,
-        C::Attributions,
-    ] {
+/// The counter columns shared by `perception_daily` and `perception_monthly`.
+const COUNTER_COLUMNS: [&str; 8] = [
+    "encounters",
+    "scored",
+    "score_sum",
+    "promoters",
+    "passives",
+    "detractors",
+    "attributed_sum",
+    "attributions",
+];
+
+/// `ON CONFLICT (key) DO UPDATE`: add the change to the stored counters.
+fn counters_upsert(table: &str, key: &[&str]) -> OnConflict {
+    let mut upsert = OnConflict::columns(key.iter().map(|column| Alias::new(*column)));
+    for column in COUNTER_COLUMNS {
         upsert.value(
-            column,
-            Expr::col((perception_daily::Entity, column)).add(Expr::col((excluded(), column))),
+            Alias::new(column),
+            Expr::col((Alias::new(table), Alias::new(column)))
+                .add(Expr::col((excluded(), Alias::new(column)))),
         );
     }
-    upsert.update_column(C::UpdatedAt);
+    upsert.update_column(Alias::new("updated_at"));
     upsert
 }
 
 /// The row an upsert proposed (`excluded` in both SQLite and PostgreSQL).
-fn excluded() -> sea_orm::sea_query::Alias {
-    sea_orm::sea_query::Alias::new("excluded")
+fn excluded() -> Alias {
+    Alias::new("excluded")
 }
 
 pub fn decode_bitmap(bytes: &[u8]) -> DomainResult<RoaringTreemap> {
@@ -321,6 +365,10 @@ pub async fn rebuild(db: &DatabaseConnection, organization_id: i64) -> DomainRes
     let mut write = EncounterWrite::begin(db, organization_id).await?;
     perception_daily::Entity::delete_many()
         .filter(perception_daily::Column::OrganizationId.eq(organization_id))
+        .exec(write.txn())
+        .await?;
+    perception_monthly::Entity::delete_many()
+        .filter(perception_monthly::Column::OrganizationId.eq(organization_id))
         .exec(write.txn())
         .await?;
     touchpoint_reach::Entity::delete_many()

@@ -18,7 +18,7 @@ use entity::{
 use roaring::RoaringTreemap;
 use sea_orm::{
     ActiveEnum, ColumnTrait, Condition, ConnectionTrait, EntityTrait, Iterable, QueryFilter,
-    QueryResult,
+    QueryResult, QuerySelect,
 };
 
 use super::{
@@ -568,17 +568,24 @@ async fn reach(
     for (from, to) in cover.days.into_iter().filter(|(from, to)| from < to) {
         periods = periods.add(day_range(from, to));
     }
-    let rows = touchpoint_reach::Entity::find()
+    let rows: Vec<(i64, Vec<u8>)> = touchpoint_reach::Entity::find()
+        .select_only()
+        .columns([
+            touchpoint_reach::Column::TouchpointId,
+            touchpoint_reach::Column::Candidates,
+        ])
         .filter(touchpoint_reach::Column::OrganizationId.eq(organization_id))
         .filter(periods)
+        .into_tuple()
         .all(db)
         .await?;
     let mut by_touchpoint: HashMap<i64, RoaringTreemap> = HashMap::new();
+    for (touchpoint_id, candidates) in rows {
+        *by_touchpoint.entry(touchpoint_id).or_default() |= decode_bitmap(&candidates)?;
+    }
     let mut everyone = RoaringTreemap::new();
-    for row in rows {
-        let bitmap = decode_bitmap(&row.candidates)?;
-        everyone |= &bitmap;
-        *by_touchpoint.entry(row.touchpoint_id).or_default() |= bitmap;
+    for bitmap in by_touchpoint.values() {
+        everyone |= bitmap;
     }
     Ok((by_touchpoint, everyone))
 }
@@ -654,36 +661,46 @@ pub async fn perception_shift(
     window: &Window,
     grouping: ShiftGrouping,
 ) -> DomainResult<Vec<ShiftGroup>> {
+    // Each candidate's first and latest score in the window, read from the
+    // covering index of scored encounters as `id:score` and
+    // `id:score:touchpoint_id` (one index seek each, no table rows).
     let mut sql = Sql::new(db);
-    let scored_in_window = |sql: &mut Sql, order: &str| {
-        sql.push(
-            "(SELECT e.id FROM encounters e WHERE e.organization_id = c.organization_id \
-             AND e.candidate_id = c.id AND e.score IS NOT NULL AND e.occurred_at >= ",
-        )
-        .bind(window.start())
-        .push(" AND e.occurred_at < ")
-        .bind(window.end())
-        .push(" ORDER BY ")
-        .push(order)
-        .push(" LIMIT 1)");
+    let scored_in_window = |sql: &mut Sql, fields: &str, order: &str| {
+        sql.push("(SELECT ")
+            .push(fields)
+            .push(
+                " FROM encounters e WHERE e.organization_id = c.organization_id \
+                 AND e.candidate_id = c.id AND e.score IS NOT NULL AND e.occurred_at >= ",
+            )
+            .bind(window.start())
+            .push(" AND e.occurred_at < ")
+            .bind(window.end())
+            .push(" ORDER BY ")
+            .push(order)
+            .push(" LIMIT 1)");
     };
-    // MATERIALIZED (SQLite 3.35+, PostgreSQL 12+): otherwise the planner
-    // inlines `s` and runs each lookup twice.
-    sql.push("WITH s AS MATERIALIZED (SELECT ");
-    scored_in_window(&mut sql, "e.occurred_at ASC, e.id ASC");
-    sql.push(" AS first_id, ");
-    scored_in_window(&mut sql, "e.occurred_at DESC, e.id DESC");
-    sql.push(" AS last_id FROM candidates c WHERE c.organization_id = ")
-        .bind(organization_id)
-        .push(
-            ") SELECT fe.score AS first_score, le.score AS last_score, \
-             t.kind AS kind, t.stage AS stage FROM s \
-             JOIN encounters fe ON fe.id = s.first_id \
-             JOIN encounters le ON le.id = s.last_id \
-             JOIN touchpoints t ON t.id = le.touchpoint_id \
-             WHERE s.first_id <> s.last_id",
-        );
+    sql.push("SELECT ");
+    scored_in_window(
+        &mut sql,
+        "CAST(e.id AS TEXT) || ':' || CAST(e.score AS TEXT)",
+        "e.occurred_at ASC, e.id ASC",
+    );
+    sql.push(" AS first_score, ");
+    scored_in_window(
+        &mut sql,
+        "CAST(e.id AS TEXT) || ':' || CAST(e.score AS TEXT) || ':' || CAST(e.touchpoint_id AS TEXT)",
+        "e.occurred_at DESC, e.id DESC",
+    );
+    sql.push(" AS latest_score FROM candidates c WHERE c.organization_id = ")
+        .bind(organization_id);
 
+    let catalog: HashMap<i64, (String, String)> = touchpoint::Entity::find()
+        .filter(touchpoint::Column::OrganizationId.eq(organization_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|t| (t.id, (t.kind.to_value(), t.stage.to_value())))
+        .collect();
     let group_names: Vec<String> = match grouping {
         ShiftGrouping::None => vec!["all".to_owned()],
         ShiftGrouping::Kind => Kind::iter().map(|k| k.to_value()).collect(),
@@ -691,18 +708,47 @@ pub async fn perception_shift(
     };
     let mut groups: Vec<ShiftGroup> = group_names.into_iter().map(ShiftGroup::new).collect();
     for row in sql.all(db).await? {
-        let first: i32 = row.try_get("", "first_score")?;
-        let last: i32 = row.try_get("", "last_score")?;
-        let name: String = match grouping {
-            ShiftGrouping::None => "all".to_owned(),
-            ShiftGrouping::Kind => row.try_get("", "kind")?,
-            ShiftGrouping::Stage => row.try_get("", "stage")?,
+        let first: Option<String> = row.try_get("", "first_score")?;
+        let latest: Option<String> = row.try_get("", "latest_score")?;
+        let (Some(first), Some(latest)) = (first, latest) else {
+            continue;
+        };
+        let first = parse_fields(&first)?;
+        let latest = parse_fields(&latest)?;
+        // One scored encounter is both the first and the latest.
+        if first[0] == latest[0] {
+            continue;
+        }
+        let (kind, stage) = catalog.get(&latest[2]).ok_or_else(|| {
+            DomainError::Database(sea_orm::DbErr::RecordNotFound(format!(
+                "touchpoint {}",
+                latest[2]
+            )))
+        })?;
+        let name = match grouping {
+            ShiftGrouping::None => "all",
+            ShiftGrouping::Kind => kind,
+            ShiftGrouping::Stage => stage,
         };
         if let Some(group) = groups.iter_mut().find(|g| g.group == name) {
-            group.count(i64::from(last - first));
+            group.count(latest[1] - first[1]);
         }
     }
     Ok(groups)
+}
+
+/// The numbers of an `id:score[:touchpoint_id]` lookup.
+fn parse_fields(text: &str) -> DomainResult<Vec<i64>> {
+    text.split(':')
+        .map(|field| field.parse::<i64>())
+        .collect::<Result<Vec<_>, _>>()
+        .ok()
+        .filter(|fields| fields.len() >= 2)
+        .ok_or_else(|| {
+            DomainError::Database(sea_orm::DbErr::Custom(format!(
+                "unexpected score lookup {text:?}"
+            )))
+        })
 }
 
 // ---------------------------------------------------------------------------

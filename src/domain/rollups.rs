@@ -362,7 +362,7 @@ fn encode_bitmap(bitmap: &RoaringTreemap) -> Vec<u8> {
 /// Rebuilds one organization's rollups from its encounters, and marks them
 /// as built with [`ROLLUP_VERSION`].
 pub async fn rebuild(db: &DatabaseConnection, organization_id: i64) -> DomainResult<()> {
-    let mut write = EncounterWrite::begin(db, organization_id).await?;
+    let write = EncounterWrite::begin(db, organization_id).await?;
     perception_daily::Entity::delete_many()
         .filter(perception_daily::Column::OrganizationId.eq(organization_id))
         .exec(write.txn())
@@ -383,9 +383,16 @@ pub async fn rebuild(db: &DatabaseConnection, organization_id: i64) -> DomainRes
         .into_tuple()
         .all(write.txn())
         .await?;
-    // With the rollups emptied, every candidate starts from nothing.
-    for id in candidate_ids {
-        write.before.insert(id, Contribution::default());
+    // With the rollups emptied, every candidate starts from nothing. A
+    // chunk of candidates at a time keeps memory flat however many there are.
+    let empty = Contribution::default();
+    for chunk in candidate_ids.chunks(REBUILD_CHUNK) {
+        let after = load_contributions(write.txn(), organization_id, chunk).await?;
+        let mut delta = RollupDelta::default();
+        for (id, contribution) in &after {
+            delta.record(*id, &empty, contribution);
+        }
+        apply(write.txn(), organization_id, &delta, write.now()).await?;
     }
     organization::Entity::update_many()
         .col_expr(
@@ -395,8 +402,12 @@ pub async fn rebuild(db: &DatabaseConnection, organization_id: i64) -> DomainRes
         .filter(organization::Column::Id.eq(organization_id))
         .exec(write.txn())
         .await?;
+    // Nothing was touched through `touch`: commit applies no further delta.
     write.commit().await
 }
+
+/// Candidates per step of a rebuild.
+const REBUILD_CHUNK: usize = 1_000;
 
 /// Rebuilds the rollups of every organization built with an older version.
 pub async fn rebuild_outdated(db: &DatabaseConnection) -> DomainResult<()> {

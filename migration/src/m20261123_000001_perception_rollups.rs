@@ -63,14 +63,6 @@ enum PerceptionDaily {
     Day,
     Week,
     Month,
-    Encounters,
-    Scored,
-    ScoreSum,
-    Promoters,
-    Passives,
-    Detractors,
-    AttributedSum,
-    Attributions,
 }
 
 #[derive(DeriveIden, Clone, Copy)]
@@ -80,14 +72,6 @@ enum PerceptionMonthly {
     OrganizationId,
     TouchpointId,
     Month,
-    Encounters,
-    Scored,
-    ScoreSum,
-    Promoters,
-    Passives,
-    Detractors,
-    AttributedSum,
-    Attributions,
 }
 
 #[derive(DeriveIden, Clone, Copy)]
@@ -111,6 +95,30 @@ fn with_timestamps(mut table: TableCreateStatement) -> TableCreateStatement {
     table
         .col(timestamp_with_time_zone(Timestamps::CreatedAt))
         .col(timestamp_with_time_zone(Timestamps::UpdatedAt));
+    table
+}
+
+/// The counters `perception_daily` and `perception_monthly` share.
+const COUNTERS: [&str; 8] = [
+    "encounters",
+    "scored",
+    "score_sum",
+    "promoters",
+    "passives",
+    "detractors",
+    "attributed_sum",
+    "attributions",
+];
+
+fn with_counters(mut table: TableCreateStatement) -> TableCreateStatement {
+    for name in COUNTERS {
+        let column = Alias::new(name);
+        if name == "attributed_sum" {
+            table.col(double(column));
+        } else {
+            table.col(big_integer(column));
+        }
+    }
     table
 }
 
@@ -204,7 +212,7 @@ impl MigrationTrait for Migration {
             .await?;
 
         manager
-            .create_table(with_timestamps(
+            .create_table(with_timestamps(with_counters(
                 Table::create()
                     .table(PerceptionDaily::Table)
                     .col(big_pk_auto(PerceptionDaily::Id))
@@ -213,14 +221,6 @@ impl MigrationTrait for Migration {
                     .col(integer(PerceptionDaily::Day))
                     .col(integer(PerceptionDaily::Week))
                     .col(integer(PerceptionDaily::Month))
-                    .col(big_integer(PerceptionDaily::Encounters))
-                    .col(big_integer(PerceptionDaily::Scored))
-                    .col(big_integer(PerceptionDaily::ScoreSum))
-                    .col(big_integer(PerceptionDaily::Promoters))
-                    .col(big_integer(PerceptionDaily::Passives))
-                    .col(big_integer(PerceptionDaily::Detractors))
-                    .col(double(PerceptionDaily::AttributedSum))
-                    .col(big_integer(PerceptionDaily::Attributions))
                     .foreign_key(&mut references(
                         PerceptionDaily::Table,
                         PerceptionDaily::OrganizationId,
@@ -234,7 +234,7 @@ impl MigrationTrait for Migration {
                         Touchpoints::Id,
                     ))
                     .to_owned(),
-            ))
+            )))
             .await?;
         manager
             .create_index(
@@ -259,35 +259,22 @@ impl MigrationTrait for Migration {
             PerceptionDaily::TouchpointId,
             PerceptionDaily::Week,
             PerceptionDaily::Month,
-            PerceptionDaily::Encounters,
-            PerceptionDaily::Scored,
-            PerceptionDaily::ScoreSum,
-            PerceptionDaily::Promoters,
-            PerceptionDaily::Passives,
-            PerceptionDaily::Detractors,
-            PerceptionDaily::AttributedSum,
-            PerceptionDaily::Attributions,
         ] {
             by_day.col(column);
+        }
+        for name in COUNTERS {
+            by_day.col(Alias::new(name));
         }
         manager.create_index(by_day).await?;
 
         manager
-            .create_table(with_timestamps(
+            .create_table(with_timestamps(with_counters(
                 Table::create()
                     .table(PerceptionMonthly::Table)
                     .col(big_pk_auto(PerceptionMonthly::Id))
                     .col(big_integer(PerceptionMonthly::OrganizationId))
                     .col(big_integer(PerceptionMonthly::TouchpointId))
                     .col(integer(PerceptionMonthly::Month))
-                    .col(big_integer(PerceptionMonthly::Encounters))
-                    .col(big_integer(PerceptionMonthly::Scored))
-                    .col(big_integer(PerceptionMonthly::ScoreSum))
-                    .col(big_integer(PerceptionMonthly::Promoters))
-                    .col(big_integer(PerceptionMonthly::Passives))
-                    .col(big_integer(PerceptionMonthly::Detractors))
-                    .col(double(PerceptionMonthly::AttributedSum))
-                    .col(big_integer(PerceptionMonthly::Attributions))
                     .foreign_key(&mut references(
                         PerceptionMonthly::Table,
                         PerceptionMonthly::OrganizationId,
@@ -301,7 +288,7 @@ impl MigrationTrait for Migration {
                         Touchpoints::Id,
                     ))
                     .to_owned(),
-            ))
+            )))
             .await?;
         manager
             .create_index(

@@ -183,73 +183,57 @@ async fn apply(
         .iter()
         .filter(|(_, change)| !change.is_zero())
         .collect();
-    for chunk in counters.chunks(CHUNK) {
-        let rows = chunk
-            .iter()
-            .map(|(key, change)| perception_daily::ActiveModel {
-                organization_id: Set(organization_id),
-                touchpoint_id: Set(key.touchpoint_id),
-                day: Set(key.day),
-                week: Set(week_of(key.day)),
-                month: Set(month_of(key.day)),
-                encounters: Set(change.encounters),
-                scored: Set(change.scored),
-                score_sum: Set(change.score_sum),
-                promoters: Set(change.promoters),
-                passives: Set(change.passives),
-                detractors: Set(change.detractors),
-                attributed_sum: Set(change.attributed_sum),
-                attributions: Set(change.attributions),
-                created_at: Set(now),
-                updated_at: Set(now),
-                ..Default::default()
-            });
-        perception_daily::Entity::insert_many(rows)
-            .on_conflict(counters_upsert(
-                "perception_daily",
-                &["organization_id", "touchpoint_id", "day"],
-            ))
-            .exec_without_returning(db)
-            .await?;
-    }
+    let daily: Vec<(Vec<sea_orm::Value>, &Counters)> = counters
+        .iter()
+        .map(|(key, change)| {
+            let key = vec![
+                organization_id.into(),
+                key.touchpoint_id.into(),
+                key.day.into(),
+                week_of(key.day).into(),
+                month_of(key.day).into(),
+            ];
+            (key, *change)
+        })
+        .collect();
+    add_counters(
+        db,
+        "perception_daily",
+        &["organization_id", "touchpoint_id", "day", "week", "month"],
+        3,
+        &daily,
+        now,
+    )
+    .await?;
 
     // The monthly rows move by the sum of their days' changes.
-    let mut monthly: BTreeMap<(i64, i32), Counters> = BTreeMap::new();
+    let mut by_month: BTreeMap<(i64, i32), Counters> = BTreeMap::new();
     for (key, change) in &counters {
-        monthly
+        by_month
             .entry((key.touchpoint_id, month_of(key.day)))
             .or_default()
             .add(change, 1);
     }
-    let monthly: Vec<_> = monthly.into_iter().collect();
-    for chunk in monthly.chunks(CHUNK) {
-        let rows =
-            chunk.iter().map(
-                |((touchpoint_id, month), change)| perception_monthly::ActiveModel {
-                    organization_id: Set(organization_id),
-                    touchpoint_id: Set(*touchpoint_id),
-                    month: Set(*month),
-                    encounters: Set(change.encounters),
-                    scored: Set(change.scored),
-                    score_sum: Set(change.score_sum),
-                    promoters: Set(change.promoters),
-                    passives: Set(change.passives),
-                    detractors: Set(change.detractors),
-                    attributed_sum: Set(change.attributed_sum),
-                    attributions: Set(change.attributions),
-                    created_at: Set(now),
-                    updated_at: Set(now),
-                    ..Default::default()
-                },
-            );
-        perception_monthly::Entity::insert_many(rows)
-            .on_conflict(counters_upsert(
-                "perception_monthly",
-                &["organization_id", "touchpoint_id", "month"],
-            ))
-            .exec_without_returning(db)
-            .await?;
-    }
+    let monthly: Vec<(Vec<sea_orm::Value>, &Counters)> = by_month
+        .iter()
+        .map(|((touchpoint_id, month), change)| {
+            let key = vec![
+                organization_id.into(),
+                (*touchpoint_id).into(),
+                (*month).into(),
+            ];
+            (key, change)
+        })
+        .collect();
+    add_counters(
+        db,
+        "perception_monthly",
+        &["organization_id", "touchpoint_id", "month"],
+        3,
+        &monthly,
+        now,
+    )
+    .await?;
 
     for span in [Span::Day, Span::Month] {
         let changes: Vec<_> = delta.reach.iter().filter(|(k, _)| k.span == span).collect();
@@ -324,18 +308,61 @@ const COUNTER_COLUMNS: [&str; 8] = [
     "attributions",
 ];
 
-/// `ON CONFLICT (key) DO UPDATE`: add the change to the stored counters.
-fn counters_upsert(table: &str, key: &[&str]) -> OnConflict {
-    let mut upsert = OnConflict::columns(key.iter().map(|column| Alias::new(*column)));
-    for column in COUNTER_COLUMNS {
-        upsert.value(
-            Alias::new(column),
-            Expr::col((Alias::new(table), Alias::new(column)))
-                .add(Expr::col((excluded(), Alias::new(column)))),
+/// Adds changes to a counters table (`perception_daily` or
+/// `perception_monthly`): each row is its leading `columns` values and a
+/// change; the first `unique` columns are the row's unique key, and an
+/// existing row gets the change added (an upsert).
+async fn add_counters(
+    db: &impl ConnectionTrait,
+    table: &str,
+    columns: &[&str],
+    unique: usize,
+    rows: &[(Vec<sea_orm::Value>, &Counters)],
+    now: DateTime<Utc>,
+) -> DomainResult<()> {
+    for chunk in rows.chunks(CHUNK) {
+        let mut insert = Query::insert();
+        insert.into_table(Alias::new(table)).columns(
+            columns
+                .iter()
+                .chain(COUNTER_COLUMNS.iter())
+                .chain(["created_at", "updated_at"].iter())
+                .map(|column| Alias::new(*column)),
         );
+        for (leading, c) in chunk {
+            let counters: [sea_orm::Value; 8] = [
+                c.encounters.into(),
+                c.scored.into(),
+                c.score_sum.into(),
+                c.promoters.into(),
+                c.passives.into(),
+                c.detractors.into(),
+                c.attributed_sum.into(),
+                c.attributions.into(),
+            ];
+            let values = leading
+                .iter()
+                .cloned()
+                .chain(counters)
+                .chain([now.into(), now.into()])
+                .map(Expr::val);
+            insert
+                .values(values)
+                .map_err(|err| DomainError::Database(sea_orm::DbErr::Custom(err.to_string())))?;
+        }
+        let mut upsert = OnConflict::columns(columns[..unique].iter().map(|c| Alias::new(*c)));
+        for column in COUNTER_COLUMNS {
+            upsert.value(
+                Alias::new(column),
+                Expr::col((Alias::new(table), Alias::new(column)))
+                    .add(Expr::col((excluded(), Alias::new(column)))),
+            );
+        }
+        upsert.update_column(Alias::new("updated_at"));
+        insert.on_conflict(upsert);
+        db.execute(&insert).await?;
     }
-    upsert.update_column(Alias::new("updated_at"));
-    upsert
+    Ok(())
 }
 
 /// The row an upsert proposed (`excluded` in both SQLite and PostgreSQL).

@@ -199,7 +199,7 @@ async fn run(size: usize, options: &Options) -> anyhow::Result<Vec<(String, Stri
             format!("{:.1}", seed_time.as_secs_f64()),
         ),
         (
-            "seed rate (encounters/s)".to_owned(),
+            "seed rate, incl. candidates (encounters/s)".to_owned(),
             thousands((size as f64 / seed_time.as_secs_f64()) as usize),
         ),
     ];

@@ -41,18 +41,6 @@ impl Sql {
         self
     }
 
-    /// Appends `(v1, v2, ...)`.
-    pub fn bind_list<V: Into<Value>>(&mut self, values: impl IntoIterator<Item = V>) -> &mut Self {
-        self.push("(");
-        for (index, value) in values.into_iter().enumerate() {
-            if index > 0 {
-                self.push(", ");
-            }
-            self.bind(value);
-        }
-        self.push(")")
-    }
-
     pub fn statement(&self) -> Statement {
         Statement::from_sql_and_values(self.backend, self.text.clone(), self.values.clone())
     }

@@ -2,8 +2,17 @@
 //! jobs, streamed as NDJSON or CSV. The domain side (cursor, consistency) is
 //! in `crate::domain::exports`.
 
-use chrono::{DateTime, Utc};
-use futures_util::StreamExt;
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::OnceLock,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use chrono::{DateTime, Datelike, Timelike, Utc};
+use entity::enums;
+use futures_util::{Stream, StreamExt};
 use poem::{web::Data, Body, IntoResponse, Response};
 use poem_openapi::{
     param::Query,
@@ -12,17 +21,21 @@ use poem_openapi::{
     types::{ToJSON, Type},
     ApiResponse, Enum, Object, OpenApi, ResponseContent, Union,
 };
-use sea_orm::{ActiveEnum, DatabaseConnection};
+use sea_orm::{DatabaseConnection, Iterable};
+use serde::{Serialize, Serializer};
 
-use super::{encounters::Encounter, error::ApiError, security::ApiKeyAuth, ApiTags};
+use super::{encounters::Encounter, error::ApiError, security::ApiKeyAuth, vocabulary, ApiTags};
 use crate::domain::{
     auth::Capability,
-    exports::{self, Change, ChangeStream},
+    exports::{self, Change, ChangeStream, ExportedEncounter as EncounterChange},
 };
 
-/// Changes encoded per chunk of the response body, at most: the rows the
-/// database has ready, up to this many, are written together.
-const ROWS_PER_CHUNK: usize = 256;
+/// The size a chunk of the response body is sent at: encoded changes are
+/// gathered until a chunk holds this many bytes...
+const CHUNK_BYTES: usize = 64 * 1024;
+/// ... or until the chunk has waited this long for the database's next row,
+/// so a slow database still streams.
+const MAX_CHUNK_WAIT: Duration = Duration::from_millis(20);
 
 /// The format of the export.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,31 +87,6 @@ pub enum ExportRecord {
     Deleted(ExportedDeletion),
     #[oai(mapping = "end")]
     End(ExportEnd),
-}
-
-impl From<Change> for ExportRecord {
-    fn from(change: Change) -> Self {
-        match change {
-            Change::Upsert {
-                change_seq,
-                encounter,
-            } => ExportRecord::Encounter(ExportedEncounter {
-                change_seq,
-                encounter: encounter.into(),
-            }),
-            Change::Delete {
-                change_seq,
-                encounter_id,
-                candidate_id,
-                deleted_at,
-            } => ExportRecord::Deleted(ExportedDeletion {
-                change_seq,
-                encounter_id,
-                candidate_id,
-                deleted_at,
-            }),
-        }
-    }
 }
 
 /// A streamed NDJSON body whose lines are [`ExportRecord`]s.
@@ -204,7 +192,7 @@ impl ExportsApi {
         let next_cursor = export.next_cursor.clone();
         let body = match format.0.unwrap_or(ExportFormat::Ndjson) {
             ExportFormat::Ndjson => ExportBody::Ndjson(NdjsonExport(ndjson_body(export))),
-            ExportFormat::Csv => ExportBody::Csv(CsvExport(csv_body(export.changes))),
+            ExportFormat::Csv => ExportBody::Csv(CsvExport(csv_body(export))),
         };
         Ok(ExportResponse::Ok(body, next_cursor))
     }
@@ -223,186 +211,680 @@ fn ndjson_body(export: exports::Export) -> Body {
         next_cursor,
         changes,
     } = export;
-    let lines = async_stream::stream! {
-        let mut rows = 0u64;
-        let mut batches = changes.ready_chunks(ROWS_PER_CHUNK);
-        while let Some(batch) = batches.next().await {
-            let mut buf = Vec::new();
-            for change in batch {
-                match change {
-                    Ok(change) => {
-                        rows += 1;
-                        write_json_line(&mut buf, &ExportRecord::from(change));
-                    }
-                    Err(err) => {
-                        yield Err(cut_short(err));
-                        return;
-                    }
-                }
-            }
-            yield Ok(buf);
-        }
-        let mut buf = Vec::new();
-        write_json_line(&mut buf, &ExportRecord::End(ExportEnd { next_cursor, rows }));
-        yield Ok(buf);
-    };
-    Body::from_bytes_stream(lines)
+    Body::from_bytes_stream(Chunks::new(changes, Encoding::Ndjson { next_cursor }))
 }
 
-/// Writes a record as one line, `type` first (readers can dispatch on it
-/// before reading the rest): the same object as `record.to_json()`.
-fn write_json_line(buf: &mut Vec<u8>, record: &ExportRecord) {
-    let (kind, fields) = match record {
-        ExportRecord::Encounter(r) => ("encounter", r.to_json()),
-        ExportRecord::Deleted(r) => ("deleted", r.to_json()),
-        ExportRecord::End(r) => ("end", r.to_json()),
-    };
-    buf.extend_from_slice(b"{\"type\":");
-    write_json(buf, kind);
-    if let Some(serde_json::Value::Object(fields)) = fields {
-        for (name, value) in fields {
-            buf.push(b',');
-            write_json(buf, &name);
-            buf.push(b':');
-            write_json(buf, &value);
+fn csv_body(export: exports::Export) -> Body {
+    Body::from_bytes_stream(Chunks::new(export.changes, Encoding::Csv))
+}
+
+/// How the changes are written.
+enum Encoding {
+    /// One [`ExportRecord`] a line, then the `end` record.
+    Ndjson { next_cursor: String },
+    /// A header row, then one row a change.
+    Csv,
+}
+
+impl Encoding {
+    fn start(&self, buf: &mut Vec<u8>) {
+        if let Encoding::Csv = self {
+            buf.extend_from_slice(CSV_HEADER.as_bytes());
         }
     }
-    buf.extend_from_slice(b"}\n");
+
+    fn write(&self, buf: &mut Vec<u8>, change: &Change<'_>) {
+        match self {
+            Encoding::Ndjson { .. } => write_json_line(buf, change),
+            Encoding::Csv => write_csv_row(buf, change),
+        }
+    }
+
+    fn end(&self, buf: &mut Vec<u8>, rows: u64) {
+        if let Encoding::Ndjson { next_cursor } = self {
+            write_json(
+                buf,
+                &EndLine {
+                    kind: "end",
+                    next_cursor,
+                    rows,
+                },
+            );
+        }
+    }
 }
 
-fn write_json(buf: &mut Vec<u8>, value: &(impl serde::Serialize + ?Sized)) {
-    serde_json::to_writer(buf, value).expect("writing JSON to a Vec cannot fail");
+/// The response body: the changes, encoded into chunks of about
+/// [`CHUNK_BYTES`].
+struct Chunks {
+    changes: ChangeStream,
+    encoding: Encoding,
+    buf: Vec<u8>,
+    rows: u64,
+    /// Armed while a non-empty chunk waits for the database.
+    wait: Option<Pin<Box<tokio::time::Sleep>>>,
+    done: bool,
 }
 
-const CSV_HEADER: &str = "op,change_seq,id,candidate_id,touchpoint_id,occurred_at,source,\
-score,note,recorded_by_key_id,created_at,updated_at,deleted_at\r\n";
+impl Chunks {
+    fn new(changes: ChangeStream, encoding: Encoding) -> Self {
+        let mut buf = Vec::with_capacity(CHUNK_BYTES + CHUNK_BYTES / 4);
+        encoding.start(&mut buf);
+        Chunks {
+            changes,
+            encoding,
+            buf,
+            rows: 0,
+            wait: None,
+            done: false,
+        }
+    }
 
-fn csv_body(changes: ChangeStream) -> Body {
-    let rows = async_stream::stream! {
-        yield Ok(CSV_HEADER.as_bytes().to_vec());
-        let mut batches = changes.ready_chunks(ROWS_PER_CHUNK);
-        while let Some(batch) = batches.next().await {
-            let mut buf = String::new();
-            for change in batch {
-                match change {
-                    Ok(change) => write_csv_row(&mut buf, &change),
-                    Err(err) => {
-                        yield Err(cut_short(err));
-                        return;
+    fn take_chunk(&mut self) -> Vec<u8> {
+        self.wait = None;
+        std::mem::replace(
+            &mut self.buf,
+            Vec::with_capacity(CHUNK_BYTES + CHUNK_BYTES / 4),
+        )
+    }
+
+    fn fail(&mut self, err: crate::domain::DomainError) -> Poll<Option<std::io::Result<Vec<u8>>>> {
+        self.done = true;
+        Poll::Ready(Some(Err(cut_short(err))))
+    }
+}
+
+impl Stream for Chunks {
+    type Item = std::io::Result<Vec<u8>>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if this.done {
+            return Poll::Ready(None);
+        }
+        loop {
+            match this.changes.poll_next_unpin(cx) {
+                Poll::Ready(Some(Ok(row))) => {
+                    match row.change() {
+                        Ok(change) => this.encoding.write(&mut this.buf, &change),
+                        Err(err) => return this.fail(err),
+                    }
+                    this.rows += 1;
+                    if this.buf.len() >= CHUNK_BYTES {
+                        return Poll::Ready(Some(Ok(this.take_chunk())));
                     }
                 }
+                Poll::Ready(Some(Err(err))) => return this.fail(err),
+                Poll::Ready(None) => {
+                    this.done = true;
+                    this.encoding.end(&mut this.buf, this.rows);
+                    let last = this.take_chunk();
+                    return Poll::Ready((!last.is_empty()).then_some(Ok(last)));
+                }
+                Poll::Pending => {
+                    if this.buf.is_empty() {
+                        return Poll::Pending;
+                    }
+                    let wait = this
+                        .wait
+                        .get_or_insert_with(|| Box::pin(tokio::time::sleep(MAX_CHUNK_WAIT)));
+                    return match wait.as_mut().poll(cx) {
+                        Poll::Ready(()) => Poll::Ready(Some(Ok(this.take_chunk()))),
+                        Poll::Pending => Poll::Pending,
+                    };
+                }
             }
-            yield Ok(buf.into_bytes());
         }
-    };
-    Body::from_bytes_stream(rows)
+    }
 }
 
-fn write_csv_row(buf: &mut String, change: &Change) {
-    let time = |at: &DateTime<Utc>| at.to_rfc3339();
-    let fields: [String; 13] = match change {
+/// An `encounter` line: the same object as `ExportRecord::to_json()`, with
+/// `type` first and the other fields in the order poem-openapi's JSON map
+/// (a `BTreeMap`: by name) gives them.
+#[derive(Serialize)]
+struct EncounterLine<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    change_seq: i64,
+    encounter: EncounterJson<'a>,
+}
+
+/// [`Encounter`], fields by name.
+#[derive(Serialize)]
+struct EncounterJson<'a> {
+    candidate_id: i64,
+    created_at: Rfc3339,
+    id: i64,
+    note: Option<&'a str>,
+    occurred_at: Rfc3339,
+    recorded_by_key_id: i64,
+    score: Option<i32>,
+    source: &'static str,
+    touchpoint_id: i64,
+    updated_at: Rfc3339,
+}
+
+/// A `deleted` line ([`ExportedDeletion`]).
+#[derive(Serialize)]
+struct DeletedLine {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    candidate_id: i64,
+    change_seq: i64,
+    deleted_at: Rfc3339,
+    encounter_id: i64,
+}
+
+/// The `end` line ([`ExportEnd`]).
+#[derive(Serialize)]
+struct EndLine<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    next_cursor: &'a str,
+    rows: u64,
+}
+
+/// Writes a change as one NDJSON line, `type` first (readers can dispatch
+/// on it before reading the rest): the same text as the [`ExportRecord`]'s
+/// `to_json()` with `type` moved first.
+fn write_json_line(buf: &mut Vec<u8>, change: &Change<'_>) {
+    match change {
         Change::Upsert {
             change_seq,
             encounter: e,
-        } => [
-            "upsert".into(),
-            change_seq.to_string(),
-            e.id.to_string(),
-            e.candidate_id.to_string(),
-            e.touchpoint_id.to_string(),
-            time(&e.occurred_at),
-            e.source.to_value(),
-            e.score.map(|s| s.to_string()).unwrap_or_default(),
-            e.note.clone().unwrap_or_default(),
-            e.recorded_by_key_id.to_string(),
-            time(&e.created_at),
-            time(&e.updated_at),
-            String::new(),
-        ],
+        } => write_json(
+            buf,
+            &EncounterLine {
+                kind: "encounter",
+                change_seq: *change_seq,
+                encounter: EncounterJson {
+                    candidate_id: e.candidate_id,
+                    created_at: Rfc3339::new(&e.created_at),
+                    id: e.id,
+                    note: e.note,
+                    occurred_at: Rfc3339::new(&e.occurred_at),
+                    recorded_by_key_id: e.recorded_by_key_id,
+                    score: e.score,
+                    source: source_name(e.source),
+                    touchpoint_id: e.touchpoint_id,
+                    updated_at: Rfc3339::new(&e.updated_at),
+                },
+            },
+        ),
         Change::Delete {
             change_seq,
             encounter_id,
             candidate_id,
             deleted_at,
-        } => [
-            "delete".into(),
-            change_seq.to_string(),
-            encounter_id.to_string(),
-            candidate_id.to_string(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            time(deleted_at),
-        ],
-    };
-    for (i, field) in fields.iter().enumerate() {
-        if i > 0 {
-            buf.push(',');
-        }
-        push_csv_field(buf, field);
+        } => write_json(
+            buf,
+            &DeletedLine {
+                kind: "deleted",
+                candidate_id: *candidate_id,
+                change_seq: *change_seq,
+                deleted_at: Rfc3339::new(deleted_at),
+                encounter_id: *encounter_id,
+            },
+        ),
     }
-    buf.push_str("\r\n");
+}
+
+/// Writes `line` as JSON and a newline.
+fn write_json(buf: &mut Vec<u8>, line: &impl Serialize) {
+    serde_json::to_writer(&mut *buf, line).expect("writing JSON to a Vec cannot fail");
+    buf.push(b'\n');
+}
+
+/// The wire name of a source, as poem-openapi writes [`vocabulary::Source`].
+fn source_name(source: enums::Source) -> &'static str {
+    static NAMES: OnceLock<Vec<(enums::Source, String)>> = OnceLock::new();
+    let names = NAMES.get_or_init(|| {
+        enums::Source::iter()
+            .map(|s| {
+                let name = match vocabulary::Source::from(s).to_json() {
+                    Some(serde_json::Value::String(name)) => name,
+                    other => unreachable!("an enum is a JSON string, not {other:?}"),
+                };
+                (s, name)
+            })
+            .collect()
+    });
+    names
+        .iter()
+        .find(|(s, _)| *s == source)
+        .map(|(_, name)| name.as_str())
+        .expect("every source has a name")
+}
+
+/// A time as `DateTime::to_rfc3339` writes it (what poem-openapi's
+/// `ToJSON` for `DateTime<Utc>` writes, and the CSV has always used):
+/// `+00:00`, and the fraction of a second in 3, 6 or 9 digits, or none,
+/// whichever is exact. Formatted on the stack.
+struct Rfc3339 {
+    text: [u8; 40],
+    len: usize,
+}
+
+impl Rfc3339 {
+    fn new(at: &DateTime<Utc>) -> Self {
+        let mut out = Rfc3339 {
+            text: [0; 40],
+            len: 0,
+        };
+        let year = at.year();
+        if !(0..=9999).contains(&year) {
+            // A sign and five or more digits: leave those to chrono.
+            let text = at.to_rfc3339();
+            out.push(text.as_bytes());
+            return out;
+        }
+        let (mut second, mut nano) = (at.second(), at.nanosecond());
+        // A leap second, as chrono writes it.
+        if nano >= 1_000_000_000 {
+            second += 1;
+            nano -= 1_000_000_000;
+        }
+        out.digits(year as u32, 4);
+        out.push(b"-");
+        out.digits(at.month(), 2);
+        out.push(b"-");
+        out.digits(at.day(), 2);
+        out.push(b"T");
+        out.digits(at.hour(), 2);
+        out.push(b":");
+        out.digits(at.minute(), 2);
+        out.push(b":");
+        out.digits(second, 2);
+        if nano != 0 {
+            out.push(b".");
+            if nano % 1_000_000 == 0 {
+                out.digits(nano / 1_000_000, 3);
+            } else if nano % 1_000 == 0 {
+                out.digits(nano / 1_000, 6);
+            } else {
+                out.digits(nano, 9);
+            }
+        }
+        out.push(b"+00:00");
+        out
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        self.text[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+
+    /// `value` in exactly `width` digits, zero-padded.
+    fn digits(&mut self, mut value: u32, width: usize) {
+        for i in (0..width).rev() {
+            self.text[self.len + i] = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+        self.len += width;
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.text[..self.len]
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(self.as_bytes()).expect("ASCII")
+    }
+}
+
+impl Serialize for Rfc3339 {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+const CSV_HEADER: &str = "op,change_seq,id,candidate_id,touchpoint_id,occurred_at,source,\
+score,note,recorded_by_key_id,created_at,updated_at,deleted_at\r\n";
+
+/// Writes a change as one CSV row: the fields of [`CSV_HEADER`], an empty
+/// field for a null.
+fn write_csv_row(buf: &mut Vec<u8>, change: &Change<'_>) {
+    match change {
+        Change::Upsert {
+            change_seq,
+            encounter: e,
+        } => {
+            buf.extend_from_slice(b"upsert,");
+            write_csv_upsert(buf, *change_seq, e);
+            buf.extend_from_slice(b",\r\n");
+        }
+        Change::Delete {
+            change_seq,
+            encounter_id,
+            candidate_id,
+            deleted_at,
+        } => {
+            buf.extend_from_slice(b"delete,");
+            write_number(buf, *change_seq);
+            buf.push(b',');
+            write_number(buf, *encounter_id);
+            buf.push(b',');
+            write_number(buf, *candidate_id);
+            buf.extend_from_slice(b",,,,,,,,,");
+            buf.extend_from_slice(Rfc3339::new(deleted_at).as_bytes());
+            buf.extend_from_slice(b"\r\n");
+        }
+    }
+}
+
+/// The fields of an `upsert` row from change_seq to updated_at.
+fn write_csv_upsert(buf: &mut Vec<u8>, change_seq: i64, e: &EncounterChange<'_>) {
+    write_number(buf, change_seq);
+    buf.push(b',');
+    write_number(buf, e.id);
+    buf.push(b',');
+    write_number(buf, e.candidate_id);
+    buf.push(b',');
+    write_number(buf, e.touchpoint_id);
+    buf.push(b',');
+    buf.extend_from_slice(Rfc3339::new(&e.occurred_at).as_bytes());
+    buf.push(b',');
+    push_csv_field(buf, exports::source_value(e.source));
+    buf.push(b',');
+    if let Some(score) = e.score {
+        write_number(buf, score);
+    }
+    buf.push(b',');
+    push_csv_field(buf, e.note.unwrap_or_default());
+    buf.push(b',');
+    write_number(buf, e.recorded_by_key_id);
+    buf.push(b',');
+    buf.extend_from_slice(Rfc3339::new(&e.created_at).as_bytes());
+    buf.push(b',');
+    buf.extend_from_slice(Rfc3339::new(&e.updated_at).as_bytes());
+}
+
+/// An integer in decimal (serde_json writes integers with `itoa`).
+fn write_number(buf: &mut Vec<u8>, n: impl Serialize) {
+    serde_json::to_writer(&mut *buf, &n).expect("writing a number to a Vec cannot fail");
 }
 
 /// RFC 4180: a field holding a comma, quote or line break is quoted, with
 /// its quotes doubled.
-fn push_csv_field(buf: &mut String, field: &str) {
-    if field.contains([',', '"', '\r', '\n']) {
-        buf.push('"');
-        buf.push_str(&field.replace('"', "\"\""));
-        buf.push('"');
-    } else {
-        buf.push_str(field);
+fn push_csv_field(buf: &mut Vec<u8>, field: &str) {
+    let bytes = field.as_bytes();
+    if !bytes
+        .iter()
+        .any(|b| matches!(b, b',' | b'"' | b'\r' | b'\n'))
+    {
+        buf.extend_from_slice(bytes);
+        return;
     }
+    buf.push(b'"');
+    for part in bytes.split_inclusive(|b| *b == b'"') {
+        buf.extend_from_slice(part);
+        if part.last() == Some(&b'"') {
+            buf.push(b'"');
+        }
+    }
+    buf.push(b'"');
 }
 
 #[cfg(test)]
 mod tests {
-    use poem_openapi::types::ToJSON;
+    use chrono::{NaiveDate, TimeZone};
+    use sea_orm::ActiveEnum;
 
     use super::*;
 
+    /// The record a change was written as before the export wrote its own
+    /// lines: the poem-openapi objects of the documented schema.
+    fn record(change: &Change<'_>) -> ExportRecord {
+        match change {
+            Change::Upsert {
+                change_seq,
+                encounter: e,
+            } => ExportRecord::Encounter(ExportedEncounter {
+                change_seq: *change_seq,
+                encounter: Encounter {
+                    id: e.id,
+                    candidate_id: e.candidate_id,
+                    touchpoint_id: e.touchpoint_id,
+                    occurred_at: e.occurred_at,
+                    source: e.source.into(),
+                    score: e.score,
+                    note: e.note.map(str::to_owned),
+                    recorded_by_key_id: e.recorded_by_key_id,
+                    created_at: e.created_at,
+                    updated_at: e.updated_at,
+                },
+            }),
+            Change::Delete {
+                change_seq,
+                encounter_id,
+                candidate_id,
+                deleted_at,
+            } => ExportRecord::Deleted(ExportedDeletion {
+                change_seq: *change_seq,
+                encounter_id: *encounter_id,
+                candidate_id: *candidate_id,
+                deleted_at: *deleted_at,
+            }),
+        }
+    }
+
+    /// The line as the export wrote it from `record.to_json()`.
+    fn to_json_line(record: &ExportRecord) -> String {
+        let (kind, fields) = match record {
+            ExportRecord::Encounter(r) => ("encounter", r.to_json()),
+            ExportRecord::Deleted(r) => ("deleted", r.to_json()),
+            ExportRecord::End(r) => ("end", r.to_json()),
+        };
+        let mut line = format!("{{\"type\":{}", serde_json::to_string(kind).unwrap());
+        let Some(serde_json::Value::Object(fields)) = fields else {
+            panic!("records are objects");
+        };
+        for (name, value) in fields {
+            line.push(',');
+            line.push_str(&serde_json::to_string(&name).unwrap());
+            line.push(':');
+            line.push_str(&serde_json::to_string(&value).unwrap());
+        }
+        line.push_str("}\n");
+        line
+    }
+
+    /// The row as the export wrote it from the owned fields.
+    fn to_csv_row(change: &Change<'_>) -> String {
+        let time = |at: &DateTime<Utc>| at.to_rfc3339();
+        let fields: [String; 13] = match change {
+            Change::Upsert {
+                change_seq,
+                encounter: e,
+            } => [
+                "upsert".into(),
+                change_seq.to_string(),
+                e.id.to_string(),
+                e.candidate_id.to_string(),
+                e.touchpoint_id.to_string(),
+                time(&e.occurred_at),
+                e.source.to_value(),
+                e.score.map(|s| s.to_string()).unwrap_or_default(),
+                e.note.map(str::to_owned).unwrap_or_default(),
+                e.recorded_by_key_id.to_string(),
+                time(&e.created_at),
+                time(&e.updated_at),
+                String::new(),
+            ],
+            Change::Delete {
+                change_seq,
+                encounter_id,
+                candidate_id,
+                deleted_at,
+            } => [
+                "delete".into(),
+                change_seq.to_string(),
+                encounter_id.to_string(),
+                candidate_id.to_string(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                time(deleted_at),
+            ],
+        };
+        let quoted: Vec<String> = fields
+            .iter()
+            .map(|field| {
+                if field.contains([',', '"', '\r', '\n']) {
+                    format!("\"{}\"", field.replace('"', "\"\""))
+                } else {
+                    field.clone()
+                }
+            })
+            .collect();
+        quoted.join(",") + "\r\n"
+    }
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    fn sample_changes() -> Vec<Change<'static>> {
+        let encounter = EncounterChange {
+            id: 42,
+            candidate_id: 7,
+            touchpoint_id: 3,
+            occurred_at: at("2026-09-30T23:33:51.065303Z"),
+            source: enums::Source::CandidateSurvey,
+            score: None,
+            note: Some(
+                "She said \"great\", then:\r\n\tline two \\ back\u{1}slash, caf\u{e9} \u{1f600} \u{2028}",
+            ),
+            recorded_by_key_id: 1,
+            created_at: at("2026-11-23T03:38:23Z"),
+            updated_at: at("2026-11-23T03:38:23.100Z"),
+        };
+        let mut changes = vec![Change::Upsert {
+            change_seq: 12,
+            encounter: encounter.clone(),
+        }];
+        for (source, score, note) in [
+            (enums::Source::RecruiterObservation, Some(0), None),
+            (enums::Source::ReviewImport, Some(10), Some("")),
+            (enums::Source::Other, Some(5), Some("a, b")),
+        ] {
+            changes.push(Change::Upsert {
+                change_seq: i64::MAX,
+                encounter: EncounterChange {
+                    source,
+                    score,
+                    note,
+                    occurred_at: at("1970-01-01T00:00:00.000000001Z"),
+                    ..encounter.clone()
+                },
+            });
+        }
+        changes.push(Change::Delete {
+            change_seq: 0,
+            encounter_id: 3,
+            candidate_id: 2,
+            deleted_at: at("2026-11-02T09:00:00Z"),
+        });
+        changes
+    }
+
     #[test]
-    fn json_lines_are_the_documented_records() {
-        let records = [
-            ExportRecord::Deleted(ExportedDeletion {
-                change_seq: 7,
-                encounter_id: 3,
-                candidate_id: 2,
-                deleted_at: "2026-11-02T09:00:00Z".parse().unwrap(),
-            }),
-            ExportRecord::End(ExportEnd {
-                next_cursor: "abc".into(),
-                rows: 1,
-            }),
-        ];
-        for record in records {
+    fn json_lines_are_the_poem_openapi_records() {
+        for change in sample_changes() {
             let mut buf = Vec::new();
-            write_json_line(&mut buf, &record);
+            write_json_line(&mut buf, &change);
             let line = String::from_utf8(buf).unwrap();
+            assert_eq!(line, to_json_line(&record(&change)));
             assert!(line.starts_with("{\"type\":"), "{line}");
             assert!(line.ends_with("}\n") && line.matches('\n').count() == 1);
-            let parsed: serde_json::Value = serde_json::from_str(&line).unwrap();
-            assert_eq!(Some(parsed), record.to_json());
+        }
+        let mut buf = Vec::new();
+        Encoding::Ndjson {
+            next_cursor: "ZXgxOjE6NTA".into(),
+        }
+        .end(&mut buf, 1_000_000);
+        let end = ExportRecord::End(ExportEnd {
+            next_cursor: "ZXgxOjE6NTA".into(),
+            rows: 1_000_000,
+        });
+        assert_eq!(String::from_utf8(buf).unwrap(), to_json_line(&end));
+    }
+
+    #[test]
+    fn csv_rows_are_unchanged() {
+        for change in sample_changes() {
+            let mut buf = Vec::new();
+            write_csv_row(&mut buf, &change);
+            assert_eq!(String::from_utf8(buf).unwrap(), to_csv_row(&change));
+        }
+    }
+
+    #[test]
+    fn times_are_written_as_to_rfc3339() {
+        let mut times = vec![
+            at("2026-11-02T09:00:00Z"),
+            at("0000-01-01T00:00:00Z"),
+            at("9999-12-31T23:59:59.999999999Z"),
+            at("2000-02-29T12:34:56.5Z"),
+            // A sign and five digits, or a negative year: chrono's own.
+            Utc.with_ymd_and_hms(10000, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(-1, 12, 31, 23, 59, 59).unwrap(),
+            // A leap second.
+            Utc.from_utc_datetime(
+                &NaiveDate::from_ymd_opt(2016, 12, 31)
+                    .unwrap()
+                    .and_hms_nano_opt(23, 59, 59, 1_250_000_000)
+                    .unwrap(),
+            ),
+            DateTime::<Utc>::MIN_UTC,
+            DateTime::<Utc>::MAX_UTC,
+        ];
+        // Every fraction width: none, milli-, micro- and nanoseconds.
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        for _ in 0..20_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let secs = (state % 400_000_000_000) as i64 - 100_000_000_000;
+            let nanos = match state % 4 {
+                0 => 0,
+                1 => (state >> 8) as u32 % 1000 * 1_000_000,
+                2 => (state >> 8) as u32 % 1_000_000 * 1000,
+                _ => (state >> 8) as u32 % 1_000_000_000,
+            };
+            times.push(DateTime::from_timestamp(secs, nanos).unwrap());
+        }
+        for time in times {
+            assert_eq!(Rfc3339::new(&time).as_str(), time.to_rfc3339());
+        }
+    }
+
+    #[test]
+    fn sources_have_their_wire_names() {
+        for source in enums::Source::iter() {
+            let wire = vocabulary::Source::from(source).to_json();
+            assert_eq!(Some(serde_json::Value::from(source_name(source))), wire);
         }
     }
 
     #[test]
     fn csv_fields_are_quoted_when_needed() {
         let quoted = |field: &str| {
-            let mut buf = String::new();
+            let mut buf = Vec::new();
             push_csv_field(&mut buf, field);
-            buf
+            String::from_utf8(buf).unwrap()
         };
         assert_eq!(quoted("plain text"), "plain text");
         assert_eq!(quoted("a, b"), "\"a, b\"");
         assert_eq!(quoted("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(quoted("\"\""), "\"\"\"\"\"\"");
         assert_eq!(quoted("two\nlines"), "\"two\nlines\"");
+        assert_eq!(quoted("caf\u{e9}\r"), "\"caf\u{e9}\r\"");
         assert_eq!(quoted(""), "");
     }
 }

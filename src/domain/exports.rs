@@ -26,14 +26,15 @@
 //!
 //! [`EncounterWrite`]: super::rollups::EncounterWrite
 
-use std::pin::Pin;
+use std::{pin::Pin, sync::Arc, sync::OnceLock};
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use chrono::{DateTime, Utc};
-use entity::{encounter, enums::Source, organization};
+use entity::{enums::Source, organization};
 use futures_util::{stream, Stream, StreamExt};
 use sea_orm::{
-    DatabaseConnection, DbBackend, EntityTrait, QueryResult, QuerySelect, Statement, StreamTrait,
+    sqlx, ActiveEnum, DatabaseConnection, DbBackend, DbErr, EntityTrait, Iterable, QueryResult,
+    QuerySelect, RuntimeErr, Statement, StreamTrait,
 };
 
 use super::{sql::Sql, DomainError, DomainResult};
@@ -42,13 +43,17 @@ use super::{sql::Sql, DomainError, DomainResult};
 /// the last `change_seq` fully exported.
 const CURSOR_PREFIX: &str = "ex1";
 
-/// One change, as exported.
+/// One change as read from the database. Its fields are read in place by
+/// [`ChangeRow::change`], so exporting a row copies nothing but the output.
+pub struct ChangeRow(QueryResult);
+
+/// One change, as exported, borrowing its text from its [`ChangeRow`].
 #[derive(Debug, Clone, PartialEq)]
-pub enum Change {
+pub enum Change<'a> {
     /// The encounter was created or changed; this is its current state.
     Upsert {
         change_seq: i64,
-        encounter: encounter::Model,
+        encounter: ExportedEncounter<'a>,
     },
     /// The encounter was deleted.
     Delete {
@@ -59,7 +64,23 @@ pub enum Change {
     },
 }
 
-impl Change {
+/// An encounter's current state, as exported: the columns of
+/// `encounter::Model` the export carries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportedEncounter<'a> {
+    pub id: i64,
+    pub candidate_id: i64,
+    pub touchpoint_id: i64,
+    pub occurred_at: DateTime<Utc>,
+    pub source: Source,
+    pub score: Option<i32>,
+    pub note: Option<&'a str>,
+    pub recorded_by_key_id: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Change<'_> {
     pub fn change_seq(&self) -> i64 {
         match self {
             Change::Upsert { change_seq, .. } | Change::Delete { change_seq, .. } => *change_seq,
@@ -68,7 +89,7 @@ impl Change {
 }
 
 /// The changes, as they come from the database.
-pub type ChangeStream = Pin<Box<dyn Stream<Item = DomainResult<Change>> + Send>>;
+pub type ChangeStream = Pin<Box<dyn Stream<Item = DomainResult<ChangeRow>> + Send>>;
 
 /// An export under way: where the next one starts, and the changes.
 pub struct Export {
@@ -119,7 +140,7 @@ pub async fn export(
     };
     let changes = stream::iter(first)
         .chain(rows)
-        .map(move |row| change_from_row(organization_id, &row?));
+        .map(|row| Ok(ChangeRow(row?)));
     Ok(Export {
         next_cursor: encode_cursor(organization_id, bound),
         changes: Box::pin(changes),
@@ -177,36 +198,88 @@ fn changes_statement(
     sql.statement()
 }
 
-fn change_from_row(organization_id: i64, row: &QueryResult) -> DomainResult<Change> {
-    let op: String = row.try_get("", "op")?;
-    let change_seq: i64 = row.try_get("", "change_seq")?;
-    let id: i64 = row.try_get("", "id")?;
-    let candidate_id: i64 = row.try_get("", "candidate_id")?;
+impl ChangeRow {
+    /// The change this row holds. Reads the columns by position, in the
+    /// order of [`changes_statement`], straight from the driver's row.
+    pub fn change(&self) -> DomainResult<Change<'_>> {
+        let change = if let Some(row) = self.0.try_as_sqlite_row() {
+            decode_change(row)
+        } else if let Some(row) = self.0.try_as_pg_row() {
+            decode_change(row)
+        } else {
+            return Err(DbErr::Custom("export rows come from SQLite or PostgreSQL".into()).into());
+        };
+        change.map_err(|err| DbErr::Query(RuntimeErr::SqlxError(Arc::new(err))).into())
+    }
+}
+
+/// Decodes a row of [`changes_statement`]. The same type checks as
+/// `QueryResult::try_get`, without looking columns up by name or copying
+/// text.
+fn decode_change<'r, R>(row: &'r R) -> Result<Change<'r>, sqlx::Error>
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+    &'r str: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i32: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    DateTime<Utc>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let op: &str = row.try_get(0)?;
+    let change_seq: i64 = row.try_get(1)?;
+    let id: i64 = row.try_get(2)?;
+    let candidate_id: i64 = row.try_get(3)?;
     if op == "delete" {
         return Ok(Change::Delete {
             change_seq,
             encounter_id: id,
             candidate_id,
-            deleted_at: row.try_get("", "deleted_at")?,
+            deleted_at: row.try_get(12)?,
         });
     }
+    let source: &str = row.try_get(6)?;
     Ok(Change::Upsert {
         change_seq,
-        encounter: encounter::Model {
+        encounter: ExportedEncounter {
             id,
-            organization_id,
             candidate_id,
-            touchpoint_id: row.try_get("", "touchpoint_id")?,
-            occurred_at: row.try_get("", "occurred_at")?,
-            source: row.try_get::<Source>("", "source")?,
-            score: row.try_get("", "score")?,
-            note: row.try_get("", "note")?,
-            recorded_by_key_id: row.try_get("", "recorded_by_key_id")?,
-            change_seq,
-            created_at: row.try_get("", "created_at")?,
-            updated_at: row.try_get("", "updated_at")?,
+            touchpoint_id: row.try_get(4)?,
+            occurred_at: row.try_get(5)?,
+            source: source_from_db(source).ok_or_else(|| sqlx::Error::ColumnDecode {
+                index: "6".into(),
+                source: format!("unexpected source {source:?}").into(),
+            })?,
+            score: row.try_get(7)?,
+            note: row.try_get(8)?,
+            recorded_by_key_id: row.try_get(9)?,
+            created_at: row.try_get(10)?,
+            updated_at: row.try_get(11)?,
         },
     })
+}
+
+/// Every [`Source`] with its stored value (`ActiveEnum::to_value`), so rows
+/// are read and written without allocating.
+fn sources() -> &'static [(String, Source)] {
+    static SOURCES: OnceLock<Vec<(String, Source)>> = OnceLock::new();
+    SOURCES.get_or_init(|| Source::iter().map(|s| (s.to_value(), s)).collect())
+}
+
+/// The [`Source`] stored as `value`.
+fn source_from_db(value: &str) -> Option<Source> {
+    sources()
+        .iter()
+        .find(|(stored, _)| stored == value)
+        .map(|(_, source)| *source)
+}
+
+/// How `source` is stored: `source.to_value()`, borrowed.
+pub fn source_value(source: Source) -> &'static str {
+    sources()
+        .iter()
+        .find(|(_, s)| *s == source)
+        .map(|(stored, _)| stored.as_str())
+        .expect("every source is in Source::iter()")
 }
 
 /// An opaque cursor: the organization and the last `change_seq` exported.
@@ -237,6 +310,15 @@ fn decode_cursor(organization_id: i64, cursor: &str) -> DomainResult<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sources_are_read_and_written_as_stored() {
+        for source in Source::iter() {
+            assert_eq!(source_value(source), source.to_value());
+            assert_eq!(source_from_db(&source.to_value()), Some(source));
+        }
+        assert_eq!(source_from_db("survey"), None);
+    }
 
     #[test]
     fn cursors_round_trip() {

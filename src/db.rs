@@ -1,7 +1,7 @@
 //! Connecting to the database (SQLite or PostgreSQL) and bringing its schema
 //! up to date. What differs between the two backends lives here.
 
-use std::{path::Path, time::Duration};
+use std::{ffi::c_int, path::Path, sync::Once, time::Duration};
 
 use anyhow::Context;
 use migration::{Migrator, MigratorTrait};
@@ -61,6 +61,7 @@ async fn connect_once(settings: &DatabaseSettings) -> anyhow::Result<DatabaseCon
         .connect_timeout(settings.connect_timeout)
         .acquire_timeout(settings.connect_timeout);
     if let Some(path) = sqlite_path(url) {
+        disable_sqlite_memory_statistics();
         if let Some(parent) = Path::new(path).parent() {
             if !parent.as_os_str().is_empty() {
                 std::fs::create_dir_all(parent)
@@ -83,6 +84,31 @@ async fn connect_once(settings: &DatabaseSettings) -> anyhow::Result<DatabaseCon
     Database::connect(options)
         .await
         .with_context(|| format!("connecting to {}", redact(url)))
+}
+
+/// Turns SQLite's memory statistics (`SQLITE_CONFIG_MEMSTATUS`) off before
+/// the first SQLite connection opens. With them on, every allocation and
+/// free inside SQLite takes one process-wide mutex, and reading rows takes
+/// it from two threads at once: the sqlx driver copies each value of each
+/// row on its worker thread, and the task reading the rows frees them. A
+/// full export of 1M encounters took about a third less CPU time without
+/// it. Nothing here reads the statistics (`sqlite3_memory_used`, a soft
+/// heap limit).
+fn disable_sqlite_memory_statistics() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let off: c_int = 0;
+        // SAFETY: `sqlite3_config` must run before SQLite initializes, while
+        // no other thread is in SQLite. Every SQLite connection of this
+        // process is opened by `connect`, which comes here first, and
+        // `call_once` holds the other callers until this returns. After
+        // SQLite initialized, it only returns SQLITE_MISUSE.
+        let rc =
+            unsafe { libsqlite3_sys::sqlite3_config(libsqlite3_sys::SQLITE_CONFIG_MEMSTATUS, off) };
+        if rc != libsqlite3_sys::SQLITE_OK {
+            tracing::warn!(rc, "could not turn SQLite memory statistics off");
+        }
+    });
 }
 
 /// Applies pending migrations, then rebuilds perception rollups built by an
@@ -186,6 +212,17 @@ pub fn redact(database_url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn sqlite_keeps_no_memory_statistics() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/t.db", dir.path().display());
+        let db = connect(&DatabaseSettings::new(url)).await.unwrap();
+        migrate(&db).await.unwrap();
+        // SAFETY: reads a counter; callable from any thread.
+        let used = unsafe { libsqlite3_sys::sqlite3_memory_used() };
+        assert_eq!(used, 0, "SQLite counts its memory");
+    }
 
     #[test]
     fn sqlite_paths() {

@@ -22,7 +22,7 @@ use poem_openapi::{
     ApiResponse, Enum, Object, OpenApi, ResponseContent, Union,
 };
 use sea_orm::{DatabaseConnection, Iterable};
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 
 use super::{encounters::Encounter, error::ApiError, security::ApiKeyAuth, vocabulary, ApiTags};
 use crate::domain::{
@@ -242,14 +242,7 @@ impl Encoding {
 
     fn end(&self, buf: &mut Vec<u8>, rows: u64) {
         if let Encoding::Ndjson { next_cursor } = self {
-            write_json(
-                buf,
-                &EndLine {
-                    kind: "end",
-                    next_cursor,
-                    rows,
-                },
-            );
+            write_json_end(buf, next_cursor, rows);
         }
     }
 }
@@ -338,101 +331,79 @@ impl Stream for Chunks {
     }
 }
 
-/// An `encounter` line: the same object as `ExportRecord::to_json()`, with
-/// `type` first and the other fields in the order poem-openapi's JSON map
-/// (a `BTreeMap`: by name) gives them.
-#[derive(Serialize)]
-struct EncounterLine<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    change_seq: i64,
-    encounter: EncounterJson<'a>,
-}
-
-/// [`Encounter`], fields by name.
-#[derive(Serialize)]
-struct EncounterJson<'a> {
-    candidate_id: i64,
-    created_at: Rfc3339,
-    id: i64,
-    note: Option<&'a str>,
-    occurred_at: Rfc3339,
-    recorded_by_key_id: i64,
-    score: Option<i32>,
-    source: &'static str,
-    touchpoint_id: i64,
-    updated_at: Rfc3339,
-}
-
-/// A `deleted` line ([`ExportedDeletion`]).
-#[derive(Serialize)]
-struct DeletedLine {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    candidate_id: i64,
-    change_seq: i64,
-    deleted_at: Rfc3339,
-    encounter_id: i64,
-}
-
-/// The `end` line ([`ExportEnd`]).
-#[derive(Serialize)]
-struct EndLine<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    next_cursor: &'a str,
-    rows: u64,
-}
-
-/// Writes a change as one NDJSON line, `type` first (readers can dispatch
-/// on it before reading the rest): the same text as the [`ExportRecord`]'s
-/// `to_json()` with `type` moved first.
+/// Writes a change as one NDJSON line: the [`ExportRecord`]'s `to_json()`
+/// with `type` first (readers can dispatch on it before reading the rest),
+/// then the fields in the order poem-openapi's JSON map (a `BTreeMap`)
+/// gives them, by name. Written by hand rather than through serde: the
+/// names need no escaping, and this is most of the export's own work.
 fn write_json_line(buf: &mut Vec<u8>, change: &Change<'_>) {
     match change {
         Change::Upsert {
             change_seq,
             encounter: e,
-        } => write_json(
-            buf,
-            &EncounterLine {
-                kind: "encounter",
-                change_seq: *change_seq,
-                encounter: EncounterJson {
-                    candidate_id: e.candidate_id,
-                    created_at: Rfc3339::new(&e.created_at),
-                    id: e.id,
-                    note: e.note,
-                    occurred_at: Rfc3339::new(&e.occurred_at),
-                    recorded_by_key_id: e.recorded_by_key_id,
-                    score: e.score,
-                    source: source_name(e.source),
-                    touchpoint_id: e.touchpoint_id,
-                    updated_at: Rfc3339::new(&e.updated_at),
-                },
-            },
-        ),
+        } => {
+            buf.extend_from_slice(br#"{"type":"encounter","change_seq":"#);
+            write_number(buf, *change_seq);
+            buf.extend_from_slice(br#","encounter":{"candidate_id":"#);
+            write_number(buf, e.candidate_id);
+            buf.extend_from_slice(br#","created_at":"#);
+            write_json_time(buf, &e.created_at);
+            buf.extend_from_slice(br#","id":"#);
+            write_number(buf, e.id);
+            buf.extend_from_slice(br#","note":"#);
+            write_json(buf, &e.note);
+            buf.extend_from_slice(br#","occurred_at":"#);
+            write_json_time(buf, &e.occurred_at);
+            buf.extend_from_slice(br#","recorded_by_key_id":"#);
+            write_number(buf, e.recorded_by_key_id);
+            buf.extend_from_slice(br#","score":"#);
+            write_json(buf, &e.score);
+            buf.extend_from_slice(br#","source":"#);
+            write_json(buf, source_name(e.source));
+            buf.extend_from_slice(br#","touchpoint_id":"#);
+            write_number(buf, e.touchpoint_id);
+            buf.extend_from_slice(br#","updated_at":"#);
+            write_json_time(buf, &e.updated_at);
+            buf.extend_from_slice(b"}}\n");
+        }
         Change::Delete {
             change_seq,
             encounter_id,
             candidate_id,
             deleted_at,
-        } => write_json(
-            buf,
-            &DeletedLine {
-                kind: "deleted",
-                candidate_id: *candidate_id,
-                change_seq: *change_seq,
-                deleted_at: Rfc3339::new(deleted_at),
-                encounter_id: *encounter_id,
-            },
-        ),
+        } => {
+            buf.extend_from_slice(br#"{"type":"deleted","candidate_id":"#);
+            write_number(buf, *candidate_id);
+            buf.extend_from_slice(br#","change_seq":"#);
+            write_number(buf, *change_seq);
+            buf.extend_from_slice(br#","deleted_at":"#);
+            write_json_time(buf, deleted_at);
+            buf.extend_from_slice(br#","encounter_id":"#);
+            write_number(buf, *encounter_id);
+            buf.extend_from_slice(b"}\n");
+        }
     }
 }
 
-/// Writes `line` as JSON and a newline.
-fn write_json(buf: &mut Vec<u8>, line: &impl Serialize) {
-    serde_json::to_writer(&mut *buf, line).expect("writing JSON to a Vec cannot fail");
-    buf.push(b'\n');
+/// The `end` line ([`ExportEnd`]).
+fn write_json_end(buf: &mut Vec<u8>, next_cursor: &str, rows: u64) {
+    buf.extend_from_slice(br#"{"type":"end","next_cursor":"#);
+    write_json(buf, next_cursor);
+    buf.extend_from_slice(br#","rows":"#);
+    write_number(buf, rows);
+    buf.extend_from_slice(b"}\n");
+}
+
+/// A time as a JSON string (RFC 3339 needs no escaping).
+fn write_json_time(buf: &mut Vec<u8>, at: &DateTime<Utc>) {
+    buf.push(b'"');
+    buf.extend_from_slice(Rfc3339::new(at).as_bytes());
+    buf.push(b'"');
+}
+
+/// Writes `value` as JSON.
+fn write_json(buf: &mut Vec<u8>, value: &(impl Serialize + ?Sized)) {
+    serde_json::to_writer(&mut *buf, value).expect("writing JSON to a Vec cannot fail");
 }
 
 /// The wire name of a source, as poem-openapi writes [`vocabulary::Source`].
@@ -525,16 +496,6 @@ impl Rfc3339 {
 
     fn as_bytes(&self) -> &[u8] {
         &self.text[..self.len]
-    }
-
-    fn as_str(&self) -> &str {
-        std::str::from_utf8(self.as_bytes()).expect("ASCII")
-    }
-}
-
-impl Serialize for Rfc3339 {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
     }
 }
 
@@ -860,7 +821,7 @@ mod tests {
             times.push(DateTime::from_timestamp(secs, nanos).unwrap());
         }
         for time in times {
-            assert_eq!(Rfc3339::new(&time).as_str(), time.to_rfc3339());
+            assert_eq!(Rfc3339::new(&time).as_bytes(), time.to_rfc3339().as_bytes());
         }
     }
 

@@ -218,12 +218,11 @@ impl ChangeRow {
 /// text.
 fn decode_change<'r, R>(row: &'r R) -> Result<Change<'r>, sqlx::Error>
 where
-    R: sqlx::Row,
+    R: TimeColumn,
     usize: sqlx::ColumnIndex<R>,
     &'r str: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     i32: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    DateTime<Utc>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
     let op: &str = row.try_get(0)?;
     let change_seq: i64 = row.try_get(1)?;
@@ -234,7 +233,7 @@ where
             change_seq,
             encounter_id: id,
             candidate_id,
-            deleted_at: row.try_get(12)?,
+            deleted_at: row.time(12)?,
         });
     }
     let source: &str = row.try_get(6)?;
@@ -244,7 +243,7 @@ where
             id,
             candidate_id,
             touchpoint_id: row.try_get(4)?,
-            occurred_at: row.try_get(5)?,
+            occurred_at: row.time(5)?,
             source: source_from_db(source).ok_or_else(|| sqlx::Error::ColumnDecode {
                 index: "6".into(),
                 source: format!("unexpected source {source:?}").into(),
@@ -252,10 +251,75 @@ where
             score: row.try_get(7)?,
             note: row.try_get(8)?,
             recorded_by_key_id: row.try_get(9)?,
-            created_at: row.try_get(10)?,
-            updated_at: row.try_get(11)?,
+            created_at: row.time(10)?,
+            updated_at: row.time(11)?,
         },
     })
+}
+
+/// A row's `DateTime<Utc>` columns, decoded as the driver decodes them.
+trait TimeColumn: sqlx::Row {
+    fn time(&self, index: usize) -> Result<DateTime<Utc>, sqlx::Error>;
+}
+
+impl TimeColumn for sqlx::postgres::PgRow {
+    fn time(&self, index: usize) -> Result<DateTime<Utc>, sqlx::Error> {
+        sqlx::Row::try_get(self, index)
+    }
+}
+
+/// SQLite stores times as text. What sqlx writes (`+00:00`, see
+/// [`parse_utc_rfc3339`]) is read here without chrono's general parser;
+/// anything else goes to sqlx, which also reads other text forms, numbers,
+/// and reports what is not a time.
+impl TimeColumn for sqlx::sqlite::SqliteRow {
+    fn time(&self, index: usize) -> Result<DateTime<Utc>, sqlx::Error> {
+        let text = sqlx::Row::try_get::<&str, _>(self, index);
+        if let Some(at) = text.ok().and_then(parse_utc_rfc3339) {
+            return Ok(at);
+        }
+        sqlx::Row::try_get(self, index)
+    }
+}
+
+/// Reads `YYYY-MM-DDTHH:MM:SS[.fraction]+00:00`, the form sqlx writes a
+/// `DateTime<Utc>` in (`to_rfc3339_opts(AutoSi, false)`), to the same value
+/// as `DateTime::parse_from_rfc3339`. Anything else (other separators or
+/// offsets, a leap second, more than nine fraction digits, an impossible
+/// date) is `None`, for the general parser.
+fn parse_utc_rfc3339(text: &str) -> Option<DateTime<Utc>> {
+    let b = text.as_bytes();
+    let digits = |range: std::ops::Range<usize>| -> Option<u32> {
+        b.get(range)?.iter().try_fold(0u32, |n, &d| {
+            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+        })
+    };
+    if b.len() < 25
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+        || !text.ends_with("+00:00")
+    {
+        return None;
+    }
+    let fraction = &b[19..b.len() - 6];
+    let nano = match fraction {
+        [] => 0,
+        [b'.', rest @ ..] if (1..=9).contains(&rest.len()) => {
+            digits(20..20 + rest.len())? * 10u32.pow(9 - rest.len() as u32)
+        }
+        _ => return None,
+    };
+    let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
+    if second > 59 {
+        return None;
+    }
+    let date =
+        chrono::NaiveDate::from_ymd_opt(digits(0..4)? as i32, digits(5..7)?, digits(8..10)?)?;
+    let time = chrono::NaiveTime::from_hms_nano_opt(hour, minute, second, nano)?;
+    Some(date.and_time(time).and_utc())
 }
 
 /// Every [`Source`] with its stored value (`ActiveEnum::to_value`), so rows
@@ -310,6 +374,76 @@ fn decode_cursor(organization_id: i64, cursor: &str) -> DomainResult<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sqlite_times_are_read_as_chrono_reads_them() {
+        let chrono = |text: &str| {
+            DateTime::parse_from_rfc3339(text)
+                .ok()
+                .map(|at| at.with_timezone(&Utc))
+        };
+        let mut texts: Vec<String> = [
+            "2026-09-30T23:33:51.065303+00:00",
+            "2026-09-30T23:33:51+00:00",
+            "2026-09-30T23:33:51.1+00:00",
+            "2026-09-30T23:33:51.123456789+00:00",
+            "0000-01-01T00:00:00+00:00",
+            "9999-12-31T23:59:59.999999999+00:00",
+            "2024-02-29T12:00:00+00:00",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        for at in &texts.clone() {
+            assert_eq!(parse_utc_rfc3339(at), chrono(at), "{at}");
+            assert!(parse_utc_rfc3339(at).is_some(), "{at}");
+        }
+        // Valid for chrono but left to it, or invalid for both.
+        texts = [
+            "2026-09-30T23:33:51Z",
+            "2026-09-30 23:33:51+00:00",
+            "2026-09-30t23:33:51+00:00",
+            "2026-09-30T23:33:51+01:00",
+            "2026-09-30T23:33:51-00:00",
+            "2016-12-31T23:59:60+00:00",
+            "2026-09-30T23:33:51.1234567891+00:00",
+            "2026-09-30T23:33:51.+00:00",
+            "2026-09-30T23:33:51,5+00:00",
+            "2025-02-29T12:00:00+00:00",
+            "2026-13-01T00:00:00+00:00",
+            "2026-09-30T24:00:00+00:00",
+            "2026-09-30T23:60:00+00:00",
+            "+2026-09-30T23:33:51+00:00",
+            "2026-9-30T23:33:51+00:00",
+            "2026-09-30T23:33:5a+00:00",
+            "2026-09-30T23:33:51+00:00 ",
+            "2026-09-30",
+            "",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        for at in &texts {
+            assert_eq!(parse_utc_rfc3339(at), None, "{at}");
+        }
+        // What sqlx writes, for many times.
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        for _ in 0..20_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let secs = (state % 253_402_300_800) as i64 - 62_167_219_200 / 2;
+            let nanos = match state % 4 {
+                0 => 0,
+                1 => (state >> 8) as u32 % 1000 * 1_000_000,
+                2 => (state >> 8) as u32 % 1_000_000 * 1000,
+                _ => (state >> 8) as u32 % 1_000_000_000,
+            };
+            let Some(at) = DateTime::from_timestamp(secs, nanos) else {
+                continue;
+            };
+            let text = at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false);
+            assert_eq!(parse_utc_rfc3339(&text), Some(at), "{text}");
+        }
+    }
 
     #[test]
     fn sources_are_read_and_written_as_stored() {

@@ -442,14 +442,18 @@ impl Rfc3339 {
             text: [0; 40],
             len: 0,
         };
-        let year = at.year();
+        // UTC: the fields are the naive ones (each accessor of `at` would
+        // convert again).
+        let naive = at.naive_utc();
+        let (date, time) = (naive.date(), naive.time());
+        let year = date.year();
         if !(0..=9999).contains(&year) {
             // A sign and five or more digits: leave those to chrono.
             let text = at.to_rfc3339();
             out.push(text.as_bytes());
             return out;
         }
-        let (mut second, mut nano) = (at.second(), at.nanosecond());
+        let (mut second, mut nano) = (time.second(), time.nanosecond());
         // A leap second, as chrono writes it.
         if nano >= 1_000_000_000 {
             second += 1;
@@ -457,13 +461,13 @@ impl Rfc3339 {
         }
         out.digits(year as u32, 4);
         out.push(b"-");
-        out.digits(at.month(), 2);
+        out.digits(date.month(), 2);
         out.push(b"-");
-        out.digits(at.day(), 2);
+        out.digits(date.day(), 2);
         out.push(b"T");
-        out.digits(at.hour(), 2);
+        out.digits(time.hour(), 2);
         out.push(b":");
-        out.digits(at.minute(), 2);
+        out.digits(time.minute(), 2);
         out.push(b":");
         out.digits(second, 2);
         if nano != 0 {

@@ -25,7 +25,11 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use touchpoint_tracker::{
     config::DatabaseSettings,
     db,
-    domain::{candidates, encounters, keys, organizations, touchpoints},
+    domain::{
+        candidates,
+        ingest::{self, CandidateRef, EncounterInput, TouchpointRef},
+        keys, organizations, touchpoints,
+    },
 };
 
 const CANDIDATES: usize = 10_000;
@@ -340,9 +344,9 @@ async fn seed(conn: &DatabaseConnection, size: usize) -> anyhow::Result<String> 
         for _ in 0..count {
             let (touchpoint_id, effect) = catalog[rng.random_range(0..catalog.len())];
             mood = (mood + effect + rng.random_range(-1..=1)).clamp(0, 10);
-            batch.push(encounters::NewEncounter {
-                candidate_id: candidate,
-                touchpoint_id,
+            batch.push(EncounterInput {
+                candidate: CandidateRef::Id(candidate),
+                touchpoint: TouchpointRef::Id(touchpoint_id),
                 occurred_at: end - Days::seconds(rng.random_range(0..span_seconds)),
                 source: Source::CandidateSurvey,
                 score: rng.random_bool(0.6).then_some(mood),
@@ -351,7 +355,7 @@ async fn seed(conn: &DatabaseConnection, size: usize) -> anyhow::Result<String> 
         }
         if batch.len() >= SEED_BATCH {
             written += batch.len();
-            encounters::create_many(conn, org.id, key.key.id, std::mem::take(&mut batch)).await?;
+            ingest::record_all(conn, org.id, key.key.id, std::mem::take(&mut batch), None).await?;
             eprint!(
                 "\rseeding: {written} encounters, {:.0}/s   ",
                 written as f64 / started.elapsed().as_secs_f64()
@@ -359,7 +363,7 @@ async fn seed(conn: &DatabaseConnection, size: usize) -> anyhow::Result<String> 
         }
     }
     if !batch.is_empty() {
-        encounters::create_many(conn, org.id, key.key.id, batch).await?;
+        ingest::record_all(conn, org.id, key.key.id, batch, None).await?;
     }
     eprintln!();
     Ok(key.token)

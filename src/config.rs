@@ -4,7 +4,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::api::vocabulary::Role;
+use crate::api::{payload::BodyLimits, rate_limit::RateLimit, vocabulary::Role};
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/touchpoints.db";
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -31,6 +31,8 @@ pub struct GlobalArgs {
     pub bind: SocketAddr,
     #[command(flatten)]
     pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub limits: LimitArgs,
     /// Log line format. Log levels come from `RUST_LOG` (default `info`).
     #[arg(
         long,
@@ -65,6 +67,43 @@ pub struct DatabaseArgs {
     /// unreachable at start (0: retry forever).
     #[arg(long, env = "DB_STARTUP_TIMEOUT", default_value_t = 120, global = true)]
     pub db_startup_timeout: u64,
+}
+
+/// Request limits.
+#[derive(Args, Debug, Clone)]
+pub struct LimitArgs {
+    /// Largest JSON request body, in bytes; larger ones are refused (413).
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 1024 * 1024, global = true)]
+    pub max_body_bytes: usize,
+    /// Largest body of `POST /api/v1/encounters/batch`, in bytes.
+    #[arg(
+        long,
+        env = "MAX_BATCH_BODY_BYTES",
+        default_value_t = 16 * 1024 * 1024,
+        global = true
+    )]
+    pub max_batch_body_bytes: usize,
+    /// Longest line of an NDJSON import, in bytes (the stream is unbounded).
+    #[arg(
+        long,
+        env = "MAX_IMPORT_LINE_BYTES",
+        default_value_t = 64 * 1024,
+        global = true
+    )]
+    pub max_import_line_bytes: usize,
+    /// Requests per second each API key may make on average; beyond, 429
+    /// with `Retry-After` (0: no limit).
+    #[arg(
+        long,
+        env = "RATE_LIMIT_PER_SECOND",
+        default_value_t = 0.0,
+        global = true
+    )]
+    pub rate_limit_per_second: f64,
+    /// Requests a key may make at once, above its average (default: one
+    /// second's worth, at least 1).
+    #[arg(long, env = "RATE_LIMIT_BURST", global = true)]
+    pub rate_limit_burst: Option<f64>,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,6 +179,15 @@ impl From<CliRole> for Role {
 pub struct Settings {
     pub database: DatabaseSettings,
     pub bind: SocketAddr,
+    pub limits: Limits,
+}
+
+/// How much a request and a key may ask.
+#[derive(Debug, Clone, Default)]
+pub struct Limits {
+    pub body: BodyLimits,
+    /// `None`: no rate limit.
+    pub rate: Option<RateLimit>,
 }
 
 /// Where the database is and how to talk to it.
@@ -183,6 +231,24 @@ impl From<&GlobalArgs> for Settings {
                 startup_timeout: seconds_or_unlimited(db.db_startup_timeout),
             },
             bind: args.bind,
+            limits: Limits::from(&args.limits),
+        }
+    }
+}
+
+impl From<&LimitArgs> for Limits {
+    fn from(args: &LimitArgs) -> Self {
+        let per_second = args.rate_limit_per_second;
+        Limits {
+            body: BodyLimits {
+                json_bytes: args.max_body_bytes.max(1),
+                batch_bytes: args.max_batch_body_bytes.max(1),
+                import_line_bytes: args.max_import_line_bytes.max(1),
+            },
+            rate: (per_second > 0.0).then(|| RateLimit {
+                per_second,
+                burst: args.rate_limit_burst.unwrap_or(per_second).max(1.0),
+            }),
         }
     }
 }

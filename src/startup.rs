@@ -9,7 +9,12 @@ use poem::{
 };
 use sea_orm::DatabaseConnection;
 
-use crate::{api, config::Settings, db, domain::organizations};
+use crate::{
+    api,
+    config::{Limits, Settings},
+    db,
+    domain::organizations,
+};
 
 /// In-flight requests get this long to finish after a shutdown signal.
 const GRACEFUL_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -18,6 +23,7 @@ pub struct Application {
     acceptor: TcpAcceptor,
     address: SocketAddr,
     db: DatabaseConnection,
+    limits: Limits,
 }
 
 impl Application {
@@ -39,6 +45,7 @@ impl Application {
             acceptor,
             address,
             db,
+            limits: settings.limits.clone(),
         })
     }
 
@@ -61,7 +68,7 @@ impl Application {
             );
         }
         tracing::info!(address = %self.address, docs = %format!("http://{}/docs", self.address), "listening");
-        let app = api::routes(self.db.clone());
+        let app = api::routes(self.db.clone(), &self.limits);
         let result = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(GRACEFUL_SHUTDOWN_TIMEOUT))
             .await;

@@ -6,6 +6,7 @@ pub mod candidate;
 pub mod encounter;
 pub mod encounter_tombstone;
 pub mod enums;
+pub mod idempotency_key;
 pub mod organization;
 pub mod perception_daily;
 pub mod perception_monthly;

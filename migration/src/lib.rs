@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_create_core_schema;
 mod m20261123_000001_perception_rollups;
+mod m20261124_000001_idempotency_keys;
 
 pub struct Migrator;
 
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_create_core_schema::Migration),
             Box::new(m20261123_000001_perception_rollups::Migration),
+            Box::new(m20261124_000001_idempotency_keys::Migration),
         ]
     }
 }

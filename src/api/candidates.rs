@@ -1,7 +1,7 @@
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::{
-    param::{Path, Query},
+    param::{Header, Path, Query},
     payload::Json,
     types::MaybeUndefined,
     ApiResponse, Object, OpenApi,
@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::{
     error::ApiError,
+    idempotency::{answer, idempotency, stored},
     page::{page_request, page_type},
     patch::{change, nullable_change, required},
     payload::JsonBody,
@@ -21,7 +22,12 @@ use super::{
 use crate::domain::{
     auth::Capability,
     candidates::{self, CandidateChanges, CandidateFilter, NewCandidate},
+    idempotency::StoredResponse,
 };
+
+fn render_created(model: &entity::candidate::Model) -> StoredResponse {
+    stored(201, &Candidate::from(model.clone()))
+}
 
 /// A person tracked through the candidate journey. `display_name` and
 /// `email` are personal data.
@@ -168,6 +174,10 @@ impl CandidatesApi {
     ///
     /// Admins and recruiters. An `external_ref` already used in the
     /// organization answers 409.
+    ///
+    /// Send an `Idempotency-Key` to make retries safe: a repeat with the
+    /// same key and body answers with the original candidate and creates
+    /// nothing; the same key with another body answers 422.
     #[oai(
         path = "/candidates",
         method = "post",
@@ -177,9 +187,18 @@ impl CandidatesApi {
         &self,
         auth: ApiKeyAuth,
         db: Data<&DatabaseConnection>,
+        /// A unique key per logical request (1 to 255 visible ASCII
+        /// characters, e.g. a UUID), kept for at least 24 hours.
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: Header<Option<String>>,
         body: JsonBody<CreateCandidate>,
     ) -> Result<CandidateCreated, ApiError> {
         auth.0.require(Capability::RecordEncounters)?;
+        let idempotency = idempotency(
+            idempotency_key.0.as_deref(),
+            "create_candidate",
+            body.digest(),
+        )?;
         let body = body.0;
         let new = NewCandidate {
             external_ref: body.external_ref,
@@ -187,8 +206,18 @@ impl CandidatesApi {
             email: body.email,
             stage: body.stage.unwrap_or(Stage::Awareness).into(),
         };
-        let created = candidates::create(*db, auth.0.organization_id, new).await?;
-        Ok(CandidateCreated::Created(Json(created.into())))
+        let render = render_created as fn(&entity::candidate::Model) -> StoredResponse;
+        let written = candidates::create_once(
+            *db,
+            auth.0.organization_id,
+            new,
+            idempotency.as_ref().map(|key| (key, render)),
+        )
+        .await?;
+        Ok(CandidateCreated::Created(Json(answer(
+            written,
+            Candidate::from,
+        )?)))
     }
 
     /// Get a candidate

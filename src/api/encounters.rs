@@ -1,7 +1,7 @@
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::{
-    param::{Path, Query},
+    param::{Header, Path, Query},
     payload::Json,
     types::MaybeUndefined,
     ApiResponse, Object, OpenApi,
@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::{
     error::ApiError,
+    idempotency::{answer, idempotency, stored},
     page::{page_request, page_type},
     patch::{change, nullable_change, required},
     payload::JsonBody,
@@ -20,7 +21,10 @@ use super::{
 };
 use crate::domain::{
     auth::Capability,
-    encounters::{self, EncounterChanges, EncounterFilter, NewEncounter},
+    encounters::{self, EncounterChanges, EncounterFilter},
+    group_commit::EncounterWriter,
+    idempotency::StoredResponse,
+    ingest::{CandidateRef, EncounterInput, TouchpointRef},
 };
 
 /// One candidate meeting one touchpoint at one moment.
@@ -60,6 +64,10 @@ impl From<entity::encounter::Model> for Encounter {
             updated_at: model.updated_at,
         }
     }
+}
+
+fn render_created(model: &entity::encounter::Model) -> StoredResponse {
+    stored(201, &Encounter::from(model.clone()))
 }
 
 /// A new encounter, e.g. an interview a recruiter just ran.
@@ -201,6 +209,10 @@ impl EncountersApi {
     /// Records a candidate meeting a touchpoint, e.g. an interview, with an
     /// optional perception score. Admins and recruiters. An archived
     /// touchpoint answers 409; an unknown candidate or touchpoint 422.
+    ///
+    /// Send an `Idempotency-Key` to make retries safe: a repeat with the
+    /// same key and body answers with the original encounter and records
+    /// nothing; the same key with another body answers 422.
     #[oai(
         path = "/encounters",
         method = "post",
@@ -210,20 +222,42 @@ impl EncountersApi {
         &self,
         auth: ApiKeyAuth,
         db: Data<&DatabaseConnection>,
+        writer: Data<&EncounterWriter>,
+        /// A unique key per logical request (1 to 255 visible ASCII
+        /// characters, e.g. a UUID), kept for at least 24 hours.
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: Header<Option<String>>,
         body: JsonBody<CreateEncounter>,
     ) -> Result<EncounterCreated, ApiError> {
         auth.0.require(Capability::RecordEncounters)?;
+        let idempotency = idempotency(
+            idempotency_key.0.as_deref(),
+            "create_encounter",
+            body.digest(),
+        )?;
         let body = body.0;
-        let new = NewEncounter {
-            candidate_id: body.candidate_id,
-            touchpoint_id: body.touchpoint_id,
+        let input = EncounterInput {
+            candidate: CandidateRef::Id(body.candidate_id),
+            touchpoint: TouchpointRef::Id(body.touchpoint_id),
             occurred_at: body.occurred_at,
             source: body.source.unwrap_or(Source::RecruiterObservation).into(),
             score: body.score,
             note: body.note,
         };
-        let created = encounters::create(*db, auth.0.organization_id, auth.0.key_id, new).await?;
-        Ok(EncounterCreated::Created(Json(created.into())))
+        let render = render_created as fn(&entity::encounter::Model) -> StoredResponse;
+        let written = writer
+            .record(
+                *db,
+                auth.0.organization_id,
+                auth.0.key_id,
+                input,
+                idempotency.map(|key| (key, render)),
+            )
+            .await?;
+        Ok(EncounterCreated::Created(Json(answer(
+            written,
+            Encounter::from,
+        )?)))
     }
 
     /// Get an encounter

@@ -17,6 +17,8 @@ pub enum ErrorCode {
     ValidationFailed,
     /// The body names a candidate or touchpoint that does not exist.
     UnknownReference,
+    /// Items of a batch were refused; `items` says which and why.
+    InvalidItems,
     /// Missing, malformed, unknown or revoked API key.
     Unauthorized,
     /// The key's role does not allow this operation.
@@ -33,6 +35,9 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// The request body is not `application/json`.
     UnsupportedMediaType,
+    /// The key sent more requests than its rate limit allows; retry after
+    /// the number of seconds in the `Retry-After` header.
+    RateLimited,
     /// A fault on the server; details are in its log.
     Internal,
     /// The database cannot be reached.
@@ -43,7 +48,7 @@ impl ErrorCode {
     fn status(self) -> StatusCode {
         match self {
             ErrorCode::MalformedJson => StatusCode::BAD_REQUEST,
-            ErrorCode::ValidationFailed | ErrorCode::UnknownReference => {
+            ErrorCode::ValidationFailed | ErrorCode::UnknownReference | ErrorCode::InvalidItems => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
@@ -53,6 +58,7 @@ impl ErrorCode {
             ErrorCode::AlreadyExists | ErrorCode::TouchpointArchived => StatusCode::CONFLICT,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -63,6 +69,9 @@ impl ErrorCode {
 #[derive(Object, Debug, Clone)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
+    /// Only with `invalid_items`: each refused item of a batch, by index.
+    #[oai(skip_serializing_if_is_none)]
+    pub items: Option<Vec<ItemError>>,
 }
 
 impl ErrorBody {
@@ -73,8 +82,18 @@ impl ErrorBody {
                 message: message.into(),
                 field,
             },
+            items: None,
         }
     }
+}
+
+/// Why one item of a batch or import was refused.
+#[derive(Object, Debug, Clone)]
+pub struct ItemError {
+    /// The item's position: from 0 in a batch; the line, from 0, in an
+    /// NDJSON import.
+    pub index: u64,
+    pub error: ErrorDetail,
 }
 
 /// One error.
@@ -118,6 +137,14 @@ pub enum ApiError {
     /// A value in the body, query or path breaks a rule; `field` names it.
     #[oai(status = 422)]
     Unprocessable(Json<ErrorBody>),
+    /// The key's rate limit is exhausted; retry after `Retry-After` seconds.
+    #[oai(status = 429)]
+    TooManyRequests(
+        Json<ErrorBody>,
+        /// Seconds until a request will be accepted again.
+        #[oai(header = "Retry-After")]
+        u64,
+    ),
     /// A fault on the server.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
@@ -138,6 +165,7 @@ impl ApiError {
             413 => ApiError::PayloadTooLarge(body),
             415 => ApiError::UnsupportedMediaType(body),
             422 => ApiError::Unprocessable(body),
+            429 => ApiError::TooManyRequests(body, 1),
             503 => ApiError::Unavailable(body),
             _ => ApiError::Internal(body),
         }
@@ -145,6 +173,38 @@ impl ApiError {
 
     pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::new(ErrorCode::ValidationFailed, message, Some(field.into()))
+    }
+
+    /// The rejection of a request over its key's rate limit.
+    pub fn rate_limited(retry_after_seconds: u64) -> Self {
+        let body = ErrorBody::new(
+            ErrorCode::RateLimited,
+            "too many requests for this API key; slow down",
+            None,
+        );
+        ApiError::TooManyRequests(Json(body), retry_after_seconds)
+    }
+
+    /// The error body, whatever the status.
+    pub fn into_body(self) -> ErrorBody {
+        match self {
+            ApiError::BadRequest(body)
+            | ApiError::Unauthorized(body)
+            | ApiError::Forbidden(body)
+            | ApiError::NotFound(body)
+            | ApiError::Conflict(body)
+            | ApiError::PayloadTooLarge(body)
+            | ApiError::UnsupportedMediaType(body)
+            | ApiError::Unprocessable(body)
+            | ApiError::TooManyRequests(body, _)
+            | ApiError::Internal(body)
+            | ApiError::Unavailable(body) => body.0,
+        }
+    }
+
+    /// The error itself, for reporting it as one item among others.
+    pub fn into_detail(self) -> ErrorDetail {
+        self.into_body().error
     }
 
     fn internal() -> Self {
@@ -162,9 +222,26 @@ impl From<DomainError> for ApiError {
             DomainError::Invalid { field, message } => ApiError::validation(field, message),
             DomainError::UnknownReference { field, resource } => ApiError::new(
                 ErrorCode::UnknownReference,
-                format!("no {resource} with this id in your organization"),
+                format!("no such {resource} in your organization"),
                 Some(field.to_owned()),
             ),
+            DomainError::InvalidItems(refused) => {
+                let count = refused.len();
+                let items = refused
+                    .into_iter()
+                    .map(|item| ItemError {
+                        index: item.index as u64,
+                        error: ApiError::from(item.error).into_detail(),
+                    })
+                    .collect();
+                let mut body = ErrorBody::new(
+                    ErrorCode::InvalidItems,
+                    format!("{count} items were refused and nothing was recorded; see items"),
+                    None,
+                );
+                body.items = Some(items);
+                ApiError::Unprocessable(Json(body))
+            }
             DomainError::NotFound { resource } => {
                 ApiError::new(ErrorCode::NotFound, format!("{resource} not found"), None)
             }

@@ -3,25 +3,31 @@
 //! and the `openapi` command.
 
 pub mod candidates;
+pub mod encounter_imports;
 pub mod encounters;
 pub mod error;
 pub mod exports;
 pub mod health;
+mod idempotency;
 pub mod journeys;
 pub mod keys;
 mod page;
 mod patch;
 pub mod payload;
+pub mod rate_limit;
 pub mod reports;
 pub mod security;
 pub mod touchpoints;
 pub mod vocabulary;
 
-use std::time::Instant;
+use std::{sync::Arc, time::Instant};
 
 use poem::{Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Request, Response, Route};
 use poem_openapi::{ContactObject, LicenseObject, OpenApiService, Tags};
 use sea_orm::DatabaseConnection;
+
+use crate::{config::Limits, domain::group_commit::EncounterWriter};
+use rate_limit::RateLimiter;
 
 /// The groups operations are listed under.
 #[derive(Tags)]
@@ -47,6 +53,7 @@ type Apis = (
     touchpoints::TouchpointsApi,
     candidates::CandidatesApi,
     encounters::EncountersApi,
+    encounter_imports::EncounterImportsApi,
     journeys::JourneysApi,
     keys::KeysApi,
     exports::ExportsApi,
@@ -80,17 +87,23 @@ pub fn openapi_document() -> String {
     document
 }
 
-/// Every route of the service, with the database attached, errors rendered
-/// in the one JSON shape and one log line per request.
-pub fn routes(db: DatabaseConnection) -> impl Endpoint<Output = Response> {
+/// Every route of the service, with the database, the encounter writer and
+/// the limits attached, errors rendered in the one JSON shape and one log
+/// line per request. Starts the encounter writer: call it on the runtime.
+pub fn routes(db: DatabaseConnection, limits: &Limits) -> impl Endpoint<Output = Response> {
     let service = openapi_service();
     let docs = service.swagger_ui();
     let spec = service.spec_endpoint();
+    let writer = EncounterWriter::start(db.clone());
+    let rate_limiter = limits.rate.map(|rate| Arc::new(RateLimiter::new(rate)));
     Route::new()
         .nest("/", service)
         .nest("/docs", docs)
         .at("/openapi.json", spec)
         .data(db)
+        .data(writer)
+        .data(limits.body)
+        .data_opt(rate_limiter)
         .catch_all_error(error::render_error)
         .around(log_request)
         .into_endpoint()

@@ -1,8 +1,16 @@
-//! `JsonBody<T>`: a JSON request body documented like poem-openapi's `Json<T>`
-//! but parsed with serde, so a rejected body names the field at fault
-//! (`{"field": "score"}`) instead of a Rust type.
+//! Request bodies, documented like poem-openapi's `Json<T>` but parsed with
+//! serde, so a rejected body names the field at fault (`{"field": "score"}`)
+//! instead of a Rust type:
+//!
+//! - [`JsonBody<T>`]: one JSON object;
+//! - [`JsonItems<T>`]: a JSON array whose items are parsed one by one, so
+//!   every bad item is reported, by index;
+//! - [`NdjsonBody<T>`]: newline-delimited JSON, read line by line by the
+//!   handler, however long the stream.
+//!
+//! Each reads at most the size set in [`BodyLimits`] and answers 413 beyond.
 
-use poem::{Request, RequestBody};
+use poem::{Body, Request, RequestBody};
 use poem_openapi::{
     impl_apirequest_for_payload,
     payload::{ParsePayload, Payload},
@@ -10,21 +18,79 @@ use poem_openapi::{
     types::Type,
 };
 use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
 
-use super::error::{ApiError, ErrorCode};
+use super::error::{ApiError, ErrorCode, ErrorDetail};
+use crate::domain::idempotency;
 
-/// The largest request body accepted.
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// How large request bodies may be; attached to every route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyLimits {
+    /// A JSON body of a single resource.
+    pub json_bytes: usize,
+    /// A batch of encounters (`POST /api/v1/encounters/batch`).
+    pub batch_bytes: usize,
+    /// One line of a streamed NDJSON import; the stream itself is unbounded.
+    pub import_line_bytes: usize,
+}
 
-pub struct JsonBody<T>(pub T);
+impl Default for BodyLimits {
+    fn default() -> Self {
+        BodyLimits {
+            json_bytes: 1024 * 1024,
+            batch_bytes: 16 * 1024 * 1024,
+            import_line_bytes: 64 * 1024,
+        }
+    }
+}
+
+fn limits(request: &Request) -> BodyLimits {
+    request.data::<BodyLimits>().copied().unwrap_or_default()
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        ErrorCode::PayloadTooLarge,
+        format!("request body is larger than {limit} bytes"),
+        None,
+    )
+}
+
+async fn read_json(body: &mut RequestBody, limit: usize) -> poem::Result<serde_json::Value> {
+    let bytes = body
+        .take()?
+        .into_bytes_limit(limit)
+        .await
+        .map_err(|err| match err {
+            poem::error::ReadBodyError::PayloadTooLarge => too_large(limit),
+            other => ApiError::new(ErrorCode::MalformedJson, other.to_string(), None),
+        })?;
+    Ok(parse_value(&bytes)?)
+}
+
+/// The digest of a body's JSON value, which a retry with an idempotency key
+/// must repeat: whitespace and the order of object keys do not count.
+fn digest_of(request: &Request, value: &serde_json::Value) -> Option<[u8; 32]> {
+    // Only requests that can be replayed need it.
+    request.headers().get(idempotency::HEADER)?;
+    let canonical = serde_json::to_vec(value).unwrap_or_default();
+    Some(Sha256::digest(&canonical).into())
+}
+
+pub struct JsonBody<T>(pub T, Option<[u8; 32]>);
+
+impl<T> JsonBody<T> {
+    /// The body's digest; empty unless the request has an `Idempotency-Key`.
+    pub fn digest(&self) -> &[u8] {
+        self.1.as_ref().map(|d| d.as_slice()).unwrap_or_default()
+    }
+}
 
 impl<T: Type> Payload for JsonBody<T> {
     const CONTENT_TYPE: &'static str = "application/json";
 
     fn check_content_type(content_type: &str) -> bool {
-        matches!(content_type.parse::<mime::Mime>(), Ok(mime)
-            if mime.type_() == "application"
-                && (mime.subtype() == "json" || mime.suffix().is_some_and(|s| s == "json")))
+        is_json(content_type)
     }
 
     fn schema_ref() -> MetaSchemaRef {
@@ -36,43 +102,222 @@ impl<T: Type> Payload for JsonBody<T> {
     }
 }
 
+fn is_json(content_type: &str) -> bool {
+    matches!(content_type.parse::<mime::Mime>(), Ok(mime)
+        if mime.type_() == "application"
+            && (mime.subtype() == "json" || mime.suffix().is_some_and(|s| s == "json")))
+}
+
 impl<T: Type + DeserializeOwned> ParsePayload for JsonBody<T> {
     const IS_REQUIRED: bool = true;
 
-    async fn from_request(_request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
-        let bytes = body
-            .take()?
-            .into_bytes_limit(MAX_BODY_BYTES)
-            .await
-            .map_err(|err| match err {
-                poem::error::ReadBodyError::PayloadTooLarge => ApiError::new(
-                    ErrorCode::PayloadTooLarge,
-                    format!("request body is larger than {MAX_BODY_BYTES} bytes"),
-                    None,
-                ),
-                other => ApiError::new(ErrorCode::MalformedJson, other.to_string(), None),
-            })?;
-        parse_json(&bytes).map(JsonBody).map_err(Into::into)
+    async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
+        let value = read_json(body, limits(request).json_bytes).await?;
+        let digest = digest_of(request, &value);
+        Ok(JsonBody(from_value(value)?, digest))
     }
 }
 
 impl_apirequest_for_payload!(JsonBody<T>, T: Type + DeserializeOwned);
 
-/// Parses a JSON document into `T`: syntax errors are 400 `malformed_json`;
-/// well-formed JSON that is not an object, or an object of the wrong shape,
-/// is 422 `validation_failed` with the path of the offending field.
+/// A JSON array of items, each parsed on its own: one bad item does not hide
+/// the others. At most `MAX` items.
+pub struct JsonItems<T, const MAX: usize>(pub Vec<Result<T, ErrorDetail>>, Option<[u8; 32]>);
+
+impl<T, const MAX: usize> JsonItems<T, MAX> {
+    /// The body's digest; empty unless the request has an `Idempotency-Key`.
+    pub fn digest(&self) -> &[u8] {
+        self.1.as_ref().map(|d| d.as_slice()).unwrap_or_default()
+    }
+}
+
+impl<T: Type, const MAX: usize> Payload for JsonItems<T, MAX> {
+    const CONTENT_TYPE: &'static str = "application/json";
+
+    fn check_content_type(content_type: &str) -> bool {
+        is_json(content_type)
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        <Vec<T> as Type>::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: Type + DeserializeOwned, const MAX: usize> ParsePayload for JsonItems<T, MAX> {
+    const IS_REQUIRED: bool = true;
+
+    async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
+        let value = read_json(body, limits(request).batch_bytes).await?;
+        let digest = digest_of(request, &value);
+        let serde_json::Value::Array(items) = value else {
+            return Err(ApiError::validation("body", "must be a JSON array").into());
+        };
+        if items.is_empty() || items.len() > MAX {
+            return Err(ApiError::validation(
+                "body",
+                format!("must hold 1 to {MAX} items, not {}", items.len()),
+            )
+            .into());
+        }
+        let parsed = items
+            .into_iter()
+            .map(|item| from_value(item).map_err(ApiError::into_detail))
+            .collect();
+        Ok(JsonItems(parsed, digest))
+    }
+}
+
+impl_apirequest_for_payload!(JsonItems<T, MAX>, T: Type + DeserializeOwned, const MAX: usize);
+
+/// A stream of newline-delimited JSON items (`application/x-ndjson`); the
+/// handler reads it with [`NdjsonBody::lines`]. Documented as one item.
+pub struct NdjsonBody<T> {
+    body: Body,
+    line_limit: usize,
+    _item: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: Type> Payload for NdjsonBody<T> {
+    const CONTENT_TYPE: &'static str = "application/x-ndjson";
+
+    fn check_content_type(content_type: &str) -> bool {
+        matches!(content_type.parse::<mime::Mime>(), Ok(mime)
+            if mime.type_() == "application" && mime.subtype() == "x-ndjson")
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: Type + DeserializeOwned> ParsePayload for NdjsonBody<T> {
+    const IS_REQUIRED: bool = true;
+
+    async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
+        Ok(NdjsonBody {
+            body: body.take()?,
+            line_limit: limits(request).import_line_bytes,
+            _item: std::marker::PhantomData,
+        })
+    }
+}
+
+impl_apirequest_for_payload!(NdjsonBody<T>, T: Type + DeserializeOwned);
+
+/// One line of an NDJSON stream: its item, or why it was refused.
+pub type NdjsonLine<T> = Result<T, ErrorDetail>;
+
+impl<T: DeserializeOwned> NdjsonBody<T> {
+    /// Reads the stream line by line. Lines are numbered from 0, blank lines
+    /// counted; a line longer than the limit is refused as an item.
+    pub fn lines(self) -> NdjsonReader<T> {
+        NdjsonReader {
+            reader: tokio::io::BufReader::new(Box::new(self.body.into_async_read())),
+            line_limit: self.line_limit,
+            line: Vec::new(),
+            index: 0,
+            _item: std::marker::PhantomData,
+        }
+    }
+}
+
+pub struct NdjsonReader<T> {
+    reader: tokio::io::BufReader<Box<dyn tokio::io::AsyncRead + Unpin + Send>>,
+    line_limit: usize,
+    line: Vec<u8>,
+    index: usize,
+    _item: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: DeserializeOwned> NdjsonReader<T> {
+    /// Lines read so far, blank ones included.
+    pub fn lines_read(&self) -> usize {
+        self.index
+    }
+
+    /// The next non-blank line: its index and item. `Ok(None)` at the end.
+    pub async fn next(&mut self) -> Result<Option<(usize, NdjsonLine<T>)>, ApiError> {
+        use tokio::io::AsyncBufReadExt;
+        loop {
+            self.line.clear();
+            let mut too_long = false;
+            let mut read_any = false;
+            loop {
+                let available = self.reader.fill_buf().await.map_err(|err| {
+                    ApiError::new(
+                        ErrorCode::MalformedJson,
+                        format!("reading the body: {err}"),
+                        None,
+                    )
+                })?;
+                if available.is_empty() {
+                    break;
+                }
+                read_any = true;
+                let newline = available.iter().position(|&b| b == b'\n');
+                let chunk = &available[..newline.unwrap_or(available.len())];
+                // Past the limit, the rest of the line is skipped, not kept.
+                if self.line.len() + chunk.len() > self.line_limit {
+                    too_long = true;
+                } else {
+                    self.line.extend_from_slice(chunk);
+                }
+                let consumed = newline.map_or(available.len(), |end| end + 1);
+                self.reader.consume(consumed);
+                if newline.is_some() {
+                    break;
+                }
+            }
+            if !read_any {
+                return Ok(None);
+            }
+            let index = self.index;
+            self.index += 1;
+            if too_long {
+                let error = ApiError::new(
+                    ErrorCode::PayloadTooLarge,
+                    format!("line is longer than {} bytes", self.line_limit),
+                    None,
+                );
+                return Ok(Some((index, Err(error.into_detail()))));
+            }
+            if self.line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let item = parse_value(&self.line)
+                .and_then(from_value)
+                .map_err(ApiError::into_detail);
+            return Ok(Some((index, item)));
+        }
+    }
+}
+
+/// Parses JSON text: a syntax error is 400 `malformed_json`.
 ///
-/// The body goes through `serde_json::Value` first: deserializing straight
-/// from the bytes would let a derived struct accept a JSON array (fields by
-/// position) and reports a non-string enum value as a syntax error.
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|err| {
+/// Bodies go through `serde_json::Value` first: deserializing straight from
+/// the bytes would let a derived struct accept a JSON array (fields by
+/// position) and report a non-string enum value as a syntax error.
+fn parse_value(bytes: &[u8]) -> Result<serde_json::Value, ApiError> {
+    serde_json::from_slice(bytes).map_err(|err| {
         ApiError::new(
             ErrorCode::MalformedJson,
             format!("request body is not valid JSON: {err}"),
             None,
         )
-    })?;
+    })
+}
+
+/// Reads a JSON object into `T`: anything else, or an object of the wrong
+/// shape, is 422 `validation_failed` with the path of the offending field.
+fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
     if !value.is_object() {
         return Err(ApiError::validation("body", "must be a JSON object"));
     }
@@ -81,6 +326,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let message = err.into_inner().to_string();
         ApiError::validation(field_of(&path, &message), message)
     })
+}
+
+/// Parses a JSON document into `T`, as [`JsonBody`] does.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    from_value(parse_value(bytes)?)
 }
 
 /// serde reports a missing field at its parent's path; take the field name

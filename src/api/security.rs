@@ -4,7 +4,9 @@ use poem::Request;
 use poem_openapi::{auth::Bearer, SecurityScheme};
 use sea_orm::DatabaseConnection;
 
-use super::error::ApiError;
+use std::sync::Arc;
+
+use super::{error::ApiError, rate_limit::RateLimiter};
 use crate::domain::{auth::Principal, keys};
 
 /// An API key: `Authorization: Bearer <token>`. Keys belong to one
@@ -17,7 +19,15 @@ async fn authenticate(req: &Request, bearer: Bearer) -> poem::Result<Principal> 
     let db = req
         .data::<DatabaseConnection>()
         .expect("the database connection is attached to every route");
-    keys::authenticate(db, &bearer.token)
+    let principal = keys::authenticate(db, &bearer.token)
         .await
-        .map_err(|err| ApiError::from(err).into())
+        .map_err(ApiError::from)?;
+    if let Some(limiter) = req.data::<Arc<RateLimiter>>() {
+        limiter.check(principal.key_id).map_err(|wait| {
+            // Whole seconds, rounded up: `Retry-After: 0` would invite a
+            // retry that fails again.
+            ApiError::rate_limited(wait.as_secs_f64().ceil().max(1.0) as u64)
+        })?;
+    }
+    Ok(principal)
 }

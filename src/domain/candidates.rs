@@ -2,10 +2,12 @@
 
 use entity::{candidate, enums::Stage};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QuerySelect, Set,
 };
 
 use super::{
+    idempotency::{self, Idempotent, Written},
     pagination::{Page, PageRequest},
     patch::Patch,
     validate, DomainError, DomainResult,
@@ -83,6 +85,33 @@ pub async fn create(
     .insert(db)
     .await
     .map_err(|err| DomainError::on_unique_violation(err, "external_ref", DUPLICATE_REF))
+}
+
+/// Creates a candidate in a transaction of its own. With an idempotency
+/// key, a repeat of an earlier request answers with its stored response.
+pub async fn create_once(
+    db: &DatabaseConnection,
+    organization_id: i64,
+    new: NewCandidate,
+    idempotent: Option<Idempotent<'_, candidate::Model>>,
+) -> DomainResult<Written<candidate::Model>> {
+    if let Some((key, _)) = idempotent {
+        if let Some(stored) = idempotency::find(db, organization_id, key).await? {
+            return Ok(Written::Replayed(stored));
+        }
+    }
+    let txn = super::begin_write(db).await?;
+    if let Some((key, _)) = idempotent {
+        if let Some(stored) = idempotency::claim(&txn, organization_id, key, super::now()).await? {
+            return Ok(Written::Replayed(stored));
+        }
+    }
+    let created = create(&txn, organization_id, new).await?;
+    if let Some((key, render)) = idempotent {
+        idempotency::record(&txn, organization_id, key, &render(&created)).await?;
+    }
+    txn.commit().await?;
+    Ok(Written::Fresh(created))
 }
 
 pub async fn find(

@@ -1,7 +1,5 @@
 //! Encounters (a candidate meeting a touchpoint) and the journey they form.
 
-use std::collections::BTreeSet;
-
 use chrono::{DateTime, Utc};
 use entity::{
     candidate, encounter, encounter_tombstone,
@@ -21,15 +19,6 @@ use super::{
     rollups::EncounterWrite,
     touchpoints, validate, DomainError, DomainResult,
 };
-
-pub struct NewEncounter {
-    pub candidate_id: i64,
-    pub touchpoint_id: i64,
-    pub occurred_at: DateTime<Utc>,
-    pub source: Source,
-    pub score: Option<i32>,
-    pub note: Option<String>,
-}
 
 #[derive(Default)]
 pub struct EncounterChanges {
@@ -75,82 +64,6 @@ async fn open_touchpoint(
         });
     }
     Ok(touchpoint)
-}
-
-pub async fn create(
-    db: &DatabaseConnection,
-    organization_id: i64,
-    recorded_by_key_id: i64,
-    new: NewEncounter,
-) -> DomainResult<encounter::Model> {
-    let mut created = create_many(db, organization_id, recorded_by_key_id, vec![new]).await?;
-    Ok(created.remove(0))
-}
-
-/// Rows per insert statement.
-const INSERT_CHUNK: usize = 500;
-
-/// Records encounters in one transaction: all of them or none. The first
-/// invalid one fails the whole call.
-pub async fn create_many(
-    db: &DatabaseConnection,
-    organization_id: i64,
-    recorded_by_key_id: i64,
-    new: Vec<NewEncounter>,
-) -> DomainResult<Vec<encounter::Model>> {
-    let now = super::now();
-    let mut valid = Vec::with_capacity(new.len());
-    for item in new {
-        let occurred_at = validate::not_in_future("occurred_at", item.occurred_at, now)?;
-        let score = validate::score("score", item.score)?;
-        let note = validate::optional_text("note", item.note, validate::NOTE_MAX)?;
-        valid.push(NewEncounter {
-            occurred_at,
-            score,
-            note,
-            ..item
-        });
-    }
-    let mut write = EncounterWrite::begin(db, organization_id).await?;
-    let candidate_ids: BTreeSet<i64> = valid.iter().map(|e| e.candidate_id).collect();
-    let known = candidates::existing_ids(write.txn(), organization_id, &candidate_ids).await?;
-    if candidate_ids.len() != known.len() {
-        return Err(DomainError::UnknownReference {
-            field: "candidate_id",
-            resource: "candidate",
-        });
-    }
-    let touchpoint_ids: BTreeSet<i64> = valid.iter().map(|e| e.touchpoint_id).collect();
-    for touchpoint_id in touchpoint_ids {
-        open_touchpoint(write.txn(), organization_id, touchpoint_id).await?;
-    }
-    write.touch(candidate_ids).await?;
-    let mut created = Vec::with_capacity(valid.len());
-    for chunk in valid.chunks(INSERT_CHUNK) {
-        let rows = chunk.iter().map(|item| encounter::ActiveModel {
-            organization_id: Set(organization_id),
-            candidate_id: Set(item.candidate_id),
-            touchpoint_id: Set(item.touchpoint_id),
-            occurred_at: Set(item.occurred_at),
-            source: Set(item.source),
-            score: Set(item.score),
-            note: Set(item.note.clone()),
-            recorded_by_key_id: Set(recorded_by_key_id),
-            change_seq: Set(write.seq()),
-            created_at: Set(write.now()),
-            updated_at: Set(write.now()),
-            ..Default::default()
-        });
-        created.extend(
-            encounter::Entity::insert_many(rows)
-                .exec_with_returning(write.txn())
-                .await?,
-        );
-    }
-    write.commit().await?;
-    // RETURNING gives no order guarantee; answer in the order asked.
-    created.sort_by_key(|e| e.id);
-    Ok(created)
 }
 
 pub async fn get(

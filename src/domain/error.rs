@@ -37,6 +37,9 @@ pub enum DomainError {
     /// Valid credentials whose role does not allow the action.
     #[error("{0}")]
     Forbidden(String),
+    /// Items of a batch or import were refused, each for its own reason.
+    #[error("{} items refused", .0.len())]
+    InvalidItems(Vec<super::ingest::ItemError>),
     #[error(transparent)]
     Database(#[from] DbErr),
 }

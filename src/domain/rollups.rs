@@ -10,7 +10,7 @@ use roaring::RoaringTreemap;
 use sea_orm::{
     sea_query::{Alias, Expr, ExprTrait, OnConflict, Query},
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    QueryFilter, QuerySelect, Set, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    QueryFilter, QuerySelect, Set,
 };
 
 use super::{
@@ -46,12 +46,7 @@ pub struct EncounterWrite {
 
 impl EncounterWrite {
     pub async fn begin(db: &DatabaseConnection, organization_id: i64) -> DomainResult<Self> {
-        let txn = db
-            .begin_with_options(TransactionOptions {
-                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-                ..Default::default()
-            })
-            .await?;
+        let txn = super::begin_write(db).await?;
         let seq = next_change_seq(&txn, organization_id).await?;
         Ok(EncounterWrite {
             txn,
@@ -60,6 +55,10 @@ impl EncounterWrite {
             now: super::now(),
             before: HashMap::new(),
         })
+    }
+
+    pub fn organization_id(&self) -> i64 {
+        self.organization_id
     }
 
     pub fn txn(&self) -> &DatabaseTransaction {

@@ -110,6 +110,11 @@ async fn create_postgres_database(server_url: &str) -> String {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Default::default()).await
+}
+
+/// A test service with these request limits.
+pub async fn spawn_app_with(limits: touchpoint_tracker::config::Limits) -> TestApp {
     TRACING.call_once(|| {
         if std::env::var_os("TEST_LOG").is_some() {
             telemetry::init(LogFormat::Pretty);
@@ -119,6 +124,7 @@ pub async fn spawn_app() -> TestApp {
     let settings = Settings {
         database: DatabaseSettings::new(database.url.clone()),
         bind: "127.0.0.1:0".parse().unwrap(),
+        limits,
     };
     let app = Application::build(&settings)
         .await

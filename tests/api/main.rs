@@ -10,6 +10,7 @@ mod errors;
 mod exports;
 mod health;
 mod helpers;
+mod ingest;
 mod instances;
 mod journey;
 mod openapi;

@@ -66,5 +66,5 @@ fn every_operation_has_id_summary_tag_and_error_responses() {
     operation_ids.sort();
     operation_ids.dedup();
     assert_eq!(operation_ids.len(), count, "operationIds are unique");
-    assert_eq!(count, 24);
+    assert_eq!(count, 26);
 }

@@ -1,0 +1,203 @@
+//! Group commit for single-encounter writes.
+//!
+//! A commit costs a disk flush; one transaction per request caps the write
+//! rate at the flushes per second and makes concurrent requests queue for
+//! SQLite's single write lock. Instead, requests hand their encounter to
+//! one writer task, which takes everything that arrived meanwhile and
+//! records it in one transaction per organization. Each request is answered
+//! only after the transaction holding its encounter committed, so an
+//! acknowledged encounter is as durable as with a commit of its own.
+//!
+//! One item's refusal (an unknown candidate, an archived touchpoint) is its
+//! own: it is left out and the others commit. If the shared transaction
+//! fails as a whole, each request is retried in a transaction of its own,
+//! so a failure reaches only the requests it belongs to.
+
+use std::collections::{BTreeMap, HashMap};
+
+use entity::encounter;
+use sea_orm::DatabaseConnection;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{
+    idempotency::{self, Idempotency, StoredResponse, Written},
+    ingest::{self, EncounterInput},
+    rollups::EncounterWrite,
+    DomainError, DomainResult,
+};
+
+/// The most requests sharing one transaction.
+const MAX_GROUP: usize = 1024;
+/// Requests waiting for the writer before new ones wait to be queued.
+const QUEUE_CAPACITY: usize = 8192;
+
+/// Renders an encounter as the response stored for an idempotency key.
+pub type Render = fn(&encounter::Model) -> StoredResponse;
+
+type Answer = DomainResult<Written<encounter::Model>>;
+
+struct Job {
+    organization_id: i64,
+    recorded_by_key_id: i64,
+    input: EncounterInput,
+    idempotency: Option<(Idempotency, Render)>,
+    reply: oneshot::Sender<Answer>,
+}
+
+/// The handle requests use to record an encounter. Cheap to clone.
+#[derive(Clone)]
+pub struct EncounterWriter {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl EncounterWriter {
+    /// Starts the writer task on the current runtime.
+    pub fn start(db: DatabaseConnection) -> Self {
+        let (jobs, queue) = mpsc::channel(QUEUE_CAPACITY);
+        tokio::spawn(run(db, queue));
+        EncounterWriter { jobs }
+    }
+
+    /// Records one encounter; answers once it committed (or was refused).
+    pub async fn record(
+        &self,
+        db: &DatabaseConnection,
+        organization_id: i64,
+        recorded_by_key_id: i64,
+        input: EncounterInput,
+        idempotency: Option<(Idempotency, Render)>,
+    ) -> Answer {
+        let input = ingest::check(input, super::now())?;
+        if let Some((key, _)) = &idempotency {
+            if let Some(stored) = idempotency::find(db, organization_id, key).await? {
+                return Ok(Written::Replayed(stored));
+            }
+        }
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            organization_id,
+            recorded_by_key_id,
+            input,
+            idempotency,
+            reply,
+        };
+        self.jobs.send(job).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+fn stopped() -> DomainError {
+    DomainError::Database(sea_orm::DbErr::Custom(
+        "the encounter writer has stopped".to_owned(),
+    ))
+}
+
+async fn run(db: DatabaseConnection, mut queue: mpsc::Receiver<Job>) {
+    let mut arrived = Vec::with_capacity(MAX_GROUP);
+    while queue.recv_many(&mut arrived, MAX_GROUP).await > 0 {
+        let mut by_organization: BTreeMap<i64, Vec<Job>> = BTreeMap::new();
+        for job in arrived.drain(..) {
+            by_organization
+                .entry(job.organization_id)
+                .or_default()
+                .push(job);
+        }
+        for (organization_id, jobs) in by_organization {
+            commit_group(&db, organization_id, jobs).await;
+        }
+    }
+}
+
+async fn commit_group(db: &DatabaseConnection, organization_id: i64, jobs: Vec<Job>) {
+    match write_group(db, organization_id, &jobs).await {
+        Ok(answers) => {
+            for (job, answer) in jobs.into_iter().zip(answers) {
+                let _ = job.reply.send(answer);
+            }
+        }
+        Err(err) if jobs.len() == 1 => {
+            let job = jobs.into_iter().next().expect("one job");
+            let _ = job.reply.send(Err(err));
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, requests = jobs.len(), "shared write failed; retrying each request alone");
+            for job in jobs {
+                let answer = write_group(db, organization_id, std::slice::from_ref(&job))
+                    .await
+                    .and_then(|mut answers| answers.pop().expect("one answer"));
+                let _ = job.reply.send(answer);
+            }
+        }
+    }
+}
+
+/// Records the jobs' encounters in one transaction; one answer per job.
+/// `Err` when the transaction as a whole failed (nothing was written).
+async fn write_group(
+    db: &DatabaseConnection,
+    organization_id: i64,
+    jobs: &[Job],
+) -> DomainResult<Vec<Answer>> {
+    let mut write = EncounterWrite::begin(db, organization_id).await?;
+    let inputs = jobs.iter().map(|job| job.input.clone()).collect();
+    let resolved = ingest::resolve(write.txn(), organization_id, inputs).await?;
+    let mut answers: Vec<Option<Answer>> = jobs.iter().map(|_| None).collect();
+    // The first request with a key claims it; later ones in this group with
+    // the same key get its answer.
+    let mut claimed_by: HashMap<&str, usize> = HashMap::new();
+    let mut followers = Vec::new();
+    let mut to_insert = Vec::new();
+    let mut inserted_by = Vec::new();
+    for (index, (job, item)) in jobs.iter().zip(resolved).enumerate() {
+        let item = match item {
+            Ok(item) => item,
+            Err(err) => {
+                answers[index] = Some(Err(err));
+                continue;
+            }
+        };
+        if let Some((key, _)) = &job.idempotency {
+            if let Some(&first) = claimed_by.get(key.key()) {
+                followers.push((index, first));
+                continue;
+            }
+            claimed_by.insert(key.key(), index);
+            if let Some(stored) =
+                idempotency::claim(write.txn(), organization_id, key, write.now()).await?
+            {
+                answers[index] = Some(Ok(Written::Replayed(stored)));
+                continue;
+            }
+        }
+        to_insert.push((job.recorded_by_key_id, item));
+        inserted_by.push(index);
+    }
+    let recorded = ingest::insert(&mut write, to_insert).await?;
+    for (index, encounter) in inserted_by.into_iter().zip(recorded.encounters) {
+        if let Some((key, render)) = &jobs[index].idempotency {
+            idempotency::record(write.txn(), organization_id, key, &render(&encounter)).await?;
+        }
+        answers[index] = Some(Ok(Written::Fresh(encounter)));
+    }
+    for (index, first) in followers {
+        let (key, render) = jobs[index]
+            .idempotency
+            .as_ref()
+            .expect("a follower has a key");
+        let (first_key, _) = jobs[first].idempotency.as_ref().expect("so has its leader");
+        answers[index] = Some(if key != first_key {
+            Err(idempotency::mismatch())
+        } else {
+            match &answers[first] {
+                Some(Ok(Written::Fresh(encounter))) => Ok(Written::Replayed(render(encounter))),
+                Some(Ok(Written::Replayed(stored))) => Ok(Written::Replayed(stored.clone())),
+                _ => Err(stopped()),
+            }
+        });
+    }
+    write.commit().await?;
+    Ok(answers
+        .into_iter()
+        .map(|answer| answer.expect("every job answered"))
+        .collect())
+}

@@ -1,0 +1,233 @@
+//! Idempotency keys: a client that retries a write (after a time-out, say)
+//! sends the same `Idempotency-Key` header, and gets the original answer
+//! instead of a second write.
+//!
+//! The key is *claimed* inside the write's own transaction, before the
+//! write, and the answer is stored in that transaction, so the row exists
+//! exactly when the write committed. A concurrent request with the same key
+//! blocks on the unique index (PostgreSQL) or on the write lock (SQLite)
+//! until the first commits, then finds the key taken and replays the stored
+//! answer. A failed write rolls its claim back, so a retry runs afresh.
+
+use chrono::{DateTime, Duration, Utc};
+use entity::idempotency_key;
+use sea_orm::{
+    sea_query::{OnConflict, Query},
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set,
+};
+use sha2::{Digest, Sha256};
+
+use super::{DomainError, DomainResult};
+
+/// The header's name, which is also the `field` of its errors.
+pub const HEADER: &str = "Idempotency-Key";
+/// The longest key accepted.
+pub const KEY_MAX: usize = 255;
+/// How long a key is kept at least; older keys are purged.
+pub const RETENTION: Duration = Duration::hours(24);
+
+/// A write's idempotency key and the fingerprint of the request it came with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Idempotency {
+    key: String,
+    fingerprint: String,
+}
+
+impl Idempotency {
+    /// Checks the key (1 to 255 visible ASCII characters) and fingerprints
+    /// the request: the operation and a digest of its body.
+    pub fn new(key: &str, operation: &str, body_digest: &[u8]) -> DomainResult<Self> {
+        if key.is_empty() || key.len() > KEY_MAX {
+            return Err(DomainError::invalid(
+                HEADER,
+                format!("must be 1 to {KEY_MAX} characters"),
+            ));
+        }
+        if !key.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(DomainError::invalid(
+                HEADER,
+                "must be visible ASCII characters without spaces",
+            ));
+        }
+        let mut hasher = Sha256::new();
+        hasher.update(operation.as_bytes());
+        hasher.update([0]);
+        hasher.update(body_digest);
+        Ok(Idempotency {
+            key: key.to_owned(),
+            fingerprint: hex::encode(hasher.finalize()),
+        })
+    }
+
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+/// The answer given to the request that first used a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub body: String,
+}
+
+/// A write's key, and how to render its result as the response to store.
+pub type Idempotent<'a, T> = (&'a Idempotency, fn(&T) -> StoredResponse);
+
+/// The outcome of a write that may carry an idempotency key.
+#[derive(Debug)]
+pub enum Written<T> {
+    /// The write ran now.
+    Fresh(T),
+    /// The key was used before with the same request: its answer.
+    Replayed(StoredResponse),
+}
+
+impl<T> Written<T> {
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Written<U> {
+        match self {
+            Written::Fresh(value) => Written::Fresh(f(value)),
+            Written::Replayed(response) => Written::Replayed(response),
+        }
+    }
+}
+
+pub fn mismatch() -> DomainError {
+    DomainError::invalid(
+        HEADER,
+        "this key was already used with a different request; use a new key",
+    )
+}
+
+/// The stored answer of a key's earlier use, if any: the fast path before a
+/// write, which still claims the key in its own transaction.
+pub async fn find(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    idempotency: &Idempotency,
+) -> DomainResult<Option<StoredResponse>> {
+    let stored = idempotency_key::Entity::find()
+        .filter(idempotency_key::Column::OrganizationId.eq(organization_id))
+        .filter(idempotency_key::Column::Key.eq(&idempotency.key))
+        .one(db)
+        .await?;
+    stored.map(|row| replay(row, idempotency)).transpose()
+}
+
+fn replay(row: idempotency_key::Model, idempotency: &Idempotency) -> DomainResult<StoredResponse> {
+    if row.fingerprint != idempotency.fingerprint {
+        return Err(mismatch());
+    }
+    Ok(StoredResponse {
+        status: u16::try_from(row.status).unwrap_or(200),
+        body: row.response_body,
+    })
+}
+
+/// Claims the key inside a write transaction. `None`: claimed, go on with
+/// the write and [`record`] its answer. `Some`: a committed write already
+/// used it; roll back and answer with this.
+pub async fn claim(
+    txn: &impl ConnectionTrait,
+    organization_id: i64,
+    idempotency: &Idempotency,
+    now: DateTime<Utc>,
+) -> DomainResult<Option<StoredResponse>> {
+    let insert = Query::insert()
+        .into_table(idempotency_key::Entity)
+        .columns([
+            idempotency_key::Column::OrganizationId,
+            idempotency_key::Column::Key,
+            idempotency_key::Column::Fingerprint,
+            idempotency_key::Column::Status,
+            idempotency_key::Column::ResponseBody,
+            idempotency_key::Column::CreatedAt,
+        ])
+        .values_panic([
+            organization_id.into(),
+            idempotency.key.clone().into(),
+            idempotency.fingerprint.clone().into(),
+            0i32.into(),
+            String::new().into(),
+            now.into(),
+        ])
+        .on_conflict(
+            OnConflict::columns([
+                idempotency_key::Column::OrganizationId,
+                idempotency_key::Column::Key,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .to_owned();
+    if txn.execute(&insert).await?.rows_affected() == 1 {
+        return Ok(None);
+    }
+    let stored = find(txn, organization_id, idempotency).await?;
+    // The conflicting row committed before this statement ran, so it exists.
+    stored.map(Some).ok_or_else(|| {
+        DomainError::Database(sea_orm::DbErr::RecordNotFound(
+            "the idempotency key that conflicted".to_owned(),
+        ))
+    })
+}
+
+/// Stores the answer of a write whose key was [`claim`]ed in this transaction.
+pub async fn record(
+    txn: &impl ConnectionTrait,
+    organization_id: i64,
+    idempotency: &Idempotency,
+    response: &StoredResponse,
+) -> DomainResult<()> {
+    idempotency_key::Entity::update_many()
+        .set(idempotency_key::ActiveModel {
+            status: Set(i32::from(response.status)),
+            response_body: Set(response.body.clone()),
+            ..Default::default()
+        })
+        .filter(idempotency_key::Column::OrganizationId.eq(organization_id))
+        .filter(idempotency_key::Column::Key.eq(&idempotency.key))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+/// Deletes keys older than [`RETENTION`]; returns how many.
+pub async fn purge_expired(db: &impl ConnectionTrait, now: DateTime<Utc>) -> DomainResult<u64> {
+    let deleted = idempotency_key::Entity::delete_many()
+        .filter(idempotency_key::Column::CreatedAt.lt(now - RETENTION))
+        .exec(db)
+        .await?;
+    Ok(deleted.rows_affected)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_checked_and_requests_fingerprinted() {
+        let a = Idempotency::new("retry-1", "create_encounter", b"body").unwrap();
+        assert_eq!(
+            a,
+            Idempotency::new("retry-1", "create_encounter", b"body").unwrap()
+        );
+        assert_ne!(
+            a.fingerprint,
+            Idempotency::new("retry-1", "create_encounter", b"other")
+                .unwrap()
+                .fingerprint
+        );
+        assert_ne!(
+            a.fingerprint,
+            Idempotency::new("retry-1", "create_candidate", b"body")
+                .unwrap()
+                .fingerprint
+        );
+        for bad in ["", "has space", "tab\t", "é", &"k".repeat(KEY_MAX + 1)] {
+            let err = Idempotency::new(bad, "op", b"").unwrap_err();
+            assert!(matches!(err, DomainError::Invalid { ref field, .. } if field == HEADER));
+        }
+        assert!(Idempotency::new(&"k".repeat(KEY_MAX), "op", b"").is_ok());
+    }
+}

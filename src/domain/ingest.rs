@@ -1,0 +1,449 @@
+//! Recording encounters: one from a recruiter, thousands from a survey or
+//! review-site import. Every path (the single create, the all-or-nothing
+//! batch, the chunks of a streamed import, the shared transactions of the
+//! group commit) goes through the same three steps:
+//!
+//! 1. [`check`]: the rules that need no database (score, note, time, text);
+//! 2. [`resolve`]: inside the write transaction, candidate and touchpoint
+//!    references become ids; a candidate named by an unknown external
+//!    reference is to be created;
+//! 3. [`insert`]: the missing candidates, then the encounters.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, Utc};
+use entity::{
+    candidate, encounter,
+    enums::{Source, Stage},
+    touchpoint,
+};
+use sea_orm::{
+    sea_query::OnConflict, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    QueryFilter, QuerySelect, Set,
+};
+
+use super::{
+    idempotency::{self, Idempotent, Written},
+    rollups::EncounterWrite,
+    validate, DomainError, DomainResult,
+};
+
+/// The most encounters one batch request may carry.
+pub const BATCH_MAX: usize = 5000;
+/// Rows per multi-row statement: far below both backends' bind limits.
+const CHUNK: usize = 500;
+
+/// Which candidate an encounter is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CandidateRef {
+    Id(i64),
+    /// The applicant-tracking system's id; an unknown one creates the candidate.
+    ExternalRef(String),
+}
+
+/// Which touchpoint the candidate met.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TouchpointRef {
+    Id(i64),
+    Name(String),
+}
+
+/// An encounter to record, as the client sent it.
+#[derive(Debug, Clone)]
+pub struct EncounterInput {
+    pub candidate: CandidateRef,
+    pub touchpoint: TouchpointRef,
+    pub occurred_at: DateTime<Utc>,
+    pub source: Source,
+    pub score: Option<i32>,
+    pub note: Option<String>,
+}
+
+/// One item of a batch or import that was refused, by its position.
+#[derive(Debug)]
+pub struct ItemError {
+    pub index: usize,
+    pub error: DomainError,
+}
+
+/// What a recording wrote.
+#[derive(Debug)]
+pub struct Recorded {
+    /// The encounters, in the order of the input.
+    pub encounters: Vec<encounter::Model>,
+    /// Candidates created because an item named an unknown external reference.
+    pub candidates_created: u64,
+}
+
+/// An input whose references are ids (or a candidate to create).
+#[derive(Debug)]
+pub struct Resolved {
+    candidate: ResolvedCandidate,
+    touchpoint_id: i64,
+    input: EncounterInput,
+}
+
+#[derive(Debug)]
+enum ResolvedCandidate {
+    Existing(i64),
+    New(String),
+}
+
+/// Field names, so errors name what the client sent.
+const CANDIDATE_ID: &str = "candidate_id";
+const CANDIDATE_REF: &str = "candidate_external_ref";
+const TOUCHPOINT_ID: &str = "touchpoint_id";
+const TOUCHPOINT_NAME: &str = "touchpoint_name";
+
+/// The rules that need no database; text is trimmed.
+pub fn check(input: EncounterInput, now: DateTime<Utc>) -> DomainResult<EncounterInput> {
+    let candidate = match input.candidate {
+        CandidateRef::ExternalRef(external_ref) => CandidateRef::ExternalRef(
+            validate::required_text(CANDIDATE_REF, &external_ref, validate::EXTERNAL_REF_MAX)?,
+        ),
+        id => id,
+    };
+    let touchpoint = match input.touchpoint {
+        TouchpointRef::Name(name) => TouchpointRef::Name(validate::required_text(
+            TOUCHPOINT_NAME,
+            &name,
+            validate::NAME_MAX,
+        )?),
+        id => id,
+    };
+    Ok(EncounterInput {
+        candidate,
+        touchpoint,
+        occurred_at: validate::not_in_future("occurred_at", input.occurred_at, now)?,
+        score: validate::score("score", input.score)?,
+        note: validate::optional_text("note", input.note, validate::NOTE_MAX)?,
+        source: input.source,
+    })
+}
+
+/// Checks every input; all the refusals, by index, or the checked inputs.
+pub fn check_all(
+    inputs: Vec<EncounterInput>,
+    now: DateTime<Utc>,
+) -> Result<Vec<EncounterInput>, Vec<ItemError>> {
+    let mut checked = Vec::with_capacity(inputs.len());
+    let mut errors = Vec::new();
+    for (index, input) in inputs.into_iter().enumerate() {
+        match check(input, now) {
+            Ok(input) => checked.push(input),
+            Err(error) => errors.push(ItemError { index, error }),
+        }
+    }
+    if errors.is_empty() {
+        Ok(checked)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Resolves the references of checked inputs inside the write transaction:
+/// one result per input, in order. A query failure fails the whole call.
+pub async fn resolve(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    inputs: Vec<EncounterInput>,
+) -> DomainResult<Vec<DomainResult<Resolved>>> {
+    let mut candidate_ids = BTreeSet::new();
+    let mut external_refs = BTreeSet::new();
+    let mut touchpoint_ids = BTreeSet::new();
+    let mut touchpoint_names = BTreeSet::new();
+    for input in &inputs {
+        match &input.candidate {
+            CandidateRef::Id(id) => candidate_ids.insert(*id),
+            CandidateRef::ExternalRef(external_ref) => external_refs.insert(external_ref.clone()),
+        };
+        match &input.touchpoint {
+            TouchpointRef::Id(id) => touchpoint_ids.insert(*id),
+            TouchpointRef::Name(name) => touchpoint_names.insert(name.clone()),
+        };
+    }
+    let known_candidates: BTreeSet<i64> =
+        super::candidates::existing_ids(db, organization_id, &candidate_ids)
+            .await?
+            .into_iter()
+            .collect();
+    let candidates_by_ref = candidate_ids_by_ref(db, organization_id, &external_refs).await?;
+    let mut touchpoints_by_id = HashMap::new();
+    let mut touchpoints_by_name = HashMap::new();
+    for touchpoint in
+        find_touchpoints(db, organization_id, &touchpoint_ids, &touchpoint_names).await?
+    {
+        // A name in the request is matched exactly; an id too.
+        if touchpoint_ids.contains(&touchpoint.id) {
+            touchpoints_by_id.insert(touchpoint.id, touchpoint.clone());
+        }
+        if touchpoint_names.contains(&touchpoint.name) {
+            touchpoints_by_name.insert(touchpoint.name.clone(), touchpoint);
+        }
+    }
+    Ok(inputs
+        .into_iter()
+        .map(|input| {
+            let candidate = match &input.candidate {
+                CandidateRef::Id(id) if known_candidates.contains(id) => {
+                    ResolvedCandidate::Existing(*id)
+                }
+                CandidateRef::Id(_) => return Err(unknown(CANDIDATE_ID)),
+                CandidateRef::ExternalRef(external_ref) => {
+                    match candidates_by_ref.get(external_ref) {
+                        Some(id) => ResolvedCandidate::Existing(*id),
+                        None => ResolvedCandidate::New(external_ref.clone()),
+                    }
+                }
+            };
+            let touchpoint = match &input.touchpoint {
+                TouchpointRef::Id(id) => touchpoints_by_id.get(id).ok_or(unknown(TOUCHPOINT_ID)),
+                TouchpointRef::Name(name) => touchpoints_by_name
+                    .get(name)
+                    .ok_or(unknown(TOUCHPOINT_NAME)),
+            }?;
+            if touchpoint.archived_at.is_some() {
+                let field = match input.touchpoint {
+                    TouchpointRef::Id(_) => TOUCHPOINT_ID,
+                    TouchpointRef::Name(_) => TOUCHPOINT_NAME,
+                };
+                return Err(DomainError::Archived {
+                    field,
+                    message: format!(
+                        "touchpoint {} is archived and takes no new encounters",
+                        touchpoint.id
+                    ),
+                });
+            }
+            Ok(Resolved {
+                candidate,
+                touchpoint_id: touchpoint.id,
+                input,
+            })
+        })
+        .collect())
+}
+
+fn unknown(field: &'static str) -> DomainError {
+    let resource = if field.starts_with("candidate") {
+        "candidate"
+    } else {
+        "touchpoint"
+    };
+    DomainError::UnknownReference { field, resource }
+}
+
+async fn candidate_ids_by_ref(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    external_refs: &BTreeSet<String>,
+) -> DomainResult<HashMap<String, i64>> {
+    let mut found = HashMap::with_capacity(external_refs.len());
+    let external_refs: Vec<&String> = external_refs.iter().collect();
+    for chunk in external_refs.chunks(CHUNK) {
+        let rows: Vec<(i64, String)> = candidate::Entity::find()
+            .select_only()
+            .columns([candidate::Column::Id, candidate::Column::ExternalRef])
+            .filter(candidate::Column::OrganizationId.eq(organization_id))
+            .filter(candidate::Column::ExternalRef.is_in(chunk.iter().map(|s| s.as_str())))
+            .into_tuple()
+            .all(db)
+            .await?;
+        found.extend(
+            rows.into_iter()
+                .map(|(id, external_ref)| (external_ref, id)),
+        );
+    }
+    Ok(found)
+}
+
+async fn find_touchpoints(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    ids: &BTreeSet<i64>,
+    names: &BTreeSet<String>,
+) -> DomainResult<Vec<touchpoint::Model>> {
+    let mut found = Vec::new();
+    let ids: Vec<i64> = ids.iter().copied().collect();
+    for chunk in ids.chunks(CHUNK) {
+        found.extend(
+            touchpoint::Entity::find()
+                .filter(touchpoint::Column::OrganizationId.eq(organization_id))
+                .filter(touchpoint::Column::Id.is_in(chunk.iter().copied()))
+                .all(db)
+                .await?,
+        );
+    }
+    let names: Vec<&String> = names.iter().collect();
+    for chunk in names.chunks(CHUNK) {
+        found.extend(
+            touchpoint::Entity::find()
+                .filter(touchpoint::Column::OrganizationId.eq(organization_id))
+                .filter(touchpoint::Column::Name.is_in(chunk.iter().map(|s| s.as_str())))
+                .all(db)
+                .await?,
+        );
+    }
+    Ok(found)
+}
+
+/// Writes resolved inputs: first the candidates they name by an unknown
+/// external reference (each once), then the encounters, in input order.
+/// Each input comes with the id of the API key that recorded it.
+pub async fn insert(
+    write: &mut EncounterWrite,
+    resolved: Vec<(i64, Resolved)>,
+) -> DomainResult<Recorded> {
+    let organization_id = write.organization_id();
+    let new_refs: BTreeSet<&str> = resolved
+        .iter()
+        .filter_map(|(_, item)| match &item.candidate {
+            ResolvedCandidate::New(external_ref) => Some(external_ref.as_str()),
+            ResolvedCandidate::Existing(_) => None,
+        })
+        .collect();
+    let (created_ids, candidates_created) = create_candidates(write, &new_refs).await?;
+    let candidate_ids: Vec<i64> = resolved
+        .iter()
+        .map(|(_, item)| match &item.candidate {
+            ResolvedCandidate::Existing(id) => Ok(*id),
+            ResolvedCandidate::New(external_ref) => {
+                created_ids.get(external_ref).copied().ok_or_else(|| {
+                    DomainError::Database(sea_orm::DbErr::RecordNotFound(format!(
+                        "candidate {external_ref:?} just created"
+                    )))
+                })
+            }
+        })
+        .collect::<DomainResult<_>>()?;
+    write.touch(candidate_ids.iter().copied()).await?;
+    let mut encounters = Vec::with_capacity(resolved.len());
+    let rows: Vec<encounter::ActiveModel> = resolved
+        .into_iter()
+        .zip(&candidate_ids)
+        .map(
+            |((recorded_by_key_id, item), candidate_id)| encounter::ActiveModel {
+                organization_id: Set(organization_id),
+                candidate_id: Set(*candidate_id),
+                touchpoint_id: Set(item.touchpoint_id),
+                occurred_at: Set(item.input.occurred_at),
+                source: Set(item.input.source),
+                score: Set(item.input.score),
+                note: Set(item.input.note),
+                recorded_by_key_id: Set(recorded_by_key_id),
+                change_seq: Set(write.seq()),
+                created_at: Set(write.now()),
+                updated_at: Set(write.now()),
+                ..Default::default()
+            },
+        )
+        .collect();
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<_> = rows.by_ref().take(CHUNK).collect();
+        encounters.extend(
+            encounter::Entity::insert_many(chunk)
+                .exec_with_returning(write.txn())
+                .await?,
+        );
+    }
+    // Ids grow with insertion order; RETURNING itself promises no order.
+    encounters.sort_by_key(|e| e.id);
+    Ok(Recorded {
+        encounters,
+        candidates_created,
+    })
+}
+
+/// Creates candidates by external reference; returns every reference's id
+/// and how many were new. A concurrent create of the same reference (which
+/// does not take the encounter write lock) is not an error: its row is used.
+async fn create_candidates(
+    write: &EncounterWrite,
+    external_refs: &BTreeSet<&str>,
+) -> DomainResult<(HashMap<String, i64>, u64)> {
+    if external_refs.is_empty() {
+        return Ok((HashMap::new(), 0));
+    }
+    let refs: Vec<&str> = external_refs.iter().copied().collect();
+    let mut created = 0;
+    for chunk in refs.chunks(CHUNK) {
+        let rows = chunk.iter().map(|external_ref| candidate::ActiveModel {
+            organization_id: Set(write.organization_id()),
+            external_ref: Set((*external_ref).to_owned()),
+            display_name: Set(None),
+            email: Set(None),
+            stage: Set(Stage::Awareness),
+            created_at: Set(write.now()),
+            updated_at: Set(write.now()),
+            ..Default::default()
+        });
+        created += candidate::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::columns([
+                    candidate::Column::OrganizationId,
+                    candidate::Column::ExternalRef,
+                ])
+                .do_nothing()
+                .to_owned(),
+            )
+            .exec_without_returning(write.txn())
+            .await?;
+    }
+    let owned: BTreeSet<String> = refs.iter().map(|s| (*s).to_owned()).collect();
+    let ids = candidate_ids_by_ref(write.txn(), write.organization_id(), &owned).await?;
+    Ok((ids, created))
+}
+
+/// Records inputs in one transaction, all or none: the batch endpoint and
+/// each chunk of a streamed import. Every refused item is reported, by its
+/// index in `inputs`.
+pub async fn record_all(
+    db: &DatabaseConnection,
+    organization_id: i64,
+    recorded_by_key_id: i64,
+    inputs: Vec<EncounterInput>,
+    idempotent: Option<Idempotent<'_, Recorded>>,
+) -> DomainResult<Written<Recorded>> {
+    let checked = check_all(inputs, super::now()).map_err(DomainError::InvalidItems)?;
+    if let Some((idempotency, _)) = idempotent {
+        if let Some(stored) = idempotency::find(db, organization_id, idempotency).await? {
+            return Ok(Written::Replayed(stored));
+        }
+    }
+    let mut write = EncounterWrite::begin(db, organization_id).await?;
+    if let Some((idempotency, _)) = idempotent {
+        if let Some(stored) =
+            idempotency::claim(write.txn(), organization_id, idempotency, write.now()).await?
+        {
+            return Ok(Written::Replayed(stored));
+        }
+    }
+    let mut resolved = Vec::with_capacity(checked.len());
+    let mut errors = Vec::new();
+    for (index, result) in resolve(write.txn(), organization_id, checked)
+        .await?
+        .into_iter()
+        .enumerate()
+    {
+        match result {
+            Ok(item) => resolved.push((recorded_by_key_id, item)),
+            Err(error) => errors.push(ItemError { index, error }),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(DomainError::InvalidItems(errors));
+    }
+    let recorded = insert(&mut write, resolved).await?;
+    if let Some((idempotency, render)) = idempotent {
+        idempotency::record(
+            write.txn(),
+            organization_id,
+            idempotency,
+            &render(&recorded),
+        )
+        .await?;
+    }
+    write.commit().await?;
+    Ok(Written::Fresh(recorded))
+}

@@ -1,0 +1,541 @@
+//! Reliable ingest: idempotency keys, the batch and NDJSON imports, request
+//! limits and the per-key rate limit.
+
+use reqwest::Method;
+use serde_json::{json, Value};
+use touchpoint_tracker::{api::rate_limit::RateLimit, config::Limits};
+
+use crate::helpers::{spawn_app, spawn_app_with, Reply, TestApp};
+
+const ENCOUNTERS: &str = "/api/v1/encounters";
+const BATCH: &str = "/api/v1/encounters/batch";
+const IMPORT: &str = "/api/v1/encounters/import";
+
+async fn post_with_key(app: &TestApp, path: &str, key: &str, body: &Value) -> Reply {
+    let response = app
+        .client
+        .post(app.url(path))
+        .bearer_auth(&app.recruiter)
+        .header("Idempotency-Key", key)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    TestApp::reply(response).await
+}
+
+async fn import(app: &TestApp, ndjson: String) -> Reply {
+    app.post_raw(IMPORT, &app.recruiter, "application/x-ndjson", &ndjson)
+        .await
+}
+
+struct Catalog {
+    interview: i64,
+    review_site: i64,
+    candidate: i64,
+}
+
+async fn catalog(app: &TestApp) -> Catalog {
+    Catalog {
+        interview: app
+            .touchpoint(
+                "Onsite interview",
+                "employer_created",
+                "interview",
+                "interview",
+            )
+            .await,
+        review_site: app
+            .touchpoint("Glassdoor", "true", "review_site", "consideration")
+            .await,
+        candidate: app.candidate("ATS-1").await,
+    }
+}
+
+#[tokio::test]
+async fn a_retried_encounter_is_recorded_once_and_answered_the_same() {
+    let app = spawn_app().await;
+    let c = catalog(&app).await;
+    let body = json!({
+        "candidate_id": c.candidate,
+        "touchpoint_id": c.interview,
+        "occurred_at": "2026-03-02T10:00:00Z",
+        "score": 8,
+    });
+    let first = post_with_key(&app, ENCOUNTERS, "retry-abc", &body).await;
+    let first = first.assert_status(201).clone();
+    // The same body, keys reordered and spaced differently, is the same request.
+    let reordered = json!({
+        "score": 8,
+        "occurred_at": "2026-03-02T10:00:00Z",
+        "touchpoint_id": c.interview,
+        "candidate_id": c.candidate,
+    });
+    for _ in 0..3 {
+        let again = post_with_key(&app, ENCOUNTERS, "retry-abc", &reordered).await;
+        assert_eq!(again.assert_status(201), &first);
+    }
+    assert_eq!(app.count("encounters").await, 1);
+
+    // The same key with another body is refused and writes nothing.
+    let other = json!({
+        "candidate_id": c.candidate,
+        "touchpoint_id": c.interview,
+        "occurred_at": "2026-03-02T10:00:00Z",
+        "score": 3,
+    });
+    post_with_key(&app, ENCOUNTERS, "retry-abc", &other)
+        .await
+        .assert_error(422, "validation_failed", Some("Idempotency-Key"));
+    assert_eq!(app.count("encounters").await, 1);
+
+    // Another key is another encounter.
+    let second = post_with_key(&app, ENCOUNTERS, "retry-def", &body).await;
+    assert_ne!(second.assert_status(201)["id"], first["id"]);
+    assert_eq!(app.count("encounters").await, 2);
+
+    // A refused request leaves its key unused: a corrected retry succeeds.
+    let bad = json!({
+        "candidate_id": 999_999,
+        "touchpoint_id": c.interview,
+        "occurred_at": "2026-03-02T10:00:00Z",
+    });
+    post_with_key(&app, ENCOUNTERS, "retry-ghi", &bad)
+        .await
+        .assert_error(422, "unknown_reference", Some("candidate_id"));
+    let fixed = json!({
+        "candidate_id": c.candidate,
+        "touchpoint_id": c.interview,
+        "occurred_at": "2026-03-02T10:00:00Z",
+    });
+    post_with_key(&app, ENCOUNTERS, "retry-ghi", &fixed)
+        .await
+        .assert_status(201);
+    assert_eq!(app.count("encounters").await, 3);
+
+    // Keys that are not 1 to 255 visible ASCII characters.
+    for key in ["", "with space", &"k".repeat(256)] {
+        post_with_key(&app, ENCOUNTERS, key, &body)
+            .await
+            .assert_error(422, "validation_failed", Some("Idempotency-Key"));
+    }
+    assert_eq!(app.count("encounters").await, 3);
+}
+
+#[tokio::test]
+async fn keys_belong_to_one_organization() {
+    let app = spawn_app().await;
+    let c = catalog(&app).await;
+    let body = json!({"external_ref": "ATS-77"});
+    post_with_key(&app, "/api/v1/candidates", "shared-key", &body)
+        .await
+        .assert_status(201);
+    // Another organization using the same key string writes its own row.
+    let response = app
+        .client
+        .post(app.url("/api/v1/candidates"))
+        .bearer_auth(&app.other_admin)
+        .header("Idempotency-Key", "shared-key")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    TestApp::reply(response).await.assert_status(201);
+    let _ = c;
+    assert_eq!(app.count("candidates").await, 3);
+}
+
+#[tokio::test]
+async fn racing_identical_requests_write_one_row() {
+    let app = spawn_app().await;
+    let c = catalog(&app).await;
+    let encounter = json!({
+        "candidate_id": c.candidate,
+        "touchpoint_id": c.review_site,
+        "occurred_at": "2026-03-02T10:00:00Z",
+        "score": 4,
+    });
+    let candidate = json!({"external_ref": "ATS-race", "display_name": "Ada"});
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        for (path, key, body) in [
+            (ENCOUNTERS, "same-encounter", &encounter),
+            ("/api/v1/candidates", "same-candidate", &candidate),
+        ] {
+            let client = app.client.clone();
+            let url = app.url(path);
+            let token = app.recruiter.clone();
+            let body = body.clone();
+            tasks.push(tokio::spawn(async move {
+                let response = client
+                    .post(url)
+                    .bearer_auth(token)
+                    .header("Idempotency-Key", key)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                (path, TestApp::reply(response).await)
+            }));
+        }
+    }
+    let mut ids = std::collections::HashMap::new();
+    for task in tasks {
+        let (path, reply) = task.await.unwrap();
+        let id = reply.assert_status(201)["id"].as_i64().unwrap();
+        ids.entry(path).or_insert_with(Vec::new).push(id);
+    }
+    for (path, ids) in ids {
+        assert_eq!(ids.len(), 16);
+        assert!(ids.iter().all(|id| *id == ids[0]), "{path}: {ids:?}");
+    }
+    assert_eq!(app.count("encounters").await, 1);
+    assert_eq!(app.count("candidates").await, 2);
+}
+
+#[tokio::test]
+async fn a_batch_records_everything_or_nothing() {
+    let app = spawn_app().await;
+    let c = catalog(&app).await;
+    let batch = json!([
+        {"candidate_id": c.candidate, "touchpoint_id": c.interview,
+         "occurred_at": "2026-03-02T10:00:00Z", "score": 9, "source": "recruiter_observation"},
+        {"candidate_external_ref": "SURVEY-1", "touchpoint_name": "Glassdoor",
+         "occurred_at": "2026-03-03T10:00:00Z", "score": 4},
+        {"candidate_external_ref": "SURVEY-1", "touchpoint_id": c.interview,
+         "occurred_at": "2026-03-04T10:00:00Z"},
+        {"candidate_external_ref": "ATS-1", "touchpoint_name": "Onsite interview",
+         "occurred_at": "2026-03-05T10:00:00Z", "score": 7, "note": "second round"},
+    ]);
+    let reply = app.post(BATCH, &app.recruiter, batch).await;
+    let body = reply.assert_status(201);
+    assert_eq!(body["candidates_created"], 1);
+    let ids: Vec<i64> = body["encounter_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 4);
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "in batch order");
+    // Items named by reference landed on the right rows.
+    let survey = app
+        .get("/api/v1/candidates?external_ref=SURVEY-1", &app.reporter)
+        .await;
+    let survey_id = survey.assert_status(200)["items"][0]["id"]
+        .as_i64()
+        .unwrap();
+    let second = app
+        .get(&format!("{ENCOUNTERS}/{}", ids[1]), &app.reporter)
+        .await;
+    let second = second.assert_status(200);
+    assert_eq!(second["candidate_id"], survey_id);
+    assert_eq!(second["touchpoint_id"], c.review_site);
+    assert_eq!(second["source"], "candidate_survey");
+    assert_eq!(second["score"], 4);
+    let fourth = app
+        .get(&format!("{ENCOUNTERS}/{}", ids[3]), &app.reporter)
+        .await;
+    assert_eq!(fourth.assert_status(200)["candidate_id"], c.candidate);
+    assert_eq!(app.count("encounters").await, 4);
+    assert_eq!(app.count("candidates").await, 2);
+
+    // One batch with many faults: each is reported by index; nothing is written.
+    let bad = json!([
+        {"candidate_id": c.candidate, "touchpoint_id": c.interview,
+         "occurred_at": "2026-03-02T10:00:00Z", "score": 11},
+        {"candidate_external_ref": "NEW-1", "touchpoint_name": "Glassdoor",
+         "occurred_at": "2026-03-03T10:00:00Z"},
+        {"candidate_id": 424242, "touchpoint_id": c.interview,
+         "occurred_at": "2026-03-02T10:00:00Z"},
+        {"candidate_id": c.candidate, "touchpoint_name": "No such touchpoint",
+         "occurred_at": "2026-03-02T10:00:00Z"},
+        {"candidate_id": c.candidate, "candidate_external_ref": "X", "touchpoint_id": c.interview,
+         "occurred_at": "2026-03-02T10:00:00Z"},
+        {"candidate_id": c.candidate, "touchpoint_id": c.interview, "kind": "true",
+         "occurred_at": "2026-03-02T10:00:00Z"},
+        {"candidate_id": c.candidate, "touchpoint_id": c.interview},
+        "not an object",
+    ]);
+    let reply = app.post(BATCH, &app.recruiter, bad).await;
+    reply.assert_error(422, "invalid_items", None);
+    let items: Vec<(i64, String, Value)> = reply.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| {
+            (
+                item["index"].as_i64().unwrap(),
+                item["error"]["code"].as_str().unwrap().to_owned(),
+                item["error"]["field"].clone(),
+            )
+        })
+        .collect();
+    // The database checks run only once every item passed the others.
+    assert_eq!(
+        items,
+        vec![
+            (0, "validation_failed".into(), json!("score")),
+            (4, "validation_failed".into(), json!("candidate_id")),
+            (5, "validation_failed".into(), json!("kind")),
+            (6, "validation_failed".into(), json!("occurred_at")),
+            (7, "validation_failed".into(), json!("body")),
+        ]
+    );
+    let unresolved = json!([
+        {"candidate_external_ref": "NEW-1", "touchpoint_name": "Glassdoor",
+         "occurred_at": "2026-03-03T10:00:00Z"},
+        {"candidate_id": 424242, "touchpoint_id": c.interview,
+         "occurred_at": "2026-03-02T10:00:00Z"},
+        {"candidate_id": c.candidate, "touchpoint_name": "No such touchpoint",
+         "occurred_at": "2026-03-02T10:00:00Z"},
+    ]);
+    let reply = app.post(BATCH, &app.recruiter, unresolved).await;
+    reply.assert_error(422, "invalid_items", None);
+    let items = reply.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0]["index"], 1);
+    assert_eq!(items[0]["error"]["code"], "unknown_reference");
+    assert_eq!(items[0]["error"]["field"], "candidate_id");
+    assert_eq!(items[1]["index"], 2);
+    assert_eq!(items[1]["error"]["field"], "touchpoint_name");
+    // Not even the candidate the first item would have created.
+    assert_eq!(app.count("encounters").await, 4);
+    assert_eq!(app.count("candidates").await, 2);
+}
+
+#[tokio::test]
+async fn batch_shape_and_size_are_checked() {
+    let app = spawn_app().await;
+    let c = catalog(&app).await;
+    let item = json!({"candidate_id": c.candidate, "touchpoint_id": c.interview,
+                      "occurred_at": "2026-03-02T10:00:00Z"});
+    app.post(BATCH, &app.recruiter, json!([]))
+        .await
+        .assert_error(422, "validation_failed", Some("body"));
+    app.post(BATCH, &app.recruiter, item.clone())
+        .await
+        .assert_error(422, "validation_failed", Some("body"));
+    let too_many = Value::Array(vec![item.clone(); 5001]);
+    app.post(BATCH, &app.recruiter, too_many)
+        .await
+        .assert_error(422, "validation_failed", Some("body"));
+    app.post(BATCH, &app.reporter, json!([item.clone()]))
+        .await
+        .assert_error(403, "forbidden", None);
+    // 5,000 is allowed, and fits the default body limit.
+    let full = Value::Array(vec![item; 5000]);
+    let reply = app.post(BATCH, &app.recruiter, full).await;
+    assert_eq!(
+        reply.assert_status(201)["encounter_ids"]
+            .as_array()
+            .unwrap()
+            .len(),
+        5000
+    );
+    assert_eq!(app.count("encounters").await, 5000);
+}
+
+#[tokio::test]
+async fn a_retried_batch_is_recorded_once() {
+    let app = spawn_app().await;
+    let c = catalog(&app).await;
+    let batch = json!([
+        {"candidate_external_ref": "SURVEY-9", "touchpoint_id": c.review_site,
+         "occurred_at": "2026-03-03T10:00:00Z", "score": 2},
+        {"candidate_id": c.candidate, "touchpoint_id": c.interview,
+         "occurred_at": "2026-03-04T10:00:00Z", "score": 10},
+    ]);
+    let first = post_with_key(&app, BATCH, "nightly-2026-03-04", &batch).await;
+    let first = first.assert_status(201).clone();
+    let again = post_with_key(&app, BATCH, "nightly-2026-03-04", &batch).await;
+    assert_eq!(again.assert_status(201), &first);
+    assert_eq!(app.count("encounters").await, 2);
+    assert_eq!(app.count("candidates").await, 2);
+    let changed = json!([batch[0]]);
+    post_with_key(&app, BATCH, "nightly-2026-03-04", &changed)
+        .await
+        .assert_error(422, "validation_failed", Some("Idempotency-Key"));
+}
+
+fn line(candidate_ref: &str, touchpoint: &str, day: u32, score: Option<i32>) -> String {
+    json!({
+        "candidate_external_ref": candidate_ref,
+        "touchpoint_name": touchpoint,
+        "occurred_at": format!("2026-02-{day:02}T09:00:00Z"),
+        "score": score,
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn an_ndjson_import_commits_chunk_by_chunk_and_can_resume() {
+    let app = spawn_app().await;
+    catalog(&app).await;
+    // 2,500 lines over 250 candidates, with blank lines on the way.
+    let mut lines: Vec<String> = (0..2500)
+        .map(|n| {
+            line(
+                &format!("SURVEY-{}", n % 250),
+                if n % 2 == 0 {
+                    "Glassdoor"
+                } else {
+                    "Onsite interview"
+                },
+                1 + (n % 28) as u32,
+                (n % 3 != 0).then_some(n % 11),
+            )
+        })
+        .collect();
+    lines.insert(10, String::new());
+    lines.insert(20, "   ".to_owned());
+    // Line 1,500 (in the second chunk of 1,000 items) is bad twice over, line 1,700 once.
+    lines[1500] = r#"{"candidate_external_ref": "S", "touchpoint_name": "Glassdoor", "occurred_at": "2026-02-01T00:00:00Z", "score": 12}"#.to_owned();
+    lines[1700] = "{not json".to_owned();
+    let reply = import(&app, lines.join("\n")).await;
+    let report = reply.assert_status(200).clone();
+    assert_eq!(report["complete"], false);
+    // The first chunk is items 0..1000, which are lines 0..1002.
+    assert_eq!(report["lines_committed"], 1002);
+    assert_eq!(report["encounters_created"], 1000);
+    assert_eq!(report["candidates_created"], 250);
+    let errors: Vec<(i64, String)> = report["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["index"].as_i64().unwrap(),
+                e["error"]["code"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        errors,
+        vec![
+            (1500, "validation_failed".to_owned()),
+            (1700, "malformed_json".to_owned())
+        ]
+    );
+    assert_eq!(report["errors"][0]["error"]["field"], "score");
+    assert_eq!(app.count("encounters").await, 1000);
+
+    // Fix the lines and send the rest.
+    lines[1500] = line("SURVEY-1", "Glassdoor", 3, Some(5));
+    lines[1700] = line("SURVEY-NEW", "Glassdoor", 4, None);
+    let rest = lines[1002..].join("\n") + "\n";
+    let reply = import(&app, rest).await;
+    let report = reply.assert_status(200);
+    assert_eq!(report["complete"], true);
+    assert_eq!(report["lines_committed"], 1500);
+    assert_eq!(report["encounters_created"], 1500);
+    assert_eq!(report["candidates_created"], 1);
+    assert_eq!(report["errors"], json!([]));
+    assert_eq!(app.count("encounters").await, 2500);
+    assert_eq!(app.count("candidates").await, 252);
+}
+
+#[tokio::test]
+async fn import_input_is_checked() {
+    let app = spawn_app_with(Limits {
+        body: touchpoint_tracker::api::payload::BodyLimits {
+            import_line_bytes: 300,
+            ..Default::default()
+        },
+        rate: None,
+    })
+    .await;
+    catalog(&app).await;
+    // A line over the limit is refused as a line.
+    let long = json!({"candidate_external_ref": "A", "touchpoint_name": "Glassdoor",
+                      "occurred_at": "2026-02-01T00:00:00Z", "note": "x".repeat(400)});
+    let body = format!("{}\n{}\n", line("A", "Glassdoor", 1, Some(3)), long);
+    let report = import(&app, body).await;
+    let report = report.assert_status(200);
+    assert_eq!(report["complete"], false);
+    assert_eq!(report["lines_committed"], 0);
+    assert_eq!(report["errors"][0]["index"], 1);
+    assert_eq!(report["errors"][0]["error"]["code"], "payload_too_large");
+    assert_eq!(app.count("encounters").await, 0);
+    // An empty stream is a complete import of nothing.
+    let report = import(&app, String::new()).await;
+    assert_eq!(report.assert_status(200)["complete"], true);
+    // JSON is not NDJSON.
+    app.post_raw(IMPORT, &app.recruiter, "application/json", "[]")
+        .await
+        .assert_error(415, "unsupported_media_type", None);
+    app.post_raw(IMPORT, &app.reporter, "application/x-ndjson", "")
+        .await
+        .assert_error(403, "forbidden", None);
+}
+
+#[tokio::test]
+async fn bodies_over_the_configured_limit_are_413() {
+    let app = spawn_app_with(Limits {
+        body: touchpoint_tracker::api::payload::BodyLimits {
+            json_bytes: 2048,
+            batch_bytes: 4096,
+            import_line_bytes: 1024,
+        },
+        rate: None,
+    })
+    .await;
+    let c = catalog(&app).await;
+    let note = "n".repeat(3000);
+    let reply = app
+        .post(
+            ENCOUNTERS,
+            &app.recruiter,
+            json!({"candidate_id": c.candidate, "touchpoint_id": c.interview,
+                   "occurred_at": "2026-03-02T10:00:00Z", "note": note}),
+        )
+        .await;
+    reply.assert_error(413, "payload_too_large", None);
+    // The batch endpoint has its own, larger limit.
+    let item = json!({"candidate_id": c.candidate, "touchpoint_id": c.interview,
+                      "occurred_at": "2026-03-02T10:00:00Z", "note": "n".repeat(1000)});
+    app.post(BATCH, &app.recruiter, json!([item.clone(), item.clone()]))
+        .await
+        .assert_status(201);
+    app.post(BATCH, &app.recruiter, Value::Array(vec![item; 5]))
+        .await
+        .assert_error(413, "payload_too_large", None);
+    assert_eq!(app.count("encounters").await, 2);
+}
+
+#[tokio::test]
+async fn a_key_over_its_rate_limit_gets_429_with_retry_after() {
+    let app = spawn_app_with(Limits {
+        body: Default::default(),
+        rate: Some(RateLimit {
+            per_second: 0.5,
+            burst: 3.0,
+        }),
+    })
+    .await;
+    for _ in 0..3 {
+        app.get("/api/v1/touchpoints", &app.reporter)
+            .await
+            .assert_status(200);
+    }
+    let response = app
+        .client
+        .request(Method::GET, app.url("/api/v1/touchpoints"))
+        .bearer_auth(&app.reporter)
+        .send()
+        .await
+        .unwrap();
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry_after), "Retry-After: {retry_after}");
+    TestApp::reply(response)
+        .await
+        .assert_error(429, "rate_limited", None);
+    // Another key has its own allowance.
+    app.get("/api/v1/touchpoints", &app.admin)
+        .await
+        .assert_status(200);
+}

@@ -1,10 +1,13 @@
-//! The reports benchmark: seeds a fresh database, starts the real service
-//! (release build) on it and measures the reports and the export over HTTP.
+//! The benchmark: seeds a fresh database, starts the real service (release
+//! build) on it and measures it over HTTP. Two parts, both by default:
+//! `reports` (the reports and the export at 100k and 1M encounters) and
+//! `ingest` (single POSTs under load with wrk, bulk imports; see `ingest_load.rs`).
 //!
-//!     cargo bench --bench reports                      # SQLite, 100k and 1M encounters
+//!     cargo bench --bench reports                      # both parts, SQLite
+//!     cargo bench --bench reports -- ingest            # one part
 //!     cargo bench --bench reports -- --database-url postgres://user@host/postgres
-//!     cargo bench --bench reports -- --sizes 20000 --iterations 5
-//!     cargo bench --bench reports -- --sizes 1000000 --keep   # keep the SQLite file
+//!     cargo bench --bench reports -- reports --sizes 20000 --iterations 5
+//!     cargo bench --bench reports -- reports --sizes 1000000 --keep   # keep the SQLite file
 //!
 //! Each size gets its own database: 10,000 candidates, 60 touchpoints (20 of
 //! each kind), encounters spread over the last 12 months, about 60% scored.
@@ -37,7 +40,11 @@ const TOUCHPOINTS_PER_KIND: usize = 20;
 /// Encounters per seeding transaction.
 const SEED_BATCH: usize = 20_000;
 
+mod ingest_load;
+
 struct Options {
+    /// Which parts to run: reports, ingest.
+    parts: Vec<String>,
     database_url: Option<String>,
     sizes: Vec<usize>,
     iterations: usize,
@@ -47,6 +54,7 @@ struct Options {
 
 fn options() -> Options {
     let mut options = Options {
+        parts: Vec::new(),
         database_url: None,
         sizes: vec![100_000, 1_000_000],
         iterations: 30,
@@ -68,9 +76,13 @@ fn options() -> Options {
                 options.iterations = args.next().expect("--iterations N").parse().unwrap()
             }
             "--keep" => options.keep = true,
+            "reports" | "ingest" => options.parts.push(arg),
             // `cargo bench` passes --bench; filters are not used here.
             _ => {}
         }
+    }
+    if options.parts.is_empty() {
+        options.parts = vec!["reports".to_owned(), "ingest".to_owned()];
     }
     options
 }
@@ -81,9 +93,19 @@ type Table = BTreeMap<usize, (String, Vec<String>)>;
 fn main() -> anyhow::Result<()> {
     let options = options();
     let runtime = tokio::runtime::Runtime::new()?;
+    if options.parts.iter().any(|p| p == "reports") {
+        reports(&options, &runtime)?;
+    }
+    if options.parts.iter().any(|p| p == "ingest") {
+        runtime.block_on(ingest_load::run(&options))?;
+    }
+    Ok(())
+}
+
+fn reports(options: &Options, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
     let mut table: Table = BTreeMap::new();
     for &size in &options.sizes {
-        let rows = runtime.block_on(run(size, &options))?;
+        let rows = runtime.block_on(run(size, options))?;
         for (index, (label, value)) in rows.into_iter().enumerate() {
             table
                 .entry(index)

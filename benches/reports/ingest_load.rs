@@ -1,0 +1,395 @@
+//! The ingest benchmark: single-encounter POSTs under 64 keep-alive
+//! connections, measured with `wrk` beside the same load on `GET /healthz`
+//! (the HTTP ceiling of this machine), then bulk import through the batch
+//! and NDJSON endpoints. Every write goes through the real service.
+
+use std::{
+    fmt::Write as _,
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use anyhow::Context;
+use sea_orm::{ConnectionTrait, Statement};
+use serde_json::json;
+use touchpoint_tracker::{
+    config::DatabaseSettings,
+    db,
+    domain::{candidates, keys, organizations, touchpoints},
+};
+
+use super::{create_database, thousands, Options, Service};
+
+/// Candidates the load spreads its encounters over.
+const CANDIDATES: usize = 1_000;
+const TOUCHPOINTS: usize = 60;
+const CONNECTIONS: usize = 64;
+const LOAD_SECONDS: u64 = 10;
+/// Encounters imported through each bulk endpoint.
+const BULK_ENCOUNTERS: usize = 200_000;
+const BATCH_SIZE: usize = 5_000;
+
+/// What `wrk` measured.
+struct Load {
+    requests_per_second: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    requests: u64,
+    failed: u64,
+}
+
+pub async fn run(options: &Options) -> anyhow::Result<()> {
+    which_wrk()?;
+    let database = create_database(options, 0).await?;
+    let conn = db::connect(&DatabaseSettings::new(database.url.clone())).await?;
+    db::migrate(&conn).await?;
+    let (token, candidate_ids, touchpoint_ids) = seed(&conn).await?;
+    conn.close().await?;
+
+    let service = Service::start(&database.url).await?;
+    let script_dir = tempfile::tempdir()?;
+    let health = wrk(&service.base_url, "/healthz", None, &script_dir)?;
+    let post_script = post_script(&token, candidate_ids, touchpoint_ids);
+    let posts = wrk(
+        &service.base_url,
+        "/api/v1/encounters",
+        Some(&post_script),
+        &script_dir,
+    )?;
+    let recorded_by_posts = count_encounters(&database.url).await?;
+    anyhow::ensure!(posts.failed == 0, "{} POSTs failed", posts.failed);
+    // wrk stops with requests in flight: they may be recorded, not counted.
+    anyhow::ensure!(
+        recorded_by_posts >= posts.requests
+            && recorded_by_posts <= posts.requests + CONNECTIONS as u64,
+        "wrk saw {} answered POSTs, the database holds {recorded_by_posts}",
+        posts.requests
+    );
+
+    let client = reqwest::Client::new();
+    let batch_rate = batches(
+        &client,
+        &service.base_url,
+        &token,
+        candidate_ids,
+        touchpoint_ids,
+    )
+    .await?;
+    let import_rate = ndjson(
+        &client,
+        &service.base_url,
+        &token,
+        candidate_ids,
+        touchpoint_ids,
+    )
+    .await?;
+    let expected = recorded_by_posts + 2 * BULK_ENCOUNTERS as u64;
+    let recorded = count_encounters(&database.url).await?;
+    anyhow::ensure!(
+        recorded == expected,
+        "{recorded} encounters, expected {expected}"
+    );
+    let rss = service.peak_rss_mib()?;
+    drop(service);
+    database.drop_database().await?;
+
+    let backend = if database.server.is_some() {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
+    let mut table = String::new();
+    writeln!(
+        table,
+        "\n## Ingest benchmark ({backend}, wrk, {CONNECTIONS} connections, {LOAD_SECONDS} s)\n"
+    )?;
+    writeln!(table, "| measurement | requests/s | p50 (ms) | p99 (ms) |")?;
+    writeln!(table, "|---|---|---|---|")?;
+    for (label, load) in [
+        ("GET /healthz (the HTTP ceiling)", &health),
+        ("POST /api/v1/encounters", &posts),
+    ] {
+        writeln!(
+            table,
+            "| {label} | {} | {:.2} | {:.2} |",
+            thousands(load.requests_per_second as usize),
+            load.p50_ms,
+            load.p99_ms
+        )?;
+    }
+    writeln!(
+        table,
+        "\nThe write path keeps {:.0}% of the HTTP ceiling; {} encounters recorded by the POSTs, none failed.\n",
+        100.0 * posts.requests_per_second / health.requests_per_second,
+        thousands(recorded_by_posts as usize)
+    )?;
+    writeln!(
+        table,
+        "| bulk import of {} encounters | encounters/s |",
+        thousands(BULK_ENCOUNTERS)
+    )?;
+    writeln!(table, "|---|---|")?;
+    writeln!(
+        table,
+        "| `POST /api/v1/encounters/batch`, {} per request | {} |",
+        thousands(BATCH_SIZE),
+        thousands(batch_rate as usize)
+    )?;
+    writeln!(
+        table,
+        "| `POST /api/v1/encounters/import`, one NDJSON stream | {} |",
+        thousands(import_rate as usize)
+    )?;
+    writeln!(table, "\nService peak RSS over the run: {rss:.0} MiB.")?;
+    println!("{table}");
+    Ok(())
+}
+
+fn which_wrk() -> anyhow::Result<()> {
+    let found = Command::new("wrk").arg("--version").output();
+    anyhow::ensure!(
+        found.is_ok(),
+        "the ingest benchmark drives the service with wrk: apt-get install wrk"
+    );
+    Ok(())
+}
+
+type Ids = (i64, i64);
+
+/// An organization with a recruiter key, the touchpoints and the candidates;
+/// returns the token and the (contiguous) id ranges.
+async fn seed(conn: &sea_orm::DatabaseConnection) -> anyhow::Result<(String, Ids, Ids)> {
+    use entity::enums::{Channel, Kind, Role, Stage};
+    let org = organizations::create(conn, "bench", "Bench Corp").await?;
+    let key = keys::create(conn, org.id, Role::Recruiter, "bench").await?;
+    let kinds = [Kind::EmployerCreated, Kind::True, Kind::Unexpected];
+    let mut touchpoint_ids = Vec::new();
+    for n in 0..TOUCHPOINTS {
+        let created = touchpoints::create(
+            conn,
+            org.id,
+            touchpoints::NewTouchpoint {
+                name: format!("Touchpoint {n}"),
+                kind: kinds[n % 3],
+                channel: Channel::Interview,
+                stage: Stage::Interview,
+                description: None,
+            },
+        )
+        .await?;
+        touchpoint_ids.push(created.id);
+    }
+    let mut candidate_ids = Vec::new();
+    for n in 0..CANDIDATES {
+        let created = candidates::create(
+            conn,
+            org.id,
+            candidates::NewCandidate {
+                external_ref: format!("ATS-{n}"),
+                display_name: None,
+                email: None,
+                stage: Stage::Interview,
+            },
+        )
+        .await?;
+        candidate_ids.push(created.id);
+    }
+    let range = |ids: &[i64]| -> anyhow::Result<Ids> {
+        let (first, last) = (ids[0], ids[ids.len() - 1]);
+        anyhow::ensure!(
+            last - first + 1 == ids.len() as i64,
+            "ids are not contiguous"
+        );
+        Ok((first, last))
+    };
+    Ok((key.token, range(&candidate_ids)?, range(&touchpoint_ids)?))
+}
+
+/// A wrk script posting a random encounter (candidate, touchpoint, time in
+/// the last year, score 60% of the time) per request.
+fn post_script(token: &str, candidates: Ids, touchpoints: Ids) -> String {
+    format!(
+        r#"wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer {token}"
+local now = os.time()
+request = function()
+  local score = ""
+  if math.random() < 0.6 then score = string.format(', "score": %d', math.random(0, 10)) end
+  local body = string.format(
+    '{{"candidate_id": %d, "touchpoint_id": %d, "occurred_at": "%s"%s}}',
+    math.random({c0}, {c1}), math.random({t0}, {t1}),
+    os.date("!%Y-%m-%dT%H:%M:%SZ", now - math.random(0, 365 * 86400)), score)
+  return wrk.format(nil, nil, nil, body)
+end
+"#,
+        c0 = candidates.0,
+        c1 = candidates.1,
+        t0 = touchpoints.0,
+        t1 = touchpoints.1,
+    )
+}
+
+/// Runs wrk for `LOAD_SECONDS` with `CONNECTIONS` keep-alive connections.
+fn wrk(
+    base_url: &str,
+    path: &str,
+    script: Option<&str>,
+    dir: &tempfile::TempDir,
+) -> anyhow::Result<Load> {
+    let mut command = Command::new("wrk");
+    command.args([
+        "-t2",
+        &format!("-c{CONNECTIONS}"),
+        &format!("-d{LOAD_SECONDS}s"),
+        "--latency",
+        "--timeout",
+        "10s",
+    ]);
+    if let Some(script) = script {
+        let path = dir.path().join("post.lua");
+        std::fs::write(&path, script)?;
+        command.arg("-s").arg(path);
+    }
+    let output = command.arg(format!("{base_url}{path}")).output()?;
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    anyhow::ensure!(output.status.success(), "wrk failed: {text}");
+    eprintln!("{text}");
+    parse_wrk(&text).with_context(|| format!("reading wrk's output:\n{text}"))
+}
+
+fn parse_wrk(text: &str) -> Option<Load> {
+    let field = |prefix: &str| {
+        text.lines()
+            .find_map(|line| line.trim().strip_prefix(prefix))
+            .map(str::trim)
+    };
+    let millis = |value: &str| -> Option<f64> {
+        let unit_at = value.find(|c: char| c.is_ascii_alphabetic())?;
+        let (number, unit) = value.split_at(unit_at);
+        let number: f64 = number.parse().ok()?;
+        Some(match unit {
+            "us" => number / 1000.0,
+            "ms" => number,
+            "s" => number * 1000.0,
+            "m" => number * 60_000.0,
+            _ => return None,
+        })
+    };
+    let requests = text
+        .lines()
+        .find(|line| line.contains("requests in"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    let failed = field("Non-2xx or 3xx responses:")
+        .map(|n| n.parse().unwrap_or(u64::MAX))
+        .unwrap_or(0)
+        + text
+            .lines()
+            .find_map(|line| line.trim().strip_prefix("Socket errors:"))
+            .map(|errors| {
+                errors
+                    .split(',')
+                    .filter_map(|part| part.split_whitespace().last()?.parse::<u64>().ok())
+                    .sum()
+            })
+            .unwrap_or(0);
+    Some(Load {
+        requests_per_second: field("Requests/sec:")?.parse().ok()?,
+        p50_ms: millis(field("50%")?)?,
+        p99_ms: millis(field("99%")?)?,
+        requests,
+        failed,
+    })
+}
+
+fn item(n: usize, candidates: Ids, touchpoints: Ids) -> serde_json::Value {
+    let span = (candidates.1 - candidates.0 + 1) as usize;
+    let touchpoint_span = (touchpoints.1 - touchpoints.0 + 1) as usize;
+    json!({
+        "candidate_id": candidates.0 + (n * 7919 % span) as i64,
+        "touchpoint_id": touchpoints.0 + (n % touchpoint_span) as i64,
+        "occurred_at": format!("2026-{:02}-{:02}T{:02}:00:00Z", 1 + n % 10, 1 + n % 28, n % 24),
+        "score": (n % 5 != 0).then_some(n % 11),
+    })
+}
+
+/// Imports `BULK_ENCOUNTERS` through the batch endpoint; encounters/s.
+async fn batches(
+    client: &reqwest::Client,
+    base_url: &str,
+    token: &str,
+    candidates: Ids,
+    touchpoints: Ids,
+) -> anyhow::Result<f64> {
+    let bodies: Vec<String> = (0..BULK_ENCOUNTERS / BATCH_SIZE)
+        .map(|b| {
+            let items: Vec<_> = (0..BATCH_SIZE)
+                .map(|n| item(b * BATCH_SIZE + n, candidates, touchpoints))
+                .collect();
+            serde_json::to_string(&items).expect("JSON")
+        })
+        .collect();
+    let started = Instant::now();
+    for body in bodies {
+        let response = client
+            .post(format!("{base_url}/api/v1/encounters/batch"))
+            .bearer_auth(token)
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await?;
+        anyhow::ensure!(
+            response.status() == 201,
+            "batch: {}",
+            response.text().await?
+        );
+    }
+    Ok(BULK_ENCOUNTERS as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Imports `BULK_ENCOUNTERS` as one NDJSON stream; encounters/s.
+async fn ndjson(
+    client: &reqwest::Client,
+    base_url: &str,
+    token: &str,
+    candidates: Ids,
+    touchpoints: Ids,
+) -> anyhow::Result<f64> {
+    let mut body = String::new();
+    for n in 0..BULK_ENCOUNTERS {
+        body.push_str(&item(n, candidates, touchpoints).to_string());
+        body.push('\n');
+    }
+    let started = Instant::now();
+    let response = client
+        .post(format!("{base_url}/api/v1/encounters/import"))
+        .bearer_auth(token)
+        .header("Content-Type", "application/x-ndjson")
+        .body(body)
+        .timeout(Duration::from_secs(600))
+        .send()
+        .await?;
+    let report: serde_json::Value = response.json().await?;
+    anyhow::ensure!(
+        report["complete"] == true && report["encounters_created"] == BULK_ENCOUNTERS,
+        "import: {report}"
+    );
+    Ok(BULK_ENCOUNTERS as f64 / started.elapsed().as_secs_f64())
+}
+
+async fn count_encounters(url: &str) -> anyhow::Result<u64> {
+    let conn = db::connect(&DatabaseSettings::new(url.to_owned())).await?;
+    let row = conn
+        .query_one_raw(Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM encounters",
+        ))
+        .await?
+        .context("a count")?;
+    let n: i64 = row.try_get("", "n")?;
+    conn.close().await?;
+    Ok(n as u64)
+}

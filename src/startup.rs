@@ -13,7 +13,7 @@ use crate::{
     api,
     config::{Limits, Settings},
     db,
-    domain::organizations,
+    domain::{idempotency, organizations},
 };
 
 /// In-flight requests get this long to finish after a shutdown signal.
@@ -68,10 +68,12 @@ impl Application {
             );
         }
         tracing::info!(address = %self.address, docs = %format!("http://{}/docs", self.address), "listening");
+        let purge = tokio::spawn(idempotency::purge_periodically(self.db.clone()));
         let app = api::routes(self.db.clone(), &self.limits);
         let result = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(GRACEFUL_SHUTDOWN_TIMEOUT))
             .await;
+        purge.abort();
         let _ = self.db.close().await;
         result
     }

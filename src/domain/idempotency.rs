@@ -201,6 +201,23 @@ pub async fn purge_expired(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Dom
     Ok(deleted.rows_affected)
 }
 
+/// How often [`purge_periodically`] runs.
+const PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Purges expired keys every hour, for as long as the service runs. Several
+/// instances purging at once delete the same rows; that is harmless.
+pub async fn purge_periodically(db: sea_orm::DatabaseConnection) {
+    let mut interval = tokio::time::interval(PURGE_INTERVAL);
+    loop {
+        interval.tick().await;
+        match purge_expired(&db, super::now()).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "expired idempotency keys purged"),
+            Err(err) => tracing::warn!(error = %err, "purging idempotency keys failed"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 
 use reqwest::Method;
 use serde_json::{json, Value};
-use touchpoint_tracker::{api::rate_limit::RateLimit, config::Limits};
+use touchpoint_tracker::{api::rate_limit::RateLimit, config::Limits, domain::idempotency};
 
 use crate::helpers::{spawn_app, spawn_app_with, Reply, TestApp};
 
@@ -120,6 +120,39 @@ async fn a_retried_encounter_is_recorded_once_and_answered_the_same() {
             .assert_error(422, "validation_failed", Some("Idempotency-Key"));
     }
     assert_eq!(app.count("encounters").await, 3);
+}
+
+#[tokio::test]
+async fn keys_expire_after_a_day() {
+    use sea_orm::{ConnectionTrait, Statement};
+    let app = spawn_app().await;
+    let c = catalog(&app).await;
+    let body = json!({"candidate_id": c.candidate, "touchpoint_id": c.interview,
+                      "occurred_at": "2026-03-02T10:00:00Z"});
+    let first = post_with_key(&app, ENCOUNTERS, "old-key", &body).await;
+    let first_id = first.assert_status(201)["id"].clone();
+    let now = touchpoint_tracker::domain::now();
+    // Nothing is a day old yet.
+    let purged = idempotency::purge_expired(&app.db, now).await.unwrap();
+    assert_eq!(purged, 0);
+    let a_day_earlier = if touchpoint_tracker::db::is_postgres(&app.db) {
+        "created_at - INTERVAL '25 hours'"
+    } else {
+        "strftime('%Y-%m-%dT%H:%M:%f+00:00', created_at, '-25 hours')"
+    };
+    app.db
+        .execute_raw(Statement::from_string(
+            app.db.get_database_backend(),
+            format!("UPDATE idempotency_keys SET created_at = {a_day_earlier}"),
+        ))
+        .await
+        .unwrap();
+    let purged = idempotency::purge_expired(&app.db, now).await.unwrap();
+    assert_eq!(purged, 1);
+    // The key is free again: the same request records a new encounter.
+    let again = post_with_key(&app, ENCOUNTERS, "old-key", &body).await;
+    assert_ne!(again.assert_status(201)["id"], first_id);
+    assert_eq!(app.count("encounters").await, 2);
 }
 
 #[tokio::test]

@@ -68,12 +68,14 @@ async fn connect_once(settings: &DatabaseSettings) -> anyhow::Result<DatabaseCon
                     .with_context(|| format!("creating directory {}", parent.display()))?;
             }
         }
-        options.map_sqlx_sqlite_opts(|opts| {
+        let statement_cache = settings.sqlite_statement_cache;
+        options.map_sqlx_sqlite_opts(move |opts| {
             opts.create_if_missing(true)
                 .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
                 .busy_timeout(SQLITE_BUSY_TIMEOUT)
                 .foreign_keys(true)
+                .statement_cache_capacity(statement_cache)
         });
     } else if let Some(timeout) = settings.statement_timeout {
         let millis = timeout.as_millis().to_string();
@@ -84,6 +86,30 @@ async fn connect_once(settings: &DatabaseSettings) -> anyhow::Result<DatabaseCon
     Database::connect(options)
         .await
         .with_context(|| format!("connecting to {}", redact(url)))
+}
+
+/// Prepared statements the SQLite writer connection keeps: the text of its
+/// multi-row statements varies with the number of rows, and re-preparing
+/// them costs more than the memory they take.
+const WRITER_STATEMENT_CACHE: usize = 2048;
+
+/// The connection the encounter writer (group commit) uses. On SQLite, one
+/// connection of its own: SQLite has one writer at a time anyway, and the
+/// writer must not queue behind a busy pool of readers for each commit. On
+/// PostgreSQL, the shared pool.
+pub async fn writer_connection(
+    settings: &DatabaseSettings,
+    shared: &DatabaseConnection,
+) -> anyhow::Result<DatabaseConnection> {
+    if is_postgres(shared) {
+        return Ok(shared.clone());
+    }
+    let writer = DatabaseSettings {
+        max_connections: 1,
+        sqlite_statement_cache: WRITER_STATEMENT_CACHE,
+        ..settings.clone()
+    };
+    connect(&writer).await
 }
 
 /// Turns SQLite's memory statistics (`SQLITE_CONFIG_MEMSTATUS`) off before

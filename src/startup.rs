@@ -23,6 +23,8 @@ pub struct Application {
     acceptor: TcpAcceptor,
     address: SocketAddr,
     db: DatabaseConnection,
+    /// What the encounter writer writes through (see `db::writer_connection`).
+    writer_db: DatabaseConnection,
     limits: Limits,
 }
 
@@ -32,6 +34,7 @@ impl Application {
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
         let db = db::connect(&settings.database).await?;
         db::migrate(&db).await?;
+        let writer_db = db::writer_connection(&settings.database, &db).await?;
         let acceptor = TcpListener::bind(settings.bind)
             .into_acceptor()
             .await
@@ -45,6 +48,7 @@ impl Application {
             acceptor,
             address,
             db,
+            writer_db,
             limits: settings.limits.clone(),
         })
     }
@@ -69,11 +73,12 @@ impl Application {
         }
         tracing::info!(address = %self.address, docs = %format!("http://{}/docs", self.address), "listening");
         let purge = tokio::spawn(idempotency::purge_periodically(self.db.clone()));
-        let app = api::routes(self.db.clone(), &self.limits);
+        let app = api::routes(self.db.clone(), self.writer_db.clone(), &self.limits);
         let result = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(GRACEFUL_SHUTDOWN_TIMEOUT))
             .await;
         purge.abort();
+        let _ = self.writer_db.close().await;
         let _ = self.db.close().await;
         result
     }

@@ -67,22 +67,8 @@ pub async fn run(options: &Options) -> anyhow::Result<()> {
     );
 
     let client = reqwest::Client::new();
-    let batch_rate = batches(
-        &client,
-        &service.base_url,
-        &token,
-        candidate_ids,
-        touchpoint_ids,
-    )
-    .await?;
-    let import_rate = ndjson(
-        &client,
-        &service.base_url,
-        &token,
-        candidate_ids,
-        touchpoint_ids,
-    )
-    .await?;
+    let batch_rate = batches(&client, &service.base_url, &token).await?;
+    let import_rate = ndjson(&client, &service.base_url, &token).await?;
     let expected = recorded_by_posts + 2 * BULK_ENCOUNTERS as u64;
     let recorded = count_encounters(&database.url).await?;
     anyhow::ensure!(
@@ -305,29 +291,24 @@ fn parse_wrk(text: &str) -> Option<Load> {
     })
 }
 
-fn item(n: usize, candidates: Ids, touchpoints: Ids) -> serde_json::Value {
-    let span = (candidates.1 - candidates.0 + 1) as usize;
-    let touchpoint_span = (touchpoints.1 - touchpoints.0 + 1) as usize;
+/// The `n`th encounter of a survey export: respondents named by their
+/// reference (ten answers each, so the import creates a candidate per ten
+/// lines), touchpoints by name, dates over ten months.
+fn item(source: &str, n: usize) -> serde_json::Value {
     json!({
-        "candidate_id": candidates.0 + (n * 7919 % span) as i64,
-        "touchpoint_id": touchpoints.0 + (n % touchpoint_span) as i64,
+        "candidate_external_ref": format!("{source}-{}", n / 10),
+        "touchpoint_name": format!("Touchpoint {}", n % TOUCHPOINTS),
         "occurred_at": format!("2026-{:02}-{:02}T{:02}:00:00Z", 1 + n % 10, 1 + n % 28, n % 24),
         "score": (n % 5 != 0).then_some(n % 11),
     })
 }
 
 /// Imports `BULK_ENCOUNTERS` through the batch endpoint; encounters/s.
-async fn batches(
-    client: &reqwest::Client,
-    base_url: &str,
-    token: &str,
-    candidates: Ids,
-    touchpoints: Ids,
-) -> anyhow::Result<f64> {
+async fn batches(client: &reqwest::Client, base_url: &str, token: &str) -> anyhow::Result<f64> {
     let bodies: Vec<String> = (0..BULK_ENCOUNTERS / BATCH_SIZE)
         .map(|b| {
             let items: Vec<_> = (0..BATCH_SIZE)
-                .map(|n| item(b * BATCH_SIZE + n, candidates, touchpoints))
+                .map(|n| item("BATCH", b * BATCH_SIZE + n))
                 .collect();
             serde_json::to_string(&items).expect("JSON")
         })
@@ -351,16 +332,10 @@ async fn batches(
 }
 
 /// Imports `BULK_ENCOUNTERS` as one NDJSON stream; encounters/s.
-async fn ndjson(
-    client: &reqwest::Client,
-    base_url: &str,
-    token: &str,
-    candidates: Ids,
-    touchpoints: Ids,
-) -> anyhow::Result<f64> {
+async fn ndjson(client: &reqwest::Client, base_url: &str, token: &str) -> anyhow::Result<f64> {
     let mut body = String::new();
     for n in 0..BULK_ENCOUNTERS {
-        body.push_str(&item(n, candidates, touchpoints).to_string());
+        body.push_str(&item("NDJSON", n).to_string());
         body.push('\n');
     }
     let started = Instant::now();

@@ -89,12 +89,17 @@ pub fn openapi_document() -> String {
 
 /// Every route of the service, with the database, the encounter writer and
 /// the limits attached, errors rendered in the one JSON shape and one log
-/// line per request. Starts the encounter writer: call it on the runtime.
-pub fn routes(db: DatabaseConnection, limits: &Limits) -> impl Endpoint<Output = Response> {
+/// line per request. Starts the encounter writer on `writer_db`: call it on
+/// the runtime.
+pub fn routes(
+    db: DatabaseConnection,
+    writer_db: DatabaseConnection,
+    limits: &Limits,
+) -> impl Endpoint<Output = Response> {
     let service = openapi_service();
     let docs = service.swagger_ui();
     let spec = service.spec_endpoint();
-    let writer = EncounterWriter::start(db.clone());
+    let writer = EncounterWriter::start(writer_db);
     let rate_limiter = limits.rate.map(|rate| Arc::new(RateLimiter::new(rate)));
     Route::new()
         .nest("/", service)

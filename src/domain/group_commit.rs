@@ -51,10 +51,26 @@ pub struct EncounterWriter {
 }
 
 impl EncounterWriter {
-    /// Starts the writer task on the current runtime.
+    /// Starts the writer. On SQLite it gets a thread and runtime of its
+    /// own: it awaits a dozen statements per transaction, and on the shared
+    /// runtime each await would wake up behind every HTTP task, so the
+    /// writer, which everyone waits for, would be the slowest task of all.
+    /// PostgreSQL connections belong to the runtime that opened them, so
+    /// there the writer is a task of the current runtime.
     pub fn start(db: DatabaseConnection) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(run(db, queue));
+        if crate::db::is_postgres(&db) {
+            tokio::spawn(run(db, queue));
+        } else {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime for the encounter writer");
+            std::thread::Builder::new()
+                .name("encounter-writer".to_owned())
+                .spawn(move || runtime.block_on(run(db, queue)))
+                .expect("a thread for the encounter writer");
+        }
         EncounterWriter { jobs }
     }
 
@@ -109,7 +125,14 @@ async fn run(db: DatabaseConnection, mut queue: mpsc::Receiver<Job>) {
 }
 
 async fn commit_group(db: &DatabaseConnection, organization_id: i64, jobs: Vec<Job>) {
-    match write_group(db, organization_id, &jobs).await {
+    let started = std::time::Instant::now();
+    let result = write_group(db, organization_id, &jobs).await;
+    tracing::debug!(
+        requests = jobs.len(),
+        elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "group commit"
+    );
+    match result {
         Ok(answers) => {
             for (job, answer) in jobs.into_iter().zip(answers) {
                 let _ = job.reply.send(answer);
@@ -138,7 +161,7 @@ async fn write_group(
     organization_id: i64,
     jobs: &[Job],
 ) -> DomainResult<Vec<Answer>> {
-    let mut write = EncounterWrite::begin(db, organization_id).await?;
+    let mut write = EncounterWrite::begin_appending(db, organization_id).await?;
     let inputs = jobs.iter().map(|job| job.input.clone()).collect();
     let resolved = ingest::resolve(write.txn(), organization_id, inputs).await?;
     let mut answers: Vec<Option<Answer>> = jobs.iter().map(|_| None).collect();

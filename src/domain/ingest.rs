@@ -288,7 +288,8 @@ async fn find_touchpoints(
 }
 
 /// Writes resolved inputs: first the candidates they name by an unknown
-/// external reference (each once), then the encounters, in input order.
+/// external reference (each once), then the encounters, in input order. The
+/// write must have begun with [`EncounterWrite::begin_appending`].
 /// Each input comes with the id of the API key that recorded it.
 pub async fn insert(
     write: &mut EncounterWrite,
@@ -349,6 +350,7 @@ pub async fn insert(
     }
     // Ids grow with insertion order; RETURNING itself promises no order.
     encounters.sort_by_key(|e| e.id);
+    write.inserted(&encounters);
     Ok(Recorded {
         encounters,
         candidates_created,
@@ -411,7 +413,7 @@ pub async fn record_all(
             return Ok(Written::Replayed(stored));
         }
     }
-    let mut write = EncounterWrite::begin(db, organization_id).await?;
+    let mut write = EncounterWrite::begin_appending(db, organization_id).await?;
     if let Some((idempotency, _)) = idempotent {
         if let Some(stored) =
             idempotency::claim(write.txn(), organization_id, idempotency, write.now()).await?

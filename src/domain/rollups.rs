@@ -41,11 +41,44 @@ pub struct EncounterWrite {
     organization_id: i64,
     seq: i64,
     now: DateTime<Utc>,
+    /// The touched candidates' encounters as they were when touched, plus,
+    /// in [`Mode::Append`], the ones inserted since.
+    points: HashMap<i64, Vec<EncounterPoint>>,
     before: HashMap<i64, Contribution>,
+    mode: Mode,
+}
+
+/// How a write learns the touched candidates' encounters after its changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// It reads them again at commit: any change is allowed.
+    Reload,
+    /// It only inserts, reporting each row to [`EncounterWrite::inserted`],
+    /// so they are known without reading them again.
+    Append,
 }
 
 impl EncounterWrite {
+    /// A write that may change encounters in any way.
     pub async fn begin(db: &DatabaseConnection, organization_id: i64) -> DomainResult<Self> {
+        Self::begin_with(db, organization_id, Mode::Reload).await
+    }
+
+    /// A write that only inserts encounters, each reported to
+    /// [`inserted`](Self::inserted); it saves reading the touched
+    /// candidates' encounters a second time.
+    pub async fn begin_appending(
+        db: &DatabaseConnection,
+        organization_id: i64,
+    ) -> DomainResult<Self> {
+        Self::begin_with(db, organization_id, Mode::Append).await
+    }
+
+    async fn begin_with(
+        db: &DatabaseConnection,
+        organization_id: i64,
+        mode: Mode,
+    ) -> DomainResult<Self> {
         let txn = super::begin_write(db).await?;
         let seq = next_change_seq(&txn, organization_id).await?;
         Ok(EncounterWrite {
@@ -53,8 +86,34 @@ impl EncounterWrite {
             organization_id,
             seq,
             now: super::now(),
+            points: HashMap::new(),
             before: HashMap::new(),
+            mode,
         })
+    }
+
+    /// Reports encounters this write inserted, for candidates it touched.
+    pub fn inserted(&mut self, rows: &[encounter::Model]) {
+        debug_assert_eq!(
+            self.mode,
+            Mode::Append,
+            "inserted() needs begin_appending()"
+        );
+        for row in rows {
+            debug_assert!(
+                self.before.contains_key(&row.candidate_id),
+                "touch a candidate before inserting their encounters"
+            );
+            self.points
+                .entry(row.candidate_id)
+                .or_default()
+                .push(EncounterPoint {
+                    id: row.id,
+                    touchpoint_id: row.touchpoint_id,
+                    occurred_at: row.occurred_at,
+                    score: row.score,
+                });
+        }
     }
 
     pub fn organization_id(&self) -> i64 {
@@ -86,18 +145,30 @@ impl EncounterWrite {
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        let mut loaded = load_contributions(&self.txn, self.organization_id, &new).await?;
+        let mut loaded = load_points(&self.txn, self.organization_id, &new).await?;
         for id in new {
-            let before = loaded.remove(&id).unwrap_or_default();
-            self.before.insert(id, before);
+            let points = loaded.remove(&id).unwrap_or_default();
+            self.before.insert(id, contribution(&points));
+            if self.mode == Mode::Append {
+                self.points.insert(id, points);
+            }
         }
         Ok(())
     }
 
     /// Brings the rollups up to date with the touched candidates and commits.
     pub async fn commit(self) -> DomainResult<()> {
-        let ids: Vec<i64> = self.before.keys().copied().collect();
-        let after = load_contributions(&self.txn, self.organization_id, &ids).await?;
+        let after = match self.mode {
+            Mode::Append => self
+                .points
+                .iter()
+                .map(|(id, points)| (*id, contribution(points)))
+                .collect(),
+            Mode::Reload => {
+                let ids: Vec<i64> = self.before.keys().copied().collect();
+                load_contributions(&self.txn, self.organization_id, &ids).await?
+            }
+        };
         let empty = Contribution::default();
         let mut delta = RollupDelta::default();
         for (id, before) in &self.before {
@@ -135,6 +206,19 @@ async fn load_contributions(
     organization_id: i64,
     candidate_ids: &[i64],
 ) -> DomainResult<HashMap<i64, Contribution>> {
+    Ok(load_points(db, organization_id, candidate_ids)
+        .await?
+        .into_iter()
+        .map(|(id, points)| (id, contribution(&points)))
+        .collect())
+}
+
+/// The encounters of each of these candidates that has any.
+async fn load_points(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    candidate_ids: &[i64],
+) -> DomainResult<HashMap<i64, Vec<EncounterPoint>>> {
     let mut points: HashMap<i64, Vec<EncounterPoint>> = HashMap::new();
     for chunk in candidate_ids.chunks(CHUNK) {
         let rows: Vec<PointRow> = encounter::Entity::find()
@@ -163,10 +247,7 @@ async fn load_contributions(
                 });
         }
     }
-    Ok(points
-        .into_iter()
-        .map(|(id, points)| (id, contribution(&points)))
-        .collect())
+    Ok(points)
 }
 
 /// Writes a delta: counters are added in place (an upsert), reach bitmaps

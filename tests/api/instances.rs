@@ -1,6 +1,7 @@
 //! Several service processes on one database (PostgreSQL in production):
-//! concurrent writes through both are neither lost nor duplicated, and a key
-//! revoked through one is refused by the other at once.
+//! concurrent writes through both are neither lost nor duplicated, a retried
+//! request racing through both is recorded once, and a key revoked through
+//! one is refused by the other at once.
 
 use std::collections::HashSet;
 
@@ -43,6 +44,26 @@ impl Instances {
     async fn post(&self, instance: usize, path: &str, body: Value) -> (StatusCode, Value) {
         self.send(instance, reqwest::Method::POST, path, Some(body))
             .await
+    }
+
+    async fn post_keyed(
+        &self,
+        instance: usize,
+        path: &str,
+        key: &str,
+        body: Value,
+    ) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.apis[instance % 2]))
+            .bearer_auth(&self.token)
+            .header("Idempotency-Key", key)
+            .json(&body)
+            .send()
+            .await
+            .expect("request sent");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
     }
 
     async fn patch(&self, instance: usize, path: &str, body: Value) -> (StatusCode, Value) {
@@ -177,6 +198,33 @@ async fn two_instances_share_one_database() {
         })
     };
 
+    // Racing retries of one keyed request through both instances: one
+    // write, and both answered with it.
+    let retries = {
+        let instances = instances.clone();
+        let (candidate, touchpoint) = (candidates[0], touchpoints[0]);
+        tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for n in 0..10 {
+                let body = json!({
+                    "candidate_id": candidate,
+                    "touchpoint_id": touchpoint,
+                    "occurred_at": format!("2026-02-{:02}T08:00:00Z", 1 + n),
+                    "score": n,
+                });
+                let key = format!("retry-{n}");
+                let (first, second) = tokio::join!(
+                    instances.post_keyed(0, "/api/v1/encounters", &key, body.clone()),
+                    instances.post_keyed(1, "/api/v1/encounters", &key, body.clone()),
+                );
+                assert_eq!((first.0.as_u16(), second.0.as_u16()), (201, 201));
+                assert_eq!(first.1, second.1, "both answered with the one write");
+                ids.push(first.1["id"].as_i64().unwrap());
+            }
+            ids
+        })
+    };
+
     let mut created = Vec::new();
     while let Some(result) = tasks.join_next().await {
         created.extend(result.expect("task succeeded"));
@@ -184,16 +232,16 @@ async fn two_instances_share_one_database() {
     for outcome in race.await.unwrap() {
         assert_eq!(outcome, [201, 409]);
     }
+    let retried = retries.await.unwrap();
+    assert_eq!(retried.iter().collect::<HashSet<_>>().len(), 10);
+    created.extend(retried);
 
     // Every acknowledged encounter is there exactly once, read through
     // either instance.
-    assert_eq!(created.len(), WRITERS * ENCOUNTERS_PER_WRITER);
+    let expected = WRITERS * ENCOUNTERS_PER_WRITER + 10;
+    assert_eq!(created.len(), expected);
     let created: HashSet<i64> = created.into_iter().collect();
-    assert_eq!(
-        created.len(),
-        WRITERS * ENCOUNTERS_PER_WRITER,
-        "ids are unique"
-    );
+    assert_eq!(created.len(), expected, "ids are unique");
     for instance in 0..2 {
         let mut listed = Vec::new();
         let mut cursor = String::new();
@@ -234,7 +282,7 @@ async fn two_instances_share_one_database() {
             .await;
         journey_steps += journey["steps"].as_array().unwrap().len();
     }
-    assert_eq!(journey_steps, WRITERS * ENCOUNTERS_PER_WRITER);
+    assert_eq!(journey_steps, expected);
 
     // A key revoked through one instance is refused by the other at once.
     let (status, key) = instances

@@ -56,7 +56,7 @@ pub async fn run(options: &Options) -> anyhow::Result<()> {
         Some(&post_script),
         &script_dir,
     )?;
-    let recorded_by_posts = count_encounters(&database.url).await?;
+    let recorded_by_posts = settled_count(&database.url).await?;
     anyhow::ensure!(posts.failed == 0, "{} POSTs failed", posts.failed);
     // wrk stops with requests in flight: they may be recorded, not counted.
     anyhow::ensure!(
@@ -68,7 +68,9 @@ pub async fn run(options: &Options) -> anyhow::Result<()> {
 
     let client = reqwest::Client::new();
     let batch_rate = batches(&client, &service.base_url, &token).await?;
+    eprintln!("batch import: {batch_rate:.0} encounters/s");
     let import_rate = ndjson(&client, &service.base_url, &token).await?;
+    eprintln!("NDJSON import: {import_rate:.0} encounters/s");
     let expected = recorded_by_posts + 2 * BULK_ENCOUNTERS as u64;
     let recorded = count_encounters(&database.url).await?;
     anyhow::ensure!(
@@ -353,6 +355,19 @@ async fn ndjson(client: &reqwest::Client, base_url: &str, token: &str) -> anyhow
         "import: {report}"
     );
     Ok(BULK_ENCOUNTERS as f64 / started.elapsed().as_secs_f64())
+}
+
+/// The encounter count once the requests wrk left in flight have committed.
+async fn settled_count(url: &str) -> anyhow::Result<u64> {
+    let mut last = count_encounters(url).await?;
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = count_encounters(url).await?;
+        if now == last {
+            return Ok(now);
+        }
+        last = now;
+    }
 }
 
 async fn count_encounters(url: &str) -> anyhow::Result<u64> {

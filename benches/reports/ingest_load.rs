@@ -113,7 +113,7 @@ pub async fn run(options: &Options) -> anyhow::Result<()> {
     )?;
     writeln!(
         table,
-        "| bulk import of {} encounters | encounters/s |",
+        "| bulk import of {} survey answers (10 per new candidate, by reference) | encounters/s |",
         thousands(BULK_ENCOUNTERS)
     )?;
     writeln!(table, "|---|---|")?;

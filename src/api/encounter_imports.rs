@@ -23,7 +23,7 @@ use crate::domain::{
 };
 
 /// Lines of an NDJSON import recorded per transaction.
-pub const IMPORT_CHUNK: usize = 1000;
+pub const IMPORT_CHUNK: usize = 5000;
 
 /// One encounter of a batch or an import. Name the candidate by
 /// `candidate_id` or by `candidate_external_ref` (the applicant-tracking
@@ -262,7 +262,7 @@ impl EncounterImportsApi {
     ///
     /// Streams newline-delimited JSON, one encounter per line (the fields
     /// of a batch item), of any length. Lines are recorded in chunks of
-    /// 1,000, each in its own transaction. The import stops at the first
+    /// 5,000, each in its own transaction. The import stops at the first
     /// chunk with a refused line, recording nothing of that chunk, and
     /// reports how many lines are recorded: send the stream again from
     /// there. A line may be at most 64 KiB (configurable). Admins and

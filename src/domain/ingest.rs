@@ -318,38 +318,55 @@ pub async fn insert(
         })
         .collect::<DomainResult<_>>()?;
     write.touch(candidate_ids.iter().copied()).await?;
-    let mut encounters = Vec::with_capacity(resolved.len());
-    let rows: Vec<encounter::ActiveModel> = resolved
+    let mut encounters: Vec<encounter::Model> = resolved
         .into_iter()
         .zip(&candidate_ids)
         .map(
-            |((recorded_by_key_id, item), candidate_id)| encounter::ActiveModel {
-                organization_id: Set(organization_id),
-                candidate_id: Set(*candidate_id),
-                touchpoint_id: Set(item.touchpoint_id),
-                occurred_at: Set(item.input.occurred_at),
-                source: Set(item.input.source),
-                score: Set(item.input.score),
-                note: Set(item.input.note),
-                recorded_by_key_id: Set(recorded_by_key_id),
-                change_seq: Set(write.seq()),
-                created_at: Set(write.now()),
-                updated_at: Set(write.now()),
-                ..Default::default()
+            |((recorded_by_key_id, item), candidate_id)| encounter::Model {
+                id: 0, // known once inserted
+                organization_id,
+                candidate_id: *candidate_id,
+                touchpoint_id: item.touchpoint_id,
+                occurred_at: item.input.occurred_at,
+                source: item.input.source,
+                score: item.input.score,
+                note: item.input.note,
+                recorded_by_key_id,
+                change_seq: write.seq(),
+                created_at: write.now(),
+                updated_at: write.now(),
             },
         )
         .collect();
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<_> = rows.by_ref().take(CHUNK).collect();
-        encounters.extend(
-            encounter::Entity::insert_many(chunk)
-                .exec_with_returning(write.txn())
-                .await?,
-        );
+    // Only the ids come back: reading whole rows back (three times each)
+    // cost more than writing them.
+    for chunk in encounters.chunks_mut(CHUNK) {
+        let rows = chunk.iter().map(|e| encounter::ActiveModel {
+            organization_id: Set(e.organization_id),
+            candidate_id: Set(e.candidate_id),
+            touchpoint_id: Set(e.touchpoint_id),
+            occurred_at: Set(e.occurred_at),
+            source: Set(e.source),
+            score: Set(e.score),
+            note: Set(e.note.clone()),
+            recorded_by_key_id: Set(e.recorded_by_key_id),
+            change_seq: Set(e.change_seq),
+            created_at: Set(e.created_at),
+            updated_at: Set(e.updated_at),
+            ..Default::default()
+        });
+        let mut ids = encounter::Entity::insert_many(rows)
+            .exec_with_returning_keys(write.txn())
+            .await?;
+        // Ids grow with insertion order; RETURNING itself promises no order.
+        ids.sort_unstable();
+        if ids.len() != chunk.len() {
+            return Err(DomainError::Database(sea_orm::DbErr::RecordNotInserted));
+        }
+        for (encounter, id) in chunk.iter_mut().zip(ids) {
+            encounter.id = id;
+        }
     }
-    // Ids grow with insertion order; RETURNING itself promises no order.
-    encounters.sort_by_key(|e| e.id);
     write.inserted(&encounters);
     Ok(Recorded {
         encounters,

@@ -405,8 +405,8 @@ fn line(candidate_ref: &str, touchpoint: &str, day: u32, score: Option<i32>) -> 
 async fn an_ndjson_import_commits_chunk_by_chunk_and_can_resume() {
     let app = spawn_app().await;
     catalog(&app).await;
-    // 2,500 lines over 250 candidates, with blank lines on the way.
-    let mut lines: Vec<String> = (0..2500)
+    // 12,500 lines over 250 candidates, with blank lines on the way.
+    let mut lines: Vec<String> = (0..12_500)
         .map(|n| {
             line(
                 &format!("SURVEY-{}", n % 250),
@@ -422,15 +422,15 @@ async fn an_ndjson_import_commits_chunk_by_chunk_and_can_resume() {
         .collect();
     lines.insert(10, String::new());
     lines.insert(20, "   ".to_owned());
-    // Line 1,500 (in the second chunk of 1,000 items) is bad twice over, line 1,700 once.
-    lines[1500] = r#"{"candidate_external_ref": "S", "touchpoint_name": "Glassdoor", "occurred_at": "2026-02-01T00:00:00Z", "score": 12}"#.to_owned();
-    lines[1700] = "{not json".to_owned();
+    // Line 7,500 (in the second chunk of 5,000 items) is bad twice over, line 8,500 once.
+    lines[7500] = r#"{"candidate_external_ref": "S", "touchpoint_name": "Glassdoor", "occurred_at": "2026-02-01T00:00:00Z", "score": 12}"#.to_owned();
+    lines[8500] = "{not json".to_owned();
     let reply = import(&app, lines.join("\n")).await;
     let report = reply.assert_status(200).clone();
     assert_eq!(report["complete"], false);
-    // The first chunk is items 0..1000, which are lines 0..1002.
-    assert_eq!(report["lines_committed"], 1002);
-    assert_eq!(report["encounters_created"], 1000);
+    // The first chunk is items 0..5000, which are lines 0..5002.
+    assert_eq!(report["lines_committed"], 5002);
+    assert_eq!(report["encounters_created"], 5000);
     assert_eq!(report["candidates_created"], 250);
     let errors: Vec<(i64, String)> = report["errors"]
         .as_array()
@@ -446,25 +446,25 @@ async fn an_ndjson_import_commits_chunk_by_chunk_and_can_resume() {
     assert_eq!(
         errors,
         vec![
-            (1500, "validation_failed".to_owned()),
-            (1700, "malformed_json".to_owned())
+            (7500, "validation_failed".to_owned()),
+            (8500, "malformed_json".to_owned())
         ]
     );
     assert_eq!(report["errors"][0]["error"]["field"], "score");
-    assert_eq!(app.count("encounters").await, 1000);
+    assert_eq!(app.count("encounters").await, 5000);
 
     // Fix the lines and send the rest.
-    lines[1500] = line("SURVEY-1", "Glassdoor", 3, Some(5));
-    lines[1700] = line("SURVEY-NEW", "Glassdoor", 4, None);
-    let rest = lines[1002..].join("\n") + "\n";
+    lines[7500] = line("SURVEY-1", "Glassdoor", 3, Some(5));
+    lines[8500] = line("SURVEY-NEW", "Glassdoor", 4, None);
+    let rest = lines[5002..].join("\n") + "\n";
     let reply = import(&app, rest).await;
     let report = reply.assert_status(200);
     assert_eq!(report["complete"], true);
-    assert_eq!(report["lines_committed"], 1500);
-    assert_eq!(report["encounters_created"], 1500);
+    assert_eq!(report["lines_committed"], 7500);
+    assert_eq!(report["encounters_created"], 7500);
     assert_eq!(report["candidates_created"], 1);
     assert_eq!(report["errors"], json!([]));
-    assert_eq!(app.count("encounters").await, 2500);
+    assert_eq!(app.count("encounters").await, 12_500);
     assert_eq!(app.count("candidates").await, 252);
 }
 

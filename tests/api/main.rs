@@ -4,6 +4,8 @@
 mod authz;
 mod candidates;
 mod cli;
+mod concurrency;
+mod crash;
 mod database;
 mod encounters;
 mod errors;

@@ -189,7 +189,10 @@ impl CandidatesApi {
         db: Data<&DatabaseConnection>,
         /// A unique key per logical request (1 to 255 visible ASCII
         /// characters, e.g. a UUID), kept for at least 24 hours.
-        #[oai(name = "Idempotency-Key")]
+        #[oai(
+            name = "Idempotency-Key",
+            validator(min_length = 1, max_length = 255, pattern = r"^[!-~]+$")
+        )]
         idempotency_key: Header<Option<String>>,
         body: JsonBody<CreateCandidate>,
     ) -> Result<CandidateCreated, ApiError> {

@@ -8,7 +8,7 @@ use sea_orm::DatabaseConnection;
 use serde::Deserialize;
 
 use super::{
-    error::{ApiError, ErrorDetail, ItemError},
+    error::{ApiError, ErrorBody, ErrorDetail, ItemError},
     idempotency::{answer, idempotency, stored},
     payload::{JsonItems, NdjsonBody},
     security::ApiKeyAuth,
@@ -116,21 +116,14 @@ impl From<Recorded> for BatchRecorded {
     }
 }
 
-/// How far an NDJSON import got. Lines are numbered from 0, blank lines
-/// included. When `complete` is false, the lines before `lines_committed`
-/// are recorded and nothing after: fix the lines in `errors` and send the
-/// stream again from line `lines_committed`.
+/// What a complete NDJSON import recorded.
 #[derive(Object, Debug, Default)]
 pub struct ImportReport {
-    /// Whether every line was recorded.
-    pub complete: bool,
-    /// The number of lines, from the start of the stream, that are recorded.
+    /// The lines read, blank lines included.
     pub lines_committed: u64,
     pub encounters_created: u64,
     /// Candidates created for unknown `candidate_external_ref`s.
     pub candidates_created: u64,
-    /// The refused lines of the chunk that stopped the import, by line.
-    pub errors: Vec<ItemError>,
 }
 
 #[derive(ApiResponse)]
@@ -142,8 +135,7 @@ pub enum BatchResponse {
 
 #[derive(ApiResponse)]
 pub enum ImportResponse {
-    /// The import ended: completely, or at the first chunk with a refused
-    /// line (see `complete`).
+    /// Every line was recorded.
     #[oai(status = 200)]
     Ok(Json<ImportReport>),
 }
@@ -194,13 +186,17 @@ fn renumbered(err: DomainError, numbers: &[u64]) -> Result<Vec<ItemError>, ApiEr
 }
 
 fn refused(items: Vec<ItemError>) -> ApiError {
+    ApiError::Unprocessable(Json(refused_body(items)))
+}
+
+fn refused_body(items: Vec<ItemError>) -> ErrorBody {
     let mut body = ApiError::from(DomainError::InvalidItems(Vec::new())).into_body();
     body.error.message = format!(
         "{} items were refused and nothing was recorded; see items",
         items.len()
     );
     body.items = Some(items);
-    ApiError::Unprocessable(Json(body))
+    body
 }
 
 #[derive(Default)]
@@ -227,7 +223,10 @@ impl EncounterImportsApi {
         db: Data<&DatabaseConnection>,
         /// A unique key per logical request (1 to 255 visible ASCII
         /// characters, e.g. a UUID), kept for at least 24 hours.
-        #[oai(name = "Idempotency-Key")]
+        #[oai(
+            name = "Idempotency-Key",
+            validator(min_length = 1, max_length = 255, pattern = r"^[!-~]+$")
+        )]
         idempotency_key: Header<Option<String>>,
         body: JsonItems<ImportEncounter, BATCH_MAX>,
     ) -> Result<BatchResponse, ApiError> {
@@ -264,9 +263,11 @@ impl EncounterImportsApi {
     /// of a batch item), of any length. Lines are recorded in chunks of
     /// 5,000, each in its own transaction. The import stops at the first
     /// chunk with a refused line, recording nothing of that chunk, and
-    /// reports how many lines are recorded: send the stream again from
-    /// there. A line may be at most 64 KiB (configurable). Admins and
-    /// recruiters.
+    /// answers 422 `invalid_items`: `items` has the refused lines (by line
+    /// number, from 0, blank lines counted) and `lines_committed` how many
+    /// lines from the start are recorded, so fix the lines and send the
+    /// stream again from there. A line may be at most 64 KiB
+    /// (configurable). Admins and recruiters.
     #[oai(
         path = "/encounters/import",
         method = "post",
@@ -282,12 +283,12 @@ impl EncounterImportsApi {
         let mut lines = body.lines();
         let mut report = ImportReport::default();
         let mut chunk = Vec::with_capacity(IMPORT_CHUNK);
-        let mut stopped = false;
+        let mut refused: Option<Vec<ItemError>> = None;
         loop {
             let line = lines.next().await?;
             let end = line.is_none();
             if let Some(line) = line {
-                if stopped {
+                if refused.is_some() {
                     continue; // read to the end, so the client sees the answer
                 }
                 chunk.push((line.0 as u64, line.1));
@@ -295,7 +296,7 @@ impl EncounterImportsApi {
                     continue;
                 }
             }
-            if !stopped && !chunk.is_empty() {
+            if refused.is_none() && !chunk.is_empty() {
                 let last_line = chunk.last().map(|(n, _)| *n).unwrap_or_default();
                 match record_chunk(*db, &auth, std::mem::take(&mut chunk)).await? {
                     Ok(recorded) => {
@@ -303,20 +304,24 @@ impl EncounterImportsApi {
                         report.encounters_created += recorded.encounters.len() as u64;
                         report.candidates_created += recorded.candidates_created;
                     }
-                    Err(errors) => {
-                        report.errors = errors;
-                        stopped = true;
-                    }
+                    Err(errors) => refused = Some(errors),
                 }
             }
             if end {
                 break;
             }
         }
-        report.complete = !stopped;
-        if report.complete {
-            report.lines_committed = lines.lines_read() as u64;
+        if let Some(items) = refused {
+            let mut body = refused_body(items);
+            body.error.message = format!(
+                "the import stopped at a chunk with refused lines: lines before {} are recorded \
+                 ({} encounters), nothing after; fix the lines in items and send the rest",
+                report.lines_committed, report.encounters_created
+            );
+            body.lines_committed = Some(report.lines_committed);
+            return Err(ApiError::Unprocessable(Json(body)));
         }
+        report.lines_committed = lines.lines_read() as u64;
         Ok(ImportResponse::Ok(Json(report)))
     }
 }

@@ -69,9 +69,14 @@ impl ErrorCode {
 #[derive(Object, Debug, Clone)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
-    /// Only with `invalid_items`: each refused item of a batch, by index.
+    /// Only with `invalid_items`: each refused item of a batch or import,
+    /// by index.
     #[oai(skip_serializing_if_is_none)]
     pub items: Option<Vec<ItemError>>,
+    /// Only with `invalid_items` from an NDJSON import: the lines, from the
+    /// start of the stream, that are recorded; send the rest again from here.
+    #[oai(skip_serializing_if_is_none)]
+    pub lines_committed: Option<u64>,
 }
 
 impl ErrorBody {
@@ -83,6 +88,7 @@ impl ErrorBody {
                 field,
             },
             items: None,
+            lines_committed: None,
         }
     }
 }

@@ -13,8 +13,9 @@ pub fn idempotency(
     operation: &str,
     body_digest: &[u8],
 ) -> Result<Option<Idempotency>, ApiError> {
+    // Whitespace around a header value is not part of it (RFC 9110).
     header
-        .map(|key| Idempotency::new(key, operation, body_digest))
+        .map(|key| Idempotency::new(key.trim_matches([' ', '\t']), operation, body_digest))
         .transpose()
         .map_err(Into::into)
 }

@@ -70,11 +70,21 @@ async fn read_json(body: &mut RequestBody, limit: usize) -> poem::Result<serde_j
 
 /// The digest of a body's JSON value, which a retry with an idempotency key
 /// must repeat: whitespace and the order of object keys do not count.
-fn digest_of(request: &Request, value: &serde_json::Value) -> Option<[u8; 32]> {
+fn digest_of(request: &Request, value: &serde_json::Value) -> Result<Option<[u8; 32]>, ApiError> {
     // Only requests that can be replayed need it.
-    request.headers().get(idempotency::HEADER)?;
+    let Some(key) = request.headers().get(idempotency::HEADER) else {
+        return Ok(None);
+    };
+    // A header value that is not text would reach the operation as no key
+    // at all, and the request would run unprotected: refuse it here.
+    if key.to_str().is_err() {
+        return Err(ApiError::validation(
+            idempotency::HEADER,
+            "must be visible ASCII characters",
+        ));
+    }
     let canonical = serde_json::to_vec(value).unwrap_or_default();
-    Some(Sha256::digest(&canonical).into())
+    Ok(Some(Sha256::digest(&canonical).into()))
 }
 
 pub struct JsonBody<T>(pub T, Option<[u8; 32]>);
@@ -113,7 +123,7 @@ impl<T: Type + DeserializeOwned> ParsePayload for JsonBody<T> {
 
     async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
         let value = read_json(body, limits(request).json_bytes).await?;
-        let digest = digest_of(request, &value);
+        let digest = digest_of(request, &value)?;
         Ok(JsonBody(from_value(value)?, digest))
     }
 }
@@ -152,7 +162,7 @@ impl<T: Type + DeserializeOwned, const MAX: usize> ParsePayload for JsonItems<T,
 
     async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
         let value = read_json(body, limits(request).batch_bytes).await?;
-        let digest = digest_of(request, &value);
+        let digest = digest_of(request, &value)?;
         let serde_json::Value::Array(items) = value else {
             return Err(ApiError::validation("body", "must be a JSON array").into());
         };

@@ -119,6 +119,22 @@ async fn a_retried_encounter_is_recorded_once_and_answered_the_same() {
             .await
             .assert_error(422, "validation_failed", Some("Idempotency-Key"));
     }
+    // Not even text: refused, not ignored.
+    let response = app
+        .client
+        .post(app.url(ENCOUNTERS))
+        .bearer_auth(&app.recruiter)
+        .header(
+            "Idempotency-Key",
+            reqwest::header::HeaderValue::from_bytes(b"\xd7\xf8\x9b").unwrap(),
+        )
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    TestApp::reply(response)
+        .await
+        .assert_error(422, "validation_failed", Some("Idempotency-Key"));
     assert_eq!(app.count("encounters").await, 3);
 }
 
@@ -426,13 +442,11 @@ async fn an_ndjson_import_commits_chunk_by_chunk_and_can_resume() {
     lines[7500] = r#"{"candidate_external_ref": "S", "touchpoint_name": "Glassdoor", "occurred_at": "2026-02-01T00:00:00Z", "score": 12}"#.to_owned();
     lines[8500] = "{not json".to_owned();
     let reply = import(&app, lines.join("\n")).await;
-    let report = reply.assert_status(200).clone();
-    assert_eq!(report["complete"], false);
+    reply.assert_error(422, "invalid_items", None);
+    let report = reply.body.clone();
     // The first chunk is items 0..5000, which are lines 0..5002.
     assert_eq!(report["lines_committed"], 5002);
-    assert_eq!(report["encounters_created"], 5000);
-    assert_eq!(report["candidates_created"], 250);
-    let errors: Vec<(i64, String)> = report["errors"]
+    let errors: Vec<(i64, String)> = report["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -450,7 +464,7 @@ async fn an_ndjson_import_commits_chunk_by_chunk_and_can_resume() {
             (8500, "malformed_json".to_owned())
         ]
     );
-    assert_eq!(report["errors"][0]["error"]["field"], "score");
+    assert_eq!(report["items"][0]["error"]["field"], "score");
     assert_eq!(app.count("encounters").await, 5000);
 
     // Fix the lines and send the rest.
@@ -459,11 +473,9 @@ async fn an_ndjson_import_commits_chunk_by_chunk_and_can_resume() {
     let rest = lines[5002..].join("\n") + "\n";
     let reply = import(&app, rest).await;
     let report = reply.assert_status(200);
-    assert_eq!(report["complete"], true);
     assert_eq!(report["lines_committed"], 7500);
     assert_eq!(report["encounters_created"], 7500);
     assert_eq!(report["candidates_created"], 1);
-    assert_eq!(report["errors"], json!([]));
     assert_eq!(app.count("encounters").await, 12_500);
     assert_eq!(app.count("candidates").await, 252);
 }
@@ -483,16 +495,15 @@ async fn import_input_is_checked() {
     let long = json!({"candidate_external_ref": "A", "touchpoint_name": "Glassdoor",
                       "occurred_at": "2026-02-01T00:00:00Z", "note": "x".repeat(400)});
     let body = format!("{}\n{}\n", line("A", "Glassdoor", 1, Some(3)), long);
-    let report = import(&app, body).await;
-    let report = report.assert_status(200);
-    assert_eq!(report["complete"], false);
-    assert_eq!(report["lines_committed"], 0);
-    assert_eq!(report["errors"][0]["index"], 1);
-    assert_eq!(report["errors"][0]["error"]["code"], "payload_too_large");
+    let reply = import(&app, body).await;
+    reply.assert_error(422, "invalid_items", None);
+    assert_eq!(reply.body["lines_committed"], 0);
+    assert_eq!(reply.body["items"][0]["index"], 1);
+    assert_eq!(reply.body["items"][0]["error"]["code"], "payload_too_large");
     assert_eq!(app.count("encounters").await, 0);
     // An empty stream is a complete import of nothing.
     let report = import(&app, String::new()).await;
-    assert_eq!(report.assert_status(200)["complete"], true);
+    assert_eq!(report.assert_status(200)["encounters_created"], 0);
     // JSON is not NDJSON.
     app.post_raw(IMPORT, &app.recruiter, "application/json", "[]")
         .await

@@ -95,21 +95,17 @@ pub async fn create_once(
     new: NewCandidate,
     idempotent: Option<Idempotent<'_, candidate::Model>>,
 ) -> DomainResult<Written<candidate::Model>> {
-    if let Some((key, _)) = idempotent {
-        if let Some(stored) = idempotency::find(db, organization_id, key).await? {
-            return Ok(Written::Replayed(stored));
-        }
+    if let Some(stored) = idempotency::earlier_answer(db, organization_id, idempotent).await? {
+        return Ok(Written::Replayed(stored));
     }
     let txn = super::begin_write(db).await?;
-    if let Some((key, _)) = idempotent {
-        if let Some(stored) = idempotency::claim(&txn, organization_id, key, super::now()).await? {
-            return Ok(Written::Replayed(stored));
-        }
+    let claimed =
+        idempotency::claim_if_keyed(&txn, organization_id, idempotent, super::now()).await?;
+    if let Some(stored) = claimed {
+        return Ok(Written::Replayed(stored));
     }
     let created = create(&txn, organization_id, new).await?;
-    if let Some((key, render)) = idempotent {
-        idempotency::record(&txn, organization_id, key, &render(&created)).await?;
-    }
+    idempotency::record_if_keyed(&txn, organization_id, idempotent, &created).await?;
     txn.commit().await?;
     Ok(Written::Fresh(created))
 }

@@ -192,6 +192,45 @@ pub async fn record(
     Ok(())
 }
 
+/// Before a write with a key: the stored answer of the key's earlier use,
+/// if any. A fast path only; the write still claims the key.
+pub async fn earlier_answer<T>(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    idempotent: Option<Idempotent<'_, T>>,
+) -> DomainResult<Option<StoredResponse>> {
+    match idempotent {
+        Some((key, _)) => find(db, organization_id, key).await,
+        None => Ok(None),
+    }
+}
+
+/// In the write's transaction: [`claim`]s the key, if the write has one.
+pub async fn claim_if_keyed<T>(
+    txn: &impl ConnectionTrait,
+    organization_id: i64,
+    idempotent: Option<Idempotent<'_, T>>,
+    now: DateTime<Utc>,
+) -> DomainResult<Option<StoredResponse>> {
+    match idempotent {
+        Some((key, _)) => claim(txn, organization_id, key, now).await,
+        None => Ok(None),
+    }
+}
+
+/// In the write's transaction: [`record`]s its answer, if it has a key.
+pub async fn record_if_keyed<T>(
+    txn: &impl ConnectionTrait,
+    organization_id: i64,
+    idempotent: Option<Idempotent<'_, T>>,
+    written: &T,
+) -> DomainResult<()> {
+    match idempotent {
+        Some((key, render)) => record(txn, organization_id, key, &render(written)).await,
+        None => Ok(()),
+    }
+}
+
 /// Deletes keys older than [`RETENTION`]; returns how many.
 pub async fn purge_expired(db: &impl ConnectionTrait, now: DateTime<Utc>) -> DomainResult<u64> {
     let deleted = idempotency_key::Entity::delete_many()

@@ -425,18 +425,14 @@ pub async fn record_all(
     idempotent: Option<Idempotent<'_, Recorded>>,
 ) -> DomainResult<Written<Recorded>> {
     let checked = check_all(inputs, super::now()).map_err(DomainError::InvalidItems)?;
-    if let Some((idempotency, _)) = idempotent {
-        if let Some(stored) = idempotency::find(db, organization_id, idempotency).await? {
-            return Ok(Written::Replayed(stored));
-        }
+    if let Some(stored) = idempotency::earlier_answer(db, organization_id, idempotent).await? {
+        return Ok(Written::Replayed(stored));
     }
     let mut write = EncounterWrite::begin_appending(db, organization_id).await?;
-    if let Some((idempotency, _)) = idempotent {
-        if let Some(stored) =
-            idempotency::claim(write.txn(), organization_id, idempotency, write.now()).await?
-        {
-            return Ok(Written::Replayed(stored));
-        }
+    let claimed =
+        idempotency::claim_if_keyed(write.txn(), organization_id, idempotent, write.now()).await?;
+    if let Some(stored) = claimed {
+        return Ok(Written::Replayed(stored));
     }
     let mut resolved = Vec::with_capacity(checked.len());
     let mut errors = Vec::new();
@@ -454,15 +450,7 @@ pub async fn record_all(
         return Err(DomainError::InvalidItems(errors));
     }
     let recorded = insert(&mut write, resolved).await?;
-    if let Some((idempotency, render)) = idempotent {
-        idempotency::record(
-            write.txn(),
-            organization_id,
-            idempotency,
-            &render(&recorded),
-        )
-        .await?;
-    }
+    idempotency::record_if_keyed(write.txn(), organization_id, idempotent, &recorded).await?;
     write.commit().await?;
     Ok(Written::Fresh(recorded))
 }

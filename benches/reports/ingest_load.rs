@@ -349,9 +349,14 @@ async fn ndjson(client: &reqwest::Client, base_url: &str, token: &str) -> anyhow
         .timeout(Duration::from_secs(600))
         .send()
         .await?;
+    anyhow::ensure!(
+        response.status() == 200,
+        "import: {}",
+        response.text().await?
+    );
     let report: serde_json::Value = response.json().await?;
     anyhow::ensure!(
-        report["complete"] == true && report["encounters_created"] == BULK_ENCOUNTERS,
+        report["encounters_created"] == BULK_ENCOUNTERS,
         "import: {report}"
     );
     Ok(BULK_ENCOUNTERS as f64 / started.elapsed().as_secs_f64())

@@ -71,6 +71,37 @@ impl Reply {
     }
 }
 
+/// A client for one service (a [`TestApp`] or a [`ServiceProcess`]) with
+/// one key: what tests that check a service over HTTP alone need.
+#[derive(Clone)]
+pub struct ApiClient {
+    pub base_url: String,
+    pub token: String,
+    pub client: reqwest::Client,
+}
+
+impl ApiClient {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base_url, path)
+    }
+
+    /// Sends a request with the key and an optional JSON body.
+    pub async fn request(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        let mut request = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        TestApp::reply(request.send().await.expect("request sent")).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.request(Method::GET, path, None).await
+    }
+}
+
 /// A database of one test's own: a temporary SQLite file, or, when
 /// `TEST_DATABASE_URL` names a PostgreSQL server (see
 /// `scripts/test-postgres.sh`), a new database on it.
@@ -179,6 +210,15 @@ pub async fn spawn_app_with(limits: touchpoint_tracker::config::Limits) -> TestA
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base_url, path)
+    }
+
+    /// A client for this service with one of its keys.
+    pub fn api(&self, token: &str) -> ApiClient {
+        ApiClient {
+            base_url: self.base_url.clone(),
+            token: token.to_owned(),
+            client: self.client.clone(),
+        }
     }
 
     /// Sends a request with an optional bearer token and JSON body.

@@ -18,5 +18,6 @@ mod journey;
 mod openapi;
 mod outage;
 mod readme;
+mod recount;
 mod reports;
 mod touchpoints;

@@ -3,13 +3,16 @@
 //! (an implementation of the documented definitions written here, apart
 //! from the service's rollups).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::HashMap;
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, Utc};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use serde_json::{json, Value};
 
-use super::helpers::{spawn_app, TestApp};
+use super::{
+    helpers::{spawn_app, TestApp},
+    recount,
+};
 
 const TREND: &str = "/api/v1/reports/perception-trend";
 const IMPACT: &str = "/api/v1/reports/touchpoint-impact";
@@ -475,133 +478,6 @@ async fn bad_report_parameters_are_422_naming_the_parameter() {
 // Reports against a recount
 // ---------------------------------------------------------------------------
 
-#[derive(Debug, Clone)]
-struct Row {
-    id: i64,
-    candidate: i64,
-    touchpoint: i64,
-    at: DateTime<Utc>,
-    score: Option<i64>,
-}
-
-#[derive(Debug, Default, Clone, Copy)]
-struct Tally {
-    encounters: i64,
-    scored: i64,
-    sum: i64,
-    promoters: i64,
-    passives: i64,
-    detractors: i64,
-    shift_sum: f64,
-    shifts: i64,
-}
-
-impl Tally {
-    fn add(&mut self, score: Option<i64>, share: Option<f64>) {
-        self.encounters += 1;
-        if let Some(s) = score {
-            self.scored += 1;
-            self.sum += s;
-            match s {
-                9..=10 => self.promoters += 1,
-                7..=8 => self.passives += 1,
-                _ => self.detractors += 1,
-            }
-        }
-        if let Some(share) = share {
-            self.shift_sum += share;
-            self.shifts += 1;
-        }
-    }
-
-    fn cnps(&self) -> Option<f64> {
-        (self.scored > 0).then(|| {
-            let raw = 100.0 * (self.promoters - self.detractors) as f64 / self.scored as f64;
-            (raw * 10.0).round() / 10.0
-        })
-    }
-
-    fn mean(&self) -> Option<f64> {
-        (self.scored > 0).then(|| self.sum as f64 / self.scored as f64)
-    }
-
-    fn mean_shift(&self) -> Option<f64> {
-        (self.shifts > 0).then(|| self.shift_sum / self.shifts as f64)
-    }
-}
-
-/// Each encounter's attributed shift, from every candidate's full history.
-fn shares(rows: &[Row]) -> HashMap<i64, f64> {
-    let mut by_candidate: BTreeMap<i64, Vec<&Row>> = BTreeMap::new();
-    for row in rows {
-        by_candidate.entry(row.candidate).or_default().push(row);
-    }
-    let mut shares = HashMap::new();
-    for list in by_candidate.values_mut() {
-        list.sort_by_key(|r| (r.at, r.id));
-        let scored: Vec<usize> = (0..list.len())
-            .filter(|&i| list[i].score.is_some())
-            .collect();
-        for pair in scored.windows(2) {
-            let (i, j) = (pair[0], pair[1]);
-            let shift = (list[j].score.unwrap() - list[i].score.unwrap()) as f64;
-            for row in &list[i + 1..=j] {
-                shares.insert(row.id, shift / (j - i) as f64);
-            }
-        }
-    }
-    shares
-}
-
-fn close(actual: &Value, expected: Option<f64>, tolerance: f64, what: &str) {
-    match expected {
-        None => assert!(actual.is_null(), "{what}: expected null, got {actual}"),
-        Some(e) => {
-            let a = actual
-                .as_f64()
-                .unwrap_or_else(|| panic!("{what}: got {actual}, expected {e}"));
-            assert!((a - e).abs() <= tolerance, "{what}: got {a}, expected {e}");
-        }
-    }
-}
-
-fn assert_tally(point: &Value, t: &Tally, what: &str) {
-    assert_eq!(point["encounters"], t.encounters, "{what}");
-    assert_eq!(point["scored"], t.scored, "{what}");
-    close(&point["mean_score"], t.mean(), 0.0051, what);
-    close(&point["cnps"], t.cnps(), 1e-9, what);
-}
-
-async fn all_rows(app: &TestApp) -> Vec<Row> {
-    let mut rows = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let path = match &cursor {
-            Some(c) => format!("/api/v1/encounters?limit=500&cursor={c}"),
-            None => "/api/v1/encounters?limit=500".to_owned(),
-        };
-        let page = app.get(&path, &app.reporter).await;
-        let body = page.assert_status(200);
-        for item in body["items"].as_array().unwrap() {
-            rows.push(Row {
-                id: item["id"].as_i64().unwrap(),
-                candidate: item["candidate_id"].as_i64().unwrap(),
-                touchpoint: item["touchpoint_id"].as_i64().unwrap(),
-                at: item["occurred_at"].as_str().unwrap().parse().unwrap(),
-                score: item["score"].as_i64(),
-            });
-        }
-        match body["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_owned()),
-            None => return rows,
-        }
-    }
-}
-
-fn monday_of(date: NaiveDate) -> NaiveDate {
-    date - Duration::days(date.weekday().num_days_from_monday().into())
-}
-
 /// Random creates, edits (score, time, touchpoint) and deletes over three
 /// months, then every report against a recount.
 #[tokio::test]
@@ -662,169 +538,25 @@ async fn reports_equal_a_recount_after_random_inserts_edits_and_deletes() {
         }
     }
 
-    let rows = all_rows(&app).await;
+    let api = app.api(&app.reporter);
+    let listed_kinds = recount::touchpoint_kinds(&api).await;
+    let created_kinds: HashMap<i64, String> = touchpoints
+        .iter()
+        .map(|(id, kind)| (*id, (*kind).to_owned()))
+        .collect();
+    assert_eq!(listed_kinds, created_kinds);
+    let rows = recount::encounters(&api).await;
     assert_eq!(rows.len(), live.len());
-    let shares = shares(&rows);
     // Whole months; a whole month with days around it; days of one month.
-    let windows = [
-        ("2026-01-01", "2026-04-01"),
-        ("2026-01-20", "2026-03-03"),
-        ("2026-02-03", "2026-02-20"),
-    ];
-    for (from, to) in windows {
-        let (from_date, to_date): (NaiveDate, NaiveDate) =
-            (from.parse().unwrap(), to.parse().unwrap());
-        let in_window: Vec<&Row> = rows
-            .iter()
-            .filter(|r| r.at.date_naive() >= from_date && r.at.date_naive() < to_date)
-            .collect();
-
-        // Trend, by kind, for each bucket length.
-        for bucket in ["day", "week", "month"] {
-            let report = app
-                .get(
-                    &format!("{TREND}?from={from}&to={to}&bucket={bucket}&group_by=kind"),
-                    &app.reporter,
-                )
-                .await;
-            let body = report.assert_status(200);
-            let mut expected: BTreeMap<(String, NaiveDate), Tally> = BTreeMap::new();
-            for row in &in_window {
-                let date = row.at.date_naive();
-                let start = match bucket {
-                    "day" => date,
-                    "week" => monday_of(date),
-                    _ => date.with_day(1).unwrap(),
-                };
-                expected
-                    .entry((touchpoints[&row.touchpoint].to_owned(), start))
-                    .or_default()
-                    .add(row.score, None);
-            }
-            for series in body["series"].as_array().unwrap() {
-                let group = series["group"].as_str().unwrap();
-                for point in series["points"].as_array().unwrap() {
-                    let start: NaiveDate = point["bucket_start"].as_str().unwrap().parse().unwrap();
-                    let tally = expected
-                        .remove(&(group.to_owned(), start))
-                        .unwrap_or_default();
-                    assert_tally(point, &tally, &format!("{bucket} {group} {start}"));
-                }
-            }
-            assert!(
-                expected.is_empty(),
-                "buckets missing from the report: {expected:?}"
-            );
-        }
-
-        // Impact.
-        let mut expected: BTreeMap<i64, (Tally, BTreeSet<i64>)> = BTreeMap::new();
-        for row in &in_window {
-            let entry = expected.entry(row.touchpoint).or_default();
-            entry.0.add(row.score, shares.get(&row.id).copied());
-            entry.1.insert(row.candidate);
-        }
-        let report = app
-            .get(&format!("{IMPACT}?from={from}&to={to}"), &app.reporter)
-            .await;
-        let listed = impact_rows(report.assert_status(200));
-        assert_eq!(listed.len(), expected.len());
-        let mut previous: Option<(Option<f64>, i64)> = None;
-        for row in &listed {
-            let id = row["touchpoint_id"].as_i64().unwrap();
-            let (tally, reached) = &expected[&id];
-            let what = format!("impact of {id} in {from}..{to}");
-            assert_tally(row, tally, &what);
-            assert_eq!(row["candidates"], reached.len() as i64, "{what}");
-            assert_eq!(row["attributions"], tally.shifts, "{what}");
-            close(
-                &row["attributed_shift_sum"],
-                Some(tally.shift_sum),
-                0.0011,
-                &what,
-            );
-            close(
-                &row["mean_attributed_shift"],
-                tally.mean_shift(),
-                0.0011,
-                &what,
-            );
-            let key = (tally.mean_shift(), tally.encounters);
-            if let Some((mean, encounters)) = previous {
-                match (mean, key.0) {
-                    (Some(a), Some(b)) => assert!(a < b + 1e-9, "impact order"),
-                    (None, Some(_)) => panic!("impact order: null before a value"),
-                    _ => {}
-                }
-                if mean.zip(key.0).is_some_and(|(a, b)| (a - b).abs() < 1e-12) {
-                    assert!(encounters >= key.1, "impact tie order");
-                }
-            }
-            previous = Some(key);
-        }
-
-        // Perception shift, by kind of the latest scored encounter.
-        let mut by_candidate: BTreeMap<i64, Vec<&Row>> = BTreeMap::new();
-        for row in in_window.iter().filter(|r| r.score.is_some()) {
-            by_candidate.entry(row.candidate).or_default().push(row);
-        }
-        let mut expected: HashMap<&str, Vec<i64>> = HashMap::new();
-        for list in by_candidate.values_mut() {
-            if list.len() < 2 {
-                continue;
-            }
-            list.sort_by_key(|r| (r.at, r.id));
-            let (first, last) = (list[0], list[list.len() - 1]);
-            expected
-                .entry(touchpoints[&last.touchpoint])
-                .or_default()
-                .push(last.score.unwrap() - first.score.unwrap());
-        }
-        let report = app
-            .get(
-                &format!("{SHIFT}?from={from}&to={to}&group_by=kind"),
-                &app.reporter,
-            )
-            .await;
-        for group in report.assert_status(200)["groups"].as_array().unwrap() {
-            let shifts = expected
-                .remove(group["group"].as_str().unwrap())
-                .unwrap_or_default();
-            assert_eq!(group["candidates"], shifts.len() as i64);
-            assert_eq!(
-                group["improved"],
-                shifts.iter().filter(|s| **s > 0).count() as i64
-            );
-            assert_eq!(
-                group["declined"],
-                shifts.iter().filter(|s| **s < 0).count() as i64
-            );
-            let mean = (!shifts.is_empty())
-                .then(|| shifts.iter().sum::<i64>() as f64 / shifts.len() as f64);
-            close(&group["mean_shift"], mean, 0.0051, "mean shift");
-            for bin in group["histogram"].as_array().unwrap() {
-                let shift = bin["shift"].as_i64().unwrap();
-                assert_eq!(
-                    bin["candidates"],
-                    shifts.iter().filter(|s| **s == shift).count() as i64
-                );
-            }
-        }
-        assert!(expected.is_empty());
-
-        // Summary.
-        let mut total = Tally::default();
-        for row in &in_window {
-            total.add(row.score, None);
-        }
-        let report = app
-            .get(&format!("{SUMMARY}?from={from}&to={to}"), &app.reporter)
-            .await;
-        let body = report.assert_status(200);
-        let reached: BTreeSet<i64> = in_window.iter().map(|r| r.candidate).collect();
-        assert_eq!(body["candidates"], reached.len() as i64);
-        assert_tally(body, &total, "summary");
-    }
+    recount::assert_reports_match_recount(
+        &api,
+        &[
+            ("2026-01-01", "2026-04-01"),
+            ("2026-01-20", "2026-03-03"),
+            ("2026-02-03", "2026-02-20"),
+        ],
+    )
+    .await;
 }
 
 /// Rollups rebuilt from scratch (what the service does at start when their

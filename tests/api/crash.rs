@@ -16,7 +16,10 @@ use touchpoint_tracker::{
     domain::{organizations, rollups},
 };
 
-use super::helpers::{fresh_database, run_cli, ServiceProcess};
+use super::{
+    helpers::{fresh_database, run_cli, ApiClient, ServiceProcess},
+    recount::assert_reports_match_recount,
+};
 
 struct Service {
     client: Client,
@@ -230,7 +233,18 @@ async fn a_killed_service_keeps_every_acknowledged_encounter_once() {
         );
     }
 
-    // Every report equals a recount from the encounters.
+    // Every report equals a recount from the encounters, done here and
+    // done by the service's own rollup rebuild.
+    let api = ApiClient {
+        base_url: service.api.clone(),
+        token: service.admin.clone(),
+        client: service.client.clone(),
+    };
+    assert_reports_match_recount(
+        &api,
+        &[("2026-01-01", "2026-07-01"), ("2026-02-10", "2026-04-20")],
+    )
+    .await;
     let before = service.reports().await;
     let conn = db::connect(&DatabaseSettings::new(database.url.clone()))
         .await

@@ -55,15 +55,18 @@ impl EncounterWriter {
     /// own: it awaits a dozen statements per transaction, and on the shared
     /// runtime each await would wake up behind every HTTP task, so the
     /// writer, which everyone waits for, would be the slowest task of all.
-    /// PostgreSQL connections belong to the runtime that opened them, so
-    /// there the writer is a task of the current runtime.
+    /// That runtime has no I/O driver: the SQLite driver wakes it through a
+    /// channel, and with an I/O driver each wake-up would also cost an
+    /// eventfd write and an epoll wait. PostgreSQL connections belong to the
+    /// runtime that opened them, so there the writer is a task of the
+    /// current runtime.
     pub fn start(db: DatabaseConnection) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE_CAPACITY);
         if crate::db::is_postgres(&db) {
             tokio::spawn(run(db, queue));
         } else {
             let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
+                .enable_time()
                 .build()
                 .expect("a runtime for the encounter writer");
             std::thread::Builder::new()

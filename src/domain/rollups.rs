@@ -15,7 +15,7 @@ use sea_orm::{
 
 use super::{
     perception::{
-        contribution, month_of, week_of, Contribution, Counters, EncounterPoint, RollupDelta, Span,
+        contribution, month_of, week_of, Contribution, Counters, EncounterPoint, RollupDelta,
     },
     DomainError, DomainResult,
 };
@@ -315,63 +315,67 @@ async fn apply(
     )
     .await?;
 
-    for span in [Span::Day, Span::Month] {
-        let changes: Vec<_> = delta.reach.iter().filter(|(k, _)| k.span == span).collect();
-        for chunk in changes.chunks(CHUNK) {
-            let periods: BTreeSet<i32> = chunk.iter().map(|(k, _)| k.period).collect();
-            let touchpoints: BTreeSet<i64> = chunk.iter().map(|(k, _)| k.touchpoint_id).collect();
-            let stored: HashMap<(i32, i64), Vec<u8>> = touchpoint_reach::Entity::find()
-                .filter(touchpoint_reach::Column::OrganizationId.eq(organization_id))
-                .filter(touchpoint_reach::Column::Span.eq(span.as_str()))
-                .filter(touchpoint_reach::Column::Period.is_in(periods))
-                .filter(touchpoint_reach::Column::TouchpointId.is_in(touchpoints))
-                .all(db)
-                .await?
-                .into_iter()
-                .map(|row| ((row.period, row.touchpoint_id), row.candidates))
-                .collect();
-            let mut rows = Vec::with_capacity(chunk.len());
-            for (key, members) in chunk {
-                let mut bitmap = match stored.get(&(key.period, key.touchpoint_id)) {
-                    Some(bytes) => decode_bitmap(bytes)?,
-                    None => RoaringTreemap::new(),
-                };
-                for (candidate_id, present) in members.iter() {
-                    let id = *candidate_id as u64;
-                    if *present {
-                        bitmap.insert(id);
-                    } else {
-                        bitmap.remove(id);
-                    }
+    // Day and month bitmaps in one read and one write: each statement
+    // costs a round trip to the database.
+    let changes: Vec<_> = delta.reach.iter().collect();
+    for chunk in changes.chunks(CHUNK) {
+        let spans: BTreeSet<&str> = chunk.iter().map(|(k, _)| k.span.as_str()).collect();
+        let periods: BTreeSet<i32> = chunk.iter().map(|(k, _)| k.period).collect();
+        let touchpoints: BTreeSet<i64> = chunk.iter().map(|(k, _)| k.touchpoint_id).collect();
+        // The filter is a cross product and may match rows of no key here;
+        // the lookup below only takes the keys of the chunk.
+        let stored: HashMap<(String, i32, i64), Vec<u8>> = touchpoint_reach::Entity::find()
+            .filter(touchpoint_reach::Column::OrganizationId.eq(organization_id))
+            .filter(touchpoint_reach::Column::Span.is_in(spans))
+            .filter(touchpoint_reach::Column::Period.is_in(periods))
+            .filter(touchpoint_reach::Column::TouchpointId.is_in(touchpoints))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|row| ((row.span, row.period, row.touchpoint_id), row.candidates))
+            .collect();
+        let mut rows = Vec::with_capacity(chunk.len());
+        for (key, members) in chunk {
+            let stored_key = (key.span.as_str().to_owned(), key.period, key.touchpoint_id);
+            let mut bitmap = match stored.get(&stored_key) {
+                Some(bytes) => decode_bitmap(bytes)?,
+                None => RoaringTreemap::new(),
+            };
+            for (candidate_id, present) in members.iter() {
+                let id = *candidate_id as u64;
+                if *present {
+                    bitmap.insert(id);
+                } else {
+                    bitmap.remove(id);
                 }
-                rows.push(touchpoint_reach::ActiveModel {
-                    organization_id: Set(organization_id),
-                    touchpoint_id: Set(key.touchpoint_id),
-                    span: Set(span.as_str().to_owned()),
-                    period: Set(key.period),
-                    candidates: Set(encode_bitmap(&bitmap)),
-                    created_at: Set(now),
-                    updated_at: Set(now),
-                    ..Default::default()
-                });
             }
-            touchpoint_reach::Entity::insert_many(rows)
-                .on_conflict(
-                    OnConflict::columns([
-                        touchpoint_reach::Column::OrganizationId,
-                        touchpoint_reach::Column::Span,
-                        touchpoint_reach::Column::Period,
-                        touchpoint_reach::Column::TouchpointId,
-                    ])
-                    .update_columns([
-                        touchpoint_reach::Column::Candidates,
-                        touchpoint_reach::Column::UpdatedAt,
-                    ])
-                    .to_owned(),
-                )
-                .exec_without_returning(db)
-                .await?;
+            rows.push(touchpoint_reach::ActiveModel {
+                organization_id: Set(organization_id),
+                touchpoint_id: Set(key.touchpoint_id),
+                span: Set(key.span.as_str().to_owned()),
+                period: Set(key.period),
+                candidates: Set(encode_bitmap(&bitmap)),
+                created_at: Set(now),
+                updated_at: Set(now),
+                ..Default::default()
+            });
         }
+        touchpoint_reach::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::columns([
+                    touchpoint_reach::Column::OrganizationId,
+                    touchpoint_reach::Column::Span,
+                    touchpoint_reach::Column::Period,
+                    touchpoint_reach::Column::TouchpointId,
+                ])
+                .update_columns([
+                    touchpoint_reach::Column::Candidates,
+                    touchpoint_reach::Column::UpdatedAt,
+                ])
+                .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await?;
     }
     Ok(())
 }

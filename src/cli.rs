@@ -1,12 +1,16 @@
-//! The subcommands: serve, migrate, openapi, org, key.
+//! The subcommands: serve, migrate, openapi, org, key, demo.
 
 use anyhow::Context;
 
 use crate::{
     api,
-    config::{Cli, Command, KeyCommand, OrgCommand, Settings},
+    config::{Cli, Command, DemoCommand, KeyCommand, OrgCommand, Settings},
     db,
-    domain::{auth::role_name, keys, organizations},
+    domain::{
+        auth::role_name,
+        demo::{self, DemoOptions},
+        keys, organizations,
+    },
     startup::{shutdown_signal, Application},
 };
 
@@ -47,6 +51,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 organization.slug
             );
             println!("{}", created.token);
+        }
+        Command::Demo(DemoCommand::Seed {
+            org,
+            candidates,
+            seed,
+        }) => {
+            let db = connected(&settings).await?;
+            let started = std::time::Instant::now();
+            let seeded = demo::seed(&db, &org, &DemoOptions { candidates, seed }).await?;
+            eprintln!(
+                "seeded {org}: {} touchpoints, {} candidates, {} encounters in {:.1}s",
+                seeded.touchpoints,
+                seeded.candidates,
+                seeded.encounters,
+                started.elapsed().as_secs_f64()
+            );
         }
     }
     Ok(())

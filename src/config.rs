@@ -128,6 +128,26 @@ pub enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Demo data, to see the reports at work.
+    #[command(subcommand)]
+    Demo(DemoCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DemoCommand {
+    /// Fill an organization (created if missing) with a catalog, candidates
+    /// and a year of encounters. Deterministic for a seed and a day.
+    Seed {
+        /// The organization's slug; it must have no candidates yet.
+        #[arg(long)]
+        org: String,
+        /// How many candidates.
+        #[arg(long, default_value_t = 3000)]
+        candidates: usize,
+        /// Seed of the random journeys.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
 }
 
 #[derive(Subcommand, Debug)]

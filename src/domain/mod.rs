@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod candidates;
+pub mod demo;
 pub mod encounters;
 pub mod error;
 pub mod exports;

@@ -116,7 +116,7 @@ def main() -> None:
 
     hurting = [t for t in impact.touchpoints if isinstance(t.mean_attributed_shift, float | int)]
     hurting.sort(key=lambda t: (t.mean_attributed_shift, -t.encounters))
-    print(f"Perception report {trend.from_} to {trend.to}: wrote {csv_path} and {png_path}")
+    print(f"Perception report, {first:%b %Y} to {last:%b %Y}: wrote {csv_path} and {png_path}")
     print("The five touchpoints that hurt perception most (mean attributed shift per encounter):")
     print(f"  {'touchpoint':<34} {'kind':<17} {'shift':>7} {'encounters':>10} {'cNPS':>7}")
     for t in hurting[:5]:

@@ -21,9 +21,10 @@
 #   TT_BIN=target/debug/touchpoint-tracker scripts/clients.sh
 #
 # TT_BIN: the service binary (default target/debug/touchpoint-tracker; this
-# script does not build it). CLIENTS_STRICT=1 generates the Python client
-# from the committed document as it is and fails on any generator warning,
-# instead of going through clients/python/spec_compat.py (see below).
+# script does not build it). CLIENTS_STRICT=1 fails when the committed
+# document, as it is, generates a Python client with a schema dropped or an
+# operation missing (the NDJSON import aside: see generator_report.py),
+# instead of going on with clients/python/spec_compat.py's copy (see below).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -82,9 +83,11 @@ if openapi-python-client generate --path openapi/openapi.json --config "$GEN_CON
     SPEC_FOR_PYTHON=openapi/openapi.json
 else
     [ -d "$WORK/python-as-is" ] || { cat "$OUT/python-generator.log"; die "openapi-python-client failed"; }
-    "$PY" clients/python/generator_report.py openapi/openapi.json "$WORK/python-as-is" "$OUT/python-generator.log"
+    complete=0
+    "$PY" clients/python/generator_report.py openapi/openapi.json "$WORK/python-as-is" "$OUT/python-generator.log" \
+        --strict || complete=$?
     echo "  (full log: $OUT/python-generator.log)"
-    if [ "${CLIENTS_STRICT:-}" = 1 ]; then
+    if [ "${CLIENTS_STRICT:-}" = 1 ] && [ "$complete" != 0 ]; then
         die "CLIENTS_STRICT=1: the committed document does not generate a complete Python client"
     fi
     # openapi-python-client cannot read allOf[$ref enum, description], the

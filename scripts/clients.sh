@@ -127,19 +127,27 @@ step "redocly lint (redocly.yaml)"
 lint_status=0
 "$TS/node_modules/.bin/redocly" lint --config redocly.yaml --format=json >"$WORK/lint.json" 2>"$WORK/lint.err" ||
     lint_status=$?
-"$TS/node_modules/.bin/redocly" lint --config redocly.yaml --format=stylish >"$LINT_FINDINGS" 2>&1 || true
-"$PY" - "$WORK/lint.json" "$lint_status" <<'EOF'
+"$PY" - "$WORK/lint.json" "$lint_status" "$LINT_FINDINGS" <<'EOF'
 import collections, json, sys
+path, status, findings = sys.argv[1:4]
 try:
-    report = json.load(open(sys.argv[1]))
+    report = json.load(open(path))
 except ValueError:
-    sys.exit(f"redocly lint gave no report (exit {sys.argv[2]}); see /tmp/lint-findings.txt")
-totals = report["totals"]
-print(f"lint findings: {totals['errors'] + totals['warnings']} "
-      f"({totals['errors']} errors, {totals['warnings']} warnings); full list in /tmp/lint-findings.txt")
-for (rule, severity), n in collections.Counter((p["ruleId"], p["severity"]) for p in report["problems"]).most_common():
+    sys.exit(f"redocly lint gave no report (exit {status})")
+totals, problems = report["totals"], report["problems"]
+count = totals["errors"] + totals["warnings"]
+with open(findings, "w") as f:
+    f.write(f"redocly lint {report.get('version', '')} of openapi/openapi.json (redocly.yaml): "
+            f"{totals['errors']} errors, {totals['warnings']} warnings\n\n")
+    for p in problems:
+        where = p["location"][0]
+        f.write(f"{p['severity']:5s}  {p['ruleId']}  {p['message']}\n"
+                f"       at {where.get('pointer', '?')} (line {where.get('start', {}).get('line', '?')})\n"
+                f"       {p.get('reference', '')}\n")
+print(f"lint findings: {count} ({totals['errors']} errors, {totals['warnings']} warnings); full list in {findings}")
+for (rule, severity), n in collections.Counter((p["ruleId"], p["severity"]) for p in problems).most_common():
     print(f"  {n:4d}  {severity:5s}  {rule}")
-open(sys.argv[1] + ".count", "w").write(str(totals["errors"] + totals["warnings"]))
+open(path + ".count", "w").write(str(count))
 EOF
 if [ "${LINT_STRICT:-}" = 1 ] && [ "$(cat "$WORK/lint.json.count")" != 0 ]; then
     die "LINT_STRICT=1 and redocly lint has findings"

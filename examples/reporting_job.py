@@ -24,10 +24,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
-from touchpoint_tracker_client import AuthenticatedClient  # noqa: E402
-from touchpoint_tracker_client.api.reports import get_perception_trend, get_touchpoint_impact  # noqa: E402
-from touchpoint_tracker_client.models import (  # noqa: E402
+import matplotlib.pyplot as plt  # after choosing the backend
+from touchpoint_tracker_client import AuthenticatedClient
+from touchpoint_tracker_client.api.reports import get_perception_trend, get_touchpoint_impact
+from touchpoint_tracker_client.models import (
     ErrorBody,
     PerceptionTrend,
     TouchpointImpactReport,

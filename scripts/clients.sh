@@ -26,10 +26,17 @@
 # operation missing (the NDJSON import aside: see generator_report.py),
 # instead of going on with clients/python/spec_compat.py's copy (see below).
 set -euo pipefail
+CALLER=$PWD
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-TT_BIN=${TT_BIN:-target/debug/touchpoint-tracker}
+# The default binary is the repository's debug build; a relative TT_BIN is
+# taken from where the script was called.
+if [ -z "${TT_BIN:-}" ]; then
+    TT_BIN=$ROOT/target/debug/touchpoint-tracker
+elif [ "${TT_BIN#/}" = "$TT_BIN" ]; then
+    TT_BIN=$CALLER/$TT_BIN
+fi
 VENV=${CLIENTS_VENV:-target/clients-venv}
 OUT=target/clients
 LINT_FINDINGS=/tmp/lint-findings.txt
@@ -40,17 +47,19 @@ export REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true
 export npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false
 export PYTHONDONTWRITEBYTECODE=1
 
-step() { echo "== $*"; }
+START=$SECONDS
+step() { echo "== [$((SECONDS - START)) s] $*"; }
 die() {
     echo "clients.sh: $*" >&2
     exit 1
 }
 
-[ -x "$TT_BIN" ] || die "TT_BIN=$TT_BIN is not an executable: build the service (cargo build) or point TT_BIN at it"
-TT_BIN=$(cd "$(dirname "$TT_BIN")" && pwd)/$(basename "$TT_BIN")
+[ -x "$TT_BIN" ] || die "$TT_BIN is not an executable: build the service (cargo build) or point TT_BIN at one"
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
     die "python3 is $(python3 --version 2>&1); the generated client needs 3.11 or later"
-command -v node >/dev/null && command -v npm >/dev/null || die "node and npm are needed (Node.js 20.19 or later)"
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    die "node and npm are needed (Node.js 20.19 or later)"
+fi
 node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)' ||
     die "node is $(node --version); @redocly/cli needs 20.19 or later"
 
@@ -65,7 +74,6 @@ cleanup() {
 }
 trap cleanup EXIT
 mkdir -p "$OUT"
-START=$SECONDS
 
 # --- 1. Python: venv, tools, generated client -------------------------------
 step "python: venv $VENV with clients/python/requirements.txt"

@@ -40,10 +40,10 @@ def main() -> None:
     for block in re.findall(r"has resulted in the removal of:\n((?:/components/\S+\n)+)", log):
         dropped += [line.rsplit("/", 1)[-1] for line in block.split()]
     reasons = collections.Counter()
-    for match in re.finditer(r"^WARNING parsing (\S+ \S+)[^\n]*\n\n([^\n]+)", log, re.M):
+    for match in re.finditer(r"^WARNING parsing (\S+ \S+)[^\n]*\n\n([^\n]+)", log, re.MULTILINE):
         reason = re.sub(r"<openapi_python_client[^>]*>", "<status>", match.group(2))
         reasons[reason] += 1
-    for match in re.finditer(r"^Unable to process schema (\S+):\n\n([^\n]+)", log, re.M):
+    for match in re.finditer(r"^Unable to process schema (\S+):\n\n([^\n]+)", log, re.MULTILINE):
         reasons[f"schema {match.group(1)}: {match.group(2)}"] += 1
 
     print(f"  operations missing from the client: {len(missing)} of {len(operations)}")

@@ -69,8 +69,32 @@ CATALOG = [
     ("Chance meeting with an employee", Kind.UNEXPECTED, Channel.EVENT, Stage.CONSIDERATION, 1.2, None),
 ]
 
-FIRST_NAMES = ["Lan", "Minh", "Anh", "Bao", "Chi", "Dung", "Hoa", "Huy", "Khanh", "Linh", "Mai", "Nam", "Phuong",
-               "Quang", "Thao", "Trang", "Tuan", "Vy", "Ada", "Sam", "Noor", "Ines", "Tomas", "Yuki"]
+FIRST_NAMES = [
+    "Lan",
+    "Minh",
+    "Anh",
+    "Bao",
+    "Chi",
+    "Dung",
+    "Hoa",
+    "Huy",
+    "Khanh",
+    "Linh",
+    "Mai",
+    "Nam",
+    "Phuong",
+    "Quang",
+    "Thao",
+    "Trang",
+    "Tuan",
+    "Vy",
+    "Ada",
+    "Sam",
+    "Noor",
+    "Ines",
+    "Tomas",
+    "Yuki",
+]
 LAST_NAMES = ["Nguyen", "Tran", "Le", "Pham", "Hoang", "Vu", "Dang", "Bui", "Do", "Ngo", "Garcia", "Okafor", "Smith"]
 
 

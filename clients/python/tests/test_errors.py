@@ -48,7 +48,9 @@ def test_a_score_of_11_is_a_422_naming_the_field(admin, touchpoint, candidate):
 
 
 def test_an_unknown_candidate_is_a_422_unknown_reference(admin, touchpoint):
-    body = CreateEncounter(candidate_id=987654, touchpoint_id=touchpoint.id, occurred_at=datetime(2025, 6, 1, tzinfo=UTC))
+    body = CreateEncounter(
+        candidate_id=987654, touchpoint_id=touchpoint.id, occurred_at=datetime(2025, 6, 1, tzinfo=UTC)
+    )
     error = refused(create_encounter.sync_detailed(client=admin, body=body), 422)
     assert error.error.code == ErrorCode.UNKNOWN_REFERENCE
     assert error.error.field == "candidate_id"

@@ -1,0 +1,44 @@
+"""Fixtures for the generated-client suite.
+
+The suite talks to a running service through the client that
+openapi-python-client generated from openapi/openapi.json
+(package ``touchpoint_tracker_client``). It needs:
+
+- ``TT_BASE_URL``: the service, e.g. ``http://127.0.0.1:18080``;
+- ``TT_ADMIN_TOKEN``: an admin key of an organization with no data yet
+  (``touchpoint-tracker org create`` + ``key create --role admin``).
+
+scripts/clients.sh starts a service on a fresh database and sets both.
+"""
+
+import os
+
+import pytest
+from support import make_client, ok
+from touchpoint_tracker_client import AuthenticatedClient
+from touchpoint_tracker_client.api.encounters import list_encounters
+from touchpoint_tracker_client.api.touchpoints import list_touchpoints
+from touchpoint_tracker_client.models import EncounterPage, TouchpointPage
+
+
+def _env(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        pytest.exit(f"{name} is not set: run the suite through scripts/clients.sh", returncode=2)
+    return value
+
+
+@pytest.fixture(scope="session")
+def base_url() -> str:
+    return _env("TT_BASE_URL").rstrip("/")
+
+
+@pytest.fixture(scope="session")
+def admin(base_url: str) -> AuthenticatedClient:
+    client = make_client(base_url, _env("TT_ADMIN_TOKEN"))
+    # The report assertions are hand-computed for this suite's data alone.
+    touchpoints = ok(list_touchpoints.sync_detailed(client=client, include_archived=True), TouchpointPage)
+    encounters = ok(list_encounters.sync_detailed(client=client), EncounterPage)
+    if touchpoints.items or encounters.items:
+        pytest.exit("TT_ADMIN_TOKEN must belong to an organization with no data yet", returncode=2)
+    return client

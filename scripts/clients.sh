@@ -13,8 +13,9 @@
 #      with LINT_STRICT=1.
 #   4. The service on a fresh SQLite database and a free port; then
 #      pytest clients/python/tests through the generated client;
-#      clients/python/seed_demo.py and examples/reporting_job.py on a second
-#      organization (the CSV and PNG land in target/clients/reporting/);
+#      examples/reporting_job.py on a second organization filled by
+#      `touchpoint-tracker demo seed` (the CSV and PNG land in
+#      target/clients/reporting/);
 #      and a screenshot of /docs (target/clients/docs.png) in Debian's
 #      chromium, skipped when /usr/bin/chromium is missing, unless CI=true.
 #
@@ -167,8 +168,8 @@ PORT=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); p
 export DATABASE_URL="sqlite://$WORK/tt.db?mode=rwc"
 "$TT_BIN" org create acme "Acme Corp" >/dev/null 2>&1
 ADMIN_TOKEN=$("$TT_BIN" key create --org acme --role admin --name "HR team" 2>/dev/null)
-"$TT_BIN" org create demo "Demo Employer" >/dev/null 2>&1
-DEMO_TOKEN=$("$TT_BIN" key create --org demo --role admin --name "Demo seeding" 2>/dev/null)
+"$TT_BIN" demo seed --org demo
+REPORTER_TOKEN=$("$TT_BIN" key create --org demo --role reporter --name "Monthly report" 2>/dev/null)
 RUST_LOG=${RUST_LOG:-warn} "$TT_BIN" serve --bind "127.0.0.1:$PORT" >"$WORK/service.log" 2>&1 &
 SERVICE=$!
 API=http://127.0.0.1:$PORT
@@ -194,8 +195,7 @@ echo "service on $API"
 step "pytest clients/python/tests (generated client)"
 TT_BASE_URL=$API TT_ADMIN_TOKEN=$ADMIN_TOKEN "$PY" -m pytest -p no:cacheprovider -q clients/python/tests
 
-step "reporting job: seed_demo.py, then examples/reporting_job.py"
-REPORTER_TOKEN=$(TT_BASE_URL=$API TT_ADMIN_TOKEN=$DEMO_TOKEN "$PY" clients/python/seed_demo.py)
+step "reporting job: examples/reporting_job.py on the demo organization"
 rm -rf "$OUT/reporting"
 TT_BASE_URL=$API TT_TOKEN=$REPORTER_TOKEN "$PY" examples/reporting_job.py --out "$OUT/reporting"
 for f in perception_trend.csv perception_trend.png; do

@@ -220,8 +220,6 @@ pub struct DatabaseSettings {
     pub statement_timeout: Option<Duration>,
     /// `None`: retry forever.
     pub startup_timeout: Option<Duration>,
-    /// Prepared statements kept per SQLite connection.
-    pub sqlite_statement_cache: usize,
 }
 
 impl DatabaseSettings {
@@ -233,7 +231,6 @@ impl DatabaseSettings {
             connect_timeout: Duration::from_secs(5),
             statement_timeout: Some(Duration::from_secs(30)),
             startup_timeout: Some(Duration::from_secs(120)),
-            sqlite_statement_cache: 100,
         }
     }
 }
@@ -252,7 +249,6 @@ impl From<&GlobalArgs> for Settings {
                 connect_timeout: Duration::from_secs(db.db_connect_timeout.max(1)),
                 statement_timeout: seconds_or_unlimited(db.db_statement_timeout),
                 startup_timeout: seconds_or_unlimited(db.db_startup_timeout),
-                sqlite_statement_cache: 100,
             },
             bind: args.bind,
             limits: Limits::from(&args.limits),

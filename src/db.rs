@@ -7,7 +7,10 @@ use anyhow::Context;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr};
 
-use crate::config::DatabaseSettings;
+use crate::{
+    config::DatabaseSettings,
+    domain::store::{SqliteConnection, WriterConnection},
+};
 
 /// How long a SQLite writer waits for the lock before giving up.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -68,14 +71,12 @@ async fn connect_once(settings: &DatabaseSettings) -> anyhow::Result<DatabaseCon
                     .with_context(|| format!("creating directory {}", parent.display()))?;
             }
         }
-        let statement_cache = settings.sqlite_statement_cache;
         options.map_sqlx_sqlite_opts(move |opts| {
             opts.create_if_missing(true)
                 .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
                 .busy_timeout(SQLITE_BUSY_TIMEOUT)
                 .foreign_keys(true)
-                .statement_cache_capacity(statement_cache)
         });
     } else if let Some(timeout) = settings.statement_timeout {
         let millis = timeout.as_millis().to_string();
@@ -88,28 +89,27 @@ async fn connect_once(settings: &DatabaseSettings) -> anyhow::Result<DatabaseCon
         .with_context(|| format!("connecting to {}", redact(url)))
 }
 
-/// Prepared statements the SQLite writer connection keeps: the text of its
-/// multi-row statements varies with the number of rows, and re-preparing
-/// them costs more than the memory they take.
-const WRITER_STATEMENT_CACHE: usize = 2048;
-
-/// The connection the encounter writer (group commit) uses. On SQLite, one
-/// connection of its own: SQLite has one writer at a time anyway, and the
+/// The connection the encounter writer (group commit) uses. On SQLite, a
+/// connection of its own that the writer drives directly on its thread
+/// (see `domain::store`): SQLite has one writer at a time anyway, and the
 /// writer must not queue behind a busy pool of readers for each commit. On
 /// PostgreSQL, the shared pool.
 pub async fn writer_connection(
     settings: &DatabaseSettings,
     shared: &DatabaseConnection,
-) -> anyhow::Result<DatabaseConnection> {
+) -> anyhow::Result<WriterConnection> {
     if is_postgres(shared) {
-        return Ok(shared.clone());
+        return Ok(WriterConnection::Pool(shared.clone()));
     }
-    let writer = DatabaseSettings {
-        max_connections: 1,
-        sqlite_statement_cache: WRITER_STATEMENT_CACHE,
-        ..settings.clone()
-    };
-    connect(&writer).await
+    match sqlite_path(&settings.url) {
+        Some(path) => {
+            let connection = SqliteConnection::open(Path::new(path), SQLITE_BUSY_TIMEOUT)
+                .with_context(|| format!("opening {path} for the encounter writer"))?;
+            Ok(WriterConnection::Sqlite(connection))
+        }
+        // An in-memory database exists only on its pool's connection.
+        None => Ok(WriterConnection::Pool(shared.clone())),
+    }
 }
 
 /// Turns SQLite's memory statistics (`SQLITE_CONFIG_MEMSTATUS`) off before

@@ -13,7 +13,7 @@ use crate::{
     api,
     config::{Limits, Settings},
     db,
-    domain::{idempotency, organizations},
+    domain::{idempotency, organizations, store::WriterConnection},
 };
 
 /// In-flight requests get this long to finish after a shutdown signal.
@@ -24,7 +24,7 @@ pub struct Application {
     address: SocketAddr,
     db: DatabaseConnection,
     /// What the encounter writer writes through (see `db::writer_connection`).
-    writer_db: DatabaseConnection,
+    writer_db: WriterConnection,
     limits: Limits,
 }
 
@@ -78,7 +78,8 @@ impl Application {
             .run_with_graceful_shutdown(app, shutdown, Some(GRACEFUL_SHUTDOWN_TIMEOUT))
             .await;
         purge.abort();
-        let _ = self.writer_db.close().await;
+        // The writer's own SQLite connection closes with its last handle,
+        // when the writer has finished its queue; on PostgreSQL it is `db`.
         let _ = self.db.close().await;
         result
     }

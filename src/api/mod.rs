@@ -29,7 +29,10 @@ use poem::{Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Request, Response,
 use poem_openapi::{ContactObject, LicenseObject, OpenApiService, Tags};
 use sea_orm::DatabaseConnection;
 
-use crate::{config::Limits, domain::group_commit::EncounterWriter};
+use crate::{
+    config::Limits,
+    domain::{group_commit::EncounterWriter, store::WriterConnection},
+};
 use rate_limit::RateLimiter;
 
 /// The groups operations are listed under.
@@ -96,7 +99,7 @@ pub fn openapi_document() -> String {
 /// the runtime.
 pub fn routes(
     db: DatabaseConnection,
-    writer_db: DatabaseConnection,
+    writer_db: WriterConnection,
     limits: &Limits,
 ) -> impl Endpoint<Output = Response> {
     let service = openapi_service();

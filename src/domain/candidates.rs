@@ -3,7 +3,7 @@
 use entity::{candidate, enums::Stage};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QuerySelect, Set,
+    QuerySelect, QueryTrait, Set,
 };
 
 use super::{
@@ -123,22 +123,22 @@ pub async fn find(
 
 /// Which of these ids are candidates of the organization.
 pub async fn existing_ids(
-    db: &impl ConnectionTrait,
+    db: &impl super::store::Executor,
     organization_id: i64,
     ids: &std::collections::BTreeSet<i64>,
 ) -> DomainResult<Vec<i64>> {
     let mut found = Vec::with_capacity(ids.len());
     let ids: Vec<i64> = ids.iter().copied().collect();
     for chunk in ids.chunks(500) {
-        let rows: Vec<i64> = candidate::Entity::find()
+        let select = candidate::Entity::find()
             .select_only()
             .column(candidate::Column::Id)
             .filter(candidate::Column::OrganizationId.eq(organization_id))
             .filter(candidate::Column::Id.is_in(chunk.iter().copied()))
-            .into_tuple()
-            .all(db)
-            .await?;
-        found.extend(rows);
+            .into_query();
+        for row in db.query(&select).await? {
+            found.push(row.get(0)?);
+        }
     }
     Ok(found)
 }

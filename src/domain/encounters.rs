@@ -129,10 +129,10 @@ pub async fn update(
         .note
         .try_map(|note| validate::optional_text("note", note, validate::NOTE_MAX))?;
     let mut write = EncounterWrite::begin(db, organization_id).await?;
-    let current = get(write.txn(), organization_id, id).await?;
+    let current = get(write.entities(), organization_id, id).await?;
     if let Patch::Set(touchpoint_id) = changes.touchpoint_id {
         if touchpoint_id != current.touchpoint_id {
-            open_touchpoint(write.txn(), organization_id, touchpoint_id).await?;
+            open_touchpoint(write.entities(), organization_id, touchpoint_id).await?;
         }
     }
     write.touch([current.candidate_id]).await?;
@@ -154,7 +154,7 @@ pub async fn update(
     }
     active.change_seq = Set(write.seq());
     active.updated_at = Set(write.now());
-    let updated = active.update(write.txn()).await?;
+    let updated = active.update(write.entities()).await?;
     write.commit().await?;
     Ok(updated)
 }
@@ -162,10 +162,10 @@ pub async fn update(
 /// Deletes an encounter, leaving a tombstone for the incremental export.
 pub async fn delete(db: &DatabaseConnection, organization_id: i64, id: i64) -> DomainResult<()> {
     let mut write = EncounterWrite::begin(db, organization_id).await?;
-    let current = get(write.txn(), organization_id, id).await?;
+    let current = get(write.entities(), organization_id, id).await?;
     write.touch([current.candidate_id]).await?;
     encounter::Entity::delete_by_id(current.id)
-        .exec(write.txn())
+        .exec(write.entities())
         .await?;
     encounter_tombstone::ActiveModel {
         organization_id: Set(organization_id),
@@ -177,7 +177,7 @@ pub async fn delete(db: &DatabaseConnection, organization_id: i64, id: i64) -> D
         updated_at: Set(write.now()),
         ..Default::default()
     }
-    .insert(write.txn())
+    .insert(write.entities())
     .await?;
     write.commit().await
 }

@@ -23,6 +23,7 @@ use super::{
     idempotency::{self, Idempotency, StoredResponse, Written},
     ingest::{self, EncounterInput},
     rollups::EncounterWrite,
+    store::WriterConnection,
     DomainError, DomainResult,
 };
 
@@ -51,18 +52,15 @@ pub struct EncounterWriter {
 }
 
 impl EncounterWriter {
-    /// Starts the writer. On SQLite it gets a thread and runtime of its
-    /// own: it awaits a dozen statements per transaction, and on the shared
-    /// runtime each await would wake up behind every HTTP task, so the
-    /// writer, which everyone waits for, would be the slowest task of all.
-    /// That runtime has no I/O driver: the SQLite driver wakes it through a
-    /// channel, and with an I/O driver each wake-up would also cost an
-    /// eventfd write and an epoll wait. PostgreSQL connections belong to the
-    /// runtime that opened them, so there the writer is a task of the
-    /// current runtime.
-    pub fn start(db: DatabaseConnection) -> Self {
+    /// Starts the writer. On its own SQLite connection it gets a thread of
+    /// its own, which runs the statements directly: there they block, and
+    /// on the shared runtime they would stall HTTP tasks. Its runtime only
+    /// receives jobs; it has no I/O driver. PostgreSQL connections belong
+    /// to the runtime that opened them, so there the writer is a task of
+    /// the current runtime.
+    pub fn start(db: WriterConnection) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE_CAPACITY);
-        if crate::db::is_postgres(&db) {
+        if !db.is_own_thread() {
             tokio::spawn(run(db, queue));
         } else {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -111,7 +109,7 @@ fn stopped() -> DomainError {
     ))
 }
 
-async fn run(db: DatabaseConnection, mut queue: mpsc::Receiver<Job>) {
+async fn run(db: WriterConnection, mut queue: mpsc::Receiver<Job>) {
     let mut arrived = Vec::with_capacity(MAX_GROUP);
     while queue.recv_many(&mut arrived, MAX_GROUP).await > 0 {
         let mut by_organization: BTreeMap<i64, Vec<Job>> = BTreeMap::new();
@@ -127,7 +125,7 @@ async fn run(db: DatabaseConnection, mut queue: mpsc::Receiver<Job>) {
     }
 }
 
-async fn commit_group(db: &DatabaseConnection, organization_id: i64, jobs: Vec<Job>) {
+async fn commit_group(db: &WriterConnection, organization_id: i64, jobs: Vec<Job>) {
     let started = std::time::Instant::now();
     let result = write_group(db, organization_id, &jobs).await;
     tracing::debug!(
@@ -160,11 +158,12 @@ async fn commit_group(db: &DatabaseConnection, organization_id: i64, jobs: Vec<J
 /// Records the jobs' encounters in one transaction; one answer per job.
 /// `Err` when the transaction as a whole failed (nothing was written).
 async fn write_group(
-    db: &DatabaseConnection,
+    db: &WriterConnection,
     organization_id: i64,
     jobs: &[Job],
 ) -> DomainResult<Vec<Answer>> {
-    let mut write = EncounterWrite::begin_appending(db, organization_id).await?;
+    let txn = db.begin_write().await?;
+    let mut write = EncounterWrite::append_in(txn, organization_id).await?;
     let inputs = jobs.iter().map(|job| job.input.clone()).collect();
     let resolved = ingest::resolve(write.txn(), organization_id, inputs).await?;
     let mut answers: Vec<Option<Answer>> = jobs.iter().map(|_| None).collect();

@@ -13,11 +13,11 @@ use chrono::{DateTime, Duration, Utc};
 use entity::idempotency_key;
 use sea_orm::{
     sea_query::{OnConflict, Query},
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, QueryTrait, Set,
 };
 use sha2::{Digest, Sha256};
 
-use super::{DomainError, DomainResult};
+use super::{store::Executor, DomainError, DomainResult};
 
 /// The header's name, which is also the `field` of its errors.
 pub const HEADER: &str = "Idempotency-Key";
@@ -102,33 +102,38 @@ pub fn mismatch() -> DomainError {
 /// The stored answer of a key's earlier use, if any: the fast path before a
 /// write, which still claims the key in its own transaction.
 pub async fn find(
-    db: &impl ConnectionTrait,
+    db: &impl Executor,
     organization_id: i64,
     idempotency: &Idempotency,
 ) -> DomainResult<Option<StoredResponse>> {
-    let stored = idempotency_key::Entity::find()
+    let select = idempotency_key::Entity::find()
+        .select_only()
+        .columns([
+            idempotency_key::Column::Fingerprint,
+            idempotency_key::Column::Status,
+            idempotency_key::Column::ResponseBody,
+        ])
         .filter(idempotency_key::Column::OrganizationId.eq(organization_id))
         .filter(idempotency_key::Column::Key.eq(&idempotency.key))
-        .one(db)
-        .await?;
-    stored.map(|row| replay(row, idempotency)).transpose()
-}
-
-fn replay(row: idempotency_key::Model, idempotency: &Idempotency) -> DomainResult<StoredResponse> {
-    if row.fingerprint != idempotency.fingerprint {
+        .into_query();
+    let rows = db.query(&select).await?;
+    let Some(row) = rows.first() else {
+        return Ok(None);
+    };
+    if row.get::<String>(0)? != idempotency.fingerprint {
         return Err(mismatch());
     }
-    Ok(StoredResponse {
-        status: u16::try_from(row.status).unwrap_or(200),
-        body: row.response_body,
-    })
+    Ok(Some(StoredResponse {
+        status: u16::try_from(row.get::<i32>(1)?).unwrap_or(200),
+        body: row.get(2)?,
+    }))
 }
 
 /// Claims the key inside a write transaction. `None`: claimed, go on with
 /// the write and [`record`] its answer. `Some`: a committed write already
 /// used it; roll back and answer with this.
 pub async fn claim(
-    txn: &impl ConnectionTrait,
+    txn: &impl Executor,
     organization_id: i64,
     idempotency: &Idempotency,
     now: DateTime<Utc>,
@@ -160,7 +165,7 @@ pub async fn claim(
             .to_owned(),
         )
         .to_owned();
-    if txn.execute(&insert).await?.rows_affected() == 1 {
+    if txn.execute(&insert).await? == 1 {
         return Ok(None);
     }
     let stored = find(txn, organization_id, idempotency).await?;
@@ -174,12 +179,12 @@ pub async fn claim(
 
 /// Stores the answer of a write whose key was [`claim`]ed in this transaction.
 pub async fn record(
-    txn: &impl ConnectionTrait,
+    txn: &impl Executor,
     organization_id: i64,
     idempotency: &Idempotency,
     response: &StoredResponse,
 ) -> DomainResult<()> {
-    idempotency_key::Entity::update_many()
+    let update = idempotency_key::Entity::update_many()
         .set(idempotency_key::ActiveModel {
             status: Set(i32::from(response.status)),
             response_body: Set(response.body.clone()),
@@ -187,15 +192,15 @@ pub async fn record(
         })
         .filter(idempotency_key::Column::OrganizationId.eq(organization_id))
         .filter(idempotency_key::Column::Key.eq(&idempotency.key))
-        .exec(txn)
-        .await?;
+        .into_query();
+    txn.execute(&update).await?;
     Ok(())
 }
 
 /// Before a write with a key: the stored answer of the key's earlier use,
 /// if any. A fast path only; the write still claims the key.
 pub async fn earlier_answer<T>(
-    db: &impl ConnectionTrait,
+    db: &impl Executor,
     organization_id: i64,
     idempotent: Option<Idempotent<'_, T>>,
 ) -> DomainResult<Option<StoredResponse>> {
@@ -207,7 +212,7 @@ pub async fn earlier_answer<T>(
 
 /// In the write's transaction: [`claim`]s the key, if the write has one.
 pub async fn claim_if_keyed<T>(
-    txn: &impl ConnectionTrait,
+    txn: &impl Executor,
     organization_id: i64,
     idempotent: Option<Idempotent<'_, T>>,
     now: DateTime<Utc>,
@@ -220,7 +225,7 @@ pub async fn claim_if_keyed<T>(
 
 /// In the write's transaction: [`record`]s its answer, if it has a key.
 pub async fn record_if_keyed<T>(
-    txn: &impl ConnectionTrait,
+    txn: &impl Executor,
     organization_id: i64,
     idempotent: Option<Idempotent<'_, T>>,
     written: &T,

@@ -18,13 +18,14 @@ use entity::{
     touchpoint,
 };
 use sea_orm::{
-    sea_query::OnConflict, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    QueryFilter, QuerySelect, Set,
+    sea_query::OnConflict, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect,
+    QueryTrait, Set,
 };
 
 use super::{
     idempotency::{self, Idempotent, Written},
     rollups::EncounterWrite,
+    store::Executor,
     validate, DomainError, DomainResult,
 };
 
@@ -144,7 +145,7 @@ pub fn check_all(
 /// Resolves the references of checked inputs inside the write transaction:
 /// one result per input, in order. A query failure fails the whole call.
 pub async fn resolve(
-    db: &impl ConnectionTrait,
+    db: &impl Executor,
     organization_id: i64,
     inputs: Vec<EncounterInput>,
 ) -> DomainResult<Vec<DomainResult<Resolved>>> {
@@ -202,7 +203,7 @@ pub async fn resolve(
                     .get(name)
                     .ok_or(unknown(TOUCHPOINT_NAME)),
             }?;
-            if touchpoint.archived_at.is_some() {
+            if touchpoint.archived {
                 let field = match input.touchpoint {
                     TouchpointRef::Id(_) => TOUCHPOINT_ID,
                     TouchpointRef::Name(_) => TOUCHPOINT_NAME,
@@ -234,55 +235,76 @@ fn unknown(field: &'static str) -> DomainError {
 }
 
 async fn candidate_ids_by_ref(
-    db: &impl ConnectionTrait,
+    db: &impl Executor,
     organization_id: i64,
     external_refs: &BTreeSet<String>,
 ) -> DomainResult<HashMap<String, i64>> {
     let mut found = HashMap::with_capacity(external_refs.len());
     let external_refs: Vec<&String> = external_refs.iter().collect();
     for chunk in external_refs.chunks(CHUNK) {
-        let rows: Vec<(i64, String)> = candidate::Entity::find()
+        let select = candidate::Entity::find()
             .select_only()
             .columns([candidate::Column::Id, candidate::Column::ExternalRef])
             .filter(candidate::Column::OrganizationId.eq(organization_id))
             .filter(candidate::Column::ExternalRef.is_in(chunk.iter().map(|s| s.as_str())))
-            .into_tuple()
-            .all(db)
-            .await?;
-        found.extend(
-            rows.into_iter()
-                .map(|(id, external_ref)| (external_ref, id)),
-        );
+            .into_query();
+        for row in db.query(&select).await? {
+            found.insert(row.get(1)?, row.get(0)?);
+        }
     }
     Ok(found)
 }
 
+/// What resolving needs of a touchpoint.
+#[derive(Debug, Clone)]
+struct TouchpointRow {
+    id: i64,
+    name: String,
+    archived: bool,
+}
+
 async fn find_touchpoints(
-    db: &impl ConnectionTrait,
+    db: &impl Executor,
     organization_id: i64,
     ids: &BTreeSet<i64>,
     names: &BTreeSet<String>,
-) -> DomainResult<Vec<touchpoint::Model>> {
-    let mut found = Vec::new();
+) -> DomainResult<Vec<TouchpointRow>> {
+    let select = || {
+        touchpoint::Entity::find()
+            .select_only()
+            .columns([
+                touchpoint::Column::Id,
+                touchpoint::Column::Name,
+                touchpoint::Column::ArchivedAt,
+            ])
+            .filter(touchpoint::Column::OrganizationId.eq(organization_id))
+    };
+    let mut queries = Vec::new();
     let ids: Vec<i64> = ids.iter().copied().collect();
     for chunk in ids.chunks(CHUNK) {
-        found.extend(
-            touchpoint::Entity::find()
-                .filter(touchpoint::Column::OrganizationId.eq(organization_id))
+        queries.push(
+            select()
                 .filter(touchpoint::Column::Id.is_in(chunk.iter().copied()))
-                .all(db)
-                .await?,
+                .into_query(),
         );
     }
     let names: Vec<&String> = names.iter().collect();
     for chunk in names.chunks(CHUNK) {
-        found.extend(
-            touchpoint::Entity::find()
-                .filter(touchpoint::Column::OrganizationId.eq(organization_id))
+        queries.push(
+            select()
                 .filter(touchpoint::Column::Name.is_in(chunk.iter().map(|s| s.as_str())))
-                .all(db)
-                .await?,
+                .into_query(),
         );
+    }
+    let mut found = Vec::new();
+    for query in queries {
+        for row in db.query(&query).await? {
+            found.push(TouchpointRow {
+                id: row.get(0)?,
+                name: row.get(1)?,
+                archived: row.get::<Option<DateTime<Utc>>>(2)?.is_some(),
+            });
+        }
     }
     Ok(found)
 }
@@ -355,9 +377,17 @@ pub async fn insert(
             updated_at: Set(e.updated_at),
             ..Default::default()
         });
-        let mut ids = encounter::Entity::insert_many(rows)
-            .exec_with_returning_keys(write.txn())
-            .await?;
+        let insert = encounter::Entity::insert_many(rows)
+            .into_query()
+            .returning_col(encounter::Column::Id)
+            .to_owned();
+        let mut ids = write
+            .txn()
+            .query(&insert)
+            .await?
+            .iter()
+            .map(|row| row.get::<i64>(0))
+            .collect::<DomainResult<Vec<_>>>()?;
         // Ids grow with insertion order; RETURNING itself promises no order.
         ids.sort_unstable();
         if ids.len() != chunk.len() {
@@ -397,7 +427,7 @@ async fn create_candidates(
             updated_at: Set(write.now()),
             ..Default::default()
         });
-        created += candidate::Entity::insert_many(rows)
+        let insert = candidate::Entity::insert_many(rows)
             .on_conflict(
                 OnConflict::columns([
                     candidate::Column::OrganizationId,
@@ -406,8 +436,8 @@ async fn create_candidates(
                 .do_nothing()
                 .to_owned(),
             )
-            .exec_without_returning(write.txn())
-            .await?;
+            .into_query();
+        created += write.txn().execute(&insert).await?;
     }
     let owned: BTreeSet<String> = refs.iter().map(|s| (*s).to_owned()).collect();
     let ids = candidate_ids_by_ref(write.txn(), write.organization_id(), &owned).await?;

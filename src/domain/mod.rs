@@ -1,5 +1,6 @@
 //! Domain logic: validation, queries and transactions. Knows nothing of HTTP;
-//! every function takes `&impl ConnectionTrait` so it also runs inside a
+//! every function takes a connection (`&impl ConnectionTrait`, or on the
+//! encounter write path `&impl store::Executor`) so it also runs inside a
 //! transaction.
 
 pub mod auth;
@@ -19,6 +20,7 @@ pub mod perception;
 pub mod reports;
 pub mod rollups;
 pub mod sql;
+pub mod store;
 pub mod touchpoints;
 pub mod validate;
 

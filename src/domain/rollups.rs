@@ -9,14 +9,15 @@ use entity::{encounter, organization, perception_daily, perception_monthly, touc
 use roaring::RoaringTreemap;
 use sea_orm::{
     sea_query::{Alias, Expr, ExprTrait, OnConflict, Query},
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    QueryFilter, QuerySelect, Set,
+    ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect,
+    QueryTrait, Set,
 };
 
 use super::{
     perception::{
         contribution, month_of, week_of, Contribution, Counters, EncounterPoint, RollupDelta,
     },
+    store::{Executor, WriteTxn},
     DomainError, DomainResult,
 };
 
@@ -37,7 +38,7 @@ const CHUNK: usize = 500;
 /// encounters; [`commit`](Self::commit) applies the difference between each
 /// touched candidate's contribution before and after.
 pub struct EncounterWrite {
-    txn: DatabaseTransaction,
+    txn: WriteTxn,
     organization_id: i64,
     seq: i64,
     now: DateTime<Utc>,
@@ -74,12 +75,22 @@ impl EncounterWrite {
         Self::begin_with(db, organization_id, Mode::Append).await
     }
 
+    /// An appending write in a transaction already begun for writing: the
+    /// group commit's, on its own SQLite connection.
+    pub async fn append_in(txn: WriteTxn, organization_id: i64) -> DomainResult<Self> {
+        Self::open(txn, organization_id, Mode::Append).await
+    }
+
     async fn begin_with(
         db: &DatabaseConnection,
         organization_id: i64,
         mode: Mode,
     ) -> DomainResult<Self> {
-        let txn = super::begin_write(db).await?;
+        let txn = WriteTxn::Pool(super::begin_write(db).await?);
+        Self::open(txn, organization_id, mode).await
+    }
+
+    async fn open(txn: WriteTxn, organization_id: i64, mode: Mode) -> DomainResult<Self> {
         let seq = next_change_seq(&txn, organization_id).await?;
         Ok(EncounterWrite {
             txn,
@@ -120,8 +131,18 @@ impl EncounterWrite {
         self.organization_id
     }
 
-    pub fn txn(&self) -> &DatabaseTransaction {
+    /// The transaction, for the statements of the write path.
+    pub fn txn(&self) -> &WriteTxn {
         &self.txn
+    }
+
+    /// The sea-orm transaction, for entity operations. Only a write begun
+    /// with [`begin`](Self::begin) or [`begin_appending`](Self::begin_appending)
+    /// has one; the group commit's own connection runs only the write path.
+    pub fn entities(&self) -> &DatabaseTransaction {
+        self.txn
+            .pool()
+            .expect("entity operations run only in a write begun on the pool")
     }
 
     /// This transaction's position in the organization's change log.
@@ -181,7 +202,7 @@ impl EncounterWrite {
 }
 
 /// Bumps the organization's change counter and returns the new value.
-async fn next_change_seq(txn: &DatabaseTransaction, organization_id: i64) -> DomainResult<i64> {
+async fn next_change_seq(txn: &impl Executor, organization_id: i64) -> DomainResult<i64> {
     let bump = Query::update()
         .table(organization::Entity)
         .value(
@@ -191,18 +212,16 @@ async fn next_change_seq(txn: &DatabaseTransaction, organization_id: i64) -> Dom
         .and_where(organization::Column::Id.eq(organization_id))
         .returning_col(organization::Column::ChangeSeq)
         .to_owned();
-    let row = txn.query_one(&bump).await?.ok_or(DomainError::NotFound {
+    let rows = txn.query(&bump).await?;
+    let row = rows.first().ok_or(DomainError::NotFound {
         resource: "organization",
     })?;
-    Ok(row.try_get_by_index::<i64>(0)?)
+    row.get(0)
 }
-
-/// candidate_id, id, touchpoint_id, occurred_at, score.
-type PointRow = (i64, i64, i64, DateTime<Utc>, Option<i32>);
 
 /// The current contribution of each of these candidates that has encounters.
 async fn load_contributions(
-    db: &impl ConnectionTrait,
+    db: &impl Executor,
     organization_id: i64,
     candidate_ids: &[i64],
 ) -> DomainResult<HashMap<i64, Contribution>> {
@@ -215,13 +234,13 @@ async fn load_contributions(
 
 /// The encounters of each of these candidates that has any.
 async fn load_points(
-    db: &impl ConnectionTrait,
+    db: &impl Executor,
     organization_id: i64,
     candidate_ids: &[i64],
 ) -> DomainResult<HashMap<i64, Vec<EncounterPoint>>> {
     let mut points: HashMap<i64, Vec<EncounterPoint>> = HashMap::new();
     for chunk in candidate_ids.chunks(CHUNK) {
-        let rows: Vec<PointRow> = encounter::Entity::find()
+        let select = encounter::Entity::find()
             .select_only()
             .columns([
                 encounter::Column::CandidateId,
@@ -232,19 +251,14 @@ async fn load_points(
             ])
             .filter(encounter::Column::OrganizationId.eq(organization_id))
             .filter(encounter::Column::CandidateId.is_in(chunk.iter().copied()))
-            .into_tuple()
-            .all(db)
-            .await?;
-        for (candidate_id, id, touchpoint_id, occurred_at, score) in rows {
-            points
-                .entry(candidate_id)
-                .or_default()
-                .push(EncounterPoint {
-                    id,
-                    touchpoint_id,
-                    occurred_at,
-                    score,
-                });
+            .into_query();
+        for row in db.query(&select).await? {
+            points.entry(row.get(0)?).or_default().push(EncounterPoint {
+                id: row.get(1)?,
+                touchpoint_id: row.get(2)?,
+                occurred_at: row.get(3)?,
+                score: row.get(4)?,
+            });
         }
     }
     Ok(points)
@@ -253,7 +267,7 @@ async fn load_points(
 /// Writes a delta: counters are added in place (an upsert), reach bitmaps
 /// are read, changed and written back (safe under the write's lock).
 async fn apply(
-    db: &impl ConnectionTrait,
+    db: &impl Executor,
     organization_id: i64,
     delta: &RollupDelta,
     now: DateTime<Utc>,
@@ -324,16 +338,23 @@ async fn apply(
         let touchpoints: BTreeSet<i64> = chunk.iter().map(|(k, _)| k.touchpoint_id).collect();
         // The filter is a cross product and may match rows of no key here;
         // the lookup below only takes the keys of the chunk.
-        let stored: HashMap<(String, i32, i64), Vec<u8>> = touchpoint_reach::Entity::find()
+        let select = touchpoint_reach::Entity::find()
+            .select_only()
+            .columns([
+                touchpoint_reach::Column::Span,
+                touchpoint_reach::Column::Period,
+                touchpoint_reach::Column::TouchpointId,
+                touchpoint_reach::Column::Candidates,
+            ])
             .filter(touchpoint_reach::Column::OrganizationId.eq(organization_id))
             .filter(touchpoint_reach::Column::Span.is_in(spans))
             .filter(touchpoint_reach::Column::Period.is_in(periods))
             .filter(touchpoint_reach::Column::TouchpointId.is_in(touchpoints))
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|row| ((row.span, row.period, row.touchpoint_id), row.candidates))
-            .collect();
+            .into_query();
+        let mut stored: HashMap<(String, i32, i64), Vec<u8>> = HashMap::new();
+        for row in db.query(&select).await? {
+            stored.insert((row.get(0)?, row.get(1)?, row.get(2)?), row.get(3)?);
+        }
         let mut rows = Vec::with_capacity(chunk.len());
         for (key, members) in chunk {
             let stored_key = (key.span.as_str().to_owned(), key.period, key.touchpoint_id);
@@ -360,7 +381,7 @@ async fn apply(
                 ..Default::default()
             });
         }
-        touchpoint_reach::Entity::insert_many(rows)
+        let upsert = touchpoint_reach::Entity::insert_many(rows)
             .on_conflict(
                 OnConflict::columns([
                     touchpoint_reach::Column::OrganizationId,
@@ -374,8 +395,8 @@ async fn apply(
                 ])
                 .to_owned(),
             )
-            .exec_without_returning(db)
-            .await?;
+            .into_query();
+        db.execute(&upsert).await?;
     }
     Ok(())
 }
@@ -397,7 +418,7 @@ const COUNTER_COLUMNS: [&str; 8] = [
 /// change; the first `unique` columns are the row's unique key, and an
 /// existing row gets the change added (an upsert).
 async fn add_counters(
-    db: &impl ConnectionTrait,
+    db: &impl Executor,
     table: &str,
     columns: &[&str],
     unique: usize,
@@ -476,15 +497,15 @@ pub async fn rebuild(db: &DatabaseConnection, organization_id: i64) -> DomainRes
     let write = EncounterWrite::begin(db, organization_id).await?;
     perception_daily::Entity::delete_many()
         .filter(perception_daily::Column::OrganizationId.eq(organization_id))
-        .exec(write.txn())
+        .exec(write.entities())
         .await?;
     perception_monthly::Entity::delete_many()
         .filter(perception_monthly::Column::OrganizationId.eq(organization_id))
-        .exec(write.txn())
+        .exec(write.entities())
         .await?;
     touchpoint_reach::Entity::delete_many()
         .filter(touchpoint_reach::Column::OrganizationId.eq(organization_id))
-        .exec(write.txn())
+        .exec(write.entities())
         .await?;
     let candidate_ids: Vec<i64> = encounter::Entity::find()
         .select_only()
@@ -492,7 +513,7 @@ pub async fn rebuild(db: &DatabaseConnection, organization_id: i64) -> DomainRes
         .distinct()
         .filter(encounter::Column::OrganizationId.eq(organization_id))
         .into_tuple()
-        .all(write.txn())
+        .all(write.entities())
         .await?;
     // With the rollups emptied, every candidate starts from nothing. A
     // chunk of candidates at a time keeps memory flat however many there are.
@@ -511,7 +532,7 @@ pub async fn rebuild(db: &DatabaseConnection, organization_id: i64) -> DomainRes
             Expr::value(ROLLUP_VERSION),
         )
         .filter(organization::Column::Id.eq(organization_id))
-        .exec(write.txn())
+        .exec(write.entities())
         .await?;
     // Nothing was touched through `touch`: commit applies no further delta.
     write.commit().await

@@ -1,0 +1,482 @@
+//! Where an encounter write runs: a sea-orm transaction (PostgreSQL, and
+//! SQLite through the shared pool) or, for the SQLite group-commit writer,
+//! a SQLite connection of its own that runs statements on the writer's
+//! thread.
+//!
+//! The sqlx SQLite driver runs each connection on a worker thread and hands
+//! every statement and every row across threads; under load the writer
+//! spent most of its time in those hand-offs, not in SQLite. Owning the
+//! connection removes them. The statements are the same sea-query
+//! statements on both paths ([`Executor`]), so there is one write path.
+
+use std::{
+    future::Future,
+    path::Path,
+    sync::{Arc, Mutex, MutexGuard},
+    time::Duration,
+};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::types::Value as SqliteValue;
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, QueryResult,
+    StatementBuilder, TryGetable, Value,
+};
+
+use super::DomainResult;
+
+/// Runs sea-query statements; rows come back as [`Row`]s read by position.
+pub trait Executor: Sync {
+    fn query<S: StatementBuilder>(
+        &self,
+        statement: &S,
+    ) -> impl Future<Output = DomainResult<Vec<Row>>> + Send;
+
+    /// Runs a statement that returns no rows; the number of rows it changed.
+    fn execute<S: StatementBuilder>(
+        &self,
+        statement: &S,
+    ) -> impl Future<Output = DomainResult<u64>> + Send;
+}
+
+impl<C: ConnectionTrait> Executor for C {
+    async fn query<S: StatementBuilder>(&self, statement: &S) -> DomainResult<Vec<Row>> {
+        let rows = self.query_all(statement).await?;
+        Ok(rows.into_iter().map(Row::Pool).collect())
+    }
+
+    async fn execute<S: StatementBuilder>(&self, statement: &S) -> DomainResult<u64> {
+        Ok(ConnectionTrait::execute(self, statement)
+            .await?
+            .rows_affected())
+    }
+}
+
+/// One result row, read with [`Row::get`].
+pub enum Row {
+    Pool(QueryResult),
+    Sqlite(Vec<SqliteValue>),
+}
+
+impl Row {
+    /// The value of the column at `index` (0-based, in select order).
+    pub fn get<T: Cell>(&self, index: usize) -> DomainResult<T> {
+        match self {
+            Row::Pool(row) => Ok(row.try_get_by_index::<T>(index)?),
+            Row::Sqlite(values) => {
+                let value = values
+                    .get(index)
+                    .ok_or_else(|| custom(format!("no column {index} in the row")))?;
+                T::from_sqlite(value)
+                    .ok_or_else(|| custom(format!("column {index} holds {value:?}")).into())
+            }
+        }
+    }
+}
+
+/// A type a column is read as.
+pub trait Cell: TryGetable + Sized {
+    fn from_sqlite(value: &SqliteValue) -> Option<Self>;
+}
+
+impl Cell for i64 {
+    fn from_sqlite(value: &SqliteValue) -> Option<Self> {
+        match value {
+            SqliteValue::Integer(n) => Some(*n),
+            _ => None,
+        }
+    }
+}
+
+impl Cell for i32 {
+    fn from_sqlite(value: &SqliteValue) -> Option<Self> {
+        i64::from_sqlite(value).and_then(|n| i32::try_from(n).ok())
+    }
+}
+
+impl Cell for String {
+    fn from_sqlite(value: &SqliteValue) -> Option<Self> {
+        match value {
+            SqliteValue::Text(text) => Some(text.clone()),
+            _ => None,
+        }
+    }
+}
+
+impl Cell for Vec<u8> {
+    fn from_sqlite(value: &SqliteValue) -> Option<Self> {
+        match value {
+            SqliteValue::Blob(bytes) => Some(bytes.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// Stored as text, in the form [`to_sqlite`] writes.
+impl Cell for DateTime<Utc> {
+    fn from_sqlite(value: &SqliteValue) -> Option<Self> {
+        match value {
+            SqliteValue::Text(text) => DateTime::parse_from_rfc3339(text)
+                .ok()
+                .map(|at| at.with_timezone(&Utc)),
+            _ => None,
+        }
+    }
+}
+
+impl<T: Cell> Cell for Option<T> {
+    fn from_sqlite(value: &SqliteValue) -> Option<Self> {
+        match value {
+            SqliteValue::Null => Some(None),
+            value => T::from_sqlite(value).map(Some),
+        }
+    }
+}
+
+/// What the encounter writer writes through.
+#[derive(Clone)]
+pub enum WriterConnection {
+    /// PostgreSQL's shared pool (its connections belong to the runtime
+    /// that opened them), or an in-memory SQLite database.
+    Pool(DatabaseConnection),
+    /// A SQLite file, through a connection of the writer's own.
+    Sqlite(SqliteConnection),
+}
+
+impl WriterConnection {
+    /// Begins a transaction that is going to write (see [`super::begin_write`]).
+    pub async fn begin_write(&self) -> DomainResult<WriteTxn> {
+        match self {
+            WriterConnection::Pool(db) => Ok(WriteTxn::Pool(super::begin_write(db).await?)),
+            WriterConnection::Sqlite(connection) => connection.begin_write(),
+        }
+    }
+
+    /// Whether the writer runs its statements itself, and so needs a
+    /// thread of its own.
+    pub fn is_own_thread(&self) -> bool {
+        matches!(self, WriterConnection::Sqlite(_))
+    }
+}
+
+/// The transaction an encounter write runs in.
+pub enum WriteTxn {
+    Pool(DatabaseTransaction),
+    Sqlite(SqliteTxn),
+}
+
+impl WriteTxn {
+    pub async fn commit(self) -> DomainResult<()> {
+        match self {
+            WriteTxn::Pool(txn) => Ok(txn.commit().await?),
+            WriteTxn::Sqlite(txn) => txn.commit(),
+        }
+    }
+
+    /// The sea-orm transaction, for entity operations; `None` on the
+    /// writer's own SQLite connection.
+    pub fn pool(&self) -> Option<&DatabaseTransaction> {
+        match self {
+            WriteTxn::Pool(txn) => Some(txn),
+            WriteTxn::Sqlite(_) => None,
+        }
+    }
+}
+
+impl Executor for WriteTxn {
+    async fn query<S: StatementBuilder>(&self, statement: &S) -> DomainResult<Vec<Row>> {
+        match self {
+            WriteTxn::Pool(txn) => txn.query(statement).await,
+            WriteTxn::Sqlite(txn) => txn.connection.query(statement),
+        }
+    }
+
+    async fn execute<S: StatementBuilder>(&self, statement: &S) -> DomainResult<u64> {
+        match self {
+            WriteTxn::Pool(txn) => Executor::execute(txn, statement).await,
+            WriteTxn::Sqlite(txn) => txn.connection.execute(statement),
+        }
+    }
+}
+
+/// A SQLite connection owned by one writer. Its statements run on the
+/// caller's thread; the mutex is never contended (one writer uses it) and
+/// only makes the handle shareable between the writer's tasks.
+#[derive(Clone)]
+pub struct SqliteConnection {
+    inner: Arc<Mutex<rusqlite::Connection>>,
+}
+
+/// Prepared statements kept: the text of multi-row statements varies with
+/// the number of rows, and preparing them again costs more than the memory.
+const STATEMENT_CACHE: usize = 2048;
+
+impl SqliteConnection {
+    /// Opens the database file with the settings of the pool's connections
+    /// (WAL, `synchronous = NORMAL`, foreign keys, the busy timeout), so a
+    /// commit here is exactly as durable as one through the pool.
+    pub fn open(path: &Path, busy_timeout: Duration) -> anyhow::Result<Self> {
+        let connection = rusqlite::Connection::open(path)?;
+        connection.busy_timeout(busy_timeout)?;
+        connection.pragma_update(None, "journal_mode", "WAL")?;
+        connection.pragma_update(None, "synchronous", "NORMAL")?;
+        connection.pragma_update(None, "foreign_keys", "ON")?;
+        connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        Ok(SqliteConnection {
+            inner: Arc::new(Mutex::new(connection)),
+        })
+    }
+
+    /// Begins a write transaction: `BEGIN IMMEDIATE` takes the write lock
+    /// at once, waiting for it under the busy timeout.
+    pub fn begin_write(&self) -> DomainResult<WriteTxn> {
+        self.lock()
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(database)?;
+        Ok(WriteTxn::Sqlite(SqliteTxn {
+            connection: self.clone(),
+            open: true,
+        }))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, rusqlite::Connection> {
+        // A panic while holding the lock leaves no half-run statement
+        // behind that matters: the transaction is rolled back on drop.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn query<S: StatementBuilder>(&self, statement: &S) -> DomainResult<Vec<Row>> {
+        let statement = statement.build(&DbBackend::Sqlite);
+        let values = bind(&statement.values)?;
+        let connection = self.lock();
+        let mut prepared = connection
+            .prepare_cached(&statement.sql)
+            .map_err(database)?;
+        let columns = prepared.column_count();
+        let mut rows = prepared
+            .query(rusqlite::params_from_iter(values))
+            .map_err(database)?;
+        let mut read = Vec::new();
+        while let Some(row) = rows.next().map_err(database)? {
+            let values = (0..columns)
+                .map(|i| row.get::<_, SqliteValue>(i))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(database)?;
+            read.push(Row::Sqlite(values));
+        }
+        Ok(read)
+    }
+
+    fn execute<S: StatementBuilder>(&self, statement: &S) -> DomainResult<u64> {
+        let statement = statement.build(&DbBackend::Sqlite);
+        let values = bind(&statement.values)?;
+        let connection = self.lock();
+        let mut prepared = connection
+            .prepare_cached(&statement.sql)
+            .map_err(database)?;
+        let changed = prepared
+            .execute(rusqlite::params_from_iter(values))
+            .map_err(database)?;
+        Ok(changed as u64)
+    }
+}
+
+/// A transaction on a [`SqliteConnection`]; rolled back unless committed.
+pub struct SqliteTxn {
+    connection: SqliteConnection,
+    open: bool,
+}
+
+impl SqliteTxn {
+    fn commit(mut self) -> DomainResult<()> {
+        self.open = false;
+        let connection = self.connection.lock();
+        let committed = connection.execute_batch("COMMIT").map_err(database);
+        if committed.is_err() && !connection.is_autocommit() {
+            // A failed COMMIT may leave the transaction open (SQLITE_BUSY).
+            let _ = connection.execute_batch("ROLLBACK");
+        }
+        committed
+    }
+}
+
+impl Drop for SqliteTxn {
+    fn drop(&mut self) {
+        if self.open {
+            let connection = self.connection.lock();
+            if !connection.is_autocommit() {
+                if let Err(err) = connection.execute_batch("ROLLBACK") {
+                    tracing::error!(error = %err, "rolling back the writer's transaction failed");
+                }
+            }
+        }
+    }
+}
+
+/// The values of a statement as SQLite stores them: times as the text sqlx
+/// writes (`to_rfc3339_opts(AutoSi, false)`), so rows written here and
+/// through the pool compare and sort alike.
+fn bind(values: &Option<sea_orm::Values>) -> DomainResult<Vec<SqliteValue>> {
+    let Some(values) = values else {
+        return Ok(Vec::new());
+    };
+    values.0.iter().map(to_sqlite).collect()
+}
+
+fn to_sqlite(value: &Value) -> DomainResult<SqliteValue> {
+    fn or_null<T>(value: &Option<T>, convert: impl Fn(&T) -> SqliteValue) -> SqliteValue {
+        value.as_ref().map_or(SqliteValue::Null, convert)
+    }
+    Ok(match value {
+        Value::Bool(v) => or_null(v, |b| SqliteValue::Integer(i64::from(*b))),
+        Value::TinyInt(v) => or_null(v, |n| SqliteValue::Integer(i64::from(*n))),
+        Value::SmallInt(v) => or_null(v, |n| SqliteValue::Integer(i64::from(*n))),
+        Value::Int(v) => or_null(v, |n| SqliteValue::Integer(i64::from(*n))),
+        Value::BigInt(v) => or_null(v, |n| SqliteValue::Integer(*n)),
+        Value::TinyUnsigned(v) => or_null(v, |n| SqliteValue::Integer(i64::from(*n))),
+        Value::SmallUnsigned(v) => or_null(v, |n| SqliteValue::Integer(i64::from(*n))),
+        Value::Unsigned(v) => or_null(v, |n| SqliteValue::Integer(i64::from(*n))),
+        Value::Double(v) => or_null(v, |n| SqliteValue::Real(*n)),
+        Value::String(v) => or_null(v, |s| SqliteValue::Text(s.clone())),
+        Value::Bytes(v) => or_null(v, |b| SqliteValue::Blob(b.clone())),
+        Value::ChronoDateTimeUtc(v) => or_null(v, |at| {
+            SqliteValue::Text(at.to_rfc3339_opts(SecondsFormat::AutoSi, false))
+        }),
+        other => return Err(custom(format!("the SQLite writer does not bind {other:?}")).into()),
+    })
+}
+
+fn database(err: rusqlite::Error) -> super::DomainError {
+    custom(format!("SQLite: {err}")).into()
+}
+
+fn custom(message: String) -> DbErr {
+    DbErr::Custom(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use sea_orm::{
+        sea_query::{Alias, Expr, ExprTrait, Query},
+        ConnectionTrait, Database,
+    };
+
+    use super::*;
+
+    fn times() -> Vec<DateTime<Utc>> {
+        vec![
+            Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap(),
+            Utc.timestamp_micros(1_790_000_000_123_456).unwrap(),
+            Utc.timestamp_micros(1_790_000_000_100_000).unwrap(),
+        ]
+    }
+
+    /// Rows written by the writer's own connection read back through the
+    /// pool (sqlx) as the same values, and the other way round: both store
+    /// times in the same text form, so they also compare and sort alike.
+    #[tokio::test]
+    async fn both_connections_store_values_alike() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let pool = Database::connect(format!("sqlite://{}?mode=rwc", path.display()))
+            .await
+            .unwrap();
+        pool.execute_unprepared(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, at TEXT NOT NULL, n INTEGER, b BLOB)",
+        )
+        .await
+        .unwrap();
+        let writer = SqliteConnection::open(&path, Duration::from_secs(1)).unwrap();
+        let insert = |id: i64, at: DateTime<Utc>| {
+            Query::insert()
+                .into_table(Alias::new("t"))
+                .columns([
+                    Alias::new("id"),
+                    Alias::new("at"),
+                    Alias::new("n"),
+                    Alias::new("b"),
+                ])
+                .values_panic([
+                    id.into(),
+                    at.into(),
+                    Option::<i32>::None.into(),
+                    vec![1u8, 2].into(),
+                ])
+                .to_owned()
+        };
+        let txn = writer.begin_write().unwrap();
+        for (i, at) in times().into_iter().enumerate() {
+            Executor::execute(&txn, &insert(i as i64, at))
+                .await
+                .unwrap();
+        }
+        txn.commit().await.unwrap();
+        for (i, at) in times().into_iter().enumerate() {
+            Executor::execute(&pool, &insert(10 + i as i64, at))
+                .await
+                .unwrap();
+        }
+        let select = Query::select()
+            .columns([
+                Alias::new("id"),
+                Alias::new("at"),
+                Alias::new("n"),
+                Alias::new("b"),
+            ])
+            .from(Alias::new("t"))
+            .order_by(Alias::new("id"), sea_orm::Order::Asc)
+            .to_owned();
+        let by_writer = writer.begin_write().unwrap();
+        for rows in [
+            pool.query(&select).await.unwrap(),
+            by_writer.query(&select).await.unwrap(),
+        ] {
+            let read: Vec<DateTime<Utc>> = rows.iter().map(|row| row.get(1).unwrap()).collect();
+            let expected: Vec<DateTime<Utc>> = times().into_iter().chain(times()).collect();
+            assert_eq!(read, expected);
+            for row in &rows {
+                assert_eq!(row.get::<Option<i32>>(2).unwrap(), None);
+                assert_eq!(row.get::<Vec<u8>>(3).unwrap(), vec![1, 2]);
+            }
+        }
+        drop(by_writer);
+        // The same text, so a range filter matches the same rows.
+        let count = |txn_rows: Vec<Row>| txn_rows[0].get::<i64>(0).unwrap();
+        let in_range = Query::select()
+            .expr(Expr::cust("COUNT(*)"))
+            .from(Alias::new("t"))
+            .and_where(Expr::col(Alias::new("at")).gte(times()[2]))
+            .to_owned();
+        assert_eq!(count(pool.query(&in_range).await.unwrap()), 4);
+    }
+
+    /// A transaction dropped without commit leaves nothing behind.
+    #[tokio::test]
+    async fn an_uncommitted_write_rolls_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let writer = SqliteConnection::open(&path, Duration::from_secs(1)).unwrap();
+        writer
+            .lock()
+            .execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+            .unwrap();
+        let insert = Query::insert()
+            .into_table(Alias::new("t"))
+            .columns([Alias::new("id")])
+            .values_panic([1i64.into()])
+            .to_owned();
+        let txn = writer.begin_write().unwrap();
+        assert_eq!(Executor::execute(&txn, &insert).await.unwrap(), 1);
+        drop(txn);
+        let txn = writer.begin_write().unwrap();
+        let count = Query::select()
+            .expr(Expr::cust("COUNT(*)"))
+            .from(Alias::new("t"))
+            .to_owned();
+        let rows = txn.query(&count).await.unwrap();
+        assert_eq!(rows[0].get::<i64>(0).unwrap(), 0);
+    }
+}

@@ -12,6 +12,7 @@ pub mod health;
 mod idempotency;
 pub mod journeys;
 pub mod keys;
+pub mod nullable;
 mod page;
 mod patch;
 pub mod payload;

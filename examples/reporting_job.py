@@ -63,7 +63,7 @@ def main() -> None:
     client = AuthenticatedClient(base_url=base_url, token=token, timeout=60.0)
 
     today = datetime.now(UTC).date()
-    window = {"from_": months_back(today, 11).isoformat(), "to": months_back(today, -1).isoformat()}
+    window = {"from_": months_back(today, 11), "to": months_back(today, -1)}
     trend = parsed(
         get_perception_trend.sync_detailed(
             client=client, bucket=TrendBucket.MONTH, group_by=TrendGroupBy.KIND, **window
@@ -83,7 +83,7 @@ def main() -> None:
             for p in series.points:
                 writer.writerow(
                     [
-                        p.bucket_start[:7],
+                        f"{p.bucket_start:%Y-%m}",
                         series.group,
                         p.encounters,
                         p.scored,
@@ -97,7 +97,7 @@ def main() -> None:
 
     fig, ax = plt.subplots(figsize=(10, 5.5), dpi=110)
     for series in trend.series:
-        months = [datetime.fromisoformat(p.bucket_start) for p in series.points]
+        months = [p.bucket_start for p in series.points]
         # A month without scores has no cNPS (null, not 0): a gap in the line.
         values = [math.nan if p.cnps is None else p.cnps for p in series.points]
         ax.plot(months, values, marker="o", label=KIND_LABELS.get(series.group, series.group))
@@ -105,7 +105,7 @@ def main() -> None:
     ax.set_ylim(-100, 100)
     ax.set_xlabel("Month")
     ax.set_ylabel("cNPS (% promoters − % detractors)")
-    first, last = date.fromisoformat(trend.from_), months_back(date.fromisoformat(trend.to), 1)
+    first, last = trend.from_, months_back(trend.to, 1)
     ax.set_title(f"Candidate NPS by touchpoint kind, {first:%b %Y} to {last:%b %Y}, monthly")
     ax.legend(title="Touchpoint kind")
     ax.grid(True, alpha=0.3)

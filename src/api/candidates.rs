@@ -1,5 +1,6 @@
 use chrono::{DateTime, Utc};
 use poem::web::Data;
+use poem_openapi::types::Example;
 use poem_openapi::{
     param::{Header, Path, Query},
     payload::Json,
@@ -12,6 +13,7 @@ use serde::Deserialize;
 use super::{
     error::ApiError,
     idempotency::{answer, idempotency, stored},
+    nullable::Nullable,
     page::{page_request, page_type},
     patch::{change, nullable_change, required},
     payload::JsonBody,
@@ -33,16 +35,19 @@ fn render_created(model: &entity::candidate::Model) -> StoredResponse {
 /// `email` are personal data.
 #[derive(Object)]
 pub struct Candidate {
+    /// The candidate's id.
     pub id: i64,
     /// The applicant-tracking system's id; unique within the organization.
     pub external_ref: String,
-    #[oai(nullable)]
-    pub display_name: Option<String>,
-    #[oai(nullable)]
-    pub email: Option<String>,
+    /// How to address the candidate; `null` when not given.
+    pub display_name: Nullable<String>,
+    /// The candidate's e-mail address; `null` when not given.
+    pub email: Nullable<String>,
     /// Where the candidate is in the journey now.
     pub stage: Stage,
+    /// When the candidate was created.
     pub created_at: DateTime<Utc>,
+    /// When the candidate was last changed.
     pub updated_at: DateTime<Utc>,
 }
 
@@ -51,8 +56,8 @@ impl From<entity::candidate::Model> for Candidate {
         Candidate {
             id: model.id,
             external_ref: model.external_ref,
-            display_name: model.display_name,
-            email: model.email,
+            display_name: model.display_name.into(),
+            email: model.email.into(),
             stage: model.stage.into(),
             created_at: model.created_at,
             updated_at: model.updated_at,
@@ -62,7 +67,7 @@ impl From<entity::candidate::Model> for Candidate {
 
 /// A new candidate.
 #[derive(Object, Deserialize)]
-#[oai(deny_unknown_fields)]
+#[oai(deny_unknown_fields, example)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCandidate {
     /// The applicant-tracking system's id; unique within the organization,
@@ -84,13 +89,27 @@ pub struct CreateCandidate {
     pub stage: Option<Stage>,
 }
 
+impl Example for CreateCandidate {
+    fn example() -> Self {
+        CreateCandidate {
+            external_ref: "ATS-1042".to_owned(),
+            display_name: Some("Nguyen Thi Lan".to_owned()),
+            email: Some("lan.nguyen@example.com".to_owned()),
+            stage: Some(Stage::Interview),
+        }
+    }
+}
+
 /// Changes to a candidate; absent fields stay as they are.
 #[derive(Object, Deserialize)]
-#[oai(deny_unknown_fields)]
+#[oai(deny_unknown_fields, example)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateCandidate {
+    /// A new applicant-tracking system id; unique within the organization,
+    /// 1 to 200 characters.
     #[oai(validator(min_length = 1, max_length = 200))]
     #[serde(default, deserialize_with = "required")]
+    #[oai(skip_serializing_if_is_none)]
     pub external_ref: Option<String>,
     /// `null` clears it.
     #[oai(validator(max_length = 200))]
@@ -103,7 +122,21 @@ pub struct UpdateCandidate {
     #[oai(nullable)]
     pub email: MaybeUndefined<String>,
     #[serde(default, deserialize_with = "required")]
+    #[oai(skip_serializing_if_is_none)]
     pub stage: Option<Stage>,
+}
+
+/// A partial change: the fields it leaves as they are are absent (they are
+/// `skip_serializing_if_is_none`), `null` clears a field.
+impl Example for UpdateCandidate {
+    fn example() -> Self {
+        UpdateCandidate {
+            external_ref: None,
+            display_name: MaybeUndefined::Undefined,
+            email: MaybeUndefined::Null,
+            stage: Some(Stage::Offer),
+        }
+    }
 }
 
 page_type! {
@@ -194,6 +227,7 @@ impl CandidatesApi {
             validator(min_length = 1, max_length = 255, pattern = r"^[!-~]+$")
         )]
         idempotency_key: Header<Option<String>>,
+        /// The candidate to create.
         body: JsonBody<CreateCandidate>,
     ) -> Result<CandidateCreated, ApiError> {
         auth.0.require(Capability::RecordEncounters)?;
@@ -224,6 +258,8 @@ impl CandidatesApi {
     }
 
     /// Get a candidate
+    ///
+    /// The candidate with this id. Every role.
     #[oai(
         path = "/candidates/:id",
         method = "get",
@@ -255,6 +291,7 @@ impl CandidatesApi {
         db: Data<&DatabaseConnection>,
         /// Candidate id.
         id: Path<i64>,
+        /// The fields to change.
         body: JsonBody<UpdateCandidate>,
     ) -> Result<CandidateResponse, ApiError> {
         auth.0.require(Capability::RecordEncounters)?;

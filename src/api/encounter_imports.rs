@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use poem::web::Data;
+use poem_openapi::types::Example;
 use poem_openapi::{param::Header, payload::Json, ApiResponse, Object, OpenApi};
 use sea_orm::DatabaseConnection;
 use serde::Deserialize;
@@ -10,7 +11,7 @@ use serde::Deserialize;
 use super::{
     error::{ApiError, ErrorBody, ErrorDetail, ItemError},
     idempotency::{answer, idempotency, stored},
-    payload::{JsonItems, NdjsonBody},
+    payload::{example_time, JsonItems, NdjsonBody},
     security::ApiKeyAuth,
     vocabulary::Source,
     ApiTags,
@@ -31,7 +32,7 @@ pub const IMPORT_CHUNK: usize = 5000;
 /// `awareness`), and the touchpoint by `touchpoint_id` or by its exact
 /// `touchpoint_name`.
 #[derive(Object, Deserialize, Debug, Clone)]
-#[oai(deny_unknown_fields)]
+#[oai(deny_unknown_fields, example, skip_serializing_if_is_none)]
 #[serde(deny_unknown_fields)]
 pub struct ImportEncounter {
     /// The candidate's id; or give `candidate_external_ref`.
@@ -62,6 +63,21 @@ pub struct ImportEncounter {
     #[oai(validator(max_length = 4000))]
     #[serde(default)]
     pub note: Option<String>,
+}
+
+impl Example for ImportEncounter {
+    fn example() -> Self {
+        ImportEncounter {
+            candidate_id: None,
+            candidate_external_ref: Some("ATS-1042".to_owned()),
+            touchpoint_id: None,
+            touchpoint_name: Some("Glassdoor reviews".to_owned()),
+            occurred_at: example_time("2026-10-28T18:30:00Z"),
+            source: Some(Source::CandidateSurvey),
+            score: Some(6),
+            note: None,
+        }
+    }
 }
 
 impl ImportEncounter {
@@ -121,6 +137,7 @@ impl From<Recorded> for BatchRecorded {
 pub struct ImportReport {
     /// The lines read, blank lines included.
     pub lines_committed: u64,
+    /// The encounters recorded.
     pub encounters_created: u64,
     /// Candidates created for unknown `candidate_external_ref`s.
     pub candidates_created: u64,
@@ -228,6 +245,7 @@ impl EncounterImportsApi {
             validator(min_length = 1, max_length = 255, pattern = r"^[!-~]+$")
         )]
         idempotency_key: Header<Option<String>>,
+        /// A JSON array of 1 to 5,000 encounters.
         body: JsonItems<ImportEncounter, BATCH_MAX>,
     ) -> Result<BatchResponse, ApiError> {
         auth.0.require(Capability::RecordEncounters)?;
@@ -277,6 +295,7 @@ impl EncounterImportsApi {
         &self,
         auth: ApiKeyAuth,
         db: Data<&DatabaseConnection>,
+        /// One encounter per line, as JSON (`application/x-ndjson`).
         body: NdjsonBody<ImportEncounter>,
     ) -> Result<ImportResponse, ApiError> {
         auth.0.require(Capability::RecordEncounters)?;

@@ -1,5 +1,6 @@
 use chrono::{DateTime, Utc};
 use poem::web::Data;
+use poem_openapi::types::Example;
 use poem_openapi::{
     param::{Header, Path, Query},
     payload::Json,
@@ -12,9 +13,10 @@ use serde::Deserialize;
 use super::{
     error::ApiError,
     idempotency::{answer, idempotency, stored},
+    nullable::Nullable,
     page::{page_request, page_type},
     patch::{change, nullable_change, required},
-    payload::JsonBody,
+    payload::{example_time, JsonBody},
     security::ApiKeyAuth,
     vocabulary::{Kind, Source, Stage},
     ApiTags,
@@ -30,22 +32,25 @@ use crate::domain::{
 /// One candidate meeting one touchpoint at one moment.
 #[derive(Object)]
 pub struct Encounter {
+    /// The encounter's id.
     pub id: i64,
+    /// The candidate who met the touchpoint.
     pub candidate_id: i64,
+    /// The touchpoint met.
     pub touchpoint_id: i64,
     /// When it happened (UTC).
     pub occurred_at: DateTime<Utc>,
     pub source: Source,
     /// The answer to "How likely are you to recommend this employer to a
     /// friend as a place to work?", 0 to 10; `null` when not measured.
-    #[oai(nullable)]
-    pub score: Option<i32>,
+    pub score: Nullable<i32>,
     /// What the candidate said or showed about the employer.
-    #[oai(nullable)]
-    pub note: Option<String>,
+    pub note: Nullable<String>,
     /// The API key that recorded it.
     pub recorded_by_key_id: i64,
+    /// When the encounter was recorded.
     pub created_at: DateTime<Utc>,
+    /// When the encounter was last changed.
     pub updated_at: DateTime<Utc>,
 }
 
@@ -57,8 +62,8 @@ impl From<entity::encounter::Model> for Encounter {
             touchpoint_id: model.touchpoint_id,
             occurred_at: model.occurred_at,
             source: model.source.into(),
-            score: model.score,
-            note: model.note,
+            score: model.score.into(),
+            note: model.note.into(),
             recorded_by_key_id: model.recorded_by_key_id,
             created_at: model.created_at,
             updated_at: model.updated_at,
@@ -72,9 +77,10 @@ fn render_created(model: &entity::encounter::Model) -> StoredResponse {
 
 /// A new encounter, e.g. an interview a recruiter just ran.
 #[derive(Object, Deserialize)]
-#[oai(deny_unknown_fields)]
+#[oai(deny_unknown_fields, example)]
 #[serde(deny_unknown_fields)]
 pub struct CreateEncounter {
+    /// The candidate who met the touchpoint.
     pub candidate_id: i64,
     /// A touchpoint that is not archived.
     pub touchpoint_id: i64,
@@ -95,17 +101,34 @@ pub struct CreateEncounter {
     pub note: Option<String>,
 }
 
+impl Example for CreateEncounter {
+    fn example() -> Self {
+        CreateEncounter {
+            candidate_id: 1,
+            touchpoint_id: 3,
+            occurred_at: example_time("2026-11-09T14:00:00Z"),
+            source: Some(Source::RecruiterObservation),
+            score: Some(3),
+            note: Some("Waited 40 minutes, nobody came".to_owned()),
+        }
+    }
+}
+
 /// Changes to an encounter; absent fields stay as they are.
 #[derive(Object, Deserialize)]
-#[oai(deny_unknown_fields)]
+#[oai(deny_unknown_fields, example)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateEncounter {
     /// Move the encounter to another (not archived) touchpoint.
     #[serde(default, deserialize_with = "required")]
+    #[oai(skip_serializing_if_is_none)]
     pub touchpoint_id: Option<i64>,
+    /// When it happened (UTC); at most 5 minutes in the future.
     #[serde(default, deserialize_with = "required")]
+    #[oai(skip_serializing_if_is_none)]
     pub occurred_at: Option<DateTime<Utc>>,
     #[serde(default, deserialize_with = "required")]
+    #[oai(skip_serializing_if_is_none)]
     pub source: Option<Source>,
     /// 0 to 10; `null` removes the score.
     #[oai(validator(minimum(value = "0"), maximum(value = "10")))]
@@ -117,6 +140,20 @@ pub struct UpdateEncounter {
     #[serde(default)]
     #[oai(nullable)]
     pub note: MaybeUndefined<String>,
+}
+
+/// A partial change: the fields it leaves as they are are absent (they are
+/// `skip_serializing_if_is_none`), `null` clears a field.
+impl Example for UpdateEncounter {
+    fn example() -> Self {
+        UpdateEncounter {
+            touchpoint_id: None,
+            occurred_at: None,
+            source: None,
+            score: MaybeUndefined::Value(4),
+            note: MaybeUndefined::Null,
+        }
+    }
 }
 
 page_type! {
@@ -230,6 +267,7 @@ impl EncountersApi {
             validator(min_length = 1, max_length = 255, pattern = r"^[!-~]+$")
         )]
         idempotency_key: Header<Option<String>>,
+        /// The encounter to record.
         body: JsonBody<CreateEncounter>,
     ) -> Result<EncounterCreated, ApiError> {
         auth.0.require(Capability::RecordEncounters)?;
@@ -264,6 +302,8 @@ impl EncountersApi {
     }
 
     /// Get an encounter
+    ///
+    /// The encounter with this id. Every role.
     #[oai(
         path = "/encounters/:id",
         method = "get",
@@ -295,6 +335,7 @@ impl EncountersApi {
         db: Data<&DatabaseConnection>,
         /// Encounter id.
         id: Path<i64>,
+        /// The fields to change.
         body: JsonBody<UpdateEncounter>,
     ) -> Result<EncounterResponse, ApiError> {
         auth.0.require(Capability::RecordEncounters)?;

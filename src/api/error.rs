@@ -5,6 +5,8 @@
 use poem::{http::StatusCode, IntoResponse, Response};
 use poem_openapi::{payload::Json, ApiResponse, Enum, Object};
 
+use super::nullable::Nullable;
+
 use crate::domain::DomainError;
 
 /// What went wrong, as a stable machine-readable code.
@@ -85,7 +87,7 @@ impl ErrorBody {
             error: ErrorDetail {
                 code,
                 message: message.into(),
-                field,
+                field: field.into(),
             },
             items: None,
             lines_committed: None,
@@ -111,8 +113,7 @@ pub struct ErrorDetail {
     pub message: String,
     /// The request field, query parameter or path parameter at fault, when
     /// there is one (`score`, `limit`, `cursor`, ...).
-    #[oai(nullable)]
-    pub field: Option<String>,
+    pub field: Nullable<String>,
 }
 
 /// The error responses every operation may return.

@@ -61,8 +61,11 @@ pub struct ExportedEncounter {
 pub struct ExportedDeletion {
     /// The change that deleted the encounter.
     pub change_seq: i64,
+    /// The id of the deleted encounter.
     pub encounter_id: i64,
+    /// The candidate of the deleted encounter.
     pub candidate_id: i64,
+    /// When the encounter was deleted.
     pub deleted_at: DateTime<Utc>,
 }
 
@@ -612,8 +615,8 @@ mod tests {
                     touchpoint_id: e.touchpoint_id,
                     occurred_at: e.occurred_at,
                     source: e.source.into(),
-                    score: e.score,
-                    note: e.note.map(str::to_owned),
+                    score: e.score.into(),
+                    note: e.note.map(str::to_owned).into(),
                     recorded_by_key_id: e.recorded_by_key_id,
                     created_at: e.created_at,
                     updated_at: e.updated_at,

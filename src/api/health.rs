@@ -4,7 +4,7 @@ use sea_orm::DatabaseConnection;
 
 use super::{
     error::{ErrorBody, ErrorCode},
-    ApiTags,
+    ApiTags, NoAuth,
 };
 
 /// The service's health.
@@ -34,7 +34,7 @@ impl HealthApi {
     /// Answers 200 when the database answers and 503 otherwise. Needs no key;
     /// meant for load balancers and orchestrators.
     #[oai(path = "/healthz", method = "get", operation_id = "get_health")]
-    async fn health(&self, db: Data<&DatabaseConnection>) -> HealthResponse {
+    async fn health(&self, _public: NoAuth, db: Data<&DatabaseConnection>) -> HealthResponse {
         match db.ping().await {
             Ok(()) => HealthResponse::Ok(Json(Health {
                 status: "ok".to_owned(),

@@ -5,6 +5,7 @@ use sea_orm::DatabaseConnection;
 
 use super::{
     error::ApiError,
+    nullable::Nullable,
     security::ApiKeyAuth,
     vocabulary::{Channel, Kind, Source, Stage},
     ApiTags,
@@ -14,38 +15,41 @@ use crate::domain::{auth::Capability, encounters};
 /// One step of a candidate's journey.
 #[derive(Object)]
 pub struct JourneyStep {
+    /// The encounter.
     pub encounter_id: i64,
+    /// When it happened (UTC).
     pub occurred_at: DateTime<Utc>,
+    /// The touchpoint met.
     pub touchpoint_id: i64,
+    /// The touchpoint's name.
     pub touchpoint_name: String,
     pub kind: Kind,
     pub channel: Channel,
     pub stage: Stage,
     pub source: Source,
-    #[oai(nullable)]
-    pub score: Option<i32>,
+    /// The score given at this encounter, 0 to 10; `null` when not
+    /// measured.
+    pub score: Nullable<i32>,
     /// This score minus the candidate's previous score; `null` for the first
     /// score and for unscored encounters.
-    #[oai(nullable)]
-    pub shift: Option<i32>,
-    #[oai(nullable)]
-    pub note: Option<String>,
+    pub shift: Nullable<i32>,
+    /// What the candidate said or showed; `null` when none.
+    pub note: Nullable<String>,
 }
 
 /// A candidate's encounters in time order and how their perception shifted.
 #[derive(Object)]
 pub struct Journey {
+    /// The candidate.
     pub candidate_id: i64,
+    /// Every encounter of the candidate, oldest first.
     pub steps: Vec<JourneyStep>,
     /// The earliest score, `null` when never scored.
-    #[oai(nullable)]
-    pub first_score: Option<i32>,
+    pub first_score: Nullable<i32>,
     /// The most recent score, `null` when never scored.
-    #[oai(nullable)]
-    pub latest_score: Option<i32>,
+    pub latest_score: Nullable<i32>,
     /// `latest_score - first_score`; `null` with fewer than two scores.
-    #[oai(nullable)]
-    pub overall_shift: Option<i32>,
+    pub overall_shift: Nullable<i32>,
 }
 
 impl From<encounters::Journey> for Journey {
@@ -64,14 +68,14 @@ impl From<encounters::Journey> for Journey {
                     channel: step.touchpoint.channel.into(),
                     stage: step.touchpoint.stage.into(),
                     source: step.encounter.source.into(),
-                    score: step.encounter.score,
-                    shift: step.shift,
-                    note: step.encounter.note,
+                    score: step.encounter.score.into(),
+                    shift: step.shift.into(),
+                    note: step.encounter.note.into(),
                 })
                 .collect(),
-            first_score: journey.first_score,
-            latest_score: journey.latest_score,
-            overall_shift: journey.overall_shift,
+            first_score: journey.first_score.into(),
+            latest_score: journey.latest_score.into(),
+            overall_shift: journey.overall_shift.into(),
         }
     }
 }

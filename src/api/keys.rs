@@ -1,5 +1,6 @@
 use chrono::{DateTime, Utc};
 use poem::web::Data;
+use poem_openapi::types::Example;
 use poem_openapi::{
     param::{Path, Query},
     payload::Json,
@@ -10,6 +11,7 @@ use serde::Deserialize;
 
 use super::{
     error::ApiError,
+    nullable::Nullable,
     page::{page_request, page_type},
     payload::JsonBody,
     security::ApiKeyAuth,
@@ -21,18 +23,20 @@ use crate::domain::{auth::Capability, keys};
 /// An API key. The token itself is shown only once, when the key is created.
 #[derive(Object)]
 pub struct ApiKey {
+    /// The key's id.
     pub id: i64,
+    /// What the key is for.
     pub name: String,
     pub role: Role,
     /// The token's first characters, to tell keys apart.
     pub token_prefix: String,
     /// Last successful use, to the minute.
-    #[oai(nullable)]
-    pub last_used_at: Option<DateTime<Utc>>,
+    pub last_used_at: Nullable<DateTime<Utc>>,
     /// Set once revoked; a revoked key is refused with 401.
-    #[oai(nullable)]
-    pub revoked_at: Option<DateTime<Utc>>,
+    pub revoked_at: Nullable<DateTime<Utc>>,
+    /// When the key was created.
     pub created_at: DateTime<Utc>,
+    /// When the key was last changed (created, revoked).
     pub updated_at: DateTime<Utc>,
 }
 
@@ -43,8 +47,8 @@ impl From<entity::api_key::Model> for ApiKey {
             name: model.name,
             role: model.role.into(),
             token_prefix: model.token_prefix,
-            last_used_at: model.last_used_at,
-            revoked_at: model.revoked_at,
+            last_used_at: model.last_used_at.into(),
+            revoked_at: model.revoked_at.into(),
             created_at: model.created_at,
             updated_at: model.updated_at,
         }
@@ -53,13 +57,22 @@ impl From<entity::api_key::Model> for ApiKey {
 
 /// A new API key.
 #[derive(Object, Deserialize)]
-#[oai(deny_unknown_fields)]
+#[oai(deny_unknown_fields, example)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKey {
     /// What the key is for, e.g. "Monthly BI export"; 1 to 200 characters.
     #[oai(validator(min_length = 1, max_length = 200))]
     pub name: String,
     pub role: Role,
+}
+
+impl Example for CreateApiKey {
+    fn example() -> Self {
+        CreateApiKey {
+            name: "Monthly BI export".to_owned(),
+            role: Role::Reporter,
+        }
+    }
 }
 
 /// A key just created, with its token. Store the token now: it cannot be
@@ -129,6 +142,7 @@ impl KeysApi {
         &self,
         auth: ApiKeyAuth,
         db: Data<&DatabaseConnection>,
+        /// The key to create.
         body: JsonBody<CreateApiKey>,
     ) -> Result<ApiKeyCreated, ApiError> {
         auth.0.require(Capability::ManageKeys)?;

@@ -3,6 +3,7 @@
 //! and the `openapi` command.
 
 pub mod candidates;
+mod document;
 pub mod encounter_imports;
 pub mod encounters;
 pub mod error;
@@ -11,6 +12,7 @@ pub mod health;
 mod idempotency;
 pub mod journeys;
 pub mod keys;
+pub mod nullable;
 mod page;
 mod patch;
 pub mod payload;
@@ -26,13 +28,14 @@ use std::{
 };
 
 use poem::{Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Request, Response, Route};
-use poem_openapi::{ContactObject, LicenseObject, OpenApiService, Tags};
+use poem_openapi::{ContactObject, LicenseObject, OpenApiService, ServerObject, Tags};
 use sea_orm::DatabaseConnection;
 
 use crate::{
     config::Limits,
     domain::{group_commit::EncounterWriter, store::WriterConnection},
 };
+pub use document::NoAuth;
 use rate_limit::RateLimiter;
 
 /// The groups operations are listed under.
@@ -54,7 +57,7 @@ pub enum ApiTags {
     Reports,
 }
 
-type Apis = (
+type Apis = document::Adjusted<(
     health::HealthApi,
     touchpoints::TouchpointsApi,
     candidates::CandidatesApi,
@@ -64,7 +67,7 @@ type Apis = (
     keys::KeysApi,
     exports::ExportsApi,
     reports::ReportsApi,
-);
+)>;
 
 const DESCRIPTION: &str = "Tracks the touchpoints where candidates meet an employer \
 (employer-created, true and unexpected), the candidates' encounters with them, and \
@@ -74,6 +77,11 @@ Authenticate with `Authorization: Bearer <token>`. Every error response has the 
 shape `{\"error\": {\"code\", \"message\", \"field\"}}`. Lists return \
 `{items, next_cursor}`; pass `next_cursor` back as `cursor` for the next page.";
 
+/// The one server: the service itself, wherever it runs. A relative URL, so
+/// the document does not change with the environment.
+const SERVER: &str = "This service: the address it listens on \
+(`--bind`, by default `http://127.0.0.1:8080`).";
+
 /// The OpenAPI service: every operation of the API and its document.
 pub fn openapi_service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
@@ -82,7 +90,8 @@ pub fn openapi_service() -> OpenApiService<Apis, ()> {
         env!("CARGO_PKG_VERSION"),
     )
     .description(DESCRIPTION)
-    .license(LicenseObject::new("MIT OR Apache-2.0"))
+    .server(ServerObject::new("/").description(SERVER))
+    .license(LicenseObject::new(env!("CARGO_PKG_LICENSE")).url("https://spdx.org/licenses/"))
     .contact(ContactObject::new().name("touchpoint-tracker maintainers"))
 }
 

@@ -23,8 +23,7 @@ macro_rules! page_type {
             /// The rows of this page.
             pub items: Vec<$item>,
             /// Pass as `cursor` to read the next page; `null` on the last page.
-            #[oai(nullable)]
-            pub next_cursor: Option<String>,
+            pub next_cursor: $crate::api::nullable::Nullable<String>,
         }
 
         impl<M> From<crate::domain::pagination::Page<M>> for $page
@@ -35,7 +34,7 @@ macro_rules! page_type {
                 let page = page.map(<$item>::from);
                 $page {
                     items: page.items,
-                    next_cursor: page.next_cursor,
+                    next_cursor: page.next_cursor.into(),
                 }
             }
         }

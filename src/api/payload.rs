@@ -338,6 +338,11 @@ fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiErr
     })
 }
 
+/// A time for the example of a request body, from its RFC 3339 text.
+pub fn example_time(rfc3339: &str) -> chrono::DateTime<chrono::Utc> {
+    rfc3339.parse().expect("an example time is valid RFC 3339")
+}
+
 /// Parses a JSON document into `T`, as [`JsonBody`] does.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     from_value(parse_value(bytes)?)
@@ -372,7 +377,7 @@ mod tests {
 
     fn field(result: Result<Sample, ApiError>) -> Option<String> {
         match result.unwrap_err() {
-            ApiError::Unprocessable(body) | ApiError::BadRequest(body) => body.0.error.field,
+            ApiError::Unprocessable(body) | ApiError::BadRequest(body) => body.0.error.field.0,
             other => panic!("unexpected {other:?}"),
         }
     }

@@ -7,6 +7,7 @@ use sea_orm::DatabaseConnection;
 
 use super::{
     error::ApiError,
+    nullable::Nullable,
     security::ApiKeyAuth,
     vocabulary::{Channel, Kind, Stage},
     ApiTags,
@@ -65,8 +66,7 @@ pub struct TrendPoint {
     pub scored: i64,
     /// Mean score (0-10) of the scored encounters, 2 decimals; `null` when
     /// nothing was scored.
-    #[oai(nullable)]
-    pub mean_score: Option<f64>,
+    pub mean_score: Nullable<f64>,
     /// Scores of 9 or 10.
     pub promoters: i64,
     /// Scores of 7 or 8.
@@ -75,8 +75,7 @@ pub struct TrendPoint {
     pub detractors: i64,
     /// % promoters − % detractors among scored encounters, 1 decimal;
     /// `null` when nothing was scored.
-    #[oai(nullable)]
-    pub cnps: Option<f64>,
+    pub cnps: Nullable<f64>,
 }
 
 /// One line of a trend chart.
@@ -98,13 +97,16 @@ pub struct PerceptionTrend {
     pub from: NaiveDate,
     /// The day after the window (exclusive).
     pub to: NaiveDate,
+    /// One series per value of `group_by`.
     pub series: Vec<TrendSeries>,
 }
 
 /// One touchpoint's reach and effect on perception in a window.
 #[derive(Object)]
 pub struct TouchpointImpact {
+    /// The touchpoint.
     pub touchpoint_id: i64,
+    /// The touchpoint's name.
     pub name: String,
     pub kind: Kind,
     pub channel: Channel,
@@ -113,21 +115,19 @@ pub struct TouchpointImpact {
     pub encounters: i64,
     /// Distinct candidates who met it in the window.
     pub candidates: i64,
+    /// Encounters with the touchpoint in the window that have a score.
     pub scored: i64,
     /// Mean score of the scored encounters, 2 decimals.
-    #[oai(nullable)]
-    pub mean_score: Option<f64>,
+    pub mean_score: Nullable<f64>,
     /// cNPS of the scored encounters, 1 decimal.
-    #[oai(nullable)]
-    pub cnps: Option<f64>,
+    pub cnps: Nullable<f64>,
     /// The sum of the shifts attributed to its encounters, 3 decimals.
     pub attributed_shift_sum: f64,
     /// How many of its encounters received an attributed shift.
     pub attributions: i64,
     /// `attributed_shift_sum / attributions`, 3 decimals: how much one
     /// encounter with this touchpoint moves perception on average.
-    #[oai(nullable)]
-    pub mean_attributed_shift: Option<f64>,
+    pub mean_attributed_shift: Nullable<f64>,
 }
 
 impl TouchpointImpact {
@@ -142,11 +142,11 @@ impl TouchpointImpact {
             encounters: c.encounters,
             candidates: row.candidates as i64,
             scored: c.scored,
-            mean_score: c.mean_score().map(|m| round_to(m, 2)),
-            cnps: c.cnps(),
+            mean_score: c.mean_score().map(|m| round_to(m, 2)).into(),
+            cnps: c.cnps().into(),
             attributed_shift_sum: round_to(c.attributed_sum, 3),
             attributions: c.attributions,
-            mean_attributed_shift: c.mean_attributed_shift().map(|m| round_to(m, 3)),
+            mean_attributed_shift: c.mean_attributed_shift().map(|m| round_to(m, 3)).into(),
         }
     }
 }
@@ -154,7 +154,9 @@ impl TouchpointImpact {
 /// Where perception is won and lost.
 #[derive(Object)]
 pub struct TouchpointImpactReport {
+    /// The first day of the window (inclusive).
     pub from: NaiveDate,
+    /// The day after the window (exclusive).
     pub to: NaiveDate,
     /// Every touchpoint with encounters in the window, sorted by mean
     /// attributed shift ascending (the touchpoints that hurt perception
@@ -168,6 +170,7 @@ pub struct TouchpointImpactReport {
 pub struct ShiftHistogramBin {
     /// Latest score minus first score, −10 to 10.
     pub shift: i32,
+    /// Candidates whose perception shifted by `shift`.
     pub candidates: i64,
 }
 
@@ -180,12 +183,13 @@ pub struct ShiftGroup {
     pub candidates: i64,
     /// Candidates whose latest score is above their first.
     pub improved: i64,
+    /// Candidates whose latest score equals their first.
     pub unchanged: i64,
+    /// Candidates whose latest score is below their first.
     pub declined: i64,
     /// The mean of latest minus first score, 2 decimals; `null` without
     /// candidates.
-    #[oai(nullable)]
-    pub mean_shift: Option<f64>,
+    pub mean_shift: Nullable<f64>,
     /// All 21 shifts from −10 to 10, in order.
     pub histogram: Vec<ShiftHistogramBin>,
 }
@@ -193,34 +197,39 @@ pub struct ShiftGroup {
 /// How candidates' perception moved over a window.
 #[derive(Object)]
 pub struct PerceptionShiftReport {
+    /// The first day of the window (inclusive).
     pub from: NaiveDate,
+    /// The day after the window (exclusive).
     pub to: NaiveDate,
     pub group_by: ShiftGroupBy,
+    /// One group per value of `group_by`.
     pub groups: Vec<ShiftGroup>,
 }
 
 /// The headline figures of a window, against the window before it.
 #[derive(Object)]
 pub struct PerceptionSummary {
+    /// The first day of the window (inclusive).
     pub from: NaiveDate,
+    /// The day after the window (exclusive).
     pub to: NaiveDate,
     /// Distinct candidates with an encounter in the window.
     pub candidates: i64,
+    /// Encounters in the window.
     pub encounters: i64,
+    /// Encounters in the window that have a score.
     pub scored: i64,
-    #[oai(nullable)]
-    pub mean_score: Option<f64>,
+    /// Mean score of the scored encounters, 2 decimals; `null` when nothing
+    /// was scored.
+    pub mean_score: Nullable<f64>,
     /// cNPS of the window, 1 decimal.
-    #[oai(nullable)]
-    pub cnps: Option<f64>,
+    pub cnps: Nullable<f64>,
     /// The start of the previous window of equal length (it ends at `from`).
     pub previous_from: NaiveDate,
     /// cNPS of the previous window.
-    #[oai(nullable)]
-    pub previous_cnps: Option<f64>,
+    pub previous_cnps: Nullable<f64>,
     /// `cnps - previous_cnps`, 1 decimal; `null` when either is.
-    #[oai(nullable)]
-    pub cnps_change: Option<f64>,
+    pub cnps_change: Nullable<f64>,
     /// Up to three touchpoints with the highest positive mean attributed
     /// shift, best first.
     pub most_positive: Vec<TouchpointImpact>,
@@ -234,11 +243,11 @@ fn point(bucket_start: NaiveDate, c: &Counters) -> TrendPoint {
         bucket_start,
         encounters: c.encounters,
         scored: c.scored,
-        mean_score: c.mean_score().map(|m| round_to(m, 2)),
+        mean_score: c.mean_score().map(|m| round_to(m, 2)).into(),
         promoters: c.promoters,
         passives: c.passives,
         detractors: c.detractors,
-        cnps: c.cnps(),
+        cnps: c.cnps().into(),
     }
 }
 
@@ -437,7 +446,7 @@ impl ReportsApi {
             groups: groups
                 .into_iter()
                 .map(|g| ShiftGroup {
-                    mean_shift: g.mean_shift().map(|m| round_to(m, 2)),
+                    mean_shift: g.mean_shift().map(|m| round_to(m, 2)).into(),
                     histogram: (0..HISTOGRAM_BINS)
                         .map(|i| ShiftHistogramBin {
                             shift: i as i32 - 10,
@@ -483,13 +492,14 @@ impl ReportsApi {
             candidates: summary.candidates as i64,
             encounters: summary.current.encounters,
             scored: summary.current.scored,
-            mean_score: summary.current.mean_score().map(|m| round_to(m, 2)),
-            cnps,
+            mean_score: summary.current.mean_score().map(|m| round_to(m, 2)).into(),
+            cnps: cnps.into(),
             previous_from: summary.previous_window.from,
-            previous_cnps,
+            previous_cnps: previous_cnps.into(),
             cnps_change: cnps
                 .zip(previous_cnps)
-                .map(|(now, before)| round_to(now - before, 1)),
+                .map(|(now, before)| round_to(now - before, 1))
+                .into(),
             most_positive: summary
                 .most_positive
                 .into_iter()

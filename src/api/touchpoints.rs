@@ -1,5 +1,6 @@
 use chrono::{DateTime, Utc};
 use poem::web::Data;
+use poem_openapi::types::Example;
 use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{param::Path, param::Query, payload::Json, ApiResponse, Object, OpenApi};
 use sea_orm::DatabaseConnection;
@@ -7,6 +8,7 @@ use serde::Deserialize;
 
 use super::{
     error::ApiError,
+    nullable::Nullable,
     page::{page_request, page_type},
     patch::{change, nullable_change, required},
     payload::JsonBody,
@@ -22,18 +24,20 @@ use crate::domain::{
 /// A point where candidates meet the employer.
 #[derive(Object)]
 pub struct Touchpoint {
+    /// The touchpoint's id.
     pub id: i64,
     /// Unique within the organization.
     pub name: String,
     pub kind: Kind,
     pub channel: Channel,
     pub stage: Stage,
-    #[oai(nullable)]
-    pub description: Option<String>,
+    /// What the touchpoint is; `null` when not given.
+    pub description: Nullable<String>,
     /// Set once archived; an archived touchpoint takes no new encounters.
-    #[oai(nullable)]
-    pub archived_at: Option<DateTime<Utc>>,
+    pub archived_at: Nullable<DateTime<Utc>>,
+    /// When the touchpoint was created.
     pub created_at: DateTime<Utc>,
+    /// When the touchpoint was last changed.
     pub updated_at: DateTime<Utc>,
 }
 
@@ -45,8 +49,8 @@ impl From<entity::touchpoint::Model> for Touchpoint {
             kind: model.kind.into(),
             channel: model.channel.into(),
             stage: model.stage.into(),
-            description: model.description,
-            archived_at: model.archived_at,
+            description: model.description.into(),
+            archived_at: model.archived_at.into(),
             created_at: model.created_at,
             updated_at: model.updated_at,
         }
@@ -55,7 +59,7 @@ impl From<entity::touchpoint::Model> for Touchpoint {
 
 /// A new touchpoint of the catalog.
 #[derive(Object, Deserialize)]
-#[oai(deny_unknown_fields)]
+#[oai(deny_unknown_fields, example)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTouchpoint {
     /// Unique within the organization; 1 to 200 characters.
@@ -71,25 +75,56 @@ pub struct CreateTouchpoint {
     pub description: Option<String>,
 }
 
+impl Example for CreateTouchpoint {
+    fn example() -> Self {
+        CreateTouchpoint {
+            name: "Interviewer no-show".to_owned(),
+            kind: Kind::Unexpected,
+            channel: Channel::Interview,
+            stage: Stage::Interview,
+            description: Some("The interviewer did not join the call.".to_owned()),
+        }
+    }
+}
+
 /// Changes to a touchpoint; absent fields stay as they are.
 #[derive(Object, Deserialize)]
-#[oai(deny_unknown_fields)]
+#[oai(deny_unknown_fields, example)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTouchpoint {
+    /// A new name, unique within the organization; 1 to 200 characters.
     #[oai(validator(min_length = 1, max_length = 200))]
     #[serde(default, deserialize_with = "required")]
+    #[oai(skip_serializing_if_is_none)]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "required")]
+    #[oai(skip_serializing_if_is_none)]
     pub kind: Option<Kind>,
     #[serde(default, deserialize_with = "required")]
+    #[oai(skip_serializing_if_is_none)]
     pub channel: Option<Channel>,
     #[serde(default, deserialize_with = "required")]
+    #[oai(skip_serializing_if_is_none)]
     pub stage: Option<Stage>,
     /// `null` clears the description.
     #[oai(validator(max_length = 2000))]
     #[serde(default)]
     #[oai(nullable)]
     pub description: MaybeUndefined<String>,
+}
+
+/// A partial change: the fields it leaves as they are are absent (they are
+/// `skip_serializing_if_is_none`), `null` clears a field.
+impl Example for UpdateTouchpoint {
+    fn example() -> Self {
+        UpdateTouchpoint {
+            name: None,
+            kind: None,
+            channel: None,
+            stage: Some(Stage::Consideration),
+            description: MaybeUndefined::Null,
+        }
+    }
 }
 
 page_type! {
@@ -181,6 +216,7 @@ impl TouchpointsApi {
         &self,
         auth: ApiKeyAuth,
         db: Data<&DatabaseConnection>,
+        /// The touchpoint to add.
         body: JsonBody<CreateTouchpoint>,
     ) -> Result<TouchpointCreated, ApiError> {
         auth.0.require(Capability::ManageCatalog)?;
@@ -197,6 +233,8 @@ impl TouchpointsApi {
     }
 
     /// Get a touchpoint
+    ///
+    /// The touchpoint with this id, archived or not. Every role.
     #[oai(
         path = "/touchpoints/:id",
         method = "get",
@@ -228,6 +266,7 @@ impl TouchpointsApi {
         db: Data<&DatabaseConnection>,
         /// Touchpoint id.
         id: Path<i64>,
+        /// The fields to change.
         body: JsonBody<UpdateTouchpoint>,
     ) -> Result<TouchpointResponse, ApiError> {
         auth.0.require(Capability::ManageCatalog)?;

@@ -38,6 +38,11 @@ async fn docs_ui_and_document_are_served() {
     assert_eq!(docs.status(), 200);
     assert!(docs.text().await.unwrap().contains("swagger"));
     assert_eq!(document.status(), 200);
-    let document: serde_json::Value = document.json().await.unwrap();
-    assert_eq!(document["info"]["title"], "touchpoint-tracker");
+    let served = document.text().await.unwrap();
+    // The served document is the committed one (its trailing newline aside).
+    assert_eq!(
+        served + "\n",
+        touchpoint_tracker::api::openapi_document(),
+        "/openapi.json differs from `touchpoint-tracker openapi`"
+    );
 }

@@ -1,6 +1,6 @@
 """Typed errors: refusals arrive as the documented ErrorBody, parsed by the client."""
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 from support import make_client, ok, refused
@@ -57,7 +57,7 @@ def test_an_unknown_candidate_is_a_422_unknown_reference(admin, touchpoint):
 
 
 def test_a_window_that_ends_before_it_starts_is_a_422(admin):
-    error = refused(get_perception_trend.sync_detailed(client=admin, from_="2025-03-01", to="2025-02-01"), 422)
+    error = refused(get_perception_trend.sync_detailed(client=admin, from_=date(2025, 3, 1), to=date(2025, 2, 1)), 422)
     assert error.error.code == ErrorCode.VALIDATION_FAILED
     assert error.error.field in {"from", "to"}
 

@@ -32,7 +32,7 @@ earlier score, up to and including the later one:
 """
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 from support import make_client, ok, refused
@@ -254,13 +254,13 @@ def test_reporting_job_reads_the_perception_trend(reporter, recorded):
     # Promoters (9-10): 9, 10, 9 = 3; passives (7-8): 7, 8 = 2; detractors (0-6): 3, 6 = 2.
     # cNPS = (3 - 2) / 7 * 100 = 14.29 -> 14.3; mean = 52 / 7 = 7.43.
     trend = ok(
-        get_perception_trend.sync_detailed(client=reporter, from_="2025-03-01", to="2025-04-01"),
+        get_perception_trend.sync_detailed(client=reporter, from_=date(2025, 3, 1), to=date(2025, 4, 1)),
         PerceptionTrend,
     )
     assert (trend.bucket, trend.group_by) == (TrendBucket.MONTH, TrendGroupBy.NONE)  # the defaults
     assert [s.group for s in trend.series] == ["all"]
     [march] = trend.series[0].points
-    assert march.bucket_start == "2025-03-01"
+    assert march.bucket_start == date(2025, 3, 1)
     assert (march.encounters, march.scored) == (9, 7)
     assert (march.promoters, march.passives, march.detractors) == (3, 2, 2)
     assert march.cnps == 14.3
@@ -270,8 +270,8 @@ def test_reporting_job_reads_the_perception_trend(reporter, recorded):
     trend = ok(
         get_perception_trend.sync_detailed(
             client=reporter,
-            from_="2025-03-01",
-            to="2025-06-01",
+            from_=date(2025, 3, 1),
+            to=date(2025, 6, 1),
             bucket=TrendBucket.MONTH,
             group_by=TrendGroupBy.KIND,
         ),
@@ -280,7 +280,7 @@ def test_reporting_job_reads_the_perception_trend(reporter, recorded):
     series = {s.group: s.points for s in trend.series}
     assert set(series) == {"employer_created", "true", "unexpected"}
     for points in series.values():
-        assert [p.bucket_start for p in points] == ["2025-03-01", "2025-04-01", "2025-05-01"]
+        assert [p.bucket_start for p in points] == [date(2025, 3, 1), date(2025, 4, 1), date(2025, 5, 1)]
 
     def row(p):
         return (p.encounters, p.scored, p.promoters, p.passives, p.detractors, p.mean_score, p.cnps)
@@ -304,10 +304,10 @@ def test_reporting_job_reads_the_perception_trend(reporter, recorded):
 
 def test_reporting_job_reads_the_touchpoint_impact(reporter, catalog, recorded):
     report = ok(
-        get_touchpoint_impact.sync_detailed(client=reporter, from_="2025-03-01", to="2025-04-01"),
+        get_touchpoint_impact.sync_detailed(client=reporter, from_=date(2025, 3, 1), to=date(2025, 4, 1)),
         TouchpointImpactReport,
     )
-    assert (report.from_, report.to) == ("2025-03-01", "2025-04-01")
+    assert (report.from_, report.to) == (date(2025, 3, 1), date(2025, 4, 1))
     # Attributed in March (see the module docstring):
     #   Glassdoor   -2 (C1)                     sum -2.0, 1 attribution,  mean -2.0
     #   no-show     -2 (C1), +0.5 (C3)          sum -1.5, 2 attributions, mean -0.75

@@ -248,38 +248,43 @@ impl SqliteConnection {
     }
 
     fn query<S: StatementBuilder>(&self, statement: &S) -> DomainResult<Vec<Row>> {
-        let statement = statement.build(&DbBackend::Sqlite);
-        let values = bind(&statement.values)?;
-        let connection = self.lock();
-        let mut prepared = connection
-            .prepare_cached(&statement.sql)
-            .map_err(database)?;
-        let columns = prepared.column_count();
-        let mut rows = prepared
-            .query(rusqlite::params_from_iter(values))
-            .map_err(database)?;
-        let mut read = Vec::new();
-        while let Some(row) = rows.next().map_err(database)? {
-            let values = (0..columns)
-                .map(|i| row.get::<_, SqliteValue>(i))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(database)?;
-            read.push(Row::Sqlite(values));
-        }
-        Ok(read)
+        self.run(statement, |prepared, values| {
+            let columns = prepared.column_count();
+            let mut rows = prepared.query(values)?;
+            let mut read = Vec::new();
+            while let Some(row) = rows.next()? {
+                let values = (0..columns)
+                    .map(|i| row.get::<_, SqliteValue>(i))
+                    .collect::<Result<Vec<_>, _>>()?;
+                read.push(Row::Sqlite(values));
+            }
+            Ok(read)
+        })
     }
 
     fn execute<S: StatementBuilder>(&self, statement: &S) -> DomainResult<u64> {
+        self.run(statement, |prepared, values| {
+            Ok(prepared.execute(values)? as u64)
+        })
+    }
+
+    /// Builds the statement for SQLite and hands it, prepared (from the
+    /// cache after its first use), to `step` with its values.
+    fn run<S: StatementBuilder, T>(
+        &self,
+        statement: &S,
+        step: impl FnOnce(
+            &mut rusqlite::CachedStatement<'_>,
+            rusqlite::ParamsFromIter<Vec<SqliteValue>>,
+        ) -> rusqlite::Result<T>,
+    ) -> DomainResult<T> {
         let statement = statement.build(&DbBackend::Sqlite);
         let values = bind(&statement.values)?;
         let connection = self.lock();
         let mut prepared = connection
             .prepare_cached(&statement.sql)
             .map_err(database)?;
-        let changed = prepared
-            .execute(rusqlite::params_from_iter(values))
-            .map_err(database)?;
-        Ok(changed as u64)
+        step(&mut prepared, rusqlite::params_from_iter(values)).map_err(database)
     }
 }
 

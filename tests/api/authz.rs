@@ -127,6 +127,13 @@ fn endpoints() -> Vec<Endpoint> {
             expect: [200, 200, 403],
             writes: Some(("candidates", 0)),
         },
+        Endpoint {
+            method: M::DELETE,
+            path: "/api/v1/candidates/{candidate}",
+            body: no_body,
+            expect: ADMIN,
+            writes: Some(("candidates", 0)),
+        },
         read(M::GET, "/api/v1/candidates/{candidate}/journey", ALL),
         read(M::GET, "/api/v1/encounters", ALL),
         Endpoint {
@@ -455,7 +462,7 @@ async fn every_endpoint_refuses_missing_malformed_unknown_and_revoked_keys() {
 
     let before = state(&app, &app.admin).await;
     let table = endpoints();
-    assert_eq!(table.len(), 22, "every operation under /api/v1");
+    assert_eq!(table.len(), 23, "every operation under /api/v1");
     for endpoint in &table {
         for (what, authorization) in &credentials {
             let reply = send(
@@ -548,9 +555,12 @@ fn the_matrix_follows_the_documented_rules() {
         let is_key = endpoint.path.starts_with("/api/v1/keys");
         let records = endpoint.path.starts_with("/api/v1/candidates")
             || endpoint.path.starts_with("/api/v1/encounters");
+        // Answering a candidate's privacy request (erasure) is for admins.
+        let erases =
+            endpoint.method == Method::DELETE && endpoint.path.starts_with("/api/v1/candidates");
         assert_eq!(
             recruiter == 403,
-            is_key || !(is_read || records),
+            is_key || erases || !(is_read || records),
             "{context}: recruiter"
         );
         assert_eq!(reporter == 403, is_key || !is_read, "{context}: reporter");

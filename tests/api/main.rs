@@ -8,6 +8,7 @@ mod concurrency;
 mod crash;
 mod database;
 mod encounters;
+mod erasure;
 mod errors;
 mod exports;
 mod health;

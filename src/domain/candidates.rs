@@ -292,3 +292,29 @@ pub async fn erase(
     write.commit().await?;
     Ok(erased)
 }
+
+/// Everything stored about one candidate, for a subject-access request
+/// (GDPR Art. 15): the profile and every encounter with its touchpoint,
+/// score, shift and note. Read from one snapshot, so the parts agree.
+pub async fn subject_access(
+    db: &DatabaseConnection,
+    organization_id: i64,
+    id: i64,
+) -> DomainResult<super::encounters::Journey> {
+    use sea_orm::{AccessMode, DbBackend, IsolationLevel, TransactionTrait};
+    // A SQLite transaction reads one snapshot; PostgreSQL's default (read
+    // committed) takes one per statement.
+    let txn = match db.get_database_backend() {
+        DbBackend::Postgres => {
+            db.begin_with_config(
+                Some(IsolationLevel::RepeatableRead),
+                Some(AccessMode::ReadOnly),
+            )
+            .await?
+        }
+        _ => db.begin().await?,
+    };
+    let journey = super::encounters::journey(&txn, organization_id, id).await?;
+    txn.commit().await?;
+    Ok(journey)
+}

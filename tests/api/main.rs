@@ -21,4 +21,5 @@ mod outage;
 mod readme;
 mod recount;
 mod reports;
+mod subject_access;
 mod touchpoints;

@@ -450,3 +450,100 @@ async fn stored_idempotent_answers_lose_the_personal_data() {
     assert_eq!(app.count("candidates").await, 1);
     assert_eq!(app.count("encounters").await, 1);
 }
+
+/// Erasing a candidate while recruiters record encounters for them through
+/// the group commit: each encounter either committed before the erasure
+/// (and lost its note with it) or was refused; none carries a note after,
+/// and the reports still equal a recount.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn erasure_during_concurrent_encounters_leaves_no_note_behind() {
+    let app = std::sync::Arc::new(spawn_app().await);
+    let touchpoint = app
+        .touchpoint(
+            "Onsite interview",
+            "employer_created",
+            "interview",
+            "interview",
+        )
+        .await;
+    let id = app.candidate("ATS-RACE").await;
+    let other = app.candidate("ATS-KEPT").await;
+    // Writers go on until a few of their requests came after the erasure.
+    let started = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let erased = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut tasks = tokio::task::JoinSet::new();
+    for writer in 0..8 {
+        let (app, started, erased) = (app.clone(), started.clone(), erased.clone());
+        tasks.spawn(async move {
+            let (mut recorded, mut refused, mut after) = (0, 0, 0);
+            for n in 0..200 {
+                if after >= 3 {
+                    break;
+                }
+                if erased.load(std::sync::atomic::Ordering::SeqCst) {
+                    after += 1;
+                }
+                let body = json!({
+                    "candidate_id": if n % 5 == 4 { other } else { id },
+                    "touchpoint_id": touchpoint,
+                    "occurred_at": format!("2026-10-{:02}T{:02}:{:02}:00Z", 1 + n % 28, n / 28, writer),
+                    "score": (n + writer) % 11,
+                    "note": format!("writer {writer} note {n}"),
+                });
+                started.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let reply = app.post("/api/v1/encounters", &app.recruiter, body).await;
+                if reply.status == 201 {
+                    recorded += 1;
+                } else {
+                    reply.assert_error(409, "candidate_erased", Some("candidate_id"));
+                    refused += 1;
+                }
+            }
+            (recorded, refused)
+        });
+    }
+    while started.load(std::sync::atomic::Ordering::SeqCst) < 40 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    erase(&app, id).await.assert_status(200);
+    erased.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (mut recorded, mut refused) = (0, 0);
+    while let Some(result) = tasks.join_next().await {
+        let (r, f) = result.unwrap();
+        recorded += r;
+        refused += f;
+    }
+    assert!(refused > 0, "requests after the erasure were refused");
+    let of_erased = raw_count(
+        &app,
+        &format!("SELECT COUNT(*) AS n FROM encounters WHERE candidate_id = {id}"),
+    )
+    .await;
+    assert!(of_erased > 0, "encounters before the erasure stay");
+    assert_eq!(app.count("encounters").await, recorded);
+    let notes_of_erased = raw_count(
+        &app,
+        &format!(
+            "SELECT COUNT(*) AS n FROM encounters WHERE candidate_id = {id} AND note IS NOT NULL"
+        ),
+    )
+    .await;
+    assert_eq!(notes_of_erased, 0);
+    let notes_kept = raw_count(
+        &app,
+        &format!("SELECT COUNT(*) AS n FROM encounters WHERE candidate_id = {other} AND note IS NOT NULL"),
+    )
+    .await;
+    let of_other = raw_count(
+        &app,
+        &format!("SELECT COUNT(*) AS n FROM encounters WHERE candidate_id = {other}"),
+    )
+    .await;
+    assert!(of_other > 0);
+    assert_eq!(notes_kept, of_other, "the other candidate's notes stay");
+    crate::recount::assert_reports_match_recount(
+        &app.api(&app.reporter),
+        &[("2026-10-01", "2026-11-01")],
+    )
+    .await;
+}

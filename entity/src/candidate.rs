@@ -2,8 +2,10 @@ use sea_orm::entity::prelude::*;
 
 use crate::enums::Stage;
 
-/// A person tracked through the journey. `display_name` and `email` are
-/// personal data; `external_ref` is the applicant-tracking system's id.
+/// A person tracked through the journey. `display_name`, `email` and
+/// `external_ref` (the applicant-tracking system's id) are personal data;
+/// once `erased_at` is set, the first two are `None` and `external_ref` is a
+/// placeholder that names nobody.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "candidates")]
 pub struct Model {
@@ -16,6 +18,8 @@ pub struct Model {
     pub stage: Stage,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// When the candidate's personal data was erased.
+    pub erased_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_create_core_schema;
 mod m20261123_000001_perception_rollups;
 mod m20261124_000001_idempotency_keys;
+mod m20261125_000001_candidate_erasure;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_create_core_schema::Migration),
             Box::new(m20261123_000001_perception_rollups::Migration),
             Box::new(m20261124_000001_idempotency_keys::Migration),
+            Box::new(m20261125_000001_candidate_erasure::Migration),
         ]
     }
 }

@@ -31,17 +31,19 @@ fn render_created(model: &entity::candidate::Model) -> StoredResponse {
     stored(201, &Candidate::from(model.clone()))
 }
 
-/// A person tracked through the candidate journey. `display_name` and
-/// `email` are personal data.
+/// A person tracked through the candidate journey. `external_ref`,
+/// `display_name` and `email` are personal data; once the candidate is
+/// erased (`erased_at` set) all three are `null`.
 #[derive(Object)]
 pub struct Candidate {
     /// The candidate's id.
     pub id: i64,
     /// The applicant-tracking system's id; unique within the organization.
-    pub external_ref: String,
-    /// How to address the candidate; `null` when not given.
+    /// `null` once the candidate is erased.
+    pub external_ref: Nullable<String>,
+    /// How to address the candidate; `null` when not given or erased.
     pub display_name: Nullable<String>,
-    /// The candidate's e-mail address; `null` when not given.
+    /// The candidate's e-mail address; `null` when not given or erased.
     pub email: Nullable<String>,
     /// Where the candidate is in the journey now.
     pub stage: Stage,
@@ -49,18 +51,24 @@ pub struct Candidate {
     pub created_at: DateTime<Utc>,
     /// When the candidate was last changed.
     pub updated_at: DateTime<Utc>,
+    /// When the candidate's personal data was erased; `null` while it is
+    /// kept. An erased candidate takes no changes and no encounters.
+    pub erased_at: Nullable<DateTime<Utc>>,
 }
 
 impl From<entity::candidate::Model> for Candidate {
     fn from(model: entity::candidate::Model) -> Self {
+        // An erased candidate's stored reference is a placeholder, not data.
+        let external_ref = model.erased_at.is_none().then_some(model.external_ref);
         Candidate {
             id: model.id,
-            external_ref: model.external_ref,
+            external_ref: external_ref.into(),
             display_name: model.display_name.into(),
             email: model.email.into(),
             stage: model.stage.into(),
             created_at: model.created_at,
             updated_at: model.updated_at,
+            erased_at: model.erased_at.into(),
         }
     }
 }
@@ -147,6 +155,14 @@ page_type! {
 #[derive(ApiResponse)]
 pub enum CandidateResponse {
     /// The candidate.
+    #[oai(status = 200)]
+    Ok(Json<Candidate>),
+}
+
+#[derive(ApiResponse)]
+pub enum CandidateErased {
+    /// The candidate is erased: `erased_at` is set and every personal field
+    /// is `null`. The same answer for a candidate erased earlier.
     #[oai(status = 200)]
     Ok(Json<Candidate>),
 }
@@ -279,7 +295,8 @@ impl CandidatesApi {
 
     /// Update a candidate
     ///
-    /// Changes the fields present in the body. Admins and recruiters.
+    /// Changes the fields present in the body. Admins and recruiters. An
+    /// erased candidate takes no changes: 409 `candidate_erased`.
     #[oai(
         path = "/candidates/:id",
         method = "patch",
@@ -304,5 +321,36 @@ impl CandidatesApi {
         };
         let updated = candidates::update(*db, auth.0.organization_id, id.0, changes).await?;
         Ok(CandidateResponse::Ok(Json(updated.into())))
+    }
+
+    /// Erase a candidate
+    ///
+    /// Answers a candidate's request for erasure (GDPR Art. 17), for
+    /// admins only. Removes, irreversibly and in one transaction, the
+    /// candidate's `external_ref`, `display_name` and `email` and the
+    /// `note` of every encounter of theirs, and sets `erased_at`. The
+    /// encounters and their scores stay, de-identified, so every report is
+    /// the same before and after; the next incremental export carries the
+    /// encounters whose note was removed again, without it.
+    ///
+    /// Afterwards the candidate takes no changes and no encounters (409
+    /// `candidate_erased`), and its former `external_ref` is free: a batch
+    /// item naming it creates a new candidate. Erasing an erased candidate
+    /// answers the same and changes nothing.
+    #[oai(
+        path = "/candidates/:id",
+        method = "delete",
+        operation_id = "erase_candidate"
+    )]
+    async fn erase(
+        &self,
+        auth: ApiKeyAuth,
+        db: Data<&DatabaseConnection>,
+        /// Candidate id.
+        id: Path<i64>,
+    ) -> Result<CandidateErased, ApiError> {
+        auth.0.require(Capability::ManagePersonalData)?;
+        let erased = candidates::erase(*db, auth.0.organization_id, id.0).await?;
+        Ok(CandidateErased::Ok(Json(erased.into())))
     }
 }

@@ -33,6 +33,9 @@ pub enum ErrorCode {
     AlreadyExists,
     /// The touchpoint is archived and takes no new encounters.
     TouchpointArchived,
+    /// The candidate's personal data was erased: it takes no changes and no
+    /// new encounters.
+    CandidateErased,
     /// The request body is larger than the server accepts.
     PayloadTooLarge,
     /// The request body is not `application/json`.
@@ -57,7 +60,9 @@ impl ErrorCode {
             ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ErrorCode::AlreadyExists | ErrorCode::TouchpointArchived => StatusCode::CONFLICT,
+            ErrorCode::AlreadyExists
+            | ErrorCode::TouchpointArchived
+            | ErrorCode::CandidateErased => StatusCode::CONFLICT,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
@@ -132,7 +137,7 @@ pub enum ApiError {
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
     /// The request conflicts with the current state (duplicate name or
-    /// external_ref, archived touchpoint).
+    /// external_ref, archived touchpoint, erased candidate).
     #[oai(status = 409)]
     Conflict(Json<ErrorBody>),
     /// The request body is too large.
@@ -260,6 +265,9 @@ impl From<DomainError> for ApiError {
                 message,
                 Some(field.to_owned()),
             ),
+            DomainError::Erased { field, message } => {
+                ApiError::new(ErrorCode::CandidateErased, message, Some(field.to_owned()))
+            }
             DomainError::Unauthenticated => ApiError::new(
                 ErrorCode::Unauthorized,
                 "missing, malformed, unknown or revoked API key",

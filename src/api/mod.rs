@@ -2,6 +2,7 @@
 //! [`openapi_service`], the single builder used by the server, the tests
 //! and the `openapi` command.
 
+pub mod candidate_exports;
 pub mod candidates;
 mod document;
 pub mod encounter_imports;
@@ -61,6 +62,7 @@ type Apis = document::Adjusted<(
     health::HealthApi,
     touchpoints::TouchpointsApi,
     candidates::CandidatesApi,
+    candidate_exports::CandidateExportsApi,
     encounters::EncountersApi,
     encounter_imports::EncounterImportsApi,
     journeys::JourneysApi,

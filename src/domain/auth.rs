@@ -24,6 +24,8 @@ pub enum Capability {
     ManageCatalog,
     /// Create, list and revoke API keys.
     ManageKeys,
+    /// Answer candidates' privacy requests: export or erase their data.
+    ManagePersonalData,
 }
 
 impl Principal {
@@ -49,6 +51,7 @@ impl Principal {
                     Capability::RecordEncounters => "create or change candidates and encounters",
                     Capability::ManageCatalog => "change the touchpoint catalog",
                     Capability::ManageKeys => "manage API keys",
+                    Capability::ManagePersonalData => "export or erase a candidate's data",
                 }
             )))
         }

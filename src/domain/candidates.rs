@@ -1,15 +1,17 @@
 //! Candidates: the people tracked through the journey.
 
-use entity::{candidate, enums::Stage};
+use chrono::{DateTime, Utc};
+use entity::{candidate, encounter, enums::Stage};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QuerySelect, QueryTrait, Set,
+    sea_query::Expr, ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection,
+    EntityTrait, QueryFilter, QuerySelect, QueryTrait, Set,
 };
 
 use super::{
     idempotency::{self, Idempotent, Written},
     pagination::{Page, PageRequest},
     patch::Patch,
+    rollups::EncounterWrite,
     validate, DomainError, DomainResult,
 };
 
@@ -121,23 +123,25 @@ pub async fn find(
         .await?)
 }
 
-/// Which of these ids are candidates of the organization.
+/// Which of these ids are candidates of the organization, each with
+/// whether it is erased.
 pub async fn existing_ids(
     db: &impl super::store::Executor,
     organization_id: i64,
     ids: &std::collections::BTreeSet<i64>,
-) -> DomainResult<Vec<i64>> {
+) -> DomainResult<Vec<(i64, bool)>> {
     let mut found = Vec::with_capacity(ids.len());
     let ids: Vec<i64> = ids.iter().copied().collect();
     for chunk in ids.chunks(500) {
         let select = candidate::Entity::find()
             .select_only()
-            .column(candidate::Column::Id)
+            .columns([candidate::Column::Id, candidate::Column::ErasedAt])
             .filter(candidate::Column::OrganizationId.eq(organization_id))
             .filter(candidate::Column::Id.is_in(chunk.iter().copied()))
             .into_query();
         for row in db.query(&select).await? {
-            found.push(row.get(0)?);
+            let erased_at: Option<DateTime<Utc>> = row.get(1)?;
+            found.push((row.get(0)?, erased_at.is_some()));
         }
     }
     Ok(found)
@@ -175,8 +179,11 @@ pub async fn list(
         .await
 }
 
+/// Changes a candidate, in a transaction of its own. An erased candidate
+/// takes no changes (409): its row is locked while checked, so an erasure
+/// committing meanwhile cannot be overwritten with personal data again.
 pub async fn update(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     organization_id: i64,
     id: i64,
     changes: CandidateChanges,
@@ -190,9 +197,21 @@ pub async fn update(
     let email = changes
         .email
         .try_map(|email| validate::email("email", email))?;
-    let current = get(db, organization_id, id).await?;
+    let txn = super::begin_write(db).await?;
+    // FOR UPDATE on PostgreSQL; SQLite's write lock is already held.
+    let current = candidate::Entity::find_by_id(id)
+        .filter(candidate::Column::OrganizationId.eq(organization_id))
+        .lock_exclusive()
+        .one(&txn)
+        .await?
+        .ok_or(DomainError::NotFound {
+            resource: "candidate",
+        })?;
+    if current.erased_at.is_some() {
+        return Err(DomainError::erased("id", id));
+    }
     if let Patch::Set(external_ref) = &external_ref {
-        ensure_external_ref_free(db, organization_id, external_ref, Some(id)).await?;
+        ensure_external_ref_free(&txn, organization_id, external_ref, Some(id)).await?;
     }
     let mut active: candidate::ActiveModel = current.into();
     if let Patch::Set(external_ref) = external_ref {
@@ -208,8 +227,94 @@ pub async fn update(
         active.stage = Set(stage);
     }
     active.updated_at = Set(super::now());
-    active
-        .update(db)
+    let updated = active
+        .update(&txn)
         .await
-        .map_err(|err| DomainError::on_unique_violation(err, "external_ref", DUPLICATE_REF))
+        .map_err(|err| DomainError::on_unique_violation(err, "external_ref", DUPLICATE_REF))?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// The `external_ref` an erased candidate keeps. The column is `NOT NULL`
+/// and unique per organization (see the migration that added `erased_at`
+/// for why it stays so), so erasure puts a value there that names nobody
+/// and can never collide with a client's: every client-given reference is
+/// trimmed, so none starts with a space. No lookup by reference (a filter,
+/// a batch item's `candidate_external_ref`) can ever match it, and the ATS
+/// id the candidate had is free again: if the same person applies again,
+/// they are a new candidate. The API shows it as `null`.
+pub fn erased_external_ref(id: i64) -> String {
+    format!(" erased {id}")
+}
+
+/// Erases a candidate's personal data, irreversibly, in one transaction:
+/// `display_name`, `email` and `external_ref` (see [`erased_external_ref`]),
+/// and the notes of all their encounters. The encounters and their scores
+/// stay, de-identified, so every report is the same before and after.
+///
+/// It runs as an [`EncounterWrite`]: one at a time with the organization's
+/// other encounter writes (so none can add an encounter to the candidate
+/// while it is being erased), and the encounters whose note it removes get
+/// its `change_seq`, so the next incremental export carries them again,
+/// without the note, and the copies downstream lose it too.
+///
+/// Erasing an erased candidate changes nothing and answers the same.
+pub async fn erase(
+    db: &DatabaseConnection,
+    organization_id: i64,
+    id: i64,
+) -> DomainResult<candidate::Model> {
+    let write = EncounterWrite::begin(db, organization_id).await?;
+    let current = get(write.entities(), organization_id, id).await?;
+    if current.erased_at.is_some() {
+        // Dropping the write rolls back its change_seq bump.
+        return Ok(current);
+    }
+    let now = write.now();
+    let mut active: candidate::ActiveModel = current.into();
+    active.external_ref = Set(erased_external_ref(id));
+    active.display_name = Set(None);
+    active.email = Set(None);
+    active.erased_at = Set(Some(now));
+    active.updated_at = Set(now);
+    let erased = active.update(write.entities()).await?;
+    encounter::Entity::update_many()
+        .col_expr(encounter::Column::Note, Expr::value(Option::<String>::None))
+        .col_expr(encounter::Column::ChangeSeq, Expr::value(write.seq()))
+        .col_expr(encounter::Column::UpdatedAt, Expr::value(now))
+        .filter(encounter::Column::OrganizationId.eq(organization_id))
+        .filter(encounter::Column::CandidateId.eq(id))
+        .filter(encounter::Column::Note.is_not_null())
+        .exec(write.entities())
+        .await?;
+    idempotency::redact_candidate(write.entities(), organization_id, id).await?;
+    // No score changed, so the rollups are untouched.
+    write.commit().await?;
+    Ok(erased)
+}
+
+/// Everything stored about one candidate, for a subject-access request
+/// (GDPR Art. 15): the profile and every encounter with its touchpoint,
+/// score, shift and note. Read from one snapshot, so the parts agree.
+pub async fn subject_access(
+    db: &DatabaseConnection,
+    organization_id: i64,
+    id: i64,
+) -> DomainResult<super::encounters::Journey> {
+    use sea_orm::{AccessMode, DbBackend, IsolationLevel, TransactionTrait};
+    // A SQLite transaction reads one snapshot; PostgreSQL's default (read
+    // committed) takes one per statement.
+    let txn = match db.get_database_backend() {
+        DbBackend::Postgres => {
+            db.begin_with_config(
+                Some(IsolationLevel::RepeatableRead),
+                Some(AccessMode::ReadOnly),
+            )
+            .await?
+        }
+        _ => db.begin().await?,
+    };
+    let journey = super::encounters::journey(&txn, organization_id, id).await?;
+    txn.commit().await?;
+    Ok(journey)
 }

@@ -135,6 +135,15 @@ pub async fn update(
             open_touchpoint(write.entities(), organization_id, touchpoint_id).await?;
         }
     }
+    if matches!(note, Patch::Set(Some(_))) {
+        // An erased candidate's encounters keep their scores (corrections
+        // are allowed) but take no note: it would be personal data again.
+        let candidate =
+            candidates::get(write.entities(), organization_id, current.candidate_id).await?;
+        if candidate.erased_at.is_some() {
+            return Err(DomainError::erased("note", candidate.id));
+        }
+    }
     write.touch([current.candidate_id]).await?;
     let mut active: encounter::ActiveModel = current.into();
     if let Patch::Set(touchpoint_id) = changes.touchpoint_id {

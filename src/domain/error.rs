@@ -31,6 +31,13 @@ pub enum DomainError {
         field: &'static str,
         message: String,
     },
+    /// The candidate's personal data was erased: it takes no changes and no
+    /// new encounters. `field` names the request field that refers to it.
+    #[error("{message}")]
+    Erased {
+        field: &'static str,
+        message: String,
+    },
     /// No valid credentials.
     #[error("missing, malformed, unknown or revoked API key")]
     Unauthenticated,
@@ -45,6 +52,17 @@ pub enum DomainError {
 }
 
 impl DomainError {
+    /// The refusal of a change to an erased candidate, or of an encounter
+    /// for one; `field` names the request field that refers to it.
+    pub fn erased(field: &'static str, candidate_id: i64) -> Self {
+        Self::Erased {
+            field,
+            message: format!(
+                "candidate {candidate_id} is erased and takes no changes or encounters"
+            ),
+        }
+    }
+
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Invalid {
             field: field.into(),

@@ -6,7 +6,8 @@
 //! 1. [`check`]: the rules that need no database (score, note, time, text);
 //! 2. [`resolve`]: inside the write transaction, candidate and touchpoint
 //!    references become ids; a candidate named by an unknown external
-//!    reference is to be created;
+//!    reference is to be created; an erased candidate takes no encounters
+//!    (an erased one keeps no reference, so only its id can name it);
 //! 3. [`insert`]: the missing candidates, then the encounters.
 
 use std::collections::{BTreeSet, HashMap};
@@ -163,7 +164,8 @@ pub async fn resolve(
             TouchpointRef::Name(name) => touchpoint_names.insert(name.clone()),
         };
     }
-    let known_candidates: BTreeSet<i64> =
+    // Each known id, with whether the candidate is erased.
+    let known_candidates: HashMap<i64, bool> =
         super::candidates::existing_ids(db, organization_id, &candidate_ids)
             .await?
             .into_iter()
@@ -186,10 +188,11 @@ pub async fn resolve(
         .into_iter()
         .map(|input| {
             let candidate = match &input.candidate {
-                CandidateRef::Id(id) if known_candidates.contains(id) => {
-                    ResolvedCandidate::Existing(*id)
-                }
-                CandidateRef::Id(_) => return Err(unknown(CANDIDATE_ID)),
+                CandidateRef::Id(id) => match known_candidates.get(id) {
+                    Some(false) => ResolvedCandidate::Existing(*id),
+                    Some(true) => return Err(DomainError::erased(CANDIDATE_ID, *id)),
+                    None => return Err(unknown(CANDIDATE_ID)),
+                },
                 CandidateRef::ExternalRef(external_ref) => {
                     match candidates_by_ref.get(external_ref) {
                         Some(id) => ResolvedCandidate::Existing(*id),

@@ -127,7 +127,15 @@ fn endpoints() -> Vec<Endpoint> {
             expect: [200, 200, 403],
             writes: Some(("candidates", 0)),
         },
+        Endpoint {
+            method: M::DELETE,
+            path: "/api/v1/candidates/{candidate}",
+            body: no_body,
+            expect: ADMIN,
+            writes: Some(("candidates", 0)),
+        },
         read(M::GET, "/api/v1/candidates/{candidate}/journey", ALL),
+        read(M::GET, "/api/v1/candidates/{candidate}/export", ADMIN),
         read(M::GET, "/api/v1/encounters", ALL),
         Endpoint {
             method: M::POST,
@@ -455,7 +463,7 @@ async fn every_endpoint_refuses_missing_malformed_unknown_and_revoked_keys() {
 
     let before = state(&app, &app.admin).await;
     let table = endpoints();
-    assert_eq!(table.len(), 22, "every operation under /api/v1");
+    assert_eq!(table.len(), 24, "every operation under /api/v1");
     for endpoint in &table {
         for (what, authorization) in &credentials {
             let reply = send(
@@ -548,12 +556,20 @@ fn the_matrix_follows_the_documented_rules() {
         let is_key = endpoint.path.starts_with("/api/v1/keys");
         let records = endpoint.path.starts_with("/api/v1/candidates")
             || endpoint.path.starts_with("/api/v1/encounters");
+        // Answering a candidate's privacy request (an export of their data,
+        // an erasure) is for admins.
+        let privacy = endpoint.path.starts_with("/api/v1/candidates")
+            && (endpoint.method == Method::DELETE || endpoint.path.ends_with("/export"));
         assert_eq!(
             recruiter == 403,
-            is_key || !(is_read || records),
+            is_key || privacy || !(is_read || records),
             "{context}: recruiter"
         );
-        assert_eq!(reporter == 403, is_key || !is_read, "{context}: reporter");
+        assert_eq!(
+            reporter == 403,
+            is_key || privacy || !is_read,
+            "{context}: reporter"
+        );
         assert_eq!(endpoint.writes.is_none(), is_read, "{context}: writes");
     }
 }

@@ -1,0 +1,147 @@
+//! `GET /api/v1/candidates/{id}/export`: everything stored about one
+//! candidate, for a subject-access request.
+
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::{param::Path, payload::Json, ApiResponse, Object, OpenApi};
+use sea_orm::DatabaseConnection;
+
+use super::{
+    candidates::Candidate,
+    error::ApiError,
+    nullable::Nullable,
+    security::ApiKeyAuth,
+    vocabulary::{Channel, Kind, Source, Stage},
+    ApiTags,
+};
+use crate::domain::{auth::Capability, candidates, encounters};
+
+/// Everything the service stores about one candidate: the answer to a
+/// subject-access request (GDPR Art. 15).
+#[derive(Object)]
+pub struct CandidateDataExport {
+    /// When this export was made.
+    pub exported_at: DateTime<Utc>,
+    /// The candidate's profile, as `GET /api/v1/candidates/{id}` shows it.
+    pub candidate: Candidate,
+    /// Every encounter of the candidate, oldest first.
+    pub encounters: Vec<CandidateEncounterRecord>,
+    /// The earliest score, `null` when never scored.
+    pub first_score: Nullable<i32>,
+    /// The most recent score, `null` when never scored.
+    pub latest_score: Nullable<i32>,
+    /// `latest_score - first_score`; `null` with fewer than two scores.
+    pub overall_shift: Nullable<i32>,
+}
+
+/// One encounter of the candidate, as stored, with its touchpoint.
+#[derive(Object)]
+pub struct CandidateEncounterRecord {
+    /// The encounter's id.
+    pub id: i64,
+    /// When it happened (UTC).
+    pub occurred_at: DateTime<Utc>,
+    /// The touchpoint the candidate met.
+    pub touchpoint: CandidateExportTouchpoint,
+    /// Who measured the score, or where the record came from.
+    pub source: Source,
+    /// The score given, 0 to 10; `null` when not measured.
+    pub score: Nullable<i32>,
+    /// This score minus the candidate's previous score; `null` for the first
+    /// score and for unscored encounters.
+    pub shift: Nullable<i32>,
+    /// What the candidate said or showed; `null` when none or erased.
+    pub note: Nullable<String>,
+    /// The id of the API key that recorded it.
+    pub recorded_by_key_id: i64,
+    /// When it was recorded.
+    pub created_at: DateTime<Utc>,
+    /// When it was last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The touchpoint of an exported encounter.
+#[derive(Object)]
+pub struct CandidateExportTouchpoint {
+    /// The touchpoint's id.
+    pub id: i64,
+    /// Its name.
+    pub name: String,
+    pub kind: Kind,
+    pub channel: Channel,
+    pub stage: Stage,
+}
+
+impl CandidateDataExport {
+    fn new(journey: encounters::Journey, exported_at: DateTime<Utc>) -> Self {
+        CandidateDataExport {
+            exported_at,
+            candidate: journey.candidate.into(),
+            encounters: journey
+                .steps
+                .into_iter()
+                .map(|step| CandidateEncounterRecord {
+                    id: step.encounter.id,
+                    occurred_at: step.encounter.occurred_at,
+                    touchpoint: CandidateExportTouchpoint {
+                        id: step.touchpoint.id,
+                        name: step.touchpoint.name,
+                        kind: step.touchpoint.kind.into(),
+                        channel: step.touchpoint.channel.into(),
+                        stage: step.touchpoint.stage.into(),
+                    },
+                    source: step.encounter.source.into(),
+                    score: step.encounter.score.into(),
+                    shift: step.shift.into(),
+                    note: step.encounter.note.into(),
+                    recorded_by_key_id: step.encounter.recorded_by_key_id,
+                    created_at: step.encounter.created_at,
+                    updated_at: step.encounter.updated_at,
+                })
+                .collect(),
+            first_score: journey.first_score.into(),
+            latest_score: journey.latest_score.into(),
+            overall_shift: journey.overall_shift.into(),
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum CandidateDataExportResponse {
+    /// Everything stored about the candidate.
+    #[oai(status = 200)]
+    Ok(Json<CandidateDataExport>),
+}
+
+#[derive(Default)]
+pub struct CandidateExportsApi;
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Candidates")]
+impl CandidateExportsApi {
+    /// Export a candidate's data
+    ///
+    /// Answers a candidate's request to see their data (GDPR Art. 15), for
+    /// admins only: everything the service stores about the candidate in
+    /// one JSON document, its profile and every encounter with its
+    /// touchpoint, score, shift and note. An erased candidate's export
+    /// shows what is left: no personal data, the de-identified encounters.
+    #[oai(
+        path = "/candidates/:id/export",
+        method = "get",
+        operation_id = "export_candidate"
+    )]
+    async fn export(
+        &self,
+        auth: ApiKeyAuth,
+        db: Data<&DatabaseConnection>,
+        /// Candidate id.
+        id: Path<i64>,
+    ) -> Result<CandidateDataExportResponse, ApiError> {
+        auth.0.require(Capability::ManagePersonalData)?;
+        let exported_at = crate::domain::now();
+        let journey = candidates::subject_access(*db, auth.0.organization_id, id.0).await?;
+        Ok(CandidateDataExportResponse::Ok(Json(
+            CandidateDataExport::new(journey, exported_at),
+        )))
+    }
+}

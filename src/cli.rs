@@ -7,6 +7,7 @@ use crate::{
     config::{Cli, Command, DemoCommand, KeyCommand, OrgCommand, Settings},
     db,
     domain::{
+        self,
         auth::role_name,
         demo::{self, DemoOptions},
         keys, organizations,
@@ -35,14 +36,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 org.slug, org.name, org.id
             );
         }
-        Command::Key(KeyCommand::Create { org, role, name }) => {
+        Command::Key(KeyCommand::Create {
+            org,
+            role,
+            name,
+            expires_in_days,
+        }) => {
             let db = connected(&settings).await?;
             let organization = organizations::find_by_slug(&db, &org)
                 .await?
                 .with_context(|| format!("no organization with slug {org:?}"))?;
             let role = entity::enums::Role::from(api::vocabulary::Role::from(role));
             let name = name.unwrap_or_else(|| format!("{} key", role_name(role)));
-            let created = keys::create(&db, organization.id, role, &name).await?;
+            let expires_at =
+                expires_in_days.map(|days| domain::now() + chrono::Duration::days(i64::from(days)));
+            let created = keys::create(&db, organization.id, role, &name, expires_at).await?;
             eprintln!(
                 "created {} key {} ({}) for {}; the token is shown only now",
                 role_name(role),

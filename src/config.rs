@@ -174,6 +174,10 @@ pub enum KeyCommand {
         /// What the key is for.
         #[arg(long)]
         name: Option<String>,
+        /// Days until the key expires; without it the key is valid until
+        /// revoked.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=36_500))]
+        expires_in_days: Option<u32>,
     },
 }
 

@@ -1,5 +1,7 @@
 //! Logging through tracing-subscriber. Levels come from `RUST_LOG`.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::{fmt, layer::SubscriberExt, util::SubscriberInitExt, EnvFilter};
 
 use crate::config::LogFormat;
@@ -15,8 +17,14 @@ pub fn init(format: LogFormat) {
     // Logs go to stderr so that stdout stays free for command output
     // (`key create` prints only the token).
     let result = match format {
+        // Colours only on a terminal: escape codes in a log file or a
+        // journal make it hard to read and to grep.
         LogFormat::Pretty => registry
-            .with(fmt::layer().with_writer(std::io::stderr))
+            .with(
+                fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_ansi(std::io::stderr().is_terminal()),
+            )
             .try_init(),
         LogFormat::Json => registry
             .with(fmt::layer().json().with_writer(std::io::stderr))

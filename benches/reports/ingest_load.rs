@@ -149,7 +149,7 @@ type Ids = (i64, i64);
 async fn seed(conn: &sea_orm::DatabaseConnection) -> anyhow::Result<(String, Ids, Ids)> {
     use entity::enums::{Channel, Kind, Role, Stage};
     let org = organizations::create(conn, "bench", "Bench Corp").await?;
-    let key = keys::create(conn, org.id, Role::Recruiter, "bench").await?;
+    let key = keys::create(conn, org.id, Role::Recruiter, "bench", None).await?;
     let kinds = [Kind::EmployerCreated, Kind::True, Kind::Unexpected];
     let mut touchpoint_ids = Vec::new();
     for n in 0..TOUCHPOINTS {

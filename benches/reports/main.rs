@@ -308,7 +308,7 @@ fn add_months(date: NaiveDate, months: i32) -> NaiveDate {
 async fn seed(conn: &DatabaseConnection, size: usize) -> anyhow::Result<String> {
     use entity::enums::{Channel, Kind, Role, Source, Stage};
     let org = organizations::create(conn, "bench", "Bench Corp").await?;
-    let key = keys::create(conn, org.id, Role::Reporter, "bench").await?;
+    let key = keys::create(conn, org.id, Role::Reporter, "bench", None).await?;
     let mut rng = StdRng::seed_from_u64(size as u64);
 
     let kinds = [

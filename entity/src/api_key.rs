@@ -17,6 +17,8 @@ pub struct Model {
     pub token_prefix: String,
     pub last_used_at: Option<DateTimeUtc>,
     pub revoked_at: Option<DateTimeUtc>,
+    /// When the key stops being accepted; `None`: valid until revoked.
+    pub expires_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -21,7 +21,7 @@ pub enum ErrorCode {
     UnknownReference,
     /// Items of a batch were refused; `items` says which and why.
     InvalidItems,
-    /// Missing, malformed, unknown or revoked API key.
+    /// Missing, malformed, unknown, revoked or expired API key.
     Unauthorized,
     /// The key's role does not allow this operation.
     Forbidden,
@@ -127,7 +127,7 @@ pub enum ApiError {
     /// The request body is not well-formed JSON.
     #[oai(status = 400)]
     BadRequest(Json<ErrorBody>),
-    /// Missing, malformed, unknown or revoked API key.
+    /// Missing, malformed, unknown, revoked or expired API key.
     #[oai(status = 401)]
     Unauthorized(Json<ErrorBody>),
     /// The key's role does not allow this operation.
@@ -270,7 +270,7 @@ impl From<DomainError> for ApiError {
             }
             DomainError::Unauthenticated => ApiError::new(
                 ErrorCode::Unauthorized,
-                "missing, malformed, unknown or revoked API key",
+                "missing, malformed, unknown, revoked or expired API key",
                 None,
             ),
             DomainError::Forbidden(message) => ApiError::new(ErrorCode::Forbidden, message, None),

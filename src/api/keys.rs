@@ -34,6 +34,9 @@ pub struct ApiKey {
     pub last_used_at: Nullable<DateTime<Utc>>,
     /// Set once revoked; a revoked key is refused with 401.
     pub revoked_at: Nullable<DateTime<Utc>>,
+    /// When the key stops being accepted (401 from then on); null: valid
+    /// until revoked.
+    pub expires_at: Nullable<DateTime<Utc>>,
     /// When the key was created.
     pub created_at: DateTime<Utc>,
     /// When the key was last changed (created, revoked).
@@ -49,6 +52,7 @@ impl From<entity::api_key::Model> for ApiKey {
             token_prefix: model.token_prefix,
             last_used_at: model.last_used_at.into(),
             revoked_at: model.revoked_at.into(),
+            expires_at: model.expires_at.into(),
             created_at: model.created_at,
             updated_at: model.updated_at,
         }
@@ -64,6 +68,10 @@ pub struct CreateApiKey {
     #[oai(validator(min_length = 1, max_length = 200))]
     pub name: String,
     pub role: Role,
+    /// When the key stops being accepted (RFC 3339, in the future); omit it
+    /// for a key that is valid until revoked. To rotate a key, create its
+    /// successor, switch the client over, then revoke the old one.
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 impl Example for CreateApiKey {
@@ -71,6 +79,11 @@ impl Example for CreateApiKey {
         CreateApiKey {
             name: "Monthly BI export".to_owned(),
             role: Role::Reporter,
+            expires_at: Some(
+                DateTime::parse_from_rfc3339("2027-06-30T00:00:00Z")
+                    .expect("a valid time")
+                    .with_timezone(&Utc),
+            ),
         }
     }
 }
@@ -147,8 +160,14 @@ impl KeysApi {
     ) -> Result<ApiKeyCreated, ApiError> {
         auth.0.require(Capability::ManageKeys)?;
         let body = body.0;
-        let created =
-            keys::create(*db, auth.0.organization_id, body.role.into(), &body.name).await?;
+        let created = keys::create(
+            *db,
+            auth.0.organization_id,
+            body.role.into(),
+            &body.name,
+            body.expires_at,
+        )
+        .await?;
         Ok(ApiKeyCreated::Created(Json(CreatedApiKey {
             key: created.key.into(),
             token: created.token,

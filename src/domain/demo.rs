@@ -297,7 +297,7 @@ pub async fn seed(
     }
     // The encounters are recorded by a key of their own, revoked at once:
     // it says where the data came from and can never be used.
-    let key = keys::create(&txn, organization.id, Role::Recruiter, "demo data").await?;
+    let key = keys::create(&txn, organization.id, Role::Recruiter, "demo data", None).await?;
     keys::revoke(&txn, organization.id, key.key.id).await?;
     txn.commit().await?;
 

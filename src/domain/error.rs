@@ -39,7 +39,7 @@ pub enum DomainError {
         message: String,
     },
     /// No valid credentials.
-    #[error("missing, malformed, unknown or revoked API key")]
+    #[error("missing, malformed, unknown, revoked or expired API key")]
     Unauthenticated,
     /// Valid credentials whose role does not allow the action.
     #[error("{0}")]

@@ -43,15 +43,24 @@ fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// Creates a key of `role`, accepted until it is revoked or, if given, until
+/// `expires_at` (which must be in the future).
 pub async fn create(
     db: &impl ConnectionTrait,
     organization_id: i64,
     role: Role,
     name: &str,
+    expires_at: Option<DateTime<Utc>>,
 ) -> DomainResult<NewKey> {
     let name = validate::required_text("name", name, validate::NAME_MAX)?;
-    let token = generate_token();
     let now = super::now();
+    if expires_at.is_some_and(|at| at <= now) {
+        return Err(DomainError::Invalid {
+            field: "expires_at".to_owned(),
+            message: "must be in the future".to_owned(),
+        });
+    }
+    let token = generate_token();
     let key = api_key::ActiveModel {
         organization_id: Set(organization_id),
         name: Set(name),
@@ -60,6 +69,7 @@ pub async fn create(
         token_prefix: Set(token[..DISPLAY_PREFIX_LEN].to_owned()),
         last_used_at: Set(None),
         revoked_at: Set(None),
+        expires_at: Set(expires_at),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()
@@ -111,8 +121,8 @@ pub async fn revoke(
     Ok(active.update(db).await?)
 }
 
-/// Resolves a bearer token to its key. Unknown and revoked tokens are the
-/// same failure, so a caller learns nothing about which keys exist.
+/// Resolves a bearer token to its key. Unknown, revoked and expired tokens
+/// are the same failure, so a caller learns nothing about which keys exist.
 pub async fn authenticate(db: &impl ConnectionTrait, token: &str) -> DomainResult<Principal> {
     if !token.starts_with(TOKEN_PREFIX) || token.len() > 200 {
         return Err(DomainError::Unauthenticated);
@@ -126,10 +136,11 @@ pub async fn authenticate(db: &impl ConnectionTrait, token: &str) -> DomainResul
     // The lookup already matched the hash; comparing again in constant time
     // keeps the check itself free of timing differences.
     let matches: bool = key.token_hash.as_bytes().ct_eq(hash.as_bytes()).into();
-    if !matches || key.revoked_at.is_some() {
+    let now = super::now();
+    if !matches || key.revoked_at.is_some() || key.expires_at.is_some_and(|at| at <= now) {
         return Err(DomainError::Unauthenticated);
     }
-    touch_last_used(db, &key, super::now()).await?;
+    touch_last_used(db, &key, now).await?;
     Ok(Principal {
         key_id: key.id,
         key_name: key.name,

@@ -178,7 +178,7 @@ pub async fn spawn_app_with(limits: touchpoint_tracker::config::Limits) -> TestA
     let token = |org, role| {
         let db = db.clone();
         async move {
-            keys::create(&db, org, role, "test key")
+            keys::create(&db, org, role, "test key", None)
                 .await
                 .unwrap()
                 .token
@@ -370,23 +370,33 @@ impl ServiceProcess {
     /// Starts `touchpoint-tracker serve` on a free loopback port, without
     /// waiting for it to be healthy.
     pub fn start(database_url: &str, extra_env: &[(&str, &str)]) -> Self {
+        let log_to_terminal = std::env::var_os("TEST_LOG").is_some();
+        let log = if log_to_terminal {
+            std::process::Stdio::inherit()
+        } else {
+            std::process::Stdio::null()
+        };
+        Self::start_logging_to(database_url, extra_env, log)
+    }
+
+    /// Starts `touchpoint-tracker serve` with its log (stderr) sent to `log`.
+    pub fn start_logging_to(
+        database_url: &str,
+        extra_env: &[(&str, &str)],
+        log: impl Into<std::process::Stdio>,
+    ) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let log_to_terminal = std::env::var_os("TEST_LOG").is_some();
         let child = std::process::Command::new(BIN)
             .arg("serve")
             .env("DATABASE_URL", database_url)
             .env("BIND_ADDR", format!("127.0.0.1:{port}"))
             .envs(extra_env.iter().copied())
             .stdout(std::process::Stdio::null())
-            .stderr(if log_to_terminal {
-                std::process::Stdio::inherit()
-            } else {
-                std::process::Stdio::null()
-            })
+            .stderr(log)
             .spawn()
             .expect("service starts");
         ServiceProcess {

@@ -16,6 +16,7 @@ mod helpers;
 mod ingest;
 mod instances;
 mod journey;
+mod key_lifecycle;
 mod openapi;
 mod outage;
 mod readme;

@@ -124,3 +124,80 @@ touchpoint-tracker() { "$BIN" "$@"; }
     assert_eq!(keys["items"][0]["name"], "HR team");
     assert_eq!(keys["items"][0]["role"], "admin");
 }
+
+/// The key rotation block: afterwards only the successor works, and it
+/// expires in 90 days.
+#[tokio::test]
+async fn readme_key_rotation_works_as_written() {
+    let database = fresh_database().await;
+    super::helpers::run_cli(&database.url, &["org", "create", "acme", "Acme Corp"]);
+    let admin = super::helpers::run_cli(
+        &database.url,
+        &["key", "create", "--org", "acme", "--role", "admin"],
+    );
+    let server = ServiceProcess::start_healthy(&database.url).await;
+    let client = reqwest::Client::new();
+    let old: Value = client
+        .post(format!("{}/api/v1/keys", server.api))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"name": "Nightly BI export", "role": "reporter"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let old_token = old["token"].as_str().unwrap();
+
+    let preamble = r#"
+set -euo pipefail
+AUTH="Authorization: Bearer $TOKEN"
+JSON="Content-Type: application/json"
+"#;
+    let script = format!(
+        "{preamble}\n{}\nprintf '\\n%s\\n' \"$NEW_TOKEN\"",
+        readme_block("rotation")
+    );
+    let output = Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .env("API", &server.api)
+        .env("TOKEN", &admin)
+        .env("OLD_KEY_ID", old["key"]["id"].to_string())
+        .output()
+        .expect("bash runs");
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let new_token = stdout.lines().last().unwrap().trim();
+    assert!(new_token.starts_with("tpt_"), "{stdout}");
+
+    let status = |token: &str| {
+        let request = client
+            .get(format!("{}/api/v1/touchpoints", server.api))
+            .bearer_auth(token);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(status(old_token).await, 401, "the old key is revoked");
+    assert_eq!(status(new_token).await, 200, "the successor works");
+    let keys: Value = client
+        .get(format!("{}/api/v1/keys", server.api))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let successor = keys["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|key| key["revoked_at"].is_null() && key["role"] == "reporter")
+        .expect("the successor is listed");
+    let expires_at =
+        chrono::DateTime::parse_from_rfc3339(successor["expires_at"].as_str().unwrap())
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+    let days = (expires_at - chrono::Utc::now()).num_hours() as f64 / 24.0;
+    assert!((89.0..=90.0).contains(&days), "expires in {days} days");
+}

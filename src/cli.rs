@@ -4,13 +4,13 @@ use anyhow::Context;
 
 use crate::{
     api,
-    config::{Cli, Command, DemoCommand, KeyCommand, OrgCommand, Settings},
+    config::{Cli, Command, DemoCommand, KeyCommand, OrgCommand, RetentionCommand, Settings},
     db,
     domain::{
         self,
         auth::role_name,
         demo::{self, DemoOptions},
-        keys, organizations,
+        keys, organizations, retention,
     },
     startup::{shutdown_signal, Application},
 };
@@ -74,6 +74,42 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 seeded.candidates,
                 seeded.encounters,
                 started.elapsed().as_secs_f64()
+            );
+        }
+        Command::Retention(RetentionCommand::Run { dry_run }) => {
+            let policy = settings.retention.context(
+                "no retention policy: set --retention-days (or RETENTION_DAYS) to the days \
+                 candidate data is kept after their latest encounter",
+            )?;
+            let db = connected(&settings).await?;
+            let now = domain::now();
+            let candidates = if dry_run {
+                retention::find_due(&db, &policy, now).await?
+            } else {
+                retention::enforce(&db, &policy, now).await?
+            };
+            // One line per candidate, tab-separated, for review or a script.
+            println!("organization\tcandidate_id\texternal_ref\tlast_activity");
+            for due in &candidates {
+                let external_ref = if dry_run {
+                    due.external_ref.as_str()
+                } else {
+                    "(erased)"
+                };
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    due.organization_id,
+                    due.candidate_id,
+                    external_ref,
+                    due.last_activity.to_rfc3339()
+                );
+            }
+            eprintln!(
+                "{} {} candidates whose latest encounter is before {} ({} days)",
+                if dry_run { "would erase" } else { "erased" },
+                candidates.len(),
+                policy.cutoff(now).to_rfc3339(),
+                policy.days
             );
         }
     }

@@ -4,7 +4,10 @@ use std::{net::SocketAddr, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::api::{payload::BodyLimits, rate_limit::RateLimit, vocabulary::Role};
+use crate::{
+    api::{payload::BodyLimits, rate_limit::RateLimit, vocabulary::Role},
+    domain::retention::RetentionPolicy,
+};
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/touchpoints.db";
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -33,6 +36,8 @@ pub struct GlobalArgs {
     pub database: DatabaseArgs,
     #[command(flatten)]
     pub limits: LimitArgs,
+    #[command(flatten)]
+    pub retention: RetentionArgs,
     /// Log line format. Log levels come from `RUST_LOG` (default `info`).
     #[arg(
         long,
@@ -106,6 +111,29 @@ pub struct LimitArgs {
     pub rate_limit_burst: Option<f64>,
 }
 
+/// How long candidate data is kept.
+#[derive(Args, Debug, Clone)]
+pub struct RetentionArgs {
+    /// Erase candidates whose latest encounter (or, without one, creation)
+    /// is older than this many days. Off when not set.
+    #[arg(
+        long,
+        env = "RETENTION_DAYS",
+        global = true,
+        value_parser = clap::value_parser!(u32).range(1..=36_500)
+    )]
+    pub retention_days: Option<u32>,
+    /// How often `serve` applies the retention policy, in seconds.
+    #[arg(
+        long,
+        env = "RETENTION_INTERVAL_SECONDS",
+        default_value_t = 3600,
+        global = true,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub retention_interval_seconds: u64,
+}
+
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     /// Human-readable lines.
@@ -131,6 +159,9 @@ pub enum Command {
     /// Demo data, to see the reports at work.
     #[command(subcommand)]
     Demo(DemoCommand),
+    /// The retention policy (`--retention-days`).
+    #[command(subcommand)]
+    Retention(RetentionCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -158,6 +189,17 @@ pub enum OrgCommand {
         slug: String,
         /// Display name.
         name: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RetentionCommand {
+    /// Erase now the candidates the policy (`--retention-days`) says are
+    /// due; prints each one erased on stdout.
+    Run {
+        /// Print the candidates that would be erased, and erase nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -204,6 +246,8 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub bind: SocketAddr,
     pub limits: Limits,
+    /// `None`: candidate data is kept until erased on request.
+    pub retention: Option<RetentionPolicy>,
 }
 
 /// How much a request and a key may ask.
@@ -256,6 +300,10 @@ impl From<&GlobalArgs> for Settings {
             },
             bind: args.bind,
             limits: Limits::from(&args.limits),
+            retention: args.retention.retention_days.map(|days| RetentionPolicy {
+                days,
+                interval: Duration::from_secs(args.retention.retention_interval_seconds),
+            }),
         }
     }
 }

@@ -13,7 +13,11 @@ use crate::{
     api,
     config::{Limits, Settings},
     db,
-    domain::{idempotency, organizations, store::WriterConnection},
+    domain::{
+        idempotency, organizations,
+        retention::{self, RetentionPolicy},
+        store::WriterConnection,
+    },
 };
 
 /// In-flight requests get this long to finish after a shutdown signal.
@@ -26,6 +30,7 @@ pub struct Application {
     /// What the encounter writer writes through (see `db::writer_connection`).
     writer_db: WriterConnection,
     limits: Limits,
+    retention: Option<RetentionPolicy>,
 }
 
 impl Application {
@@ -50,6 +55,7 @@ impl Application {
             db,
             writer_db,
             limits: settings.limits.clone(),
+            retention: settings.retention,
         })
     }
 
@@ -73,11 +79,23 @@ impl Application {
         }
         tracing::info!(address = %self.address, docs = %format!("http://{}/docs", self.address), "listening");
         let purge = tokio::spawn(idempotency::purge_periodically(self.db.clone()));
+        let retention = self.retention.map(|policy| {
+            tracing::info!(
+                days = policy.days,
+                every_seconds = policy.interval.as_secs(),
+                "retention policy on"
+            );
+            tokio::spawn(retention::enforce_periodically(self.db.clone(), policy))
+        });
         let app = api::routes(self.db.clone(), self.writer_db.clone(), &self.limits);
         let result = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(GRACEFUL_SHUTDOWN_TIMEOUT))
             .await;
         purge.abort();
+        if let Some(retention) = retention {
+            // Each erasure is one transaction: stopping between them is safe.
+            retention.abort();
+        }
         // The writer's own SQLite connection closes with its last handle,
         // when the writer has finished its queue; on PostgreSQL it is `db`.
         let _ = self.db.close().await;

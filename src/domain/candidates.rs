@@ -270,6 +270,18 @@ pub async fn erase(
         // Dropping the write rolls back its change_seq bump.
         return Ok(current);
     }
+    let erased = erase_in(&write, current).await?;
+    write.commit().await?;
+    Ok(erased)
+}
+
+/// Erases `current`, a candidate not yet erased, within `write` (see
+/// [`erase`]); the caller commits.
+pub(super) async fn erase_in(
+    write: &EncounterWrite,
+    current: candidate::Model,
+) -> DomainResult<candidate::Model> {
+    let (organization_id, id) = (current.organization_id, current.id);
     let now = write.now();
     let mut active: candidate::ActiveModel = current.into();
     active.external_ref = Set(erased_external_ref(id));
@@ -289,7 +301,6 @@ pub async fn erase(
         .await?;
     idempotency::redact_candidate(write.entities(), organization_id, id).await?;
     // No score changed, so the rollups are untouched.
-    write.commit().await?;
     Ok(erased)
 }
 

@@ -18,6 +18,7 @@ pub mod pagination;
 pub mod patch;
 pub mod perception;
 pub mod reports;
+pub mod retention;
 pub mod rollups;
 pub mod sql;
 pub mod store;

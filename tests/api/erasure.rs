@@ -108,12 +108,21 @@ async fn record_history(app: &TestApp) -> Vec<i64> {
 
 /// Every report, in every grouping and bucket, for a few windows.
 async fn all_reports(app: &TestApp) -> BTreeMap<String, Value> {
+    all_reports_in(
+        app,
+        &[
+            ("2026-08-01", "2026-11-01"),
+            ("2026-09-01", "2026-10-01"),
+            ("2026-08-10", "2026-08-24"),
+        ],
+    )
+    .await
+}
+
+/// Every report, in every grouping and bucket, for each `(from, to)` window.
+pub async fn all_reports_in(app: &TestApp, windows: &[(&str, &str)]) -> BTreeMap<String, Value> {
     let mut paths = Vec::new();
-    for (from, to) in [
-        ("2026-08-01", "2026-11-01"),
-        ("2026-09-01", "2026-10-01"),
-        ("2026-08-10", "2026-08-24"),
-    ] {
+    for &(from, to) in windows {
         let window = format!("from={from}&to={to}");
         for bucket in ["day", "week", "month"] {
             for group_by in ["none", "kind", "channel", "stage", "touchpoint"] {

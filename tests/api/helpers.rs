@@ -26,7 +26,8 @@ pub struct TestApp {
     /// The admin key of a second organization, "globex".
     pub other_admin: String,
     pub db: sea_orm::DatabaseConnection,
-    _database: TestDatabase,
+    /// The service's database, for the command line on the same data.
+    pub database: TestDatabase,
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -146,6 +147,20 @@ pub async fn spawn_app() -> TestApp {
 
 /// A test service with these request limits.
 pub async fn spawn_app_with(limits: touchpoint_tracker::config::Limits) -> TestApp {
+    spawn_app_configured(limits, None).await
+}
+
+/// A test service that applies this retention policy on its schedule.
+pub async fn spawn_app_with_retention(
+    policy: touchpoint_tracker::domain::retention::RetentionPolicy,
+) -> TestApp {
+    spawn_app_configured(Default::default(), Some(policy)).await
+}
+
+async fn spawn_app_configured(
+    limits: touchpoint_tracker::config::Limits,
+    retention: Option<touchpoint_tracker::domain::retention::RetentionPolicy>,
+) -> TestApp {
     TRACING.call_once(|| {
         if std::env::var_os("TEST_LOG").is_some() {
             telemetry::init(LogFormat::Pretty);
@@ -156,6 +171,7 @@ pub async fn spawn_app_with(limits: touchpoint_tracker::config::Limits) -> TestA
         database: DatabaseSettings::new(database.url.clone()),
         bind: "127.0.0.1:0".parse().unwrap(),
         limits,
+        retention,
     };
     let app = Application::build(&settings)
         .await
@@ -202,7 +218,7 @@ pub async fn spawn_app_with(limits: touchpoint_tracker::config::Limits) -> TestA
         reporter,
         other_admin,
         db,
-        _database: database,
+        database,
         _shutdown: shutdown,
     }
 }

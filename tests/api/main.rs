@@ -22,5 +22,6 @@ mod outage;
 mod readme;
 mod recount;
 mod reports;
+mod retention;
 mod subject_access;
 mod touchpoints;

@@ -1,0 +1,182 @@
+//! The retention policy: candidates whose latest encounter is older than the
+//! limit are erased (see [`candidates::erase`](super::candidates::erase)),
+//! so applicant data is not kept longer than the employer's policy allows.
+//! A candidate without encounters counts from when it was created.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use chrono::{DateTime, Utc};
+use entity::{candidate, encounter};
+use sea_orm::{
+    sea_query::{Expr, ExprTrait, Func, SimpleExpr},
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, JoinType,
+    QueryFilter, QueryOrder, QuerySelect, RelationTrait,
+};
+
+use super::{candidates, rollups::EncounterWrite, DomainResult};
+
+/// Candidates erased in one transaction: few enough that encounter writes
+/// of the organization wait only briefly behind it.
+const ERASE_BATCH: u64 = 100;
+
+/// How long candidate data is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionPolicy {
+    /// Days after a candidate's latest encounter before they are erased.
+    pub days: u32,
+    /// How often the service applies the policy.
+    pub interval: Duration,
+}
+
+impl RetentionPolicy {
+    /// Candidates whose last activity is before this are due at `now`.
+    pub fn cutoff(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now - chrono::Duration::days(i64::from(self.days))
+    }
+}
+
+/// A candidate the policy erases.
+#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
+pub struct DueCandidate {
+    pub organization_id: i64,
+    pub candidate_id: i64,
+    pub external_ref: String,
+    /// The latest encounter's time, or the candidate's creation without one.
+    pub last_activity: DateTime<Utc>,
+}
+
+/// The latest encounter's time, or the candidate's creation without one.
+fn last_activity() -> SimpleExpr {
+    let latest_encounter: SimpleExpr = Func::max(Expr::col((
+        encounter::Entity,
+        encounter::Column::OccurredAt,
+    )))
+    .into();
+    let created: SimpleExpr = Expr::col((candidate::Entity, candidate::Column::CreatedAt));
+    Func::coalesce([latest_encounter, created]).into()
+}
+
+/// Candidates not yet erased whose last activity is before `cutoff`, in id
+/// order, after `after_id`, at most `limit`; only `ids` when given.
+async fn due(
+    db: &impl ConnectionTrait,
+    cutoff: DateTime<Utc>,
+    after_id: i64,
+    limit: u64,
+    ids: Option<&[i64]>,
+) -> DomainResult<Vec<DueCandidate>> {
+    let mut query = candidate::Entity::find()
+        .select_only()
+        .column(candidate::Column::OrganizationId)
+        .column_as(candidate::Column::Id, "candidate_id")
+        .column(candidate::Column::ExternalRef)
+        .expr_as(last_activity(), "last_activity")
+        .join(JoinType::LeftJoin, candidate::Relation::Encounter.def())
+        .filter(candidate::Column::ErasedAt.is_null())
+        .filter(candidate::Column::Id.gt(after_id));
+    if let Some(ids) = ids {
+        query = query.filter(candidate::Column::Id.is_in(ids.iter().copied()));
+    }
+    // Grouping by the primary key lets PostgreSQL select the other columns.
+    Ok(query
+        .group_by(candidate::Column::Id)
+        .having(last_activity().lt(Expr::value(cutoff)))
+        .order_by_asc(candidate::Column::Id)
+        .limit(limit)
+        .into_model::<DueCandidate>()
+        .all(db)
+        .await?)
+}
+
+/// Every candidate the policy would erase at `now`, without erasing them.
+pub async fn find_due(
+    db: &DatabaseConnection,
+    policy: &RetentionPolicy,
+    now: DateTime<Utc>,
+) -> DomainResult<Vec<DueCandidate>> {
+    let cutoff = policy.cutoff(now);
+    let mut all = Vec::new();
+    loop {
+        let after = all.last().map_or(0, |due: &DueCandidate| due.candidate_id);
+        let page = due(db, cutoff, after, 1000, None).await?;
+        let done = page.len() < 1000;
+        all.extend(page);
+        if done {
+            return Ok(all);
+        }
+    }
+}
+
+/// Erases every candidate due at `now`, returning those erased.
+///
+/// Each batch is erased in one encounter write of its organization, which
+/// checks again, under the organization's write lock, that each candidate is
+/// still due and not yet erased. So an encounter recorded meanwhile saves its
+/// candidate, and instances applying the policy at the same time erase each
+/// candidate once: the later one finds it erased and skips it.
+pub async fn enforce(
+    db: &DatabaseConnection,
+    policy: &RetentionPolicy,
+    now: DateTime<Utc>,
+) -> DomainResult<Vec<DueCandidate>> {
+    let cutoff = policy.cutoff(now);
+    let mut erased = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = due(db, cutoff, after, ERASE_BATCH, None).await?;
+        let Some(last) = page.last() else {
+            return Ok(erased);
+        };
+        after = last.candidate_id;
+        let mut by_organization: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+        for candidate in &page {
+            by_organization
+                .entry(candidate.organization_id)
+                .or_default()
+                .push(candidate.candidate_id);
+        }
+        for (organization_id, ids) in by_organization {
+            erased.extend(erase_if_due(db, organization_id, &ids, cutoff).await?);
+        }
+    }
+}
+
+async fn erase_if_due(
+    db: &DatabaseConnection,
+    organization_id: i64,
+    ids: &[i64],
+    cutoff: DateTime<Utc>,
+) -> DomainResult<Vec<DueCandidate>> {
+    let write = EncounterWrite::begin(db, organization_id).await?;
+    let still_due = due(write.entities(), cutoff, 0, ids.len() as u64, Some(ids)).await?;
+    if still_due.is_empty() {
+        // Dropping the write rolls back its change_seq bump.
+        return Ok(still_due);
+    }
+    for candidate in &still_due {
+        let current =
+            candidates::get(write.entities(), organization_id, candidate.candidate_id).await?;
+        candidates::erase_in(&write, current).await?;
+    }
+    write.commit().await?;
+    Ok(still_due)
+}
+
+/// Applies the policy every `policy.interval`, starting now, for as long as
+/// the service runs.
+pub async fn enforce_periodically(db: DatabaseConnection, policy: RetentionPolicy) {
+    let mut interval = tokio::time::interval(policy.interval);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        match enforce(&db, &policy, super::now()).await {
+            Ok(erased) if erased.is_empty() => {}
+            Ok(erased) => tracing::info!(
+                erased = erased.len(),
+                days = policy.days,
+                "retention: candidates erased"
+            ),
+            Err(err) => tracing::warn!(error = %err, "retention: applying the policy failed"),
+        }
+    }
+}

@@ -14,6 +14,7 @@ mod idempotency;
 pub mod journeys;
 pub mod keys;
 pub mod nullable;
+pub mod organization;
 mod page;
 mod patch;
 pub mod payload;
@@ -52,6 +53,8 @@ pub enum ApiTags {
     Encounters,
     /// API keys and their roles.
     Keys,
+    /// The organization's settings: small-group suppression in reports.
+    Organization,
     /// Incremental export for reporting jobs.
     Exports,
     /// Perception trends, cNPS, shifts and touchpoint impact.
@@ -67,6 +70,7 @@ type Apis = document::Adjusted<(
     encounter_imports::EncounterImportsApi,
     journeys::JourneysApi,
     keys::KeysApi,
+    organization::OrganizationApi,
     exports::ExportsApi,
     reports::ReportsApi,
 )>;

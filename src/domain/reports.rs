@@ -164,10 +164,6 @@ impl Counters {
 pub struct MinGroupSize(i64);
 
 impl MinGroupSize {
-    pub fn new(size: i64) -> Self {
-        MinGroupSize(size)
-    }
-
     /// The organization's setting, read by every report.
     pub async fn of(db: &impl ConnectionTrait, organization_id: i64) -> DomainResult<Self> {
         let organization = super::organizations::get(db, organization_id).await?;
@@ -970,6 +966,61 @@ mod tests {
         assert_eq!(Bucket::Week.count(&window), 7);
         let one_day = Window::new(date("2026-03-01"), date("2026-03-02")).unwrap();
         assert_eq!(Bucket::Week.count(&one_day), 1);
+    }
+
+    #[test]
+    fn figures_of_small_groups_are_withheld() {
+        let counters = Counters {
+            encounters: 5,
+            scored: 3,
+            score_sum: 21,
+            promoters: 1,
+            passives: 1,
+            detractors: 1,
+            attributed_sum: -2.0,
+            attributions: 2,
+        };
+        let off = Figures::new(&counters, MinGroupSize::default());
+        assert!(!off.suppressed);
+        assert_eq!(off.promoters, Some(1));
+        assert_eq!(off.mean_attributed_shift, Some(-1.0));
+        // Enough scores, too few attributions: only the shift figures go.
+        let three = Figures::new(&counters, MinGroupSize(3));
+        assert!(!three.suppressed);
+        assert_eq!((three.mean_score, three.cnps), (Some(7.0), Some(0.0)));
+        assert_eq!(three.detractors, Some(1));
+        assert_eq!(three.attributed_shift_sum, None);
+        assert_eq!(three.mean_attributed_shift, None);
+        // Too few scores: every figure goes, the counts stay.
+        let four = Figures::new(&counters, MinGroupSize(4));
+        assert!(four.suppressed);
+        assert_eq!((four.encounters, four.scored, four.attributions), (5, 3, 2));
+        assert_eq!((four.mean_score, four.cnps), (None, None));
+        assert_eq!(
+            (four.promoters, four.passives, four.detractors),
+            (None, None, None)
+        );
+        assert_eq!(four.attributed_shift_sum, None);
+    }
+
+    #[test]
+    fn shift_groups_of_too_few_candidates_are_withheld() {
+        let two_candidates = |min| {
+            let mut tally = ShiftTally::new("all".to_owned());
+            tally.count(-3);
+            tally.count(1);
+            tally.shown(MinGroupSize(min))
+        };
+        let shown = two_candidates(2);
+        assert!(!shown.suppressed);
+        assert_eq!(shown.mean_shift, Some(-1.0));
+        assert_eq!(shown.histogram.map(|h| h[7]), Some(1));
+        let withheld = two_candidates(3);
+        assert!(withheld.suppressed);
+        assert_eq!(withheld.candidates, 2);
+        let counts = (withheld.improved, withheld.unchanged, withheld.declined);
+        assert_eq!(counts, (None, None, None));
+        assert_eq!((withheld.mean_shift, withheld.histogram), (None, None));
     }
 
     #[test]

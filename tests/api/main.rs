@@ -22,4 +22,5 @@ mod readme;
 mod recount;
 mod reports;
 mod subject_access;
+mod suppression;
 mod touchpoints;

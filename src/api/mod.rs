@@ -57,7 +57,8 @@ pub enum ApiTags {
     Organization,
     /// Incremental export for reporting jobs.
     Exports,
-    /// Perception trends, cNPS, shifts and touchpoint impact.
+    /// Perception trends, cNPS, shifts and touchpoint impact. Groups smaller
+    /// than the organization's `min_group_size` are `suppressed`.
     Reports,
 }
 

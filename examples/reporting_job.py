@@ -79,6 +79,8 @@ def main() -> None:
         writer.writerow(
             ["month", "kind", "encounters", "scored", "promoters", "passives", "detractors", "mean_score", "cnps"]
         )
+        # Null (nothing scored, or a point suppressed because it has fewer
+        # scores than the organization's min_group_size) is an empty cell.
         for series in trend.series:
             for p in series.points:
                 writer.writerow(
@@ -87,9 +89,7 @@ def main() -> None:
                         series.group,
                         p.encounters,
                         p.scored,
-                        p.promoters,
-                        p.passives,
-                        p.detractors,
+                        *("" if v is None else v for v in (p.promoters, p.passives, p.detractors)),
                         "" if p.mean_score is None else p.mean_score,
                         "" if p.cnps is None else p.cnps,
                     ]
@@ -98,7 +98,8 @@ def main() -> None:
     fig, ax = plt.subplots(figsize=(10, 5.5), dpi=110)
     for series in trend.series:
         months = [p.bucket_start for p in series.points]
-        # A month without scores has no cNPS (null, not 0): a gap in the line.
+        # A month without scores, or with too few (suppressed), has no cNPS
+        # (null, not 0): a gap in the line.
         values = [math.nan if p.cnps is None else p.cnps for p in series.points]
         ax.plot(months, values, marker="o", label=KIND_LABELS.get(series.group, series.group))
     ax.axhline(0, color="grey", linewidth=0.8)

@@ -15,6 +15,10 @@ pub struct Model {
     /// The version of the perception rollups this organization's rows were
     /// built with; below the service's version, they are rebuilt at start.
     pub rollup_version: i32,
+    /// Small-group suppression: a report point or row backed by fewer
+    /// scored encounters than this hides the figures that could reveal a
+    /// candidate's score. 0 (the default) turns it off.
+    pub min_group_size: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

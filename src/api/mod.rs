@@ -14,6 +14,7 @@ mod idempotency;
 pub mod journeys;
 pub mod keys;
 pub mod nullable;
+pub mod organization;
 mod page;
 mod patch;
 pub mod payload;
@@ -52,9 +53,12 @@ pub enum ApiTags {
     Encounters,
     /// API keys and their roles.
     Keys,
+    /// The organization's settings: small-group suppression in reports.
+    Organization,
     /// Incremental export for reporting jobs.
     Exports,
-    /// Perception trends, cNPS, shifts and touchpoint impact.
+    /// Perception trends, cNPS, shifts and touchpoint impact. Groups smaller
+    /// than the organization's `min_group_size` are `suppressed`.
     Reports,
 }
 
@@ -67,6 +71,7 @@ type Apis = document::Adjusted<(
     encounter_imports::EncounterImportsApi,
     journeys::JourneysApi,
     keys::KeysApi,
+    organization::OrganizationApi,
     exports::ExportsApi,
     reports::ReportsApi,
 )>;

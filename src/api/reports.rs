@@ -14,8 +14,8 @@ use super::{
 };
 use crate::domain::{
     auth::Capability,
-    perception::{round_to, Counters},
-    reports::{self, Window, HISTOGRAM_BINS},
+    perception::round_to,
+    reports::{self, Figures, Window},
 };
 
 /// The length of a trend's buckets. Weeks are ISO weeks, starting Monday;
@@ -64,17 +64,22 @@ pub struct TrendPoint {
     pub encounters: i64,
     /// Encounters with a score.
     pub scored: i64,
+    /// Whether fewer scored encounters than the organization's
+    /// `min_group_size` back this point: then its counts are shown, and
+    /// `mean_score`, `cnps` and the promoter, passive and detractor counts
+    /// are `null`. Always `false` while `min_group_size` is 0.
+    pub suppressed: bool,
     /// Mean score (0-10) of the scored encounters, 2 decimals; `null` when
-    /// nothing was scored.
+    /// nothing was scored or the point is suppressed.
     pub mean_score: Nullable<f64>,
-    /// Scores of 9 or 10.
-    pub promoters: i64,
-    /// Scores of 7 or 8.
-    pub passives: i64,
-    /// Scores of 0 to 6.
-    pub detractors: i64,
+    /// Scores of 9 or 10; `null` when the point is suppressed.
+    pub promoters: Nullable<i64>,
+    /// Scores of 7 or 8; `null` when the point is suppressed.
+    pub passives: Nullable<i64>,
+    /// Scores of 0 to 6; `null` when the point is suppressed.
+    pub detractors: Nullable<i64>,
     /// % promoters − % detractors among scored encounters, 1 decimal;
-    /// `null` when nothing was scored.
+    /// `null` when nothing was scored or the point is suppressed.
     pub cnps: Nullable<f64>,
 }
 
@@ -117,36 +122,48 @@ pub struct TouchpointImpact {
     pub candidates: i64,
     /// Encounters with the touchpoint in the window that have a score.
     pub scored: i64,
-    /// Mean score of the scored encounters, 2 decimals.
+    /// Whether fewer scored encounters than the organization's
+    /// `min_group_size` back this row: then its counts are shown, and
+    /// `mean_score`, `cnps` and the shift figures are `null`. Always
+    /// `false` while `min_group_size` is 0.
+    pub suppressed: bool,
+    /// Mean score of the scored encounters, 2 decimals; `null` when nothing
+    /// was scored or the row is suppressed.
     pub mean_score: Nullable<f64>,
-    /// cNPS of the scored encounters, 1 decimal.
+    /// cNPS of the scored encounters, 1 decimal; `null` when nothing was
+    /// scored or the row is suppressed.
     pub cnps: Nullable<f64>,
-    /// The sum of the shifts attributed to its encounters, 3 decimals.
-    pub attributed_shift_sum: f64,
+    /// The sum of the shifts attributed to its encounters, 3 decimals;
+    /// `null` when the row is suppressed or has fewer attributions than
+    /// `min_group_size` (the shares of one pair of scores are one
+    /// candidate's shift).
+    pub attributed_shift_sum: Nullable<f64>,
     /// How many of its encounters received an attributed shift.
     pub attributions: i64,
     /// `attributed_shift_sum / attributions`, 3 decimals: how much one
-    /// encounter with this touchpoint moves perception on average.
+    /// encounter with this touchpoint moves perception on average; `null`
+    /// without attributions, and when `attributed_shift_sum` is.
     pub mean_attributed_shift: Nullable<f64>,
 }
 
 impl TouchpointImpact {
     fn from_domain(row: reports::TouchpointImpact) -> Self {
-        let c = &row.counters;
+        let f = &row.figures;
         TouchpointImpact {
             touchpoint_id: row.touchpoint.id,
             name: row.touchpoint.name,
             kind: row.touchpoint.kind.into(),
             channel: row.touchpoint.channel.into(),
             stage: row.touchpoint.stage.into(),
-            encounters: c.encounters,
+            encounters: f.encounters,
             candidates: row.candidates as i64,
-            scored: c.scored,
-            mean_score: c.mean_score().map(|m| round_to(m, 2)).into(),
-            cnps: c.cnps().into(),
-            attributed_shift_sum: round_to(c.attributed_sum, 3),
-            attributions: c.attributions,
-            mean_attributed_shift: c.mean_attributed_shift().map(|m| round_to(m, 3)).into(),
+            scored: f.scored,
+            suppressed: f.suppressed,
+            mean_score: f.mean_score.map(|m| round_to(m, 2)).into(),
+            cnps: f.cnps.into(),
+            attributed_shift_sum: f.attributed_shift_sum.map(|s| round_to(s, 3)).into(),
+            attributions: f.attributions,
+            mean_attributed_shift: f.mean_attributed_shift.map(|m| round_to(m, 3)).into(),
         }
     }
 }
@@ -160,7 +177,7 @@ pub struct TouchpointImpactReport {
     pub to: NaiveDate,
     /// Every touchpoint with encounters in the window, sorted by mean
     /// attributed shift ascending (the touchpoints that hurt perception
-    /// most first; those without attributions last), ties by encounters
+    /// most first; those where it is `null` last), ties by encounters
     /// descending.
     pub touchpoints: Vec<TouchpointImpact>,
 }
@@ -181,16 +198,24 @@ pub struct ShiftGroup {
     pub group: String,
     /// Candidates with at least two scores in the window.
     pub candidates: i64,
-    /// Candidates whose latest score is above their first.
-    pub improved: i64,
-    /// Candidates whose latest score equals their first.
-    pub unchanged: i64,
-    /// Candidates whose latest score is below their first.
-    pub declined: i64,
+    /// Whether the group has fewer candidates than the organization's
+    /// `min_group_size` (each candidate's shift is one value): then
+    /// `candidates` is shown, the other counts and `mean_shift` are `null`
+    /// and `histogram` is empty. Always `false` while `min_group_size` is 0.
+    pub suppressed: bool,
+    /// Candidates whose latest score is above their first; `null` when
+    /// suppressed.
+    pub improved: Nullable<i64>,
+    /// Candidates whose latest score equals their first; `null` when
+    /// suppressed.
+    pub unchanged: Nullable<i64>,
+    /// Candidates whose latest score is below their first; `null` when
+    /// suppressed.
+    pub declined: Nullable<i64>,
     /// The mean of latest minus first score, 2 decimals; `null` without
-    /// candidates.
+    /// candidates or when suppressed.
     pub mean_shift: Nullable<f64>,
-    /// All 21 shifts from −10 to 10, in order.
+    /// All 21 shifts from −10 to 10, in order; empty when suppressed.
     pub histogram: Vec<ShiftHistogramBin>,
 }
 
@@ -219,35 +244,47 @@ pub struct PerceptionSummary {
     pub encounters: i64,
     /// Encounters in the window that have a score.
     pub scored: i64,
+    /// Whether the window has fewer scored encounters than the
+    /// organization's `min_group_size`: then `mean_score`, `cnps` and
+    /// `cnps_change` are `null`. Always `false` while `min_group_size` is 0.
+    pub suppressed: bool,
     /// Mean score of the scored encounters, 2 decimals; `null` when nothing
-    /// was scored.
+    /// was scored or the window is suppressed.
     pub mean_score: Nullable<f64>,
-    /// cNPS of the window, 1 decimal.
+    /// cNPS of the window, 1 decimal; `null` when nothing was scored or the
+    /// window is suppressed.
     pub cnps: Nullable<f64>,
     /// The start of the previous window of equal length (it ends at `from`).
     pub previous_from: NaiveDate,
-    /// cNPS of the previous window.
+    /// Whether the previous window has fewer scored encounters than
+    /// `min_group_size`: then `previous_cnps` and `cnps_change` are `null`.
+    pub previous_suppressed: bool,
+    /// cNPS of the previous window; `null` when nothing was scored in it or
+    /// it is suppressed.
     pub previous_cnps: Nullable<f64>,
     /// `cnps - previous_cnps`, 1 decimal; `null` when either is.
     pub cnps_change: Nullable<f64>,
     /// Up to three touchpoints with the highest positive mean attributed
-    /// shift, best first.
+    /// shift, best first; touchpoints whose mean is `null` (suppressed)
+    /// are never listed.
     pub most_positive: Vec<TouchpointImpact>,
     /// Up to three touchpoints with the most negative mean attributed
-    /// shift, worst first.
+    /// shift, worst first; touchpoints whose mean is `null` (suppressed)
+    /// are never listed.
     pub most_negative: Vec<TouchpointImpact>,
 }
 
-fn point(bucket_start: NaiveDate, c: &Counters) -> TrendPoint {
+fn point(bucket_start: NaiveDate, f: &Figures) -> TrendPoint {
     TrendPoint {
         bucket_start,
-        encounters: c.encounters,
-        scored: c.scored,
-        mean_score: c.mean_score().map(|m| round_to(m, 2)).into(),
-        promoters: c.promoters,
-        passives: c.passives,
-        detractors: c.detractors,
-        cnps: c.cnps().into(),
+        encounters: f.encounters,
+        scored: f.scored,
+        suppressed: f.suppressed,
+        mean_score: f.mean_score.map(|m| round_to(m, 2)).into(),
+        promoters: f.promoters.into(),
+        passives: f.passives.into(),
+        detractors: f.detractors.into(),
+        cnps: f.cnps.into(),
     }
 }
 
@@ -357,7 +394,7 @@ impl ReportsApi {
                     points: s
                         .points
                         .iter()
-                        .map(|p| point(p.bucket_start, &p.counters))
+                        .map(|p| point(p.bucket_start, &p.figures))
                         .collect(),
                 })
                 .collect(),
@@ -390,12 +427,11 @@ impl ReportsApi {
     ) -> Result<ImpactResponse, ApiError> {
         auth.0.require(Capability::Read)?;
         let window = Window::new(from.0, to.0)?;
-        let impact = reports::touchpoint_impact(*db, auth.0.organization_id, &window).await?;
+        let rows = reports::touchpoint_impact(*db, auth.0.organization_id, &window).await?;
         Ok(ImpactResponse::Ok(Json(TouchpointImpactReport {
             from: window.from,
             to: window.to,
-            touchpoints: impact
-                .touchpoints
+            touchpoints: rows
                 .into_iter()
                 .map(TouchpointImpact::from_domain)
                 .collect(),
@@ -446,18 +482,20 @@ impl ReportsApi {
             groups: groups
                 .into_iter()
                 .map(|g| ShiftGroup {
-                    mean_shift: g.mean_shift().map(|m| round_to(m, 2)).into(),
-                    histogram: (0..HISTOGRAM_BINS)
-                        .map(|i| ShiftHistogramBin {
-                            shift: i as i32 - 10,
-                            candidates: g.histogram[i],
-                        })
+                    mean_shift: g.mean_shift.map(|m| round_to(m, 2)).into(),
+                    histogram: g
+                        .histogram
+                        .iter()
+                        .flatten()
+                        .zip(-10..)
+                        .map(|(&candidates, shift)| ShiftHistogramBin { shift, candidates })
                         .collect(),
                     group: g.group,
                     candidates: g.candidates,
-                    improved: g.improved,
-                    unchanged: g.unchanged,
-                    declined: g.declined,
+                    suppressed: g.suppressed,
+                    improved: g.improved.into(),
+                    unchanged: g.unchanged.into(),
+                    declined: g.declined.into(),
                 })
                 .collect(),
         })))
@@ -485,16 +523,19 @@ impl ReportsApi {
         auth.0.require(Capability::Read)?;
         let window = Window::new(from.0, to.0)?;
         let summary = reports::summary(*db, auth.0.organization_id, &window).await?;
-        let (cnps, previous_cnps) = (summary.current.cnps(), summary.previous.cnps());
+        let (current, previous) = (&summary.current, &summary.previous);
+        let (cnps, previous_cnps) = (current.cnps, previous.cnps);
         Ok(SummaryResponse::Ok(Json(PerceptionSummary {
             from: window.from,
             to: window.to,
             candidates: summary.candidates as i64,
-            encounters: summary.current.encounters,
-            scored: summary.current.scored,
-            mean_score: summary.current.mean_score().map(|m| round_to(m, 2)).into(),
+            encounters: current.encounters,
+            scored: current.scored,
+            suppressed: current.suppressed,
+            mean_score: current.mean_score.map(|m| round_to(m, 2)).into(),
             cnps: cnps.into(),
             previous_from: summary.previous_window.from,
+            previous_suppressed: previous.suppressed,
             previous_cnps: previous_cnps.into(),
             cnps_change: cnps
                 .zip(previous_cnps)

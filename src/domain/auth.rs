@@ -26,6 +26,9 @@ pub enum Capability {
     ManageKeys,
     /// Answer candidates' privacy requests: export or erase their data.
     ManagePersonalData,
+    /// Read and change the organization's name and settings
+    /// (`min_group_size`).
+    ManageOrganization,
 }
 
 impl Principal {
@@ -52,6 +55,9 @@ impl Principal {
                     Capability::ManageCatalog => "change the touchpoint catalog",
                     Capability::ManageKeys => "manage API keys",
                     Capability::ManagePersonalData => "export or erase a candidate's data",
+                    Capability::ManageOrganization => {
+                        "read or change the organization's settings"
+                    }
                 }
             )))
         }

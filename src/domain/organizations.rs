@@ -1,9 +1,18 @@
+//! Organizations: the tenants, and their settings.
+
 use entity::organization;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set,
 };
 
-use super::{validate, DomainError, DomainResult};
+use super::{patch::Patch, validate, DomainError, DomainResult};
+
+/// Changes to an organization's name and settings.
+#[derive(Debug, Default)]
+pub struct OrganizationChanges {
+    pub name: Patch<String>,
+    pub min_group_size: Patch<i64>,
+}
 
 pub async fn create(
     db: &impl ConnectionTrait,
@@ -25,6 +34,7 @@ pub async fn create(
         change_seq: Set(0),
         // Nothing to roll up yet: the empty rollups are current.
         rollup_version: Set(super::rollups::ROLLUP_VERSION),
+        min_group_size: Set(0),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()
@@ -38,6 +48,39 @@ pub async fn create(
             "an organization with this slug already exists",
         )
     })
+}
+
+/// The caller's own organization.
+pub async fn get(db: &impl ConnectionTrait, id: i64) -> DomainResult<organization::Model> {
+    organization::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(DomainError::NotFound {
+            resource: "organization",
+        })
+}
+
+/// Changes an organization's name and settings: the one place they change.
+pub async fn update(
+    db: &impl ConnectionTrait,
+    id: i64,
+    changes: OrganizationChanges,
+) -> DomainResult<organization::Model> {
+    let name = changes
+        .name
+        .try_map(|name| validate::required_text("name", &name, validate::NAME_MAX))?;
+    let min_group_size = changes
+        .min_group_size
+        .try_map(|size| validate::min_group_size("min_group_size", size))?;
+    let mut active: organization::ActiveModel = get(db, id).await?.into();
+    if let Patch::Set(name) = name {
+        active.name = Set(name);
+    }
+    if let Patch::Set(size) = min_group_size {
+        active.min_group_size = Set(size);
+    }
+    active.updated_at = Set(super::now());
+    Ok(active.update(db).await?)
 }
 
 pub async fn find_by_slug(

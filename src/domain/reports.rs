@@ -7,6 +7,10 @@
 //! grows with days × touchpoints, not with encounters. Perception shift
 //! looks up each candidate's first and latest score in the window through
 //! the partial index of scored encounters.
+//!
+//! Every report applies the organization's small-group suppression
+//! (`min_group_size`) here, in [`Figures`] and [`ShiftGroup`], so the API
+//! layer only ever sees what may be shown.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -146,6 +150,75 @@ impl Counters {
     /// The mean shift attributed to these encounters.
     pub fn mean_attributed_shift(&self) -> Option<f64> {
         super::perception::mean(self.attributed_sum, self.attributions)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Small-group suppression
+// ---------------------------------------------------------------------------
+
+/// An organization's `min_group_size`: a report shows the figures computed
+/// from a group's scores only when at least this many values back them, so
+/// that no figure is one candidate's score (or shift). 0 shows everything.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MinGroupSize(i64);
+
+impl MinGroupSize {
+    /// The organization's setting, read by every report.
+    pub async fn of(db: &impl ConnectionTrait, organization_id: i64) -> DomainResult<Self> {
+        let organization = super::organizations::get(db, organization_id).await?;
+        Ok(MinGroupSize(organization.min_group_size.into()))
+    }
+
+    /// Whether figures computed from `values` values must be withheld.
+    pub fn withholds(self, values: i64) -> bool {
+        values < self.0
+    }
+}
+
+/// What a report shows of one group's counters (a trend point, a touchpoint,
+/// a window). The counts of encounters, scored encounters and attributions
+/// are always shown. When fewer than `min_group_size` scored encounters back
+/// the group it is `suppressed`: everything computed from the scores is
+/// `None`, the promoter, passive and detractor counts included (in a group
+/// of one, "1 promoter" is that candidate's score band).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Figures {
+    pub encounters: i64,
+    pub scored: i64,
+    pub suppressed: bool,
+    pub mean_score: Option<f64>,
+    pub promoters: Option<i64>,
+    pub passives: Option<i64>,
+    pub detractors: Option<i64>,
+    pub cnps: Option<f64>,
+    /// Encounters that received an attributed shift.
+    pub attributions: i64,
+    /// The shift figures need, besides a group that is not suppressed, at
+    /// least `min_group_size` attributions: the shares of one pair of
+    /// consecutive scores are one candidate's shift.
+    pub attributed_shift_sum: Option<f64>,
+    pub mean_attributed_shift: Option<f64>,
+}
+
+impl Figures {
+    pub fn new(counters: &Counters, min: MinGroupSize) -> Self {
+        let suppressed = min.withholds(counters.scored);
+        let scores = !suppressed;
+        let shifts = scores && !min.withholds(counters.attributions);
+        Figures {
+            encounters: counters.encounters,
+            scored: counters.scored,
+            suppressed,
+            mean_score: counters.mean_score().filter(|_| scores),
+            promoters: scores.then_some(counters.promoters),
+            passives: scores.then_some(counters.passives),
+            detractors: scores.then_some(counters.detractors),
+            cnps: counters.cnps().filter(|_| scores),
+            attributions: counters.attributions,
+            attributed_shift_sum: shifts.then_some(counters.attributed_sum),
+            mean_attributed_shift: counters.mean_attributed_shift().filter(|_| shifts),
+        }
     }
 }
 
@@ -352,7 +425,7 @@ pub struct TrendPoint {
     /// The first day of the calendar bucket (which may start before `from`;
     /// only encounters inside the window are counted).
     pub bucket_start: NaiveDate,
-    pub counters: Counters,
+    pub figures: Figures,
 }
 
 pub struct TrendSeries {
@@ -410,6 +483,7 @@ pub async fn trend(
         || filter.channel.is_some()
         || filter.stage.is_some();
 
+    let min = MinGroupSize::of(db, organization_id).await?;
     let mut sql = Sql::new(db);
     sql.push("SELECT ")
         .push(bucket.column())
@@ -471,7 +545,7 @@ pub async fn trend(
                 .iter()
                 .map(|b| TrendPoint {
                     bucket_start: bucket.start_date(*b),
-                    counters: counts.remove(b).unwrap_or_default(),
+                    figures: Figures::new(&counts.remove(b).unwrap_or_default(), min),
                 })
                 .collect();
             TrendSeries { group, points }
@@ -485,24 +559,39 @@ pub async fn trend(
 
 pub struct TouchpointImpact {
     pub touchpoint: touchpoint::Model,
-    pub counters: Counters,
+    pub figures: Figures,
     /// Distinct candidates who met the touchpoint in the window.
     pub candidates: u64,
 }
 
-pub struct Impact {
-    /// Touchpoints with encounters in the window, the ones that hurt
-    /// perception most first.
-    pub touchpoints: Vec<TouchpointImpact>,
-    /// Distinct candidates with any encounter in the window.
-    pub candidates: u64,
-}
-
+/// Every touchpoint with encounters in the window, the ones that hurt
+/// perception most first: by mean attributed shift ascending (those
+/// without one shown last), ties by encounters descending. The order uses
+/// the shown mean only, so a withheld one cannot be read off a row's place.
 pub async fn touchpoint_impact(
     db: &impl ConnectionTrait,
     organization_id: i64,
     window: &Window,
-) -> DomainResult<Impact> {
+) -> DomainResult<Vec<TouchpointImpact>> {
+    let min = MinGroupSize::of(db, organization_id).await?;
+    let (rows, _) = touchpoint_counters(db, organization_id, window).await?;
+    Ok(impact_rows(rows, min))
+}
+
+/// One touchpoint's counters in a window, before suppression.
+struct TouchpointCounters {
+    touchpoint: touchpoint::Model,
+    counters: Counters,
+    candidates: u64,
+}
+
+/// The counters of every touchpoint with encounters in the window, and the
+/// distinct candidates with any encounter in it.
+async fn touchpoint_counters(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    window: &Window,
+) -> DomainResult<(Vec<TouchpointCounters>, u64)> {
     let mut sql = Sql::new(db);
     sql.push("SELECT pd.touchpoint_id AS touchpoint_id, ")
         .push(SUMS);
@@ -522,29 +611,40 @@ pub async fn touchpoint_impact(
         .all(db)
         .await?;
     let (reach, everyone) = reach(db, organization_id, window).await?;
-    let mut rows: Vec<TouchpointImpact> = touchpoints
+    let rows = touchpoints
         .into_iter()
-        .map(|touchpoint| TouchpointImpact {
+        .map(|touchpoint| TouchpointCounters {
             counters: counters.remove(&touchpoint.id).unwrap_or_default(),
             candidates: reach.get(&touchpoint.id).map_or(0, RoaringTreemap::len),
             touchpoint,
         })
         .collect();
+    Ok((rows, everyone.len()))
+}
+
+/// The rows of the impact report, suppressed and sorted as
+/// [`touchpoint_impact`] describes.
+fn impact_rows(rows: Vec<TouchpointCounters>, min: MinGroupSize) -> Vec<TouchpointImpact> {
+    let mut rows: Vec<TouchpointImpact> = rows
+        .into_iter()
+        .map(|row| TouchpointImpact {
+            figures: Figures::new(&row.counters, min),
+            candidates: row.candidates,
+            touchpoint: row.touchpoint,
+        })
+        .collect();
     rows.sort_by(|a, b| {
-        let key = |row: &TouchpointImpact| row.counters.mean_attributed_shift();
+        let key = |row: &TouchpointImpact| row.figures.mean_attributed_shift;
         match (key(a), key(b)) {
             (Some(x), Some(y)) => x.total_cmp(&y),
             (Some(_), None) => std::cmp::Ordering::Less,
             (None, Some(_)) => std::cmp::Ordering::Greater,
             (None, None) => std::cmp::Ordering::Equal,
         }
-        .then(b.counters.encounters.cmp(&a.counters.encounters))
+        .then(b.figures.encounters.cmp(&a.figures.encounters))
         .then(a.touchpoint.id.cmp(&b.touchpoint.id))
     });
-    Ok(Impact {
-        touchpoints: rows,
-        candidates: everyone.len(),
-    })
+    rows
 }
 
 /// The candidates who met each touchpoint in the window, and all of them:
@@ -611,21 +711,38 @@ pub enum ShiftGrouping {
 /// Shifts from −10 to 10.
 pub const HISTOGRAM_BINS: usize = 21;
 
+/// The overall shifts of one group of candidates, as shown. The values
+/// behind its figures are the candidates' shifts, so it is `suppressed`
+/// when it has fewer than `min_group_size` candidates: the count stays, and
+/// everything else is `None`, the improved / unchanged / declined counts
+/// and the histogram included (in a group of one they are its shift).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShiftGroup {
     pub group: String,
     pub candidates: i64,
-    pub improved: i64,
-    pub unchanged: i64,
-    pub declined: i64,
-    pub shift_sum: i64,
+    pub suppressed: bool,
+    pub improved: Option<i64>,
+    pub unchanged: Option<i64>,
+    pub declined: Option<i64>,
+    pub mean_shift: Option<f64>,
     /// `histogram[i]` counts candidates whose shift is `i - 10`.
-    pub histogram: [i64; HISTOGRAM_BINS],
+    pub histogram: Option<[i64; HISTOGRAM_BINS]>,
 }
 
-impl ShiftGroup {
+/// The shifts of one group, counted.
+struct ShiftTally {
+    group: String,
+    candidates: i64,
+    improved: i64,
+    unchanged: i64,
+    declined: i64,
+    shift_sum: i64,
+    histogram: [i64; HISTOGRAM_BINS],
+}
+
+impl ShiftTally {
     fn new(group: String) -> Self {
-        ShiftGroup {
+        ShiftTally {
             group,
             candidates: 0,
             improved: 0,
@@ -647,8 +764,19 @@ impl ShiftGroup {
         self.histogram[(shift + 10) as usize] += 1;
     }
 
-    pub fn mean_shift(&self) -> Option<f64> {
-        super::perception::mean(self.shift_sum as f64, self.candidates)
+    fn shown(self, min: MinGroupSize) -> ShiftGroup {
+        let shown = !min.withholds(self.candidates);
+        ShiftGroup {
+            suppressed: !shown,
+            improved: shown.then_some(self.improved),
+            unchanged: shown.then_some(self.unchanged),
+            declined: shown.then_some(self.declined),
+            mean_shift: super::perception::mean(self.shift_sum as f64, self.candidates)
+                .filter(|_| shown),
+            histogram: shown.then_some(self.histogram),
+            group: self.group,
+            candidates: self.candidates,
+        }
     }
 }
 
@@ -706,7 +834,8 @@ pub async fn perception_shift(
         ShiftGrouping::Kind => Kind::iter().map(|k| k.to_value()).collect(),
         ShiftGrouping::Stage => Stage::iter().map(|s| s.to_value()).collect(),
     };
-    let mut groups: Vec<ShiftGroup> = group_names.into_iter().map(ShiftGroup::new).collect();
+    let min = MinGroupSize::of(db, organization_id).await?;
+    let mut groups: Vec<ShiftTally> = group_names.into_iter().map(ShiftTally::new).collect();
     for row in sql.all(db).await? {
         let first: Option<String> = row.try_get("", "first_score")?;
         let latest: Option<String> = row.try_get("", "latest_score")?;
@@ -734,7 +863,7 @@ pub async fn perception_shift(
             group.count(latest[1] - first[1]);
         }
     }
-    Ok(groups)
+    Ok(groups.into_iter().map(|g| g.shown(min)).collect())
 }
 
 /// The numbers of an `id:score[:touchpoint_id]` lookup.
@@ -756,10 +885,11 @@ fn parse_fields(text: &str) -> DomainResult<Vec<i64>> {
 // ---------------------------------------------------------------------------
 
 pub struct Summary {
+    /// Distinct candidates with an encounter in the window.
     pub candidates: u64,
-    pub current: Counters,
+    pub current: Figures,
     pub previous_window: Window,
-    pub previous: Counters,
+    pub previous: Figures,
     /// Up to three touchpoints with the highest positive mean attributed
     /// shift, best first.
     pub most_positive: Vec<TouchpointImpact>,
@@ -771,28 +901,28 @@ pub struct Summary {
 /// How many touchpoints each end of the summary lists.
 const SUMMARY_TOP: usize = 3;
 
+/// The window's totals against the previous window's, and the touchpoints
+/// that move perception most. Only touchpoints whose mean attributed shift
+/// is shown are listed, so being listed reveals nothing withheld.
 pub async fn summary(
     db: &impl ConnectionTrait,
     organization_id: i64,
     window: &Window,
 ) -> DomainResult<Summary> {
     let previous_window = window.previous()?;
-    let impact = touchpoint_impact(db, organization_id, window).await?;
-    let current = impact
-        .touchpoints
-        .iter()
-        .fold(Counters::default(), |mut sum, row| {
-            sum.add(&row.counters, 1);
-            sum
-        });
+    let min = MinGroupSize::of(db, organization_id).await?;
+    let (rows, candidates) = touchpoint_counters(db, organization_id, window).await?;
+    let current = rows.iter().fold(Counters::default(), |mut sum, row| {
+        sum.add(&row.counters, 1);
+        sum
+    });
     let previous = totals(db, organization_id, &previous_window).await?;
-    let mut rows = impact.touchpoints;
-    // `rows` is sorted by mean attributed shift ascending, unknown last.
-    let mut most_positive: Vec<TouchpointImpact> = Vec::new();
+    // Sorted by shown mean attributed shift ascending, unknown last.
+    let rows = impact_rows(rows, min);
     let mut most_negative: Vec<TouchpointImpact> = Vec::new();
     let mut positive: Vec<TouchpointImpact> = Vec::new();
-    for row in rows.drain(..) {
-        match row.counters.mean_attributed_shift() {
+    for row in rows {
+        match row.figures.mean_attributed_shift {
             Some(mean) if mean < 0.0 && most_negative.len() < SUMMARY_TOP => {
                 most_negative.push(row)
             }
@@ -801,19 +931,19 @@ pub async fn summary(
         }
     }
     positive.sort_by(|a, b| {
-        let mean = |row: &TouchpointImpact| row.counters.mean_attributed_shift().unwrap_or(0.0);
+        let mean = |row: &TouchpointImpact| row.figures.mean_attributed_shift.unwrap_or(0.0);
         mean(b)
             .total_cmp(&mean(a))
-            .then(b.counters.encounters.cmp(&a.counters.encounters))
+            .then(b.figures.encounters.cmp(&a.figures.encounters))
             .then(a.touchpoint.id.cmp(&b.touchpoint.id))
     });
-    most_positive.extend(positive.into_iter().take(SUMMARY_TOP));
+    positive.truncate(SUMMARY_TOP);
     Ok(Summary {
-        candidates: impact.candidates,
-        current,
+        candidates,
+        current: Figures::new(&current, min),
         previous_window,
-        previous,
-        most_positive,
+        previous: Figures::new(&previous, min),
+        most_positive: positive,
         most_negative,
     })
 }
@@ -836,6 +966,61 @@ mod tests {
         assert_eq!(Bucket::Week.count(&window), 7);
         let one_day = Window::new(date("2026-03-01"), date("2026-03-02")).unwrap();
         assert_eq!(Bucket::Week.count(&one_day), 1);
+    }
+
+    #[test]
+    fn figures_of_small_groups_are_withheld() {
+        let counters = Counters {
+            encounters: 5,
+            scored: 3,
+            score_sum: 21,
+            promoters: 1,
+            passives: 1,
+            detractors: 1,
+            attributed_sum: -2.0,
+            attributions: 2,
+        };
+        let off = Figures::new(&counters, MinGroupSize::default());
+        assert!(!off.suppressed);
+        assert_eq!(off.promoters, Some(1));
+        assert_eq!(off.mean_attributed_shift, Some(-1.0));
+        // Enough scores, too few attributions: only the shift figures go.
+        let three = Figures::new(&counters, MinGroupSize(3));
+        assert!(!three.suppressed);
+        assert_eq!((three.mean_score, three.cnps), (Some(7.0), Some(0.0)));
+        assert_eq!(three.detractors, Some(1));
+        assert_eq!(three.attributed_shift_sum, None);
+        assert_eq!(three.mean_attributed_shift, None);
+        // Too few scores: every figure goes, the counts stay.
+        let four = Figures::new(&counters, MinGroupSize(4));
+        assert!(four.suppressed);
+        assert_eq!((four.encounters, four.scored, four.attributions), (5, 3, 2));
+        assert_eq!((four.mean_score, four.cnps), (None, None));
+        assert_eq!(
+            (four.promoters, four.passives, four.detractors),
+            (None, None, None)
+        );
+        assert_eq!(four.attributed_shift_sum, None);
+    }
+
+    #[test]
+    fn shift_groups_of_too_few_candidates_are_withheld() {
+        let two_candidates = |min| {
+            let mut tally = ShiftTally::new("all".to_owned());
+            tally.count(-3);
+            tally.count(1);
+            tally.shown(MinGroupSize(min))
+        };
+        let shown = two_candidates(2);
+        assert!(!shown.suppressed);
+        assert_eq!(shown.mean_shift, Some(-1.0));
+        assert_eq!(shown.histogram.map(|h| h[7]), Some(1));
+        let withheld = two_candidates(3);
+        assert!(withheld.suppressed);
+        assert_eq!(withheld.candidates, 2);
+        let counts = (withheld.improved, withheld.unchanged, withheld.declined);
+        assert_eq!(counts, (None, None, None));
+        assert_eq!((withheld.mean_shift, withheld.histogram), (None, None));
     }
 
     #[test]

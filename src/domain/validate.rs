@@ -14,6 +14,9 @@ pub const NOTE_MAX: usize = 4000;
 pub const SLUG_MAX: usize = 64;
 pub const SCORE_MIN: i32 = 0;
 pub const SCORE_MAX: i32 = 10;
+/// The largest `min_group_size`: survey vendors use 10 to 20; beyond a
+/// thousand, almost every report point would be suppressed.
+pub const MIN_GROUP_SIZE_MAX: i32 = 1000;
 /// Clocks drift; an encounter may be stamped slightly ahead of ours.
 pub const FUTURE_TOLERANCE_MINUTES: i64 = 5;
 
@@ -86,6 +89,17 @@ pub fn score(field: &str, value: Option<i32>) -> Result<Option<i32>, DomainError
     }
 }
 
+/// An organization's small-group suppression threshold, 0 (off) to
+/// [`MIN_GROUP_SIZE_MAX`].
+pub fn min_group_size(field: &str, value: i64) -> Result<i32, DomainError> {
+    i32::try_from(value)
+        .ok()
+        .filter(|size| (0..=MIN_GROUP_SIZE_MAX).contains(size))
+        .ok_or_else(|| {
+            DomainError::invalid(field, format!("must be between 0 and {MIN_GROUP_SIZE_MAX}"))
+        })
+}
+
 /// A moment that has already happened (within the clock-drift tolerance).
 pub fn not_in_future(
     field: &str,
@@ -142,6 +156,15 @@ mod tests {
         assert_eq!(score("score", Some(0)).unwrap(), Some(0));
         assert_eq!(score("score", Some(10)).unwrap(), Some(10));
         assert_eq!(score("score", None).unwrap(), None);
+    }
+
+    #[test]
+    fn min_group_sizes_are_bounded() {
+        assert_eq!(min_group_size("m", 0).unwrap(), 0);
+        assert_eq!(min_group_size("m", 1000).unwrap(), 1000);
+        assert!(min_group_size("m", -1).is_err());
+        assert!(min_group_size("m", 1001).is_err());
+        assert!(min_group_size("m", i64::from(i32::MAX) + 1).is_err());
     }
 
     #[test]

@@ -201,6 +201,14 @@ fn endpoints() -> Vec<Endpoint> {
             expect: ADMIN,
             writes: Some(("api_keys", 0)),
         },
+        read(M::GET, "/api/v1/organization", ADMIN),
+        Endpoint {
+            method: M::PATCH,
+            path: "/api/v1/organization",
+            body: |_| Some(json!({"min_group_size": 5})),
+            expect: ADMIN,
+            writes: Some(("organizations", 0)),
+        },
     ]
 }
 
@@ -384,12 +392,14 @@ fn check(reply: &Reply, status: u16, context: &str) {
 }
 
 /// Everything the database holds: the row count of every table, and an
-/// organization's lists as its admin sees them. `last_used_at` is left out:
-/// authenticating (the snapshot's own reads included) may refresh it.
+/// organization's lists and settings as its admin sees them.
+/// `last_used_at` is left out: authenticating (the snapshot's own reads
+/// included) may refresh it.
 #[derive(Debug, PartialEq)]
 struct State {
     counts: Vec<(&'static str, i64)>,
     lists: Vec<Value>,
+    organization: Value,
 }
 
 async fn state(app: &TestApp, admin: &str) -> State {
@@ -406,7 +416,16 @@ async fn state(app: &TestApp, admin: &str) -> State {
         }
         lists.push(list);
     }
-    State { counts, lists }
+    let organization = app
+        .get("/api/v1/organization", admin)
+        .await
+        .assert_status(200)
+        .clone();
+    State {
+        counts,
+        lists,
+        organization,
+    }
 }
 
 impl State {
@@ -463,7 +482,7 @@ async fn every_endpoint_refuses_missing_malformed_unknown_and_revoked_keys() {
 
     let before = state(&app, &app.admin).await;
     let table = endpoints();
-    assert_eq!(table.len(), 24, "every operation under /api/v1");
+    assert_eq!(table.len(), 26, "every operation under /api/v1");
     for endpoint in &table {
         for (what, authorization) in &credentials {
             let reply = send(
@@ -553,7 +572,9 @@ fn the_matrix_follows_the_documented_rules() {
         let context = endpoint.describe();
         assert_ne!(admin, 403, "{context}: admin may do everything");
         let is_read = endpoint.method == Method::GET;
-        let is_key = endpoint.path.starts_with("/api/v1/keys");
+        // Keys and the organization's settings are for admins.
+        let is_key = endpoint.path.starts_with("/api/v1/keys")
+            || endpoint.path.starts_with("/api/v1/organization");
         let records = endpoint.path.starts_with("/api/v1/candidates")
             || endpoint.path.starts_with("/api/v1/encounters");
         // Answering a candidate's privacy request (an export of their data,

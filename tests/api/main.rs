@@ -24,4 +24,5 @@ mod recount;
 mod reports;
 mod retention;
 mod subject_access;
+mod suppression;
 mod touchpoints;

@@ -250,7 +250,7 @@ async fn touchpoint_impact_attributes_shifts_as_documented() {
         json!({
             "touchpoint_id": f.t2, "name": "Glassdoor", "kind": "true",
             "channel": "review_site", "stage": "consideration",
-            "encounters": 4, "candidates": 2, "scored": 3, "mean_score": 5.67,
+            "encounters": 4, "candidates": 2, "scored": 3, "suppressed": false, "mean_score": 5.67,
             "cnps": -33.3, "attributed_shift_sum": -4.5, "attributions": 3,
             "mean_attributed_shift": -1.5,
         })

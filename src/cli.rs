@@ -7,6 +7,7 @@ use crate::{
     config::{Cli, Command, DemoCommand, KeyCommand, OrgCommand, Settings},
     db,
     domain::{
+        audit::Actor,
         auth::role_name,
         demo::{self, DemoOptions},
         keys, organizations,
@@ -29,7 +30,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Openapi => print!("{}", api::openapi_document()),
         Command::Org(OrgCommand::Create { slug, name }) => {
             let db = connected(&settings).await?;
-            let org = organizations::create(&db, &slug, &name).await?;
+            let org = organizations::create(&db, &Actor::COMMAND_LINE, &slug, &name).await?;
             eprintln!(
                 "created organization {} ({}), id {}",
                 org.slug, org.name, org.id
@@ -42,7 +43,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .with_context(|| format!("no organization with slug {org:?}"))?;
             let role = entity::enums::Role::from(api::vocabulary::Role::from(role));
             let name = name.unwrap_or_else(|| format!("{} key", role_name(role)));
-            let created = keys::create(&db, organization.id, role, &name).await?;
+            let created =
+                keys::create(&db, &Actor::COMMAND_LINE, organization.id, role, &name).await?;
             eprintln!(
                 "created {} key {} ({}) for {}; the token is shown only now",
                 role_name(role),

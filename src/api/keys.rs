@@ -147,8 +147,14 @@ impl KeysApi {
     ) -> Result<ApiKeyCreated, ApiError> {
         auth.0.require(Capability::ManageKeys)?;
         let body = body.0;
-        let created =
-            keys::create(*db, auth.0.organization_id, body.role.into(), &body.name).await?;
+        let created = keys::create(
+            *db,
+            &auth.actor(),
+            auth.0.organization_id,
+            body.role.into(),
+            &body.name,
+        )
+        .await?;
         Ok(ApiKeyCreated::Created(Json(CreatedApiKey {
             key: created.key.into(),
             token: created.token,
@@ -168,7 +174,7 @@ impl KeysApi {
         id: Path<i64>,
     ) -> Result<ApiKeyResponse, ApiError> {
         auth.0.require(Capability::ManageKeys)?;
-        let revoked = keys::revoke(*db, auth.0.organization_id, id.0).await?;
+        let revoked = keys::revoke(*db, &auth.actor(), auth.0.organization_id, id.0).await?;
         Ok(ApiKeyResponse::Ok(Json(revoked.into())))
     }
 }

@@ -2,6 +2,7 @@
 //! [`openapi_service`], the single builder used by the server, the tests
 //! and the `openapi` command.
 
+pub mod audit_events;
 pub mod candidate_exports;
 pub mod candidates;
 mod document;
@@ -56,6 +57,8 @@ pub enum ApiTags {
     Exports,
     /// Perception trends, cNPS, shifts and touchpoint impact.
     Reports,
+    /// The audit trail: who changed what, and when.
+    Audit,
 }
 
 type Apis = document::Adjusted<(
@@ -69,6 +72,7 @@ type Apis = document::Adjusted<(
     keys::KeysApi,
     exports::ExportsApi,
     reports::ReportsApi,
+    audit_events::AuditEventsApi,
 )>;
 
 const DESCRIPTION: &str = "Tracks the touchpoints where candidates meet an employer \

@@ -26,6 +26,8 @@ pub enum Capability {
     ManageKeys,
     /// Answer candidates' privacy requests: export or erase their data.
     ManagePersonalData,
+    /// Read the audit trail: who changed what, and when.
+    ReadAuditTrail,
 }
 
 impl Principal {
@@ -52,6 +54,7 @@ impl Principal {
                     Capability::ManageCatalog => "change the touchpoint catalog",
                     Capability::ManageKeys => "manage API keys",
                     Capability::ManagePersonalData => "export or erase a candidate's data",
+                    Capability::ReadAuditTrail => "read the audit trail",
                 }
             )))
         }

@@ -20,6 +20,7 @@ use sea_orm::DatabaseConnection;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
+    audit::KeyActor,
     idempotency::{self, Idempotency, StoredResponse, Written},
     ingest::{self, EncounterInput},
     rollups::EncounterWrite,
@@ -39,7 +40,7 @@ type Answer = DomainResult<Written<encounter::Model>>;
 
 struct Job {
     organization_id: i64,
-    recorded_by_key_id: i64,
+    recorded_by: KeyActor,
     input: EncounterInput,
     idempotency: Option<(Idempotency, Render)>,
     reply: oneshot::Sender<Answer>,
@@ -80,7 +81,7 @@ impl EncounterWriter {
         &self,
         db: &DatabaseConnection,
         organization_id: i64,
-        recorded_by_key_id: i64,
+        recorded_by: KeyActor,
         input: EncounterInput,
         idempotency: Option<(Idempotency, Render)>,
     ) -> Answer {
@@ -93,7 +94,7 @@ impl EncounterWriter {
         let (reply, answer) = oneshot::channel();
         let job = Job {
             organization_id,
-            recorded_by_key_id,
+            recorded_by,
             input,
             idempotency,
             reply,
@@ -194,7 +195,7 @@ async fn write_group(
                 continue;
             }
         }
-        to_insert.push((job.recorded_by_key_id, item));
+        to_insert.push((&job.recorded_by, item));
         inserted_by.push(index);
     }
     let recorded = ingest::insert(&mut write, to_insert).await?;

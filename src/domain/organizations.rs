@@ -1,25 +1,30 @@
-use entity::organization;
+use entity::{enums::AuditAction, organization};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set,
 };
 
-use super::{validate, DomainError, DomainResult};
+use super::{
+    audit::{self, Actor, Event},
+    validate, Connection, DomainError, DomainResult,
+};
 
 pub async fn create(
-    db: &impl ConnectionTrait,
+    db: &impl Connection,
+    actor: &Actor,
     slug: &str,
     name: &str,
 ) -> DomainResult<organization::Model> {
     let slug = validate::slug("slug", slug)?;
     let name = validate::required_text("name", name, validate::NAME_MAX)?;
-    if find_by_slug(db, &slug).await?.is_some() {
+    let txn = super::begin_write(db).await?;
+    if find_by_slug(&txn, &slug).await?.is_some() {
         return Err(DomainError::AlreadyExists {
             field: "slug",
             message: format!("an organization with slug {slug:?} already exists"),
         });
     }
     let now = super::now();
-    organization::ActiveModel {
+    let created = organization::ActiveModel {
         slug: Set(slug),
         name: Set(name),
         change_seq: Set(0),
@@ -29,7 +34,7 @@ pub async fn create(
         updated_at: Set(now),
         ..Default::default()
     }
-    .insert(db)
+    .insert(&txn)
     .await
     .map_err(|err| {
         DomainError::on_unique_violation(
@@ -37,7 +42,11 @@ pub async fn create(
             "slug",
             "an organization with this slug already exists",
         )
-    })
+    })?;
+    let event = Event::organization(created.id, AuditAction::Create).fields(["slug", "name"]);
+    audit::record(&txn, created.id, actor, now, event).await?;
+    txn.commit().await?;
+    Ok(created)
 }
 
 pub async fn find_by_slug(

@@ -294,6 +294,9 @@ pub fn erased_external_ref(id: i64) -> String {
 /// its `change_seq`, so the next incremental export carries them again,
 /// without the note, and the copies downstream lose it too.
 ///
+/// The audit trail gets an `erase` event for the candidate and one for
+/// each encounter that lost its note, naming the fields, not their values.
+///
 /// Erasing an erased candidate changes nothing and answers the same.
 pub async fn erase(
     db: &DatabaseConnection,

@@ -8,6 +8,9 @@
 //! only after the transaction holding its encounter committed, so an
 //! acknowledged encounter is as durable as with a commit of its own.
 //!
+//! Each encounter's audit event, naming the key of its own request, is
+//! written in the shared transaction with it.
+//!
 //! One item's refusal (an unknown candidate, an archived touchpoint) is its
 //! own: it is left out and the others commit. If the shared transaction
 //! fails as a whole, each request is retried in a transaction of its own,

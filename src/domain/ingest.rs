@@ -8,7 +8,8 @@
 //!    references become ids; a candidate named by an unknown external
 //!    reference is to be created; an erased candidate takes no encounters
 //!    (an erased one keeps no reference, so only its id can name it);
-//! 3. [`insert`]: the missing candidates, then the encounters.
+//! 3. [`insert`]: the missing candidates, then the encounters, then an
+//!    audit event for each of them, many rows per statement.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 

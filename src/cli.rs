@@ -8,6 +8,7 @@ use crate::{
     db,
     domain::{
         self,
+        audit::Actor,
         auth::role_name,
         demo::{self, DemoOptions},
         keys, organizations, retention,
@@ -30,7 +31,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Openapi => print!("{}", api::openapi_document()),
         Command::Org(OrgCommand::Create { slug, name }) => {
             let db = connected(&settings).await?;
-            let org = organizations::create(&db, &slug, &name).await?;
+            let org = organizations::create(&db, &Actor::COMMAND_LINE, &slug, &name).await?;
             eprintln!(
                 "created organization {} ({}), id {}",
                 org.slug, org.name, org.id
@@ -50,7 +51,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let name = name.unwrap_or_else(|| format!("{} key", role_name(role)));
             let expires_at =
                 expires_in_days.map(|days| domain::now() + chrono::Duration::days(i64::from(days)));
-            let created = keys::create(&db, organization.id, role, &name, expires_at).await?;
+            let created = keys::create(
+                &db,
+                &Actor::COMMAND_LINE,
+                organization.id,
+                role,
+                &name,
+                expires_at,
+            )
+            .await?;
             eprintln!(
                 "created {} key {} ({}) for {}; the token is shown only now",
                 role_name(role),

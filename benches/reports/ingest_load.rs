@@ -18,7 +18,7 @@ use touchpoint_tracker::{
     domain::{candidates, keys, organizations, touchpoints},
 };
 
-use super::{create_database, thousands, Options, Service};
+use super::{create_database, thousands, Options, Service, BENCH};
 
 /// Candidates the load spreads its encounters over.
 const CANDIDATES: usize = 1_000;
@@ -148,13 +148,14 @@ type Ids = (i64, i64);
 /// returns the token and the (contiguous) id ranges.
 async fn seed(conn: &sea_orm::DatabaseConnection) -> anyhow::Result<(String, Ids, Ids)> {
     use entity::enums::{Channel, Kind, Role, Stage};
-    let org = organizations::create(conn, "bench", "Bench Corp").await?;
-    let key = keys::create(conn, org.id, Role::Recruiter, "bench", None).await?;
+    let org = organizations::create(conn, &BENCH, "bench", "Bench Corp").await?;
+    let key = keys::create(conn, &BENCH, org.id, Role::Recruiter, "bench", None).await?;
     let kinds = [Kind::EmployerCreated, Kind::True, Kind::Unexpected];
     let mut touchpoint_ids = Vec::new();
     for n in 0..TOUCHPOINTS {
         let created = touchpoints::create(
             conn,
+            &BENCH,
             org.id,
             touchpoints::NewTouchpoint {
                 name: format!("Touchpoint {n}"),
@@ -171,6 +172,7 @@ async fn seed(conn: &sea_orm::DatabaseConnection) -> anyhow::Result<(String, Ids
     for n in 0..CANDIDATES {
         let created = candidates::create(
             conn,
+            &BENCH,
             org.id,
             candidates::NewCandidate {
                 external_ref: format!("ATS-{n}"),

@@ -29,11 +29,15 @@ use touchpoint_tracker::{
     config::DatabaseSettings,
     db,
     domain::{
+        audit::{Actor, KeyActor},
         candidates,
         ingest::{self, CandidateRef, EncounterInput, TouchpointRef},
         keys, organizations, touchpoints,
     },
 };
+
+/// Who the audit trail says seeded the benchmark's data.
+const BENCH: Actor = Actor::System("benchmark seed");
 
 const CANDIDATES: usize = 10_000;
 const TOUCHPOINTS_PER_KIND: usize = 20;
@@ -307,8 +311,12 @@ fn add_months(date: NaiveDate, months: i32) -> NaiveDate {
 /// `size` encounters; returns the key's token.
 async fn seed(conn: &DatabaseConnection, size: usize) -> anyhow::Result<String> {
     use entity::enums::{Channel, Kind, Role, Source, Stage};
-    let org = organizations::create(conn, "bench", "Bench Corp").await?;
-    let key = keys::create(conn, org.id, Role::Reporter, "bench", None).await?;
+    let org = organizations::create(conn, &BENCH, "bench", "Bench Corp").await?;
+    let key = keys::create(conn, &BENCH, org.id, Role::Reporter, "bench", None).await?;
+    let recorder = KeyActor {
+        key_id: key.key.id,
+        key_name: key.key.name.clone(),
+    };
     let mut rng = StdRng::seed_from_u64(size as u64);
 
     let kinds = [
@@ -323,6 +331,7 @@ async fn seed(conn: &DatabaseConnection, size: usize) -> anyhow::Result<String> 
         for n in 0..TOUCHPOINTS_PER_KIND {
             let touchpoint = touchpoints::create(
                 conn,
+                &BENCH,
                 org.id,
                 touchpoints::NewTouchpoint {
                     name: format!("{kind:?} {n}"),
@@ -340,6 +349,7 @@ async fn seed(conn: &DatabaseConnection, size: usize) -> anyhow::Result<String> 
     for n in 0..CANDIDATES {
         let candidate = candidates::create(
             conn,
+            &BENCH,
             org.id,
             candidates::NewCandidate {
                 external_ref: format!("ATS-{n}"),
@@ -377,7 +387,7 @@ async fn seed(conn: &DatabaseConnection, size: usize) -> anyhow::Result<String> 
         }
         if batch.len() >= SEED_BATCH {
             written += batch.len();
-            ingest::record_all(conn, org.id, key.key.id, std::mem::take(&mut batch), None).await?;
+            ingest::record_all(conn, org.id, &recorder, std::mem::take(&mut batch), None).await?;
             eprint!(
                 "\rseeding: {written} encounters, {:.0}/s   ",
                 written as f64 / started.elapsed().as_secs_f64()
@@ -385,7 +395,7 @@ async fn seed(conn: &DatabaseConnection, size: usize) -> anyhow::Result<String> 
         }
     }
     if !batch.is_empty() {
-        ingest::record_all(conn, org.id, key.key.id, batch, None).await?;
+        ingest::record_all(conn, org.id, &recorder, batch, None).await?;
     }
     eprintln!();
     Ok(key.token)

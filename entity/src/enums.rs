@@ -96,3 +96,37 @@ pub enum Role {
     #[sea_orm(string_value = "reporter")]
     Reporter,
 }
+
+/// What an audit event is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(32))")]
+pub enum AuditResource {
+    #[sea_orm(string_value = "touchpoint")]
+    Touchpoint,
+    #[sea_orm(string_value = "candidate")]
+    Candidate,
+    #[sea_orm(string_value = "encounter")]
+    Encounter,
+    #[sea_orm(string_value = "api_key")]
+    ApiKey,
+    #[sea_orm(string_value = "organization")]
+    Organization,
+}
+
+/// The kind of change an audit event records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum AuditAction {
+    #[sea_orm(string_value = "create")]
+    Create,
+    #[sea_orm(string_value = "update")]
+    Update,
+    #[sea_orm(string_value = "delete")]
+    Delete,
+    #[sea_orm(string_value = "archive")]
+    Archive,
+    #[sea_orm(string_value = "erase")]
+    Erase,
+    #[sea_orm(string_value = "revoke")]
+    Revoke,
+}

@@ -2,6 +2,7 @@
 //! API layer has its own request and response types with `From` conversions.
 
 pub mod api_key;
+pub mod audit_event;
 pub mod candidate;
 pub mod encounter;
 pub mod encounter_tombstone;

@@ -7,6 +7,7 @@ mod m20261122_000001_create_core_schema;
 mod m20261123_000001_perception_rollups;
 mod m20261124_000001_idempotency_keys;
 mod m20261125_000001_candidate_erasure;
+mod m20261126_000001_audit_events;
 mod m20261126_000002_min_group_size;
 mod m20261126_000003_api_key_expiry;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_perception_rollups::Migration),
             Box::new(m20261124_000001_idempotency_keys::Migration),
             Box::new(m20261125_000001_candidate_erasure::Migration),
+            Box::new(m20261126_000001_audit_events::Migration),
             Box::new(m20261126_000002_min_group_size::Migration),
             Box::new(m20261126_000003_api_key_expiry::Migration),
         ]

@@ -7,6 +7,7 @@ use poem_openapi::{param::Path, payload::Json, ApiResponse, Object, OpenApi};
 use sea_orm::DatabaseConnection;
 
 use super::{
+    audit_events::AuditEvent,
     candidates::Candidate,
     error::ApiError,
     nullable::Nullable,
@@ -14,7 +15,7 @@ use super::{
     vocabulary::{Channel, Kind, Source, Stage},
     ApiTags,
 };
-use crate::domain::{auth::Capability, candidates, encounters};
+use crate::domain::{auth::Capability, candidates};
 
 /// Everything the service stores about one candidate: the answer to a
 /// subject-access request (GDPR Art. 15).
@@ -32,6 +33,9 @@ pub struct CandidateDataExport {
     pub latest_score: Nullable<i32>,
     /// `latest_score - first_score`; `null` with fewer than two scores.
     pub overall_shift: Nullable<i32>,
+    /// The audit trail of the candidate and their encounters, oldest
+    /// first: who created, changed, deleted or erased them, and when.
+    pub audit_events: Vec<AuditEvent>,
 }
 
 /// One encounter of the candidate, as stored, with its touchpoint.
@@ -73,7 +77,8 @@ pub struct CandidateExportTouchpoint {
 }
 
 impl CandidateDataExport {
-    fn new(journey: encounters::Journey, exported_at: DateTime<Utc>) -> Self {
+    fn new(data: candidates::SubjectAccess, exported_at: DateTime<Utc>) -> Self {
+        let journey = data.journey;
         CandidateDataExport {
             exported_at,
             candidate: journey.candidate.into(),
@@ -102,6 +107,7 @@ impl CandidateDataExport {
             first_score: journey.first_score.into(),
             latest_score: journey.latest_score.into(),
             overall_shift: journey.overall_shift.into(),
+            audit_events: data.audit_events.into_iter().map(Into::into).collect(),
         }
     }
 }
@@ -123,7 +129,8 @@ impl CandidateExportsApi {
     /// Answers a candidate's request to see their data (GDPR Art. 15), for
     /// admins only: everything the service stores about the candidate in
     /// one JSON document, its profile and every encounter with its
-    /// touchpoint, score, shift and note. An erased candidate's export
+    /// touchpoint, score, shift and note, and the audit trail of them
+    /// (who created, changed or erased them, never field values). An erased candidate's export
     /// shows what is left: no personal data, the de-identified encounters.
     #[oai(
         path = "/candidates/:id/export",
@@ -139,9 +146,9 @@ impl CandidateExportsApi {
     ) -> Result<CandidateDataExportResponse, ApiError> {
         auth.0.require(Capability::ManagePersonalData)?;
         let exported_at = crate::domain::now();
-        let journey = candidates::subject_access(*db, auth.0.organization_id, id.0).await?;
+        let data = candidates::subject_access(*db, auth.0.organization_id, id.0).await?;
         Ok(CandidateDataExportResponse::Ok(Json(
-            CandidateDataExport::new(journey, exported_at),
+            CandidateDataExport::new(data, exported_at),
         )))
     }
 }

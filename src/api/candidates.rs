@@ -262,6 +262,7 @@ impl CandidatesApi {
         let render = render_created as fn(&entity::candidate::Model) -> StoredResponse;
         let written = candidates::create_once(
             *db,
+            &auth.actor(),
             auth.0.organization_id,
             new,
             idempotency.as_ref().map(|key| (key, render)),
@@ -319,7 +320,8 @@ impl CandidatesApi {
             email: nullable_change(body.email),
             stage: change(body.stage),
         };
-        let updated = candidates::update(*db, auth.0.organization_id, id.0, changes).await?;
+        let updated =
+            candidates::update(*db, &auth.actor(), auth.0.organization_id, id.0, changes).await?;
         Ok(CandidateResponse::Ok(Json(updated.into())))
     }
 
@@ -350,7 +352,7 @@ impl CandidatesApi {
         id: Path<i64>,
     ) -> Result<CandidateErased, ApiError> {
         auth.0.require(Capability::ManagePersonalData)?;
-        let erased = candidates::erase(*db, auth.0.organization_id, id.0).await?;
+        let erased = candidates::erase(*db, &auth.actor(), auth.0.organization_id, id.0).await?;
         Ok(CandidateErased::Ok(Json(erased.into())))
     }
 }

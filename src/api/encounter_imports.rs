@@ -264,7 +264,7 @@ impl EncounterImportsApi {
         let written = ingest::record_all(
             *db,
             auth.0.organization_id,
-            auth.0.key_id,
+            &auth.key_actor(),
             inputs,
             idempotency.as_ref().map(|key| (key, render)),
         )
@@ -356,7 +356,7 @@ async fn record_chunk(
         return Ok(Err(errors));
     }
     let (numbers, inputs): (Vec<u64>, Vec<EncounterInput>) = inputs.into_iter().unzip();
-    match ingest::record_all(db, auth.0.organization_id, auth.0.key_id, inputs, None).await {
+    match ingest::record_all(db, auth.0.organization_id, &auth.key_actor(), inputs, None).await {
         Ok(Written::Fresh(recorded)) => Ok(Ok(recorded)),
         Ok(Written::Replayed(_)) => unreachable!("no idempotency key was given"),
         Err(err) => renumbered(err, &numbers).map(Err),

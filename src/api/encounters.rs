@@ -290,7 +290,7 @@ impl EncountersApi {
             .record(
                 *db,
                 auth.0.organization_id,
-                auth.0.key_id,
+                auth.key_actor(),
                 input,
                 idempotency.map(|key| (key, render)),
             )
@@ -347,7 +347,8 @@ impl EncountersApi {
             score: nullable_change(body.score),
             note: nullable_change(body.note),
         };
-        let updated = encounters::update(*db, auth.0.organization_id, id.0, changes).await?;
+        let updated =
+            encounters::update(*db, &auth.actor(), auth.0.organization_id, id.0, changes).await?;
         Ok(EncounterResponse::Ok(Json(updated.into())))
     }
 
@@ -367,7 +368,7 @@ impl EncountersApi {
         id: Path<i64>,
     ) -> Result<EncounterDeleted, ApiError> {
         auth.0.require(Capability::RecordEncounters)?;
-        encounters::delete(*db, auth.0.organization_id, id.0).await?;
+        encounters::delete(*db, &auth.actor(), auth.0.organization_id, id.0).await?;
         Ok(EncounterDeleted::Deleted)
     }
 }

@@ -162,6 +162,7 @@ impl KeysApi {
         let body = body.0;
         let created = keys::create(
             *db,
+            &auth.actor(),
             auth.0.organization_id,
             body.role.into(),
             &body.name,
@@ -187,7 +188,7 @@ impl KeysApi {
         id: Path<i64>,
     ) -> Result<ApiKeyResponse, ApiError> {
         auth.0.require(Capability::ManageKeys)?;
-        let revoked = keys::revoke(*db, auth.0.organization_id, id.0).await?;
+        let revoked = keys::revoke(*db, &auth.actor(), auth.0.organization_id, id.0).await?;
         Ok(ApiKeyResponse::Ok(Json(revoked.into())))
     }
 }

@@ -2,6 +2,7 @@
 //! [`openapi_service`], the single builder used by the server, the tests
 //! and the `openapi` command.
 
+pub mod audit_events;
 pub mod candidate_exports;
 pub mod candidates;
 mod document;
@@ -60,6 +61,8 @@ pub enum ApiTags {
     /// Perception trends, cNPS, shifts and touchpoint impact. Groups smaller
     /// than the organization's `min_group_size` are `suppressed`.
     Reports,
+    /// The audit trail: who changed what, and when.
+    Audit,
 }
 
 type Apis = document::Adjusted<(
@@ -74,6 +77,7 @@ type Apis = document::Adjusted<(
     organization::OrganizationApi,
     exports::ExportsApi,
     reports::ReportsApi,
+    audit_events::AuditEventsApi,
 )>;
 
 const DESCRIPTION: &str = "Tracks the touchpoints where candidates meet an employer \

@@ -133,7 +133,8 @@ impl OrganizationApi {
             name: change(body.name),
             min_group_size: change(body.min_group_size),
         };
-        let updated = organizations::update(*db, auth.0.organization_id, changes).await?;
+        let updated =
+            organizations::update(*db, &auth.actor(), auth.0.organization_id, changes).await?;
         Ok(OrganizationResponse::Ok(Json(updated.into())))
     }
 }

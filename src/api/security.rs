@@ -7,13 +7,29 @@ use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 
 use super::{error::ApiError, rate_limit::RateLimiter};
-use crate::domain::{auth::Principal, keys};
+use crate::domain::{
+    audit::{Actor, KeyActor},
+    auth::Principal,
+    keys,
+};
 
 /// An API key: `Authorization: Bearer <token>`. Keys belong to one
 /// organization and one role (`admin`, `recruiter` or `reporter`).
 #[derive(SecurityScheme)]
 #[oai(ty = "bearer", checker = "authenticate")]
 pub struct ApiKeyAuth(pub Principal);
+
+impl ApiKeyAuth {
+    /// The caller, as the audit trail names it.
+    pub fn actor(&self) -> Actor {
+        Actor::Key(self.key_actor())
+    }
+
+    /// The caller's key, which records encounters.
+    pub fn key_actor(&self) -> KeyActor {
+        KeyActor::from(&self.0)
+    }
+}
 
 async fn authenticate(req: &Request, bearer: Bearer) -> poem::Result<Principal> {
     let db = req

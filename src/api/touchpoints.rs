@@ -228,7 +228,7 @@ impl TouchpointsApi {
             stage: body.stage.into(),
             description: body.description,
         };
-        let created = touchpoints::create(*db, auth.0.organization_id, new).await?;
+        let created = touchpoints::create(*db, &auth.actor(), auth.0.organization_id, new).await?;
         Ok(TouchpointCreated::Created(Json(created.into())))
     }
 
@@ -278,7 +278,8 @@ impl TouchpointsApi {
             stage: change(body.stage),
             description: nullable_change(body.description),
         };
-        let updated = touchpoints::update(*db, auth.0.organization_id, id.0, changes).await?;
+        let updated =
+            touchpoints::update(*db, &auth.actor(), auth.0.organization_id, id.0, changes).await?;
         Ok(TouchpointResponse::Ok(Json(updated.into())))
     }
 
@@ -300,7 +301,8 @@ impl TouchpointsApi {
         id: Path<i64>,
     ) -> Result<TouchpointResponse, ApiError> {
         auth.0.require(Capability::ManageCatalog)?;
-        let archived = touchpoints::archive(*db, auth.0.organization_id, id.0).await?;
+        let archived =
+            touchpoints::archive(*db, &auth.actor(), auth.0.organization_id, id.0).await?;
         Ok(TouchpointResponse::Ok(Json(archived.into())))
     }
 }

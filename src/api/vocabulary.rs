@@ -110,3 +110,29 @@ api_enum! {
         Reporter = "reporter",
     }
 }
+
+api_enum! {
+    /// What an audit event is about: a `touchpoint`, a `candidate`, an
+    /// `encounter`, an `api_key` or the `organization` itself.
+    AuditResource mirrors enums::AuditResource {
+        Touchpoint = "touchpoint",
+        Candidate = "candidate",
+        Encounter = "encounter",
+        ApiKey = "api_key",
+        Organization = "organization",
+    }
+}
+
+api_enum! {
+    /// The change an audit event records. `archive` (touchpoints), `erase`
+    /// (a candidate's personal data, and the notes of their encounters) and
+    /// `revoke` (API keys) are the DELETEs that keep the row.
+    AuditAction mirrors enums::AuditAction {
+        Create = "create",
+        Update = "update",
+        Delete = "delete",
+        Archive = "archive",
+        Erase = "erase",
+        Revoke = "revoke",
+    }
+}

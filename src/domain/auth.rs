@@ -29,6 +29,8 @@ pub enum Capability {
     /// Read and change the organization's name and settings
     /// (`min_group_size`).
     ManageOrganization,
+    /// Read the audit trail: who changed what, and when.
+    ReadAuditTrail,
 }
 
 impl Principal {
@@ -58,6 +60,7 @@ impl Principal {
                     Capability::ManageOrganization => {
                         "read or change the organization's settings"
                     }
+                    Capability::ReadAuditTrail => "read the audit trail",
                 }
             )))
         }

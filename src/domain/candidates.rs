@@ -1,18 +1,23 @@
 //! Candidates: the people tracked through the journey.
 
 use chrono::{DateTime, Utc};
-use entity::{candidate, encounter, enums::Stage};
+use entity::{
+    candidate, encounter,
+    enums::{AuditAction, Stage},
+};
 use sea_orm::{
-    sea_query::Expr, ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, QueryFilter, QuerySelect, QueryTrait, Set,
+    sea_query::Query, ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection,
+    DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect, QueryTrait, Set,
 };
 
 use super::{
+    audit::{self, Actor, Event},
     idempotency::{self, Idempotent, Written},
     pagination::{Page, PageRequest},
     patch::Patch,
     rollups::EncounterWrite,
-    validate, DomainError, DomainResult,
+    store::Executor,
+    validate, Connection, DomainError, DomainResult,
 };
 
 pub struct NewCandidate {
@@ -60,39 +65,23 @@ async fn ensure_external_ref_free(
 }
 
 pub async fn create(
-    db: &impl ConnectionTrait,
+    db: &impl Connection,
+    actor: &Actor,
     organization_id: i64,
     new: NewCandidate,
 ) -> DomainResult<candidate::Model> {
-    let external_ref = validate::required_text(
-        "external_ref",
-        &new.external_ref,
-        validate::EXTERNAL_REF_MAX,
-    )?;
-    let display_name =
-        validate::optional_text("display_name", new.display_name, validate::NAME_MAX)?;
-    let email = validate::email("email", new.email)?;
-    ensure_external_ref_free(db, organization_id, &external_ref, None).await?;
-    let now = super::now();
-    candidate::ActiveModel {
-        organization_id: Set(organization_id),
-        external_ref: Set(external_ref),
-        display_name: Set(display_name),
-        email: Set(email),
-        stage: Set(new.stage),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
-    }
-    .insert(db)
-    .await
-    .map_err(|err| DomainError::on_unique_violation(err, "external_ref", DUPLICATE_REF))
+    let txn = super::begin_write(db).await?;
+    let created = insert(&txn, actor, organization_id, new).await?;
+    txn.commit().await?;
+    Ok(created)
 }
 
 /// Creates a candidate in a transaction of its own. With an idempotency
-/// key, a repeat of an earlier request answers with its stored response.
+/// key, a repeat of an earlier request answers with its stored response
+/// (and, having changed nothing, records no audit event).
 pub async fn create_once(
     db: &DatabaseConnection,
+    actor: &Actor,
     organization_id: i64,
     new: NewCandidate,
     idempotent: Option<Idempotent<'_, candidate::Model>>,
@@ -106,10 +95,49 @@ pub async fn create_once(
     if let Some(stored) = claimed {
         return Ok(Written::Replayed(stored));
     }
-    let created = create(&txn, organization_id, new).await?;
+    let created = insert(&txn, actor, organization_id, new).await?;
     idempotency::record_if_keyed(&txn, organization_id, idempotent, &created).await?;
     txn.commit().await?;
     Ok(Written::Fresh(created))
+}
+
+/// Inserts a candidate and its audit event in the caller's transaction.
+async fn insert(
+    txn: &DatabaseTransaction,
+    actor: &Actor,
+    organization_id: i64,
+    new: NewCandidate,
+) -> DomainResult<candidate::Model> {
+    let external_ref = validate::required_text(
+        "external_ref",
+        &new.external_ref,
+        validate::EXTERNAL_REF_MAX,
+    )?;
+    let display_name =
+        validate::optional_text("display_name", new.display_name, validate::NAME_MAX)?;
+    let email = validate::email("email", new.email)?;
+    ensure_external_ref_free(txn, organization_id, &external_ref, None).await?;
+    let now = super::now();
+    let created = candidate::ActiveModel {
+        organization_id: Set(organization_id),
+        external_ref: Set(external_ref),
+        display_name: Set(display_name),
+        email: Set(email),
+        stage: Set(new.stage),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(txn)
+    .await
+    .map_err(|err| DomainError::on_unique_violation(err, "external_ref", DUPLICATE_REF))?;
+    let event = Event::candidate(created.id, AuditAction::Create)
+        .fields(["external_ref"])
+        .field_if(created.display_name.is_some(), "display_name")
+        .field_if(created.email.is_some(), "email")
+        .fields(["stage"]);
+    audit::record(txn, organization_id, actor, now, event).await?;
+    Ok(created)
 }
 
 pub async fn find(
@@ -184,6 +212,7 @@ pub async fn list(
 /// committing meanwhile cannot be overwritten with personal data again.
 pub async fn update(
     db: &DatabaseConnection,
+    actor: &Actor,
     organization_id: i64,
     id: i64,
     changes: CandidateChanges,
@@ -213,6 +242,11 @@ pub async fn update(
     if let Patch::Set(external_ref) = &external_ref {
         ensure_external_ref_free(&txn, organization_id, external_ref, Some(id)).await?;
     }
+    let event = Event::candidate(id, AuditAction::Update)
+        .field_if(external_ref.changes(&current.external_ref), "external_ref")
+        .field_if(display_name.changes(&current.display_name), "display_name")
+        .field_if(email.changes(&current.email), "email")
+        .field_if(changes.stage.changes(&current.stage), "stage");
     let mut active: candidate::ActiveModel = current.into();
     if let Patch::Set(external_ref) = external_ref {
         active.external_ref = Set(external_ref);
@@ -226,11 +260,13 @@ pub async fn update(
     if let Patch::Set(stage) = changes.stage {
         active.stage = Set(stage);
     }
-    active.updated_at = Set(super::now());
+    let now = super::now();
+    active.updated_at = Set(now);
     let updated = active
         .update(&txn)
         .await
         .map_err(|err| DomainError::on_unique_violation(err, "external_ref", DUPLICATE_REF))?;
+    audit::record(&txn, organization_id, actor, now, event).await?;
     txn.commit().await?;
     Ok(updated)
 }
@@ -258,9 +294,13 @@ pub fn erased_external_ref(id: i64) -> String {
 /// its `change_seq`, so the next incremental export carries them again,
 /// without the note, and the copies downstream lose it too.
 ///
+/// The audit trail gets an `erase` event for the candidate and one for
+/// each encounter that lost its note, naming the fields, not their values.
+///
 /// Erasing an erased candidate changes nothing and answers the same.
 pub async fn erase(
     db: &DatabaseConnection,
+    actor: &Actor,
     organization_id: i64,
     id: i64,
 ) -> DomainResult<candidate::Model> {
@@ -270,19 +310,25 @@ pub async fn erase(
         // Dropping the write rolls back its change_seq bump.
         return Ok(current);
     }
-    let erased = erase_in(&write, current).await?;
+    let erased = erase_in(&write, actor, current).await?;
     write.commit().await?;
     Ok(erased)
 }
 
 /// Erases `current`, a candidate not yet erased, within `write` (see
-/// [`erase`]); the caller commits.
+/// [`erase`]), on behalf of `actor`; the caller commits.
 pub(super) async fn erase_in(
     write: &EncounterWrite,
+    actor: &Actor,
     current: candidate::Model,
 ) -> DomainResult<candidate::Model> {
     let (organization_id, id) = (current.organization_id, current.id);
     let now = write.now();
+    let erasure = Event::candidate(id, AuditAction::Erase)
+        .fields(["external_ref"])
+        .field_if(current.display_name.is_some(), "display_name")
+        .field_if(current.email.is_some(), "email")
+        .fields(["erased_at"]);
     let mut active: candidate::ActiveModel = current.into();
     active.external_ref = Set(erased_external_ref(id));
     active.display_name = Set(None);
@@ -290,28 +336,51 @@ pub(super) async fn erase_in(
     active.erased_at = Set(Some(now));
     active.updated_at = Set(now);
     let erased = active.update(write.entities()).await?;
-    encounter::Entity::update_many()
-        .col_expr(encounter::Column::Note, Expr::value(Option::<String>::None))
-        .col_expr(encounter::Column::ChangeSeq, Expr::value(write.seq()))
-        .col_expr(encounter::Column::UpdatedAt, Expr::value(now))
-        .filter(encounter::Column::OrganizationId.eq(organization_id))
-        .filter(encounter::Column::CandidateId.eq(id))
-        .filter(encounter::Column::Note.is_not_null())
-        .exec(write.entities())
-        .await?;
+    let remove_notes = Query::update()
+        .table(encounter::Entity)
+        .value(encounter::Column::Note, Option::<String>::None)
+        .value(encounter::Column::ChangeSeq, write.seq())
+        .value(encounter::Column::UpdatedAt, now)
+        .and_where(encounter::Column::OrganizationId.eq(organization_id))
+        .and_where(encounter::Column::CandidateId.eq(id))
+        .and_where(encounter::Column::Note.is_not_null())
+        .returning_col(encounter::Column::Id)
+        .to_owned();
+    let mut events = vec![erasure];
+    for row in write.txn().query(&remove_notes).await? {
+        let encounter_id = row.get(0)?;
+        events.push(Event::encounter(encounter_id, id, AuditAction::Erase).fields(["note"]));
+    }
+    events[1..].sort_by_key(|event| event.resource_id);
+    audit::record_all(
+        write.txn(),
+        organization_id,
+        now,
+        events.into_iter().map(|event| (actor, event)),
+    )
+    .await?;
     idempotency::redact_candidate(write.entities(), organization_id, id).await?;
     // No score changed, so the rollups are untouched.
     Ok(erased)
 }
 
+/// Everything stored about one candidate.
+pub struct SubjectAccess {
+    pub journey: super::encounters::Journey,
+    /// The audit events about the candidate and their encounters, oldest
+    /// first.
+    pub audit_events: Vec<entity::audit_event::Model>,
+}
+
 /// Everything stored about one candidate, for a subject-access request
-/// (GDPR Art. 15): the profile and every encounter with its touchpoint,
-/// score, shift and note. Read from one snapshot, so the parts agree.
+/// (GDPR Art. 15): the profile, every encounter with its touchpoint,
+/// score, shift and note, and the audit trail of them. Read from one
+/// snapshot, so the parts agree.
 pub async fn subject_access(
     db: &DatabaseConnection,
     organization_id: i64,
     id: i64,
-) -> DomainResult<super::encounters::Journey> {
+) -> DomainResult<SubjectAccess> {
     use sea_orm::{AccessMode, DbBackend, IsolationLevel, TransactionTrait};
     // A SQLite transaction reads one snapshot; PostgreSQL's default (read
     // committed) takes one per statement.
@@ -326,6 +395,13 @@ pub async fn subject_access(
         _ => db.begin().await?,
     };
     let journey = super::encounters::journey(&txn, organization_id, id).await?;
+    // Deleted encounters were the candidate's too, and so is their trail.
+    let mut encounter_ids = super::encounters::deleted_ids(&txn, organization_id, id).await?;
+    encounter_ids.extend(journey.steps.iter().map(|step| step.encounter.id));
+    let audit_events = audit::about_candidate(&txn, organization_id, id, &encounter_ids).await?;
     txn.commit().await?;
-    Ok(journey)
+    Ok(SubjectAccess {
+        journey,
+        audit_events,
+    })
 }

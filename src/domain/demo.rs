@@ -13,6 +13,7 @@ use rand::{rngs::StdRng, Rng, SeedableRng};
 use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
 
 use super::{
+    audit::{Actor, KeyActor},
     candidates::{self, NewCandidate},
     ingest::{self, CandidateRef, EncounterInput, TouchpointRef, BATCH_MAX},
     keys, organizations,
@@ -226,7 +227,9 @@ pub async fn seed(
 ) -> DomainResult<Seeded> {
     let organization = match organizations::find_by_slug(db, slug).await? {
         Some(organization) => organization,
-        None => organizations::create(db, slug, &format!("{slug} (demo)")).await?,
+        None => {
+            organizations::create(db, &Actor::DEMO_SEED, slug, &format!("{slug} (demo)")).await?
+        }
     };
     let existing = entity::candidate::Entity::find()
         .filter(sea_orm::ColumnTrait::eq(
@@ -254,6 +257,7 @@ pub async fn seed(
     for item in CATALOG {
         let created = touchpoints::create(
             &txn,
+            &Actor::DEMO_SEED,
             organization.id,
             NewTouchpoint {
                 name: item.name.to_owned(),
@@ -275,6 +279,7 @@ pub async fn seed(
         let last = LAST_NAMES[rng.random_range(0..LAST_NAMES.len())];
         let candidate = candidates::create(
             &txn,
+            &Actor::DEMO_SEED,
             organization.id,
             NewCandidate {
                 external_ref: format!("DEMO-{:05}", number + 1),
@@ -297,15 +302,27 @@ pub async fn seed(
     }
     // The encounters are recorded by a key of their own, revoked at once:
     // it says where the data came from and can never be used.
-    let key = keys::create(&txn, organization.id, Role::Recruiter, "demo data", None).await?;
-    keys::revoke(&txn, organization.id, key.key.id).await?;
+    let key = keys::create(
+        &txn,
+        &Actor::DEMO_SEED,
+        organization.id,
+        Role::Recruiter,
+        "demo data",
+        None,
+    )
+    .await?;
+    keys::revoke(&txn, &Actor::DEMO_SEED, organization.id, key.key.id).await?;
     txn.commit().await?;
 
+    let recorder = KeyActor {
+        key_id: key.key.id,
+        key_name: key.key.name,
+    };
     let encounters = inputs.len();
     let mut remaining = inputs.into_iter().peekable();
     while remaining.peek().is_some() {
         let chunk: Vec<EncounterInput> = remaining.by_ref().take(BATCH_MAX).collect();
-        ingest::record_all(db, organization.id, key.key.id, chunk, None).await?;
+        ingest::record_all(db, organization.id, &recorder, chunk, None).await?;
     }
     Ok(Seeded {
         touchpoints: CATALOG.len(),

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use entity::{
     candidate, encounter, encounter_tombstone,
-    enums::{Kind, Source, Stage},
+    enums::{AuditAction, Kind, Source, Stage},
     touchpoint,
 };
 use sea_orm::sea_query::JoinType;
@@ -13,6 +13,7 @@ use sea_orm::{
 };
 
 use super::{
+    audit::{self, Actor, Event},
     candidates,
     pagination::{Page, PageRequest},
     patch::Patch,
@@ -115,6 +116,7 @@ pub async fn list(
 
 pub async fn update(
     db: &DatabaseConnection,
+    actor: &Actor,
     organization_id: i64,
     id: i64,
     changes: EncounterChanges,
@@ -145,6 +147,15 @@ pub async fn update(
         }
     }
     write.touch([current.candidate_id]).await?;
+    let event = Event::encounter(id, current.candidate_id, AuditAction::Update)
+        .field_if(
+            changes.touchpoint_id.changes(&current.touchpoint_id),
+            "touchpoint_id",
+        )
+        .field_if(occurred_at.changes(&current.occurred_at), "occurred_at")
+        .field_if(changes.source.changes(&current.source), "source")
+        .field_if(score.changes(&current.score), "score")
+        .field_if(note.changes(&current.note), "note");
     let mut active: encounter::ActiveModel = current.into();
     if let Patch::Set(touchpoint_id) = changes.touchpoint_id {
         active.touchpoint_id = Set(touchpoint_id);
@@ -164,12 +175,18 @@ pub async fn update(
     active.change_seq = Set(write.seq());
     active.updated_at = Set(write.now());
     let updated = active.update(write.entities()).await?;
+    audit::record(write.txn(), organization_id, actor, write.now(), event).await?;
     write.commit().await?;
     Ok(updated)
 }
 
 /// Deletes an encounter, leaving a tombstone for the incremental export.
-pub async fn delete(db: &DatabaseConnection, organization_id: i64, id: i64) -> DomainResult<()> {
+pub async fn delete(
+    db: &DatabaseConnection,
+    actor: &Actor,
+    organization_id: i64,
+    id: i64,
+) -> DomainResult<()> {
     let mut write = EncounterWrite::begin(db, organization_id).await?;
     let current = get(write.entities(), organization_id, id).await?;
     write.touch([current.candidate_id]).await?;
@@ -188,7 +205,25 @@ pub async fn delete(db: &DatabaseConnection, organization_id: i64, id: i64) -> D
     }
     .insert(write.entities())
     .await?;
+    let event = Event::encounter(current.id, current.candidate_id, AuditAction::Delete);
+    audit::record(write.txn(), organization_id, actor, write.now(), event).await?;
     write.commit().await
+}
+
+/// The ids of the candidate's deleted encounters, from their tombstones.
+pub async fn deleted_ids(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    candidate_id: i64,
+) -> DomainResult<Vec<i64>> {
+    Ok(encounter_tombstone::Entity::find()
+        .select_only()
+        .column(encounter_tombstone::Column::EncounterId)
+        .filter(encounter_tombstone::Column::OrganizationId.eq(organization_id))
+        .filter(encounter_tombstone::Column::CandidateId.eq(candidate_id))
+        .into_tuple()
+        .all(db)
+        .await?)
 }
 
 /// One step of a candidate's journey.

@@ -8,6 +8,9 @@
 //! only after the transaction holding its encounter committed, so an
 //! acknowledged encounter is as durable as with a commit of its own.
 //!
+//! Each encounter's audit event, naming the key of its own request, is
+//! written in the shared transaction with it.
+//!
 //! One item's refusal (an unknown candidate, an archived touchpoint) is its
 //! own: it is left out and the others commit. If the shared transaction
 //! fails as a whole, each request is retried in a transaction of its own,
@@ -20,6 +23,7 @@ use sea_orm::DatabaseConnection;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
+    audit::KeyActor,
     idempotency::{self, Idempotency, StoredResponse, Written},
     ingest::{self, EncounterInput},
     rollups::EncounterWrite,
@@ -39,7 +43,7 @@ type Answer = DomainResult<Written<encounter::Model>>;
 
 struct Job {
     organization_id: i64,
-    recorded_by_key_id: i64,
+    recorded_by: KeyActor,
     input: EncounterInput,
     idempotency: Option<(Idempotency, Render)>,
     reply: oneshot::Sender<Answer>,
@@ -80,7 +84,7 @@ impl EncounterWriter {
         &self,
         db: &DatabaseConnection,
         organization_id: i64,
-        recorded_by_key_id: i64,
+        recorded_by: KeyActor,
         input: EncounterInput,
         idempotency: Option<(Idempotency, Render)>,
     ) -> Answer {
@@ -93,7 +97,7 @@ impl EncounterWriter {
         let (reply, answer) = oneshot::channel();
         let job = Job {
             organization_id,
-            recorded_by_key_id,
+            recorded_by,
             input,
             idempotency,
             reply,
@@ -194,7 +198,7 @@ async fn write_group(
                 continue;
             }
         }
-        to_insert.push((job.recorded_by_key_id, item));
+        to_insert.push((&job.recorded_by, item));
         inserted_by.push(index);
     }
     let recorded = ingest::insert(&mut write, to_insert).await?;

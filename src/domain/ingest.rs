@@ -8,22 +8,24 @@
 //!    references become ids; a candidate named by an unknown external
 //!    reference is to be created; an erased candidate takes no encounters
 //!    (an erased one keeps no reference, so only its id can name it);
-//! 3. [`insert`]: the missing candidates, then the encounters.
+//! 3. [`insert`]: the missing candidates, then the encounters, then an
+//!    audit event for each of them, many rows per statement.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use entity::{
     candidate, encounter,
-    enums::{Source, Stage},
+    enums::{AuditAction, Source, Stage},
     touchpoint,
 };
 use sea_orm::{
-    sea_query::OnConflict, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect,
-    QueryTrait, Set,
+    sea_query::{OnConflict, Query},
+    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, QueryTrait, Set,
 };
 
 use super::{
+    audit::{self, Event, KeyActor},
     idempotency::{self, Idempotent, Written},
     rollups::EncounterWrite,
     store::Executor,
@@ -313,22 +315,31 @@ async fn find_touchpoints(
 }
 
 /// Writes resolved inputs: first the candidates they name by an unknown
-/// external reference (each once), then the encounters, in input order. The
-/// write must have begun with [`EncounterWrite::begin_appending`].
-/// Each input comes with the id of the API key that recorded it.
+/// external reference (each once), then the encounters, in input order, and
+/// an audit event for each candidate and encounter created. The write must
+/// have begun with [`EncounterWrite::begin_appending`]. Each input comes
+/// with the API key that recorded it.
 pub async fn insert(
     write: &mut EncounterWrite,
-    resolved: Vec<(i64, Resolved)>,
+    resolved: Vec<(&KeyActor, Resolved)>,
 ) -> DomainResult<Recorded> {
     let organization_id = write.organization_id();
-    let new_refs: BTreeSet<&str> = resolved
-        .iter()
-        .filter_map(|(_, item)| match &item.candidate {
-            ResolvedCandidate::New(external_ref) => Some(external_ref.as_str()),
-            ResolvedCandidate::Existing(_) => None,
+    // Each new reference, with the key of the first input naming it.
+    let mut new_refs: BTreeMap<&str, &KeyActor> = BTreeMap::new();
+    for (actor, item) in &resolved {
+        if let ResolvedCandidate::New(external_ref) = &item.candidate {
+            new_refs.entry(external_ref.as_str()).or_insert(actor);
+        }
+    }
+    let (created_ids, created_now) = create_candidates(write, &new_refs).await?;
+    let candidates_created = created_now.len() as u64;
+    let mut events: Vec<(&KeyActor, Event)> = created_now
+        .into_iter()
+        .map(|(actor, id)| {
+            let event = Event::candidate(id, AuditAction::Create).fields(["external_ref", "stage"]);
+            (actor, event)
         })
         .collect();
-    let (created_ids, candidates_created) = create_candidates(write, &new_refs).await?;
     let candidate_ids: Vec<i64> = resolved
         .iter()
         .map(|(_, item)| match &item.candidate {
@@ -343,11 +354,13 @@ pub async fn insert(
         })
         .collect::<DomainResult<_>>()?;
     write.touch(candidate_ids.iter().copied()).await?;
+    let mut actors = Vec::with_capacity(resolved.len());
     let mut encounters: Vec<encounter::Model> = resolved
         .into_iter()
         .zip(&candidate_ids)
-        .map(
-            |((recorded_by_key_id, item), candidate_id)| encounter::Model {
+        .map(|((actor, item), candidate_id)| {
+            actors.push(actor);
+            encounter::Model {
                 id: 0, // known once inserted
                 organization_id,
                 candidate_id: *candidate_id,
@@ -356,12 +369,12 @@ pub async fn insert(
                 source: item.input.source,
                 score: item.input.score,
                 note: item.input.note,
-                recorded_by_key_id,
+                recorded_by_key_id: actor.key_id,
                 change_seq: write.seq(),
                 created_at: write.now(),
                 updated_at: write.now(),
-            },
-        )
+            }
+        })
         .collect();
     // Only the ids come back: reading whole rows back (three times each)
     // cost more than writing them.
@@ -401,6 +414,14 @@ pub async fn insert(
         }
     }
     write.inserted(&encounters);
+    events.extend(actors.into_iter().zip(&encounters).map(|(actor, e)| {
+        let event = Event::encounter(e.id, e.candidate_id, AuditAction::Create)
+            .fields(["candidate_id", "touchpoint_id", "occurred_at", "source"])
+            .field_if(e.score.is_some(), "score")
+            .field_if(e.note.is_some(), "note");
+        (actor, event)
+    }));
+    audit::record_all(write.txn(), organization_id, write.now(), events).await?;
     Ok(Recorded {
         encounters,
         candidates_created,
@@ -408,17 +429,19 @@ pub async fn insert(
 }
 
 /// Creates candidates by external reference; returns every reference's id
-/// and how many were new. A concurrent create of the same reference (which
-/// does not take the encounter write lock) is not an error: its row is used.
-async fn create_candidates(
+/// and, for the ones created now, the key that named them first and the
+/// new id. A concurrent create of the same reference (which does not take
+/// the encounter write lock) is not an error: its row is used, and it is
+/// not this write's to record.
+async fn create_candidates<'a>(
     write: &EncounterWrite,
-    external_refs: &BTreeSet<&str>,
-) -> DomainResult<(HashMap<String, i64>, u64)> {
+    external_refs: &BTreeMap<&str, &'a KeyActor>,
+) -> DomainResult<(HashMap<String, i64>, Vec<(&'a KeyActor, i64)>)> {
     if external_refs.is_empty() {
-        return Ok((HashMap::new(), 0));
+        return Ok((HashMap::new(), Vec::new()));
     }
-    let refs: Vec<&str> = external_refs.iter().copied().collect();
-    let mut created = 0;
+    let refs: Vec<&str> = external_refs.keys().copied().collect();
+    let mut created = Vec::new();
     for chunk in refs.chunks(CHUNK) {
         let rows = chunk.iter().map(|external_ref| candidate::ActiveModel {
             organization_id: Set(write.organization_id()),
@@ -430,6 +453,7 @@ async fn create_candidates(
             updated_at: Set(write.now()),
             ..Default::default()
         });
+        // RETURNING yields only the rows inserted, not the conflicting ones.
         let insert = candidate::Entity::insert_many(rows)
             .on_conflict(
                 OnConflict::columns([
@@ -439,9 +463,26 @@ async fn create_candidates(
                 .do_nothing()
                 .to_owned(),
             )
-            .into_query();
-        created += write.txn().execute(&insert).await?;
+            .into_query()
+            .returning(
+                Query::returning().columns([candidate::Column::Id, candidate::Column::ExternalRef]),
+            )
+            .to_owned();
+        for row in write.txn().query(&insert).await? {
+            let external_ref: String = row.get(1)?;
+            let actor = external_refs
+                .get(external_ref.as_str())
+                .copied()
+                .ok_or_else(|| {
+                    DomainError::Database(sea_orm::DbErr::RecordNotFound(format!(
+                        "candidate {external_ref:?} was not asked for"
+                    )))
+                })?;
+            created.push((actor, row.get(0)?));
+        }
     }
+    // Ids grow with insertion order; RETURNING itself promises no order.
+    created.sort_unstable_by_key(|(_, id)| *id);
     let owned: BTreeSet<String> = refs.iter().map(|s| (*s).to_owned()).collect();
     let ids = candidate_ids_by_ref(write.txn(), write.organization_id(), &owned).await?;
     Ok((ids, created))
@@ -453,7 +494,7 @@ async fn create_candidates(
 pub async fn record_all(
     db: &DatabaseConnection,
     organization_id: i64,
-    recorded_by_key_id: i64,
+    recorded_by: &KeyActor,
     inputs: Vec<EncounterInput>,
     idempotent: Option<Idempotent<'_, Recorded>>,
 ) -> DomainResult<Written<Recorded>> {
@@ -475,7 +516,7 @@ pub async fn record_all(
         .enumerate()
     {
         match result {
-            Ok(item) => resolved.push((recorded_by_key_id, item)),
+            Ok(item) => resolved.push((recorded_by, item)),
             Err(error) => errors.push(ItemError { index, error }),
         }
     }

@@ -2,7 +2,10 @@
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use chrono::{DateTime, Duration, Utc};
-use entity::{api_key, enums::Role};
+use entity::{
+    api_key,
+    enums::{AuditAction, Role},
+};
 use rand::RngCore;
 use sea_orm::{
     sea_query::{Expr, ExprTrait},
@@ -12,9 +15,10 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::{
+    audit::{self, Actor, Event},
     auth::Principal,
     pagination::{Page, PageRequest},
-    validate, DomainError, DomainResult,
+    validate, Connection, DomainError, DomainResult,
 };
 
 /// Every token starts with this, so leaked tokens are easy to grep for.
@@ -46,7 +50,8 @@ fn hash_token(token: &str) -> String {
 /// Creates a key of `role`, accepted until it is revoked or, if given, until
 /// `expires_at` (which must be in the future).
 pub async fn create(
-    db: &impl ConnectionTrait,
+    db: &impl Connection,
+    actor: &Actor,
     organization_id: i64,
     role: Role,
     name: &str,
@@ -61,6 +66,7 @@ pub async fn create(
         });
     }
     let token = generate_token();
+    let txn = super::begin_write(db).await?;
     let key = api_key::ActiveModel {
         organization_id: Set(organization_id),
         name: Set(name),
@@ -74,8 +80,13 @@ pub async fn create(
         updated_at: Set(now),
         ..Default::default()
     }
-    .insert(db)
+    .insert(&txn)
     .await?;
+    let event = Event::api_key(key.id, AuditAction::Create)
+        .fields(["name", "role"])
+        .field_if(key.expires_at.is_some(), "expires_at");
+    audit::record(&txn, organization_id, actor, now, event).await?;
+    txn.commit().await?;
     Ok(NewKey { key, token })
 }
 
@@ -104,13 +115,16 @@ pub async fn get(
         })
 }
 
-/// Revokes a key; revoking a revoked key changes nothing.
+/// Revokes a key; revoking a revoked key changes nothing (and records no
+/// second event).
 pub async fn revoke(
-    db: &impl ConnectionTrait,
+    db: &impl Connection,
+    actor: &Actor,
     organization_id: i64,
     id: i64,
 ) -> DomainResult<api_key::Model> {
-    let key = get(db, organization_id, id).await?;
+    let txn = super::begin_write(db).await?;
+    let key = get(&txn, organization_id, id).await?;
     if key.revoked_at.is_some() {
         return Ok(key);
     }
@@ -118,7 +132,11 @@ pub async fn revoke(
     let mut active: api_key::ActiveModel = key.into();
     active.revoked_at = Set(Some(now));
     active.updated_at = Set(now);
-    Ok(active.update(db).await?)
+    let revoked = active.update(&txn).await?;
+    let event = Event::api_key(id, AuditAction::Revoke).fields(["revoked_at"]);
+    audit::record(&txn, organization_id, actor, now, event).await?;
+    txn.commit().await?;
+    Ok(revoked)
 }
 
 /// Resolves a bearer token to its key. Unknown, revoked and expired tokens

@@ -1,11 +1,15 @@
 //! Organizations: the tenants, and their settings.
 
-use entity::organization;
+use entity::{enums::AuditAction, organization};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set,
 };
 
-use super::{patch::Patch, validate, DomainError, DomainResult};
+use super::{
+    audit::{self, Actor, Event},
+    patch::Patch,
+    validate, Connection, DomainError, DomainResult,
+};
 
 /// Changes to an organization's name and settings.
 #[derive(Debug, Default)]
@@ -15,20 +19,22 @@ pub struct OrganizationChanges {
 }
 
 pub async fn create(
-    db: &impl ConnectionTrait,
+    db: &impl Connection,
+    actor: &Actor,
     slug: &str,
     name: &str,
 ) -> DomainResult<organization::Model> {
     let slug = validate::slug("slug", slug)?;
     let name = validate::required_text("name", name, validate::NAME_MAX)?;
-    if find_by_slug(db, &slug).await?.is_some() {
+    let txn = super::begin_write(db).await?;
+    if find_by_slug(&txn, &slug).await?.is_some() {
         return Err(DomainError::AlreadyExists {
             field: "slug",
             message: format!("an organization with slug {slug:?} already exists"),
         });
     }
     let now = super::now();
-    organization::ActiveModel {
+    let created = organization::ActiveModel {
         slug: Set(slug),
         name: Set(name),
         change_seq: Set(0),
@@ -39,7 +45,7 @@ pub async fn create(
         updated_at: Set(now),
         ..Default::default()
     }
-    .insert(db)
+    .insert(&txn)
     .await
     .map_err(|err| {
         DomainError::on_unique_violation(
@@ -47,7 +53,11 @@ pub async fn create(
             "slug",
             "an organization with this slug already exists",
         )
-    })
+    })?;
+    let event = Event::organization(created.id, AuditAction::Create).fields(["slug", "name"]);
+    audit::record(&txn, created.id, actor, now, event).await?;
+    txn.commit().await?;
+    Ok(created)
 }
 
 /// The caller's own organization.
@@ -62,7 +72,8 @@ pub async fn get(db: &impl ConnectionTrait, id: i64) -> DomainResult<organizatio
 
 /// Changes an organization's name and settings: the one place they change.
 pub async fn update(
-    db: &impl ConnectionTrait,
+    db: &impl Connection,
+    actor: &Actor,
     id: i64,
     changes: OrganizationChanges,
 ) -> DomainResult<organization::Model> {
@@ -72,15 +83,27 @@ pub async fn update(
     let min_group_size = changes
         .min_group_size
         .try_map(|size| validate::min_group_size("min_group_size", size))?;
-    let mut active: organization::ActiveModel = get(db, id).await?.into();
+    let txn = super::begin_write(db).await?;
+    let current = get(&txn, id).await?;
+    let event = Event::organization(id, AuditAction::Update)
+        .field_if(name.changes(&current.name), "name")
+        .field_if(
+            min_group_size.changes(&current.min_group_size),
+            "min_group_size",
+        );
+    let mut active: organization::ActiveModel = current.into();
     if let Patch::Set(name) = name {
         active.name = Set(name);
     }
     if let Patch::Set(size) = min_group_size {
         active.min_group_size = Set(size);
     }
-    active.updated_at = Set(super::now());
-    Ok(active.update(db).await?)
+    let now = super::now();
+    active.updated_at = Set(now);
+    let updated = active.update(&txn).await?;
+    audit::record(&txn, id, actor, now, event).await?;
+    txn.commit().await?;
+    Ok(updated)
 }
 
 pub async fn find_by_slug(

@@ -1,6 +1,7 @@
-//! Keyset pagination over ascending ids. The cursor is the last id seen,
-//! wrapped so clients treat it as opaque; rows inserted meanwhile get higher
-//! ids, so a walk through the pages never skips or repeats a row.
+//! Keyset pagination over ids, ascending (or newest first). The cursor is
+//! the last id seen, wrapped so clients treat it as opaque; rows inserted
+//! meanwhile get higher ids, so a walk through the pages never skips or
+//! repeats a row.
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use sea_orm::{
@@ -67,6 +68,43 @@ impl PageRequest {
         if let Some(after) = self.after_id {
             select = select.filter(id_column.gt(after));
         }
+        self.read(db, select, id_of).await
+    }
+
+    /// Reads one page of `select`, newest (highest `id_column`) first. Rows
+    /// inserted meanwhile are newer than the first page, so a walk from
+    /// there never skips or repeats a row; they show up on a new walk.
+    pub async fn fetch_newest_first<E, C>(
+        &self,
+        db: &impl ConnectionTrait,
+        select: Select<E>,
+        id_column: C,
+        id_of: impl Fn(&E::Model) -> i64,
+    ) -> DomainResult<Page<E::Model>>
+    where
+        E: EntityTrait,
+        E::Model: FromQueryResult + Sized + Send + Sync,
+        C: ColumnTrait,
+    {
+        let mut select = select.order_by_desc(id_column);
+        if let Some(after) = self.after_id {
+            select = select.filter(id_column.lt(after));
+        }
+        self.read(db, select, id_of).await
+    }
+
+    /// Reads `limit` rows of an ordered, filtered select, and one more to
+    /// know whether there is a next page.
+    async fn read<E>(
+        &self,
+        db: &impl ConnectionTrait,
+        select: Select<E>,
+        id_of: impl Fn(&E::Model) -> i64,
+    ) -> DomainResult<Page<E::Model>>
+    where
+        E: EntityTrait,
+        E::Model: FromQueryResult + Sized + Send + Sync,
+    {
         let mut items = select.limit(self.limit + 1).all(db).await?;
         let next_cursor = if items.len() as u64 > self.limit {
             items.truncate(self.limit as usize);

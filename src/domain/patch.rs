@@ -16,3 +16,10 @@ impl<T> Patch<T> {
         })
     }
 }
+
+impl<T: PartialEq> Patch<T> {
+    /// Whether applying it changes `current`: what an audit event lists.
+    pub fn changes(&self, current: &T) -> bool {
+        matches!(self, Patch::Set(value) if value != current)
+    }
+}

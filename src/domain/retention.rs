@@ -13,7 +13,7 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect, RelationTrait,
 };
 
-use super::{candidates, rollups::EncounterWrite, DomainResult};
+use super::{audit::Actor, candidates, rollups::EncounterWrite, DomainResult};
 
 /// Candidates erased in one transaction: few enough that encounter writes
 /// of the organization wait only briefly behind it.
@@ -156,7 +156,7 @@ async fn erase_if_due(
     for candidate in &still_due {
         let current =
             candidates::get(write.entities(), organization_id, candidate.candidate_id).await?;
-        candidates::erase_in(&write, current).await?;
+        candidates::erase_in(&write, &Actor::RETENTION_POLICY, current).await?;
     }
     write.commit().await?;
     Ok(still_due)

@@ -1,15 +1,16 @@
 //! The touchpoint catalog.
 
 use entity::{
-    enums::{Channel, Kind, Stage},
+    enums::{AuditAction, Channel, Kind, Stage},
     touchpoint,
 };
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
 use super::{
+    audit::{self, Actor, Event},
     pagination::{Page, PageRequest},
     patch::Patch,
-    validate, DomainError, DomainResult,
+    validate, Connection, DomainError, DomainResult,
 };
 
 pub struct NewTouchpoint {
@@ -61,16 +62,18 @@ async fn ensure_name_free(
 }
 
 pub async fn create(
-    db: &impl ConnectionTrait,
+    db: &impl Connection,
+    actor: &Actor,
     organization_id: i64,
     new: NewTouchpoint,
 ) -> DomainResult<touchpoint::Model> {
     let name = validate::required_text("name", &new.name, validate::NAME_MAX)?;
     let description =
         validate::optional_text("description", new.description, validate::DESCRIPTION_MAX)?;
-    ensure_name_free(db, organization_id, &name, None).await?;
+    let txn = super::begin_write(db).await?;
+    ensure_name_free(&txn, organization_id, &name, None).await?;
     let now = super::now();
-    touchpoint::ActiveModel {
+    let created = touchpoint::ActiveModel {
         organization_id: Set(organization_id),
         name: Set(name),
         kind: Set(new.kind),
@@ -82,9 +85,15 @@ pub async fn create(
         updated_at: Set(now),
         ..Default::default()
     }
-    .insert(db)
+    .insert(&txn)
     .await
-    .map_err(|err| DomainError::on_unique_violation(err, "name", DUPLICATE_NAME))
+    .map_err(|err| DomainError::on_unique_violation(err, "name", DUPLICATE_NAME))?;
+    let event = Event::touchpoint(created.id, AuditAction::Create)
+        .fields(["name", "kind", "channel", "stage"])
+        .field_if(created.description.is_some(), "description");
+    audit::record(&txn, organization_id, actor, now, event).await?;
+    txn.commit().await?;
+    Ok(created)
 }
 
 pub async fn get(
@@ -135,7 +144,8 @@ pub async fn list(
 }
 
 pub async fn update(
-    db: &impl ConnectionTrait,
+    db: &impl Connection,
+    actor: &Actor,
     organization_id: i64,
     id: i64,
     changes: TouchpointChanges,
@@ -146,10 +156,17 @@ pub async fn update(
     let description = changes.description.try_map(|description| {
         validate::optional_text("description", description, validate::DESCRIPTION_MAX)
     })?;
-    let current = get(db, organization_id, id).await?;
+    let txn = super::begin_write(db).await?;
+    let current = get(&txn, organization_id, id).await?;
     if let Patch::Set(name) = &name {
-        ensure_name_free(db, organization_id, name, Some(id)).await?;
+        ensure_name_free(&txn, organization_id, name, Some(id)).await?;
     }
+    let event = Event::touchpoint(id, AuditAction::Update)
+        .field_if(name.changes(&current.name), "name")
+        .field_if(changes.kind.changes(&current.kind), "kind")
+        .field_if(changes.channel.changes(&current.channel), "channel")
+        .field_if(changes.stage.changes(&current.stage), "stage")
+        .field_if(description.changes(&current.description), "description");
     let mut active: touchpoint::ActiveModel = current.into();
     if let Patch::Set(name) = name {
         active.name = Set(name);
@@ -166,21 +183,28 @@ pub async fn update(
     if let Patch::Set(description) = description {
         active.description = Set(description);
     }
-    active.updated_at = Set(super::now());
-    active
-        .update(db)
+    let now = super::now();
+    active.updated_at = Set(now);
+    let updated = active
+        .update(&txn)
         .await
-        .map_err(|err| DomainError::on_unique_violation(err, "name", DUPLICATE_NAME))
+        .map_err(|err| DomainError::on_unique_violation(err, "name", DUPLICATE_NAME))?;
+    audit::record(&txn, organization_id, actor, now, event).await?;
+    txn.commit().await?;
+    Ok(updated)
 }
 
 /// Archives a touchpoint: it stays in past encounters and reports but takes
-/// no new encounters. Archiving twice keeps the first `archived_at`.
+/// no new encounters. Archiving twice keeps the first `archived_at` and
+/// records no second event.
 pub async fn archive(
-    db: &impl ConnectionTrait,
+    db: &impl Connection,
+    actor: &Actor,
     organization_id: i64,
     id: i64,
 ) -> DomainResult<touchpoint::Model> {
-    let current = get(db, organization_id, id).await?;
+    let txn = super::begin_write(db).await?;
+    let current = get(&txn, organization_id, id).await?;
     if current.archived_at.is_some() {
         return Ok(current);
     }
@@ -188,5 +212,9 @@ pub async fn archive(
     let mut active: touchpoint::ActiveModel = current.into();
     active.archived_at = Set(Some(now));
     active.updated_at = Set(now);
-    Ok(active.update(db).await?)
+    let archived = active.update(&txn).await?;
+    let event = Event::touchpoint(id, AuditAction::Archive).fields(["archived_at"]);
+    audit::record(&txn, organization_id, actor, now, event).await?;
+    txn.commit().await?;
+    Ok(archived)
 }

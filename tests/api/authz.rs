@@ -16,21 +16,24 @@ use super::helpers::{spawn_app, Reply, TestApp};
 /// A moment safely in the past, for encounters.
 const OCCURRED_AT: &str = "2026-03-02T10:00:00Z";
 
-/// Every table, to prove that a rejected request wrote nothing.
-const TABLES: [&str; 5] = [
+/// Every table, to prove that a rejected request wrote nothing (not even
+/// an audit event).
+const TABLES: [&str; 6] = [
     "organizations",
     "api_keys",
     "touchpoints",
     "candidates",
     "encounters",
+    "audit_events",
 ];
 
 /// The organization's full contents as its admin sees them.
-const LISTS: [&str; 4] = [
+const LISTS: [&str; 5] = [
     "/api/v1/touchpoints?include_archived=true&limit=500",
     "/api/v1/candidates?limit=500",
     "/api/v1/encounters?limit=500",
     "/api/v1/keys?limit=500",
+    "/api/v1/audit-events?limit=500",
 ];
 
 /// The roles of the matrix, in the order of [`Endpoint::expect`].
@@ -209,6 +212,7 @@ fn endpoints() -> Vec<Endpoint> {
             expect: ADMIN,
             writes: Some(("organizations", 0)),
         },
+        read(M::GET, "/api/v1/audit-events", ADMIN),
     ]
 }
 
@@ -482,7 +486,7 @@ async fn every_endpoint_refuses_missing_malformed_unknown_and_revoked_keys() {
 
     let before = state(&app, &app.admin).await;
     let table = endpoints();
-    assert_eq!(table.len(), 26, "every operation under /api/v1");
+    assert_eq!(table.len(), 27, "every operation under /api/v1");
     for endpoint in &table {
         for (what, authorization) in &credentials {
             let reply = send(
@@ -581,14 +585,16 @@ fn the_matrix_follows_the_documented_rules() {
         // an erasure) is for admins.
         let privacy = endpoint.path.starts_with("/api/v1/candidates")
             && (endpoint.method == Method::DELETE || endpoint.path.ends_with("/export"));
+        // The audit trail is for admins.
+        let audit = endpoint.path.starts_with("/api/v1/audit-events");
         assert_eq!(
             recruiter == 403,
-            is_key || privacy || !(is_read || records),
+            is_key || privacy || audit || !(is_read || records),
             "{context}: recruiter"
         );
         assert_eq!(
             reporter == 403,
-            is_key || privacy || !is_read,
+            is_key || privacy || audit || !is_read,
             "{context}: reporter"
         );
         assert_eq!(endpoint.writes.is_none(), is_read, "{context}: writes");

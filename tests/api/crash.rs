@@ -75,6 +75,27 @@ impl Service {
     }
 
     /// Every report over a few windows, to compare before and after a recount.
+    /// The ids of the encounters the audit trail says were created.
+    async fn audited_encounters(&self) -> Vec<i64> {
+        let mut ids = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let page = self
+                .get(&format!(
+                    "/api/v1/audit-events?resource_type=encounter&limit=500{cursor}"
+                ))
+                .await;
+            for event in page["items"].as_array().unwrap() {
+                assert_eq!(event["action"], "create", "{event}");
+                ids.push(event["resource_id"].as_i64().unwrap());
+            }
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = format!("&cursor={next}"),
+                None => return ids,
+            }
+        }
+    }
+
     async fn reports(&self) -> Vec<Value> {
         let mut reports = Vec::new();
         for (from, to) in [("2026-01-01", "2026-07-01"), ("2026-02-10", "2026-04-20")] {
@@ -232,6 +253,14 @@ async fn a_killed_service_keeps_every_acknowledged_encounter_once() {
             "acknowledged encounter {id} ({note})"
         );
     }
+
+    // The audit trail survived the kill with them: one create event per
+    // stored encounter, none for an encounter that was not stored.
+    let mut created = service.audited_encounters().await;
+    created.sort_unstable();
+    let mut stored_ids: Vec<i64> = stored.keys().copied().collect();
+    stored_ids.sort_unstable();
+    assert_eq!(created, stored_ids, "one audit event per encounter");
 
     // Every report equals a recount from the encounters, done here and
     // done by the service's own rollup rebuild.

@@ -295,6 +295,14 @@ async fn erasure_leaves_every_report_unchanged_and_removes_only_personal_data() 
                 &app,
                 &format!("SELECT COUNT(*) AS n FROM encounters WHERE note LIKE '{needle}%'"),
             )
+            .await
+            // The audit trail names fields, never values.
+            + raw_count(
+                &app,
+                &format!(
+                    "SELECT COUNT(*) AS n FROM audit_events WHERE changed_fields LIKE '%{needle}%' OR actor_name LIKE '%{needle}%'"
+                ),
+            )
             .await;
         assert_eq!(rows, 0, "{needle} is gone");
     }

@@ -78,12 +78,14 @@ fn minutes_from_now(minutes: i64) -> String {
     (Utc::now() + Duration::minutes(minutes)).to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// Rows in the tables a request could write to.
-async fn counts(app: &TestApp) -> [i64; 3] {
+/// Rows in the tables a request could write to, and the audit events any
+/// change records.
+async fn counts(app: &TestApp) -> [i64; 4] {
     [
         app.count("touchpoints").await,
         app.count("candidates").await,
         app.count("encounters").await,
+        app.count("audit_events").await,
     ]
 }
 

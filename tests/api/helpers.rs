@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use tempfile::TempDir;
 use touchpoint_tracker::{
     config::{DatabaseSettings, LogFormat, Settings},
-    domain::{keys, organizations},
+    domain::{audit::Actor, keys, organizations},
     startup::Application,
     telemetry,
 };
@@ -184,17 +184,17 @@ async fn spawn_app_configured(
     );
     let base_url = format!("http://{}", app.address());
 
-    let acme = organizations::create(&db, "acme", "Acme Corp")
+    let acme = organizations::create(&db, &Actor::COMMAND_LINE, "acme", "Acme Corp")
         .await
         .unwrap();
-    let globex = organizations::create(&db, "globex", "Globex")
+    let globex = organizations::create(&db, &Actor::COMMAND_LINE, "globex", "Globex")
         .await
         .unwrap();
     use entity::enums::Role;
     let token = |org, role| {
         let db = db.clone();
         async move {
-            keys::create(&db, org, role, "test key", None)
+            keys::create(&db, &Actor::COMMAND_LINE, org, role, "test key", None)
                 .await
                 .unwrap()
                 .token

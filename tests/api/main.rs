@@ -1,6 +1,7 @@
 //! The integration suite: one binary, each test against a real service on a
 //! fresh SQLite file, over HTTP.
 
+mod audit;
 mod authz;
 mod candidates;
 mod cli;

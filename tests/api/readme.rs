@@ -41,7 +41,11 @@ cargo() {
 "#;
     let output = Command::new("bash")
         .arg("-c")
-        .arg(format!("{preamble}\n{}", readme_block("tour")))
+        .arg(format!(
+            "{preamble}\n{}\n{}",
+            readme_block("tour"),
+            readme_block("audit")
+        ))
         .env("API", &api)
         .env("BIN", BIN)
         .env("DATABASE_URL", &database_url)
@@ -58,19 +62,14 @@ cargo() {
     let impact_at = stdout
         .find("{\"from\":\"2026-11-01\"")
         .expect("impact report");
-    let impact: Value = serde_json::Deserializer::from_str(&stdout[impact_at..])
-        .into_iter()
-        .next()
-        .unwrap()
-        .unwrap();
+    let impact = first_json(&stdout[impact_at..], "{");
     let rows = impact["touchpoints"].as_array().unwrap();
     assert_eq!(rows[0]["name"], "Interviewer no-show");
     assert_eq!(rows[0]["mean_attributed_shift"], -4.0);
     assert_eq!(rows[1]["name"], "Careers site");
     assert_eq!(rows[1]["mean_attributed_shift"], Value::Null);
 
-    let journey: Value =
-        serde_json::from_str(&stdout[stdout.rfind("{\"candidate_id\"").unwrap()..]).unwrap();
+    let journey = first_json(&stdout[stdout.rfind("{\"candidate_id\"").unwrap()..], "{");
     assert_eq!(journey["first_score"], 7);
     assert_eq!(journey["latest_score"], 3);
     assert_eq!(journey["overall_shift"], -4);
@@ -80,9 +79,34 @@ cargo() {
     assert_eq!(steps[1]["kind"], "unexpected");
     assert_eq!(steps[1]["shift"], -4);
 
+    // The audit trail: the latest changes (the encounters), then the
+    // candidate's history, by the key the tour created.
+    let latest = first_json(&stdout, "{\"items\"");
+    let latest = latest["items"].as_array().unwrap();
+    assert_eq!(latest.len(), 3);
+    assert_eq!(latest[0]["resource_type"], "encounter");
+    assert_eq!(latest[0]["actor_name"], "HR team");
+    let history: Value =
+        serde_json::from_str(&stdout[stdout.rfind("{\"items\"").unwrap()..]).unwrap();
+    assert_eq!(history["items"][0]["action"], "create");
+    assert_eq!(
+        history["items"][0]["changed_fields"],
+        serde_json::json!(["external_ref", "display_name", "stage"])
+    );
+
     // SIGTERM: a graceful exit with status 0.
     let status = server.terminate().await;
     assert!(status.success(), "exit status after SIGTERM: {status:?}");
+}
+
+/// The first JSON value in `output` that starts with `prefix`.
+fn first_json(output: &str, prefix: &str) -> Value {
+    let at = output.find(prefix).expect(prefix);
+    serde_json::Deserializer::from_str(&output[at..])
+        .into_iter()
+        .next()
+        .unwrap()
+        .unwrap()
 }
 
 /// The PostgreSQL set-up block, on a fresh database of the suite's server

@@ -255,6 +255,27 @@ async fn retention_run_lists_then_erases_exactly_the_candidates_past_the_limit()
     assert_eq!(steps.len(), 2, "the encounters stay");
     assert!(steps.iter().all(|step| step["note"].is_null()), "{steps:?}");
     assert_eq!(reports(&app).await, reports_before, "reports are unchanged");
+    // Each erasure is in the audit trail, by the policy.
+    for (id, token) in [
+        (scene.old, &app.admin),
+        (scene.dormant, &app.admin),
+        (scene.globex_old, &app.other_admin),
+    ] {
+        let events = app
+            .get(
+                &format!("/api/v1/audit-events?resource_type=candidate&resource_id={id}"),
+                token,
+            )
+            .await;
+        let events = events.assert_status(200)["items"]
+            .as_array()
+            .unwrap()
+            .clone();
+        let erasures: Vec<&Value> = events.iter().filter(|e| e["action"] == "erase").collect();
+        assert_eq!(erasures.len(), 1, "{events:?}");
+        assert_eq!(erasures[0]["actor_name"], "retention policy");
+        assert!(erasures[0]["actor_key_id"].is_null());
+    }
 
     // Applying it again finds nothing left to do.
     let again = retention_run(&app, &[], Some("365"));
@@ -358,4 +379,29 @@ async fn processes_applying_the_policy_at_once_erase_each_candidate_once() {
     assert!(kept
         .iter()
         .all(|c| c["external_ref"].as_str().unwrap().starts_with("NEW-")));
+
+    // One erase event per erased candidate, however many processes ran.
+    let mut erase_events = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut path = "/api/v1/audit-events?resource_type=candidate&limit=500".to_owned();
+        if let Some(cursor) = &cursor {
+            path.push_str(&format!("&cursor={cursor}"));
+        }
+        let page = app.get(&path, &app.admin).await.assert_status(200).clone();
+        erase_events.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["action"] == "erase")
+                .map(|e| e["resource_id"].as_i64().unwrap()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    erase_events.sort();
+    assert_eq!(erase_events, erased, "one erase event per candidate");
 }

@@ -1,0 +1,334 @@
+//! The audit trail: every change to an organization's data writes an
+//! [`Event`] in the transaction of the change, so an event exists exactly
+//! when its change committed. An event names the fields that changed,
+//! never their values: changed fields are `&'static str`, so no request
+//! value (a name, an e-mail, a note) can reach the trail.
+
+use chrono::{DateTime, Utc};
+use entity::{
+    audit_event,
+    enums::{AuditAction, AuditResource},
+};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QueryTrait, Select, Set,
+};
+
+use super::{
+    auth::Principal,
+    pagination::{Page, PageRequest},
+    store::Executor,
+    DomainError, DomainResult,
+};
+
+/// Rows per multi-row insert: far below both backends' bind limits.
+const CHUNK: usize = 500;
+
+/// An API key, as an actor: its id and its name at the time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyActor {
+    pub key_id: i64,
+    pub key_name: String,
+}
+
+/// Who made a change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    Key(KeyActor),
+    /// The service itself; what it was doing (e.g. "command line").
+    System(&'static str),
+}
+
+impl Actor {
+    /// The `org` and `key` commands.
+    pub const COMMAND_LINE: Actor = Actor::System("command line");
+    /// `demo seed`.
+    pub const DEMO_SEED: Actor = Actor::System("demo seed");
+    /// The retention policy (`--retention-days`), in the service or run by
+    /// `retention run`.
+    pub const RETENTION_POLICY: Actor = Actor::System("retention policy");
+}
+
+/// An actor as an event row names it: a key's id (none for the service)
+/// and a name.
+#[derive(Debug, Clone, Copy)]
+pub struct ActorRef<'a> {
+    key_id: Option<i64>,
+    name: &'a str,
+}
+
+impl<'a> From<&'a Actor> for ActorRef<'a> {
+    fn from(actor: &'a Actor) -> Self {
+        match actor {
+            Actor::Key(key) => key.into(),
+            Actor::System(what) => ActorRef {
+                key_id: None,
+                name: what,
+            },
+        }
+    }
+}
+
+impl<'a> From<&'a KeyActor> for ActorRef<'a> {
+    fn from(key: &'a KeyActor) -> Self {
+        ActorRef {
+            key_id: Some(key.key_id),
+            name: &key.key_name,
+        }
+    }
+}
+
+impl From<&Principal> for KeyActor {
+    fn from(principal: &Principal) -> Self {
+        KeyActor {
+            key_id: principal.key_id,
+            key_name: principal.key_name.clone(),
+        }
+    }
+}
+
+impl From<&Principal> for Actor {
+    fn from(principal: &Principal) -> Self {
+        Actor::Key(principal.into())
+    }
+}
+
+impl From<KeyActor> for Actor {
+    fn from(key: KeyActor) -> Self {
+        Actor::Key(key)
+    }
+}
+
+/// One change: what it was done to and which fields it changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub resource_type: AuditResource,
+    pub resource_id: i64,
+    pub action: AuditAction,
+    pub changed_fields: Vec<&'static str>,
+    pub subject_candidate_id: Option<i64>,
+}
+
+impl Event {
+    fn new(resource_type: AuditResource, resource_id: i64, action: AuditAction) -> Self {
+        Event {
+            resource_type,
+            resource_id,
+            action,
+            changed_fields: Vec::new(),
+            subject_candidate_id: None,
+        }
+    }
+
+    pub fn touchpoint(id: i64, action: AuditAction) -> Self {
+        Self::new(AuditResource::Touchpoint, id, action)
+    }
+
+    /// An event about a candidate, and so part of their subject-access export.
+    pub fn candidate(id: i64, action: AuditAction) -> Self {
+        Event {
+            subject_candidate_id: Some(id),
+            ..Self::new(AuditResource::Candidate, id, action)
+        }
+    }
+
+    /// An event about a candidate's encounter, part of their export.
+    pub fn encounter(id: i64, candidate_id: i64, action: AuditAction) -> Self {
+        Event {
+            subject_candidate_id: Some(candidate_id),
+            ..Self::new(AuditResource::Encounter, id, action)
+        }
+    }
+
+    pub fn api_key(id: i64, action: AuditAction) -> Self {
+        Self::new(AuditResource::ApiKey, id, action)
+    }
+
+    /// An event about the organization itself (created, or its settings
+    /// changed): `Event::organization(id, AuditAction::Update).fields(["min_group_size"])`.
+    pub fn organization(id: i64, action: AuditAction) -> Self {
+        Self::new(AuditResource::Organization, id, action)
+    }
+
+    /// These fields were changed (or set, on create).
+    pub fn fields(mut self, fields: impl IntoIterator<Item = &'static str>) -> Self {
+        self.changed_fields.extend(fields);
+        self
+    }
+
+    /// This field was changed, when `changed`.
+    pub fn field_if(mut self, changed: bool, field: &'static str) -> Self {
+        if changed {
+            self.changed_fields.push(field);
+        }
+        self
+    }
+}
+
+/// Records one event, in the transaction of its change.
+pub async fn record(
+    db: &impl Executor,
+    organization_id: i64,
+    actor: &Actor,
+    at: DateTime<Utc>,
+    event: Event,
+) -> DomainResult<()> {
+    record_all(db, organization_id, at, [(actor, event)]).await
+}
+
+/// Records events of one transaction, many rows per statement; each with
+/// its actor (an [`Actor`] or a [`KeyActor`]).
+pub async fn record_all<'a, A: Into<ActorRef<'a>>>(
+    db: &impl Executor,
+    organization_id: i64,
+    at: DateTime<Utc>,
+    events: impl IntoIterator<Item = (A, Event)>,
+) -> DomainResult<()> {
+    let mut rows = events.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk = rows.by_ref().take(CHUNK).map(|(actor, event)| {
+            let actor: ActorRef<'a> = actor.into();
+            audit_event::ActiveModel {
+                organization_id: Set(organization_id),
+                occurred_at: Set(at),
+                actor_key_id: Set(actor.key_id),
+                actor_name: Set(actor.name.to_owned()),
+                resource_type: Set(event.resource_type),
+                resource_id: Set(event.resource_id),
+                action: Set(event.action),
+                changed_fields: Set(changed_fields_json(&event.changed_fields)),
+                subject_candidate_id: Set(event.subject_candidate_id),
+                ..Default::default()
+            }
+        });
+        let insert = audit_event::Entity::insert_many(chunk).into_query();
+        db.execute(&insert).await?;
+    }
+    Ok(())
+}
+
+fn changed_fields_json(fields: &[&'static str]) -> String {
+    serde_json::Value::from(fields.to_vec()).to_string()
+}
+
+/// The changed field names stored in a row.
+pub fn changed_fields(event: &audit_event::Model) -> Vec<String> {
+    serde_json::from_str(&event.changed_fields).unwrap_or_default()
+}
+
+/// Which events to list; every filter is optional.
+#[derive(Debug, Default)]
+pub struct EventFilter {
+    pub resource_type: Option<AuditResource>,
+    pub resource_id: Option<i64>,
+    pub actor_key_id: Option<i64>,
+    /// Inclusive.
+    pub from: Option<DateTime<Utc>>,
+    /// Exclusive.
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// The organization's events, newest first.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    filter: EventFilter,
+    page: PageRequest,
+) -> DomainResult<Page<audit_event::Model>> {
+    if let (Some(from), Some(to)) = (filter.from, filter.to) {
+        if from >= to {
+            return Err(DomainError::invalid("from", "must be before to"));
+        }
+    }
+    if filter.resource_id.is_some() && filter.resource_type.is_none() {
+        return Err(DomainError::invalid(
+            "resource_id",
+            "needs resource_type: ids are per resource type",
+        ));
+    }
+    let mut select = of_organization(organization_id);
+    if let Some(resource_type) = filter.resource_type {
+        select = select.filter(audit_event::Column::ResourceType.eq(resource_type));
+    }
+    if let Some(resource_id) = filter.resource_id {
+        select = select.filter(audit_event::Column::ResourceId.eq(resource_id));
+    }
+    if let Some(key_id) = filter.actor_key_id {
+        select = select.filter(audit_event::Column::ActorKeyId.eq(key_id));
+    }
+    if let Some(from) = filter.from {
+        select = select.filter(audit_event::Column::OccurredAt.gte(from));
+    }
+    if let Some(to) = filter.to {
+        select = select.filter(audit_event::Column::OccurredAt.lt(to));
+    }
+    page.fetch_newest_first(db, select, audit_event::Column::Id, |e| e.id)
+        .await
+}
+
+fn of_organization(organization_id: i64) -> Select<audit_event::Entity> {
+    audit_event::Entity::find().filter(audit_event::Column::OrganizationId.eq(organization_id))
+}
+
+/// Every event about a candidate, oldest first: those about the candidate
+/// and those about their encounters, `encounter_ids` being every encounter
+/// the candidate ever had (deleted ones included). Looked up by resource,
+/// which the resource index answers; see the migration for why there is
+/// no index on the subject.
+pub async fn about_candidate(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    candidate_id: i64,
+    encounter_ids: &[i64],
+) -> DomainResult<Vec<audit_event::Model>> {
+    let of_subject = || {
+        of_organization(organization_id)
+            .filter(audit_event::Column::SubjectCandidateId.eq(candidate_id))
+    };
+    let mut events = of_subject()
+        .filter(audit_event::Column::ResourceType.eq(AuditResource::Candidate))
+        .filter(audit_event::Column::ResourceId.eq(candidate_id))
+        .all(db)
+        .await?;
+    for chunk in encounter_ids.chunks(CHUNK) {
+        events.extend(
+            of_subject()
+                .filter(audit_event::Column::ResourceType.eq(AuditResource::Encounter))
+                .filter(audit_event::Column::ResourceId.is_in(chunk.iter().copied()))
+                .order_by_asc(audit_event::Column::Id)
+                .all(db)
+                .await?,
+        );
+    }
+    events.sort_by_key(|event| event.id);
+    Ok(events)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changed_fields_are_a_json_array_of_names() {
+        assert_eq!(changed_fields_json(&[]), "[]");
+        assert_eq!(
+            changed_fields_json(&["display_name", "email"]),
+            r#"["display_name","email"]"#
+        );
+    }
+
+    #[test]
+    fn candidate_and_encounter_events_name_their_subject() {
+        let event = Event::candidate(7, AuditAction::Erase).fields(["email"]);
+        assert_eq!(event.subject_candidate_id, Some(7));
+        assert_eq!(event.resource_type, AuditResource::Candidate);
+        let event = Event::encounter(3, 7, AuditAction::Create)
+            .field_if(true, "score")
+            .field_if(false, "note");
+        assert_eq!(event.subject_candidate_id, Some(7));
+        assert_eq!(event.changed_fields, vec!["score"]);
+        assert_eq!(
+            Event::touchpoint(1, AuditAction::Archive).subject_candidate_id,
+            None
+        );
+    }
+}

@@ -1,0 +1,1314 @@
+//! The audit trail (`GET /api/v1/audit-events`): every change made through
+//! the API and the command line is recorded exactly once, in the
+//! transaction of the change, with the key that made it and the names of
+//! the fields it changed, never their values.
+
+use std::collections::BTreeSet;
+
+use serde_json::{json, Value};
+
+use super::helpers::{fresh_database, spawn_app, Reply, TestApp};
+
+const AUDIT: &str = "/api/v1/audit-events";
+const OCCURRED_AT: &str = "2026-03-02T10:00:00Z";
+
+/// An API key: its id, name and token.
+struct Key {
+    id: i64,
+    name: String,
+    token: String,
+}
+
+/// The key with this token, as the keys list shows it.
+async fn key_of(app: &TestApp, token: &str) -> Key {
+    let list = app.get("/api/v1/keys?limit=500", &app.admin).await;
+    let key = list.assert_status(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|key| token.starts_with(key["token_prefix"].as_str().unwrap()))
+        .expect("the key is listed")
+        .clone();
+    Key {
+        id: key["id"].as_i64().unwrap(),
+        name: key["name"].as_str().unwrap().to_owned(),
+        token: token.to_owned(),
+    }
+}
+
+async fn create_key(app: &TestApp, admin: &str, name: &str, role: &str) -> Key {
+    let reply = app
+        .post("/api/v1/keys", admin, json!({"name": name, "role": role}))
+        .await;
+    let body = reply.assert_status(201);
+    Key {
+        id: body["key"]["id"].as_i64().unwrap(),
+        name: name.to_owned(),
+        token: body["token"].as_str().unwrap().to_owned(),
+    }
+}
+
+/// An event as the API lists it, but for its id and time.
+fn event(
+    actor: &Key,
+    resource: (&str, i64),
+    action: &str,
+    fields: &[&str],
+    subject: Option<i64>,
+) -> Value {
+    json!({
+        "actor_key_id": actor.id,
+        "actor_name": actor.name,
+        "resource_type": resource.0,
+        "resource_id": resource.1,
+        "action": action,
+        "changed_fields": fields,
+        "subject_candidate_id": subject,
+    })
+}
+
+fn without_id_and_time(mut event: Value) -> Value {
+    let object = event.as_object_mut().unwrap();
+    assert!(object.remove("id").unwrap().is_i64());
+    assert!(object.remove("occurred_at").unwrap().is_string());
+    event
+}
+
+/// Every event `query` selects, newest first, read page by page with
+/// `limit` (checking the pages follow each other).
+async fn walk(app: &TestApp, token: &str, query: &str, limit: u64) -> Vec<Value> {
+    let mut events = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut path = format!("{AUDIT}?limit={limit}{query}");
+        if let Some(cursor) = &cursor {
+            path.push_str(&format!("&cursor={cursor}"));
+        }
+        let page = app.get(&path, token).await;
+        let page = page.assert_status(200);
+        let items = page["items"].as_array().unwrap();
+        assert!(items.len() as u64 <= limit, "{page}");
+        events.extend(items.iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(next) => {
+                assert_eq!(items.len() as u64, limit, "only a full page has a next");
+                cursor = Some(next.to_owned());
+            }
+            None => return events,
+        }
+    }
+}
+
+fn ids(events: &[Value]) -> Vec<i64> {
+    events.iter().map(|e| e["id"].as_i64().unwrap()).collect()
+}
+
+/// The id of the newest event of the admin's organization (0 if none).
+async fn newest_id(app: &TestApp) -> i64 {
+    let page = app.get(&format!("{AUDIT}?limit=1"), &app.admin).await;
+    page.assert_status(200)["items"][0]["id"]
+        .as_i64()
+        .unwrap_or(0)
+}
+
+/// The events recorded after event `since`, oldest first, without id and time.
+async fn events_since(app: &TestApp, since: i64) -> Vec<Value> {
+    let mut events: Vec<Value> = walk(app, &app.admin, "", 500)
+        .await
+        .into_iter()
+        .filter(|e| e["id"].as_i64().unwrap() > since)
+        .collect();
+    events.reverse();
+    events.into_iter().map(without_id_and_time).collect()
+}
+
+/// Sends a request with an `Idempotency-Key`.
+async fn post_keyed(app: &TestApp, path: &str, token: &str, key: &str, body: Value) -> Reply {
+    let request = app
+        .client
+        .post(app.url(path))
+        .bearer_auth(token)
+        .header("Idempotency-Key", key)
+        .json(&body);
+    TestApp::reply(request.send().await.unwrap()).await
+}
+
+/// Every operation of the document that changes something.
+fn mutating_operations() -> BTreeSet<String> {
+    let document: Value =
+        serde_json::from_str(&touchpoint_tracker::api::openapi_document()).unwrap();
+    let mut operations = BTreeSet::new();
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            if method != "get" {
+                operations.insert(format!("{} {path}", method.to_uppercase()));
+            }
+        }
+    }
+    operations
+}
+
+/// Tracks which mutating operations the workflow ran, and checks each
+/// one's events.
+struct Workflow<'a> {
+    app: &'a TestApp,
+    covered: BTreeSet<String>,
+    mark: i64,
+}
+
+impl<'a> Workflow<'a> {
+    async fn new(app: &'a TestApp) -> Self {
+        Workflow {
+            app,
+            covered: BTreeSet::new(),
+            mark: newest_id(app).await,
+        }
+    }
+
+    /// `operation` (as the document names it) just ran and recorded
+    /// exactly `expected`, in this order.
+    async fn recorded(&mut self, operation: &str, expected: Vec<Value>) {
+        let recorded = events_since(self.app, self.mark).await;
+        assert_eq!(recorded, expected, "{operation}");
+        self.covered.insert(operation.to_owned());
+        self.mark = newest_id(self.app).await;
+    }
+
+    /// Nothing was recorded since the last step.
+    async fn recorded_nothing(&self, what: &str) {
+        assert_eq!(
+            events_since(self.app, self.mark).await,
+            Vec::<Value>::new(),
+            "{what}"
+        );
+    }
+}
+
+/// Personal data the workflow sends; none of it may reach the trail.
+const PERSONAL: [&str; 6] = [
+    "Nguyen Thi Lan",
+    "lan.nguyen@example.com",
+    "ATS-AUDIT-1",
+    "SURVEY-AUDIT-7",
+    "Waited 40 minutes",
+    "Loved the office",
+];
+
+#[tokio::test]
+async fn every_change_records_exactly_its_events_with_field_names_only() {
+    let app = spawn_app().await;
+    let bootstrap = key_of(&app, &app.admin).await;
+    let mut flow = Workflow::new(&app).await;
+
+    // Keys: created by the bootstrap admin.
+    let hr = create_key(&app, &app.admin, "HR team", "admin").await;
+    flow.recorded(
+        "POST /api/v1/keys",
+        vec![event(
+            &bootstrap,
+            ("api_key", hr.id),
+            "create",
+            &["name", "role"],
+            None,
+        )],
+    )
+    .await;
+    let recruiter = create_key(&app, &hr.token, "Recruiting desk", "recruiter").await;
+    flow.recorded(
+        "POST /api/v1/keys",
+        vec![event(
+            &hr,
+            ("api_key", recruiter.id),
+            "create",
+            &["name", "role"],
+            None,
+        )],
+    )
+    .await;
+    let expiring = app
+        .post(
+            "/api/v1/keys",
+            &hr.token,
+            json!({"name": "Agency, one month", "role": "recruiter",
+                   "expires_at": (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339()}),
+        )
+        .await
+        .assert_status(201)["key"]["id"]
+        .as_i64()
+        .unwrap();
+    flow.recorded(
+        "POST /api/v1/keys",
+        vec![event(
+            &hr,
+            ("api_key", expiring),
+            "create",
+            &["name", "role", "expires_at"],
+            None,
+        )],
+    )
+    .await;
+
+    // The organization's settings: only the field that changes is named.
+    let organization = app.get("/api/v1/organization", &hr.token).await;
+    let organization = organization.assert_status(200)["id"].as_i64().unwrap();
+    app.patch(
+        "/api/v1/organization",
+        &hr.token,
+        json!({"name": "Acme Corp", "min_group_size": 5}),
+    )
+    .await
+    .assert_status(200);
+    flow.recorded(
+        "PATCH /api/v1/organization",
+        vec![event(
+            &hr,
+            ("organization", organization),
+            "update",
+            &["min_group_size"],
+            None,
+        )],
+    )
+    .await;
+    // Back to 0, so the reports below show every figure.
+    app.patch(
+        "/api/v1/organization",
+        &hr.token,
+        json!({"min_group_size": 0}),
+    )
+    .await
+    .assert_status(200);
+    flow.recorded(
+        "PATCH /api/v1/organization",
+        vec![event(
+            &hr,
+            ("organization", organization),
+            "update",
+            &["min_group_size"],
+            None,
+        )],
+    )
+    .await;
+
+    // The catalog.
+    let site = app
+        .post(
+            "/api/v1/touchpoints",
+            &hr.token,
+            json!({"name": "Careers site", "kind": "employer_created",
+                   "channel": "careers_site", "stage": "awareness",
+                   "description": "Our jobs page"}),
+        )
+        .await
+        .assert_status(201)["id"]
+        .as_i64()
+        .unwrap();
+    flow.recorded(
+        "POST /api/v1/touchpoints",
+        vec![event(
+            &hr,
+            ("touchpoint", site),
+            "create",
+            &["name", "kind", "channel", "stage", "description"],
+            None,
+        )],
+    )
+    .await;
+    let fair = app
+        .post(
+            "/api/v1/touchpoints",
+            &hr.token,
+            json!({"name": "Career fair", "kind": "employer_created",
+                   "channel": "event", "stage": "awareness"}),
+        )
+        .await
+        .assert_status(201)["id"]
+        .as_i64()
+        .unwrap();
+    flow.recorded(
+        "POST /api/v1/touchpoints",
+        vec![event(
+            &hr,
+            ("touchpoint", fair),
+            "create",
+            &["name", "kind", "channel", "stage"],
+            None,
+        )],
+    )
+    .await;
+    // `kind` is sent with its current value: not a change.
+    app.patch(
+        &format!("/api/v1/touchpoints/{site}"),
+        &hr.token,
+        json!({"kind": "employer_created", "stage": "consideration", "description": null}),
+    )
+    .await
+    .assert_status(200);
+    flow.recorded(
+        "PATCH /api/v1/touchpoints/{id}",
+        vec![event(
+            &hr,
+            ("touchpoint", site),
+            "update",
+            &["stage", "description"],
+            None,
+        )],
+    )
+    .await;
+
+    // A candidate, created with an idempotency key; its replay writes nothing.
+    let new_candidate = json!({"external_ref": "ATS-AUDIT-1", "display_name": "Nguyen Thi Lan",
+                               "email": "lan.nguyen@example.com", "stage": "application"});
+    let created = post_keyed(
+        &app,
+        "/api/v1/candidates",
+        &recruiter.token,
+        "audit-candidate-1",
+        new_candidate.clone(),
+    )
+    .await;
+    let lan = created.assert_status(201)["id"].as_i64().unwrap();
+    flow.recorded(
+        "POST /api/v1/candidates",
+        vec![event(
+            &recruiter,
+            ("candidate", lan),
+            "create",
+            &["external_ref", "display_name", "email", "stage"],
+            Some(lan),
+        )],
+    )
+    .await;
+    let replay = post_keyed(
+        &app,
+        "/api/v1/candidates",
+        &recruiter.token,
+        "audit-candidate-1",
+        new_candidate,
+    )
+    .await;
+    assert_eq!(replay.assert_status(201)["id"], lan);
+    flow.recorded_nothing("an idempotent replay").await;
+
+    app.patch(
+        &format!("/api/v1/candidates/{lan}"),
+        &recruiter.token,
+        json!({"email": null, "stage": "interview", "display_name": "Nguyen Thi Lan"}),
+    )
+    .await
+    .assert_status(200);
+    flow.recorded(
+        "PATCH /api/v1/candidates/{id}",
+        vec![event(
+            &recruiter,
+            ("candidate", lan),
+            "update",
+            &["email", "stage"],
+            Some(lan),
+        )],
+    )
+    .await;
+
+    // A single encounter, through the group commit, and its replay.
+    let single = json!({"candidate_id": lan, "touchpoint_id": site, "occurred_at": OCCURRED_AT,
+                        "score": 3, "note": "Waited 40 minutes, nobody came"});
+    let noted = post_keyed(
+        &app,
+        "/api/v1/encounters",
+        &recruiter.token,
+        "audit-encounter-1",
+        single.clone(),
+    )
+    .await
+    .assert_status(201)["id"]
+        .as_i64()
+        .unwrap();
+    flow.recorded(
+        "POST /api/v1/encounters",
+        vec![event(
+            &recruiter,
+            ("encounter", noted),
+            "create",
+            &[
+                "candidate_id",
+                "touchpoint_id",
+                "occurred_at",
+                "source",
+                "score",
+                "note",
+            ],
+            Some(lan),
+        )],
+    )
+    .await;
+    post_keyed(
+        &app,
+        "/api/v1/encounters",
+        &recruiter.token,
+        "audit-encounter-1",
+        single,
+    )
+    .await
+    .assert_status(201);
+    flow.recorded_nothing("an idempotent replay").await;
+    app.patch(
+        &format!("/api/v1/encounters/{noted}"),
+        &recruiter.token,
+        json!({"score": 4, "source": "recruiter_observation"}),
+    )
+    .await
+    .assert_status(200);
+    flow.recorded(
+        "PATCH /api/v1/encounters/{id}",
+        vec![event(
+            &recruiter,
+            ("encounter", noted),
+            "update",
+            &["score"],
+            Some(lan),
+        )],
+    )
+    .await;
+
+    // A batch: one item for Lan, one creating a candidate by reference.
+    let batch = app
+        .post(
+            "/api/v1/encounters/batch",
+            &recruiter.token,
+            json!([
+                {"candidate_id": lan, "touchpoint_name": "Career fair",
+                 "occurred_at": OCCURRED_AT, "note": "Loved the office"},
+                {"candidate_external_ref": "SURVEY-AUDIT-7", "touchpoint_id": fair,
+                 "occurred_at": OCCURRED_AT, "score": 9},
+            ]),
+        )
+        .await;
+    let batch = batch.assert_status(201);
+    let [fair_lan, fair_new]: [i64; 2] = ids_of(&batch["encounter_ids"]).try_into().unwrap();
+    let surveyed = candidate_by_ref(&app, "SURVEY-AUDIT-7").await;
+    flow.recorded(
+        "POST /api/v1/encounters/batch",
+        vec![
+            event(
+                &recruiter,
+                ("candidate", surveyed),
+                "create",
+                &["external_ref", "stage"],
+                Some(surveyed),
+            ),
+            event(
+                &recruiter,
+                ("encounter", fair_lan),
+                "create",
+                &[
+                    "candidate_id",
+                    "touchpoint_id",
+                    "occurred_at",
+                    "source",
+                    "note",
+                ],
+                Some(lan),
+            ),
+            event(
+                &recruiter,
+                ("encounter", fair_new),
+                "create",
+                &[
+                    "candidate_id",
+                    "touchpoint_id",
+                    "occurred_at",
+                    "source",
+                    "score",
+                ],
+                Some(surveyed),
+            ),
+        ],
+    )
+    .await;
+
+    // An NDJSON import: a new candidate by reference, and a known one.
+    let import = app
+        .post_raw(
+            "/api/v1/encounters/import",
+            &hr.token,
+            "application/x-ndjson",
+            &format!(
+                "{}\n{}\n",
+                json!({"candidate_external_ref": "SURVEY-AUDIT-8", "touchpoint_id": site,
+                       "occurred_at": OCCURRED_AT, "score": 6}),
+                json!({"candidate_external_ref": "SURVEY-AUDIT-7", "touchpoint_id": site,
+                       "occurred_at": OCCURRED_AT}),
+            ),
+        )
+        .await;
+    assert_eq!(import.assert_status(200)["encounters_created"], 2);
+    let imported = candidate_by_ref(&app, "SURVEY-AUDIT-8").await;
+    let listed = app
+        .get(
+            &format!("/api/v1/encounters?touchpoint_id={site}&limit=500"),
+            &app.admin,
+        )
+        .await;
+    let [_, import_first, import_second]: [i64; 3] = ids_of(&listed.assert_status(200)["items"])
+        .try_into()
+        .unwrap();
+    flow.recorded(
+        "POST /api/v1/encounters/import",
+        vec![
+            event(
+                &hr,
+                ("candidate", imported),
+                "create",
+                &["external_ref", "stage"],
+                Some(imported),
+            ),
+            event(
+                &hr,
+                ("encounter", import_first),
+                "create",
+                &[
+                    "candidate_id",
+                    "touchpoint_id",
+                    "occurred_at",
+                    "source",
+                    "score",
+                ],
+                Some(imported),
+            ),
+            event(
+                &hr,
+                ("encounter", import_second),
+                "create",
+                &["candidate_id", "touchpoint_id", "occurred_at", "source"],
+                Some(surveyed),
+            ),
+        ],
+    )
+    .await;
+
+    app.delete(
+        &format!("/api/v1/encounters/{import_second}"),
+        &recruiter.token,
+    )
+    .await
+    .assert_status(204);
+    flow.recorded(
+        "DELETE /api/v1/encounters/{id}",
+        vec![event(
+            &recruiter,
+            ("encounter", import_second),
+            "delete",
+            &[],
+            Some(surveyed),
+        )],
+    )
+    .await;
+
+    app.delete(&format!("/api/v1/touchpoints/{fair}"), &hr.token)
+        .await
+        .assert_status(200);
+    flow.recorded(
+        "DELETE /api/v1/touchpoints/{id}",
+        vec![event(
+            &hr,
+            ("touchpoint", fair),
+            "archive",
+            &["archived_at"],
+            None,
+        )],
+    )
+    .await;
+    app.delete(&format!("/api/v1/touchpoints/{fair}"), &hr.token)
+        .await
+        .assert_status(200);
+    flow.recorded_nothing("archiving again changes nothing")
+        .await;
+
+    // Erasure: the candidate's personal fields, and each note of theirs.
+    app.delete(&format!("/api/v1/candidates/{lan}"), &hr.token)
+        .await
+        .assert_status(200);
+    flow.recorded(
+        "DELETE /api/v1/candidates/{id}",
+        vec![
+            event(
+                &hr,
+                ("candidate", lan),
+                "erase",
+                &["external_ref", "display_name", "erased_at"],
+                Some(lan),
+            ),
+            event(&hr, ("encounter", noted), "erase", &["note"], Some(lan)),
+            event(&hr, ("encounter", fair_lan), "erase", &["note"], Some(lan)),
+        ],
+    )
+    .await;
+    app.delete(&format!("/api/v1/candidates/{lan}"), &hr.token)
+        .await
+        .assert_status(200);
+    flow.recorded_nothing("erasing again changes nothing").await;
+
+    app.delete(&format!("/api/v1/keys/{}", recruiter.id), &hr.token)
+        .await
+        .assert_status(200);
+    flow.recorded(
+        "DELETE /api/v1/keys/{id}",
+        vec![event(
+            &hr,
+            ("api_key", recruiter.id),
+            "revoke",
+            &["revoked_at"],
+            None,
+        )],
+    )
+    .await;
+    app.delete(&format!("/api/v1/keys/{}", recruiter.id), &hr.token)
+        .await
+        .assert_status(200);
+    flow.recorded_nothing("revoking again changes nothing")
+        .await;
+
+    // A mutating operation added to the API must be added here, with its
+    // events.
+    assert_eq!(
+        flow.covered,
+        mutating_operations(),
+        "every mutating operation records its events"
+    );
+
+    // No personal value reached the trail, neither in the API nor in a row.
+    let everything = walk(&app, &app.admin, "", 500).await;
+    let listed = Value::from(everything.clone()).to_string();
+    let rows = audit_rows_as_text(&app).await;
+    assert!(rows.len() > everything.len(), "acme's rows and globex's");
+    for needle in PERSONAL {
+        assert!(!listed.contains(needle), "{needle} in the listed trail");
+        for row in &rows {
+            assert!(!row.contains(needle), "{needle} in an audit row: {row}");
+        }
+    }
+}
+
+fn ids_of(list: &Value) -> Vec<i64> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item.as_i64().or(item["id"].as_i64()).unwrap())
+        .collect()
+}
+
+async fn candidate_by_ref(app: &TestApp, external_ref: &str) -> i64 {
+    let found = app
+        .get(
+            &format!("/api/v1/candidates?external_ref={external_ref}"),
+            &app.admin,
+        )
+        .await;
+    found.assert_status(200)["items"][0]["id"].as_i64().unwrap()
+}
+
+/// Every audit row of the database, all its columns as text.
+async fn audit_rows_as_text(app: &TestApp) -> Vec<String> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let rows = app
+        .db
+        .query_all_raw(Statement::from_string(
+            app.db.get_database_backend(),
+            "SELECT actor_name, resource_type, action, changed_fields, \
+             CAST(occurred_at AS TEXT) AS occurred_at FROM audit_events"
+                .to_owned(),
+        ))
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|row| {
+            [
+                "actor_name",
+                "resource_type",
+                "action",
+                "changed_fields",
+                "occurred_at",
+            ]
+            .iter()
+            .map(|column| row.try_get::<String>("", column).unwrap())
+            .collect::<Vec<_>>()
+            .join(" | ")
+        })
+        .collect()
+}
+
+/// The service's own changes: the command line's organization and keys.
+#[tokio::test]
+async fn the_command_line_is_recorded_as_the_actor() {
+    let database = fresh_database().await;
+    let url = database.url.clone();
+    super::helpers::run_cli(&url, &["org", "create", "acme", "Acme Corp"]);
+    let token = super::helpers::run_cli(
+        &url,
+        &[
+            "key",
+            "create",
+            "--org",
+            "acme",
+            "--role",
+            "admin",
+            "--name",
+            "HR laptop",
+        ],
+    );
+    let service = super::helpers::ServiceProcess::start_healthy(&url).await;
+    let api = super::helpers::ApiClient {
+        base_url: service.api.clone(),
+        token,
+        client: reqwest::Client::new(),
+    };
+    let trail = api.get(AUDIT).await;
+    let mut events = trail.assert_status(200)["items"]
+        .as_array()
+        .unwrap()
+        .clone();
+    events.reverse();
+    let keys = api.get("/api/v1/keys").await;
+    let key_id = keys.assert_status(200)["items"][0]["id"].as_i64().unwrap();
+    let events: Vec<Value> = events.into_iter().map(without_id_and_time).collect();
+    let organization_id = events[0]["resource_id"].clone();
+    assert_eq!(
+        events,
+        vec![
+            json!({"actor_key_id": null, "actor_name": "command line",
+                   "resource_type": "organization", "resource_id": organization_id,
+                   "action": "create", "changed_fields": ["slug", "name"],
+                   "subject_candidate_id": null}),
+            json!({"actor_key_id": null, "actor_name": "command line",
+                   "resource_type": "api_key", "resource_id": key_id,
+                   "action": "create", "changed_fields": ["name", "role"],
+                   "subject_candidate_id": null}),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_refused_or_failed_change_records_nothing() {
+    let app = spawn_app().await;
+    let site = app
+        .touchpoint(
+            "Careers site",
+            "employer_created",
+            "careers_site",
+            "awareness",
+        )
+        .await;
+    let archived = app
+        .touchpoint(
+            "Old job board",
+            "employer_created",
+            "job_board",
+            "awareness",
+        )
+        .await;
+    app.delete(&format!("/api/v1/touchpoints/{archived}"), &app.admin)
+        .await
+        .assert_status(200);
+    let lan = app.candidate("ATS-1").await;
+    let erased = app.candidate("ATS-2").await;
+    app.delete(&format!("/api/v1/candidates/{erased}"), &app.admin)
+        .await
+        .assert_status(200);
+    let before = app.count("audit_events").await;
+    let candidates_before = app.count("candidates").await;
+
+    let refusals: Vec<(Reply, u16)> = vec![
+        // Validation.
+        (
+            app.post(
+                "/api/v1/touchpoints",
+                &app.admin,
+                json!({"name": "", "kind": "true", "channel": "press", "stage": "alumni"}),
+            )
+            .await,
+            422,
+        ),
+        (
+            app.patch(
+                &format!("/api/v1/encounters/{}", 1),
+                &app.recruiter,
+                json!({"score": 11}),
+            )
+            .await,
+            422,
+        ),
+        // A name or reference already taken.
+        (
+            app.post(
+                "/api/v1/touchpoints",
+                &app.admin,
+                json!({"name": "Careers site", "kind": "true", "channel": "press",
+                       "stage": "alumni"}),
+            )
+            .await,
+            409,
+        ),
+        (
+            app.post(
+                "/api/v1/candidates",
+                &app.recruiter,
+                json!({"external_ref": "ATS-1"}),
+            )
+            .await,
+            409,
+        ),
+        // An erased candidate, an archived touchpoint.
+        (
+            app.patch(
+                &format!("/api/v1/candidates/{erased}"),
+                &app.recruiter,
+                json!({"stage": "offer"}),
+            )
+            .await,
+            409,
+        ),
+        (
+            app.post(
+                "/api/v1/encounters",
+                &app.recruiter,
+                json!({"candidate_id": lan, "touchpoint_id": archived,
+                       "occurred_at": OCCURRED_AT}),
+            )
+            .await,
+            409,
+        ),
+        // An unknown candidate, through the group commit.
+        (
+            app.post(
+                "/api/v1/encounters",
+                &app.recruiter,
+                json!({"candidate_id": lan + 1000, "touchpoint_id": site,
+                       "occurred_at": OCCURRED_AT}),
+            )
+            .await,
+            422,
+        ),
+        // An all-or-nothing batch with one bad item, after a good one that
+        // would have created a candidate.
+        (
+            app.post(
+                "/api/v1/encounters/batch",
+                &app.recruiter,
+                json!([
+                    {"candidate_external_ref": "NEW-1", "touchpoint_id": site,
+                     "occurred_at": OCCURRED_AT, "score": 8},
+                    {"candidate_id": lan, "touchpoint_name": "No such touchpoint",
+                     "occurred_at": OCCURRED_AT},
+                ]),
+            )
+            .await,
+            422,
+        ),
+        // A role that may not.
+        (
+            app.post(
+                "/api/v1/keys",
+                &app.recruiter,
+                json!({"name": "Sneaky", "role": "admin"}),
+            )
+            .await,
+            403,
+        ),
+        (
+            app.delete(&format!("/api/v1/candidates/{lan}"), &app.reporter)
+                .await,
+            403,
+        ),
+        // Another organization's resource.
+        (
+            app.delete(&format!("/api/v1/touchpoints/{site}"), &app.other_admin)
+                .await,
+            404,
+        ),
+    ];
+    for (reply, status) in &refusals {
+        reply.assert_status(*status);
+    }
+    // A failed import chunk.
+    let import = app
+        .post_raw(
+            "/api/v1/encounters/import",
+            &app.recruiter,
+            "application/x-ndjson",
+            &format!(
+                "{}\n{}\n",
+                json!({"candidate_external_ref": "NEW-2", "touchpoint_id": site,
+                       "occurred_at": OCCURRED_AT}),
+                json!({"candidate_id": lan, "touchpoint_id": archived,
+                       "occurred_at": OCCURRED_AT}),
+            ),
+        )
+        .await;
+    import.assert_error(422, "invalid_items", None);
+
+    assert_eq!(app.count("audit_events").await, before, "no event");
+    assert_eq!(app.count("candidates").await, candidates_before);
+}
+
+#[tokio::test]
+async fn events_are_listed_newest_first_filtered_and_paged() {
+    let app = spawn_app().await;
+    let admin = key_of(&app, &app.admin).await;
+    let recruiter = key_of(&app, &app.recruiter).await;
+    let site = app
+        .touchpoint(
+            "Careers site",
+            "employer_created",
+            "careers_site",
+            "awareness",
+        )
+        .await;
+    let fair = app
+        .touchpoint("Career fair", "employer_created", "event", "awareness")
+        .await;
+    for stage in ["consideration", "application", "screening"] {
+        app.patch(
+            &format!("/api/v1/touchpoints/{site}"),
+            &app.admin,
+            json!({"stage": stage}),
+        )
+        .await
+        .assert_status(200);
+    }
+    let candidate = app.candidate("ATS-1").await;
+    for n in 0..4 {
+        app.encounter(candidate, fair, OCCURRED_AT, Some(n)).await;
+    }
+
+    // Newest first; every page size walks the same events.
+    let all = walk(&app, &app.admin, "", 500).await;
+    let all_ids = ids(&all);
+    assert!(all_ids.windows(2).all(|w| w[0] > w[1]), "{all_ids:?}");
+    assert!(all.len() >= 12, "{}", all.len());
+    for limit in [1, 2, 5] {
+        assert_eq!(ids(&walk(&app, &app.admin, "", limit).await), all_ids);
+    }
+
+    // By resource.
+    let site_events = walk(
+        &app,
+        &app.admin,
+        &format!("&resource_type=touchpoint&resource_id={site}"),
+        2,
+    )
+    .await;
+    let actions: Vec<&str> = site_events
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["update", "update", "update", "create"]);
+    assert!(site_events.iter().all(|e| e["resource_id"] == site));
+    let encounters = walk(&app, &app.admin, "&resource_type=encounter", 3).await;
+    assert_eq!(encounters.len(), 4);
+    assert!(encounters
+        .iter()
+        .all(|e| e["subject_candidate_id"] == candidate));
+
+    // By actor.
+    let by_recruiter = walk(
+        &app,
+        &app.admin,
+        &format!("&actor_key_id={}", recruiter.id),
+        500,
+    )
+    .await;
+    assert_eq!(by_recruiter.len(), 5, "the candidate and four encounters");
+    assert!(by_recruiter
+        .iter()
+        .all(|e| e["actor_key_id"] == recruiter.id && e["actor_name"] == recruiter.name));
+    let by_admin = walk(
+        &app,
+        &app.admin,
+        &format!("&actor_key_id={}", admin.id),
+        500,
+    )
+    .await;
+    assert_eq!(by_admin.len(), 5, "two touchpoints and three changes");
+
+    // By time: `from` inclusive, `to` exclusive.
+    let oldest = all.last().unwrap()["occurred_at"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let newest = all[0]["occurred_at"].as_str().unwrap().to_owned();
+    let query = |from: &str, to: &str| format!("&from={}&to={}", urlencode(from), urlencode(to));
+    let far_future = "2100-01-01T00:00:00Z";
+    assert_eq!(
+        ids(&walk(&app, &app.admin, &query(&oldest, far_future), 500).await),
+        all_ids
+    );
+    let before_newest = walk(&app, &app.admin, &query(&oldest, &newest), 500).await;
+    assert!(before_newest
+        .iter()
+        .all(|e| time(&e["occurred_at"]) < time(&all[0]["occurred_at"])));
+    assert!(before_newest.len() < all.len());
+    assert!(walk(
+        &app,
+        &app.admin,
+        &query(far_future, "2100-01-02T00:00:00Z"),
+        500
+    )
+    .await
+    .is_empty());
+
+    // Bad filters name the parameter.
+    for (query, field) in [
+        (query(far_future, &oldest), "from"),
+        (query(&oldest, &oldest), "from"),
+        ("&from=yesterday".to_owned(), "from"),
+        ("&to=2026-13-01T00:00:00Z".to_owned(), "to"),
+        ("&resource_type=invoice".to_owned(), "resource_type"),
+        ("&resource_id=7".to_owned(), "resource_id"),
+        (
+            "&resource_type=candidate&resource_id=x".to_owned(),
+            "resource_id",
+        ),
+        ("&actor_key_id=me".to_owned(), "actor_key_id"),
+        ("&cursor=not-a-cursor".to_owned(), "cursor"),
+        ("&limit=0".to_owned(), "limit"),
+        ("&limit=501".to_owned(), "limit"),
+    ] {
+        let path = format!("{AUDIT}?{}", &query[1..]);
+        app.get(&path, &app.admin)
+            .await
+            .assert_error(422, "validation_failed", Some(field));
+    }
+
+    // Admins only.
+    for token in [&app.recruiter, &app.reporter] {
+        app.get(AUDIT, token)
+            .await
+            .assert_error(403, "forbidden", None);
+    }
+}
+
+fn time(value: &Value) -> chrono::DateTime<chrono::FixedOffset> {
+    chrono::DateTime::parse_from_rfc3339(value.as_str().unwrap()).unwrap()
+}
+
+fn urlencode(value: &str) -> String {
+    value.replace(':', "%3A").replace('+', "%2B")
+}
+
+#[tokio::test]
+async fn the_subject_access_export_holds_the_candidates_events_only() {
+    let app = spawn_app().await;
+    let recruiter = key_of(&app, &app.recruiter).await;
+    let admin = key_of(&app, &app.admin).await;
+    let site = app
+        .touchpoint(
+            "Careers site",
+            "employer_created",
+            "careers_site",
+            "awareness",
+        )
+        .await;
+    let lan = app.candidate("ATS-1").await;
+    let other = app.candidate("ATS-2").await;
+    app.patch(
+        &format!("/api/v1/candidates/{lan}"),
+        &app.recruiter,
+        json!({"display_name": "Nguyen Thi Lan"}),
+    )
+    .await
+    .assert_status(200);
+    let kept = app.encounter(lan, site, OCCURRED_AT, Some(7)).await;
+    let deleted = app.encounter(lan, site, OCCURRED_AT, Some(2)).await;
+    app.encounter(other, site, OCCURRED_AT, Some(9)).await;
+    app.delete(&format!("/api/v1/encounters/{deleted}"), &app.recruiter)
+        .await
+        .assert_status(204);
+
+    let export = |id: i64| {
+        let app = &app;
+        async move {
+            let reply = app
+                .get(&format!("/api/v1/candidates/{id}/export"), &app.admin)
+                .await;
+            reply.assert_status(200)["audit_events"]
+                .as_array()
+                .unwrap()
+                .clone()
+        }
+    };
+    let trail = export(lan).await;
+    let ids_in_export = ids(&trail);
+    assert!(
+        ids_in_export.windows(2).all(|w| w[0] < w[1]),
+        "oldest first"
+    );
+    let mut listed: Vec<Value> = walk(&app, &app.admin, "", 500)
+        .await
+        .into_iter()
+        .filter(|e| e["subject_candidate_id"] == lan)
+        .collect();
+    listed.reverse();
+    assert_eq!(trail, listed, "the export shows the events as listed");
+    let encounter_fields = [
+        "candidate_id",
+        "touchpoint_id",
+        "occurred_at",
+        "source",
+        "score",
+    ];
+    assert_eq!(
+        trail
+            .into_iter()
+            .map(without_id_and_time)
+            .collect::<Vec<_>>(),
+        vec![
+            event(
+                &recruiter,
+                ("candidate", lan),
+                "create",
+                &["external_ref", "stage"],
+                Some(lan)
+            ),
+            event(
+                &recruiter,
+                ("candidate", lan),
+                "update",
+                &["display_name"],
+                Some(lan)
+            ),
+            event(
+                &recruiter,
+                ("encounter", kept),
+                "create",
+                &encounter_fields,
+                Some(lan)
+            ),
+            event(
+                &recruiter,
+                ("encounter", deleted),
+                "create",
+                &encounter_fields,
+                Some(lan)
+            ),
+            event(&recruiter, ("encounter", deleted), "delete", &[], Some(lan)),
+        ]
+    );
+
+    // After erasure, the erasure is part of it; the other candidate's
+    // export has only their own.
+    app.delete(&format!("/api/v1/candidates/{lan}"), &app.admin)
+        .await
+        .assert_status(200);
+    let after = export(lan).await;
+    assert_eq!(after.len(), 6);
+    assert_eq!(
+        without_id_and_time(after[5].clone()),
+        event(
+            &admin,
+            ("candidate", lan),
+            "erase",
+            &["external_ref", "display_name", "erased_at"],
+            Some(lan)
+        )
+    );
+    let theirs = export(other).await;
+    assert_eq!(theirs.len(), 2, "{theirs:?}");
+    assert!(theirs.iter().all(|e| e["subject_candidate_id"] == other));
+}
+
+#[tokio::test]
+async fn another_organization_sees_none_of_the_events() {
+    let app = spawn_app().await;
+    let site = app
+        .touchpoint(
+            "Careers site",
+            "employer_created",
+            "careers_site",
+            "awareness",
+        )
+        .await;
+    let lan = app.candidate("ATS-1").await;
+    app.encounter(lan, site, OCCURRED_AT, Some(7)).await;
+    app.post(
+        "/api/v1/touchpoints",
+        &app.other_admin,
+        json!({"name": "Globex site", "kind": "true", "channel": "press", "stage": "alumni"}),
+    )
+    .await
+    .assert_status(201);
+
+    let acme: BTreeSet<i64> = ids(&walk(&app, &app.admin, "", 500).await)
+        .into_iter()
+        .collect();
+    let globex = walk(&app, &app.other_admin, "", 500).await;
+    let globex_ids: BTreeSet<i64> = ids(&globex).into_iter().collect();
+    assert!(!acme.is_empty() && !globex_ids.is_empty());
+    assert!(acme.is_disjoint(&globex_ids), "{acme:?} vs {globex_ids:?}");
+    // Globex's own: its organization, its key, its touchpoint.
+    assert_eq!(globex.len(), 3, "{globex:?}");
+    for query in [
+        format!("&resource_type=touchpoint&resource_id={site}"),
+        format!("&resource_type=candidate&resource_id={lan}"),
+        format!("&actor_key_id={}", key_of(&app, &app.admin).await.id),
+    ] {
+        assert!(
+            walk(&app, &app.other_admin, &query, 500).await.is_empty(),
+            "{query}"
+        );
+    }
+}
+
+/// Concurrent single POSTs share group-committed transactions, of several
+/// keys at once: each encounter gets one event, naming its own key.
+#[tokio::test]
+async fn group_committed_encounters_each_record_their_own_key() {
+    let app = spawn_app().await;
+    let site = app
+        .touchpoint(
+            "Careers site",
+            "employer_created",
+            "careers_site",
+            "awareness",
+        )
+        .await;
+    let lan = app.candidate("ATS-1").await;
+    let keys = [
+        key_of(&app, &app.admin).await,
+        key_of(&app, &app.recruiter).await,
+    ];
+    let posts = (0..60).map(|n| {
+        let key = &keys[n % 2];
+        app.post(
+            "/api/v1/encounters",
+            &key.token,
+            json!({"candidate_id": lan, "touchpoint_id": site,
+                   "occurred_at": OCCURRED_AT, "score": n % 11}),
+        )
+    });
+    for reply in futures_util::future::join_all(posts).await {
+        reply.assert_status(201);
+    }
+    let encounters = app
+        .get("/api/v1/encounters?limit=500", &app.admin)
+        .await
+        .assert_status(200)["items"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(encounters.len(), 60);
+    let events = walk(&app, &app.admin, "&resource_type=encounter", 500).await;
+    assert_eq!(events.len(), 60, "one event per encounter");
+    for encounter in &encounters {
+        let matching: Vec<&Value> = events
+            .iter()
+            .filter(|e| e["resource_id"] == encounter["id"])
+            .collect();
+        assert_eq!(matching.len(), 1, "{encounter}");
+        let key = keys
+            .iter()
+            .find(|k| encounter["recorded_by_key_id"] == k.id)
+            .unwrap();
+        assert_eq!(matching[0]["actor_key_id"], key.id);
+        assert_eq!(matching[0]["actor_name"], key.name.as_str());
+        assert_eq!(matching[0]["action"], "create");
+    }
+}

@@ -65,12 +65,22 @@ post /api/v1/encounters '{"candidate_id": 1, "touchpoint_id": 1, "occurred_at": 
 # tested in tests/api/errors.rs and ingest.rs. The required checks (no server
 # error; status code, content type, headers and body conform to the
 # document) and negative_data_rejection all run.
+#
+# use_after_free is off too: it expects whatever a DELETE answered to be
+# gone (404) afterwards, and two DELETEs of this API are documented to keep
+# the resource readable: DELETE /api/v1/touchpoints/{id} archives (the
+# touchpoint stays in the catalog and the reports, with `archived_at`) and
+# DELETE /api/v1/candidates/{id} erases personal data (the candidate stays,
+# de-identified, with `erased_at`). A per-operation setting does not reach
+# the stateful phase where the check runs (tried with schemathesis 4.32.5).
+# DELETE /api/v1/encounters/{id}, which does remove, is checked by
+# tests/api/encounters.rs (a GET afterwards answers 404).
 SCHEMATHESIS_HOOKS=scripts/fuzz_hooks.py "$VENV/bin/schemathesis" run openapi/openapi.json \
     --url "$API" \
     --header "Authorization: Bearer $TOKEN" \
     --generation-with-security-parameters false \
     --checks all \
-    --exclude-checks positive_data_acceptance \
+    --exclude-checks positive_data_acceptance,use_after_free \
     --max-examples "$EXAMPLES" \
     --seed "$SEED" \
     ${FUZZ_ARGS:-} \

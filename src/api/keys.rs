@@ -69,8 +69,11 @@ pub struct CreateApiKey {
     pub name: String,
     pub role: Role,
     /// When the key stops being accepted (RFC 3339, in the future); omit it
-    /// for a key that is valid until revoked. To rotate a key, create its
-    /// successor, switch the client over, then revoke the old one.
+    /// (or send null) for a key that is valid until revoked. To rotate a
+    /// key, create its successor, switch the client over, then revoke the
+    /// old one.
+    #[serde(default)]
+    #[oai(nullable)]
     pub expires_at: Option<DateTime<Utc>>,
 }
 

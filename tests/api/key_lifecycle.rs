@@ -66,6 +66,12 @@ async fn a_key_without_expiry_says_so_and_expiry_must_be_a_future_time() {
     let app = spawn_app().await;
     let (key, _) = create_key(&app, json!({"name": "BI export", "role": "reporter"})).await;
     assert!(key["expires_at"].is_null(), "{key}");
+    let (key, _) = create_key(
+        &app,
+        json!({"name": "BI export 2", "role": "reporter", "expires_at": null}),
+    )
+    .await;
+    assert!(key["expires_at"].is_null(), "null is no expiry too: {key}");
 
     let past = (Utc::now() - chrono::Duration::minutes(1)).to_rfc3339();
     for (expires_at, status, code) in [

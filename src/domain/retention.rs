@@ -18,6 +18,8 @@ use super::{audit::Actor, candidates, rollups::EncounterWrite, DomainResult};
 /// Candidates erased in one transaction: few enough that encounter writes
 /// of the organization wait only briefly behind it.
 const ERASE_BATCH: u64 = 100;
+/// Candidates read per query when listing those due.
+const LIST_PAGE: u64 = 1000;
 
 /// How long candidate data is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,8 +100,8 @@ pub async fn find_due(
     let mut all = Vec::new();
     loop {
         let after = all.last().map_or(0, |due: &DueCandidate| due.candidate_id);
-        let page = due(db, cutoff, after, 1000, None).await?;
-        let done = page.len() < 1000;
+        let page = due(db, cutoff, after, LIST_PAGE, None).await?;
+        let done = (page.len() as u64) < LIST_PAGE;
         all.extend(page);
         if done {
             return Ok(all);

@@ -9,7 +9,7 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr};
 
 use crate::{
     config::DatabaseSettings,
-    domain::store::{SqliteConnection, WriterConnection},
+    domain::store::{InlineReader, SqliteConnection, WriterConnection},
 };
 
 /// How long a SQLite writer waits for the lock before giving up.
@@ -109,6 +109,23 @@ pub async fn writer_connection(
         }
         // An in-memory database exists only on its pool's connection.
         None => Ok(WriterConnection::Pool(shared.clone())),
+    }
+}
+
+/// The connections point reads on the request path run on (see
+/// `domain::store::InlineReader`): on a SQLite file, one read-only
+/// connection per runtime worker; otherwise the shared pool.
+pub fn inline_reader(
+    settings: &DatabaseSettings,
+    shared: &DatabaseConnection,
+) -> anyhow::Result<InlineReader> {
+    match sqlite_path(&settings.url) {
+        Some(path) if !is_postgres(shared) => {
+            let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+            InlineReader::sqlite(Path::new(path), SQLITE_BUSY_TIMEOUT, workers)
+                .with_context(|| format!("opening {path} for reading keys"))
+        }
+        _ => Ok(InlineReader::Pool(shared.clone())),
     }
 }
 

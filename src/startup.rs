@@ -16,7 +16,7 @@ use crate::{
     domain::{
         idempotency, organizations,
         retention::{self, RetentionPolicy},
-        store::WriterConnection,
+        store::{InlineReader, WriterConnection},
     },
 };
 
@@ -29,6 +29,8 @@ pub struct Application {
     db: DatabaseConnection,
     /// What the encounter writer writes through (see `db::writer_connection`).
     writer_db: WriterConnection,
+    /// What authentication reads keys through (see `db::inline_reader`).
+    reader: InlineReader,
     limits: Limits,
     retention: Option<RetentionPolicy>,
 }
@@ -40,6 +42,7 @@ impl Application {
         let db = db::connect(&settings.database).await?;
         db::migrate(&db).await?;
         let writer_db = db::writer_connection(&settings.database, &db).await?;
+        let reader = db::inline_reader(&settings.database, &db)?;
         let acceptor = TcpListener::bind(settings.bind)
             .into_acceptor()
             .await
@@ -54,6 +57,7 @@ impl Application {
             address,
             db,
             writer_db,
+            reader,
             limits: settings.limits.clone(),
             retention: settings.retention,
         })
@@ -87,7 +91,12 @@ impl Application {
             );
             tokio::spawn(retention::enforce_periodically(self.db.clone(), policy))
         });
-        let app = api::routes(self.db.clone(), self.writer_db.clone(), &self.limits);
+        let app = api::routes(
+            self.db.clone(),
+            self.writer_db.clone(),
+            self.reader.clone(),
+            &self.limits,
+        );
         let result = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(GRACEFUL_SHUTDOWN_TIMEOUT))
             .await;

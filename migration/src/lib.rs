@@ -10,6 +10,7 @@ mod m20261125_000001_candidate_erasure;
 mod m20261126_000001_audit_events;
 mod m20261126_000002_min_group_size;
 mod m20261126_000003_api_key_expiry;
+mod m20261127_000001_encounter_candidate_index;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000001_audit_events::Migration),
             Box::new(m20261126_000002_min_group_size::Migration),
             Box::new(m20261126_000003_api_key_expiry::Migration),
+            Box::new(m20261127_000001_encounter_candidate_index::Migration),
         ]
     }
 }

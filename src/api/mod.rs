@@ -36,7 +36,10 @@ use sea_orm::DatabaseConnection;
 
 use crate::{
     config::Limits,
-    domain::{group_commit::EncounterWriter, store::WriterConnection},
+    domain::{
+        group_commit::EncounterWriter,
+        store::{InlineReader, WriterConnection},
+    },
 };
 pub use document::NoAuth;
 use rate_limit::RateLimiter;
@@ -113,13 +116,14 @@ pub fn openapi_document() -> String {
     document
 }
 
-/// Every route of the service, with the database, the encounter writer and
-/// the limits attached, errors rendered in the one JSON shape and one log
-/// line per request. Starts the encounter writer on `writer_db`: call it on
+/// Every route of the service, with the database, the encounter writer, the
+/// inline reader and the limits attached, errors rendered in the one JSON
+/// shape and one log line per request. Starts the encounter writer on `writer_db`: call it on
 /// the runtime.
 pub fn routes(
     db: DatabaseConnection,
     writer_db: WriterConnection,
+    reader: InlineReader,
     limits: &Limits,
 ) -> impl Endpoint<Output = Response> {
     let service = openapi_service();
@@ -133,6 +137,7 @@ pub fn routes(
         .at("/openapi.json", spec)
         .data(db)
         .data(writer)
+        .data(reader)
         .data(limits.body)
         .data_opt(rate_limiter)
         .catch_all_error(error::render_error)

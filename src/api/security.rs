@@ -11,6 +11,7 @@ use crate::domain::{
     audit::{Actor, KeyActor},
     auth::Principal,
     keys,
+    store::InlineReader,
 };
 
 /// An API key: `Authorization: Bearer <token>`. Keys belong to one
@@ -35,7 +36,10 @@ async fn authenticate(req: &Request, bearer: Bearer) -> poem::Result<Principal> 
     let db = req
         .data::<DatabaseConnection>()
         .expect("the database connection is attached to every route");
-    let principal = keys::authenticate(db, &bearer.token)
+    let reader = req
+        .data::<InlineReader>()
+        .expect("the inline reader is attached to every route");
+    let principal = keys::authenticate(db, reader, &bearer.token)
         .await
         .map_err(ApiError::from)?;
     if let Some(limiter) = req.data::<Arc<RateLimiter>>() {

@@ -8,8 +8,8 @@ use entity::{
 };
 use rand::RngCore;
 use sea_orm::{
-    sea_query::{Expr, ExprTrait},
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set,
+    sea_query::{Expr, ExprTrait, Query},
+    ActiveEnum, ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set,
 };
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -18,6 +18,7 @@ use super::{
     audit::{self, Actor, Event},
     auth::Principal,
     pagination::{Page, PageRequest},
+    store::Executor,
     validate, Connection, DomainError, DomainResult,
 };
 
@@ -141,45 +142,70 @@ pub async fn revoke(
 
 /// Resolves a bearer token to its key. Unknown, revoked and expired tokens
 /// are the same failure, so a caller learns nothing about which keys exist.
-pub async fn authenticate(db: &impl ConnectionTrait, token: &str) -> DomainResult<Principal> {
+/// The key is read through `reader` (see [`InlineReader`]); `last_used_at`
+/// is written through `db`.
+///
+/// [`InlineReader`]: super::store::InlineReader
+pub async fn authenticate(
+    db: &impl ConnectionTrait,
+    reader: &impl Executor,
+    token: &str,
+) -> DomainResult<Principal> {
     if !token.starts_with(TOKEN_PREFIX) || token.len() > 200 {
         return Err(DomainError::Unauthenticated);
     }
     let hash = hash_token(token);
-    let key = api_key::Entity::find()
-        .filter(api_key::Column::TokenHash.eq(&hash))
-        .one(db)
-        .await?
-        .ok_or(DomainError::Unauthenticated)?;
+    let lookup = Query::select()
+        .columns([
+            api_key::Column::Id,
+            api_key::Column::Name,
+            api_key::Column::OrganizationId,
+            api_key::Column::Role,
+            api_key::Column::TokenHash,
+            api_key::Column::LastUsedAt,
+            api_key::Column::RevokedAt,
+            api_key::Column::ExpiresAt,
+        ])
+        .from(api_key::Entity)
+        .and_where(api_key::Column::TokenHash.eq(&hash))
+        .to_owned();
+    let rows = reader.query(&lookup).await?;
+    let row = rows.first().ok_or(DomainError::Unauthenticated)?;
+    let stored_hash: String = row.get(4)?;
     // The lookup already matched the hash; comparing again in constant time
     // keeps the check itself free of timing differences.
-    let matches: bool = key.token_hash.as_bytes().ct_eq(hash.as_bytes()).into();
+    let matches: bool = stored_hash.as_bytes().ct_eq(hash.as_bytes()).into();
+    let revoked_at: Option<DateTime<Utc>> = row.get(6)?;
+    let expires_at: Option<DateTime<Utc>> = row.get(7)?;
     let now = super::now();
-    if !matches || key.revoked_at.is_some() || key.expires_at.is_some_and(|at| at <= now) {
+    if !matches || revoked_at.is_some() || expires_at.is_some_and(|at| at <= now) {
         return Err(DomainError::Unauthenticated);
     }
-    touch_last_used(db, &key, now).await?;
+    let key_id: i64 = row.get(0)?;
+    touch_last_used(db, key_id, row.get(5)?, now).await?;
+    let role: String = row.get(3)?;
     Ok(Principal {
-        key_id: key.id,
-        key_name: key.name,
-        organization_id: key.organization_id,
-        role: key.role,
+        key_id,
+        key_name: row.get(1)?,
+        organization_id: row.get(2)?,
+        role: Role::try_from_value(&role).map_err(DomainError::Database)?,
     })
 }
 
 async fn touch_last_used(
     db: &impl ConnectionTrait,
-    key: &api_key::Model,
+    key_id: i64,
+    last_used_at: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> DomainResult<()> {
     let stale_before = now - Duration::seconds(LAST_USED_RESOLUTION_SECONDS);
-    if key.last_used_at.is_some_and(|at| at > stale_before) {
+    if last_used_at.is_some_and(|at| at > stale_before) {
         return Ok(());
     }
     // A conditional update: concurrent requests of one key write at most once.
     api_key::Entity::update_many()
         .col_expr(api_key::Column::LastUsedAt, Expr::value(now))
-        .filter(api_key::Column::Id.eq(key.id))
+        .filter(api_key::Column::Id.eq(key_id))
         .filter(
             api_key::Column::LastUsedAt
                 .is_null()

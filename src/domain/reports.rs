@@ -790,7 +790,7 @@ pub async fn perception_shift(
     grouping: ShiftGrouping,
 ) -> DomainResult<Vec<ShiftGroup>> {
     // Each candidate's first and latest score in the window, read from the
-    // covering index of scored encounters as `id:score` and
+    // covering index of each candidate's encounters as `id:score` and
     // `id:score:touchpoint_id` (one index seek each, no table rows).
     let mut sql = Sql::new(db);
     let scored_in_window = |sql: &mut Sql, fields: &str, order: &str| {

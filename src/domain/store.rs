@@ -8,6 +8,10 @@
 //! spent most of its time in those hand-offs, not in SQLite. Owning the
 //! connection removes them. The statements are the same sea-query
 //! statements on both paths ([`Executor`]), so there is one write path.
+//!
+//! The same hand-offs made authentication, one point read per request,
+//! cost more CPU than the rest of a rejected request's handling; on SQLite
+//! the request path reads keys through an [`InlineReader`] instead.
 
 use std::{
     future::Future,
@@ -210,6 +214,8 @@ pub struct SqliteConnection {
 /// Prepared statements kept: the text of multi-row statements varies with
 /// the number of rows, and preparing them again costs more than the memory.
 const STATEMENT_CACHE: usize = 2048;
+/// A reader runs a handful of fixed statements.
+const READER_STATEMENT_CACHE: usize = 16;
 
 impl SqliteConnection {
     /// Opens the database file with the settings of the pool's connections
@@ -227,6 +233,18 @@ impl SqliteConnection {
         })
     }
 
+    /// Opens a connection that only reads (`query_only`), for an
+    /// [`InlineReader`].
+    pub fn open_reader(path: &Path, busy_timeout: Duration) -> anyhow::Result<Self> {
+        let connection = rusqlite::Connection::open(path)?;
+        connection.busy_timeout(busy_timeout)?;
+        connection.pragma_update(None, "query_only", "ON")?;
+        connection.set_prepared_statement_cache_capacity(READER_STATEMENT_CACHE);
+        Ok(SqliteConnection {
+            inner: Arc::new(Mutex::new(connection)),
+        })
+    }
+
     /// Begins a write transaction: `BEGIN IMMEDIATE` takes the write lock
     /// at once, waiting for it under the busy timeout.
     pub fn begin_write(&self) -> DomainResult<WriteTxn> {
@@ -239,6 +257,14 @@ impl SqliteConnection {
         }))
     }
 
+    fn try_lock(&self) -> Option<MutexGuard<'_, rusqlite::Connection>> {
+        match self.inner.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, rusqlite::Connection> {
         // A panic while holding the lock leaves no half-run statement
         // behind that matters: the transaction is rolled back on drop.
@@ -248,43 +274,94 @@ impl SqliteConnection {
     }
 
     fn query<S: StatementBuilder>(&self, statement: &S) -> DomainResult<Vec<Row>> {
-        self.run(statement, |prepared, values| {
-            let columns = prepared.column_count();
-            let mut rows = prepared.query(values)?;
-            let mut read = Vec::new();
-            while let Some(row) = rows.next()? {
-                let values = (0..columns)
-                    .map(|i| row.get::<_, SqliteValue>(i))
-                    .collect::<Result<Vec<_>, _>>()?;
-                read.push(Row::Sqlite(values));
-            }
-            Ok(read)
-        })
+        query_on(&self.lock(), statement)
     }
 
     fn execute<S: StatementBuilder>(&self, statement: &S) -> DomainResult<u64> {
-        self.run(statement, |prepared, values| {
+        run_on(&self.lock(), statement, |prepared, values| {
             Ok(prepared.execute(values)? as u64)
         })
     }
+}
 
-    /// Builds the statement for SQLite and hands it, prepared (from the
-    /// cache after its first use), to `step` with its values.
-    fn run<S: StatementBuilder, T>(
-        &self,
-        statement: &S,
-        step: impl FnOnce(
-            &mut rusqlite::CachedStatement<'_>,
-            rusqlite::ParamsFromIter<Vec<SqliteValue>>,
-        ) -> rusqlite::Result<T>,
-    ) -> DomainResult<T> {
-        let statement = statement.build(&DbBackend::Sqlite);
-        let values = bind(&statement.values)?;
-        let connection = self.lock();
-        let mut prepared = connection
-            .prepare_cached(&statement.sql)
-            .map_err(database)?;
-        step(&mut prepared, rusqlite::params_from_iter(values)).map_err(database)
+/// Runs a query on a locked connection; its rows, read by position.
+fn query_on<S: StatementBuilder>(
+    connection: &rusqlite::Connection,
+    statement: &S,
+) -> DomainResult<Vec<Row>> {
+    run_on(connection, statement, |prepared, values| {
+        let columns = prepared.column_count();
+        let mut rows = prepared.query(values)?;
+        let mut read = Vec::new();
+        while let Some(row) = rows.next()? {
+            let values = (0..columns)
+                .map(|i| row.get::<_, SqliteValue>(i))
+                .collect::<Result<Vec<_>, _>>()?;
+            read.push(Row::Sqlite(values));
+        }
+        Ok(read)
+    })
+}
+
+/// Builds the statement for SQLite and hands it, prepared (from the cache
+/// after its first use), to `step` with its values.
+fn run_on<S: StatementBuilder, T>(
+    connection: &rusqlite::Connection,
+    statement: &S,
+    step: impl FnOnce(
+        &mut rusqlite::CachedStatement<'_>,
+        rusqlite::ParamsFromIter<Vec<SqliteValue>>,
+    ) -> rusqlite::Result<T>,
+) -> DomainResult<T> {
+    let statement = statement.build(&DbBackend::Sqlite);
+    let values = bind(&statement.values)?;
+    let mut prepared = connection
+        .prepare_cached(&statement.sql)
+        .map_err(database)?;
+    step(&mut prepared, rusqlite::params_from_iter(values)).map_err(database)
+}
+
+/// Point reads on the request path (authentication), run on the calling
+/// thread without waiting for another: on SQLite, on read-only connections
+/// of its own, one per runtime worker, so a lookup costs microseconds of
+/// SQLite instead of two thread hand-offs through the pool's driver. It
+/// reads the database as it is, so a change made anywhere (another
+/// request, the command line) is seen by the next read. On PostgreSQL, or
+/// an in-memory SQLite database, it is the pool.
+#[derive(Clone)]
+pub enum InlineReader {
+    Pool(DatabaseConnection),
+    Sqlite(Arc<[SqliteConnection]>),
+}
+
+impl InlineReader {
+    /// `connections` read-only connections to the SQLite file at `path`.
+    pub fn sqlite(path: &Path, busy_timeout: Duration, connections: usize) -> anyhow::Result<Self> {
+        let connections = (0..connections.max(1))
+            .map(|_| SqliteConnection::open_reader(path, busy_timeout))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(InlineReader::Sqlite(connections.into()))
+    }
+}
+
+impl Executor for InlineReader {
+    async fn query<S: StatementBuilder>(&self, statement: &S) -> DomainResult<Vec<Row>> {
+        match self {
+            InlineReader::Pool(db) => db.query(statement).await,
+            InlineReader::Sqlite(connections) => {
+                // A statement never yields while it holds its connection,
+                // so with one connection per worker one is always free;
+                // another runtime's thread may have to wait for the first.
+                match connections.iter().find_map(SqliteConnection::try_lock) {
+                    Some(connection) => query_on(&connection, statement),
+                    None => connections[0].query(statement),
+                }
+            }
+        }
+    }
+
+    async fn execute<S: StatementBuilder>(&self, _statement: &S) -> DomainResult<u64> {
+        Err(custom("the inline reader only reads".to_owned()).into())
     }
 }
 
@@ -456,6 +533,48 @@ mod tests {
             .and_where(Expr::col(Alias::new("at")).gte(times()[2]))
             .to_owned();
         assert_eq!(count(pool.query(&in_range).await.unwrap()), 4);
+    }
+
+    /// The inline reader sees each change committed elsewhere at once (a
+    /// key revoked by another process is refused by the next request), and
+    /// writes nothing.
+    #[tokio::test]
+    async fn the_inline_reader_reads_what_is_committed_and_only_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let pool = Database::connect(format!("sqlite://{}?mode=rwc", path.display()))
+            .await
+            .unwrap();
+        pool.execute_unprepared(
+            "PRAGMA journal_mode = WAL; CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER)",
+        )
+        .await
+        .unwrap();
+        let reader = InlineReader::sqlite(&path, Duration::from_secs(1), 2).unwrap();
+        let read = Query::select()
+            .column(Alias::new("n"))
+            .from(Alias::new("t"))
+            .and_where(Expr::col(Alias::new("id")).eq(1))
+            .to_owned();
+        assert!(reader.query(&read).await.unwrap().is_empty());
+        for n in [7i64, 8] {
+            pool.execute_unprepared(&format!("INSERT OR REPLACE INTO t VALUES (1, {n})"))
+                .await
+                .unwrap();
+            let rows = reader.query(&read).await.unwrap();
+            assert_eq!(rows[0].get::<i64>(0).unwrap(), n);
+        }
+        let insert = Query::insert()
+            .into_table(Alias::new("t"))
+            .columns([Alias::new("id"), Alias::new("n")])
+            .values_panic([2i64.into(), 2i64.into()])
+            .to_owned();
+        assert!(reader.execute(&insert).await.is_err());
+        let InlineReader::Sqlite(connections) = &reader else {
+            panic!("a SQLite file gets connections of its own");
+        };
+        let refused = query_on(&connections[0].lock(), &insert);
+        assert!(refused.is_err(), "a reader's connection is query_only");
     }
 
     /// A transaction dropped without commit leaves nothing behind.

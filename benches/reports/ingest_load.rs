@@ -1,7 +1,9 @@
 //! The ingest benchmark: single-encounter POSTs under 64 keep-alive
 //! connections, measured with `wrk` beside the same load on `GET /healthz`
-//! (the HTTP ceiling of this machine), then bulk import through the batch
-//! and NDJSON endpoints. Every write goes through the real service.
+//! (the HTTP ceiling of this machine) and on the same POST refused by
+//! validation (the request path without the write), then bulk import
+//! through the batch and NDJSON endpoints. Every write goes through the
+//! real service.
 
 use std::{
     fmt::Write as _,
@@ -58,6 +60,25 @@ pub async fn run(options: &Options) -> anyhow::Result<()> {
     )?;
     let recorded_by_posts = settled_count(&database.url).await?;
     anyhow::ensure!(posts.failed == 0, "{} POSTs failed", posts.failed);
+    // The same POST refused by validation (a score of 11): authentication,
+    // JSON and validation, without the write. Every one must be refused,
+    // and none may have been recorded.
+    let refused = wrk(
+        &service.base_url,
+        "/api/v1/encounters",
+        Some(&refused_script(&token, candidate_ids, touchpoint_ids)),
+        &script_dir,
+    )?;
+    anyhow::ensure!(
+        refused.failed >= refused.requests,
+        "{} of {} invalid POSTs were accepted",
+        refused.requests.saturating_sub(refused.failed),
+        refused.requests
+    );
+    anyhow::ensure!(
+        settled_count(&database.url).await? == recorded_by_posts,
+        "an invalid POST was recorded"
+    );
     // wrk stops with requests in flight: they may be recorded, not counted.
     anyhow::ensure!(
         recorded_by_posts >= posts.requests
@@ -96,6 +117,10 @@ pub async fn run(options: &Options) -> anyhow::Result<()> {
     for (label, load) in [
         ("GET /healthz (the HTTP ceiling)", &health),
         ("POST /api/v1/encounters", &posts),
+        (
+            "POST /api/v1/encounters refused by validation (422): the request path without the write",
+            &refused,
+        ),
     ] {
         writeln!(
             table,
@@ -217,6 +242,20 @@ end
         c1 = candidates.1,
         t0 = touchpoints.0,
         t1 = touchpoints.1,
+    )
+}
+
+/// A wrk script posting the same encounter with a score of 11, which
+/// validation refuses.
+fn refused_script(token: &str, candidates: Ids, touchpoints: Ids) -> String {
+    format!(
+        r#"wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer {token}"
+wrk.body = '{{"candidate_id": {c}, "touchpoint_id": {t}, "occurred_at": "2026-01-05T10:00:00Z", "score": 11}}'
+"#,
+        c = candidates.0,
+        t = touchpoints.0,
     )
 }
 

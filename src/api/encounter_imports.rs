@@ -18,6 +18,7 @@ use super::{
 };
 use crate::domain::{
     auth::Capability,
+    group_commit::{EncounterWriter, RenderBatch},
     idempotency::{StoredResponse, Written},
     ingest::{self, CandidateRef, EncounterInput, Recorded, TouchpointRef, BATCH_MAX},
     DomainError,
@@ -238,6 +239,7 @@ impl EncounterImportsApi {
         &self,
         auth: ApiKeyAuth,
         db: Data<&DatabaseConnection>,
+        writer: Data<&EncounterWriter>,
         /// A unique key per logical request (1 to 255 visible ASCII
         /// characters, e.g. a UUID), kept for at least 24 hours.
         #[oai(
@@ -260,15 +262,16 @@ impl EncounterImportsApi {
             return Err(refused(errors));
         }
         let inputs = inputs.into_iter().map(|(_, input)| input).collect();
-        let render = render_batch as fn(&Recorded) -> StoredResponse;
-        let written = ingest::record_all(
-            *db,
-            auth.0.organization_id,
-            &auth.key_actor(),
-            inputs,
-            idempotency.as_ref().map(|key| (key, render)),
-        )
-        .await?;
+        let render = render_batch as RenderBatch;
+        let written = writer
+            .record_batch(
+                *db,
+                auth.0.organization_id,
+                auth.key_actor(),
+                inputs,
+                idempotency.map(|key| (key, render)),
+            )
+            .await?;
         Ok(BatchResponse::Created(Json(answer(
             written,
             BatchRecorded::from,
@@ -295,6 +298,7 @@ impl EncounterImportsApi {
         &self,
         auth: ApiKeyAuth,
         db: Data<&DatabaseConnection>,
+        writer: Data<&EncounterWriter>,
         /// One encounter per line, as JSON (`application/x-ndjson`).
         body: NdjsonBody<ImportEncounter>,
     ) -> Result<ImportResponse, ApiError> {
@@ -317,7 +321,7 @@ impl EncounterImportsApi {
             }
             if refused.is_none() && !chunk.is_empty() {
                 let last_line = chunk.last().map(|(n, _)| *n).unwrap_or_default();
-                match record_chunk(*db, &auth, std::mem::take(&mut chunk)).await? {
+                match record_chunk(*db, *writer, &auth, std::mem::take(&mut chunk)).await? {
                     Ok(recorded) => {
                         report.lines_committed = last_line + 1;
                         report.encounters_created += recorded.encounters.len() as u64;
@@ -348,6 +352,7 @@ impl EncounterImportsApi {
 /// Records one chunk of an import: what it recorded, or its refused lines.
 async fn record_chunk(
     db: &DatabaseConnection,
+    writer: &EncounterWriter,
     auth: &ApiKeyAuth,
     chunk: Vec<(u64, Result<ImportEncounter, ErrorDetail>)>,
 ) -> Result<Result<Recorded, Vec<ItemError>>, ApiError> {
@@ -356,7 +361,10 @@ async fn record_chunk(
         return Ok(Err(errors));
     }
     let (numbers, inputs): (Vec<u64>, Vec<EncounterInput>) = inputs.into_iter().unzip();
-    match ingest::record_all(db, auth.0.organization_id, &auth.key_actor(), inputs, None).await {
+    let written = writer
+        .record_batch(db, auth.0.organization_id, auth.key_actor(), inputs, None)
+        .await;
+    match written {
         Ok(Written::Fresh(recorded)) => Ok(Ok(recorded)),
         Ok(Written::Replayed(_)) => unreachable!("no idempotency key was given"),
         Err(err) => renumbered(err, &numbers).map(Err),

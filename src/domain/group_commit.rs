@@ -15,6 +15,11 @@
 //! own: it is left out and the others commit. If the shared transaction
 //! fails as a whole, each request is retried in a transaction of its own,
 //! so a failure reaches only the requests it belongs to.
+//!
+//! On SQLite, batches and import chunks are written by the same writer, on
+//! its own connection, each in a transaction of its own: through the pool,
+//! the driver's hand-off of every statement and row between threads cost
+//! more than SQLite's work. On PostgreSQL they run on the pool directly.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -25,7 +30,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::{
     audit::KeyActor,
     idempotency::{self, Idempotency, StoredResponse, Written},
-    ingest::{self, EncounterInput},
+    ingest::{self, EncounterInput, Recorded},
     rollups::EncounterWrite,
     store::WriterConnection,
     DomainError, DomainResult,
@@ -39,7 +44,27 @@ const QUEUE_CAPACITY: usize = 8192;
 /// Renders an encounter as the response stored for an idempotency key.
 pub type Render = fn(&encounter::Model) -> StoredResponse;
 
+/// Renders a batch's result as the response stored for an idempotency key.
+pub type RenderBatch = fn(&Recorded) -> StoredResponse;
+
 type Answer = DomainResult<Written<encounter::Model>>;
+type BatchAnswer = DomainResult<Written<Recorded>>;
+
+/// What the writer is asked to write.
+enum Work {
+    /// One encounter, group-committed with the others waiting.
+    Encounter(Job),
+    /// A batch or an import chunk, all or none, in a transaction of its own.
+    Batch(BatchJob),
+}
+
+struct BatchJob {
+    organization_id: i64,
+    recorded_by: KeyActor,
+    inputs: Vec<EncounterInput>,
+    idempotency: Option<(Idempotency, RenderBatch)>,
+    reply: oneshot::Sender<BatchAnswer>,
+}
 
 struct Job {
     organization_id: i64,
@@ -52,7 +77,8 @@ struct Job {
 /// The handle requests use to record an encounter. Cheap to clone.
 #[derive(Clone)]
 pub struct EncounterWriter {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Work>,
+    connection: WriterConnection,
 }
 
 impl EncounterWriter {
@@ -64,6 +90,7 @@ impl EncounterWriter {
     /// the current runtime.
     pub fn start(db: WriterConnection) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE_CAPACITY);
+        let connection = db.clone();
         if !db.is_own_thread() {
             tokio::spawn(run(db, queue));
         } else {
@@ -76,7 +103,7 @@ impl EncounterWriter {
                 .spawn(move || runtime.block_on(run(db, queue)))
                 .expect("a thread for the encounter writer");
         }
-        EncounterWriter { jobs }
+        EncounterWriter { jobs, connection }
     }
 
     /// Records one encounter; answers once it committed (or was refused).
@@ -102,7 +129,50 @@ impl EncounterWriter {
             idempotency,
             reply,
         };
-        self.jobs.send(job).await.map_err(|_| stopped())?;
+        self.jobs
+            .send(Work::Encounter(job))
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// Records a batch (or an import chunk) in one transaction, all or
+    /// none; every refused item is reported by its index.
+    pub async fn record_batch(
+        &self,
+        db: &DatabaseConnection,
+        organization_id: i64,
+        recorded_by: KeyActor,
+        inputs: Vec<EncounterInput>,
+        idempotency: Option<(Idempotency, RenderBatch)>,
+    ) -> BatchAnswer {
+        let inputs = ingest::check_all(inputs, super::now()).map_err(DomainError::InvalidItems)?;
+        let keyed = idempotency.as_ref().map(|(key, render)| (key, *render));
+        if let Some(stored) = idempotency::earlier_answer(db, organization_id, keyed).await? {
+            return Ok(Written::Replayed(stored));
+        }
+        if !self.connection.is_own_thread() {
+            return ingest::record_checked(
+                &self.connection,
+                organization_id,
+                &recorded_by,
+                inputs,
+                keyed,
+            )
+            .await;
+        }
+        let (reply, answer) = oneshot::channel();
+        let job = BatchJob {
+            organization_id,
+            recorded_by,
+            inputs,
+            idempotency,
+            reply,
+        };
+        self.jobs
+            .send(Work::Batch(job))
+            .await
+            .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
 }
@@ -113,18 +183,37 @@ fn stopped() -> DomainError {
     ))
 }
 
-async fn run(db: WriterConnection, mut queue: mpsc::Receiver<Job>) {
+async fn run(db: WriterConnection, mut queue: mpsc::Receiver<Work>) {
     let mut arrived = Vec::with_capacity(MAX_GROUP);
     while queue.recv_many(&mut arrived, MAX_GROUP).await > 0 {
         let mut by_organization: BTreeMap<i64, Vec<Job>> = BTreeMap::new();
-        for job in arrived.drain(..) {
-            by_organization
-                .entry(job.organization_id)
-                .or_default()
-                .push(job);
+        let mut batches = Vec::new();
+        for work in arrived.drain(..) {
+            match work {
+                Work::Encounter(job) => by_organization
+                    .entry(job.organization_id)
+                    .or_default()
+                    .push(job),
+                Work::Batch(batch) => batches.push(batch),
+            }
         }
         for (organization_id, jobs) in by_organization {
             commit_group(&db, organization_id, jobs).await;
+        }
+        for batch in batches {
+            let keyed = batch
+                .idempotency
+                .as_ref()
+                .map(|(key, render)| (key, *render));
+            let answer = ingest::record_checked(
+                &db,
+                batch.organization_id,
+                &batch.recorded_by,
+                batch.inputs,
+                keyed,
+            )
+            .await;
+            let _ = batch.reply.send(answer);
         }
     }
 }

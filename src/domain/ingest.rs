@@ -28,7 +28,7 @@ use super::{
     audit::{self, Event, KeyActor},
     idempotency::{self, Idempotent, Written},
     rollups::EncounterWrite,
-    store::Executor,
+    store::{Executor, WriterConnection},
     validate, DomainError, DomainResult,
 };
 
@@ -317,7 +317,7 @@ async fn find_touchpoints(
 /// Writes resolved inputs: first the candidates they name by an unknown
 /// external reference (each once), then the encounters, in input order, and
 /// an audit event for each candidate and encounter created. The write must
-/// have begun with [`EncounterWrite::begin_appending`]. Each input comes
+/// have begun with [`EncounterWrite::append_in`]. Each input comes
 /// with the API key that recorded it.
 pub async fn insert(
     write: &mut EncounterWrite,
@@ -488,9 +488,10 @@ async fn create_candidates<'a>(
     Ok((ids, created))
 }
 
-/// Records inputs in one transaction, all or none: the batch endpoint and
-/// each chunk of a streamed import. Every refused item is reported, by its
-/// index in `inputs`.
+/// Records inputs in one transaction through the pool, all or none (the
+/// demo seed, the benchmark's seeding). Every refused item is reported, by
+/// its index in `inputs`. The service records batches and import chunks
+/// through the encounter writer instead.
 pub async fn record_all(
     db: &DatabaseConnection,
     organization_id: i64,
@@ -502,7 +503,29 @@ pub async fn record_all(
     if let Some(stored) = idempotency::earlier_answer(db, organization_id, idempotent).await? {
         return Ok(Written::Replayed(stored));
     }
-    let mut write = EncounterWrite::begin_appending(db, organization_id).await?;
+    let connection = WriterConnection::Pool(db.clone());
+    record_checked(
+        &connection,
+        organization_id,
+        recorded_by,
+        checked,
+        idempotent,
+    )
+    .await
+}
+
+/// Records inputs that passed [`check_all`] in one transaction on
+/// `connection`, all or none: the batch endpoint and each chunk of a
+/// streamed import. Every refused item is reported, by its index.
+pub async fn record_checked(
+    connection: &WriterConnection,
+    organization_id: i64,
+    recorded_by: &KeyActor,
+    checked: Vec<EncounterInput>,
+    idempotent: Option<Idempotent<'_, Recorded>>,
+) -> DomainResult<Written<Recorded>> {
+    let txn = connection.begin_write().await?;
+    let mut write = EncounterWrite::append_in(txn, organization_id).await?;
     let claimed =
         idempotency::claim_if_keyed(write.txn(), organization_id, idempotent, write.now()).await?;
     if let Some(stored) = claimed {

@@ -62,32 +62,16 @@ enum Mode {
 impl EncounterWrite {
     /// A write that may change encounters in any way.
     pub async fn begin(db: &DatabaseConnection, organization_id: i64) -> DomainResult<Self> {
-        Self::begin_with(db, organization_id, Mode::Reload).await
+        let txn = WriteTxn::Pool(super::begin_write(db).await?);
+        Self::open(txn, organization_id, Mode::Reload).await
     }
 
     /// A write that only inserts encounters, each reported to
-    /// [`inserted`](Self::inserted); it saves reading the touched
-    /// candidates' encounters a second time.
-    pub async fn begin_appending(
-        db: &DatabaseConnection,
-        organization_id: i64,
-    ) -> DomainResult<Self> {
-        Self::begin_with(db, organization_id, Mode::Append).await
-    }
-
-    /// An appending write in a transaction already begun for writing: the
-    /// group commit's, on its own SQLite connection.
+    /// [`inserted`](Self::inserted), in a transaction already begun for
+    /// writing (on the encounter writer's connection, or the pool's); it
+    /// saves reading the touched candidates' encounters a second time.
     pub async fn append_in(txn: WriteTxn, organization_id: i64) -> DomainResult<Self> {
         Self::open(txn, organization_id, Mode::Append).await
-    }
-
-    async fn begin_with(
-        db: &DatabaseConnection,
-        organization_id: i64,
-        mode: Mode,
-    ) -> DomainResult<Self> {
-        let txn = WriteTxn::Pool(super::begin_write(db).await?);
-        Self::open(txn, organization_id, mode).await
     }
 
     async fn open(txn: WriteTxn, organization_id: i64, mode: Mode) -> DomainResult<Self> {
@@ -105,11 +89,7 @@ impl EncounterWrite {
 
     /// Reports encounters this write inserted, for candidates it touched.
     pub fn inserted(&mut self, rows: &[encounter::Model]) {
-        debug_assert_eq!(
-            self.mode,
-            Mode::Append,
-            "inserted() needs begin_appending()"
-        );
+        debug_assert_eq!(self.mode, Mode::Append, "inserted() needs append_in()");
         for row in rows {
             debug_assert!(
                 self.before.contains_key(&row.candidate_id),
@@ -136,9 +116,9 @@ impl EncounterWrite {
         &self.txn
     }
 
-    /// The sea-orm transaction, for entity operations. Only a write begun
-    /// with [`begin`](Self::begin) or [`begin_appending`](Self::begin_appending)
-    /// has one; the group commit's own connection runs only the write path.
+    /// The sea-orm transaction, for entity operations. Only a write on the
+    /// pool has one; the encounter writer's own SQLite connection runs only
+    /// the write path's statements.
     pub fn entities(&self) -> &DatabaseTransaction {
         self.txn
             .pool()

@@ -5,7 +5,6 @@ use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::types::Example;
 use poem_openapi::{param::Header, payload::Json, ApiResponse, Object, OpenApi};
-use sea_orm::DatabaseConnection;
 use serde::Deserialize;
 
 use super::{
@@ -238,7 +237,6 @@ impl EncounterImportsApi {
     async fn batch(
         &self,
         auth: ApiKeyAuth,
-        db: Data<&DatabaseConnection>,
         writer: Data<&EncounterWriter>,
         /// A unique key per logical request (1 to 255 visible ASCII
         /// characters, e.g. a UUID), kept for at least 24 hours.
@@ -265,7 +263,6 @@ impl EncounterImportsApi {
         let render = render_batch as RenderBatch;
         let written = writer
             .record_batch(
-                *db,
                 auth.0.organization_id,
                 auth.key_actor(),
                 inputs,
@@ -297,7 +294,6 @@ impl EncounterImportsApi {
     async fn import(
         &self,
         auth: ApiKeyAuth,
-        db: Data<&DatabaseConnection>,
         writer: Data<&EncounterWriter>,
         /// One encounter per line, as JSON (`application/x-ndjson`).
         body: NdjsonBody<ImportEncounter>,
@@ -321,7 +317,7 @@ impl EncounterImportsApi {
             }
             if refused.is_none() && !chunk.is_empty() {
                 let last_line = chunk.last().map(|(n, _)| *n).unwrap_or_default();
-                match record_chunk(*db, *writer, &auth, std::mem::take(&mut chunk)).await? {
+                match record_chunk(*writer, &auth, std::mem::take(&mut chunk)).await? {
                     Ok(recorded) => {
                         report.lines_committed = last_line + 1;
                         report.encounters_created += recorded.encounters.len() as u64;
@@ -351,7 +347,6 @@ impl EncounterImportsApi {
 
 /// Records one chunk of an import: what it recorded, or its refused lines.
 async fn record_chunk(
-    db: &DatabaseConnection,
     writer: &EncounterWriter,
     auth: &ApiKeyAuth,
     chunk: Vec<(u64, Result<ImportEncounter, ErrorDetail>)>,
@@ -362,7 +357,7 @@ async fn record_chunk(
     }
     let (numbers, inputs): (Vec<u64>, Vec<EncounterInput>) = inputs.into_iter().unzip();
     let written = writer
-        .record_batch(db, auth.0.organization_id, auth.key_actor(), inputs, None)
+        .record_batch(auth.0.organization_id, auth.key_actor(), inputs, None)
         .await;
     match written {
         Ok(Written::Fresh(recorded)) => Ok(Ok(recorded)),

@@ -258,7 +258,6 @@ impl EncountersApi {
     async fn create(
         &self,
         auth: ApiKeyAuth,
-        db: Data<&DatabaseConnection>,
         writer: Data<&EncounterWriter>,
         /// A unique key per logical request (1 to 255 visible ASCII
         /// characters, e.g. a UUID), kept for at least 24 hours.
@@ -288,7 +287,6 @@ impl EncountersApi {
         let render = render_created as fn(&entity::encounter::Model) -> StoredResponse;
         let written = writer
             .record(
-                *db,
                 auth.0.organization_id,
                 auth.key_actor(),
                 input,

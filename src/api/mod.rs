@@ -129,7 +129,7 @@ pub fn routes(
     let service = openapi_service();
     let docs = service.swagger_ui();
     let spec = service.spec_endpoint();
-    let writer = EncounterWriter::start(writer_db);
+    let writer = EncounterWriter::start(writer_db, reader.clone());
     let rate_limiter = limits.rate.map(|rate| Arc::new(RateLimiter::new(rate)));
     Route::new()
         .nest("/", service)

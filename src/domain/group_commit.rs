@@ -24,7 +24,6 @@
 use std::collections::{BTreeMap, HashMap};
 
 use entity::encounter;
-use sea_orm::DatabaseConnection;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
@@ -32,7 +31,7 @@ use super::{
     idempotency::{self, Idempotency, StoredResponse, Written},
     ingest::{self, EncounterInput, Recorded},
     rollups::EncounterWrite,
-    store::WriterConnection,
+    store::{InlineReader, WriterConnection},
     DomainError, DomainResult,
 };
 
@@ -79,6 +78,9 @@ struct Job {
 pub struct EncounterWriter {
     jobs: mpsc::Sender<Work>,
     connection: WriterConnection,
+    /// Where a request looks for an earlier answer to its idempotency key
+    /// before it queues.
+    reader: InlineReader,
 }
 
 impl EncounterWriter {
@@ -88,7 +90,7 @@ impl EncounterWriter {
     /// receives jobs; it has no I/O driver. PostgreSQL connections belong
     /// to the runtime that opened them, so there the writer is a task of
     /// the current runtime.
-    pub fn start(db: WriterConnection) -> Self {
+    pub fn start(db: WriterConnection, reader: InlineReader) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE_CAPACITY);
         let connection = db.clone();
         if !db.is_own_thread() {
@@ -103,13 +105,16 @@ impl EncounterWriter {
                 .spawn(move || runtime.block_on(run(db, queue)))
                 .expect("a thread for the encounter writer");
         }
-        EncounterWriter { jobs, connection }
+        EncounterWriter {
+            jobs,
+            connection,
+            reader,
+        }
     }
 
     /// Records one encounter; answers once it committed (or was refused).
     pub async fn record(
         &self,
-        db: &DatabaseConnection,
         organization_id: i64,
         recorded_by: KeyActor,
         input: EncounterInput,
@@ -117,7 +122,7 @@ impl EncounterWriter {
     ) -> Answer {
         let input = ingest::check(input, super::now())?;
         if let Some((key, _)) = &idempotency {
-            if let Some(stored) = idempotency::find(db, organization_id, key).await? {
+            if let Some(stored) = idempotency::find(&self.reader, organization_id, key).await? {
                 return Ok(Written::Replayed(stored));
             }
         }
@@ -140,7 +145,6 @@ impl EncounterWriter {
     /// none; every refused item is reported by its index.
     pub async fn record_batch(
         &self,
-        db: &DatabaseConnection,
         organization_id: i64,
         recorded_by: KeyActor,
         inputs: Vec<EncounterInput>,
@@ -148,7 +152,9 @@ impl EncounterWriter {
     ) -> BatchAnswer {
         let inputs = ingest::check_all(inputs, super::now()).map_err(DomainError::InvalidItems)?;
         let keyed = idempotency.as_ref().map(|(key, render)| (key, *render));
-        if let Some(stored) = idempotency::earlier_answer(db, organization_id, keyed).await? {
+        if let Some(stored) =
+            idempotency::earlier_answer(&self.reader, organization_id, keyed).await?
+        {
             return Ok(Written::Replayed(stored));
         }
         if !self.connection.is_own_thread() {

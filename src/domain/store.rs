@@ -456,21 +456,28 @@ mod tests {
         ]
     }
 
-    /// Rows written by the writer's own connection read back through the
-    /// pool (sqlx) as the same values, and the other way round: both store
-    /// times in the same text form, so they also compare and sort alike.
-    #[tokio::test]
-    async fn both_connections_store_values_alike() {
+    /// A pool on a new database file `t.db` in a temporary directory, with
+    /// `schema` run on it.
+    async fn pool_on_new_file(schema: &str) -> (tempfile::TempDir, sea_orm::DatabaseConnection) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
         let pool = Database::connect(format!("sqlite://{}?mode=rwc", path.display()))
             .await
             .unwrap();
-        pool.execute_unprepared(
+        pool.execute_unprepared(schema).await.unwrap();
+        (dir, pool)
+    }
+
+    /// Rows written by the writer's own connection read back through the
+    /// pool (sqlx) as the same values, and the other way round: both store
+    /// times in the same text form, so they also compare and sort alike.
+    #[tokio::test]
+    async fn both_connections_store_values_alike() {
+        let (dir, pool) = pool_on_new_file(
             "CREATE TABLE t (id INTEGER PRIMARY KEY, at TEXT NOT NULL, n INTEGER, b BLOB)",
         )
-        .await
-        .unwrap();
+        .await;
+        let path = dir.path().join("t.db");
         let writer = SqliteConnection::open(&path, Duration::from_secs(1)).unwrap();
         let insert = |id: i64, at: DateTime<Utc>| {
             Query::insert()
@@ -540,16 +547,11 @@ mod tests {
     /// writes nothing.
     #[tokio::test]
     async fn the_inline_reader_reads_what_is_committed_and_only_reads() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let pool = Database::connect(format!("sqlite://{}?mode=rwc", path.display()))
-            .await
-            .unwrap();
-        pool.execute_unprepared(
+        let (dir, pool) = pool_on_new_file(
             "PRAGMA journal_mode = WAL; CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER)",
         )
-        .await
-        .unwrap();
+        .await;
+        let path = dir.path().join("t.db");
         let reader = InlineReader::sqlite(&path, Duration::from_secs(1), 2).unwrap();
         let read = Query::select()
             .column(Alias::new("n"))

@@ -11,7 +11,8 @@
 //!
 //! The same hand-offs made authentication, one point read per request,
 //! cost more CPU than the rest of a rejected request's handling; on SQLite
-//! the request path reads keys through an [`InlineReader`] instead.
+//! the request path reads API keys and idempotency keys through an
+//! [`InlineReader`] instead.
 
 use std::{
     future::Future,
@@ -321,10 +322,11 @@ fn run_on<S: StatementBuilder, T>(
     step(&mut prepared, rusqlite::params_from_iter(values)).map_err(database)
 }
 
-/// Point reads on the request path (authentication), run on the calling
-/// thread without waiting for another: on SQLite, on read-only connections
-/// of its own, one per runtime worker, so a lookup costs microseconds of
-/// SQLite instead of two thread hand-offs through the pool's driver. It
+/// Point reads on the request path (API keys, idempotency keys), run on
+/// the calling thread without waiting for another: on SQLite, on read-only
+/// connections of its own, one per runtime worker, so a lookup costs
+/// microseconds of SQLite instead of two thread hand-offs through the
+/// pool's driver. It
 /// reads the database as it is, so a change made anywhere (another
 /// request, the command line) is seen by the next read. On PostgreSQL, or
 /// an in-memory SQLite database, it is the pool.

@@ -52,7 +52,7 @@ type BatchAnswer = DomainResult<Written<Recorded>>;
 /// What the writer is asked to write.
 enum Work {
     /// One encounter, group-committed with the others waiting.
-    Encounter(Job),
+    Encounter(EncounterJob),
     /// A batch or an import chunk, all or none, in a transaction of its own.
     Batch(BatchJob),
 }
@@ -65,7 +65,7 @@ struct BatchJob {
     reply: oneshot::Sender<BatchAnswer>,
 }
 
-struct Job {
+struct EncounterJob {
     organization_id: i64,
     recorded_by: KeyActor,
     input: EncounterInput,
@@ -73,7 +73,8 @@ struct Job {
     reply: oneshot::Sender<Answer>,
 }
 
-/// The handle requests use to record an encounter. Cheap to clone.
+/// The handle requests use to record encounters: one at a time
+/// (group-committed) or a batch. Cheap to clone.
 #[derive(Clone)]
 pub struct EncounterWriter {
     jobs: mpsc::Sender<Work>,
@@ -127,7 +128,7 @@ impl EncounterWriter {
             }
         }
         let (reply, answer) = oneshot::channel();
-        let job = Job {
+        let job = EncounterJob {
             organization_id,
             recorded_by,
             input,
@@ -192,7 +193,7 @@ fn stopped() -> DomainError {
 async fn run(db: WriterConnection, mut queue: mpsc::Receiver<Work>) {
     let mut arrived = Vec::with_capacity(MAX_GROUP);
     while queue.recv_many(&mut arrived, MAX_GROUP).await > 0 {
-        let mut by_organization: BTreeMap<i64, Vec<Job>> = BTreeMap::new();
+        let mut by_organization: BTreeMap<i64, Vec<EncounterJob>> = BTreeMap::new();
         let mut batches = Vec::new();
         for work in arrived.drain(..) {
             match work {
@@ -224,7 +225,7 @@ async fn run(db: WriterConnection, mut queue: mpsc::Receiver<Work>) {
     }
 }
 
-async fn commit_group(db: &WriterConnection, organization_id: i64, jobs: Vec<Job>) {
+async fn commit_group(db: &WriterConnection, organization_id: i64, jobs: Vec<EncounterJob>) {
     let started = std::time::Instant::now();
     let result = write_group(db, organization_id, &jobs).await;
     tracing::debug!(
@@ -259,7 +260,7 @@ async fn commit_group(db: &WriterConnection, organization_id: i64, jobs: Vec<Job
 async fn write_group(
     db: &WriterConnection,
     organization_id: i64,
-    jobs: &[Job],
+    jobs: &[EncounterJob],
 ) -> DomainResult<Vec<Answer>> {
     let txn = db.begin_write().await?;
     let mut write = EncounterWrite::append_in(txn, organization_id).await?;

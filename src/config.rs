@@ -11,6 +11,10 @@ use crate::{
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/touchpoints.db";
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+/// Failed authentications per second and at once a client address may make:
+/// generous for a misconfigured client, a wall for a token-guessing flood.
+const DEFAULT_AUTH_FAILURE_RATE: f64 = 10.0;
+const DEFAULT_AUTH_FAILURE_BURST: f64 = 100.0;
 
 /// touchpoint-tracker: candidate touchpoints and employer perception.
 #[derive(Parser, Debug)]
@@ -109,6 +113,25 @@ pub struct LimitArgs {
     /// second's worth, at least 1).
     #[arg(long, env = "RATE_LIMIT_BURST", global = true)]
     pub rate_limit_burst: Option<f64>,
+    /// Failed authentications per second a client address (an IPv6 /64) may
+    /// make on average; beyond, 429 before its token is looked up (0: no
+    /// limit). Behind a reverse proxy every client has the proxy's address.
+    #[arg(
+        long,
+        env = "AUTH_FAILURE_RATE_PER_SECOND",
+        default_value_t = DEFAULT_AUTH_FAILURE_RATE,
+        global = true
+    )]
+    pub auth_failure_rate_per_second: f64,
+    /// Failed authentications a client address may make at once, above its
+    /// average.
+    #[arg(
+        long,
+        env = "AUTH_FAILURE_BURST",
+        default_value_t = DEFAULT_AUTH_FAILURE_BURST,
+        global = true
+    )]
+    pub auth_failure_burst: f64,
 }
 
 /// How long candidate data is kept.
@@ -251,11 +274,13 @@ pub struct Settings {
 }
 
 /// How much a request and a key may ask.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Limits {
     pub body: BodyLimits,
     /// `None`: no rate limit.
     pub rate: Option<RateLimit>,
+    /// Failed authentications per client address; `None`: no limit.
+    pub auth_failures: Option<RateLimit>,
 }
 
 /// Where the database is and how to talk to it.
@@ -308,6 +333,20 @@ impl From<&GlobalArgs> for Settings {
     }
 }
 
+/// As the command line's defaults.
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            body: BodyLimits::default(),
+            rate: None,
+            auth_failures: Some(RateLimit {
+                per_second: DEFAULT_AUTH_FAILURE_RATE,
+                burst: DEFAULT_AUTH_FAILURE_BURST,
+            }),
+        }
+    }
+}
+
 impl From<&LimitArgs> for Limits {
     fn from(args: &LimitArgs) -> Self {
         let per_second = args.rate_limit_per_second;
@@ -320,6 +359,10 @@ impl From<&LimitArgs> for Limits {
             rate: (per_second > 0.0).then(|| RateLimit {
                 per_second,
                 burst: args.rate_limit_burst.unwrap_or(per_second).max(1.0),
+            }),
+            auth_failures: (args.auth_failure_rate_per_second > 0.0).then(|| RateLimit {
+                per_second: args.auth_failure_rate_per_second,
+                burst: args.auth_failure_burst.max(1.0),
             }),
         }
     }

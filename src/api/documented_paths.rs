@@ -16,7 +16,9 @@ struct DocumentedPath {
 enum Segment {
     Literal(String),
     /// A path parameter; `integer` when the document says its schema is one.
-    Parameter { integer: bool },
+    Parameter {
+        integer: bool,
+    },
 }
 
 fn paths() -> &'static [DocumentedPath] {
@@ -134,9 +136,6 @@ mod tests {
         // The literal segment wins over `{id}`.
         assert!(!has_non_canonical_integer("/api/v1/encounters/batch"));
         assert!(!has_non_canonical_integer("/no/such/path/+1"));
-        assert_eq!(
-            allowed_methods("/api/v1/keys/3").as_deref(),
-            Some("DELETE")
-        );
+        assert_eq!(allowed_methods("/api/v1/keys/3").as_deref(), Some("DELETE"));
     }
 }

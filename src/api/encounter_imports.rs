@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::types::Example;
 use poem_openapi::{param::Header, payload::Json, ApiResponse, Object, OpenApi};
+use sea_orm::DatabaseConnection;
 use serde::Deserialize;
 
 use super::{
@@ -31,39 +32,47 @@ pub const IMPORT_CHUNK: usize = 5000;
 /// `candidate_id` or by `candidate_external_ref` (the applicant-tracking
 /// system's id; an unknown one creates the candidate, at stage
 /// `awareness`), and the touchpoint by `touchpoint_id` or by its exact
-/// `touchpoint_name`.
+/// `touchpoint_name`. An optional field may also be `null`, as absent
+/// (exports from spreadsheets and survey tools write empty cells so).
 #[derive(Object, Deserialize, Debug, Clone)]
 #[oai(deny_unknown_fields, example, skip_serializing_if_is_none)]
 #[serde(deny_unknown_fields)]
 pub struct ImportEncounter {
     /// The candidate's id; or give `candidate_external_ref`.
     #[serde(default)]
+    #[oai(nullable)]
     pub candidate_id: Option<i64>,
     /// The candidate's reference in your applicant-tracking system; or give
     /// `candidate_id`.
     #[oai(validator(max_length = 200))]
     #[serde(default)]
+    #[oai(nullable)]
     pub candidate_external_ref: Option<String>,
     /// The touchpoint's id; or give `touchpoint_name`.
     #[serde(default)]
+    #[oai(nullable)]
     pub touchpoint_id: Option<i64>,
     /// The touchpoint's name, exactly; or give `touchpoint_id`.
     #[oai(validator(max_length = 200))]
     #[serde(default)]
+    #[oai(nullable)]
     pub touchpoint_name: Option<String>,
     /// When it happened (UTC); at most 5 minutes in the future.
     #[serde(deserialize_with = "rfc3339")]
     pub occurred_at: DateTime<Utc>,
     /// Defaults to `candidate_survey`.
     #[serde(default)]
+    #[oai(nullable)]
     pub source: Option<Source>,
     /// 0 to 10, or absent when not measured.
     #[oai(validator(minimum(value = "0"), maximum(value = "10")))]
     #[serde(default)]
+    #[oai(nullable)]
     pub score: Option<i32>,
     /// Up to 4000 characters.
     #[oai(validator(max_length = 4000))]
     #[serde(default)]
+    #[oai(nullable)]
     pub note: Option<String>,
 }
 
@@ -190,6 +199,24 @@ fn inputs(
     (inputs, errors)
 }
 
+/// `errors`, the static errors of some items, with the reference errors of
+/// the others (`inputs`), in the order of the items: a refused batch names
+/// every item it refuses at once, so a client fixes them in one round.
+async fn with_reference_errors(
+    db: &DatabaseConnection,
+    organization_id: i64,
+    inputs: Vec<(u64, EncounterInput)>,
+    mut errors: Vec<ItemError>,
+) -> Result<Vec<ItemError>, ApiError> {
+    let (numbers, inputs): (Vec<u64>, Vec<EncounterInput>) = inputs.into_iter().unzip();
+    let unresolved = ingest::reference_errors(db, organization_id, inputs).await?;
+    if !unresolved.is_empty() {
+        errors.extend(renumbered(DomainError::InvalidItems(unresolved), &numbers)?);
+        errors.sort_by_key(|item| item.index);
+    }
+    Ok(errors)
+}
+
 /// Item errors of a domain refusal, numbered as the client numbers them.
 fn renumbered(err: DomainError, numbers: &[u64]) -> Result<Vec<ItemError>, ApiError> {
     match ApiError::from(err) {
@@ -239,6 +266,7 @@ impl EncounterImportsApi {
     async fn batch(
         &self,
         auth: ApiKeyAuth,
+        db: Data<&DatabaseConnection>,
         writer: Data<&EncounterWriter>,
         /// A unique key per logical request (1 to 255 visible ASCII
         /// characters, e.g. a UUID), kept for at least 24 hours.
@@ -259,6 +287,7 @@ impl EncounterImportsApi {
         let numbered = (0u64..).zip(body.0).collect();
         let (inputs, errors) = inputs(numbered);
         if !errors.is_empty() {
+            let errors = with_reference_errors(*db, auth.0.organization_id, inputs, errors).await?;
             return Err(refused(errors));
         }
         let inputs = inputs.into_iter().map(|(_, input)| input).collect();

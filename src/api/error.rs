@@ -36,6 +36,9 @@ pub enum ErrorCode {
     /// The candidate's personal data was erased: it takes no changes and no
     /// new encounters.
     CandidateErased,
+    /// The API key cannot be revoked: it is the caller's own key, or the
+    /// organization's last active admin key.
+    KeyStillNeeded,
     /// The request body is larger than the server accepts.
     PayloadTooLarge,
     /// The request body is not `application/json`.
@@ -62,7 +65,8 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::AlreadyExists
             | ErrorCode::TouchpointArchived
-            | ErrorCode::CandidateErased => StatusCode::CONFLICT,
+            | ErrorCode::CandidateErased
+            | ErrorCode::KeyStillNeeded => StatusCode::CONFLICT,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
@@ -197,6 +201,17 @@ impl ApiError {
         ApiError::TooManyRequests(Json(body), retry_after_seconds)
     }
 
+    /// The rejection of a request from a client address whose recent
+    /// authentications failed too often; its token was not looked at.
+    pub fn auth_rate_limited(retry_after_seconds: u64) -> Self {
+        let body = ErrorBody::new(
+            ErrorCode::RateLimited,
+            "too many failed authentications from this address; retry later",
+            None,
+        );
+        ApiError::TooManyRequests(Json(body), retry_after_seconds)
+    }
+
     /// The error body, whatever the status.
     pub fn into_body(self) -> ErrorBody {
         match self {
@@ -267,6 +282,9 @@ impl From<DomainError> for ApiError {
             ),
             DomainError::Erased { field, message } => {
                 ApiError::new(ErrorCode::CandidateErased, message, Some(field.to_owned()))
+            }
+            DomainError::KeyStillNeeded(message) => {
+                ApiError::new(ErrorCode::KeyStillNeeded, message, Some("id".to_owned()))
             }
             DomainError::Unauthenticated => ApiError::new(
                 ErrorCode::Unauthorized,

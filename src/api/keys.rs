@@ -182,7 +182,9 @@ impl KeysApi {
     /// Revoke an API key
     ///
     /// The key is refused from the next request on. Revoking a revoked key
-    /// changes nothing. Admin only.
+    /// changes nothing. A key cannot revoke itself, and the organization's
+    /// last active admin key cannot be revoked (409 `key_still_needed`):
+    /// create its successor first. Admin only.
     #[oai(path = "/keys/:id", method = "delete", operation_id = "revoke_api_key")]
     async fn revoke(
         &self,

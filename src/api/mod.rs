@@ -23,8 +23,8 @@ pub mod payload;
 pub mod rate_limit;
 pub mod reports;
 pub mod security;
-mod time;
 mod strict_json;
+mod time;
 pub mod touchpoints;
 pub mod vocabulary;
 
@@ -130,7 +130,12 @@ pub fn routes(
     let docs = service.swagger_ui();
     let spec = service.spec_endpoint();
     let writer = EncounterWriter::start(writer_db, reader.clone());
-    let rate_limiter = limits.rate.map(|rate| Arc::new(RateLimiter::new(rate)));
+    let rate_limiter = limits
+        .rate
+        .map(|rate| Arc::new(RateLimiter::<i64>::new(rate)));
+    let auth_failure_limiter = limits
+        .auth_failures
+        .map(|rate| Arc::new(rate_limit::AuthFailureLimiter::new(rate)));
     Route::new()
         .nest("/", service)
         .nest("/docs", docs)
@@ -140,6 +145,7 @@ pub fn routes(
         .data(reader)
         .data(limits.body)
         .data_opt(rate_limiter)
+        .data_opt(auth_failure_limiter)
         .catch_all_error(error::render_error)
         .around(check_documented_path)
         .around(log_request)

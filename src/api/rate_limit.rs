@@ -1,12 +1,20 @@
-//! Per-key rate limiting: a token bucket for each API key, refilled at the
-//! configured rate. Off unless configured. The buckets live in this
+//! Token buckets, refilled at a configured rate: one per API key for its
+//! requests (off unless configured), and one per client address for its
+//! failed authentications (on by default). The buckets live in this
 //! instance's memory: with several instances, each allows the full rate.
 
 use std::{
     collections::HashMap,
+    hash::Hash,
+    net::IpAddr,
     sync::Mutex,
     time::{Duration, Instant},
 };
+
+/// The most buckets a limiter keeps. Beyond, the buckets that have refilled
+/// (and so carry no state) are dropped; if all are in use, the oldest
+/// half, so a flood of new keys or addresses cannot take the memory.
+const MAX_BUCKETS: usize = 100_000;
 
 /// A key's allowance: `per_second` requests on average, up to `burst` at once.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -16,9 +24,9 @@ pub struct RateLimit {
 }
 
 #[derive(Debug)]
-pub struct RateLimiter {
+pub struct RateLimiter<K = i64> {
     limit: RateLimit,
-    buckets: Mutex<HashMap<i64, Bucket>>,
+    buckets: Mutex<HashMap<K, Bucket>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -27,7 +35,26 @@ struct Bucket {
     refilled_at: Instant,
 }
 
-impl RateLimiter {
+/// Failed authentications are counted per client address: an IPv4
+/// address, or the /64 network of an IPv6 one (what one host is usually
+/// given).
+pub type AuthFailureLimiter = RateLimiter<IpAddr>;
+
+/// The bucket of a client address.
+pub fn client_bucket(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let network = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(network.into())
+            }
+        },
+        v4 => v4,
+    }
+}
+
+impl<K: Hash + Eq + Copy> RateLimiter<K> {
     pub fn new(limit: RateLimit) -> Self {
         RateLimiter {
             limit,
@@ -36,28 +63,69 @@ impl RateLimiter {
     }
 
     /// Takes a token for the key; when there is none, how long until there is.
-    pub fn check(&self, key_id: i64) -> Result<(), Duration> {
-        self.check_at(key_id, Instant::now())
+    pub fn check(&self, key: K) -> Result<(), Duration> {
+        self.check_at(key, Instant::now(), true)
     }
 
-    fn check_at(&self, key_id: i64, now: Instant) -> Result<(), Duration> {
+    /// Whether the key has a token, without taking it; when it has none, how
+    /// long until it has.
+    pub fn peek(&self, key: K) -> Result<(), Duration> {
+        self.check_at(key, Instant::now(), false)
+    }
+
+    fn check_at(&self, key: K, now: Instant, take: bool) -> Result<(), Duration> {
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        let bucket = buckets.entry(key_id).or_insert(Bucket {
+        if !buckets.contains_key(&key) {
+            if !take {
+                // No bucket is a full one.
+                return Ok(());
+            }
+            if buckets.len() >= MAX_BUCKETS {
+                self.prune(&mut buckets, now);
+            }
+        }
+        let bucket = buckets.entry(key).or_insert(Bucket {
             tokens: self.limit.burst,
             refilled_at: now,
         });
-        let elapsed = now
-            .saturating_duration_since(bucket.refilled_at)
-            .as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * self.limit.per_second).min(self.limit.burst);
-        bucket.refilled_at = now;
+        bucket.refill(&self.limit, now);
         if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
+            if take {
+                bucket.tokens -= 1.0;
+            }
             Ok(())
         } else {
             let missing = 1.0 - bucket.tokens;
             Err(Duration::from_secs_f64(missing / self.limit.per_second))
         }
+    }
+
+    fn prune(&self, buckets: &mut HashMap<K, Bucket>, now: Instant) {
+        buckets.retain(|_, bucket| {
+            bucket.refill(&self.limit, now);
+            bucket.tokens < self.limit.burst
+        });
+        if buckets.len() >= MAX_BUCKETS {
+            let mut ages: Vec<Instant> = buckets.values().map(|b| b.refilled_at).collect();
+            let (_, median, _) = ages.select_nth_unstable(buckets.len() / 2);
+            let median = *median;
+            buckets.retain(|_, bucket| bucket.refilled_at > median);
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.buckets.lock().unwrap().len()
+    }
+}
+
+impl Bucket {
+    fn refill(&mut self, limit: &RateLimit, now: Instant) {
+        let elapsed = now
+            .saturating_duration_since(self.refilled_at)
+            .as_secs_f64();
+        self.tokens = (self.tokens + elapsed * limit.per_second).min(limit.burst);
+        self.refilled_at = now;
     }
 }
 
@@ -73,21 +141,60 @@ mod tests {
         });
         let start = Instant::now();
         for _ in 0..3 {
-            assert!(limiter.check_at(1, start).is_ok());
+            assert!(limiter.check_at(1, start, true).is_ok());
         }
-        let wait = limiter.check_at(1, start).unwrap_err();
+        // Peeking takes nothing, and sees the empty bucket.
+        assert!(limiter.check_at(1, start, false).is_err());
+        let wait = limiter.check_at(1, start, true).unwrap_err();
         assert!((wait.as_secs_f64() - 0.5).abs() < 1e-9, "{wait:?}");
         // Another key has its own bucket.
-        assert!(limiter.check_at(2, start).is_ok());
+        assert!(limiter.check_at(2, start, true).is_ok());
         // Half a second later, one more token.
         let later = start + Duration::from_millis(500);
-        assert!(limiter.check_at(1, later).is_ok());
-        assert!(limiter.check_at(1, later).is_err());
+        assert!(limiter.check_at(1, later, false).is_ok());
+        assert!(limiter.check_at(1, later, true).is_ok());
+        assert!(limiter.check_at(1, later, true).is_err());
         // Never more than the burst, however long the pause.
         let much_later = later + Duration::from_secs(3600);
         for _ in 0..3 {
-            assert!(limiter.check_at(1, much_later).is_ok());
+            assert!(limiter.check_at(1, much_later, true).is_ok());
         }
-        assert!(limiter.check_at(1, much_later).is_err());
+        assert!(limiter.check_at(1, much_later, true).is_err());
+    }
+
+    #[test]
+    fn buckets_are_bounded() {
+        let limiter = RateLimiter::new(RateLimit {
+            per_second: 1.0,
+            burst: 2.0,
+        });
+        let start = Instant::now();
+        for key in 0..(MAX_BUCKETS as i64 + 10) {
+            let _ = limiter.check_at(key, start, true);
+        }
+        assert!(limiter.len() <= MAX_BUCKETS, "{}", limiter.len());
+        // Peeking at unknown keys keeps nothing.
+        let limiter = RateLimiter::<i64>::new(RateLimit {
+            per_second: 1.0,
+            burst: 2.0,
+        });
+        for key in 0..1000 {
+            assert!(limiter.check_at(key, start, false).is_ok());
+        }
+        assert_eq!(limiter.len(), 0);
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_by_network() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(client_bucket(a), client_bucket(b));
+        assert_ne!(client_bucket(a), client_bucket(c));
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(
+            client_bucket(mapped),
+            "192.0.2.7".parse::<IpAddr>().unwrap()
+        );
     }
 }

@@ -6,12 +6,16 @@ use sea_orm::DatabaseConnection;
 
 use std::sync::Arc;
 
-use super::{error::ApiError, rate_limit::RateLimiter};
+use super::{
+    error::ApiError,
+    rate_limit::{client_bucket, AuthFailureLimiter, RateLimiter},
+};
 use crate::domain::{
     audit::{Actor, KeyActor},
     auth::Principal,
     keys,
     store::InlineReader,
+    DomainError,
 };
 
 /// An API key: `Authorization: Bearer <token>`. Keys belong to one
@@ -39,15 +43,36 @@ async fn authenticate(req: &Request, bearer: Bearer) -> poem::Result<Principal> 
     let reader = req
         .data::<InlineReader>()
         .expect("the inline reader is attached to every route");
-    let principal = keys::authenticate(db, reader, &bearer.token)
-        .await
-        .map_err(ApiError::from)?;
+    // A client address that failed too often is refused before its token is
+    // looked up, so a flood of bad tokens costs almost nothing.
+    let failures = req.data::<Arc<AuthFailureLimiter>>().and_then(|limiter| {
+        let client = req.remote_addr().as_socket_addr()?.ip();
+        Some((limiter, client_bucket(client)))
+    });
+    if let Some((limiter, client)) = &failures {
+        limiter
+            .peek(*client)
+            .map_err(|wait| ApiError::auth_rate_limited(retry_after(wait)))?;
+    }
+    let principal = match keys::authenticate(db, reader, &bearer.token).await {
+        Ok(principal) => principal,
+        Err(err) => {
+            if let (DomainError::Unauthenticated, Some((limiter, client))) = (&err, &failures) {
+                let _ = limiter.check(*client);
+            }
+            return Err(ApiError::from(err).into());
+        }
+    };
     if let Some(limiter) = req.data::<Arc<RateLimiter>>() {
-        limiter.check(principal.key_id).map_err(|wait| {
-            // Whole seconds, rounded up: `Retry-After: 0` would invite a
-            // retry that fails again.
-            ApiError::rate_limited(wait.as_secs_f64().ceil().max(1.0) as u64)
-        })?;
+        limiter
+            .check(principal.key_id)
+            .map_err(|wait| ApiError::rate_limited(retry_after(wait)))?;
     }
     Ok(principal)
+}
+
+/// Whole seconds, rounded up: `Retry-After: 0` would invite a retry that
+/// fails again.
+fn retry_after(wait: std::time::Duration) -> u64 {
+    wait.as_secs_f64().ceil().max(1.0) as u64
 }

@@ -220,7 +220,8 @@ mod tests {
 
     #[test]
     fn values_read_as_serde_json_reads_them() {
-        let text = br#"{"a": [1, -2, 3.5, true, null, "x"], "b": {"c": {}}, "big": 18446744073709551615}"#;
+        let text =
+            br#"{"a": [1, -2, 3.5, true, null, "x"], "b": {"c": {}}, "big": 18446744073709551615}"#;
         let strict = parse(text).unwrap();
         let lenient: Value = serde_json::from_slice(text).unwrap();
         assert_eq!(strict, lenient);

@@ -38,6 +38,10 @@ pub enum DomainError {
         field: &'static str,
         message: String,
     },
+    /// The API key is still needed: it is the caller's own, or the
+    /// organization's last active admin key.
+    #[error("{0}")]
+    KeyStillNeeded(String),
     /// No valid credentials.
     #[error("missing, malformed, unknown, revoked or expired API key")]
     Unauthenticated,

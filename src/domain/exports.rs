@@ -246,7 +246,8 @@ where
             occurred_at: row.time(5)?,
             source: source_from_db(source).ok_or_else(|| sqlx::Error::ColumnDecode {
                 index: "6".into(),
-                source: format!("unexpected source {source:?}").into(),
+                // The value itself stays out of the log.
+                source: format!("encounter {id}: unexpected value in column source").into(),
             })?,
             score: row.try_get(7)?,
             note: row.try_get(8)?,
@@ -274,9 +275,16 @@ impl TimeColumn for sqlx::postgres::PgRow {
 /// and reports what is not a time.
 impl TimeColumn for sqlx::sqlite::SqliteRow {
     fn time(&self, index: usize) -> Result<DateTime<Utc>, sqlx::Error> {
-        let text = sqlx::Row::try_get::<&str, _>(self, index);
-        if let Some(at) = text.ok().and_then(parse_utc_rfc3339) {
-            return Ok(at);
+        if let Ok(text) = sqlx::Row::try_get::<&str, _>(self, index) {
+            // A row stored before times were checked may hold another year
+            // form (`-0001-...`): it still reads, as in the writer.
+            if let Some(at) = parse_utc_rfc3339(text).or_else(|| {
+                text.parse::<DateTime<chrono::FixedOffset>>()
+                    .ok()
+                    .map(|at| at.with_timezone(&Utc))
+            }) {
+                return Ok(at);
+            }
         }
         sqlx::Row::try_get(self, index)
     }

@@ -297,12 +297,17 @@ async fn write_group(
         to_insert.push((&job.recorded_by, item));
         inserted_by.push(index);
     }
-    let recorded = ingest::insert(&mut write, to_insert).await?;
-    for (index, encounter) in inserted_by.into_iter().zip(recorded.encounters) {
-        if let Some((key, render)) = &jobs[index].idempotency {
-            idempotency::record(write.txn(), organization_id, key, &render(&encounter)).await?;
+    // When every job was refused or replayed there is nothing to write, and
+    // nothing commits: not even the organization's change sequence.
+    let writes = !to_insert.is_empty();
+    if writes {
+        let recorded = ingest::insert(&mut write, to_insert).await?;
+        for (index, encounter) in inserted_by.into_iter().zip(recorded.encounters) {
+            if let Some((key, render)) = &jobs[index].idempotency {
+                idempotency::record(write.txn(), organization_id, key, &render(&encounter)).await?;
+            }
+            answers[index] = Some(Ok(Written::Fresh(encounter)));
         }
-        answers[index] = Some(Ok(Written::Fresh(encounter)));
     }
     for (index, first) in followers {
         let (key, render) = jobs[index]
@@ -320,7 +325,10 @@ async fn write_group(
             }
         });
     }
-    write.commit().await?;
+    if writes {
+        write.commit().await?;
+    }
+    // Otherwise dropping the write rolls it back.
     Ok(answers
         .into_iter()
         .map(|answer| answer.expect("every job answered"))

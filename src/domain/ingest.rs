@@ -101,12 +101,13 @@ const TOUCHPOINT_NAME: &str = "touchpoint_name";
 
 /// The rules that need no database; text is trimmed.
 pub fn check(input: EncounterInput, now: DateTime<Utc>) -> DomainResult<EncounterInput> {
-    let candidate = match input.candidate {
-        CandidateRef::ExternalRef(external_ref) => CandidateRef::ExternalRef(
-            validate::identifier(CANDIDATE_REF, &external_ref, validate::EXTERNAL_REF_MAX)?,
-        ),
-        id => id,
-    };
+    let candidate =
+        match input.candidate {
+            CandidateRef::ExternalRef(external_ref) => CandidateRef::ExternalRef(
+                validate::identifier(CANDIDATE_REF, &external_ref, validate::EXTERNAL_REF_MAX)?,
+            ),
+            id => id,
+        };
     let touchpoint = match input.touchpoint {
         TouchpointRef::Name(name) => TouchpointRef::Name(validate::identifier(
             TOUCHPOINT_NAME,
@@ -227,6 +228,22 @@ pub async fn resolve(
                 input,
             })
         })
+        .collect())
+}
+
+/// The reference errors of checked inputs, by index, read outside any
+/// write: what a batch refused for its static errors reports beside them,
+/// so that one answer names every refused item.
+pub async fn reference_errors(
+    db: &impl Executor,
+    organization_id: i64,
+    inputs: Vec<EncounterInput>,
+) -> DomainResult<Vec<ItemError>> {
+    Ok(resolve(db, organization_id, inputs)
+        .await?
+        .into_iter()
+        .enumerate()
+        .filter_map(|(index, result)| result.err().map(|error| ItemError { index, error }))
         .collect())
 }
 

@@ -9,7 +9,8 @@ use entity::{
 use rand::RngCore;
 use sea_orm::{
     sea_query::{Expr, ExprTrait, Query},
-    ActiveEnum, ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set,
+    ActiveEnum, ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    QuerySelect, Set,
 };
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -120,7 +121,10 @@ pub async fn get(
 }
 
 /// Revokes a key; revoking a revoked key changes nothing (and records no
-/// second event).
+/// second event). Through the API, a key cannot revoke itself, and the
+/// organization's last active admin key cannot be revoked: either would
+/// lock its admins out of the API. The command line, which can always
+/// create a key, may.
 pub async fn revoke(
     db: &impl Connection,
     actor: &Actor,
@@ -133,6 +137,36 @@ pub async fn revoke(
         return Ok(key);
     }
     let now = super::now();
+    if let Actor::Key(caller) = actor {
+        if caller.key_id == id {
+            return Err(DomainError::KeyStillNeeded(
+                "a key cannot revoke itself; revoke it with another admin key".to_owned(),
+            ));
+        }
+        if key.role == Role::Admin && key.expires_at.is_none_or(|at| at > now) {
+            // FOR UPDATE on PostgreSQL, so two admins revoking each other at
+            // once cannot both succeed; SQLite's write lock is already held.
+            let active_admins = api_key::Entity::find()
+                .filter(api_key::Column::OrganizationId.eq(organization_id))
+                .filter(api_key::Column::Role.eq(Role::Admin))
+                .filter(api_key::Column::RevokedAt.is_null())
+                .filter(
+                    api_key::Column::ExpiresAt
+                        .is_null()
+                        .or(api_key::Column::ExpiresAt.gt(now)),
+                )
+                .lock_exclusive()
+                .all(&txn)
+                .await?;
+            if active_admins.iter().all(|admin| admin.id == id) {
+                return Err(DomainError::KeyStillNeeded(
+                    "this is the organization's last active admin key; \
+                     create another admin key before revoking it"
+                        .to_owned(),
+                ));
+            }
+        }
+    }
     let mut active: api_key::ActiveModel = key.into();
     active.revoked_at = Set(Some(now));
     active.updated_at = Set(now);

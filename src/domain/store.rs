@@ -632,6 +632,41 @@ mod tests {
     }
 
     /// A transaction dropped without commit leaves nothing behind.
+    #[test]
+    fn a_cell_that_does_not_decode_is_named_but_never_shown() {
+        let row = Row::Sqlite {
+            columns: ["id", "candidate_id", "note"].map(str::to_owned).into(),
+            values: vec![
+                SqliteValue::Integer(42),
+                SqliteValue::Integer(7),
+                SqliteValue::Text("Nguyen Thi Lan, lan@example.com".to_owned()),
+            ],
+        };
+        let message = row.get::<i64>(2).unwrap_err().to_string();
+        assert!(message.contains("note"), "{message}");
+        assert!(message.contains("row id 42"), "{message}");
+        assert!(!message.contains("Nguyen"), "{message}");
+        assert!(!message.contains("lan@"), "{message}");
+    }
+
+    #[test]
+    fn times_stored_with_other_year_forms_still_read() {
+        let read = |text: &str| DateTime::<Utc>::from_sqlite(&SqliteValue::Text(text.to_owned()));
+        assert_eq!(
+            read("2026-11-02T09:00:00+00:00"),
+            Some(Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).unwrap())
+        );
+        assert_eq!(
+            read("-0001-06-01T00:00:00+00:00"),
+            Some(Utc.with_ymd_and_hms(-1, 6, 1, 0, 0, 0).unwrap())
+        );
+        assert_eq!(
+            read("+10000-01-01T00:00:00+00:00"),
+            Some(Utc.with_ymd_and_hms(10000, 1, 1, 0, 0, 0).unwrap())
+        );
+        assert_eq!(read("not a time"), None);
+    }
+
     #[tokio::test]
     async fn an_uncommitted_write_rolls_back() {
         let dir = tempfile::tempdir().unwrap();

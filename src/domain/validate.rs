@@ -185,7 +185,13 @@ mod tests {
 
     #[test]
     fn timestamps_stay_in_four_digit_years() {
-        let at = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap().and_hms_opt(0, 0, 0).unwrap().and_utc();
+        let at = |y, m, d| {
+            chrono::NaiveDate::from_ymd_opt(y, m, d)
+                .unwrap()
+                .and_hms_opt(0, 0, 0)
+                .unwrap()
+                .and_utc()
+        };
         let now = at(2026, 11, 26);
         assert!(not_in_future("occurred_at", at(-1, 6, 1), now).is_err());
         assert!(not_in_future("occurred_at", at(0, 1, 1), now).is_err());
@@ -198,7 +204,14 @@ mod tests {
     fn identifiers_have_no_invisible_characters() {
         assert_eq!(identifier("external_ref", " ATS-1 ", 200).unwrap(), "ATS-1");
         assert_eq!(identifier("name", "Phỏng vấn", 200).unwrap(), "Phỏng vấn");
-        for bad in ["\u{200B}", "ATS\u{200B}-1", "\u{FEFF}ATS-1", "A\u{00AD}B", "x\u{202E}y", "a\u{2060}"] {
+        for bad in [
+            "\u{200B}",
+            "ATS\u{200B}-1",
+            "\u{FEFF}ATS-1",
+            "A\u{00AD}B",
+            "x\u{202E}y",
+            "a\u{2060}",
+        ] {
             assert!(identifier("external_ref", bad, 200).is_err(), "{bad:?}");
         }
     }

@@ -11,7 +11,9 @@ use rand::{distr::Alphanumeric, Rng};
 use reqwest::{header::AUTHORIZATION, Method};
 use serde_json::{json, Value};
 
-use super::helpers::{spawn_app, Reply, TestApp};
+use touchpoint_tracker::config::Limits;
+
+use super::helpers::{spawn_app, spawn_app_with, Reply, TestApp};
 
 /// A moment safely in the past, for encounters.
 const OCCURRED_AT: &str = "2026-03-02T10:00:00Z";
@@ -462,7 +464,13 @@ async fn list_ids(app: &TestApp, path: &str, token: &str) -> BTreeSet<i64> {
 
 #[tokio::test]
 async fn every_endpoint_refuses_missing_malformed_unknown_and_revoked_keys() {
-    let app = spawn_app().await;
+    // Over 100 failed authentications from one address: without the limit
+    // per address (tested in hostile_input.rs), each must be a 401.
+    let app = spawn_app_with(Limits {
+        auth_failures: None,
+        ..Default::default()
+    })
+    .await;
     let fixture = fixture(&app, &app.admin, "auth").await;
     let revoked = revoked_token(&app).await;
     let mut tampered = app.admin.clone();
@@ -888,17 +896,30 @@ async fn revoking_is_immediate_and_idempotent() {
 }
 
 #[tokio::test]
-async fn an_admin_key_can_revoke_itself() {
+async fn an_admin_key_cannot_revoke_itself_but_another_admin_can() {
     let app = spawn_app().await;
     let (key, token) = create_key(&app, &app.admin, "Short-lived", "admin").await;
-    let reply = app
-        .delete(&format!("/api/v1/keys/{}", key["id"]), &token)
-        .await;
+    let path = format!("/api/v1/keys/{}", key["id"]);
+    let events = app.count("audit_events").await;
+    app.delete(&path, &token)
+        .await
+        .assert_error(409, "key_still_needed", Some("id"));
+    assert_eq!(
+        app.count("audit_events").await,
+        events,
+        "a refusal is no change"
+    );
+    check(
+        &app.get("/api/v1/keys", &token).await,
+        200,
+        "a key that tried to revoke itself",
+    );
+    let reply = app.delete(&path, &app.admin).await;
     assert!(reply.assert_status(200)["revoked_at"].is_string());
     check(
         &app.get("/api/v1/keys", &token).await,
         401,
-        "a key that revoked itself",
+        "a key revoked by another admin",
     );
 }
 

@@ -320,11 +320,14 @@ async fn a_batch_records_everything_or_nothing() {
             )
         })
         .collect();
-    // The database checks run only once every item passed the others.
+    // Every refused item at once: the checks of the request and those of
+    // the references (which read the database) are reported together.
     assert_eq!(
         items,
         vec![
             (0, "validation_failed".into(), json!("score")),
+            (2, "unknown_reference".into(), json!("candidate_id")),
+            (3, "unknown_reference".into(), json!("touchpoint_name")),
             (4, "validation_failed".into(), json!("candidate_id")),
             (5, "validation_failed".into(), json!("kind")),
             (6, "validation_failed".into(), json!("occurred_at")),
@@ -488,6 +491,7 @@ async fn import_input_is_checked() {
             ..Default::default()
         },
         rate: None,
+        ..Default::default()
     })
     .await;
     catalog(&app).await;
@@ -522,6 +526,7 @@ async fn bodies_over_the_configured_limit_are_413() {
             import_line_bytes: 1024,
         },
         rate: None,
+        ..Default::default()
     })
     .await;
     let c = catalog(&app).await;
@@ -555,6 +560,7 @@ async fn a_key_over_its_rate_limit_gets_429_with_retry_after() {
             per_second: 0.5,
             burst: 3.0,
         }),
+        ..Default::default()
     })
     .await;
     for _ in 0..3 {

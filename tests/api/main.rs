@@ -14,6 +14,7 @@ mod errors;
 mod exports;
 mod health;
 mod helpers;
+mod hostile_input;
 mod ingest;
 mod instances;
 mod journey;

@@ -136,9 +136,11 @@ impl From<Recorded> for BatchRecorded {
 /// What a complete NDJSON import recorded.
 #[derive(Object, Debug, Default)]
 pub struct ImportReport {
-    /// The lines read, blank lines included.
+    /// The lines recorded, from the start of the stream: all of them,
+    /// blank lines included.
     pub lines_committed: u64,
-    /// The encounters recorded.
+    /// The encounters recorded (with an `Idempotency-Key`, by every request
+    /// with the key).
     pub encounters_created: u64,
     /// Candidates created for unknown `candidate_external_ref`s.
     pub candidates_created: u64,

@@ -15,7 +15,7 @@ use poem::{Body, Request, RequestBody};
 use poem_openapi::{
     impl_apirequest_for_payload,
     payload::{ParsePayload, Payload},
-    registry::{MetaSchemaRef, Registry},
+    registry::{MetaSchema, MetaSchemaRef, Registry},
     types::Type,
 };
 use serde::de::DeserializeOwned;
@@ -187,6 +187,8 @@ impl_apirequest_for_payload!(JsonItems<T, MAX>, T: Type + DeserializeOwned, cons
 /// A media type an NDJSON stream is read from.
 pub trait NdjsonMedia: Send + Sync + 'static {
     const CONTENT_TYPE: &'static str;
+    /// Documented as bytes (`format: binary`), not as the item's schema.
+    const BINARY: bool = false;
 }
 
 /// `application/x-ndjson`, the stream's own media type.
@@ -202,6 +204,8 @@ pub struct OctetStream;
 
 impl NdjsonMedia for OctetStream {
     const CONTENT_TYPE: &'static str = "application/octet-stream";
+    // Generators read an octet stream as a file to send, whatever its schema.
+    const BINARY: bool = true;
 }
 
 /// A stream of newline-delimited JSON items, sent as `M`; the handler reads
@@ -221,7 +225,14 @@ impl<T: Type, M: NdjsonMedia> Payload for NdjsonBody<T, M> {
     }
 
     fn schema_ref() -> MetaSchemaRef {
-        T::schema_ref()
+        if M::BINARY {
+            MetaSchemaRef::Inline(Box::new(MetaSchema {
+                format: Some("binary"),
+                ..MetaSchema::new("string")
+            }))
+        } else {
+            T::schema_ref()
+        }
     }
 
     fn register(registry: &mut Registry) {

@@ -573,8 +573,28 @@ async fn the_service_memory_stays_bounded_under_hostile_imports_and_reports() {
         after_impact < started + 150,
         "the impact report raised the peak from {started} to {after_impact} MiB"
     );
+    // The largest batch: 5,000 items in almost 16 MiB.
+    let note = "b".repeat(3000);
+    let items: Vec<Value> = (0..5000)
+        .map(|n| {
+            json!({"candidate_external_ref": format!("B-{}", n % 100), "touchpoint_name": "T2",
+                   "occurred_at": "2025-03-01T00:00:00Z", "note": note})
+        })
+        .collect();
+    api.request(
+        reqwest::Method::POST,
+        "/api/v1/encounters/batch",
+        Some(Value::Array(items)),
+    )
+    .await
+    .assert_status(201);
+    let after_batch = peak_mib(pid);
+    assert!(
+        after_batch < started + 250,
+        "the batch raised the peak from {started} to {after_batch} MiB"
+    );
     eprintln!(
         "service peak RSS (MiB): started {started}, import {after_import}, refused trend \
-         {after_refusal}, widest trend {after_widest}, impact {after_impact}"
+         {after_refusal}, widest trend {after_widest}, impact {after_impact}, batch {after_batch}"
     );
 }

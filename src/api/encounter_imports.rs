@@ -2,16 +2,16 @@
 //! streamed NDJSON import (committed chunk by chunk, resumable).
 
 use chrono::{DateTime, Utc};
-use poem::web::Data;
+use poem::{web::Data, Body, Endpoint, EndpointExt, Request, Response};
 use poem_openapi::types::Example;
-use poem_openapi::{param::Header, payload::Json, ApiResponse, Object, OpenApi};
+use poem_openapi::{param::Header, payload::Json, ApiRequest, ApiResponse, Object, OpenApi};
 use sea_orm::DatabaseConnection;
 use serde::Deserialize;
 
 use super::{
-    error::{ApiError, ErrorBody, ErrorDetail, ItemError},
+    error::{render_error, ApiError, ErrorBody, ErrorDetail, ItemError},
     idempotency::{answer, idempotency, stored},
-    payload::{example_time, JsonItems, NdjsonBody},
+    payload::{example_time, JsonItems, NdjsonBody, NdjsonReader, OctetStream},
     security::ApiKeyAuth,
     time::rfc3339,
     vocabulary::Source,
@@ -20,13 +20,13 @@ use super::{
 use crate::domain::{
     auth::Capability,
     group_commit::{EncounterWriter, RenderBatch},
-    idempotency::{StoredResponse, Written},
+    idempotency::{
+        self as idempotency_store, Idempotency, ImportCheckpoint, ImportProgress, ImportStep,
+        StoredResponse, Written, HEADER as IDEMPOTENCY_HEADER, IMPORT_OPERATION,
+    },
     ingest::{self, CandidateRef, EncounterInput, Recorded, TouchpointRef, BATCH_MAX},
     DomainError,
 };
-
-/// Lines of an NDJSON import recorded per transaction.
-pub const IMPORT_CHUNK: usize = 5000;
 
 /// One encounter of a batch or an import. Name the candidate by
 /// `candidate_id` or by `candidate_external_ref` (the applicant-tracking
@@ -146,9 +146,11 @@ impl From<Recorded> for BatchRecorded {
 /// What a complete NDJSON import recorded.
 #[derive(Object, Debug, Default)]
 pub struct ImportReport {
-    /// The lines read, blank lines included.
+    /// The lines recorded, from the start of the stream: all of them,
+    /// blank lines included.
     pub lines_committed: u64,
-    /// The encounters recorded.
+    /// The encounters recorded (with an `Idempotency-Key`, by every request
+    /// with the key).
     pub encounters_created: u64,
     /// Candidates created for unknown `candidate_external_ref`s.
     pub candidates_created: u64,
@@ -298,6 +300,7 @@ impl EncounterImportsApi {
                 auth.key_actor(),
                 inputs,
                 idempotency.map(|key| (key, render)),
+                None,
             )
             .await?;
         Ok(BatchResponse::Created(Json(answer(
@@ -309,90 +312,346 @@ impl EncounterImportsApi {
     /// Import encounters from NDJSON
     ///
     /// Streams newline-delimited JSON, one encounter per line (the fields
-    /// of a batch item), of any length. Lines are recorded in chunks of
-    /// 5,000, each in its own transaction. The import stops at the first
-    /// chunk with a refused line, recording nothing of that chunk, and
-    /// answers 422 `invalid_items`: `items` has the refused lines (by line
-    /// number, from 0, blank lines counted) and `lines_committed` how many
-    /// lines from the start are recorded, so fix the lines and send the
-    /// stream again from there. A line may be at most 64 KiB
-    /// (configurable). Admins and recruiters.
+    /// of a batch item), of any length, as `application/x-ndjson` or, for
+    /// clients that cannot send that media type, the same bytes as
+    /// `application/octet-stream`. Each line is checked as it is read.
+    /// Lines are recorded in chunks of 5,000 lines or 4 MiB of lines,
+    /// whichever comes first, each in its own transaction. The import stops
+    /// at the first chunk with a refused line, recording nothing of that
+    /// chunk, and answers 422 `invalid_items`: `items` has the refused lines
+    /// (by line number, from 0, blank lines counted). A line may be at most
+    /// 64 KiB (configurable). Admins and recruiters.
+    ///
+    /// Every answer, success or error, has `lines_committed`: how many
+    /// lines from the start of the stream are recorded (0 when none). Send
+    /// an `Idempotency-Key` to make the import resumable: each chunk stores
+    /// the key's progress in its own transaction, and a request with the
+    /// same key skips the lines already recorded under it (they must be the
+    /// same lines: otherwise 422 naming `Idempotency-Key`, nothing
+    /// recorded), records the rest and answers the whole import. So after
+    /// any failure (a refused line, a 500 or 503, a lost connection), send
+    /// the whole stream again with the same key, fixed where refused, and
+    /// no line is recorded twice. Without a key, send the stream again from
+    /// line `lines_committed`.
     #[oai(
         path = "/encounters/import",
         method = "post",
-        operation_id = "import_encounters"
+        operation_id = "import_encounters",
+        transform = "every_answer_counts_lines"
     )]
     async fn import(
         &self,
+        request: &Request,
         auth: ApiKeyAuth,
+        db: Data<&DatabaseConnection>,
         writer: Data<&EncounterWriter>,
-        /// One encounter per line, as JSON (`application/x-ndjson`).
-        body: NdjsonBody<ImportEncounter>,
+        /// A unique key per import (1 to 255 visible ASCII characters, e.g.
+        /// a UUID), kept for at least 24 hours: a retry with it resumes
+        /// after the lines already recorded.
+        #[oai(
+            name = "Idempotency-Key",
+            validator(min_length = 1, max_length = 255, pattern = r"^[!-~]+$")
+        )]
+        idempotency_key: Header<Option<String>>,
+        body: ImportBody,
     ) -> Result<ImportResponse, ApiError> {
-        auth.0.require(Capability::RecordEncounters)?;
-        let mut lines = body.lines();
-        let mut report = ImportReport::default();
-        let mut chunk = Vec::with_capacity(IMPORT_CHUNK);
-        let mut refused: Option<Vec<ItemError>> = None;
-        loop {
-            let line = lines.next().await?;
-            let end = line.is_none();
-            if let Some(line) = line {
-                if refused.is_some() {
-                    continue; // read to the end, so the client sees the answer
-                }
-                chunk.push((line.0 as u64, line.1));
-                if chunk.len() < IMPORT_CHUNK {
-                    continue;
-                }
-            }
-            if refused.is_none() && !chunk.is_empty() {
-                let last_line = chunk.last().map(|(n, _)| *n).unwrap_or_default();
-                match record_chunk(*writer, &auth, std::mem::take(&mut chunk)).await? {
-                    Ok(recorded) => {
-                        report.lines_committed = last_line + 1;
-                        report.encounters_created += recorded.encounters.len() as u64;
-                        report.candidates_created += recorded.candidates_created;
-                    }
-                    Err(errors) => refused = Some(errors),
-                }
-            }
-            if end {
-                break;
+        // A key that is not text would reach here as no key at all, and the
+        // import would run unprotected.
+        if let Some(value) = request.headers().get(IDEMPOTENCY_HEADER) {
+            if value.to_str().is_err() {
+                return Err(with_lines_committed(
+                    ApiError::validation(IDEMPOTENCY_HEADER, "must be visible ASCII characters"),
+                    0,
+                ));
             }
         }
-        if let Some(items) = refused {
-            let mut body = refused_body(items);
-            body.error.message = format!(
-                "the import stopped at a chunk with refused lines: lines before {} are recorded \
-                 ({} encounters), nothing after; fix the lines in items and send the rest",
-                report.lines_committed, report.encounters_created
-            );
-            body.lines_committed = Some(report.lines_committed);
-            return Err(ApiError::Unprocessable(Json(body)));
+        let mut import = Import::default();
+        match import
+            .run(&auth, *db, *writer, idempotency_key.0.as_deref(), body)
+            .await
+        {
+            Ok(()) => Ok(ImportResponse::Ok(Json(import.report))),
+            Err(mut err) => {
+                // An error that says otherwise (a stream the key does not
+                // know: none of it) keeps its count.
+                let lines = &mut body_of(&mut err).lines_committed;
+                lines.get_or_insert(import.report.lines_committed);
+                Err(err)
+            }
         }
-        report.lines_committed = lines.lines_read() as u64;
-        Ok(ImportResponse::Ok(Json(report)))
     }
 }
 
-/// Records one chunk of an import: what it recorded, or its refused lines.
-async fn record_chunk(
-    writer: &EncounterWriter,
-    auth: &ApiKeyAuth,
-    chunk: Vec<(u64, Result<ImportEncounter, ErrorDetail>)>,
-) -> Result<Result<Recorded, Vec<ItemError>>, ApiError> {
-    let (inputs, errors) = inputs(chunk);
-    if !errors.is_empty() {
-        return Ok(Err(errors));
+/// The body of an import: one encounter per line, as JSON.
+#[derive(ApiRequest)]
+pub enum ImportBody {
+    /// NDJSON (`application/x-ndjson`).
+    Ndjson(NdjsonBody<ImportEncounter>),
+    /// The same NDJSON bytes, for clients that cannot send
+    /// `application/x-ndjson`.
+    OctetStream(NdjsonBody<ImportEncounter, OctetStream>),
+}
+
+impl ImportBody {
+    fn lines(self) -> NdjsonReader<ImportEncounter> {
+        match self {
+            ImportBody::Ndjson(body) => body.lines(),
+            ImportBody::OctetStream(body) => body.lines(),
+        }
     }
-    let (numbers, inputs): (Vec<u64>, Vec<EncounterInput>) = inputs.into_iter().unzip();
-    let written = writer
-        .record_batch(auth.0.organization_id, auth.key_actor(), inputs, None)
-        .await;
-    match written {
-        Ok(Written::Fresh(recorded)) => Ok(Ok(recorded)),
-        Ok(Written::Replayed(_)) => unreachable!("no idempotency key was given"),
-        Err(err) => renumbered(err, &numbers).map(Err),
+}
+
+/// Lines of an NDJSON import recorded per transaction, at most.
+pub const IMPORT_CHUNK: usize = 5000;
+/// Bytes of lines recorded per transaction, at most (a chunk closes at the
+/// line that reaches it): what one import holds at a time is this, plus a
+/// line, whatever the lines' length.
+pub const IMPORT_CHUNK_BYTES: usize = 4 * 1024 * 1024;
+
+/// An import in progress: what it committed so far, and the chunk it reads.
+#[derive(Default)]
+struct Import {
+    report: ImportReport,
+    /// Checked lines of the chunk being read, by line number.
+    chunk: Vec<(u64, EncounterInput)>,
+    /// Lines of the chunk, refused ones included, and their bytes.
+    chunk_lines: usize,
+    chunk_bytes: usize,
+    /// Refused lines of the chunk; once a chunk has one, the import stops.
+    refused: Vec<ItemError>,
+    /// The key's checkpoint: where this import resumes, then its last chunk.
+    checkpoint: Option<ImportCheckpoint>,
+}
+
+impl Import {
+    async fn run(
+        &mut self,
+        auth: &ApiKeyAuth,
+        db: &DatabaseConnection,
+        writer: &EncounterWriter,
+        key: Option<&str>,
+        body: ImportBody,
+    ) -> Result<(), ApiError> {
+        auth.0.require(Capability::RecordEncounters)?;
+        let organization_id = auth.0.organization_id;
+        let key = idempotency(key, IMPORT_OPERATION, &[])?;
+        if let Some(key) = &key {
+            self.checkpoint =
+                idempotency_store::import_checkpoint(db, organization_id, key).await?;
+        }
+        let resume = self.checkpoint.as_ref().map(|c| c.progress);
+        if let Some(progress) = resume {
+            self.report = ImportReport::from(progress);
+        }
+        let resume_at = resume.map_or(0, |p| p.lines_committed);
+        let mut lines = body.lines();
+        lines.mark(resume_at as usize);
+        let mut verified = resume.is_none();
+        let mut stopped = false;
+        let now = crate::domain::now();
+        loop {
+            let line = lines.next().await?;
+            let Some((index, item)) = line else {
+                break;
+            };
+            let index = index as u64;
+            if index < resume_at {
+                continue; // recorded under the key: checked below, once read
+            }
+            if !verified {
+                self.verify(lines.marked_digest())?;
+                verified = true;
+            }
+            if stopped {
+                continue; // read to the end, so the client sees the answer
+            }
+            match checked(item, now) {
+                Ok(input) => self.chunk.push((index, input)),
+                Err(error) => self.refused.push(ItemError { index, error }),
+            }
+            self.chunk_lines += 1;
+            self.chunk_bytes += lines.line_bytes();
+            if self.chunk_lines >= IMPORT_CHUNK || self.chunk_bytes >= IMPORT_CHUNK_BYTES {
+                stopped = !self
+                    .flush(auth, db, writer, key.as_ref(), at(&lines))
+                    .await?;
+            }
+        }
+        if !verified {
+            self.verify(lines.marked_digest())?;
+        }
+        if !stopped {
+            stopped = !self
+                .flush(auth, db, writer, key.as_ref(), at(&lines))
+                .await?;
+        }
+        if stopped {
+            let mut body = refused_body(std::mem::take(&mut self.refused));
+            body.error.message = format!(
+                "the import stopped at a chunk with refused lines: lines before {} are recorded \
+                 ({} encounters), nothing after; fix the lines in items and send the rest",
+                self.report.lines_committed, self.report.encounters_created
+            );
+            return Err(ApiError::Unprocessable(Json(body)));
+        }
+        self.report.lines_committed = self.report.lines_committed.max(lines.lines_read() as u64);
+        Ok(())
     }
+
+    /// A retry must repeat the lines recorded under its key.
+    fn verify(&self, digest: Option<[u8; 32]>) -> Result<(), ApiError> {
+        let stored = self.checkpoint.as_ref().map(|c| c.digest);
+        if digest.is_some() && digest == stored {
+            return Ok(());
+        }
+        let err = ApiError::validation(
+            IDEMPOTENCY_HEADER,
+            format!(
+                "this key recorded the first {} lines of another stream; send that stream \
+                 again (fixed only after those lines), or use a new key",
+                self.report.lines_committed
+            ),
+        );
+        // None of this stream is known to be recorded.
+        Err(with_lines_committed(err, 0))
+    }
+
+    /// Records the chunk read so far, unless a line of it was refused:
+    /// whether the import goes on. A refused chunk's answer names every
+    /// refused line of it, the reference errors of the others included.
+    async fn flush(
+        &mut self,
+        auth: &ApiKeyAuth,
+        db: &DatabaseConnection,
+        writer: &EncounterWriter,
+        key: Option<&Idempotency>,
+        (lines_read, digest): (u64, [u8; 32]),
+    ) -> Result<bool, ApiError> {
+        let chunk = std::mem::take(&mut self.chunk);
+        (self.chunk_lines, self.chunk_bytes) = (0, 0);
+        if !self.refused.is_empty() {
+            let refused = std::mem::take(&mut self.refused);
+            self.refused =
+                with_reference_errors(db, auth.0.organization_id, chunk, refused).await?;
+            return Ok(false);
+        }
+        if chunk.is_empty() {
+            return Ok(true);
+        }
+        let step = key.map(|key| ImportStep {
+            key: key.clone(),
+            previous: self.checkpoint.clone(),
+            lines_committed: lines_read,
+            digest,
+        });
+        let (numbers, inputs): (Vec<u64>, Vec<EncounterInput>) = chunk.into_iter().unzip();
+        let written = writer
+            .record_batch(
+                auth.0.organization_id,
+                auth.key_actor(),
+                inputs,
+                None,
+                step.clone(),
+            )
+            .await;
+        match written {
+            Ok(Written::Fresh(recorded)) => {
+                let encounters = recorded.encounters.len() as u64;
+                self.report.lines_committed = lines_read;
+                self.report.encounters_created += encounters;
+                self.report.candidates_created += recorded.candidates_created;
+                if let Some(step) = step {
+                    self.checkpoint =
+                        Some(step.checkpoint(encounters, recorded.candidates_created));
+                }
+                Ok(true)
+            }
+            Ok(Written::Replayed(_)) => unreachable!("a chunk has no idempotency key of its own"),
+            Err(err) => {
+                self.refused = renumbered(err, &numbers)?;
+                Ok(false)
+            }
+        }
+    }
+}
+
+impl From<ImportProgress> for ImportReport {
+    fn from(progress: ImportProgress) -> Self {
+        ImportReport {
+            lines_committed: progress.lines_committed,
+            encounters_created: progress.encounters_created,
+            candidates_created: progress.candidates_created,
+        }
+    }
+}
+
+/// Where the reader is: lines read, and their digest.
+fn at(lines: &NdjsonReader<ImportEncounter>) -> (u64, [u8; 32]) {
+    (lines.lines_read() as u64, lines.digest())
+}
+
+/// One line, checked as it is read: only what passed is kept.
+fn checked(
+    item: Result<ImportEncounter, ErrorDetail>,
+    now: chrono::DateTime<Utc>,
+) -> Result<EncounterInput, ErrorDetail> {
+    item.and_then(|item| {
+        item.into_input()
+            .and_then(|input| ingest::check(input, now).map_err(ApiError::from))
+            .map_err(ApiError::into_detail)
+    })
+}
+
+/// Sets `lines_committed` on an error of the import.
+fn with_lines_committed(mut err: ApiError, lines: u64) -> ApiError {
+    body_of(&mut err).lines_committed = Some(lines);
+    err
+}
+
+fn body_of(err: &mut ApiError) -> &mut ErrorBody {
+    match err {
+        ApiError::BadRequest(body)
+        | ApiError::Unauthorized(body)
+        | ApiError::Forbidden(body)
+        | ApiError::NotFound(body)
+        | ApiError::Conflict(body)
+        | ApiError::PayloadTooLarge(body)
+        | ApiError::UnsupportedMediaType(body)
+        | ApiError::Unprocessable(body)
+        | ApiError::TooManyRequests(body, _)
+        | ApiError::Internal(body)
+        | ApiError::Unavailable(body) => &mut body.0,
+    }
+}
+
+/// The import's errors raised before it runs (an unknown key, a wrong
+/// media type, a bad header) also say that no line was recorded.
+fn every_answer_counts_lines<E: Endpoint + 'static>(ep: E) -> impl Endpoint<Output = Response> {
+    ep.map_to_response().around(|ep, request| async move {
+        let response = match ep.call(request).await {
+            Ok(response) => response,
+            Err(err) => render_error(err).await,
+        };
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let (parts, body) = response.into_parts();
+        let bytes = body.into_bytes().await.unwrap_or_default();
+        let body = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+            Ok(serde_json::Value::Object(mut object)) if object.contains_key("error") => {
+                object
+                    .entry("lines_committed")
+                    .or_insert(serde_json::Value::from(0));
+                serde_json::to_vec(&object)
+                    .map(Body::from)
+                    .unwrap_or_default()
+            }
+            _ => Body::from(bytes),
+        };
+        let mut response = Response::from_parts(parts, body);
+        response
+            .headers_mut()
+            .remove(poem::http::header::CONTENT_LENGTH);
+        Ok(response)
+    })
 }

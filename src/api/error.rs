@@ -84,8 +84,9 @@ pub struct ErrorBody {
     /// by index.
     #[oai(skip_serializing_if_is_none)]
     pub items: Option<Vec<ItemError>>,
-    /// Only with `invalid_items` from an NDJSON import: the lines, from the
-    /// start of the stream, that are recorded; send the rest again from here.
+    /// Only with the NDJSON import, on every error of it: the lines, from
+    /// the start of the stream, that are recorded (0 when none); send the
+    /// rest from here, or the whole stream with the same `Idempotency-Key`.
     #[oai(skip_serializing_if_is_none)]
     pub lines_committed: Option<u64>,
 }

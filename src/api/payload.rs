@@ -5,8 +5,9 @@
 //! - [`JsonBody<T>`]: one JSON object;
 //! - [`JsonItems<T>`]: a JSON array whose items are parsed one by one, so
 //!   every bad item is reported, by index;
-//! - [`NdjsonBody<T>`]: newline-delimited JSON, read line by line by the
-//!   handler, however long the stream.
+//! - [`NdjsonBody<T>`]: newline-delimited JSON (`application/x-ndjson`, or
+//!   the same bytes as `application/octet-stream`), read line by line by
+//!   the handler, however long the stream.
 //!
 //! Each reads at most the size set in [`BodyLimits`] and answers 413 beyond.
 
@@ -14,7 +15,7 @@ use poem::{Body, Request, RequestBody};
 use poem_openapi::{
     impl_apirequest_for_payload,
     payload::{ParsePayload, Payload},
-    registry::{MetaSchemaRef, Registry},
+    registry::{MetaSchema, MetaSchemaRef, Registry},
     types::Type,
 };
 use serde::de::DeserializeOwned;
@@ -186,24 +187,55 @@ impl<T: Type + DeserializeOwned, const MAX: usize> ParsePayload for JsonItems<T,
 
 impl_apirequest_for_payload!(JsonItems<T, MAX>, T: Type + DeserializeOwned, const MAX: usize);
 
-/// A stream of newline-delimited JSON items (`application/x-ndjson`); the
-/// handler reads it with [`NdjsonBody::lines`]. Documented as one item.
-pub struct NdjsonBody<T> {
-    body: Body,
-    line_limit: usize,
-    _item: std::marker::PhantomData<fn() -> T>,
+/// A media type an NDJSON stream is read from.
+pub trait NdjsonMedia: Send + Sync + 'static {
+    const CONTENT_TYPE: &'static str;
+    /// Documented as bytes (`format: binary`), not as the item's schema.
+    const BINARY: bool = false;
 }
 
-impl<T: Type> Payload for NdjsonBody<T> {
+/// `application/x-ndjson`, the stream's own media type.
+pub struct XNdjson;
+
+impl NdjsonMedia for XNdjson {
     const CONTENT_TYPE: &'static str = "application/x-ndjson";
+}
+
+/// `application/octet-stream`: the same stream, for clients (and client
+/// generators) that know no NDJSON media type.
+pub struct OctetStream;
+
+impl NdjsonMedia for OctetStream {
+    const CONTENT_TYPE: &'static str = "application/octet-stream";
+    // Generators read an octet stream as a file to send, whatever its schema.
+    const BINARY: bool = true;
+}
+
+/// A stream of newline-delimited JSON items, sent as `M`; the handler reads
+/// it with [`NdjsonBody::lines`]. Documented as one item.
+pub struct NdjsonBody<T, M = XNdjson> {
+    body: Body,
+    line_limit: usize,
+    _item: std::marker::PhantomData<fn() -> (T, M)>,
+}
+
+impl<T: Type, M: NdjsonMedia> Payload for NdjsonBody<T, M> {
+    const CONTENT_TYPE: &'static str = M::CONTENT_TYPE;
 
     fn check_content_type(content_type: &str) -> bool {
         matches!(content_type.parse::<mime::Mime>(), Ok(mime)
-            if mime.type_() == "application" && mime.subtype() == "x-ndjson")
+            if mime.essence_str() == M::CONTENT_TYPE)
     }
 
     fn schema_ref() -> MetaSchemaRef {
-        T::schema_ref()
+        if M::BINARY {
+            MetaSchemaRef::Inline(Box::new(MetaSchema {
+                format: Some("binary"),
+                ..MetaSchema::new("string")
+            }))
+        } else {
+            T::schema_ref()
+        }
     }
 
     fn register(registry: &mut Registry) {
@@ -211,7 +243,7 @@ impl<T: Type> Payload for NdjsonBody<T> {
     }
 }
 
-impl<T: Type + DeserializeOwned> ParsePayload for NdjsonBody<T> {
+impl<T: Type + DeserializeOwned, M: NdjsonMedia> ParsePayload for NdjsonBody<T, M> {
     const IS_REQUIRED: bool = true;
 
     async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
@@ -223,12 +255,12 @@ impl<T: Type + DeserializeOwned> ParsePayload for NdjsonBody<T> {
     }
 }
 
-impl_apirequest_for_payload!(NdjsonBody<T>, T: Type + DeserializeOwned);
+impl_apirequest_for_payload!(NdjsonBody<T, M>, T: Type + DeserializeOwned, M: NdjsonMedia);
 
 /// One line of an NDJSON stream: its item, or why it was refused.
 pub type NdjsonLine<T> = Result<T, ErrorDetail>;
 
-impl<T: Type + DeserializeOwned> NdjsonBody<T> {
+impl<T: Type + DeserializeOwned, M> NdjsonBody<T, M> {
     /// Reads the stream line by line. Lines are numbered from 0, blank lines
     /// counted; a line longer than the limit is refused as an item.
     pub fn lines(self) -> NdjsonReader<T> {
@@ -237,16 +269,28 @@ impl<T: Type + DeserializeOwned> NdjsonBody<T> {
             line_limit: self.line_limit,
             line: Vec::new(),
             index: 0,
+            line_bytes: 0,
+            digest: Sha256::new(),
+            mark: None,
             _item: std::marker::PhantomData,
         }
     }
 }
 
+/// Reads an NDJSON stream one line at a time: only the current line is
+/// held (at most the line limit), whatever the stream's length.
 pub struct NdjsonReader<T> {
     reader: tokio::io::BufReader<Box<dyn tokio::io::AsyncRead + Unpin + Send>>,
     line_limit: usize,
     line: Vec<u8>,
     index: usize,
+    /// The bytes of the line [`NdjsonReader::next`] returned last.
+    line_bytes: usize,
+    /// SHA-256 of every line read so far, each followed by `\n`.
+    digest: Sha256,
+    /// A line count, and the digest of the stream's first that many lines
+    /// once they are read.
+    mark: Option<(usize, Option<[u8; 32]>)>,
     _item: std::marker::PhantomData<fn() -> T>,
 }
 
@@ -254,6 +298,33 @@ impl<T: Type + DeserializeOwned> NdjsonReader<T> {
     /// Lines read so far, blank ones included.
     pub fn lines_read(&self) -> usize {
         self.index
+    }
+
+    /// The size in bytes of the line returned last (at most the limit): what
+    /// its item may hold.
+    pub fn line_bytes(&self) -> usize {
+        self.line_bytes
+    }
+
+    /// The digest of the lines read so far: equal for two streams exactly
+    /// when their first [`NdjsonReader::lines_read`] lines are (a missing
+    /// final newline aside).
+    pub fn digest(&self) -> [u8; 32] {
+        self.digest.clone().finalize().into()
+    }
+
+    /// Asks for the digest of the first `lines` lines, which
+    /// [`NdjsonReader::marked_digest`] gives once they are read (blank
+    /// lines are read past without being returned).
+    pub fn mark(&mut self, lines: usize) {
+        let digest = (lines == self.index).then(|| self.digest());
+        self.mark = Some((lines, digest));
+    }
+
+    /// The digest asked for with [`NdjsonReader::mark`]; `None` until that
+    /// many lines are read.
+    pub fn marked_digest(&self) -> Option<[u8; 32]> {
+        self.mark.and_then(|(_, digest)| digest)
     }
 
     /// The next non-blank line: its index and item. `Ok(None)` at the end.
@@ -277,6 +348,7 @@ impl<T: Type + DeserializeOwned> NdjsonReader<T> {
                 read_any = true;
                 let newline = available.iter().position(|&b| b == b'\n');
                 let chunk = &available[..newline.unwrap_or(available.len())];
+                self.digest.update(chunk);
                 // Past the limit, the rest of the line is skipped, not kept.
                 if self.line.len() + chunk.len() > self.line_limit {
                     too_long = true;
@@ -292,8 +364,19 @@ impl<T: Type + DeserializeOwned> NdjsonReader<T> {
             if !read_any {
                 return Ok(None);
             }
+            self.digest.update(b"\n");
             let index = self.index;
             self.index += 1;
+            if let Some((lines, None)) = self.mark {
+                if lines == self.index {
+                    self.mark = Some((lines, Some(self.digest())));
+                }
+            }
+            self.line_bytes = if too_long {
+                self.line_limit
+            } else {
+                self.line.len()
+            };
             if too_long {
                 let error = ApiError::new(
                     ErrorCode::PayloadTooLarge,

@@ -325,7 +325,12 @@ impl ReportsApi {
     ///
     /// Encounters, scores and cNPS per day, ISO week or month, optionally
     /// split by kind, channel, stage or touchpoint and filtered. Every bucket
-    /// of the window appears in every series. At most 1,000 buckets.
+    /// of the window appears in every series. At most 1,000 buckets and
+    /// 20,000 points (series × buckets: a year by day of 54 touchpoints, or
+    /// any split by kind, channel or stage of 1,000 days); a larger trend is
+    /// refused with 422 naming `bucket` (or `from` for monthly buckets),
+    /// before anything is read: choose a larger bucket, a shorter window or
+    /// fewer series (a filter, or another `group_by`).
     #[oai(
         path = "/perception-trend",
         method = "get",
@@ -410,7 +415,8 @@ impl ReportsApi {
     /// candidate's encounters after the earlier score up to and including
     /// the later one; a touchpoint's figures sum the shares of its
     /// encounters in the window. Sorted so the touchpoints that hurt
-    /// perception most come first.
+    /// perception most come first. At most 20,000 touchpoints met in the
+    /// window; more is refused with 422 naming `from`.
     #[oai(
         path = "/touchpoint-impact",
         method = "get",
@@ -505,7 +511,9 @@ impl ReportsApi {
     ///
     /// Totals and cNPS of the window, cNPS of the previous window of equal
     /// length and the change, and the three touchpoints with the most
-    /// positive and the most negative mean attributed shift.
+    /// positive and the most negative mean attributed shift. At most 20,000
+    /// touchpoints met in the window; more is refused with 422 naming
+    /// `from`.
     #[oai(
         path = "/summary",
         method = "get",

@@ -28,7 +28,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{
     audit::KeyActor,
-    idempotency::{self, Idempotency, StoredResponse, Written},
+    idempotency::{self, Idempotency, ImportStep, StoredResponse, Written},
     ingest::{self, EncounterInput, Recorded},
     rollups::EncounterWrite,
     store::{InlineReader, WriterConnection},
@@ -62,6 +62,7 @@ struct BatchJob {
     recorded_by: KeyActor,
     inputs: Vec<EncounterInput>,
     idempotency: Option<(Idempotency, RenderBatch)>,
+    import: Option<ImportStep>,
     reply: oneshot::Sender<BatchAnswer>,
 }
 
@@ -143,13 +144,15 @@ impl EncounterWriter {
     }
 
     /// Records a batch (or an import chunk) in one transaction, all or
-    /// none; every refused item is reported by its index.
+    /// none; every refused item is reported by its index. A chunk of a
+    /// keyed import moves its key's checkpoint in that transaction.
     pub async fn record_batch(
         &self,
         organization_id: i64,
         recorded_by: KeyActor,
         inputs: Vec<EncounterInput>,
         idempotency: Option<(Idempotency, RenderBatch)>,
+        import: Option<ImportStep>,
     ) -> BatchAnswer {
         let inputs = ingest::check_all(inputs, super::now()).map_err(DomainError::InvalidItems)?;
         let keyed = idempotency.as_ref().map(|(key, render)| (key, *render));
@@ -165,6 +168,7 @@ impl EncounterWriter {
                 &recorded_by,
                 inputs,
                 keyed,
+                import.as_ref(),
             )
             .await;
         }
@@ -174,6 +178,7 @@ impl EncounterWriter {
             recorded_by,
             inputs,
             idempotency,
+            import,
             reply,
         };
         self.jobs
@@ -218,6 +223,7 @@ async fn run(db: WriterConnection, mut queue: mpsc::Receiver<Work>) {
                 &batch.recorded_by,
                 batch.inputs,
                 keyed,
+                batch.import.as_ref(),
             )
             .await;
             let _ = batch.reply.send(answer);

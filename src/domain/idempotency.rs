@@ -236,6 +236,189 @@ pub async fn record_if_keyed<T>(
     }
 }
 
+// ---------------------------------------------------------------------------
+// Streamed imports
+// ---------------------------------------------------------------------------
+
+/// The operation whose keys hold import checkpoints.
+pub const IMPORT_OPERATION: &str = "import_encounters";
+
+/// What a keyed NDJSON import has recorded so far, from the start of its
+/// stream: the answer it stores, and what a retry resumes from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ImportProgress {
+    pub lines_committed: u64,
+    pub encounters_created: u64,
+    pub candidates_created: u64,
+}
+
+/// A keyed import's last committed chunk. An import cannot be answered
+/// from one stored response (its body streams, and chunks commit one by
+/// one), so its key holds a checkpoint instead: each chunk's transaction
+/// moves it forward, and its fingerprint is the digest of the lines
+/// committed, which a retry must repeat before it records anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportCheckpoint {
+    pub progress: ImportProgress,
+    /// SHA-256 of the committed lines (see `NdjsonReader::digest`).
+    pub digest: [u8; 32],
+}
+
+impl ImportCheckpoint {
+    fn fingerprint(&self) -> String {
+        import_fingerprint(&self.digest)
+    }
+}
+
+fn import_fingerprint(digest: &[u8; 32]) -> String {
+    format!("{IMPORT_OPERATION}:{}", hex::encode(digest))
+}
+
+/// One chunk of a keyed import: the checkpoint it continues (none before
+/// the first chunk) and the lines it brings the import to.
+#[derive(Debug, Clone)]
+pub struct ImportStep {
+    pub key: Idempotency,
+    pub previous: Option<ImportCheckpoint>,
+    /// Lines from the start of the stream committed with this chunk.
+    pub lines_committed: u64,
+    /// The digest of those lines.
+    pub digest: [u8; 32],
+}
+
+impl ImportStep {
+    /// The checkpoint this chunk commits, given what it recorded.
+    pub fn checkpoint(&self, encounters: u64, candidates: u64) -> ImportCheckpoint {
+        let before = self
+            .previous
+            .as_ref()
+            .map(|c| c.progress)
+            .unwrap_or_default();
+        ImportCheckpoint {
+            progress: ImportProgress {
+                lines_committed: self.lines_committed,
+                encounters_created: before.encounters_created + encounters,
+                candidates_created: before.candidates_created + candidates,
+            },
+            digest: self.digest,
+        }
+    }
+}
+
+/// The refusal of a chunk whose key moved on since the request read it:
+/// another request with the same key is recording the same stream.
+pub fn import_moved_on() -> DomainError {
+    DomainError::invalid(
+        HEADER,
+        "another request with this key recorded lines of this import meanwhile; \
+         send the stream again with the same key to resume after them",
+    )
+}
+
+/// The checkpoint of a keyed import, if the key was used; a key used by
+/// another operation is refused as a mismatch.
+pub async fn import_checkpoint(
+    db: &impl Executor,
+    organization_id: i64,
+    key: &Idempotency,
+) -> DomainResult<Option<ImportCheckpoint>> {
+    let select = idempotency_key::Entity::find()
+        .select_only()
+        .columns([
+            idempotency_key::Column::Fingerprint,
+            idempotency_key::Column::ResponseBody,
+        ])
+        .filter(idempotency_key::Column::OrganizationId.eq(organization_id))
+        .filter(idempotency_key::Column::Key.eq(&key.key))
+        .into_query();
+    let rows = db.query(&select).await?;
+    let Some(row) = rows.first() else {
+        return Ok(None);
+    };
+    let fingerprint: String = row.get(0)?;
+    let Some(digest) = fingerprint
+        .strip_prefix(IMPORT_OPERATION)
+        .and_then(|rest| rest.strip_prefix(':'))
+    else {
+        return Err(mismatch());
+    };
+    let corrupt = || {
+        DomainError::Database(sea_orm::DbErr::Custom(format!(
+            "the checkpoint of idempotency key row of organization {organization_id} does not parse"
+        )))
+    };
+    let digest: [u8; 32] = hex::decode(digest)
+        .ok()
+        .and_then(|bytes| bytes.try_into().ok())
+        .ok_or_else(corrupt)?;
+    let progress = serde_json::from_str(&row.get::<String>(1)?).map_err(|_| corrupt())?;
+    Ok(Some(ImportCheckpoint { progress, digest }))
+}
+
+/// In the chunk's transaction, after its encounters: moves the key's
+/// checkpoint from `step.previous` to what this chunk commits. Refused with
+/// [`import_moved_on`] when the stored checkpoint is no longer
+/// `step.previous` (a concurrent request with the key committed a chunk).
+pub async fn advance_import(
+    txn: &impl Executor,
+    organization_id: i64,
+    step: &ImportStep,
+    next: &ImportCheckpoint,
+    now: DateTime<Utc>,
+) -> DomainResult<()> {
+    let body = serde_json::to_string(&next.progress).unwrap_or_default();
+    let changed = match &step.previous {
+        None => {
+            let insert = Query::insert()
+                .into_table(idempotency_key::Entity)
+                .columns([
+                    idempotency_key::Column::OrganizationId,
+                    idempotency_key::Column::Key,
+                    idempotency_key::Column::Fingerprint,
+                    idempotency_key::Column::Status,
+                    idempotency_key::Column::ResponseBody,
+                    idempotency_key::Column::CreatedAt,
+                ])
+                .values_panic([
+                    organization_id.into(),
+                    step.key.key.clone().into(),
+                    next.fingerprint().into(),
+                    200i32.into(),
+                    body.into(),
+                    now.into(),
+                ])
+                .on_conflict(
+                    OnConflict::columns([
+                        idempotency_key::Column::OrganizationId,
+                        idempotency_key::Column::Key,
+                    ])
+                    .do_nothing()
+                    .to_owned(),
+                )
+                .to_owned();
+            txn.execute(&insert).await?
+        }
+        Some(previous) => {
+            let update = idempotency_key::Entity::update_many()
+                .set(idempotency_key::ActiveModel {
+                    fingerprint: Set(next.fingerprint()),
+                    response_body: Set(body),
+                    ..Default::default()
+                })
+                .filter(idempotency_key::Column::OrganizationId.eq(organization_id))
+                .filter(idempotency_key::Column::Key.eq(&step.key.key))
+                .filter(idempotency_key::Column::Fingerprint.eq(previous.fingerprint()))
+                .into_query();
+            txn.execute(&update).await?
+        }
+    };
+    if changed == 1 {
+        Ok(())
+    } else {
+        Err(import_moved_on())
+    }
+}
+
 /// Deletes keys older than [`RETENTION`]; returns how many.
 pub async fn purge_expired(db: &impl ConnectionTrait, now: DateTime<Utc>) -> DomainResult<u64> {
     let deleted = idempotency_key::Entity::delete_many()

@@ -26,7 +26,7 @@ use sea_orm::{
 
 use super::{
     audit::{self, Event, KeyActor},
-    idempotency::{self, Idempotent, Written},
+    idempotency::{self, Idempotent, ImportStep, Written},
     rollups::EncounterWrite,
     store::{Executor, WriterConnection},
     validate, DomainError, DomainResult,
@@ -527,19 +527,23 @@ pub async fn record_all(
         recorded_by,
         checked,
         idempotent,
+        None,
     )
     .await
 }
 
 /// Records inputs that passed [`check_all`] in one transaction on
 /// `connection`, all or none: the batch endpoint and each chunk of a
-/// streamed import. Every refused item is reported, by its index.
+/// streamed import. Every refused item is reported, by its index. A chunk
+/// of a keyed import moves its key's checkpoint in the same transaction, so
+/// the checkpoint says exactly what committed.
 pub async fn record_checked(
     connection: &WriterConnection,
     organization_id: i64,
     recorded_by: &KeyActor,
     checked: Vec<EncounterInput>,
     idempotent: Option<Idempotent<'_, Recorded>>,
+    import: Option<&ImportStep>,
 ) -> DomainResult<Written<Recorded>> {
     let txn = connection.begin_write().await?;
     let mut write = EncounterWrite::append_in(txn, organization_id).await?;
@@ -565,6 +569,13 @@ pub async fn record_checked(
     }
     let recorded = insert(&mut write, resolved).await?;
     idempotency::record_if_keyed(write.txn(), organization_id, idempotent, &recorded).await?;
+    if let Some(step) = import {
+        let next = step.checkpoint(
+            recorded.encounters.len() as u64,
+            recorded.candidates_created,
+        );
+        idempotency::advance_import(write.txn(), organization_id, step, &next, write.now()).await?;
+    }
     write.commit().await?;
     Ok(Written::Fresh(recorded))
 }

@@ -34,6 +34,14 @@ use super::{
 
 /// The most buckets one trend answers.
 pub const MAX_BUCKETS: i64 = 1000;
+/// The most points (series × buckets) one trend answers. A point costs
+/// about 1 KiB while the answer is built, so a trend stays near 20 MiB; a
+/// year by day of 54 touchpoints fits, as does every kind, channel or
+/// stage split of 1,000 days.
+pub const MAX_POINTS: i64 = 20_000;
+/// The most touchpoints the impact report and the summary read for one
+/// window: about 1 KiB each, and their candidates' bitmaps.
+pub const MAX_TOUCHPOINTS: usize = 20_000;
 
 /// A report's time range: whole UTC days, `from` inclusive, `to` exclusive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -454,6 +462,28 @@ fn fixed_groups(grouping: TrendGrouping, filter: &TrendFilter) -> Option<Vec<Str
     }
 }
 
+/// Refuses a trend of more than [`MAX_POINTS`] points, naming the
+/// parameter that narrows it most simply: a larger `bucket` while there is
+/// one, else a shorter window (`from`).
+fn check_points(series: i64, buckets: i64, bucket: Bucket) -> DomainResult<()> {
+    let points = series * buckets;
+    if points <= MAX_POINTS {
+        return Ok(());
+    }
+    let field = match bucket {
+        Bucket::Day | Bucket::Week => "bucket",
+        Bucket::Month => "from",
+    };
+    Err(DomainError::invalid(
+        field,
+        format!(
+            "the trend would have {points} points ({series} series of {buckets} buckets), \
+             more than {MAX_POINTS}; choose a larger bucket, a shorter window (from, to), or \
+             fewer series (group_by, or filter by kind, channel, stage or touchpoint_id)"
+        ),
+    ))
+}
+
 pub async fn trend(
     db: &impl ConnectionTrait,
     organization_id: i64,
@@ -483,6 +513,42 @@ pub async fn trend(
         || filter.channel.is_some()
         || filter.stage.is_some();
 
+    let grain = match bucket {
+        Bucket::Month => Grain::Months,
+        Bucket::Day | Bucket::Week => Grain::Days,
+    };
+    // The rollup rows of the window that pass the filters.
+    let rows_of = |sql: &mut Sql| {
+        from_rollups(sql, organization_id, window, grain, join);
+        if let Some(kind) = filter.kind {
+            sql.push(" AND t.kind = ").bind(kind.to_value());
+        }
+        if let Some(channel) = filter.channel {
+            sql.push(" AND t.channel = ").bind(channel.to_value());
+        }
+        if let Some(stage) = filter.stage {
+            sql.push(" AND t.stage = ").bind(stage.to_value());
+        }
+        if let Some(touchpoint_id) = filter.touchpoint_id {
+            sql.push(" AND pd.touchpoint_id = ").bind(touchpoint_id);
+        }
+    };
+    // Refused before anything of its size is read: a trend's points are
+    // its series times its buckets, and each costs memory to answer.
+    let series = match fixed_groups(grouping, filter) {
+        Some(groups) => groups.len() as i64,
+        None => {
+            let mut count = Sql::new(db);
+            count.push("SELECT COUNT(DISTINCT pd.touchpoint_id) AS n");
+            rows_of(&mut count);
+            match count.all(db).await?.first() {
+                Some(row) => row.try_get::<i64>("", "n")?,
+                None => 0,
+            }
+        }
+    };
+    check_points(series, bucket.count(window), bucket)?;
+
     let min = MinGroupSize::of(db, organization_id).await?;
     let mut sql = Sql::new(db);
     sql.push("SELECT ")
@@ -491,23 +557,7 @@ pub async fn trend(
         .push(group_column.unwrap_or("'all'"))
         .push(" AS grp, ")
         .push(SUMS);
-    let grain = match bucket {
-        Bucket::Month => Grain::Months,
-        Bucket::Day | Bucket::Week => Grain::Days,
-    };
-    from_rollups(&mut sql, organization_id, window, grain, join);
-    if let Some(kind) = filter.kind {
-        sql.push(" AND t.kind = ").bind(kind.to_value());
-    }
-    if let Some(channel) = filter.channel {
-        sql.push(" AND t.channel = ").bind(channel.to_value());
-    }
-    if let Some(stage) = filter.stage {
-        sql.push(" AND t.stage = ").bind(stage.to_value());
-    }
-    if let Some(touchpoint_id) = filter.touchpoint_id {
-        sql.push(" AND pd.touchpoint_id = ").bind(touchpoint_id);
-    }
+    rows_of(&mut sql);
     sql.push(" GROUP BY ").push(bucket.column());
     if let Some(column) = group_column {
         sql.push(", ").push(column);
@@ -604,6 +654,17 @@ async fn touchpoint_counters(
         if row_counters.encounters > 0 {
             counters.insert(id, row_counters);
         }
+    }
+    // Refused before the touchpoints and their candidates' bitmaps are read.
+    if counters.len() > MAX_TOUCHPOINTS {
+        return Err(DomainError::invalid(
+            "from",
+            format!(
+                "{} touchpoints were met in the window, more than the {MAX_TOUCHPOINTS} a \
+                 report reads; choose a shorter window",
+                counters.len()
+            ),
+        ));
     }
     let touchpoints = touchpoint::Entity::find()
         .filter(touchpoint::Column::OrganizationId.eq(organization_id))

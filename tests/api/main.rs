@@ -19,6 +19,7 @@ mod ingest;
 mod instances;
 mod journey;
 mod key_lifecycle;
+mod limits;
 mod openapi;
 mod outage;
 mod readme;

@@ -580,3 +580,55 @@ async fn malformed_requests_get_a_4xx_and_a_closed_connection() {
     // None of it hurt the service.
     assert_eq!(healthz_on_a_new_connection(addr).await.status, 200);
 }
+
+#[tokio::test]
+async fn sigterm_closes_idle_connections_and_lets_a_request_in_progress_finish() {
+    let mut service = Service::start(&[("KEEP_ALIVE_IDLE_SECONDS", "60")], None).await;
+    let mut idle = TcpStream::connect(service.addr).await.unwrap();
+    // A request whose body is half sent when the signal comes.
+    let body = r#"{"name": "Careers page", "kind": "employer_created", "channel": "careers_site", "stage": "awareness"}"#;
+    let (first, second) = body.split_at(20);
+    let mut busy = TcpStream::connect(service.addr).await.unwrap();
+    let head = format!(
+        "POST /api/v1/touchpoints HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{first}",
+        service.token,
+        body.len()
+    );
+    busy.write_all(head.as_bytes()).await.unwrap();
+    // Let the service start reading the body.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let pid = service.process.child.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let closed = read_until_closed(&mut idle, Duration::from_secs(5)).await;
+    assert_eq!(
+        closed.as_deref(),
+        Some(&b""[..]),
+        "an idle connection outlived SIGTERM"
+    );
+    // No new connection is taken.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(TcpStream::connect(service.addr).await.is_err());
+
+    busy.write_all(second.as_bytes()).await.unwrap();
+    let answer = read_answer(&mut busy).await;
+    assert_eq!(answer.status, 201, "{answer:?}");
+    assert_eq!(answer.json()["name"], "Careers page");
+    // Then that connection closes too, and the process exits cleanly.
+    let rest = read_until_closed(&mut busy, Duration::from_secs(5)).await;
+    assert_eq!(rest.as_deref(), Some(&b""[..]));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = service.process.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "no exit after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status:?}");
+}

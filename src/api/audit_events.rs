@@ -10,6 +10,7 @@ use super::{
     nullable::Nullable,
     page::{page_request, page_type},
     security::ApiKeyAuth,
+    time::QueryTime,
     vocabulary::{AuditAction, AuditResource},
     ApiTags,
 };
@@ -105,9 +106,9 @@ impl AuditEventsApi {
         /// Only changes made by this API key.
         actor_key_id: Query<Option<i64>>,
         /// Only events at or after this moment (RFC 3339).
-        from: Query<Option<DateTime<Utc>>>,
+        from: Query<Option<QueryTime>>,
         /// Only events before this moment (RFC 3339); after `from`.
-        to: Query<Option<DateTime<Utc>>>,
+        to: Query<Option<QueryTime>>,
         /// The `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
         /// Page size, 1 to 500 (default 50).
@@ -119,8 +120,8 @@ impl AuditEventsApi {
             resource_type: resource_type.0.map(Into::into),
             resource_id: resource_id.0,
             actor_key_id: actor_key_id.0,
-            from: from.0,
-            to: to.0,
+            from: from.0.map(|at| at.0),
+            to: to.0.map(|at| at.0),
         };
         let page = audit::list(
             *db,

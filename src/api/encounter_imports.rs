@@ -12,6 +12,7 @@ use super::{
     idempotency::{answer, idempotency, stored},
     payload::{example_time, JsonItems, NdjsonBody},
     security::ApiKeyAuth,
+    time::rfc3339,
     vocabulary::Source,
     ApiTags,
 };
@@ -51,6 +52,7 @@ pub struct ImportEncounter {
     #[serde(default)]
     pub touchpoint_name: Option<String>,
     /// When it happened (UTC); at most 5 minutes in the future.
+    #[serde(deserialize_with = "rfc3339")]
     pub occurred_at: DateTime<Utc>,
     /// Defaults to `candidate_survey`.
     #[serde(default)]

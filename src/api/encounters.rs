@@ -18,6 +18,7 @@ use super::{
     patch::{change, nullable_change, required},
     payload::{example_time, JsonBody},
     security::ApiKeyAuth,
+    time::{rfc3339, rfc3339_present, QueryTime},
     vocabulary::{Kind, Source, Stage},
     ApiTags,
 };
@@ -85,6 +86,7 @@ pub struct CreateEncounter {
     /// A touchpoint that is not archived.
     pub touchpoint_id: i64,
     /// When it happened (UTC); at most 5 minutes in the future.
+    #[serde(deserialize_with = "rfc3339")]
     pub occurred_at: DateTime<Utc>,
     /// Defaults to `recruiter_observation`.
     #[serde(default)]
@@ -124,7 +126,7 @@ pub struct UpdateEncounter {
     #[oai(skip_serializing_if_is_none)]
     pub touchpoint_id: Option<i64>,
     /// When it happened (UTC); at most 5 minutes in the future.
-    #[serde(default, deserialize_with = "required")]
+    #[serde(default, deserialize_with = "rfc3339_present")]
     #[oai(skip_serializing_if_is_none)]
     pub occurred_at: Option<DateTime<Utc>>,
     #[serde(default, deserialize_with = "required")]
@@ -213,9 +215,9 @@ impl EncountersApi {
         /// Only encounters with touchpoints at this stage.
         stage: Query<Option<Stage>>,
         /// Only encounters at or after this moment.
-        from: Query<Option<DateTime<Utc>>>,
+        from: Query<Option<QueryTime>>,
         /// Only encounters before this moment.
-        to: Query<Option<DateTime<Utc>>>,
+        to: Query<Option<QueryTime>>,
         /// The `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
         /// Page size, 1 to 500 (default 50).
@@ -228,8 +230,8 @@ impl EncountersApi {
             touchpoint_id: touchpoint_id.0,
             kind: kind.0.map(Into::into),
             stage: stage.0.map(Into::into),
-            from: from.0,
-            to: to.0,
+            from: from.0.map(|at| at.0),
+            to: to.0.map(|at| at.0),
         };
         let page = encounters::list(
             *db,

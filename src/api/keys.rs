@@ -15,6 +15,7 @@ use super::{
     page::{page_request, page_type},
     payload::JsonBody,
     security::ApiKeyAuth,
+    time::rfc3339_nullable,
     vocabulary::Role,
     ApiTags,
 };
@@ -72,7 +73,7 @@ pub struct CreateApiKey {
     /// (or send null) for a key that is valid until revoked. To rotate a
     /// key, create its successor, switch the client over, then revoke the
     /// old one.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "rfc3339_nullable")]
     #[oai(nullable)]
     pub expires_at: Option<DateTime<Utc>>,
 }

@@ -6,6 +6,7 @@ pub mod audit_events;
 pub mod candidate_exports;
 pub mod candidates;
 mod document;
+mod documented_paths;
 pub mod encounter_imports;
 pub mod encounters;
 pub mod error;
@@ -22,13 +23,12 @@ pub mod payload;
 pub mod rate_limit;
 pub mod reports;
 pub mod security;
+mod time;
+mod strict_json;
 pub mod touchpoints;
 pub mod vocabulary;
 
-use std::{
-    sync::{Arc, OnceLock},
-    time::Instant,
-};
+use std::{sync::Arc, time::Instant};
 
 use poem::{Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Request, Response, Route};
 use poem_openapi::{ContactObject, LicenseObject, OpenApiService, ServerObject, Tags};
@@ -141,17 +141,26 @@ pub fn routes(
         .data(limits.body)
         .data_opt(rate_limiter)
         .catch_all_error(error::render_error)
-        .around(allow_header)
+        .around(check_documented_path)
         .around(log_request)
         .into_endpoint()
 }
 
-/// A 405 names the methods the path accepts (`Allow`, RFC 9110).
-async fn allow_header<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+/// A 405 names the methods the path accepts (`Allow`, RFC 9110); an id
+/// given in another spelling than its canonical one is no resource (404).
+async fn check_documented_path<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
     let path = req.uri().path().to_owned();
+    if documented_paths::has_non_canonical_integer(&path) {
+        return Ok(error::ApiError::new(
+            error::ErrorCode::NotFound,
+            "no such resource: an id is written in decimal digits, without a sign or leading zeros",
+            None,
+        )
+        .into_response());
+    }
     let mut response = next.call(req).await?.into_response();
     if response.status() == poem::http::StatusCode::METHOD_NOT_ALLOWED {
-        if let Some(methods) = allowed_methods(&path) {
+        if let Some(methods) = documented_paths::allowed_methods(&path) {
             if let Ok(value) = poem::http::HeaderValue::from_str(&methods) {
                 response
                     .headers_mut()
@@ -160,44 +169,6 @@ async fn allow_header<E: Endpoint>(next: E, req: Request) -> poem::Result<Respon
         }
     }
     Ok(response)
-}
-
-/// The methods of the documented path that `path` matches, comma-separated.
-/// A literal segment wins over a `{parameter}`, as in the router.
-fn allowed_methods(path: &str) -> Option<String> {
-    static ROUTES: OnceLock<Vec<(Vec<String>, String)>> = OnceLock::new();
-    let routes = ROUTES.get_or_init(|| {
-        let document: serde_json::Value =
-            serde_json::from_str(&openapi_service().spec()).unwrap_or_default();
-        let mut routes: Vec<(Vec<String>, String)> = document["paths"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .map(|(template, operations)| {
-                let segments = template.split('/').map(str::to_owned).collect();
-                let methods: Vec<String> = operations
-                    .as_object()
-                    .into_iter()
-                    .flatten()
-                    .map(|(method, _)| method.to_uppercase())
-                    .collect();
-                (segments, methods.join(", "))
-            })
-            .collect();
-        routes.sort_by_key(|(segments, _)| segments.iter().filter(|s| s.starts_with('{')).count());
-        routes
-    });
-    let segments: Vec<&str> = path.split('/').collect();
-    routes
-        .iter()
-        .find(|(template, _)| {
-            template.len() == segments.len()
-                && template
-                    .iter()
-                    .zip(&segments)
-                    .all(|(t, s)| t.starts_with('{') || t == s)
-        })
-        .map(|(_, methods)| methods.clone())
 }
 
 /// One line per request: method, path, status and latency. Never headers

@@ -20,7 +20,10 @@ use poem_openapi::{
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
-use super::error::{ApiError, ErrorCode, ErrorDetail};
+use super::{
+    error::{ApiError, ErrorCode, ErrorDetail},
+    strict_json,
+};
 use crate::domain::idempotency;
 
 /// How large request bodies may be; attached to every route.
@@ -242,7 +245,7 @@ impl_apirequest_for_payload!(NdjsonBody<T>, T: Type + DeserializeOwned);
 /// One line of an NDJSON stream: its item, or why it was refused.
 pub type NdjsonLine<T> = Result<T, ErrorDetail>;
 
-impl<T: DeserializeOwned> NdjsonBody<T> {
+impl<T: Type + DeserializeOwned> NdjsonBody<T> {
     /// Reads the stream line by line. Lines are numbered from 0, blank lines
     /// counted; a line longer than the limit is refused as an item.
     pub fn lines(self) -> NdjsonReader<T> {
@@ -264,7 +267,7 @@ pub struct NdjsonReader<T> {
     _item: std::marker::PhantomData<fn() -> T>,
 }
 
-impl<T: DeserializeOwned> NdjsonReader<T> {
+impl<T: Type + DeserializeOwned> NdjsonReader<T> {
     /// Lines read so far, blank ones included.
     pub fn lines_read(&self) -> usize {
         self.index
@@ -327,27 +330,24 @@ impl<T: DeserializeOwned> NdjsonReader<T> {
     }
 }
 
-/// Parses JSON text: a syntax error is 400 `malformed_json`.
+/// Parses JSON text: a syntax error is 400 `malformed_json`, a duplicate
+/// key 422 naming it (see [`strict_json::parse`]).
 ///
 /// Bodies go through `serde_json::Value` first: deserializing straight from
 /// the bytes would let a derived struct accept a JSON array (fields by
 /// position) and report a non-string enum value as a syntax error.
 fn parse_value(bytes: &[u8]) -> Result<serde_json::Value, ApiError> {
-    serde_json::from_slice(bytes).map_err(|err| {
-        ApiError::new(
-            ErrorCode::MalformedJson,
-            format!("request body is not valid JSON: {err}"),
-            None,
-        )
-    })
+    strict_json::parse(bytes)
 }
 
-/// Reads a JSON object into `T`: anything else, or an object of the wrong
-/// shape, is 422 `validation_failed` with the path of the offending field.
-fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+/// Reads a JSON object into `T`: anything else, `null` where the document
+/// does not allow it, or an object of the wrong shape, is 422
+/// `validation_failed` with the path of the offending field.
+fn from_value<T: Type + DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
     if !value.is_object() {
         return Err(ApiError::validation("body", "must be a JSON object"));
     }
+    strict_json::refuse_nulls::<T>(&value)?;
     serde_path_to_error::deserialize(value).map_err(|err| {
         let path = err.path().to_string();
         let message = err.into_inner().to_string();
@@ -361,7 +361,7 @@ pub fn example_time(rfc3339: &str) -> chrono::DateTime<chrono::Utc> {
 }
 
 /// Parses a JSON document into `T`, as [`JsonBody`] does.
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+pub fn parse_json<T: Type + DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     from_value(parse_value(bytes)?)
 }
 
@@ -384,12 +384,15 @@ mod tests {
     use super::*;
     use serde::Deserialize;
 
-    #[derive(Deserialize, Debug)]
+    #[derive(Deserialize, poem_openapi::Object, Debug)]
     #[serde(deny_unknown_fields)]
     #[allow(dead_code)]
     struct Sample {
         name: String,
         score: Option<i32>,
+        #[oai(nullable)]
+        #[serde(default)]
+        note: Option<String>,
     }
 
     fn field(result: Result<Sample, ApiError>) -> Option<String> {
@@ -414,6 +417,16 @@ mod tests {
             Some("name")
         );
         assert_eq!(field(parse_json(br#"[]"#)).as_deref(), Some("body"));
+        // Optional is not nullable unless the document says so.
+        assert_eq!(
+            field(parse_json(br#"{"name": "a", "score": null}"#)).as_deref(),
+            Some("score")
+        );
+        assert!(parse_json::<Sample>(br#"{"name": "a", "note": null}"#).is_ok());
+        assert_eq!(
+            field(parse_json(br#"{"name": "a", "name": "b"}"#)).as_deref(),
+            Some("name")
+        );
         assert_eq!(field(parse_json(br#"["a", 1]"#)).as_deref(), Some("body"));
     }
 

@@ -108,7 +108,7 @@ async fn insert(
     organization_id: i64,
     new: NewCandidate,
 ) -> DomainResult<candidate::Model> {
-    let external_ref = validate::required_text(
+    let external_ref = validate::identifier(
         "external_ref",
         &new.external_ref,
         validate::EXTERNAL_REF_MAX,
@@ -200,7 +200,7 @@ pub async fn list(
     }
     if let Some(external_ref) = filter.external_ref {
         let external_ref =
-            validate::required_text("external_ref", &external_ref, validate::EXTERNAL_REF_MAX)?;
+            validate::identifier("external_ref", &external_ref, validate::EXTERNAL_REF_MAX)?;
         select = select.filter(candidate::Column::ExternalRef.eq(external_ref));
     }
     page.fetch(db, select, candidate::Column::Id, |c| c.id)
@@ -218,7 +218,7 @@ pub async fn update(
     changes: CandidateChanges,
 ) -> DomainResult<candidate::Model> {
     let external_ref = changes.external_ref.try_map(|external_ref| {
-        validate::required_text("external_ref", &external_ref, validate::EXTERNAL_REF_MAX)
+        validate::identifier("external_ref", &external_ref, validate::EXTERNAL_REF_MAX)
     })?;
     let display_name = changes
         .display_name

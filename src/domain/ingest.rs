@@ -103,12 +103,12 @@ const TOUCHPOINT_NAME: &str = "touchpoint_name";
 pub fn check(input: EncounterInput, now: DateTime<Utc>) -> DomainResult<EncounterInput> {
     let candidate = match input.candidate {
         CandidateRef::ExternalRef(external_ref) => CandidateRef::ExternalRef(
-            validate::required_text(CANDIDATE_REF, &external_ref, validate::EXTERNAL_REF_MAX)?,
+            validate::identifier(CANDIDATE_REF, &external_ref, validate::EXTERNAL_REF_MAX)?,
         ),
         id => id,
     };
     let touchpoint = match input.touchpoint {
-        TouchpointRef::Name(name) => TouchpointRef::Name(validate::required_text(
+        TouchpointRef::Name(name) => TouchpointRef::Name(validate::identifier(
             TOUCHPOINT_NAME,
             &name,
             validate::NAME_MAX,

@@ -60,6 +60,9 @@ pub async fn create(
 ) -> DomainResult<NewKey> {
     let name = validate::required_text("name", name, validate::NAME_MAX)?;
     let now = super::now();
+    let expires_at = expires_at
+        .map(|at| validate::timestamp("expires_at", at))
+        .transpose()?;
     if expires_at.is_some_and(|at| at <= now) {
         return Err(DomainError::Invalid {
             field: "expires_at".to_owned(),

@@ -60,7 +60,11 @@ impl<C: ConnectionTrait> Executor for C {
 /// One result row, read with [`Row::get`].
 pub enum Row {
     Pool(QueryResult),
-    Sqlite(Vec<SqliteValue>),
+    Sqlite {
+        /// The statement's column names, shared by its rows.
+        columns: Arc<[String]>,
+        values: Vec<SqliteValue>,
+    },
 }
 
 impl Row {
@@ -68,14 +72,49 @@ impl Row {
     pub fn get<T: Cell>(&self, index: usize) -> DomainResult<T> {
         match self {
             Row::Pool(row) => Ok(row.try_get_by_index::<T>(index)?),
-            Row::Sqlite(values) => {
+            Row::Sqlite { columns, values } => {
                 let value = values
                     .get(index)
                     .ok_or_else(|| custom(format!("no column {index} in the row")))?;
-                T::from_sqlite(value)
-                    .ok_or_else(|| custom(format!("column {index} holds {value:?}")).into())
+                T::from_sqlite(value).ok_or_else(|| self.undecodable::<T>(columns, index, value))
             }
         }
+    }
+
+    /// Why a cell could not be read: the column, its stored type and the
+    /// row's id, never the value (it may be personal data, and ends up in
+    /// the log).
+    fn undecodable<T>(
+        &self,
+        columns: &[String],
+        index: usize,
+        value: &SqliteValue,
+    ) -> super::DomainError {
+        let Row::Sqlite { values, .. } = self else {
+            unreachable!("only SQLite rows are decoded here")
+        };
+        let stored = match value {
+            SqliteValue::Null => "null",
+            SqliteValue::Integer(_) => "integer",
+            SqliteValue::Real(_) => "real",
+            SqliteValue::Text(_) => "text",
+            SqliteValue::Blob(_) => "blob",
+        };
+        let row_id = columns
+            .iter()
+            .position(|name| name == "id")
+            .and_then(|id| match values.get(id) {
+                Some(SqliteValue::Integer(id)) => Some(id.to_string()),
+                _ => None,
+            })
+            .unwrap_or_else(|| "unknown".to_owned());
+        let column = columns.get(index).map_or("?", String::as_str);
+        custom(format!(
+            "column {column} (index {index}, row id {row_id}) holds a {stored} value \
+             that does not read as {}",
+            std::any::type_name::<T>()
+        ))
+        .into()
     }
 }
 
@@ -117,11 +156,15 @@ impl Cell for Vec<u8> {
     }
 }
 
-/// Stored as text, in the form [`to_sqlite`] writes.
+/// Stored as text, in the form [`to_sqlite`] writes. Requests only store
+/// four-digit years, but a row stored before they were checked may hold
+/// another (`-0001-06-01T00:00:00+00:00`): it still reads, so one old row
+/// cannot make every later write of its candidate fail.
 impl Cell for DateTime<Utc> {
     fn from_sqlite(value: &SqliteValue) -> Option<Self> {
         match value {
             SqliteValue::Text(text) => DateTime::parse_from_rfc3339(text)
+                .or_else(|_| text.parse::<DateTime<chrono::FixedOffset>>())
                 .ok()
                 .map(|at| at.with_timezone(&Utc)),
             _ => None,
@@ -291,14 +334,21 @@ fn query_on<S: StatementBuilder>(
     statement: &S,
 ) -> DomainResult<Vec<Row>> {
     run_on(connection, statement, |prepared, values| {
-        let columns = prepared.column_count();
+        let names: Arc<[String]> = prepared
+            .column_names()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
         let mut rows = prepared.query(values)?;
         let mut read = Vec::new();
         while let Some(row) = rows.next()? {
-            let values = (0..columns)
+            let values = (0..names.len())
                 .map(|i| row.get::<_, SqliteValue>(i))
                 .collect::<Result<Vec<_>, _>>()?;
-            read.push(Row::Sqlite(values));
+            read.push(Row::Sqlite {
+                columns: names.clone(),
+                values,
+            });
         }
         Ok(read)
     })

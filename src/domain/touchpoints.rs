@@ -67,7 +67,7 @@ pub async fn create(
     organization_id: i64,
     new: NewTouchpoint,
 ) -> DomainResult<touchpoint::Model> {
-    let name = validate::required_text("name", &new.name, validate::NAME_MAX)?;
+    let name = validate::identifier("name", &new.name, validate::NAME_MAX)?;
     let description =
         validate::optional_text("description", new.description, validate::DESCRIPTION_MAX)?;
     let txn = super::begin_write(db).await?;
@@ -152,7 +152,7 @@ pub async fn update(
 ) -> DomainResult<touchpoint::Model> {
     let name = changes
         .name
-        .try_map(|name| validate::required_text("name", &name, validate::NAME_MAX))?;
+        .try_map(|name| validate::identifier("name", &name, validate::NAME_MAX))?;
     let description = changes.description.try_map(|description| {
         validate::optional_text("description", description, validate::DESCRIPTION_MAX)
     })?;

@@ -2,7 +2,7 @@
 //! limits (`max_length`, `minimum`, ...) so clients see them; these functions
 //! are what enforces them.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Datelike, Duration, Utc};
 
 use super::DomainError;
 
@@ -44,6 +44,26 @@ pub fn required_text(field: &str, value: &str, max: usize) -> Result<String, Dom
         ));
     }
     Ok(trimmed.to_owned())
+}
+
+/// A name or reference that requests match exactly (`external_ref`, a
+/// touchpoint's name): [`required_text`] without invisible format
+/// characters (U+200B zero width space, U+200D joiner, U+FEFF, U+00AD soft
+/// hyphen, bidirectional controls: Unicode's `Cf`), which would let two
+/// identifiers look alike and differ, or one look empty.
+pub fn identifier(field: &str, value: &str, max: usize) -> Result<String, DomainError> {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    let text = required_text(field, value, max)?;
+    if text
+        .chars()
+        .any(|c| c.general_category() == GeneralCategory::Format)
+    {
+        return Err(DomainError::invalid(
+            field,
+            "must not contain invisible format characters (such as U+200B)",
+        ));
+    }
+    Ok(text)
 }
 
 /// An optional string: blank becomes `None`, otherwise at most `max` characters.
@@ -100,12 +120,26 @@ pub fn min_group_size(field: &str, value: i64) -> Result<i32, DomainError> {
         })
 }
 
-/// A moment that has already happened (within the clock-drift tolerance).
+/// A moment RFC 3339 can write, in the UTC years 0001 to 9999: what the
+/// reports' windows span and what stored times sort correctly as text in.
+pub fn timestamp(field: &str, value: DateTime<Utc>) -> Result<DateTime<Utc>, DomainError> {
+    if !(1..=9999).contains(&value.year()) {
+        return Err(DomainError::invalid(
+            field,
+            "must be in the years 0001 to 9999",
+        ));
+    }
+    Ok(value)
+}
+
+/// A moment that has already happened (within the clock-drift tolerance),
+/// in the years [`timestamp`] allows.
 pub fn not_in_future(
     field: &str,
     value: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<DateTime<Utc>, DomainError> {
+    let value = timestamp(field, value)?;
     if value > now + Duration::minutes(FUTURE_TOLERANCE_MINUTES) {
         return Err(DomainError::invalid(
             field,
@@ -147,6 +181,26 @@ mod tests {
         assert!(required_text("name", &"é".repeat(200), 200).is_ok());
         assert!(required_text("name", "a\u{0}b", 200).is_err());
         assert!(required_text("note", "line\r\n\tnext", 200).is_ok());
+    }
+
+    #[test]
+    fn timestamps_stay_in_four_digit_years() {
+        let at = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap().and_hms_opt(0, 0, 0).unwrap().and_utc();
+        let now = at(2026, 11, 26);
+        assert!(not_in_future("occurred_at", at(-1, 6, 1), now).is_err());
+        assert!(not_in_future("occurred_at", at(0, 1, 1), now).is_err());
+        assert!(not_in_future("occurred_at", at(1, 1, 1), now).is_ok());
+        assert!(timestamp("expires_at", at(9999, 12, 31)).is_ok());
+        assert!(timestamp("expires_at", at(10000, 1, 1)).is_err());
+    }
+
+    #[test]
+    fn identifiers_have_no_invisible_characters() {
+        assert_eq!(identifier("external_ref", " ATS-1 ", 200).unwrap(), "ATS-1");
+        assert_eq!(identifier("name", "Phỏng vấn", 200).unwrap(), "Phỏng vấn");
+        for bad in ["\u{200B}", "ATS\u{200B}-1", "\u{FEFF}ATS-1", "A\u{00AD}B", "x\u{202E}y", "a\u{2060}"] {
+            assert!(identifier("external_ref", bad, 200).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::{
     api::{payload::BodyLimits, rate_limit::RateLimit, vocabulary::Role},
     domain::retention::RetentionPolicy,
+    server::ServerSettings,
 };
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/touchpoints.db";
@@ -42,6 +43,8 @@ pub struct GlobalArgs {
     pub limits: LimitArgs,
     #[command(flatten)]
     pub retention: RetentionArgs,
+    #[command(flatten)]
+    pub server: ServerArgs,
     /// Log line format. Log levels come from `RUST_LOG` (default `info`).
     #[arg(
         long,
@@ -132,6 +135,76 @@ pub struct LimitArgs {
         global = true
     )]
     pub auth_failure_burst: f64,
+}
+
+/// Connections: timeouts and the cap, so that idle, slow or numerous
+/// clients cannot exhaust the service.
+#[derive(Args, Debug, Clone)]
+pub struct ServerArgs {
+    /// Seconds a request's head (request line and headers) may take to
+    /// arrive once its first byte is in; then the connection is closed.
+    #[arg(
+        long,
+        env = "HEADER_READ_TIMEOUT_SECONDS",
+        default_value_t = 10,
+        global = true,
+        value_parser = clap::value_parser!(u64).range(1..=3600)
+    )]
+    pub header_read_timeout_seconds: u64,
+    /// Seconds a connection may wait for a request without receiving a
+    /// byte, after it opens or after an answer; then it is closed.
+    #[arg(
+        long,
+        env = "KEEP_ALIVE_IDLE_SECONDS",
+        default_value_t = 75,
+        global = true,
+        value_parser = clap::value_parser!(u64).range(1..=3600)
+    )]
+    pub keep_alive_idle_seconds: u64,
+    /// Seconds a request body may go without sending a byte; then the
+    /// request fails and its connection is closed.
+    #[arg(
+        long,
+        env = "BODY_READ_TIMEOUT_SECONDS",
+        default_value_t = 30,
+        global = true,
+        value_parser = clap::value_parser!(u64).range(1..=3600)
+    )]
+    pub body_read_timeout_seconds: u64,
+    /// Seconds to wait for a client that has stopped reading its answer;
+    /// then its connection is closed.
+    #[arg(
+        long,
+        env = "SEND_TIMEOUT_SECONDS",
+        default_value_t = 30,
+        global = true,
+        value_parser = clap::value_parser!(u64).range(1..=3600)
+    )]
+    pub send_timeout_seconds: u64,
+    /// Most connections open at once (default: the open-files limit less
+    /// 64, at most 10000). Beyond, the connections idle the longest are
+    /// closed to make room.
+    #[arg(
+        long,
+        env = "MAX_CONNECTIONS",
+        global = true,
+        value_parser = clap::value_parser!(u64).range(1..=1_000_000)
+    )]
+    pub max_connections: Option<u64>,
+}
+
+impl From<&ServerArgs> for ServerSettings {
+    fn from(args: &ServerArgs) -> Self {
+        ServerSettings {
+            header_read_timeout: Duration::from_secs(args.header_read_timeout_seconds),
+            keep_alive_idle: Duration::from_secs(args.keep_alive_idle_seconds),
+            body_read_timeout: Duration::from_secs(args.body_read_timeout_seconds),
+            send_timeout: Duration::from_secs(args.send_timeout_seconds),
+            max_connections: args
+                .max_connections
+                .map(|cap| usize::try_from(cap).unwrap_or(usize::MAX)),
+        }
+    }
 }
 
 /// How long candidate data is kept.
@@ -271,6 +344,8 @@ pub struct Settings {
     pub limits: Limits,
     /// `None`: candidate data is kept until erased on request.
     pub retention: Option<RetentionPolicy>,
+    /// Connection timeouts and cap.
+    pub server: ServerSettings,
 }
 
 /// How much a request and a key may ask.
@@ -329,6 +404,7 @@ impl From<&GlobalArgs> for Settings {
                 days,
                 interval: Duration::from_secs(args.retention.retention_interval_seconds),
             }),
+            server: ServerSettings::from(&args.server),
         }
     }
 }

@@ -6,5 +6,6 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod server;
 pub mod startup;
 pub mod telemetry;

@@ -1,10 +1,22 @@
 use clap::Parser;
-use touchpoint_tracker::{cli, config::Cli, telemetry};
+use touchpoint_tracker::{
+    cli,
+    config::{Cli, Command},
+    server, telemetry,
+};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = Cli::parse();
     telemetry::init(args.global.log_format);
+    if matches!(args.command, None | Some(Command::Serve)) {
+        // Each connection is a file: the common soft limit of 1,024 would
+        // cap the service far below what the machine allows.
+        match server::raise_open_files_limit() {
+            Ok(limit) => tracing::info!(open_files_limit = limit, "open-files limit"),
+            Err(err) => tracing::warn!(error = %err, "reading the open-files limit failed"),
+        }
+    }
     match cli::run(args).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {

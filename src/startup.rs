@@ -3,11 +3,8 @@
 use std::{future::Future, net::SocketAddr, time::Duration};
 
 use anyhow::Context;
-use poem::{
-    listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
-    Server,
-};
 use sea_orm::DatabaseConnection;
+use tokio::net::TcpListener;
 
 use crate::{
     api,
@@ -18,13 +15,14 @@ use crate::{
         retention::{self, RetentionPolicy},
         store::{InlineReader, WriterConnection},
     },
+    server::{self, ServerSettings},
 };
 
 /// In-flight requests get this long to finish after a shutdown signal.
 const GRACEFUL_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Application {
-    acceptor: TcpAcceptor,
+    listener: TcpListener,
     address: SocketAddr,
     db: DatabaseConnection,
     /// What the encounter writer writes through (see `db::writer_connection`).
@@ -33,6 +31,7 @@ pub struct Application {
     reader: InlineReader,
     limits: Limits,
     retention: Option<RetentionPolicy>,
+    server: ServerSettings,
 }
 
 impl Application {
@@ -43,23 +42,21 @@ impl Application {
         db::migrate(&db).await?;
         let writer_db = db::writer_connection(&settings.database, &db).await?;
         let reader = db::inline_reader(&settings.database, &db)?;
-        let acceptor = TcpListener::bind(settings.bind)
-            .into_acceptor()
+        let listener = TcpListener::bind(settings.bind)
             .await
             .with_context(|| format!("binding {}", settings.bind))?;
-        let address = acceptor
+        let address = listener
             .local_addr()
-            .first()
-            .and_then(|addr| addr.as_socket_addr().copied())
             .context("the listener has no socket address")?;
         Ok(Application {
-            acceptor,
+            listener,
             address,
             db,
             writer_db,
             reader,
             limits: settings.limits.clone(),
             retention: settings.retention,
+            server: settings.server,
         })
     }
 
@@ -97,9 +94,14 @@ impl Application {
             self.reader.clone(),
             &self.limits,
         );
-        let result = Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(app, shutdown, Some(GRACEFUL_SHUTDOWN_TIMEOUT))
-            .await;
+        let result = server::serve(
+            self.listener,
+            app,
+            self.server,
+            shutdown,
+            GRACEFUL_SHUTDOWN_TIMEOUT,
+        )
+        .await;
         purge.abort();
         if let Some(retention) = retention {
             // Each erasure is one transaction: stopping between them is safe.

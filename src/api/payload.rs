@@ -60,7 +60,24 @@ fn too_large(limit: usize) -> ApiError {
     )
 }
 
-async fn read_json(body: &mut RequestBody, limit: usize) -> poem::Result<serde_json::Value> {
+/// The length the request declares for its body (`Content-Length`); hyper
+/// has already refused a malformed or conflicting one.
+fn declared_length(request: &Request) -> Option<u64> {
+    let value = request.headers().get(poem::http::header::CONTENT_LENGTH)?;
+    value.to_str().ok()?.trim().parse().ok()
+}
+
+async fn read_json(
+    request: &Request,
+    body: &mut RequestBody,
+    limit: usize,
+) -> poem::Result<serde_json::Value> {
+    // Refused before reading a byte: a client declaring 10 GB gets its 413
+    // at once instead of waiting to send it, and hyper closes the
+    // connection instead of reading the body it no longer needs.
+    if declared_length(request).is_some_and(|length| length > limit as u64) {
+        return Err(too_large(limit).into());
+    }
     let bytes = body
         .take()?
         .into_bytes_limit(limit)
@@ -126,7 +143,7 @@ impl<T: Type + DeserializeOwned> ParsePayload for JsonBody<T> {
     const IS_REQUIRED: bool = true;
 
     async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
-        let value = read_json(body, limits(request).json_bytes).await?;
+        let value = read_json(request, body, limits(request).json_bytes).await?;
         let digest = digest_of(request, &value)?;
         Ok(JsonBody(from_value(value)?, digest))
     }
@@ -165,7 +182,7 @@ impl<T: Type + DeserializeOwned, const MAX: usize> ParsePayload for JsonItems<T,
     const IS_REQUIRED: bool = true;
 
     async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
-        let value = read_json(body, limits(request).batch_bytes).await?;
+        let value = read_json(request, body, limits(request).batch_bytes).await?;
         let digest = digest_of(request, &value)?;
         let serde_json::Value::Array(items) = value else {
             return Err(ApiError::validation("body", "must be a JSON array").into());

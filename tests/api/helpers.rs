@@ -172,6 +172,7 @@ async fn spawn_app_configured(
         bind: "127.0.0.1:0".parse().unwrap(),
         limits,
         retention,
+        server: Default::default(),
     };
     let app = Application::build(&settings)
         .await

@@ -6,6 +6,7 @@ mod authz;
 mod candidates;
 mod cli;
 mod concurrency;
+mod connections;
 mod crash;
 mod database;
 mod encounters;

@@ -6,6 +6,7 @@ mod authz;
 mod candidates;
 mod cli;
 mod concurrency;
+mod contract;
 mod crash;
 mod database;
 mod encounters;

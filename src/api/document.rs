@@ -259,7 +259,8 @@ pub fn finish<T: OpenApi>(service: &OpenApiService<T, ()>) -> String {
 
 /// Serves the finished document as `openapi.json`.
 pub fn spec_endpoint<T: OpenApi>(service: &OpenApiService<T, ()>) -> impl Endpoint + 'static {
-    let document = finish(service);
+    // As poem-openapi serves it: without the file's trailing newline.
+    let document = finish(service).trim_end().to_owned();
     make_sync(move |_| {
         Response::builder()
             .content_type("application/json")

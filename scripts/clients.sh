@@ -11,6 +11,9 @@
 #      type-checked against them with tsc --noEmit.
 #   3. `redocly lint` of the document (redocly.yaml). Findings go to
 #      /tmp/lint-findings.txt; any error or warning fails the script.
+#      Then Spectral with the OWASP API security ruleset (pinned in
+#      clients/lint, npm ci; rules and the reasons for those turned off in
+#      clients/lint/.spectral.yaml): any finding fails the script.
 #   4. The service on a fresh SQLite database and a free port; then
 #      pytest clients/python/tests through the generated client;
 #      examples/reporting_job.py on a second organization filled by
@@ -155,6 +158,17 @@ if [ "$(cat "$WORK/lint.json.count")" != 0 ]; then
     else
         cat "$LINT_FINDINGS"
         die "redocly lint has findings (listed above)"
+    fi
+fi
+
+step "spectral lint, OWASP API security ruleset (clients/lint/.spectral.yaml)"
+(cd clients/lint && npm ci --no-audit --no-fund --loglevel=error)
+if ! (cd clients/lint && node_modules/.bin/spectral lint ../../openapi/openapi.json \
+    --ruleset .spectral.yaml --fail-severity hint --format text); then
+    if [ "${LINT_STRICT:-1}" = 0 ]; then
+        echo "LINT_STRICT=0: going on despite the Spectral findings"
+    else
+        die "spectral lint (OWASP ruleset) has findings (listed above)"
     fi
 fi
 

@@ -33,6 +33,7 @@ pub struct AuditEvent {
     pub actor_key_id: Nullable<i64>,
     /// The key's name when it made the change, or what the service was
     /// doing (`command line`, `demo seed`).
+    #[oai(validator(max_length = 200))]
     pub actor_name: String,
     pub resource_type: AuditResource,
     /// The id of the touchpoint, candidate, encounter, API key or
@@ -41,6 +42,7 @@ pub struct AuditEvent {
     pub action: AuditAction,
     /// The names of the fields the change set or changed (on create: the
     /// fields given a value); empty for a delete.
+    #[oai(validator(max_items = 16, max_length = 64))]
     pub changed_fields: Vec<String>,
     /// The candidate the change is about: set on candidate and encounter
     /// events, `null` on the others.
@@ -110,6 +112,7 @@ impl AuditEventsApi {
         /// Only events before this moment (RFC 3339); after `from`.
         to: Query<Option<QueryTime>>,
         /// The `next_cursor` of the previous page.
+        #[oai(validator(max_length = 128))]
         cursor: Query<Option<String>>,
         /// Page size, 1 to 500 (default 50).
         #[oai(validator(minimum(value = "1"), maximum(value = "500")))]

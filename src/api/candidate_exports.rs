@@ -55,6 +55,7 @@ pub struct CandidateEncounterRecord {
     /// score and for unscored encounters.
     pub shift: Nullable<i32>,
     /// What the candidate said or showed; `null` when none or erased.
+    #[oai(validator(max_length = 4000))]
     pub note: Nullable<String>,
     /// The id of the API key that recorded it.
     pub recorded_by_key_id: i64,
@@ -70,6 +71,7 @@ pub struct CandidateExportTouchpoint {
     /// The touchpoint's id.
     pub id: i64,
     /// Its name.
+    #[oai(validator(max_length = 200))]
     pub name: String,
     pub kind: Kind,
     pub channel: Channel,

@@ -40,10 +40,13 @@ pub struct Candidate {
     pub id: i64,
     /// The applicant-tracking system's id; unique within the organization.
     /// `null` once the candidate is erased.
+    #[oai(validator(max_length = 200))]
     pub external_ref: Nullable<String>,
     /// How to address the candidate; `null` when not given or erased.
+    #[oai(validator(max_length = 200))]
     pub display_name: Nullable<String>,
     /// The candidate's e-mail address; `null` when not given or erased.
+    #[oai(validator(max_length = 320))]
     pub email: Nullable<String>,
     /// Where the candidate is in the journey now.
     pub stage: Stage,
@@ -87,8 +90,13 @@ pub struct CreateCandidate {
     #[serde(default)]
     #[oai(nullable)]
     pub display_name: Option<String>,
-    /// An e-mail address, up to 320 characters.
-    #[oai(validator(max_length = 320))]
+    /// An e-mail address, up to 320 characters: `local@domain`, one `@`, no
+    /// whitespace or control characters (surrounding whitespace is trimmed;
+    /// blank is none).
+    #[oai(validator(
+        max_length = 320,
+        pattern = r"^[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*(?:[^@\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+@[^@\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+)?[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    ))]
     #[serde(default)]
     #[oai(nullable)]
     pub email: Option<String>,
@@ -124,8 +132,11 @@ pub struct UpdateCandidate {
     #[serde(default)]
     #[oai(nullable)]
     pub display_name: MaybeUndefined<String>,
-    /// `null` clears it.
-    #[oai(validator(max_length = 320))]
+    /// An e-mail address, as in `CreateCandidate`; `null` clears it.
+    #[oai(validator(
+        max_length = 320,
+        pattern = r"^[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*(?:[^@\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+@[^@\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+)?[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    ))]
     #[serde(default)]
     #[oai(nullable)]
     pub email: MaybeUndefined<String>,
@@ -197,8 +208,10 @@ impl CandidatesApi {
         /// Only candidates at this stage.
         stage: Query<Option<Stage>>,
         /// Only the candidate with this ATS id.
+        #[oai(validator(max_length = 200))]
         external_ref: Query<Option<String>>,
         /// The `next_cursor` of the previous page.
+        #[oai(validator(max_length = 128))]
         cursor: Query<Option<String>>,
         /// Page size, 1 to 500 (default 50).
         #[oai(validator(minimum(value = "1"), maximum(value = "500")))]

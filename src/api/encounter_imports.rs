@@ -129,6 +129,7 @@ impl ImportEncounter {
 #[derive(Object, Debug)]
 pub struct BatchRecorded {
     /// The ids of the new encounters, in the order of the batch.
+    #[oai(validator(max_items = 5000))]
     pub encounter_ids: Vec<i64>,
     /// Candidates created for unknown `candidate_external_ref`s.
     pub candidates_created: u64,

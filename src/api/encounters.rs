@@ -46,6 +46,7 @@ pub struct Encounter {
     /// friend as a place to work?", 0 to 10; `null` when not measured.
     pub score: Nullable<i32>,
     /// What the candidate said or showed about the employer.
+    #[oai(validator(max_length = 4000))]
     pub note: Nullable<String>,
     /// The API key that recorded it.
     pub recorded_by_key_id: i64,
@@ -219,6 +220,7 @@ impl EncountersApi {
         /// Only encounters before this moment.
         to: Query<Option<QueryTime>>,
         /// The `next_cursor` of the previous page.
+        #[oai(validator(max_length = 128))]
         cursor: Query<Option<String>>,
         /// Page size, 1 to 500 (default 50).
         #[oai(validator(minimum(value = "1"), maximum(value = "500")))]

@@ -74,6 +74,7 @@ pub struct ExportedDeletion {
 #[derive(Object)]
 pub struct ExportEnd {
     /// Pass as `cursor` to the next export (also in `X-Next-Cursor`).
+    #[oai(validator(max_length = 128))]
     pub next_cursor: String,
     /// The number of change records before this one.
     pub rows: u64,
@@ -186,6 +187,7 @@ impl ExportsApi {
         auth: ApiKeyAuth,
         db: Data<&DatabaseConnection>,
         /// The next cursor of the previous export; absent for everything.
+        #[oai(validator(max_length = 128))]
         cursor: Query<Option<String>>,
         /// `ndjson` (default) or `csv`.
         format: Query<Option<ExportFormat>>,

@@ -11,6 +11,7 @@ use super::{
 #[derive(Object)]
 pub struct Health {
     /// `ok` when the database answers.
+    #[oai(validator(max_length = 16))]
     pub status: String,
 }
 

@@ -22,6 +22,7 @@ pub struct JourneyStep {
     /// The touchpoint met.
     pub touchpoint_id: i64,
     /// The touchpoint's name.
+    #[oai(validator(max_length = 200))]
     pub touchpoint_name: String,
     pub kind: Kind,
     pub channel: Channel,
@@ -34,6 +35,7 @@ pub struct JourneyStep {
     /// score and for unscored encounters.
     pub shift: Nullable<i32>,
     /// What the candidate said or showed; `null` when none.
+    #[oai(validator(max_length = 4000))]
     pub note: Nullable<String>,
 }
 

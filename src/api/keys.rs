@@ -27,9 +27,11 @@ pub struct ApiKey {
     /// The key's id.
     pub id: i64,
     /// What the key is for.
+    #[oai(validator(max_length = 200))]
     pub name: String,
     pub role: Role,
     /// The token's first characters, to tell keys apart.
+    #[oai(validator(max_length = 12))]
     pub token_prefix: String,
     /// Last successful use, to the minute.
     pub last_used_at: Nullable<DateTime<Utc>>,
@@ -98,6 +100,7 @@ impl Example for CreateApiKey {
 pub struct CreatedApiKey {
     pub key: ApiKey,
     /// The bearer token: `Authorization: Bearer <token>`.
+    #[oai(validator(max_length = 47))]
     pub token: String,
 }
 
@@ -141,6 +144,7 @@ impl KeysApi {
         auth: ApiKeyAuth,
         db: Data<&DatabaseConnection>,
         /// The `next_cursor` of the previous page.
+        #[oai(validator(max_length = 128))]
         cursor: Query<Option<String>>,
         /// Page size, 1 to 500 (default 50).
         #[oai(validator(minimum(value = "1"), maximum(value = "500")))]

@@ -93,8 +93,9 @@ shape `{\"error\": {\"code\", \"message\", \"field\"}}`. Lists return \
 
 /// The one server: the service itself, wherever it runs. A relative URL, so
 /// the document does not change with the environment.
-const SERVER: &str = "This service: the address it listens on \
-(`--bind`, by default `http://127.0.0.1:8080`).";
+const SERVER: &str = "This service, in every environment (local, staging or \
+production): the address it listens on (`--bind`, by default \
+`http://127.0.0.1:8080`).";
 
 /// The OpenAPI service: every operation of the API and its document.
 pub fn openapi_service() -> OpenApiService<Apis, ()> {
@@ -111,9 +112,7 @@ pub fn openapi_service() -> OpenApiService<Apis, ()> {
 
 /// The OpenAPI document, as committed in `openapi/openapi.json`.
 pub fn openapi_document() -> String {
-    let mut document = openapi_service().spec();
-    document.push('\n');
-    document
+    document::finish(&openapi_service())
 }
 
 /// Every route of the service, with the database, the encounter writer, the
@@ -127,8 +126,8 @@ pub fn routes(
     limits: &Limits,
 ) -> impl Endpoint<Output = Response> {
     let service = openapi_service();
-    let docs = service.swagger_ui();
-    let spec = service.spec_endpoint();
+    let docs = document::docs_endpoint(&service);
+    let spec = document::spec_endpoint(&service);
     let writer = EncounterWriter::start(writer_db, reader.clone());
     let rate_limiter = limits
         .rate

@@ -25,8 +25,10 @@ pub struct Organization {
     /// The organization's id.
     pub id: i64,
     /// Its short unique name, set when it was created.
+    #[oai(validator(max_length = 64))]
     pub slug: String,
     /// Its display name.
+    #[oai(validator(max_length = 200))]
     pub name: String,
     /// Small-group suppression: every report point or row backed by fewer
     /// scored encounters than this (for perception shift: fewer

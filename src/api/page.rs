@@ -21,8 +21,10 @@ macro_rules! page_type {
         #[derive(poem_openapi::Object)]
         pub struct $page {
             /// The rows of this page.
+            #[oai(validator(max_items = 500))]
             pub items: Vec<$item>,
             /// Pass as `cursor` to read the next page; `null` on the last page.
+            #[oai(validator(max_length = 128))]
             pub next_cursor: $crate::api::nullable::Nullable<String>,
         }
 

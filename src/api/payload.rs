@@ -169,8 +169,14 @@ impl<T: Type, const MAX: usize> Payload for JsonItems<T, MAX> {
         is_json(content_type)
     }
 
+    /// An array of 1 to `MAX` items: the bounds [`ParsePayload`] enforces.
     fn schema_ref() -> MetaSchemaRef {
-        <Vec<T> as Type>::schema_ref()
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            items: Some(Box::new(T::schema_ref())),
+            min_items: Some(1),
+            max_items: Some(MAX),
+            ..MetaSchema::new("array")
+        }))
     }
 
     fn register(registry: &mut Registry) {

@@ -87,6 +87,7 @@ pub struct TrendPoint {
 #[derive(Object)]
 pub struct TrendSeries {
     /// The kind, channel or stage value, the touchpoint id, or `all`.
+    #[oai(validator(max_length = 200))]
     pub group: String,
     /// Every bucket of the window, in time order, with zero counts where
     /// nothing happened.
@@ -112,6 +113,7 @@ pub struct TouchpointImpact {
     /// The touchpoint.
     pub touchpoint_id: i64,
     /// The touchpoint's name.
+    #[oai(validator(max_length = 200))]
     pub name: String,
     pub kind: Kind,
     pub channel: Channel,
@@ -195,6 +197,7 @@ pub struct ShiftHistogramBin {
 #[derive(Object)]
 pub struct ShiftGroup {
     /// The kind or stage value, or `all`.
+    #[oai(validator(max_length = 200))]
     pub group: String,
     /// Candidates with at least two scores in the window.
     pub candidates: i64,
@@ -216,6 +219,7 @@ pub struct ShiftGroup {
     /// candidates or when suppressed.
     pub mean_shift: Nullable<f64>,
     /// All 21 shifts from −10 to 10, in order; empty when suppressed.
+    #[oai(validator(max_items = 21))]
     pub histogram: Vec<ShiftHistogramBin>,
 }
 
@@ -267,10 +271,12 @@ pub struct PerceptionSummary {
     /// Up to three touchpoints with the highest positive mean attributed
     /// shift, best first; touchpoints whose mean is `null` (suppressed)
     /// are never listed.
+    #[oai(validator(max_items = 3))]
     pub most_positive: Vec<TouchpointImpact>,
     /// Up to three touchpoints with the most negative mean attributed
     /// shift, worst first; touchpoints whose mean is `null` (suppressed)
     /// are never listed.
+    #[oai(validator(max_items = 3))]
     pub most_negative: Vec<TouchpointImpact>,
 }
 

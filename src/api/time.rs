@@ -15,6 +15,7 @@ use poem_openapi::{
 };
 use serde::{Deserialize, Deserializer};
 
+use super::document::DATE_TIME_MAX_LENGTH;
 use crate::domain::validate;
 
 /// The message of every refused date-time.
@@ -24,7 +25,8 @@ as 2026-11-02T09:00:00Z";
 /// Parses an RFC 3339 date-time (`T` or `t` between date and time, an offset
 /// or `Z`) whose UTC year is 0001 to 9999.
 pub fn parse(text: &str) -> Result<DateTime<Utc>, &'static str> {
-    if !matches!(text.as_bytes().get(10), Some(b'T' | b't')) {
+    // The longest: nanoseconds and an offset (the document's `maxLength`).
+    if text.len() > DATE_TIME_MAX_LENGTH || !matches!(text.as_bytes().get(10), Some(b'T' | b't')) {
         return Err(EXPECTED);
     }
     let at = DateTime::parse_from_rfc3339(text).map_err(|_| EXPECTED)?;
@@ -101,6 +103,7 @@ mod tests {
             "2026-11-02T09:00:00Z",
             "2026-11-02t09:00:00z",
             "2026-11-02T09:00:00.123456+07:00",
+            "2026-11-02T09:00:00.123456789+07:00",
             "0001-01-01T00:00:00Z",
             "9999-12-31T23:59:59Z",
         ] {
@@ -115,6 +118,7 @@ mod tests {
             "2026-11-02T09:00:00+0700",
             "2026-11-02",
             "2026-13-02T09:00:00Z",
+            "2026-11-02T09:00:00.1234567891Z",
             // In UTC these are year 0 and year 10000.
             "0001-01-01T00:30:00+01:00",
             "9999-12-31T23:30:00-01:00",

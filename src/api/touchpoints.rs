@@ -27,11 +27,13 @@ pub struct Touchpoint {
     /// The touchpoint's id.
     pub id: i64,
     /// Unique within the organization.
+    #[oai(validator(max_length = 200))]
     pub name: String,
     pub kind: Kind,
     pub channel: Channel,
     pub stage: Stage,
     /// What the touchpoint is; `null` when not given.
+    #[oai(validator(max_length = 2000))]
     pub description: Nullable<String>,
     /// Set once archived; an archived touchpoint takes no new encounters.
     pub archived_at: Nullable<DateTime<Utc>>,
@@ -181,6 +183,7 @@ impl TouchpointsApi {
         /// Include archived touchpoints (default false).
         include_archived: Query<Option<bool>>,
         /// The `next_cursor` of the previous page.
+        #[oai(validator(max_length = 128))]
         cursor: Query<Option<String>>,
         /// Page size, 1 to 500 (default 50).
         #[oai(validator(minimum(value = "1"), maximum(value = "500")))]

@@ -13,6 +13,9 @@ use super::{DomainError, DomainResult};
 
 pub const DEFAULT_LIMIT: u64 = 50;
 pub const MAX_LIMIT: u64 = 500;
+/// The longest cursor any list or export accepts (the document's
+/// `maxLength`). Cursors this API issues are far shorter (at most 60).
+pub const CURSOR_MAX_LENGTH: usize = 128;
 const CURSOR_PREFIX: &str = "id:";
 
 /// Which page to read.
@@ -47,7 +50,12 @@ impl PageRequest {
                 format!("must be between 1 and {MAX_LIMIT}"),
             ));
         }
-        let after_id = cursor.map(decode_cursor).transpose()?;
+        let after_id = cursor
+            .map(|cursor| {
+                check_cursor_length(cursor)?;
+                decode_cursor(cursor)
+            })
+            .transpose()?;
         Ok(Self { after_id, limit })
     }
 
@@ -120,13 +128,26 @@ fn encode_cursor(id: i64) -> String {
     URL_SAFE_NO_PAD.encode(format!("{CURSOR_PREFIX}{id}"))
 }
 
+/// Refuses a cursor longer than [`CURSOR_MAX_LENGTH`], before decoding it.
+pub fn check_cursor_length(cursor: &str) -> DomainResult<()> {
+    if cursor.chars().count() > CURSOR_MAX_LENGTH {
+        return Err(DomainError::invalid(
+            "cursor",
+            format!("must be at most {CURSOR_MAX_LENGTH} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// The id a cursor holds. Only the text [`encode_cursor`] writes is
+/// accepted: `id:007` or `id:+7` would name the same row in many spellings.
 fn decode_cursor(cursor: &str) -> DomainResult<i64> {
     URL_SAFE_NO_PAD
         .decode(cursor)
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok())
         .and_then(|text| text.strip_prefix(CURSOR_PREFIX)?.parse::<i64>().ok())
-        .filter(|id| *id >= 0)
+        .filter(|id| *id >= 0 && encode_cursor(*id) == cursor)
         .ok_or_else(|| DomainError::invalid("cursor", "is not a cursor this API returned"))
 }
 
@@ -141,9 +162,24 @@ mod tests {
 
     #[test]
     fn garbage_cursors_are_rejected() {
-        for bad in ["", "!!", "aWQ6", "eHl6", &URL_SAFE_NO_PAD.encode("id:-5")] {
+        let spellings = ["id:-5", "id:007", "id:+7", "id: 7"].map(|t| URL_SAFE_NO_PAD.encode(t));
+        for bad in ["", "!!", "aWQ6", "eHl6"]
+            .into_iter()
+            .chain(spellings.iter().map(String::as_str))
+        {
             assert!(decode_cursor(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn long_cursors_are_refused_before_decoding() {
+        let long = "A".repeat(CURSOR_MAX_LENGTH + 1);
+        let err = PageRequest::new(Some(&long), None).unwrap_err();
+        assert!(
+            matches!(&err, DomainError::Invalid { field, .. } if field == "cursor"),
+            "{err:?}"
+        );
+        assert!(check_cursor_length(&"A".repeat(CURSOR_MAX_LENGTH)).is_ok());
     }
 
     #[test]

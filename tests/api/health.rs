@@ -36,7 +36,14 @@ async fn docs_ui_and_document_are_served() {
         .unwrap();
 
     assert_eq!(docs.status(), 200);
-    assert!(docs.text().await.unwrap().contains("swagger"));
+    let docs = docs.text().await.unwrap();
+    assert!(docs.contains("swagger"));
+    // The page shows the finished document, as /openapi.json does.
+    let finished = touchpoint_tracker::api::openapi_document();
+    assert!(
+        docs.contains(finished.trim_end()),
+        "/docs shows another document"
+    );
     assert_eq!(document.status(), 200);
     let served = document.text().await.unwrap();
     // The served document is the committed one (its trailing newline aside).

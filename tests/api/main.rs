@@ -7,6 +7,7 @@ mod candidates;
 mod cli;
 mod concurrency;
 mod connections;
+mod contract;
 mod crash;
 mod database;
 mod encounters;

@@ -124,7 +124,11 @@ fn info_names_version_description_contact_license_and_server() {
     // One server, the same in every environment: the service itself.
     findings.check(
         document["servers"]
-            == json!([{"url": "/", "description": document["servers"][0]["description"]}])
+            == json!([{
+                "url": "/",
+                "description": document["servers"][0]["description"],
+                "x-internal": true,
+            }])
             && is_text(&document["servers"][0]["description"]),
         || {
             format!(
@@ -497,4 +501,132 @@ fn response_fields_sent_as_null_are_required() {
         }
     }
     findings.assert_none("response fields");
+}
+
+/// The component schemas of every request body: (where, component, schema
+/// of the body itself).
+fn request_bodies(document: &Value) -> Vec<(String, String, &Value)> {
+    let mut bodies = Vec::new();
+    for (name, operation) in operations(document) {
+        for (media_type, media) in operation["requestBody"]["content"]
+            .as_object()
+            .into_iter()
+            .flatten()
+        {
+            let schema = &media["schema"];
+            let named = ref_name(schema).or_else(|| ref_name(&schema["items"]));
+            if let Some(component) = named {
+                bodies.push((format!("{name} {media_type}"), component.to_owned(), schema));
+            }
+        }
+    }
+    bodies
+}
+
+#[test]
+fn every_request_body_refuses_unknown_fields() {
+    let document = document();
+    let schemas = &document["components"]["schemas"];
+    let bodies = request_bodies(&document);
+    assert_eq!(bodies.len(), 10, "request bodies changed: update this test");
+    let mut findings = Findings::default();
+    for (at, component, _) in bodies {
+        findings.check(schemas[&component]["additionalProperties"] == false, || {
+            format!("{at}: {component} does not say additionalProperties: false")
+        });
+    }
+    findings.assert_none("request bodies");
+}
+
+#[test]
+fn every_string_anywhere_has_a_max_length_and_every_integer_bounds() {
+    let document = document();
+    let mut findings = Findings::default();
+    for (root, schema, _) in schema_roots(&document) {
+        walk(
+            &root,
+            schema,
+            &mut |at, schema, _| {
+                if schema["type"] == "string" {
+                    // Unbounded on purpose (clients/lint/.spectral.yaml says
+                    // why): the streamed export, and error messages, which
+                    // may quote the refused input.
+                    let unbounded = at.contains("/exports/encounters 200 text/csv")
+                        || at.starts_with("ErrorDetail.");
+                    findings.check(
+                        schema["maxLength"].is_u64() || schema["enum"].is_array() || unbounded,
+                        || format!("{at}: a string without maxLength"),
+                    );
+                }
+                if schema["type"] == "integer" {
+                    findings.check(
+                        schema["minimum"].is_number() && schema["maximum"].is_number(),
+                        || format!("{at}: an integer without minimum and maximum"),
+                    );
+                }
+            },
+            0,
+        );
+    }
+    findings.assert_none("bounds");
+}
+
+#[test]
+fn every_string_parameter_has_a_max_length() {
+    let document = document();
+    let mut findings = Findings::default();
+    let mut strings = 0;
+    for (name, operation) in operations(&document) {
+        for parameter in operation["parameters"].as_array().into_iter().flatten() {
+            let schema = &parameter["schema"];
+            if schema["type"] != "string" {
+                continue;
+            }
+            strings += 1;
+            findings.check(schema["maxLength"].is_u64(), || {
+                format!(
+                    "{name}: {} parameter {} has no maxLength",
+                    parameter["in"], parameter["name"]
+                )
+            });
+        }
+    }
+    findings.assert_none("string parameters");
+    // cursors (6), dates and date-times (12), external_ref, Idempotency-Key (3)
+    assert_eq!(strings, 22, "string parameters changed: update this test");
+}
+
+#[test]
+fn the_batch_states_its_item_bounds() {
+    let document = document();
+    let schema = &document["paths"]["/api/v1/encounters/batch"]["post"]["requestBody"]["content"]
+        ["application/json"]["schema"];
+    assert_eq!(schema["type"], "array");
+    assert_eq!(schema["minItems"], 1);
+    assert_eq!(
+        schema["maxItems"],
+        touchpoint_tracker::domain::ingest::BATCH_MAX
+    );
+    assert_eq!(ref_name(&schema["items"]), Some("ImportEncounter"));
+}
+
+#[test]
+fn email_fields_state_the_servers_rule() {
+    let document = document();
+    let schemas = &document["components"]["schemas"];
+    for component in ["CreateCandidate", "UpdateCandidate"] {
+        let email = &schemas[component]["properties"]["email"];
+        assert_eq!(email["maxLength"], 320, "{component}.email");
+        assert!(
+            email["pattern"]
+                .as_str()
+                .is_some_and(|p| p.starts_with('^') && p.ends_with('$')),
+            "{component}.email has no anchored pattern: {email}"
+        );
+    }
+    // What the service sends back is what it stored: bounded the same way.
+    assert_eq!(
+        schemas["Candidate"]["properties"]["email"]["maxLength"],
+        320
+    );
 }

@@ -32,8 +32,8 @@ use crate::domain::{
 /// `candidate_id` or by `candidate_external_ref` (the applicant-tracking
 /// system's id; an unknown one creates the candidate, at stage
 /// `awareness`), and the touchpoint by `touchpoint_id` or by its exact
-/// `touchpoint_name`. An optional field may also be `null`, as absent
-/// (exports from spreadsheets and survey tools write empty cells so).
+/// `touchpoint_name`. An optional field but `source` may also be `null`, as
+/// absent (exports from spreadsheets and survey tools write empty cells so).
 #[derive(Object, Deserialize, Debug, Clone)]
 #[oai(deny_unknown_fields, example, skip_serializing_if_is_none)]
 #[serde(deny_unknown_fields)]
@@ -60,9 +60,9 @@ pub struct ImportEncounter {
     /// When it happened (UTC); at most 5 minutes in the future.
     #[serde(deserialize_with = "rfc3339")]
     pub occurred_at: DateTime<Utc>,
-    /// Defaults to `candidate_survey`.
+    /// Defaults to `candidate_survey`. Absent, never `null`: the document
+    /// cannot say a nullable enum in OpenAPI 3.0 without a type beside it.
     #[serde(default)]
-    #[oai(nullable)]
     pub source: Option<Source>,
     /// 0 to 10, or absent when not measured.
     #[oai(validator(minimum(value = "0"), maximum(value = "10")))]

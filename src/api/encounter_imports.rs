@@ -375,7 +375,7 @@ impl EncounterImportsApi {
             Err(mut err) => {
                 // An error that says otherwise (a stream the key does not
                 // know: none of it) keeps its count.
-                let lines = &mut body_of(&mut err).lines_committed;
+                let lines = &mut err.body_mut().lines_committed;
                 lines.get_or_insert(import.report.lines_committed);
                 Err(err)
             }
@@ -605,24 +605,8 @@ fn checked(
 
 /// Sets `lines_committed` on an error of the import.
 fn with_lines_committed(mut err: ApiError, lines: u64) -> ApiError {
-    body_of(&mut err).lines_committed = Some(lines);
+    err.body_mut().lines_committed = Some(lines);
     err
-}
-
-fn body_of(err: &mut ApiError) -> &mut ErrorBody {
-    match err {
-        ApiError::BadRequest(body)
-        | ApiError::Unauthorized(body)
-        | ApiError::Forbidden(body)
-        | ApiError::NotFound(body)
-        | ApiError::Conflict(body)
-        | ApiError::PayloadTooLarge(body)
-        | ApiError::UnsupportedMediaType(body)
-        | ApiError::Unprocessable(body)
-        | ApiError::TooManyRequests(body, _)
-        | ApiError::Internal(body)
-        | ApiError::Unavailable(body) => &mut body.0,
-    }
 }
 
 /// The import's errors raised before it runs (an unknown key, a wrong

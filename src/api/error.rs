@@ -214,7 +214,15 @@ impl ApiError {
     }
 
     /// The error body, whatever the status.
-    pub fn into_body(self) -> ErrorBody {
+    pub fn into_body(mut self) -> ErrorBody {
+        std::mem::replace(
+            self.body_mut(),
+            ErrorBody::new(ErrorCode::Internal, "", None),
+        )
+    }
+
+    /// The error body, to add to it, whatever the status.
+    pub fn body_mut(&mut self) -> &mut ErrorBody {
         match self {
             ApiError::BadRequest(body)
             | ApiError::Unauthorized(body)
@@ -226,7 +234,7 @@ impl ApiError {
             | ApiError::Unprocessable(body)
             | ApiError::TooManyRequests(body, _)
             | ApiError::Internal(body)
-            | ApiError::Unavailable(body) => body.0,
+            | ApiError::Unavailable(body) => &mut body.0,
         }
     }
 

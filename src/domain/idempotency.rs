@@ -17,7 +17,10 @@ use sea_orm::{
 };
 use sha2::{Digest, Sha256};
 
-use super::{store::Executor, DomainError, DomainResult};
+use super::{
+    store::{Executor, Row},
+    DomainError, DomainResult,
+};
 
 /// The header's name, which is also the `field` of its errors.
 pub const HEADER: &str = "Idempotency-Key";
@@ -106,18 +109,12 @@ pub async fn find(
     organization_id: i64,
     idempotency: &Idempotency,
 ) -> DomainResult<Option<StoredResponse>> {
-    let select = idempotency_key::Entity::find()
-        .select_only()
-        .columns([
-            idempotency_key::Column::Fingerprint,
-            idempotency_key::Column::Status,
-            idempotency_key::Column::ResponseBody,
-        ])
-        .filter(idempotency_key::Column::OrganizationId.eq(organization_id))
-        .filter(idempotency_key::Column::Key.eq(&idempotency.key))
-        .into_query();
-    let rows = db.query(&select).await?;
-    let Some(row) = rows.first() else {
+    let columns = [
+        idempotency_key::Column::Fingerprint,
+        idempotency_key::Column::Status,
+        idempotency_key::Column::ResponseBody,
+    ];
+    let Some(row) = key_row(db, organization_id, idempotency, columns).await? else {
         return Ok(None);
     };
     if row.get::<String>(0)? != idempotency.fingerprint {
@@ -127,6 +124,22 @@ pub async fn find(
         status: u16::try_from(row.get::<i32>(1)?).unwrap_or(200),
         body: row.get(2)?,
     }))
+}
+
+/// The `columns` of the key's row, if the key was used.
+async fn key_row<const N: usize>(
+    db: &impl Executor,
+    organization_id: i64,
+    idempotency: &Idempotency,
+    columns: [idempotency_key::Column; N],
+) -> DomainResult<Option<Row>> {
+    let select = idempotency_key::Entity::find()
+        .select_only()
+        .columns(columns)
+        .filter(idempotency_key::Column::OrganizationId.eq(organization_id))
+        .filter(idempotency_key::Column::Key.eq(&idempotency.key))
+        .into_query();
+    Ok(db.query(&select).await?.into_iter().next())
 }
 
 /// Claims the key inside a write transaction. `None`: claimed, go on with
@@ -322,17 +335,11 @@ pub async fn import_checkpoint(
     organization_id: i64,
     key: &Idempotency,
 ) -> DomainResult<Option<ImportCheckpoint>> {
-    let select = idempotency_key::Entity::find()
-        .select_only()
-        .columns([
-            idempotency_key::Column::Fingerprint,
-            idempotency_key::Column::ResponseBody,
-        ])
-        .filter(idempotency_key::Column::OrganizationId.eq(organization_id))
-        .filter(idempotency_key::Column::Key.eq(&key.key))
-        .into_query();
-    let rows = db.query(&select).await?;
-    let Some(row) = rows.first() else {
+    let columns = [
+        idempotency_key::Column::Fingerprint,
+        idempotency_key::Column::ResponseBody,
+    ];
+    let Some(row) = key_row(db, organization_id, key, columns).await? else {
         return Ok(None);
     };
     let fingerprint: String = row.get(0)?;

@@ -41,6 +41,9 @@ pub enum ErrorCode {
     KeyStillNeeded,
     /// The request body is larger than the server accepts.
     PayloadTooLarge,
+    /// The client stopped sending the request body (nothing for
+    /// `BODY_READ_TIMEOUT_SECONDS`); the connection is closed.
+    RequestTimeout,
     /// The request body is not `application/json`.
     UnsupportedMediaType,
     /// The key sent more requests than its rate limit allows; retry after
@@ -68,6 +71,7 @@ impl ErrorCode {
             | ErrorCode::CandidateErased
             | ErrorCode::KeyStillNeeded => StatusCode::CONFLICT,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -145,6 +149,9 @@ pub enum ApiError {
     /// external_ref, archived touchpoint, erased candidate).
     #[oai(status = 409)]
     Conflict(Json<ErrorBody>),
+    /// The client stopped sending the request body; the connection is closed.
+    #[oai(status = 408)]
+    RequestTimeout(Json<ErrorBody>),
     /// The request body is too large.
     #[oai(status = 413)]
     PayloadTooLarge(Json<ErrorBody>),
@@ -154,7 +161,8 @@ pub enum ApiError {
     /// A value in the body, query or path breaks a rule; `field` names it.
     #[oai(status = 422)]
     Unprocessable(Json<ErrorBody>),
-    /// The key's rate limit is exhausted; retry after `Retry-After` seconds.
+    /// The key's rate limit, or its address's allowance of failed
+    /// authentications, is exhausted; retry after `Retry-After` seconds.
     #[oai(status = 429)]
     TooManyRequests(
         Json<ErrorBody>,
@@ -179,6 +187,7 @@ impl ApiError {
             403 => ApiError::Forbidden(body),
             404 => ApiError::NotFound(body),
             409 => ApiError::Conflict(body),
+            408 => ApiError::RequestTimeout(body),
             413 => ApiError::PayloadTooLarge(body),
             415 => ApiError::UnsupportedMediaType(body),
             422 => ApiError::Unprocessable(body),
@@ -229,6 +238,7 @@ impl ApiError {
             | ApiError::Forbidden(body)
             | ApiError::NotFound(body)
             | ApiError::Conflict(body)
+            | ApiError::RequestTimeout(body)
             | ApiError::PayloadTooLarge(body)
             | ApiError::UnsupportedMediaType(body)
             | ApiError::Unprocessable(body)

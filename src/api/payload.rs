@@ -84,9 +84,20 @@ async fn read_json(
         .await
         .map_err(|err| match err {
             poem::error::ReadBodyError::PayloadTooLarge => too_large(limit),
+            poem::error::ReadBodyError::Io(err) => body_not_read(&err),
             other => ApiError::new(ErrorCode::MalformedJson, other.to_string(), None),
         })?;
     Ok(parse_value(&bytes)?)
+}
+
+/// Why a body could not be read: the client stopped sending it (the
+/// server's body-read timeout, 408), or the connection broke (400).
+fn body_not_read(err: &std::io::Error) -> ApiError {
+    let code = match err.kind() {
+        std::io::ErrorKind::TimedOut => ErrorCode::RequestTimeout,
+        _ => ErrorCode::MalformedJson,
+    };
+    ApiError::new(code, format!("reading the body: {err}"), None)
 }
 
 /// The digest of a body's JSON value, which a retry with an idempotency key
@@ -358,13 +369,11 @@ impl<T: Type + DeserializeOwned> NdjsonReader<T> {
             let mut too_long = false;
             let mut read_any = false;
             loop {
-                let available = self.reader.fill_buf().await.map_err(|err| {
-                    ApiError::new(
-                        ErrorCode::MalformedJson,
-                        format!("reading the body: {err}"),
-                        None,
-                    )
-                })?;
+                let available = self
+                    .reader
+                    .fill_buf()
+                    .await
+                    .map_err(|err| body_not_read(&err))?;
                 if available.is_empty() {
                     break;
                 }

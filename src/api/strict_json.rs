@@ -159,8 +159,12 @@ fn not_nullable_properties<T: Type>() -> Arc<HashSet<String>> {
     static CACHE: OnceLock<Mutex<HashMap<String, Arc<HashSet<String>>>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
     let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+    let name = T::name();
+    if let Some(properties) = cache.get(name.as_ref()) {
+        return properties.clone();
+    }
     cache
-        .entry(T::name().into_owned())
+        .entry(name.into_owned())
         .or_insert_with(|| {
             let mut registry = Registry::new();
             T::register(&mut registry);

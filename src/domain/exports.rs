@@ -376,12 +376,26 @@ fn decode_cursor(organization_id: i64, cursor: &str) -> DomainResult<i64> {
             valid.then(|| seq.parse::<i64>().ok()).flatten()
         })
         .filter(|seq| *seq >= 0)
+        // Only the spelling the API writes: `+7` or `007` inside is refused.
+        .filter(|seq| encode_cursor(organization_id, *seq) == cursor)
         .ok_or_else(|| DomainError::invalid("cursor", "is not an export cursor this API returned"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cursors_have_one_spelling() {
+        assert_eq!(decode_cursor(3, &encode_cursor(3, 7)).unwrap(), 7);
+        for other in ["ex1:3:+7", "ex1:3:007", "ex1:03:7", "ex1:3:7:"] {
+            assert!(
+                decode_cursor(3, &URL_SAFE_NO_PAD.encode(other)).is_err(),
+                "{other}"
+            );
+        }
+        assert!(decode_cursor(4, &encode_cursor(3, 7)).is_err());
+    }
 
     #[test]
     fn sqlite_times_are_read_as_chrono_reads_them() {

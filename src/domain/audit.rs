@@ -293,39 +293,70 @@ pub fn about_candidate(
     }
 }
 
-/// The events of [`about_candidate`]: two halves by resource type, each on
-/// the resource index, merged by id.
+/// The events of [`about_candidate`]: those about the candidate, and those
+/// about each of their encounters, looked up one encounter at a time on the
+/// resource index; merged by id.
 fn about_candidate_statement(
     backend: DbBackend,
     organization_id: i64,
     candidate_id: i64,
 ) -> Statement {
-    const COLUMNS: &str = "SELECT id, organization_id, occurred_at, actor_key_id, actor_name, \
+    const COLUMNS: &str = "id, organization_id, occurred_at, actor_key_id, actor_name, \
                            resource_type, resource_id, action, changed_fields, \
-                           subject_candidate_id FROM audit_events";
+                           subject_candidate_id";
     let mut sql = Sql::for_backend(backend);
-    let of = |sql: &mut Sql, resource: AuditResource| {
-        sql.push(COLUMNS)
-            .push(" WHERE organization_id = ")
+    let events = |sql: &mut Sql, resource: AuditResource| {
+        sql.push("SELECT ")
+            .push(COLUMNS)
+            .push(" FROM audit_events WHERE organization_id = ")
             .bind(organization_id)
             .push(" AND subject_candidate_id = ")
             .bind(candidate_id)
             .push(" AND resource_type = ")
             .bind(resource.to_value());
     };
-    of(&mut sql, AuditResource::Candidate);
+    // Every encounter the candidate ever had: current ones, and deleted
+    // ones through their tombstones.
+    let encounter_ids = |sql: &mut Sql| {
+        sql.push("SELECT id FROM encounters WHERE organization_id = ")
+            .bind(organization_id)
+            .push(" AND candidate_id = ")
+            .bind(candidate_id)
+            .push(
+                " UNION ALL SELECT encounter_id FROM encounter_tombstones \
+                 WHERE organization_id = ",
+            )
+            .bind(organization_id)
+            .push(" AND candidate_id = ")
+            .bind(candidate_id);
+    };
+    events(&mut sql, AuditResource::Candidate);
     sql.push(" AND resource_id = ").bind(candidate_id);
     sql.push(" UNION ALL ");
-    of(&mut sql, AuditResource::Encounter);
-    sql.push(" AND resource_id IN (SELECT id FROM encounters WHERE organization_id = ")
-        .bind(organization_id)
-        .push(" AND candidate_id = ")
-        .bind(candidate_id)
-        .push(" UNION ALL SELECT encounter_id FROM encounter_tombstones WHERE organization_id = ")
-        .bind(organization_id)
-        .push(" AND candidate_id = ")
-        .bind(candidate_id)
-        .push(") ORDER BY id");
+    match backend {
+        // Without statistics (a table just loaded, as a large journey
+        // often is) PostgreSQL estimates one row on each side and plans the
+        // IN below as a nested loop that reads all the candidate's
+        // encounters for each event: 30,000 encounters took minutes. A
+        // lateral subquery that cannot be flattened (OFFSET 0) fixes the
+        // plan: each encounter's events from the resource index.
+        DbBackend::Postgres => {
+            sql.push("SELECT a.* FROM (");
+            encounter_ids(&mut sql);
+            sql.push(") AS e (id) CROSS JOIN LATERAL (");
+            events(&mut sql, AuditResource::Encounter);
+            sql.push(" AND resource_id = e.id OFFSET 0) AS a");
+        }
+        // SQLite reads the IN's list once, then each encounter's events
+        // from the resource index.
+        _ => {
+            events(&mut sql, AuditResource::Encounter);
+            sql.push(" AND resource_id IN (");
+            encounter_ids(&mut sql);
+            sql.push(")");
+        }
+    }
+    sql.push(" ORDER BY id");
     sql.statement()
 }
 

@@ -2,8 +2,9 @@
 //! candidate, for a subject-access request.
 
 use chrono::{DateTime, Utc};
+use futures_util::{Stream, StreamExt};
 use poem::web::Data;
-use poem_openapi::{param::Path, payload::Json, ApiResponse, Object, OpenApi};
+use poem_openapi::{param::Path, types::ToJSON, ApiResponse, Object, OpenApi};
 use sea_orm::DatabaseConnection;
 
 use super::{
@@ -12,10 +13,11 @@ use super::{
     error::ApiError,
     nullable::Nullable,
     security::ApiKeyAuth,
+    streamed_json::{ObjectWriter, StreamedJson},
     vocabulary::{Channel, Kind, Source, Stage},
     ApiTags,
 };
-use crate::domain::{auth::Capability, candidates};
+use crate::domain::{auth::Capability, candidates, DomainError};
 
 /// Everything the service stores about one candidate: the answer to a
 /// subject-access request (GDPR Art. 15).
@@ -78,39 +80,78 @@ pub struct CandidateExportTouchpoint {
     pub stage: Stage,
 }
 
+impl From<crate::domain::encounters::JourneyStep> for CandidateEncounterRecord {
+    fn from(step: crate::domain::encounters::JourneyStep) -> Self {
+        CandidateEncounterRecord {
+            id: step.encounter.id,
+            occurred_at: step.encounter.occurred_at,
+            touchpoint: CandidateExportTouchpoint {
+                id: step.touchpoint.id,
+                name: step.touchpoint.name,
+                kind: step.touchpoint.kind.into(),
+                channel: step.touchpoint.channel.into(),
+                stage: step.touchpoint.stage.into(),
+            },
+            source: step.encounter.source.into(),
+            score: step.encounter.score.into(),
+            shift: step.shift.into(),
+            note: step.encounter.note.into(),
+            recorded_by_key_id: step.encounter.recorded_by_key_id,
+            created_at: step.encounter.created_at,
+            updated_at: step.encounter.updated_at,
+        }
+    }
+}
+
 impl CandidateDataExport {
-    fn new(data: candidates::SubjectAccess, exported_at: DateTime<Utc>) -> Self {
-        let journey = data.journey;
+    /// The export without its encounters and audit events: the template
+    /// they are streamed into.
+    fn template(data: &candidates::SubjectAccessRead, exported_at: DateTime<Utc>) -> Self {
+        let summary = data.journey.summary;
         CandidateDataExport {
             exported_at,
-            candidate: journey.candidate.into(),
-            encounters: journey
-                .steps
-                .into_iter()
-                .map(|step| CandidateEncounterRecord {
-                    id: step.encounter.id,
-                    occurred_at: step.encounter.occurred_at,
-                    touchpoint: CandidateExportTouchpoint {
-                        id: step.touchpoint.id,
-                        name: step.touchpoint.name,
-                        kind: step.touchpoint.kind.into(),
-                        channel: step.touchpoint.channel.into(),
-                        stage: step.touchpoint.stage.into(),
-                    },
-                    source: step.encounter.source.into(),
-                    score: step.encounter.score.into(),
-                    shift: step.shift.into(),
-                    note: step.encounter.note.into(),
-                    recorded_by_key_id: step.encounter.recorded_by_key_id,
-                    created_at: step.encounter.created_at,
-                    updated_at: step.encounter.updated_at,
-                })
-                .collect(),
-            first_score: journey.first_score.into(),
-            latest_score: journey.latest_score.into(),
-            overall_shift: journey.overall_shift.into(),
-            audit_events: data.audit_events.into_iter().map(Into::into).collect(),
+            candidate: data.journey.candidate.clone().into(),
+            encounters: Vec::new(),
+            first_score: summary.first_score.into(),
+            latest_score: summary.latest_score.into(),
+            overall_shift: summary.overall_shift.into(),
+            audit_events: Vec::new(),
         }
+    }
+}
+
+/// The export's JSON document, in chunks, as its rows are read. The
+/// arrays are filled in the document's order of fields (`audit_events`
+/// comes first); both come from the same snapshot.
+fn export_document(
+    data: candidates::SubjectAccessRead,
+    exported_at: DateTime<Utc>,
+) -> impl Stream<Item = Result<Vec<u8>, DomainError>> + Send {
+    async_stream::try_stream! {
+        let template = CandidateDataExport::template(&data, exported_at);
+        let mut writer = ObjectWriter::new(template.to_json());
+        writer.array("audit_events");
+        {
+            let mut events = std::pin::pin!(data.audit_events());
+            while let Some(event) = events.next().await {
+                writer.item(&AuditEvent::from(event?));
+                if let Some(chunk) = writer.chunk() {
+                    yield chunk;
+                }
+            }
+        }
+        writer.array("encounters");
+        {
+            let mut steps = std::pin::pin!(data.journey.steps());
+            while let Some(step) = steps.next().await {
+                writer.item(&CandidateEncounterRecord::from(step?));
+                if let Some(chunk) = writer.chunk() {
+                    yield chunk;
+                }
+            }
+        }
+        data.journey.finish().await?;
+        yield writer.finish();
     }
 }
 
@@ -118,7 +159,7 @@ impl CandidateDataExport {
 pub enum CandidateDataExportResponse {
     /// Everything stored about the candidate.
     #[oai(status = 200)]
-    Ok(Json<CandidateDataExport>),
+    Ok(StreamedJson<CandidateDataExport>),
 }
 
 #[derive(Default)]
@@ -148,9 +189,11 @@ impl CandidateExportsApi {
     ) -> Result<CandidateDataExportResponse, ApiError> {
         auth.0.require(Capability::ManagePersonalData)?;
         let exported_at = crate::domain::now();
-        let data = candidates::subject_access(*db, auth.0.organization_id, id.0).await?;
-        Ok(CandidateDataExportResponse::Ok(Json(
-            CandidateDataExport::new(data, exported_at),
-        )))
+        // Checked before the answer starts; the rows are then streamed from
+        // one snapshot, however many there are.
+        let data = candidates::read_subject_access(*db, auth.0.organization_id, id.0).await?;
+        Ok(CandidateDataExportResponse::Ok(
+            StreamedJson::start(export_document(data, exported_at)).await?,
+        ))
     }
 }

@@ -1,16 +1,18 @@
 use chrono::{DateTime, Utc};
+use futures_util::{Stream, StreamExt};
 use poem::web::Data;
-use poem_openapi::{param::Path, payload::Json, ApiResponse, Object, OpenApi};
+use poem_openapi::{param::Path, types::ToJSON, ApiResponse, Object, OpenApi};
 use sea_orm::DatabaseConnection;
 
 use super::{
     error::ApiError,
     nullable::Nullable,
     security::ApiKeyAuth,
+    streamed_json::{ObjectWriter, StreamedJson},
     vocabulary::{Channel, Kind, Source, Stage},
     ApiTags,
 };
-use crate::domain::{auth::Capability, encounters};
+use crate::domain::{auth::Capability, encounters, DomainError};
 
 /// One step of a candidate's journey.
 #[derive(Object)]
@@ -54,31 +56,56 @@ pub struct Journey {
     pub overall_shift: Nullable<i32>,
 }
 
-impl From<encounters::Journey> for Journey {
-    fn from(journey: encounters::Journey) -> Self {
-        Journey {
-            candidate_id: journey.candidate.id,
-            steps: journey
-                .steps
-                .into_iter()
-                .map(|step| JourneyStep {
-                    encounter_id: step.encounter.id,
-                    occurred_at: step.encounter.occurred_at,
-                    touchpoint_id: step.touchpoint.id,
-                    touchpoint_name: step.touchpoint.name,
-                    kind: step.touchpoint.kind.into(),
-                    channel: step.touchpoint.channel.into(),
-                    stage: step.touchpoint.stage.into(),
-                    source: step.encounter.source.into(),
-                    score: step.encounter.score.into(),
-                    shift: step.shift.into(),
-                    note: step.encounter.note.into(),
-                })
-                .collect(),
-            first_score: journey.first_score.into(),
-            latest_score: journey.latest_score.into(),
-            overall_shift: journey.overall_shift.into(),
+impl From<encounters::JourneyStep> for JourneyStep {
+    fn from(step: encounters::JourneyStep) -> Self {
+        JourneyStep {
+            encounter_id: step.encounter.id,
+            occurred_at: step.encounter.occurred_at,
+            touchpoint_id: step.touchpoint.id,
+            touchpoint_name: step.touchpoint.name,
+            kind: step.touchpoint.kind.into(),
+            channel: step.touchpoint.channel.into(),
+            stage: step.touchpoint.stage.into(),
+            source: step.encounter.source.into(),
+            score: step.encounter.score.into(),
+            shift: step.shift.into(),
+            note: step.encounter.note.into(),
         }
+    }
+}
+
+impl Journey {
+    /// The journey without its steps: the template they are streamed into.
+    fn template(candidate_id: i64, summary: encounters::JourneySummary) -> Self {
+        Journey {
+            candidate_id,
+            steps: Vec::new(),
+            first_score: summary.first_score.into(),
+            latest_score: summary.latest_score.into(),
+            overall_shift: summary.overall_shift.into(),
+        }
+    }
+}
+
+/// The journey's JSON document, in chunks, as the steps are read.
+fn journey_document(
+    journey: encounters::JourneyRead,
+) -> impl Stream<Item = Result<Vec<u8>, DomainError>> + Send {
+    async_stream::try_stream! {
+        let template = Journey::template(journey.candidate.id, journey.summary);
+        let mut writer = ObjectWriter::new(template.to_json());
+        writer.array("steps");
+        {
+            let mut steps = std::pin::pin!(journey.steps());
+            while let Some(step) = steps.next().await {
+                writer.item(&JourneyStep::from(step?));
+                if let Some(chunk) = writer.chunk() {
+                    yield chunk;
+                }
+            }
+        }
+        journey.finish().await?;
+        yield writer.finish();
     }
 }
 
@@ -86,7 +113,7 @@ impl From<encounters::Journey> for Journey {
 pub enum JourneyResponse {
     /// The candidate's journey.
     #[oai(status = 200)]
-    Ok(Json<Journey>),
+    Ok(StreamedJson<Journey>),
 }
 
 #[derive(Default)]
@@ -112,7 +139,11 @@ impl JourneysApi {
         id: Path<i64>,
     ) -> Result<JourneyResponse, ApiError> {
         auth.0.require(Capability::Read)?;
-        let journey = encounters::journey(*db, auth.0.organization_id, id.0).await?;
-        Ok(JourneyResponse::Ok(Json(journey.into())))
+        // Checked before the answer starts; the steps are then streamed
+        // from one snapshot, however many there are.
+        let journey = encounters::read_journey(*db, auth.0.organization_id, id.0).await?;
+        Ok(JourneyResponse::Ok(
+            StreamedJson::start(journey_document(journey)).await?,
+        ))
     }
 }

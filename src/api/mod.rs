@@ -23,6 +23,7 @@ pub mod payload;
 pub mod rate_limit;
 pub mod reports;
 pub mod security;
+pub mod streamed_json;
 mod strict_json;
 mod time;
 pub mod touchpoints;

@@ -364,44 +364,41 @@ pub(super) async fn erase_in(
     Ok(erased)
 }
 
-/// Everything stored about one candidate.
-pub struct SubjectAccess {
-    pub journey: super::encounters::Journey,
-    /// The audit events about the candidate and their encounters, oldest
-    /// first.
-    pub audit_events: Vec<entity::audit_event::Model>,
+/// Everything stored about one candidate, for a subject-access request
+/// (GDPR Art. 15), being read: the profile, every encounter with its
+/// touchpoint, score, shift and note ([`super::encounters::JourneyRead`]),
+/// and the audit trail of them ([`SubjectAccessRead::audit_events`]), all
+/// from one snapshot, so the parts agree. Streamed: however long the
+/// candidate's history, only a row at a time is held.
+pub struct SubjectAccessRead {
+    pub journey: super::encounters::JourneyRead,
 }
 
-/// Everything stored about one candidate, for a subject-access request
-/// (GDPR Art. 15): the profile, every encounter with its touchpoint,
-/// score, shift and note, and the audit trail of them. Read from one
-/// snapshot, so the parts agree.
-pub async fn subject_access(
+/// Starts reading everything stored about one candidate. Everything that
+/// can refuse it (no such candidate in the organization) is checked here,
+/// before anything is streamed; an erased candidate's data is what is left.
+pub async fn read_subject_access(
     db: &DatabaseConnection,
     organization_id: i64,
     id: i64,
-) -> DomainResult<SubjectAccess> {
-    use sea_orm::{AccessMode, DbBackend, IsolationLevel, TransactionTrait};
-    // A SQLite transaction reads one snapshot; PostgreSQL's default (read
-    // committed) takes one per statement.
-    let txn = match db.get_database_backend() {
-        DbBackend::Postgres => {
-            db.begin_with_config(
-                Some(IsolationLevel::RepeatableRead),
-                Some(AccessMode::ReadOnly),
-            )
-            .await?
-        }
-        _ => db.begin().await?,
-    };
-    let journey = super::encounters::journey(&txn, organization_id, id).await?;
-    // Deleted encounters were the candidate's too, and so is their trail.
-    let mut encounter_ids = super::encounters::deleted_ids(&txn, organization_id, id).await?;
-    encounter_ids.extend(journey.steps.iter().map(|step| step.encounter.id));
-    let audit_events = audit::about_candidate(&txn, organization_id, id, &encounter_ids).await?;
-    txn.commit().await?;
-    Ok(SubjectAccess {
-        journey,
-        audit_events,
+) -> DomainResult<SubjectAccessRead> {
+    Ok(SubjectAccessRead {
+        journey: super::encounters::read_journey(db, organization_id, id).await?,
     })
+}
+
+impl SubjectAccessRead {
+    /// The audit events about the candidate and their encounters, deleted
+    /// ones included, oldest first.
+    pub fn audit_events(
+        &self,
+    ) -> impl futures_util::Stream<Item = DomainResult<entity::audit_event::Model>> + Send + '_
+    {
+        let candidate = &self.journey.candidate;
+        audit::about_candidate(
+            self.journey.snapshot(),
+            candidate.organization_id,
+            candidate.id,
+        )
+    }
 }

@@ -6,10 +6,12 @@ use entity::{
     enums::{AuditAction, Kind, Source, Stage},
     touchpoint,
 };
+use futures_util::{Stream, StreamExt};
 use sea_orm::sea_query::JoinType;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, RelationTrait, Set,
+    AccessMode, ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection,
+    DatabaseTransaction, DbBackend, EntityTrait, IsolationLevel, QueryFilter, QueryOrder,
+    QuerySelect, RelationTrait, Set, TransactionTrait,
 };
 
 use super::{
@@ -210,22 +212,6 @@ pub async fn delete(
     write.commit().await
 }
 
-/// The ids of the candidate's deleted encounters, from their tombstones.
-pub async fn deleted_ids(
-    db: &impl ConnectionTrait,
-    organization_id: i64,
-    candidate_id: i64,
-) -> DomainResult<Vec<i64>> {
-    Ok(encounter_tombstone::Entity::find()
-        .select_only()
-        .column(encounter_tombstone::Column::EncounterId)
-        .filter(encounter_tombstone::Column::OrganizationId.eq(organization_id))
-        .filter(encounter_tombstone::Column::CandidateId.eq(candidate_id))
-        .into_tuple()
-        .all(db)
-        .await?)
-}
-
 /// One step of a candidate's journey.
 pub struct JourneyStep {
     pub encounter: encounter::Model,
@@ -235,73 +221,168 @@ pub struct JourneyStep {
     pub shift: Option<i32>,
 }
 
-pub struct Journey {
-    pub candidate: candidate::Model,
-    pub steps: Vec<JourneyStep>,
+/// What sums up a journey: its first and latest scores.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JourneySummary {
     pub first_score: Option<i32>,
     pub latest_score: Option<i32>,
     /// Latest minus first score; `None` with fewer than two scores.
     pub overall_shift: Option<i32>,
 }
 
+/// The shift of each score from the previous score, in journey order.
+#[derive(Debug, Default)]
+pub struct Shifts {
+    previous: Option<i32>,
+}
+
+impl Shifts {
+    /// The shift of the next encounter's score: `None` when it is unscored
+    /// (which leaves the previous score as it is) or the first score.
+    pub fn next(&mut self, score: Option<i32>) -> Option<i32> {
+        let score = score?;
+        let shift = self.previous.map(|before| score - before);
+        self.previous = Some(score);
+        shift
+    }
+}
+
 /// The shift of each score from the previous score, skipping unscored
 /// entries (which get `None`, as does the first score).
 pub fn shifts(scores: &[Option<i32>]) -> Vec<Option<i32>> {
-    let mut previous = None;
-    scores
-        .iter()
-        .map(|score| {
-            let score = (*score)?;
-            let shift = previous.map(|before| score - before);
-            previous = Some(score);
-            shift
-        })
-        .collect()
+    let mut shifts = Shifts::default();
+    scores.iter().map(|score| shifts.next(*score)).collect()
 }
 
-pub async fn journey(
+/// A read-only transaction that sees one snapshot of the database from its
+/// first statement to its end: what a streamed answer is read in, so that
+/// all of its parts, and every page of them, agree. SQLite (in WAL mode)
+/// keeps a read transaction's snapshot; PostgreSQL's default (read
+/// committed) takes one per statement, so there it is repeatable read.
+/// It holds a pooled connection until it ends: a client that stops reading
+/// is cut off by the send timeout.
+pub async fn snapshot(db: &DatabaseConnection) -> DomainResult<DatabaseTransaction> {
+    Ok(match db.get_database_backend() {
+        DbBackend::Postgres => {
+            db.begin_with_config(
+                Some(IsolationLevel::RepeatableRead),
+                Some(AccessMode::ReadOnly),
+            )
+            .await?
+        }
+        _ => db.begin().await?,
+    })
+}
+
+/// A candidate's journey being read: the checks are done, the candidate
+/// and the summary are read, and the steps are read (streamed) from the
+/// same snapshot by [`JourneyRead::steps`].
+pub struct JourneyRead {
+    pub candidate: candidate::Model,
+    pub summary: JourneySummary,
+    txn: DatabaseTransaction,
+}
+
+/// Starts reading a candidate's journey. Everything that can refuse it (no
+/// such candidate in the organization) is checked here, before anything
+/// is streamed.
+pub async fn read_journey(
+    db: &DatabaseConnection,
+    organization_id: i64,
+    candidate_id: i64,
+) -> DomainResult<JourneyRead> {
+    let txn = snapshot(db).await?;
+    let candidate = candidates::get(&txn, organization_id, candidate_id).await?;
+    let summary = journey_summary(&txn, organization_id, candidate_id).await?;
+    Ok(JourneyRead {
+        candidate,
+        summary,
+        txn,
+    })
+}
+
+/// The first and latest scores, without reading the journey: the first
+/// and last scored entries of the candidate's index (which holds the
+/// scores), in journey order.
+async fn journey_summary(
     db: &impl ConnectionTrait,
     organization_id: i64,
     candidate_id: i64,
-) -> DomainResult<Journey> {
-    let candidate = candidates::get(db, organization_id, candidate_id).await?;
-    let rows = encounter::Entity::find()
-        .filter(encounter::Column::OrganizationId.eq(organization_id))
-        .filter(encounter::Column::CandidateId.eq(candidate_id))
+) -> DomainResult<JourneySummary> {
+    let scored = || {
+        encounter::Entity::find()
+            .select_only()
+            .columns([encounter::Column::Id, encounter::Column::Score])
+            .filter(encounter::Column::OrganizationId.eq(organization_id))
+            .filter(encounter::Column::CandidateId.eq(candidate_id))
+            .filter(encounter::Column::Score.is_not_null())
+    };
+    let first: Option<(i64, i32)> = scored()
         .order_by_asc(encounter::Column::OccurredAt)
         .order_by_asc(encounter::Column::Id)
-        .find_also_related(touchpoint::Entity)
-        .all(db)
+        .into_tuple()
+        .one(db)
         .await?;
-    let scores: Vec<Option<i32>> = rows.iter().map(|(e, _)| e.score).collect();
-    let scored: Vec<i32> = scores.iter().flatten().copied().collect();
-    let first_score = scored.first().copied();
-    let latest_score = scored.last().copied();
-    let overall_shift = (scored.len() >= 2).then(|| scored[scored.len() - 1] - scored[0]);
-    let steps = rows
-        .into_iter()
-        .zip(shifts(&scores))
-        .map(|((encounter, touchpoint), shift)| {
-            let touchpoint = touchpoint.ok_or_else(|| {
-                DomainError::Database(sea_orm::DbErr::RecordNotFound(format!(
-                    "touchpoint of encounter {}",
-                    encounter.id
-                )))
-            })?;
-            Ok(JourneyStep {
-                encounter,
-                touchpoint,
-                shift,
-            })
-        })
-        .collect::<DomainResult<Vec<_>>>()?;
-    Ok(Journey {
-        candidate,
-        steps,
-        first_score,
-        latest_score,
-        overall_shift,
+    let latest: Option<(i64, i32)> = scored()
+        .order_by_desc(encounter::Column::OccurredAt)
+        .order_by_desc(encounter::Column::Id)
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(JourneySummary {
+        first_score: first.map(|(_, score)| score),
+        latest_score: latest.map(|(_, score)| score),
+        overall_shift: first
+            .zip(latest)
+            .filter(|((first, _), (latest, _))| first != latest)
+            .map(|((_, first), (_, latest))| latest - first),
     })
+}
+
+impl JourneyRead {
+    /// The candidate's encounters, oldest first (then by id), each with its
+    /// touchpoint and shift, read from the database as they are taken.
+    pub fn steps(&self) -> impl Stream<Item = DomainResult<JourneyStep>> + Send + '_ {
+        let organization_id = self.candidate.organization_id;
+        let candidate_id = self.candidate.id;
+        async_stream::try_stream! {
+            let mut rows = encounter::Entity::find()
+                .filter(encounter::Column::OrganizationId.eq(organization_id))
+                .filter(encounter::Column::CandidateId.eq(candidate_id))
+                .order_by_asc(encounter::Column::OccurredAt)
+                .order_by_asc(encounter::Column::Id)
+                .find_also_related(touchpoint::Entity)
+                .stream(&self.txn)
+                .await?;
+            let mut shifts = Shifts::default();
+            while let Some(row) = rows.next().await {
+                let (encounter, touchpoint) = row?;
+                let touchpoint = touchpoint.ok_or_else(|| {
+                    DomainError::Database(sea_orm::DbErr::RecordNotFound(format!(
+                        "touchpoint of encounter {}",
+                        encounter.id
+                    )))
+                })?;
+                let shift = shifts.next(encounter.score);
+                yield JourneyStep {
+                    encounter,
+                    touchpoint,
+                    shift,
+                };
+            }
+        }
+    }
+
+    /// The snapshot the journey is read in, for reading more of the
+    /// candidate's data from it.
+    pub fn snapshot(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+
+    /// Ends the read.
+    pub async fn finish(self) -> DomainResult<()> {
+        Ok(self.txn.commit().await?)
+    }
 }
 
 #[cfg(test)]

@@ -597,4 +597,80 @@ async fn the_service_memory_stays_bounded_under_hostile_imports_and_reports() {
         "service peak RSS (MiB): started {started}, import {after_import}, refused trend \
          {after_refusal}, widest trend {after_widest}, impact {after_impact}, batch {after_batch}"
     );
+
+    // One candidate with 30,000 encounters of 4,000-character notes (120 MB
+    // of notes), through batches of 3,000 (12 MB each).
+    let candidate = api
+        .request(
+            reqwest::Method::POST,
+            "/api/v1/candidates",
+            Some(json!({"external_ref": "LONG-1", "stage": "interview"})),
+        )
+        .await
+        .assert_status(201)["id"]
+        .as_i64()
+        .unwrap();
+    let note = "j".repeat(4000);
+    for part in 0..10 {
+        let items: Vec<Value> = (0..3000)
+            .map(|n| {
+                let n = part * 3000 + n;
+                json!({"candidate_id": candidate, "touchpoint_name": "T3",
+                       "occurred_at": format!("2025-04-{:02}T{:02}:{:02}:00Z",
+                                              1 + n / 1440, n / 60 % 24, n % 60),
+                       "score": n % 11, "note": note})
+            })
+            .collect();
+        api.request(
+            reqwest::Method::POST,
+            "/api/v1/encounters/batch",
+            Some(Value::Array(items)),
+        )
+        .await
+        .assert_status(201);
+    }
+    // Each read starts from the resident set of the moment (the batches'
+    // peak is theirs): writing 5 to clear_refs resets VmHWM to VmRSS.
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").expect("clear_refs");
+    let before_reads = peak_mib(pid);
+    for (path, array) in [
+        (format!("/api/v1/candidates/{candidate}/journey"), "steps"),
+        (
+            format!("/api/v1/candidates/{candidate}/export"),
+            "encounters",
+        ),
+    ] {
+        std::fs::write(format!("/proc/{pid}/clear_refs"), "5").expect("clear_refs");
+        let before = peak_mib(pid);
+        let response = api
+            .client
+            .get(api.url(&path))
+            .bearer_auth(&api.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        let body = response.bytes().await.expect("the whole answer");
+        let after = peak_mib(pid);
+        assert!(body.len() > 120_000_000, "{path}: {} bytes", body.len());
+        assert!(
+            after < before + 60,
+            "{path} ({} MB) raised the peak from {before} to {after} MiB",
+            body.len() / 1_000_000
+        );
+        let answer: Value = serde_json::from_slice(&body).expect("valid JSON");
+        let answer_mb = body.len() / 1_000_000;
+        drop(body);
+        let items = answer[array].as_array().unwrap();
+        assert_eq!(items.len(), 30_000, "{path}");
+        assert!(items.iter().all(|item| item["note"] == note.as_str()));
+        assert_eq!(answer["first_score"], 0);
+        assert_eq!(answer["latest_score"], 29_999 % 11);
+        eprintln!("{path}: {answer_mb} MB answer, service peak RSS {before} -> {after} MiB");
+    }
+    let after_reads = peak_mib(pid);
+    assert!(
+        after_reads < before_reads + 60,
+        "the reads raised the peak from {before_reads} to {after_reads} MiB"
+    );
 }

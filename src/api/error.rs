@@ -7,7 +7,7 @@ use poem_openapi::{payload::Json, ApiResponse, Enum, Object};
 
 use super::nullable::Nullable;
 
-use crate::domain::DomainError;
+use crate::domain::{error::loggable, DomainError};
 
 /// What went wrong, as a stable machine-readable code.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -313,14 +313,14 @@ impl From<DomainError> for ApiError {
             DomainError::Forbidden(message) => ApiError::new(ErrorCode::Forbidden, message, None),
             DomainError::Database(err) => {
                 if crate::db::is_unavailable(&err) {
-                    tracing::error!(error = %err, "database unavailable");
+                    tracing::error!(error = %loggable(&err), "database unavailable");
                     ApiError::new(
                         ErrorCode::Unavailable,
                         "the database cannot be reached",
                         None,
                     )
                 } else {
-                    tracing::error!(error = %err, "database error");
+                    tracing::error!(error = %loggable(&err), "database error");
                     ApiError::internal()
                 }
             }

@@ -51,8 +51,22 @@ pub enum DomainError {
     /// Items of a batch or import were refused, each for its own reason.
     #[error("{} items refused", .0.len())]
     InvalidItems(Vec<super::ingest::ItemError>),
-    #[error(transparent)]
+    /// Logged as [`loggable`] says.
+    #[error("{}", loggable(.0))]
     Database(#[from] DbErr),
+}
+
+/// A database error as it may be logged. A value that does not read as its
+/// type (sea-orm's `Type` and `TryIntoErr`, e.g. "unexpected value for
+/// Source enum: <the stored value>") would quote the stored value, which
+/// may be personal data: only the kind of fault is kept.
+pub fn loggable(err: &DbErr) -> std::borrow::Cow<'_, str> {
+    match err {
+        DbErr::Type(_) | DbErr::TryIntoErr { .. } => {
+            "a stored value does not read as its type (the value is not logged)".into()
+        }
+        other => other.to_string().into(),
+    }
 }
 
 impl DomainError {
@@ -85,5 +99,21 @@ impl DomainError {
             },
             _ => Self::Database(err),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_that_do_not_read_stay_out_of_the_log() {
+        let stored = "unexpected value for Source enum: Nguyen Thi Lan";
+        let err = DomainError::Database(DbErr::Type(stored.to_owned()));
+        assert!(!err.to_string().contains("Nguyen"), "{err}");
+        assert!(!loggable(&DbErr::Type(stored.to_owned())).contains("Nguyen"));
+        // Other faults keep their message, which names no stored value.
+        let unreachable = DbErr::Custom("connection refused".to_owned());
+        assert_eq!(loggable(&unreachable), unreachable.to_string());
     }
 }

@@ -27,6 +27,13 @@ use super::error::{ApiError, ErrorCode};
 /// a duplicate object key is 422 `validation_failed` naming the key (with
 /// its path when it is nested, as `[2].score`).
 pub fn parse(bytes: &[u8]) -> Result<Value, ApiError> {
+    // Most bodies are fine: read them without tracking paths, and read a
+    // refused one again to name where its duplicate is.
+    match serde_json::from_slice::<StrictValue>(bytes) {
+        Ok(StrictValue(value)) => return Ok(value),
+        Err(err) if !err.is_data() => return Err(malformed(err)),
+        Err(_) => {}
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = match serde_path_to_error::deserialize::<_, StrictValue>(&mut deserializer) {
         Ok(StrictValue(value)) => value,

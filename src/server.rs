@@ -599,6 +599,11 @@ async fn serve_connection(accepted: Accepted) {
             .map_or(now + tick, |(at, _)| at.min(now + tick));
         sleep.as_mut().reset(next);
         tokio::select! {
+            // The connection first: bytes that arrived are read (and move
+            // the deadline) before a deadline is judged, so a busy machine
+            // that polls late never closes a connection with a request
+            // waiting in its socket.
+            biased;
             _ = serving.as_mut() => return,
             _ = sleep.as_mut() => {
                 // Activity may have moved the deadline since it was read.

@@ -176,48 +176,60 @@ impl Answer {
 /// Reads one answer framed by `Content-Length` (as every answer of the
 /// service is), leaving the connection open.
 async fn read_answer(stream: &mut TcpStream) -> Answer {
+    read_answers(stream, 1).await.remove(0)
+}
+
+/// Reads `count` answers in a row: pipelined answers may arrive in one read,
+/// so the bytes after one answer are the start of the next.
+async fn read_answers(stream: &mut TcpStream, count: usize) -> Vec<Answer> {
     let mut received = Vec::new();
     let mut buf = [0u8; 8192];
-    let head_end = loop {
-        if let Some(end) = received.windows(4).position(|w| w == b"\r\n\r\n") {
-            break end;
+    let mut answers = Vec::with_capacity(count);
+    while answers.len() < count {
+        let head_end = loop {
+            if let Some(end) = received.windows(4).position(|w| w == b"\r\n\r\n") {
+                break end;
+            }
+            let n = stream.read(&mut buf).await.expect("reading an answer");
+            assert!(n > 0, "closed before an answer: {received:?}");
+            received.extend_from_slice(&buf[..n]);
+        };
+        let head = String::from_utf8(received[..head_end].to_vec()).unwrap();
+        let mut lines = head.split("\r\n");
+        let status = lines
+            .next()
+            .unwrap()
+            .split(' ')
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
+        let headers: Vec<(String, String)> = lines
+            .map(|line| {
+                let (name, value) = line.split_once(':').unwrap();
+                (name.trim().to_ascii_lowercase(), value.trim().to_owned())
+            })
+            .collect();
+        let length: usize = headers
+            .iter()
+            .find(|(n, _)| n == "content-length")
+            .map(|(_, v)| v.parse().unwrap())
+            .expect("a Content-Length");
+        while received.len() < head_end + 4 + length {
+            let n = stream.read(&mut buf).await.expect("reading a body");
+            assert!(n > 0, "closed in the middle of a body");
+            received.extend_from_slice(&buf[..n]);
         }
-        let n = stream.read(&mut buf).await.expect("reading an answer");
-        assert!(n > 0, "closed before an answer: {received:?}");
-        received.extend_from_slice(&buf[..n]);
-    };
-    let head = String::from_utf8(received[..head_end].to_vec()).unwrap();
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers: Vec<(String, String)> = lines
-        .map(|line| {
-            let (name, value) = line.split_once(':').unwrap();
-            (name.trim().to_ascii_lowercase(), value.trim().to_owned())
-        })
-        .collect();
-    let length: usize = headers
-        .iter()
-        .find(|(n, _)| n == "content-length")
-        .map(|(_, v)| v.parse().unwrap())
-        .expect("a Content-Length");
-    let mut body = received[head_end + 4..].to_vec();
-    while body.len() < length {
-        let n = stream.read(&mut buf).await.expect("reading a body");
-        assert!(n > 0, "closed in the middle of a body");
-        body.extend_from_slice(&buf[..n]);
+        let rest = received.split_off(head_end + 4 + length);
+        let body = received[head_end + 4..].to_vec();
+        received = rest;
+        answers.push(Answer {
+            status,
+            headers,
+            body,
+        });
     }
-    Answer {
-        status,
-        headers,
-        body,
-    }
+    answers
 }
 
 /// Parses a whole answer out of what a closed connection sent.
@@ -493,7 +505,9 @@ async fn a_body_declared_larger_than_the_limit_gets_413_at_once() {
 
 #[tokio::test]
 async fn keep_alive_serves_several_requests_on_one_connection() {
-    let service = Service::start(&[("KEEP_ALIVE_IDLE_SECONDS", "1")], None).await;
+    // Long enough that a test starved of CPU (the suite runs in parallel,
+    // beside a database) still sends its next request in time.
+    let service = Service::start(&[("KEEP_ALIVE_IDLE_SECONDS", "4")], None).await;
     let mut stream = TcpStream::connect(service.addr).await.unwrap();
     for _ in 0..3 {
         stream
@@ -517,8 +531,9 @@ async fn keep_alive_serves_several_requests_on_one_connection() {
         .write_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\nGET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
         .await
         .unwrap();
-    assert_eq!(read_answer(&mut stream).await.status, 200);
-    assert_eq!(read_answer(&mut stream).await.status, 200);
+    let answers = read_answers(&mut stream, 2).await;
+    assert_eq!(answers[0].status, 200);
+    assert_eq!(answers[1].status, 200);
 
     // Then, idle, the connection is closed by the keep-alive timeout.
     let rest = read_until_closed(&mut stream, Duration::from_secs(10)).await;

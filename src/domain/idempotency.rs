@@ -142,16 +142,16 @@ async fn key_row<const N: usize>(
     Ok(db.query(&select).await?.into_iter().next())
 }
 
-/// Claims the key inside a write transaction. `None`: claimed, go on with
-/// the write and [`record`] its answer. `Some`: a committed write already
-/// used it; roll back and answer with this.
-pub async fn claim(
-    txn: &impl Executor,
+/// Inserts a key's row unless the key is taken (then nothing changes).
+fn insert_if_new(
     organization_id: i64,
-    idempotency: &Idempotency,
+    key: &str,
+    fingerprint: String,
+    status: i32,
+    body: String,
     now: DateTime<Utc>,
-) -> DomainResult<Option<StoredResponse>> {
-    let insert = Query::insert()
+) -> sea_orm::sea_query::InsertStatement {
+    Query::insert()
         .into_table(idempotency_key::Entity)
         .columns([
             idempotency_key::Column::OrganizationId,
@@ -163,10 +163,10 @@ pub async fn claim(
         ])
         .values_panic([
             organization_id.into(),
-            idempotency.key.clone().into(),
-            idempotency.fingerprint.clone().into(),
-            0i32.into(),
-            String::new().into(),
+            key.into(),
+            fingerprint.into(),
+            status.into(),
+            body.into(),
             now.into(),
         ])
         .on_conflict(
@@ -177,7 +177,26 @@ pub async fn claim(
             .do_nothing()
             .to_owned(),
         )
-        .to_owned();
+        .to_owned()
+}
+
+/// Claims the key inside a write transaction. `None`: claimed, go on with
+/// the write and [`record`] its answer. `Some`: a committed write already
+/// used it; roll back and answer with this.
+pub async fn claim(
+    txn: &impl Executor,
+    organization_id: i64,
+    idempotency: &Idempotency,
+    now: DateTime<Utc>,
+) -> DomainResult<Option<StoredResponse>> {
+    let insert = insert_if_new(
+        organization_id,
+        &idempotency.key,
+        idempotency.fingerprint.clone(),
+        0,
+        String::new(),
+        now,
+    );
     if txn.execute(&insert).await? == 1 {
         return Ok(None);
     }
@@ -376,33 +395,14 @@ pub async fn advance_import(
     let body = serde_json::to_string(&next.progress).unwrap_or_default();
     let changed = match &step.previous {
         None => {
-            let insert = Query::insert()
-                .into_table(idempotency_key::Entity)
-                .columns([
-                    idempotency_key::Column::OrganizationId,
-                    idempotency_key::Column::Key,
-                    idempotency_key::Column::Fingerprint,
-                    idempotency_key::Column::Status,
-                    idempotency_key::Column::ResponseBody,
-                    idempotency_key::Column::CreatedAt,
-                ])
-                .values_panic([
-                    organization_id.into(),
-                    step.key.key.clone().into(),
-                    next.fingerprint().into(),
-                    200i32.into(),
-                    body.into(),
-                    now.into(),
-                ])
-                .on_conflict(
-                    OnConflict::columns([
-                        idempotency_key::Column::OrganizationId,
-                        idempotency_key::Column::Key,
-                    ])
-                    .do_nothing()
-                    .to_owned(),
-                )
-                .to_owned();
+            let insert = insert_if_new(
+                organization_id,
+                &step.key.key,
+                next.fingerprint(),
+                200,
+                body,
+                now,
+            );
             txn.execute(&insert).await?
         }
         Some(previous) => {

@@ -24,16 +24,20 @@ use poem_openapi::{
 use sea_orm::{DatabaseConnection, Iterable};
 use serde::Serialize;
 
-use super::{encounters::Encounter, error::ApiError, security::ApiKeyAuth, vocabulary, ApiTags};
+use super::{
+    encounters::Encounter,
+    error::ApiError,
+    security::ApiKeyAuth,
+    streamed_json::{cut_short, CHUNK_BYTES},
+    vocabulary, ApiTags,
+};
 use crate::domain::{
     auth::Capability,
     exports::{self, Change, ChangeStream, ExportedEncounter as EncounterChange},
 };
 
-/// The size a chunk of the response body is sent at: encoded changes are
-/// gathered until a chunk holds this many bytes...
-const CHUNK_BYTES: usize = 64 * 1024;
-/// ... or until the chunk has waited this long for the database's next row,
+/// Encoded changes are gathered until a chunk holds [`CHUNK_BYTES`], or
+/// until the chunk has waited this long for the database's next row,
 /// so a slow database still streams.
 const MAX_CHUNK_WAIT: Duration = Duration::from_millis(20);
 
@@ -201,14 +205,6 @@ impl ExportsApi {
         };
         Ok(ExportResponse::Ok(body, next_cursor))
     }
-}
-
-/// A failure after the response started: it is logged, and the body ends
-/// with an error, so the connection is cut and the client sees a truncated
-/// body (for NDJSON: no `end` record).
-fn cut_short(err: crate::domain::DomainError) -> std::io::Error {
-    tracing::error!(error = %err, "export cut short");
-    std::io::Error::other("export cut short")
 }
 
 fn ndjson_body(export: exports::Export) -> Body {

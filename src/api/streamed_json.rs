@@ -29,7 +29,7 @@ use serde_json::{Map, Value};
 use super::error::ApiError;
 use crate::domain::DomainError;
 
-/// The size a chunk of the body is sent at.
+/// The size a chunk of a streamed body (this one, the export) is sent at.
 pub const CHUNK_BYTES: usize = 64 * 1024;
 
 /// A JSON body documented as `T`, streamed.
@@ -80,9 +80,10 @@ impl<T: Type> StreamedJson<T> {
     }
 }
 
-/// A failure after the response started: logged, and the body ends with an
-/// error, which cuts the connection.
-fn cut_short(err: DomainError) -> std::io::Error {
+/// A failure after a streamed response started: logged, and the body ends
+/// with an error, which cuts the connection, so the client sees a truncated
+/// body (for the export's NDJSON: no `end` record).
+pub fn cut_short(err: DomainError) -> std::io::Error {
     tracing::error!(error = %err, "streamed response cut short");
     std::io::Error::other("streamed response cut short")
 }

@@ -2,16 +2,14 @@
 
 use anyhow::Context;
 
+use crate::demo::{self, DemoOptions};
 use crate::{
     api,
     config::{Cli, Command, DemoCommand, KeyCommand, OrgCommand, RetentionCommand, Settings},
     db,
     domain::{
-        self,
-        audit::Actor,
-        auth::role_name,
-        demo::{self, DemoOptions},
-        keys, organizations, retention,
+        self, access::auth::role_name, access::keys, organizations, privacy::audit::Actor,
+        privacy::retention,
     },
     startup::{shutdown_signal, Application},
 };
@@ -47,7 +45,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let organization = organizations::find_by_slug(&db, &org)
                 .await?
                 .with_context(|| format!("no organization with slug {org:?}"))?;
-            let role = entity::enums::Role::from(api::vocabulary::Role::from(role));
+            let role = entity::enums::Role::from(role);
             let name = name.unwrap_or_else(|| format!("{} key", role_name(role)));
             let expires_at =
                 expires_in_days.map(|days| domain::now() + chrono::Duration::days(i64::from(days)));

@@ -4,11 +4,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::{
-    api::{payload::BodyLimits, rate_limit::RateLimit, vocabulary::Role},
-    domain::retention::RetentionPolicy,
-    server::ServerSettings,
-};
+use crate::{domain::privacy::retention::RetentionPolicy, server::ServerSettings};
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/touchpoints.db";
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -326,12 +322,12 @@ pub enum CliRole {
     Reporter,
 }
 
-impl From<CliRole> for Role {
+impl From<CliRole> for entity::enums::Role {
     fn from(role: CliRole) -> Self {
         match role {
-            CliRole::Admin => Role::Admin,
-            CliRole::Recruiter => Role::Recruiter,
-            CliRole::Reporter => Role::Reporter,
+            CliRole::Admin => Self::Admin,
+            CliRole::Recruiter => Self::Recruiter,
+            CliRole::Reporter => Self::Reporter,
         }
     }
 }
@@ -442,4 +438,32 @@ impl From<&LimitArgs> for Limits {
             }),
         }
     }
+}
+
+/// How large request bodies may be; attached to every route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyLimits {
+    /// A JSON body of a single resource.
+    pub json_bytes: usize,
+    /// A batch of encounters (`POST /api/v1/encounters/batch`).
+    pub batch_bytes: usize,
+    /// One line of a streamed NDJSON import; the stream itself is unbounded.
+    pub import_line_bytes: usize,
+}
+
+impl Default for BodyLimits {
+    fn default() -> Self {
+        BodyLimits {
+            json_bytes: 1024 * 1024,
+            batch_bytes: 16 * 1024 * 1024,
+            import_line_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// A key's allowance: `per_second` requests on average, up to `burst` at once.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    pub per_second: f64,
+    pub burst: f64,
 }

@@ -6,14 +6,14 @@ use anyhow::Context;
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 
+use crate::db::store::{InlineReader, WriterConnection};
 use crate::{
     api,
     config::{Limits, Settings},
     db,
     domain::{
         idempotency, organizations,
-        retention::{self, RetentionPolicy},
-        store::{InlineReader, WriterConnection},
+        privacy::retention::{self, RetentionPolicy},
     },
     server::{self, ServerSettings},
 };

@@ -17,7 +17,7 @@ use serde_json::json;
 use touchpoint_tracker::{
     config::DatabaseSettings,
     db,
-    domain::{candidates, keys, organizations, touchpoints},
+    domain::{access::keys, candidates, catalog, organizations},
 };
 
 use super::{create_database, thousands, Options, Service, BENCH};
@@ -178,11 +178,11 @@ async fn seed(conn: &sea_orm::DatabaseConnection) -> anyhow::Result<(String, Ids
     let kinds = [Kind::EmployerCreated, Kind::True, Kind::Unexpected];
     let mut touchpoint_ids = Vec::new();
     for n in 0..TOUCHPOINTS {
-        let created = touchpoints::create(
+        let created = catalog::create(
             conn,
             &BENCH,
             org.id,
-            touchpoints::NewTouchpoint {
+            catalog::NewTouchpoint {
                 name: format!("Touchpoint {n}"),
                 kind: kinds[n % 3],
                 channel: Channel::Interview,

@@ -29,10 +29,11 @@ use touchpoint_tracker::{
     config::DatabaseSettings,
     db,
     domain::{
-        audit::{Actor, KeyActor},
-        candidates,
-        ingest::{self, CandidateRef, EncounterInput, TouchpointRef},
-        keys, organizations, touchpoints,
+        access::keys,
+        candidates, catalog,
+        encounters::ingest::{self, CandidateRef, EncounterInput, TouchpointRef},
+        organizations,
+        privacy::audit::{Actor, KeyActor},
     },
 };
 
@@ -329,11 +330,11 @@ async fn seed(conn: &DatabaseConnection, size: usize) -> anyhow::Result<String> 
     let mut catalog = Vec::new();
     for (kind, channel, stage) in kinds {
         for n in 0..TOUCHPOINTS_PER_KIND {
-            let touchpoint = touchpoints::create(
+            let touchpoint = catalog::create(
                 conn,
                 &BENCH,
                 org.id,
-                touchpoints::NewTouchpoint {
+                catalog::NewTouchpoint {
                     name: format!("{kind:?} {n}"),
                     kind,
                     channel,

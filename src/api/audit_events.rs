@@ -15,8 +15,8 @@ use super::{
     ApiTags,
 };
 use crate::domain::{
-    audit::{self, EventFilter},
-    auth::Capability,
+    access::auth::Capability,
+    privacy::audit::{self, EventFilter},
 };
 
 /// One change to the organization's data: who made it, to what, when, and

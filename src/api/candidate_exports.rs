@@ -17,7 +17,7 @@ use super::{
     vocabulary::{Channel, Kind, Source, Stage},
     ApiTags,
 };
-use crate::domain::{auth::Capability, candidates, DomainError};
+use crate::domain::{access::auth::Capability, privacy::subject_access, DomainError};
 
 /// Everything the service stores about one candidate: the answer to a
 /// subject-access request (GDPR Art. 15).
@@ -106,7 +106,7 @@ impl From<crate::domain::encounters::JourneyStep> for CandidateEncounterRecord {
 impl CandidateDataExport {
     /// The export without its encounters and audit events: the template
     /// they are streamed into.
-    fn template(data: &candidates::SubjectAccessRead, exported_at: DateTime<Utc>) -> Self {
+    fn template(data: &subject_access::SubjectAccessRead, exported_at: DateTime<Utc>) -> Self {
         let summary = data.journey.summary;
         CandidateDataExport {
             exported_at,
@@ -124,7 +124,7 @@ impl CandidateDataExport {
 /// arrays are filled in the document's order of fields (`audit_events`
 /// comes first); both come from the same snapshot.
 fn export_document(
-    data: candidates::SubjectAccessRead,
+    data: subject_access::SubjectAccessRead,
     exported_at: DateTime<Utc>,
 ) -> impl Stream<Item = Result<Vec<u8>, DomainError>> + Send {
     async_stream::try_stream! {
@@ -191,7 +191,7 @@ impl CandidateExportsApi {
         let exported_at = crate::domain::now();
         // Checked before the answer starts; the rows are then streamed from
         // one snapshot, however many there are.
-        let data = candidates::read_subject_access(*db, auth.0.organization_id, id.0).await?;
+        let data = subject_access::read_subject_access(*db, auth.0.organization_id, id.0).await?;
         Ok(CandidateDataExportResponse::Ok(
             StreamedJson::start(export_document(data, exported_at)).await?,
         ))

@@ -22,9 +22,10 @@ use super::{
     ApiTags,
 };
 use crate::domain::{
-    auth::Capability,
+    access::auth::Capability,
     candidates::{self, CandidateChanges, CandidateFilter, NewCandidate},
     idempotency::StoredResponse,
+    privacy::erasure,
 };
 
 fn render_created(model: &entity::candidate::Model) -> StoredResponse {
@@ -365,7 +366,7 @@ impl CandidatesApi {
         id: Path<i64>,
     ) -> Result<CandidateErased, ApiError> {
         auth.0.require(Capability::ManagePersonalData)?;
-        let erased = candidates::erase(*db, &auth.actor(), auth.0.organization_id, id.0).await?;
+        let erased = erasure::erase(*db, &auth.actor(), auth.0.organization_id, id.0).await?;
         Ok(CandidateErased::Ok(Json(erased.into())))
     }
 }

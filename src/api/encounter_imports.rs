@@ -18,13 +18,13 @@ use super::{
     ApiTags,
 };
 use crate::domain::{
-    auth::Capability,
-    group_commit::{EncounterWriter, RenderBatch},
+    access::auth::Capability,
+    encounters::group_commit::{EncounterWriter, RenderBatch},
+    encounters::ingest::{self, CandidateRef, EncounterInput, Recorded, TouchpointRef, BATCH_MAX},
     idempotency::{
         self as idempotency_store, Idempotency, ImportCheckpoint, ImportProgress, ImportStep,
         StoredResponse, Written, HEADER as IDEMPOTENCY_HEADER, IMPORT_OPERATION,
     },
-    ingest::{self, CandidateRef, EncounterInput, Recorded, TouchpointRef, BATCH_MAX},
     DomainError,
 };
 

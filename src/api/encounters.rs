@@ -23,11 +23,11 @@ use super::{
     ApiTags,
 };
 use crate::domain::{
-    auth::Capability,
+    access::auth::Capability,
+    encounters::group_commit::EncounterWriter,
+    encounters::ingest::{CandidateRef, EncounterInput, TouchpointRef},
     encounters::{self, EncounterChanges, EncounterFilter},
-    group_commit::EncounterWriter,
     idempotency::StoredResponse,
-    ingest::{CandidateRef, EncounterInput, TouchpointRef},
 };
 
 /// One candidate meeting one touchpoint at one moment.

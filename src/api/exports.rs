@@ -1,6 +1,6 @@
 //! `GET /api/v1/exports/encounters`: the incremental export for reporting
 //! jobs, streamed as NDJSON or CSV. The domain side (cursor, consistency) is
-//! in `crate::domain::exports`.
+//! in `crate::domain::encounters::export`.
 
 use std::{
     future::Future,
@@ -32,8 +32,8 @@ use super::{
     vocabulary, ApiTags,
 };
 use crate::domain::{
-    auth::Capability,
-    exports::{self, Change, ChangeStream, ExportedEncounter as EncounterChange},
+    access::auth::Capability,
+    encounters::export::{self, Change, ChangeStream, ExportedEncounter as EncounterChange},
 };
 
 /// Encoded changes are gathered until a chunk holds [`CHUNK_BYTES`], or
@@ -197,7 +197,7 @@ impl ExportsApi {
         format: Query<Option<ExportFormat>>,
     ) -> Result<ExportResponse, ApiError> {
         auth.0.require(Capability::Read)?;
-        let export = exports::export(*db, auth.0.organization_id, cursor.0.as_deref()).await?;
+        let export = export::export(*db, auth.0.organization_id, cursor.0.as_deref()).await?;
         let next_cursor = export.next_cursor.clone();
         let body = match format.0.unwrap_or(ExportFormat::Ndjson) {
             ExportFormat::Ndjson => ExportBody::Ndjson(NdjsonExport(ndjson_body(export))),
@@ -207,15 +207,15 @@ impl ExportsApi {
     }
 }
 
-fn ndjson_body(export: exports::Export) -> Body {
-    let exports::Export {
+fn ndjson_body(export: export::Export) -> Body {
+    let export::Export {
         next_cursor,
         changes,
     } = export;
     Body::from_bytes_stream(Chunks::new(changes, Encoding::Ndjson { next_cursor }))
 }
 
-fn csv_body(export: exports::Export) -> Body {
+fn csv_body(export: export::Export) -> Body {
     Body::from_bytes_stream(Chunks::new(export.changes, Encoding::Csv))
 }
 
@@ -550,7 +550,7 @@ fn write_csv_upsert(buf: &mut Vec<u8>, change_seq: i64, e: &EncounterChange<'_>)
     buf.push(b',');
     buf.extend_from_slice(Rfc3339::new(&e.occurred_at).as_bytes());
     buf.push(b',');
-    push_csv_field(buf, exports::source_value(e.source));
+    push_csv_field(buf, export::source_value(e.source));
     buf.push(b',');
     if let Some(score) = e.score {
         write_number(buf, score);

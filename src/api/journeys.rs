@@ -12,7 +12,7 @@ use super::{
     vocabulary::{Channel, Kind, Source, Stage},
     ApiTags,
 };
-use crate::domain::{auth::Capability, encounters, DomainError};
+use crate::domain::{access::auth::Capability, encounters, DomainError};
 
 /// One step of a candidate's journey.
 #[derive(Object)]

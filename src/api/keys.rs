@@ -19,7 +19,7 @@ use super::{
     vocabulary::Role,
     ApiTags,
 };
-use crate::domain::{auth::Capability, keys};
+use crate::domain::{access::auth::Capability, access::keys};
 
 /// An API key. The token itself is shown only once, when the key is created.
 #[derive(Object)]

@@ -35,13 +35,8 @@ use poem::{Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Request, Response,
 use poem_openapi::{ContactObject, LicenseObject, OpenApiService, ServerObject, Tags};
 use sea_orm::DatabaseConnection;
 
-use crate::{
-    config::Limits,
-    domain::{
-        group_commit::EncounterWriter,
-        store::{InlineReader, WriterConnection},
-    },
-};
+use crate::db::store::{InlineReader, WriterConnection};
+use crate::{config::Limits, domain::encounters::group_commit::EncounterWriter};
 pub use document::NoAuth;
 use rate_limit::RateLimiter;
 

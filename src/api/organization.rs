@@ -15,7 +15,7 @@ use super::{
     ApiTags,
 };
 use crate::domain::{
-    auth::Capability,
+    access::auth::Capability,
     organizations::{self, OrganizationChanges},
 };
 

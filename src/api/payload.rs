@@ -25,28 +25,7 @@ use super::{
     error::{ApiError, ErrorCode, ErrorDetail},
     strict_json,
 };
-use crate::domain::idempotency;
-
-/// How large request bodies may be; attached to every route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BodyLimits {
-    /// A JSON body of a single resource.
-    pub json_bytes: usize,
-    /// A batch of encounters (`POST /api/v1/encounters/batch`).
-    pub batch_bytes: usize,
-    /// One line of a streamed NDJSON import; the stream itself is unbounded.
-    pub import_line_bytes: usize,
-}
-
-impl Default for BodyLimits {
-    fn default() -> Self {
-        BodyLimits {
-            json_bytes: 1024 * 1024,
-            batch_bytes: 16 * 1024 * 1024,
-            import_line_bytes: 64 * 1024,
-        }
-    }
-}
+use crate::{config::BodyLimits, domain::idempotency};
 
 fn limits(request: &Request) -> BodyLimits {
     request.data::<BodyLimits>().copied().unwrap_or_default()

@@ -3,6 +3,7 @@
 //! failed authentications (on by default). The buckets live in this
 //! instance's memory: with several instances, each allows the full rate.
 
+use crate::config::RateLimit;
 use std::{
     collections::HashMap,
     hash::Hash,
@@ -15,13 +16,6 @@ use std::{
 /// (and so carry no state) are dropped; if all are in use, the oldest
 /// half, so a flood of new keys or addresses cannot take the memory.
 const MAX_BUCKETS: usize = 100_000;
-
-/// A key's allowance: `per_second` requests on average, up to `burst` at once.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RateLimit {
-    pub per_second: f64,
-    pub burst: f64,
-}
 
 #[derive(Debug)]
 pub struct RateLimiter<K = i64> {

@@ -13,9 +13,9 @@ use super::{
     ApiTags,
 };
 use crate::domain::{
-    auth::Capability,
-    perception::round_to,
-    reports::{self, Figures, Window},
+    access::auth::Capability,
+    analytics::perception::round_to,
+    analytics::reports::{self, Figures, Window},
 };
 
 /// The length of a trend's buckets. Weeks are ISO weeks, starting Monday;

@@ -10,11 +10,11 @@ use super::{
     error::ApiError,
     rate_limit::{client_bucket, AuthFailureLimiter, RateLimiter},
 };
+use crate::db::store::InlineReader;
 use crate::domain::{
-    audit::{Actor, KeyActor},
-    auth::Principal,
-    keys,
-    store::InlineReader,
+    access::auth::Principal,
+    access::keys,
+    privacy::audit::{Actor, KeyActor},
     DomainError,
 };
 

@@ -17,8 +17,8 @@ use super::{
     ApiTags,
 };
 use crate::domain::{
-    auth::Capability,
-    touchpoints::{self, NewTouchpoint, TouchpointChanges, TouchpointFilter},
+    access::auth::Capability,
+    catalog::{self, NewTouchpoint, TouchpointChanges, TouchpointFilter},
 };
 
 /// A point where candidates meet the employer.
@@ -196,7 +196,7 @@ impl TouchpointsApi {
             stage: stage.0.map(Into::into),
             include_archived: include_archived.0.unwrap_or(false),
         };
-        let page = touchpoints::list(
+        let page = catalog::list(
             *db,
             auth.0.organization_id,
             filter,
@@ -231,7 +231,7 @@ impl TouchpointsApi {
             stage: body.stage.into(),
             description: body.description,
         };
-        let created = touchpoints::create(*db, &auth.actor(), auth.0.organization_id, new).await?;
+        let created = catalog::create(*db, &auth.actor(), auth.0.organization_id, new).await?;
         Ok(TouchpointCreated::Created(Json(created.into())))
     }
 
@@ -251,7 +251,7 @@ impl TouchpointsApi {
         id: Path<i64>,
     ) -> Result<TouchpointResponse, ApiError> {
         auth.0.require(Capability::Read)?;
-        let touchpoint = touchpoints::get(*db, auth.0.organization_id, id.0).await?;
+        let touchpoint = catalog::get(*db, auth.0.organization_id, id.0).await?;
         Ok(TouchpointResponse::Ok(Json(touchpoint.into())))
     }
 
@@ -282,7 +282,7 @@ impl TouchpointsApi {
             description: nullable_change(body.description),
         };
         let updated =
-            touchpoints::update(*db, &auth.actor(), auth.0.organization_id, id.0, changes).await?;
+            catalog::update(*db, &auth.actor(), auth.0.organization_id, id.0, changes).await?;
         Ok(TouchpointResponse::Ok(Json(updated.into())))
     }
 
@@ -304,8 +304,7 @@ impl TouchpointsApi {
         id: Path<i64>,
     ) -> Result<TouchpointResponse, ApiError> {
         auth.0.require(Capability::ManageCatalog)?;
-        let archived =
-            touchpoints::archive(*db, &auth.actor(), auth.0.organization_id, id.0).await?;
+        let archived = catalog::archive(*db, &auth.actor(), auth.0.organization_id, id.0).await?;
         Ok(TouchpointResponse::Ok(Json(archived.into())))
     }
 }

@@ -2,21 +2,19 @@
 
 use chrono::{DateTime, Utc};
 use entity::{
-    candidate, encounter,
+    candidate,
     enums::{AuditAction, Stage},
 };
 use sea_orm::{
-    sea_query::Query, ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect, QueryTrait, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, QueryFilter, QuerySelect, QueryTrait, Set,
 };
 
-use super::{
-    audit::{self, Actor, Event},
+use crate::domain::{
     idempotency::{self, Idempotent, Written},
     pagination::{Page, PageRequest},
     patch::Patch,
-    rollups::EncounterWrite,
-    store::Executor,
+    privacy::audit::{self, Actor, Event},
     validate, Connection, DomainError, DomainResult,
 };
 
@@ -70,7 +68,7 @@ pub async fn create(
     organization_id: i64,
     new: NewCandidate,
 ) -> DomainResult<candidate::Model> {
-    let txn = super::begin_write(db).await?;
+    let txn = crate::domain::begin_write(db).await?;
     let created = insert(&txn, actor, organization_id, new).await?;
     txn.commit().await?;
     Ok(created)
@@ -89,9 +87,10 @@ pub async fn create_once(
     if let Some(stored) = idempotency::earlier_answer(db, organization_id, idempotent).await? {
         return Ok(Written::Replayed(stored));
     }
-    let txn = super::begin_write(db).await?;
+    let txn = crate::domain::begin_write(db).await?;
     let claimed =
-        idempotency::claim_if_keyed(&txn, organization_id, idempotent, super::now()).await?;
+        idempotency::claim_if_keyed(&txn, organization_id, idempotent, crate::domain::now())
+            .await?;
     if let Some(stored) = claimed {
         return Ok(Written::Replayed(stored));
     }
@@ -117,7 +116,7 @@ async fn insert(
         validate::optional_text("display_name", new.display_name, validate::NAME_MAX)?;
     let email = validate::email("email", new.email)?;
     ensure_external_ref_free(txn, organization_id, &external_ref, None).await?;
-    let now = super::now();
+    let now = crate::domain::now();
     let created = candidate::ActiveModel {
         organization_id: Set(organization_id),
         external_ref: Set(external_ref),
@@ -154,7 +153,7 @@ pub async fn find(
 /// Which of these ids are candidates of the organization, each with
 /// whether it is erased.
 pub async fn existing_ids(
-    db: &impl super::store::Executor,
+    db: &impl crate::db::store::Executor,
     organization_id: i64,
     ids: &std::collections::BTreeSet<i64>,
 ) -> DomainResult<Vec<(i64, bool)>> {
@@ -226,7 +225,7 @@ pub async fn update(
     let email = changes
         .email
         .try_map(|email| validate::email("email", email))?;
-    let txn = super::begin_write(db).await?;
+    let txn = crate::domain::begin_write(db).await?;
     // FOR UPDATE on PostgreSQL; SQLite's write lock is already held.
     let current = candidate::Entity::find_by_id(id)
         .filter(candidate::Column::OrganizationId.eq(organization_id))
@@ -260,7 +259,7 @@ pub async fn update(
     if let Patch::Set(stage) = changes.stage {
         active.stage = Set(stage);
     }
-    let now = super::now();
+    let now = crate::domain::now();
     active.updated_at = Set(now);
     let updated = active
         .update(&txn)
@@ -269,136 +268,4 @@ pub async fn update(
     audit::record(&txn, organization_id, actor, now, event).await?;
     txn.commit().await?;
     Ok(updated)
-}
-
-/// The `external_ref` an erased candidate keeps. The column is `NOT NULL`
-/// and unique per organization (see the migration that added `erased_at`
-/// for why it stays so), so erasure puts a value there that names nobody
-/// and can never collide with a client's: every client-given reference is
-/// trimmed, so none starts with a space. No lookup by reference (a filter,
-/// a batch item's `candidate_external_ref`) can ever match it, and the ATS
-/// id the candidate had is free again: if the same person applies again,
-/// they are a new candidate. The API shows it as `null`.
-pub fn erased_external_ref(id: i64) -> String {
-    format!(" erased {id}")
-}
-
-/// Erases a candidate's personal data, irreversibly, in one transaction:
-/// `display_name`, `email` and `external_ref` (see [`erased_external_ref`]),
-/// and the notes of all their encounters. The encounters and their scores
-/// stay, de-identified, so every report is the same before and after.
-///
-/// It runs as an [`EncounterWrite`]: one at a time with the organization's
-/// other encounter writes (so none can add an encounter to the candidate
-/// while it is being erased), and the encounters whose note it removes get
-/// its `change_seq`, so the next incremental export carries them again,
-/// without the note, and the copies downstream lose it too.
-///
-/// The audit trail gets an `erase` event for the candidate and one for
-/// each encounter that lost its note, naming the fields, not their values.
-///
-/// Erasing an erased candidate changes nothing and answers the same.
-pub async fn erase(
-    db: &DatabaseConnection,
-    actor: &Actor,
-    organization_id: i64,
-    id: i64,
-) -> DomainResult<candidate::Model> {
-    let write = EncounterWrite::begin(db, organization_id).await?;
-    let current = get(write.entities(), organization_id, id).await?;
-    if current.erased_at.is_some() {
-        // Dropping the write rolls back its change_seq bump.
-        return Ok(current);
-    }
-    let erased = erase_in(&write, actor, current).await?;
-    write.commit().await?;
-    Ok(erased)
-}
-
-/// Erases `current`, a candidate not yet erased, within `write` (see
-/// [`erase`]), on behalf of `actor`; the caller commits.
-pub(super) async fn erase_in(
-    write: &EncounterWrite,
-    actor: &Actor,
-    current: candidate::Model,
-) -> DomainResult<candidate::Model> {
-    let (organization_id, id) = (current.organization_id, current.id);
-    let now = write.now();
-    let erasure = Event::candidate(id, AuditAction::Erase)
-        .fields(["external_ref"])
-        .field_if(current.display_name.is_some(), "display_name")
-        .field_if(current.email.is_some(), "email")
-        .fields(["erased_at"]);
-    let mut active: candidate::ActiveModel = current.into();
-    active.external_ref = Set(erased_external_ref(id));
-    active.display_name = Set(None);
-    active.email = Set(None);
-    active.erased_at = Set(Some(now));
-    active.updated_at = Set(now);
-    let erased = active.update(write.entities()).await?;
-    let remove_notes = Query::update()
-        .table(encounter::Entity)
-        .value(encounter::Column::Note, Option::<String>::None)
-        .value(encounter::Column::ChangeSeq, write.seq())
-        .value(encounter::Column::UpdatedAt, now)
-        .and_where(encounter::Column::OrganizationId.eq(organization_id))
-        .and_where(encounter::Column::CandidateId.eq(id))
-        .and_where(encounter::Column::Note.is_not_null())
-        .returning_col(encounter::Column::Id)
-        .to_owned();
-    let mut events = vec![erasure];
-    for row in write.txn().query(&remove_notes).await? {
-        let encounter_id = row.get(0)?;
-        events.push(Event::encounter(encounter_id, id, AuditAction::Erase).fields(["note"]));
-    }
-    events[1..].sort_by_key(|event| event.resource_id);
-    audit::record_all(
-        write.txn(),
-        organization_id,
-        now,
-        events.into_iter().map(|event| (actor, event)),
-    )
-    .await?;
-    idempotency::redact_candidate(write.entities(), organization_id, id).await?;
-    // No score changed, so the rollups are untouched.
-    Ok(erased)
-}
-
-/// Everything stored about one candidate, for a subject-access request
-/// (GDPR Art. 15), being read: the profile, every encounter with its
-/// touchpoint, score, shift and note ([`super::encounters::JourneyRead`]),
-/// and the audit trail of them ([`SubjectAccessRead::audit_events`]), all
-/// from one snapshot, so the parts agree. Streamed: however long the
-/// candidate's history, only a row at a time is held.
-pub struct SubjectAccessRead {
-    pub journey: super::encounters::JourneyRead,
-}
-
-/// Starts reading everything stored about one candidate. Everything that
-/// can refuse it (no such candidate in the organization) is checked here,
-/// before anything is streamed; an erased candidate's data is what is left.
-pub async fn read_subject_access(
-    db: &DatabaseConnection,
-    organization_id: i64,
-    id: i64,
-) -> DomainResult<SubjectAccessRead> {
-    Ok(SubjectAccessRead {
-        journey: super::encounters::read_journey(db, organization_id, id).await?,
-    })
-}
-
-impl SubjectAccessRead {
-    /// The audit events about the candidate and their encounters, deleted
-    /// ones included, oldest first.
-    pub fn audit_events(
-        &self,
-    ) -> impl futures_util::Stream<Item = DomainResult<entity::audit_event::Model>> + Send + '_
-    {
-        let candidate = &self.journey.candidate;
-        audit::about_candidate(
-            self.journey.snapshot(),
-            candidate.organization_id,
-            candidate.id,
-        )
-    }
 }

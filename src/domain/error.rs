@@ -50,7 +50,7 @@ pub enum DomainError {
     Forbidden(String),
     /// Items of a batch or import were refused, each for its own reason.
     #[error("{} items refused", .0.len())]
-    InvalidItems(Vec<super::ingest::ItemError>),
+    InvalidItems(Vec<crate::domain::encounters::ingest::ItemError>),
     /// Logged as [`loggable`] says.
     #[error("{}", loggable(.0))]
     Database(#[from] DbErr),

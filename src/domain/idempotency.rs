@@ -17,10 +17,8 @@ use sea_orm::{
 };
 use sha2::{Digest, Sha256};
 
-use super::{
-    store::{Executor, Row},
-    DomainError, DomainResult,
-};
+use crate::db::store::{Executor, Row};
+use crate::domain::{DomainError, DomainResult};
 
 /// The header's name, which is also the `field` of its errors.
 pub const HEADER: &str = "Idempotency-Key";
@@ -444,7 +442,7 @@ pub async fn purge_periodically(db: sea_orm::DatabaseConnection) {
     let mut interval = tokio::time::interval(PURGE_INTERVAL);
     loop {
         interval.tick().await;
-        match purge_expired(&db, super::now()).await {
+        match purge_expired(&db, crate::domain::now()).await {
             Ok(0) => {}
             Ok(purged) => tracing::info!(purged, "expired idempotency keys purged"),
             Err(err) => tracing::warn!(error = %err, "purging idempotency keys failed"),

@@ -3,27 +3,17 @@
 //! encounter write path `&impl store::Executor`) so it also runs inside a
 //! transaction.
 
-pub mod audit;
-pub mod auth;
+pub mod access;
+pub mod analytics;
 pub mod candidates;
-pub mod demo;
+pub mod catalog;
 pub mod encounters;
 pub mod error;
-pub mod exports;
-pub mod group_commit;
 pub mod idempotency;
-pub mod ingest;
-pub mod keys;
 pub mod organizations;
 pub mod pagination;
 pub mod patch;
-pub mod perception;
-pub mod reports;
-pub mod retention;
-pub mod rollups;
-pub mod sql;
-pub mod store;
-pub mod touchpoints;
+pub mod privacy;
 pub mod validate;
 
 pub use error::{DomainError, DomainResult};

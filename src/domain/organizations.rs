@@ -5,9 +5,9 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set,
 };
 
-use super::{
-    audit::{self, Actor, Event},
+use crate::domain::{
     patch::Patch,
+    privacy::audit::{self, Actor, Event},
     validate, Connection, DomainError, DomainResult,
 };
 
@@ -26,20 +26,20 @@ pub async fn create(
 ) -> DomainResult<organization::Model> {
     let slug = validate::slug("slug", slug)?;
     let name = validate::required_text("name", name, validate::NAME_MAX)?;
-    let txn = super::begin_write(db).await?;
+    let txn = crate::domain::begin_write(db).await?;
     if find_by_slug(&txn, &slug).await?.is_some() {
         return Err(DomainError::AlreadyExists {
             field: "slug",
             message: format!("an organization with slug {slug:?} already exists"),
         });
     }
-    let now = super::now();
+    let now = crate::domain::now();
     let created = organization::ActiveModel {
         slug: Set(slug),
         name: Set(name),
         change_seq: Set(0),
         // Nothing to roll up yet: the empty rollups are current.
-        rollup_version: Set(super::rollups::ROLLUP_VERSION),
+        rollup_version: Set(crate::domain::analytics::rollups::ROLLUP_VERSION),
         min_group_size: Set(0),
         created_at: Set(now),
         updated_at: Set(now),
@@ -83,7 +83,7 @@ pub async fn update(
     let min_group_size = changes
         .min_group_size
         .try_map(|size| validate::min_group_size("min_group_size", size))?;
-    let txn = super::begin_write(db).await?;
+    let txn = crate::domain::begin_write(db).await?;
     let current = get(&txn, id).await?;
     let event = Event::organization(id, AuditAction::Update)
         .field_if(name.changes(&current.name), "name")
@@ -98,7 +98,7 @@ pub async fn update(
     if let Patch::Set(size) = min_group_size {
         active.min_group_size = Set(size);
     }
-    let now = super::now();
+    let now = crate::domain::now();
     active.updated_at = Set(now);
     let updated = active.update(&txn).await?;
     audit::record(&txn, id, actor, now, event).await?;

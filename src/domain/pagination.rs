@@ -9,7 +9,7 @@ use sea_orm::{
     QuerySelect, Select,
 };
 
-use super::{DomainError, DomainResult};
+use crate::domain::{DomainError, DomainResult};
 
 pub const DEFAULT_LIMIT: u64 = 50;
 pub const MAX_LIMIT: u64 = 500;

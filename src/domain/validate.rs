@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Datelike, Duration, Utc};
 
-use super::DomainError;
+use crate::domain::DomainError;
 
 pub const NAME_MAX: usize = 200;
 pub const EXTERNAL_REF_MAX: usize = 200;

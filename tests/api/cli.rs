@@ -60,7 +60,7 @@ async fn org_and_key_create_print_only_the_token_on_stdout() {
     ))
     .await
     .unwrap();
-    let principal = touchpoint_tracker::domain::keys::authenticate(&db, &db, token)
+    let principal = touchpoint_tracker::domain::access::keys::authenticate(&db, &db, token)
         .await
         .unwrap();
     assert_eq!(principal.role, entity::enums::Role::Admin);

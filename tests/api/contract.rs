@@ -142,7 +142,10 @@ async fn batches_outside_the_documented_item_bounds_are_422() {
         ["application/json"]["schema"];
     assert_eq!(schema["minItems"], 1);
     let max = schema["maxItems"].as_u64().unwrap() as usize;
-    assert_eq!(max, touchpoint_tracker::domain::ingest::BATCH_MAX);
+    assert_eq!(
+        max,
+        touchpoint_tracker::domain::encounters::ingest::BATCH_MAX
+    );
     let touchpoint = app
         .touchpoint(
             "Careers site",

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use touchpoint_tracker::{
     config::DatabaseSettings,
     db,
-    domain::{organizations, rollups},
+    domain::{analytics::rollups, organizations},
 };
 
 use super::{

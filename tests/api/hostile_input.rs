@@ -8,7 +8,7 @@ use chrono::Utc;
 use reqwest::Method;
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde_json::{json, Value};
-use touchpoint_tracker::{api::rate_limit::RateLimit, config::Limits};
+use touchpoint_tracker::config::{Limits, RateLimit};
 
 use super::helpers::{spawn_app, spawn_app_with, Reply, TestApp};
 

@@ -3,7 +3,10 @@
 
 use reqwest::Method;
 use serde_json::{json, Value};
-use touchpoint_tracker::{api::rate_limit::RateLimit, config::Limits, domain::idempotency};
+use touchpoint_tracker::{
+    config::{Limits, RateLimit},
+    domain::idempotency,
+};
 
 use crate::helpers::{spawn_app, spawn_app_with, Reply, TestApp};
 
@@ -486,7 +489,7 @@ async fn an_ndjson_import_commits_chunk_by_chunk_and_can_resume() {
 #[tokio::test]
 async fn import_input_is_checked() {
     let app = spawn_app_with(Limits {
-        body: touchpoint_tracker::api::payload::BodyLimits {
+        body: touchpoint_tracker::config::BodyLimits {
             import_line_bytes: 300,
             ..Default::default()
         },
@@ -520,7 +523,7 @@ async fn import_input_is_checked() {
 #[tokio::test]
 async fn bodies_over_the_configured_limit_are_413() {
     let app = spawn_app_with(Limits {
-        body: touchpoint_tracker::api::payload::BodyLimits {
+        body: touchpoint_tracker::config::BodyLimits {
             json_bytes: 2048,
             batch_bytes: 4096,
             import_line_bytes: 1024,

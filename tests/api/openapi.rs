@@ -606,7 +606,7 @@ fn the_batch_states_its_item_bounds() {
     assert_eq!(schema["minItems"], 1);
     assert_eq!(
         schema["maxItems"],
-        touchpoint_tracker::domain::ingest::BATCH_MAX
+        touchpoint_tracker::domain::encounters::ingest::BATCH_MAX
     );
     assert_eq!(ref_name(&schema["items"]), Some("ImportEncounter"));
 }

@@ -24,11 +24,11 @@ use sea_orm::{
     ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, QueryTrait, Set,
 };
 
-use super::{
-    audit::{self, Event, KeyActor},
+use crate::db::store::{Executor, WriterConnection};
+use crate::domain::{
+    analytics::rollups::EncounterWrite,
     idempotency::{self, Idempotent, ImportStep, Written},
-    rollups::EncounterWrite,
-    store::{Executor, WriterConnection},
+    privacy::audit::{self, Event, KeyActor},
     validate, DomainError, DomainResult,
 };
 
@@ -169,7 +169,7 @@ pub async fn resolve(
     }
     // Each known id, with whether the candidate is erased.
     let known_candidates: HashMap<i64, bool> =
-        super::candidates::existing_ids(db, organization_id, &candidate_ids)
+        crate::domain::candidates::existing_ids(db, organization_id, &candidate_ids)
             .await?
             .into_iter()
             .collect();
@@ -516,7 +516,7 @@ pub async fn record_all(
     inputs: Vec<EncounterInput>,
     idempotent: Option<Idempotent<'_, Recorded>>,
 ) -> DomainResult<Written<Recorded>> {
-    let checked = check_all(inputs, super::now()).map_err(DomainError::InvalidItems)?;
+    let checked = check_all(inputs, crate::domain::now()).map_err(DomainError::InvalidItems)?;
     if let Some(stored) = idempotency::earlier_answer(db, organization_id, idempotent).await? {
         return Ok(Written::Replayed(stored));
     }

@@ -2,7 +2,7 @@
 
 use entity::enums::Role;
 
-use super::DomainError;
+use crate::domain::DomainError;
 
 /// The authenticated caller: one API key of one organization.
 #[derive(Debug, Clone)]

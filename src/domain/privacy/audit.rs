@@ -15,11 +15,11 @@ use sea_orm::{
     FromQueryResult, QueryFilter, QueryTrait, Select, Set, Statement, StreamTrait,
 };
 
-use super::{
-    auth::Principal,
+use crate::db::sql::Sql;
+use crate::db::store::Executor;
+use crate::domain::{
+    access::auth::Principal,
     pagination::{Page, PageRequest},
-    sql::Sql,
-    store::Executor,
     DomainError, DomainResult,
 };
 

@@ -12,12 +12,13 @@ use entity::enums::{Channel, Kind, Role, Source, Stage};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
 
-use super::{
-    audit::{Actor, KeyActor},
+use crate::domain::{
+    access::keys,
     candidates::{self, NewCandidate},
-    ingest::{self, CandidateRef, EncounterInput, TouchpointRef, BATCH_MAX},
-    keys, organizations,
-    touchpoints::{self, NewTouchpoint},
+    catalog::{self, NewTouchpoint},
+    encounters::ingest::{self, CandidateRef, EncounterInput, TouchpointRef, BATCH_MAX},
+    organizations,
+    privacy::audit::{Actor, KeyActor},
     DomainError, DomainResult,
 };
 
@@ -252,10 +253,10 @@ pub async fn seed(
         .duration_trunc(Duration::days(1))
         .expect("a day fits");
 
-    let txn = super::begin_write(db).await?;
+    let txn = crate::domain::begin_write(db).await?;
     let mut touchpoint_ids = Vec::with_capacity(CATALOG.len());
     for item in CATALOG {
-        let created = touchpoints::create(
+        let created = catalog::create(
             &txn,
             &Actor::DEMO_SEED,
             organization.id,

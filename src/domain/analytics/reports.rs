@@ -25,10 +25,12 @@ use sea_orm::{
     QueryResult, QuerySelect,
 };
 
-use super::{
-    perception::{date_of_day, day_of_date, month_of, month_start, week_of, Counters, Span},
-    rollups::decode_bitmap,
-    sql::Sql,
+use crate::db::sql::Sql;
+use crate::domain::{
+    analytics::perception::{
+        date_of_day, day_of_date, month_of, month_start, week_of, Counters, Span,
+    },
+    analytics::rollups::decode_bitmap,
     DomainError, DomainResult,
 };
 
@@ -148,16 +150,16 @@ struct Cover {
 impl Counters {
     /// The mean score of the scored encounters.
     pub fn mean_score(&self) -> Option<f64> {
-        super::perception::mean(self.score_sum as f64, self.scored)
+        crate::domain::analytics::perception::mean(self.score_sum as f64, self.scored)
     }
 
     pub fn cnps(&self) -> Option<f64> {
-        super::perception::cnps(self.promoters, self.detractors, self.scored)
+        crate::domain::analytics::perception::cnps(self.promoters, self.detractors, self.scored)
     }
 
     /// The mean shift attributed to these encounters.
     pub fn mean_attributed_shift(&self) -> Option<f64> {
-        super::perception::mean(self.attributed_sum, self.attributions)
+        crate::domain::analytics::perception::mean(self.attributed_sum, self.attributions)
     }
 }
 
@@ -174,7 +176,7 @@ pub struct MinGroupSize(i64);
 impl MinGroupSize {
     /// The organization's setting, read by every report.
     pub async fn of(db: &impl ConnectionTrait, organization_id: i64) -> DomainResult<Self> {
-        let organization = super::organizations::get(db, organization_id).await?;
+        let organization = crate::domain::organizations::get(db, organization_id).await?;
         Ok(MinGroupSize(organization.min_group_size.into()))
     }
 
@@ -832,8 +834,11 @@ impl ShiftTally {
             improved: shown.then_some(self.improved),
             unchanged: shown.then_some(self.unchanged),
             declined: shown.then_some(self.declined),
-            mean_shift: super::perception::mean(self.shift_sum as f64, self.candidates)
-                .filter(|_| shown),
+            mean_shift: crate::domain::analytics::perception::mean(
+                self.shift_sum as f64,
+                self.candidates,
+            )
+            .filter(|_| shown),
             histogram: shown.then_some(self.histogram),
             group: self.group,
             candidates: self.candidates,

@@ -28,7 +28,7 @@ use sea_orm::{
     StatementBuilder, TryGetable, Value,
 };
 
-use super::DomainResult;
+use crate::domain::DomainResult;
 
 /// Runs sea-query statements; rows come back as [`Row`]s read by position.
 pub trait Executor: Sync {
@@ -89,7 +89,7 @@ impl Row {
         columns: &[String],
         index: usize,
         value: &SqliteValue,
-    ) -> super::DomainError {
+    ) -> crate::domain::DomainError {
         let Row::Sqlite { values, .. } = self else {
             unreachable!("only SQLite rows are decoded here")
         };
@@ -192,10 +192,10 @@ pub enum WriterConnection {
 }
 
 impl WriterConnection {
-    /// Begins a transaction that is going to write (see [`super::begin_write`]).
+    /// Begins a transaction that is going to write (see [`crate::domain::begin_write`]).
     pub async fn begin_write(&self) -> DomainResult<WriteTxn> {
         match self {
-            WriterConnection::Pool(db) => Ok(WriteTxn::Pool(super::begin_write(db).await?)),
+            WriterConnection::Pool(db) => Ok(WriteTxn::Pool(crate::domain::begin_write(db).await?)),
             WriterConnection::Sqlite(connection) => connection.begin_write(),
         }
     }
@@ -482,7 +482,7 @@ fn to_sqlite(value: &Value) -> DomainResult<SqliteValue> {
     })
 }
 
-fn database(err: rusqlite::Error) -> super::DomainError {
+fn database(err: rusqlite::Error) -> crate::domain::DomainError {
     custom(format!("SQLite: {err}")).into()
 }
 

@@ -24,7 +24,7 @@
 //! and is in the next export: if it rewrote a row with a lower number, that
 //! row moves above the bound and the next export carries its new state.
 //!
-//! [`EncounterWrite`]: super::rollups::EncounterWrite
+//! [`EncounterWrite`]: crate::domain::analytics::rollups::EncounterWrite
 
 use std::{pin::Pin, sync::Arc, sync::OnceLock};
 
@@ -37,7 +37,8 @@ use sea_orm::{
     QuerySelect, RuntimeErr, Statement, StreamTrait,
 };
 
-use super::{sql::Sql, DomainError, DomainResult};
+use crate::db::sql::Sql;
+use crate::domain::{DomainError, DomainResult};
 
 /// What an export cursor decodes from: a version tag, the organization and
 /// the last `change_seq` fully exported.

@@ -1,5 +1,5 @@
 //! The retention policy: candidates whose latest encounter is older than the
-//! limit are erased (see [`candidates::erase`](super::candidates::erase)),
+//! limit are erased (see [`candidates::erase`](crate::domain::candidates::erase)),
 //! so applicant data is not kept longer than the employer's policy allows.
 //! A candidate without encounters counts from when it was created.
 
@@ -13,7 +13,12 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect, RelationTrait,
 };
 
-use super::{audit::Actor, candidates, rollups::EncounterWrite, DomainResult};
+use crate::domain::{
+    analytics::rollups::EncounterWrite,
+    candidates,
+    privacy::{audit::Actor, erasure},
+    DomainResult,
+};
 
 /// Candidates erased in one transaction: few enough that encounter writes
 /// of the organization wait only briefly behind it.
@@ -158,7 +163,7 @@ async fn erase_if_due(
     for candidate in &still_due {
         let current =
             candidates::get(write.entities(), organization_id, candidate.candidate_id).await?;
-        candidates::erase_in(&write, &Actor::RETENTION_POLICY, current).await?;
+        erasure::erase_in(&write, &Actor::RETENTION_POLICY, current).await?;
     }
     write.commit().await?;
     Ok(still_due)
@@ -171,7 +176,7 @@ pub async fn enforce_periodically(db: DatabaseConnection, policy: RetentionPolic
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
-        match enforce(&db, &policy, super::now()).await {
+        match enforce(&db, &policy, crate::domain::now()).await {
             Ok(erased) if erased.is_empty() => {}
             Ok(erased) => tracing::info!(
                 erased = erased.len(),

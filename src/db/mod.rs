@@ -7,10 +7,11 @@ use anyhow::Context;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr};
 
-use crate::{
-    config::DatabaseSettings,
-    domain::store::{InlineReader, SqliteConnection, WriterConnection},
-};
+pub mod sql;
+pub mod store;
+
+use crate::config::DatabaseSettings;
+use store::{InlineReader, SqliteConnection, WriterConnection};
 
 /// How long a SQLite writer waits for the lock before giving up.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -91,7 +92,7 @@ async fn connect_once(settings: &DatabaseSettings) -> anyhow::Result<DatabaseCon
 
 /// The connection the encounter writer (group commit) uses. On SQLite, a
 /// connection of its own that the writer drives directly on its thread
-/// (see `domain::store`): SQLite has one writer at a time anyway, and the
+/// (see `crate::db::store`): SQLite has one writer at a time anyway, and the
 /// writer must not queue behind a busy pool of readers for each commit. On
 /// PostgreSQL, the shared pool.
 pub async fn writer_connection(
@@ -113,7 +114,7 @@ pub async fn writer_connection(
 }
 
 /// The connections point reads on the request path run on (see
-/// `domain::store::InlineReader`): on a SQLite file, one read-only
+/// `crate::db::store::InlineReader`): on a SQLite file, one read-only
 /// connection per runtime worker; otherwise the shared pool.
 pub fn inline_reader(
     settings: &DatabaseSettings,
@@ -183,7 +184,7 @@ async fn upgrade(db: &DatabaseConnection) -> anyhow::Result<()> {
     Migrator::up(db, None)
         .await
         .context("applying migrations")?;
-    crate::domain::rollups::rebuild_outdated(db)
+    crate::domain::analytics::rollups::rebuild_outdated(db)
         .await
         .context("rebuilding perception rollups")
 }

@@ -1,5 +1,9 @@
 //! Encounters (a candidate meeting a touchpoint) and the journey they form.
 
+pub mod export;
+pub mod group_commit;
+pub mod ingest;
+
 use chrono::{DateTime, Utc};
 use entity::{
     candidate, encounter, encounter_tombstone,
@@ -14,13 +18,13 @@ use sea_orm::{
     QuerySelect, RelationTrait, Set, TransactionTrait,
 };
 
-use super::{
-    audit::{self, Actor, Event},
-    candidates,
+use crate::domain::{
+    analytics::rollups::EncounterWrite,
+    candidates, catalog,
     pagination::{Page, PageRequest},
     patch::Patch,
-    rollups::EncounterWrite,
-    touchpoints, validate, DomainError, DomainResult,
+    privacy::audit::{self, Actor, Event},
+    validate, DomainError, DomainResult,
 };
 
 #[derive(Default)]
@@ -51,7 +55,7 @@ async fn open_touchpoint(
     organization_id: i64,
     touchpoint_id: i64,
 ) -> DomainResult<touchpoint::Model> {
-    let touchpoint = touchpoints::find(db, organization_id, touchpoint_id)
+    let touchpoint = catalog::find(db, organization_id, touchpoint_id)
         .await?
         .ok_or(DomainError::UnknownReference {
             field: "touchpoint_id",
@@ -125,7 +129,7 @@ pub async fn update(
 ) -> DomainResult<encounter::Model> {
     let occurred_at = changes
         .occurred_at
-        .try_map(|at| validate::not_in_future("occurred_at", at, super::now()))?;
+        .try_map(|at| validate::not_in_future("occurred_at", at, crate::domain::now()))?;
     let score = changes
         .score
         .try_map(|score| validate::score("score", score))?;

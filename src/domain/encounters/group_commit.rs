@@ -26,12 +26,12 @@ use std::collections::{BTreeMap, HashMap};
 use entity::encounter;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{
-    audit::KeyActor,
+use crate::db::store::{InlineReader, WriterConnection};
+use crate::domain::{
+    analytics::rollups::EncounterWrite,
+    encounters::ingest::{self, EncounterInput, Recorded},
     idempotency::{self, Idempotency, ImportStep, StoredResponse, Written},
-    ingest::{self, EncounterInput, Recorded},
-    rollups::EncounterWrite,
-    store::{InlineReader, WriterConnection},
+    privacy::audit::KeyActor,
     DomainError, DomainResult,
 };
 
@@ -122,7 +122,7 @@ impl EncounterWriter {
         input: EncounterInput,
         idempotency: Option<(Idempotency, Render)>,
     ) -> Answer {
-        let input = ingest::check(input, super::now())?;
+        let input = ingest::check(input, crate::domain::now())?;
         if let Some((key, _)) = &idempotency {
             if let Some(stored) = idempotency::find(&self.reader, organization_id, key).await? {
                 return Ok(Written::Replayed(stored));
@@ -154,7 +154,8 @@ impl EncounterWriter {
         idempotency: Option<(Idempotency, RenderBatch)>,
         import: Option<ImportStep>,
     ) -> BatchAnswer {
-        let inputs = ingest::check_all(inputs, super::now()).map_err(DomainError::InvalidItems)?;
+        let inputs =
+            ingest::check_all(inputs, crate::domain::now()).map_err(DomainError::InvalidItems)?;
         let keyed = idempotency.as_ref().map(|(key, render)| (key, *render));
         if let Some(stored) =
             idempotency::earlier_answer(&self.reader, organization_id, keyed).await?

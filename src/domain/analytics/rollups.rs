@@ -13,11 +13,11 @@ use sea_orm::{
     QueryTrait, Set,
 };
 
-use super::{
-    perception::{
+use crate::db::store::{Executor, WriteTxn};
+use crate::domain::{
+    analytics::perception::{
         contribution, month_of, week_of, Contribution, Counters, EncounterPoint, RollupDelta,
     },
-    store::{Executor, WriteTxn},
     DomainError, DomainResult,
 };
 
@@ -62,7 +62,7 @@ enum Mode {
 impl EncounterWrite {
     /// A write that may change encounters in any way.
     pub async fn begin(db: &DatabaseConnection, organization_id: i64) -> DomainResult<Self> {
-        let txn = WriteTxn::Pool(super::begin_write(db).await?);
+        let txn = WriteTxn::Pool(crate::domain::begin_write(db).await?);
         Self::open(txn, organization_id, Mode::Reload).await
     }
 
@@ -80,7 +80,7 @@ impl EncounterWrite {
             txn,
             organization_id,
             seq,
-            now: super::now(),
+            now: crate::domain::now(),
             points: HashMap::new(),
             before: HashMap::new(),
             mode,

@@ -6,10 +6,10 @@ use entity::{
 };
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
-use super::{
-    audit::{self, Actor, Event},
+use crate::domain::{
     pagination::{Page, PageRequest},
     patch::Patch,
+    privacy::audit::{self, Actor, Event},
     validate, Connection, DomainError, DomainResult,
 };
 
@@ -70,9 +70,9 @@ pub async fn create(
     let name = validate::identifier("name", &new.name, validate::NAME_MAX)?;
     let description =
         validate::optional_text("description", new.description, validate::DESCRIPTION_MAX)?;
-    let txn = super::begin_write(db).await?;
+    let txn = crate::domain::begin_write(db).await?;
     ensure_name_free(&txn, organization_id, &name, None).await?;
-    let now = super::now();
+    let now = crate::domain::now();
     let created = touchpoint::ActiveModel {
         organization_id: Set(organization_id),
         name: Set(name),
@@ -156,7 +156,7 @@ pub async fn update(
     let description = changes.description.try_map(|description| {
         validate::optional_text("description", description, validate::DESCRIPTION_MAX)
     })?;
-    let txn = super::begin_write(db).await?;
+    let txn = crate::domain::begin_write(db).await?;
     let current = get(&txn, organization_id, id).await?;
     if let Patch::Set(name) = &name {
         ensure_name_free(&txn, organization_id, name, Some(id)).await?;
@@ -183,7 +183,7 @@ pub async fn update(
     if let Patch::Set(description) = description {
         active.description = Set(description);
     }
-    let now = super::now();
+    let now = crate::domain::now();
     active.updated_at = Set(now);
     let updated = active
         .update(&txn)
@@ -203,12 +203,12 @@ pub async fn archive(
     organization_id: i64,
     id: i64,
 ) -> DomainResult<touchpoint::Model> {
-    let txn = super::begin_write(db).await?;
+    let txn = crate::domain::begin_write(db).await?;
     let current = get(&txn, organization_id, id).await?;
     if current.archived_at.is_some() {
         return Ok(current);
     }
-    let now = super::now();
+    let now = crate::domain::now();
     let mut active: touchpoint::ActiveModel = current.into();
     active.archived_at = Set(Some(now));
     active.updated_at = Set(now);

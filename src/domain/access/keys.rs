@@ -15,11 +15,11 @@ use sea_orm::{
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::{
-    audit::{self, Actor, Event},
-    auth::Principal,
+use crate::db::store::Executor;
+use crate::domain::{
+    access::auth::Principal,
     pagination::{Page, PageRequest},
-    store::Executor,
+    privacy::audit::{self, Actor, Event},
     validate, Connection, DomainError, DomainResult,
 };
 
@@ -60,7 +60,7 @@ pub async fn create(
     expires_at: Option<DateTime<Utc>>,
 ) -> DomainResult<NewKey> {
     let name = validate::required_text("name", name, validate::NAME_MAX)?;
-    let now = super::now();
+    let now = crate::domain::now();
     let expires_at = expires_at
         .map(|at| validate::timestamp("expires_at", at))
         .transpose()?;
@@ -71,7 +71,7 @@ pub async fn create(
         });
     }
     let token = generate_token();
-    let txn = super::begin_write(db).await?;
+    let txn = crate::domain::begin_write(db).await?;
     let key = api_key::ActiveModel {
         organization_id: Set(organization_id),
         name: Set(name),
@@ -131,12 +131,12 @@ pub async fn revoke(
     organization_id: i64,
     id: i64,
 ) -> DomainResult<api_key::Model> {
-    let txn = super::begin_write(db).await?;
+    let txn = crate::domain::begin_write(db).await?;
     let key = get(&txn, organization_id, id).await?;
     if key.revoked_at.is_some() {
         return Ok(key);
     }
-    let now = super::now();
+    let now = crate::domain::now();
     if let Actor::Key(caller) = actor {
         if caller.key_id == id {
             return Err(DomainError::KeyStillNeeded(
@@ -182,7 +182,7 @@ pub async fn revoke(
 /// The key is read through `reader` (see [`InlineReader`]); `last_used_at`
 /// is written through `db`.
 ///
-/// [`InlineReader`]: super::store::InlineReader
+/// [`InlineReader`]: crate::db::store::InlineReader
 pub async fn authenticate(
     db: &impl ConnectionTrait,
     reader: &impl Executor,
@@ -214,7 +214,7 @@ pub async fn authenticate(
     let matches: bool = stored_hash.as_bytes().ct_eq(hash.as_bytes()).into();
     let revoked_at: Option<DateTime<Utc>> = row.get(6)?;
     let expires_at: Option<DateTime<Utc>> = row.get(7)?;
-    let now = super::now();
+    let now = crate::domain::now();
     if !matches || revoked_at.is_some() || expires_at.is_some_and(|at| at <= now) {
         return Err(DomainError::Unauthenticated);
     }

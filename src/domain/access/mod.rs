@@ -1,0 +1,4 @@
+//! Who may do what: API keys, and the roles and capabilities they carry.
+
+pub mod auth;
+pub mod keys;

@@ -1,0 +1,6 @@
+//! Perception analytics: the storage-free maths, the rollups every write
+//! keeps equal to a recount, and the reports read from them.
+
+pub mod perception;
+pub mod reports;
+pub mod rollups;

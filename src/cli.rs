@@ -23,7 +23,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Migrate => {
             let db = db::connect(&settings.database).await?;
-            db::migrate(&db).await?;
+            crate::startup::migrate(&db).await?;
             eprintln!("migrations applied");
         }
         Command::Openapi => print!("{}", api::openapi_document()),
@@ -126,6 +126,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 /// A connection with the schema up to date, for the admin commands.
 async fn connected(settings: &Settings) -> anyhow::Result<sea_orm::DatabaseConnection> {
     let db = db::connect(&settings.database).await?;
-    db::migrate(&db).await?;
+    crate::startup::migrate(&db).await?;
     Ok(db)
 }

@@ -6,13 +6,12 @@ use anyhow::Context;
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 
-use crate::db::store::{InlineReader, WriterConnection};
 use crate::{
     api,
     config::{Limits, Settings},
     db,
     domain::{
-        idempotency, organizations,
+        analytics, idempotency, organizations,
         privacy::retention::{self, RetentionPolicy},
     },
     server::{self, ServerSettings},
@@ -24,11 +23,7 @@ const GRACEFUL_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Application {
     listener: TcpListener,
     address: SocketAddr,
-    db: DatabaseConnection,
-    /// What the encounter writer writes through (see `db::writer_connection`).
-    writer_db: WriterConnection,
-    /// What authentication reads keys through (see `db::inline_reader`).
-    reader: InlineReader,
+    database: db::Database,
     limits: Limits,
     retention: Option<RetentionPolicy>,
     server: ServerSettings,
@@ -38,10 +33,9 @@ impl Application {
     /// Connects, migrates and binds; the server starts with
     /// [`Application::run_until`].
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
-        let db = db::connect(&settings.database).await?;
-        db::migrate(&db).await?;
-        let writer_db = db::writer_connection(&settings.database, &db).await?;
-        let reader = db::inline_reader(&settings.database, &db)?;
+        let pool = db::connect(&settings.database).await?;
+        migrate(&pool).await?;
+        let database = db::Database::open(&settings.database, pool).await?;
         let listener = TcpListener::bind(settings.bind)
             .await
             .with_context(|| format!("binding {}", settings.bind))?;
@@ -51,9 +45,7 @@ impl Application {
         Ok(Application {
             listener,
             address,
-            db,
-            writer_db,
-            reader,
+            database,
             limits: settings.limits.clone(),
             retention: settings.retention,
             server: settings.server,
@@ -66,12 +58,13 @@ impl Application {
     }
 
     pub fn db(&self) -> &DatabaseConnection {
-        &self.db
+        &self.database.pool
     }
 
     /// Serves until `shutdown` completes, then lets in-flight requests finish.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
-        if organizations::count(&self.db).await.unwrap_or(0) == 0 {
+        let db = &self.database.pool;
+        if organizations::count(db).await.unwrap_or(0) == 0 {
             tracing::info!(
                 "no organization yet; create one and an admin key with: \
                  touchpoint-tracker org create <slug> <name> && \
@@ -79,21 +72,16 @@ impl Application {
             );
         }
         tracing::info!(address = %self.address, docs = %format!("http://{}/docs", self.address), "listening");
-        let purge = tokio::spawn(idempotency::purge_periodically(self.db.clone()));
+        let purge = tokio::spawn(idempotency::purge_periodically(db.clone()));
         let retention = self.retention.map(|policy| {
             tracing::info!(
                 days = policy.days,
                 every_seconds = policy.interval.as_secs(),
                 "retention policy on"
             );
-            tokio::spawn(retention::enforce_periodically(self.db.clone(), policy))
+            tokio::spawn(retention::enforce_periodically(db.clone(), policy))
         });
-        let app = api::routes(
-            self.db.clone(),
-            self.writer_db.clone(),
-            self.reader.clone(),
-            &self.limits,
-        );
+        let app = api::routes(self.database.clone(), &self.limits);
         let result = server::serve(
             self.listener,
             app,
@@ -109,9 +97,20 @@ impl Application {
         }
         // The writer's own SQLite connection closes with its last handle,
         // when the writer has finished its queue; on PostgreSQL it is `db`.
-        let _ = self.db.close().await;
+        let _ = self.database.pool.close().await;
         result
     }
+}
+
+/// Brings the schema up to date, then rebuilds the perception rollups an
+/// older version built (see `ROLLUP_VERSION`), once per upgrade.
+pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
+    db::migrate_then(db, || async {
+        analytics::rebuild::rebuild_outdated(db)
+            .await
+            .context("rebuilding perception rollups")
+    })
+    .await
 }
 
 /// Completes on SIGINT or SIGTERM.

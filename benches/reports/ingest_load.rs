@@ -44,7 +44,7 @@ pub async fn run(options: &Options) -> anyhow::Result<()> {
     which_wrk()?;
     let database = create_database(options, 0).await?;
     let conn = db::connect(&DatabaseSettings::new(database.url.clone())).await?;
-    db::migrate(&conn).await?;
+    touchpoint_tracker::startup::migrate(&conn).await?;
     let (token, candidate_ids, touchpoint_ids) = seed(&conn).await?;
     conn.close().await?;
 

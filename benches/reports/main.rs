@@ -210,7 +210,7 @@ async fn run(size: usize, options: &Options) -> anyhow::Result<Vec<(String, Stri
     eprintln!("== {} encounters", thousands(size));
     let database = create_database(options, size).await?;
     let conn = db::connect(&DatabaseSettings::new(database.url.clone())).await?;
-    db::migrate(&conn).await?;
+    touchpoint_tracker::startup::migrate(&conn).await?;
     let seeded = Instant::now();
     let token = seed(&conn, size).await?;
     let seed_time = seeded.elapsed();

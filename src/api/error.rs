@@ -7,7 +7,7 @@ use poem_openapi::{payload::Json, ApiResponse, Enum, Object};
 
 use super::nullable::Nullable;
 
-use crate::domain::{error::loggable, DomainError};
+use crate::domain::DomainError;
 
 /// What went wrong, as a stable machine-readable code.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -311,18 +311,17 @@ impl From<DomainError> for ApiError {
                 None,
             ),
             DomainError::Forbidden(message) => ApiError::new(ErrorCode::Forbidden, message, None),
-            DomainError::Database(err) => {
-                if crate::db::is_unavailable(&err) {
-                    tracing::error!(error = %loggable(&err), "database unavailable");
-                    ApiError::new(
-                        ErrorCode::Unavailable,
-                        "the database cannot be reached",
-                        None,
-                    )
-                } else {
-                    tracing::error!(error = %loggable(&err), "database error");
-                    ApiError::internal()
-                }
+            DomainError::Unavailable(message) => {
+                tracing::error!(error = %message, "database unavailable");
+                ApiError::new(
+                    ErrorCode::Unavailable,
+                    "the database cannot be reached",
+                    None,
+                )
+            }
+            DomainError::Internal(message) => {
+                tracing::error!(error = %message, "internal error");
+                ApiError::internal()
             }
         }
     }

@@ -39,9 +39,9 @@ pub fn answer<T, R: ParseFromJSON>(
         Written::Replayed(stored) => {
             let value = serde_json::from_str(&stored.body).ok();
             R::parse_from_json(value).map_err(|err| {
-                tracing::error!(error = %err.into_message(), "a stored idempotent response no longer parses");
-                ApiError::from(crate::domain::DomainError::Database(
-                    sea_orm::DbErr::Custom("stored response".to_owned()),
+                tracing::error!(error = %err.into_message(), "the stored response's schema error");
+                ApiError::from(crate::domain::DomainError::internal(
+                    "a stored idempotent response no longer parses",
                 ))
             })
         }

@@ -33,10 +33,8 @@ use std::{sync::Arc, time::Instant};
 
 use poem::{Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Request, Response, Route};
 use poem_openapi::{ContactObject, LicenseObject, OpenApiService, ServerObject, Tags};
-use sea_orm::DatabaseConnection;
 
-use crate::db::store::{InlineReader, WriterConnection};
-use crate::{config::Limits, domain::encounters::group_commit::EncounterWriter};
+use crate::{config::Limits, db::Database, domain::encounters::group_commit::EncounterWriter};
 pub use document::NoAuth;
 use rate_limit::RateLimiter;
 
@@ -113,14 +111,14 @@ pub fn openapi_document() -> String {
 
 /// Every route of the service, with the database, the encounter writer, the
 /// inline reader and the limits attached, errors rendered in the one JSON
-/// shape and one log line per request. Starts the encounter writer on `writer_db`: call it on
-/// the runtime.
-pub fn routes(
-    db: DatabaseConnection,
-    writer_db: WriterConnection,
-    reader: InlineReader,
-    limits: &Limits,
-) -> impl Endpoint<Output = Response> {
+/// shape and one log line per request. Starts the encounter writer on
+/// `database.writer`: call it on the runtime.
+pub fn routes(database: Database, limits: &Limits) -> impl Endpoint<Output = Response> {
+    let Database {
+        pool: db,
+        writer: writer_db,
+        reader,
+    } = database;
     let service = openapi_service();
     let docs = document::docs_endpoint(&service);
     let spec = document::spec_endpoint(&service);

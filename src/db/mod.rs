@@ -5,10 +5,16 @@ use std::{ffi::c_int, path::Path, sync::Once, time::Duration};
 
 use anyhow::Context;
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
 
+pub mod error;
 pub mod sql;
 pub mod store;
+
+pub use error::{is_unavailable, StorageError, StorageResult};
 
 use crate::config::DatabaseSettings;
 use store::{InlineReader, SqliteConnection, WriterConnection};
@@ -85,9 +91,39 @@ async fn connect_once(settings: &DatabaseSettings) -> anyhow::Result<DatabaseCon
             opts.options([("statement_timeout", millis.as_str())])
         });
     }
-    Database::connect(options)
+    sea_orm::Database::connect(options)
         .await
         .with_context(|| format!("connecting to {}", redact(url)))
+}
+
+/// The storage the service runs on, opened once at start: the backend is
+/// chosen here, from the URL, and nowhere else.
+#[derive(Clone)]
+pub struct Database {
+    /// The shared pool, for everything but what follows.
+    pub pool: DatabaseConnection,
+    /// What the encounter writer writes through (see [`writer_connection`]).
+    pub writer: WriterConnection,
+    /// What authentication and idempotency lookups read through (see
+    /// [`inline_reader`]).
+    pub reader: InlineReader,
+}
+
+impl Database {
+    /// The writer's and readers' connections beside `pool`, a pool that
+    /// [`connect`] opened with `settings`.
+    pub async fn open(
+        settings: &DatabaseSettings,
+        pool: DatabaseConnection,
+    ) -> anyhow::Result<Self> {
+        let writer = writer_connection(settings, &pool).await?;
+        let reader = inline_reader(settings, &pool)?;
+        Ok(Database {
+            pool,
+            writer,
+            reader,
+        })
+    }
 }
 
 /// The connection the encounter writer (group commit) uses. On SQLite, a
@@ -95,7 +131,7 @@ async fn connect_once(settings: &DatabaseSettings) -> anyhow::Result<DatabaseCon
 /// (see `crate::db::store`): SQLite has one writer at a time anyway, and the
 /// writer must not queue behind a busy pool of readers for each commit. On
 /// PostgreSQL, the shared pool.
-pub async fn writer_connection(
+async fn writer_connection(
     settings: &DatabaseSettings,
     shared: &DatabaseConnection,
 ) -> anyhow::Result<WriterConnection> {
@@ -116,7 +152,7 @@ pub async fn writer_connection(
 /// The connections point reads on the request path run on (see
 /// `crate::db::store::InlineReader`): on a SQLite file, one read-only
 /// connection per runtime worker; otherwise the shared pool.
-pub fn inline_reader(
+fn inline_reader(
     settings: &DatabaseSettings,
     shared: &DatabaseConnection,
 ) -> anyhow::Result<InlineReader> {
@@ -137,8 +173,9 @@ pub fn inline_reader(
 /// row on its worker thread, and the task reading the rows frees them. A
 /// full export of 1M encounters took about a third less CPU time without
 /// it. Nothing here reads the statistics (`sqlite3_memory_used`, a soft
-/// heap limit).
-fn disable_sqlite_memory_statistics() {
+/// heap limit). Every SQLite connection of the process calls it before
+/// opening (the pool's here, the writer's and readers' in `store`).
+pub(crate) fn disable_sqlite_memory_statistics() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let off: c_int = 0;
@@ -155,23 +192,33 @@ fn disable_sqlite_memory_statistics() {
     });
 }
 
-/// Applies pending migrations, then rebuilds perception rollups built by an
-/// older version. On PostgreSQL, instances starting together take turns
-/// under an advisory lock, so each migration runs once.
-pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
+/// Applies pending migrations, then runs `then`: work that must see the
+/// new schema and run once per upgrade (the service rebuilds outdated
+/// rollups there, see `startup::migrate`). On PostgreSQL, instances starting
+/// together take turns under an advisory lock, so each runs once.
+pub async fn migrate_then<F, Fut>(db: &DatabaseConnection, then: F) -> anyhow::Result<()>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let upgrade = || async {
+        Migrator::up(db, None)
+            .await
+            .context("applying migrations")?;
+        then().await
+    };
     if !is_postgres(db) {
-        return upgrade(db).await;
+        return upgrade().await;
     }
     // Session-level advisory locks belong to one connection: hold it on a
     // dedicated one while the pool runs the migrations.
-    let lock_conn = db.get_postgres_connection_pool().acquire().await?;
-    let mut lock_conn = lock_conn;
+    let mut lock_conn = db.get_postgres_connection_pool().acquire().await?;
     sea_orm::sqlx::query("SELECT pg_advisory_lock($1)")
         .bind(MIGRATION_LOCK_KEY)
         .execute(&mut *lock_conn)
         .await
         .context("taking the migration lock")?;
-    let result = upgrade(db).await;
+    let result = upgrade().await;
     sea_orm::sqlx::query("SELECT pg_advisory_unlock($1)")
         .bind(MIGRATION_LOCK_KEY)
         .execute(&mut *lock_conn)
@@ -180,50 +227,12 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     result
 }
 
-async fn upgrade(db: &DatabaseConnection) -> anyhow::Result<()> {
-    Migrator::up(db, None)
-        .await
-        .context("applying migrations")?;
-    crate::domain::analytics::rollups::rebuild_outdated(db)
-        .await
-        .context("rebuilding perception rollups")
-}
-
 /// An arbitrary constant naming this application's migration lock.
 const MIGRATION_LOCK_KEY: i64 = 0x7470_7472_6163_6b31; // "tptrack1"
 
 /// Whether the connection is to PostgreSQL (otherwise SQLite).
 pub fn is_postgres(db: &impl sea_orm::ConnectionTrait) -> bool {
     db.get_database_backend() == DbBackend::Postgres
-}
-
-/// Whether a database error means "the database cannot be reached now"
-/// (pool exhausted or closed, connection refused or dropped, server shutting
-/// down) rather than a fault in the request or the code.
-pub fn is_unavailable(err: &DbErr) -> bool {
-    use sea_orm::{sqlx, RuntimeErr};
-    let runtime = match err {
-        DbErr::ConnectionAcquire(_) => return true,
-        DbErr::Conn(runtime) | DbErr::Exec(runtime) | DbErr::Query(runtime) => runtime,
-        _ => return false,
-    };
-    let RuntimeErr::SqlxError(sqlx_err) = runtime else {
-        return matches!(err, DbErr::Conn(_));
-    };
-    match sqlx_err.as_ref() {
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => true,
-        // PostgreSQL: query_canceled (statement timeout), admin_shutdown,
-        // crash_shutdown, cannot_connect_now, and the connection-exception
-        // class (08xxx).
-        sqlx::Error::Database(db_err) => db_err.code().is_some_and(|code| {
-            matches!(code.as_ref(), "57014" | "57P01" | "57P02" | "57P03") || code.starts_with("08")
-        }),
-        _ => matches!(err, DbErr::Conn(_)),
-    }
 }
 
 /// The file path of a `sqlite:` URL, without its query string.
@@ -253,6 +262,30 @@ pub fn redact(database_url: &str) -> String {
     }
 }
 
+/// Where a change runs in a transaction of its own, with its audit event:
+/// the pool (a transaction), or a caller's transaction (a savepoint in it),
+/// as `demo seed` does to write its catalog in one transaction.
+pub trait Connection:
+    ConnectionTrait + TransactionTrait<Transaction = DatabaseTransaction>
+{
+}
+
+impl<C: ConnectionTrait + TransactionTrait<Transaction = DatabaseTransaction>> Connection for C {}
+
+/// Begins a transaction that is going to write. On SQLite it takes the write
+/// lock at once (`BEGIN IMMEDIATE`), waiting for it under the busy timeout:
+/// a deferred transaction that reads first and then writes cannot wait, and
+/// fails with "database is locked" when another writer got there first.
+/// Inside a transaction, it is a savepoint.
+pub async fn begin_write(db: &impl Connection) -> StorageResult<DatabaseTransaction> {
+    Ok(db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        })
+        .await?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,7 +295,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/t.db", dir.path().display());
         let db = connect(&DatabaseSettings::new(url)).await.unwrap();
-        migrate(&db).await.unwrap();
+        migrate_then(&db, || async { Ok(()) }).await.unwrap();
         // SAFETY: reads a counter; callable from any thread.
         let used = unsafe { libsqlite3_sys::sqlite3_memory_used() };
         assert_eq!(used, 0, "SQLite counts its memory");

@@ -24,33 +24,33 @@ use std::{
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::types::Value as SqliteValue;
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, QueryResult,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, IdenStatic, QueryResult,
     StatementBuilder, TryGetable, Value,
 };
 
-use crate::domain::DomainResult;
+use super::{StorageError, StorageResult};
 
-/// Runs sea-query statements; rows come back as [`Row`]s read by position.
+/// Runs sea-query statements; rows come back as [`Row`]s, read by column.
 pub trait Executor: Sync {
     fn query<S: StatementBuilder>(
         &self,
         statement: &S,
-    ) -> impl Future<Output = DomainResult<Vec<Row>>> + Send;
+    ) -> impl Future<Output = StorageResult<Vec<Row>>> + Send;
 
     /// Runs a statement that returns no rows; the number of rows it changed.
     fn execute<S: StatementBuilder>(
         &self,
         statement: &S,
-    ) -> impl Future<Output = DomainResult<u64>> + Send;
+    ) -> impl Future<Output = StorageResult<u64>> + Send;
 }
 
 impl<C: ConnectionTrait> Executor for C {
-    async fn query<S: StatementBuilder>(&self, statement: &S) -> DomainResult<Vec<Row>> {
+    async fn query<S: StatementBuilder>(&self, statement: &S) -> StorageResult<Vec<Row>> {
         let rows = self.query_all(statement).await?;
         Ok(rows.into_iter().map(Row::Pool).collect())
     }
 
-    async fn execute<S: StatementBuilder>(&self, statement: &S) -> DomainResult<u64> {
+    async fn execute<S: StatementBuilder>(&self, statement: &S) -> StorageResult<u64> {
         Ok(ConnectionTrait::execute(self, statement)
             .await?
             .rows_affected())
@@ -68,14 +68,18 @@ pub enum Row {
 }
 
 impl Row {
-    /// The value of the column at `index` (0-based, in select order).
-    pub fn get<T: Cell>(&self, index: usize) -> DomainResult<T> {
+    /// The value of `column`, read by its name (a statement's columns
+    /// are selected by entity column, and read back by the same one).
+    pub fn get<T: Cell>(&self, column: impl IdenStatic) -> StorageResult<T> {
+        let name = column.as_str();
         match self {
-            Row::Pool(row) => Ok(row.try_get_by_index::<T>(index)?),
+            Row::Pool(row) => Ok(row.try_get::<T>("", name)?),
             Row::Sqlite { columns, values } => {
-                let value = values
-                    .get(index)
-                    .ok_or_else(|| custom(format!("no column {index} in the row")))?;
+                let index = columns
+                    .iter()
+                    .position(|selected| selected == name)
+                    .ok_or_else(|| StorageError::fault(format!("no column {name} in the row")))?;
+                let value = &values[index];
                 T::from_sqlite(value).ok_or_else(|| self.undecodable::<T>(columns, index, value))
             }
         }
@@ -89,7 +93,7 @@ impl Row {
         columns: &[String],
         index: usize,
         value: &SqliteValue,
-    ) -> crate::domain::DomainError {
+    ) -> StorageError {
         let Row::Sqlite { values, .. } = self else {
             unreachable!("only SQLite rows are decoded here")
         };
@@ -109,12 +113,11 @@ impl Row {
             })
             .unwrap_or_else(|| "unknown".to_owned());
         let column = columns.get(index).map_or("?", String::as_str);
-        custom(format!(
+        StorageError::fault(format!(
             "column {column} (index {index}, row id {row_id}) holds a {stored} value \
              that does not read as {}",
             std::any::type_name::<T>()
         ))
-        .into()
     }
 }
 
@@ -192,10 +195,10 @@ pub enum WriterConnection {
 }
 
 impl WriterConnection {
-    /// Begins a transaction that is going to write (see [`crate::domain::begin_write`]).
-    pub async fn begin_write(&self) -> DomainResult<WriteTxn> {
+    /// Begins a transaction that is going to write (see [`super::begin_write`]).
+    pub async fn begin_write(&self) -> StorageResult<WriteTxn> {
         match self {
-            WriterConnection::Pool(db) => Ok(WriteTxn::Pool(crate::domain::begin_write(db).await?)),
+            WriterConnection::Pool(db) => Ok(WriteTxn::Pool(super::begin_write(db).await?)),
             WriterConnection::Sqlite(connection) => connection.begin_write(),
         }
     }
@@ -214,32 +217,23 @@ pub enum WriteTxn {
 }
 
 impl WriteTxn {
-    pub async fn commit(self) -> DomainResult<()> {
+    pub async fn commit(self) -> StorageResult<()> {
         match self {
             WriteTxn::Pool(txn) => Ok(txn.commit().await?),
             WriteTxn::Sqlite(txn) => txn.commit(),
         }
     }
-
-    /// The sea-orm transaction, for entity operations; `None` on the
-    /// writer's own SQLite connection.
-    pub fn pool(&self) -> Option<&DatabaseTransaction> {
-        match self {
-            WriteTxn::Pool(txn) => Some(txn),
-            WriteTxn::Sqlite(_) => None,
-        }
-    }
 }
 
 impl Executor for WriteTxn {
-    async fn query<S: StatementBuilder>(&self, statement: &S) -> DomainResult<Vec<Row>> {
+    async fn query<S: StatementBuilder>(&self, statement: &S) -> StorageResult<Vec<Row>> {
         match self {
             WriteTxn::Pool(txn) => txn.query(statement).await,
             WriteTxn::Sqlite(txn) => txn.connection.query(statement),
         }
     }
 
-    async fn execute<S: StatementBuilder>(&self, statement: &S) -> DomainResult<u64> {
+    async fn execute<S: StatementBuilder>(&self, statement: &S) -> StorageResult<u64> {
         match self {
             WriteTxn::Pool(txn) => Executor::execute(txn, statement).await,
             WriteTxn::Sqlite(txn) => txn.connection.execute(statement),
@@ -266,6 +260,7 @@ impl SqliteConnection {
     /// (WAL, `synchronous = NORMAL`, foreign keys, the busy timeout), so a
     /// commit here is exactly as durable as one through the pool.
     pub fn open(path: &Path, busy_timeout: Duration) -> anyhow::Result<Self> {
+        super::disable_sqlite_memory_statistics();
         let connection = rusqlite::Connection::open(path)?;
         connection.busy_timeout(busy_timeout)?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
@@ -280,6 +275,7 @@ impl SqliteConnection {
     /// Opens a connection that only reads (`query_only`), for an
     /// [`InlineReader`].
     pub fn open_reader(path: &Path, busy_timeout: Duration) -> anyhow::Result<Self> {
+        super::disable_sqlite_memory_statistics();
         let connection = rusqlite::Connection::open(path)?;
         connection.busy_timeout(busy_timeout)?;
         connection.pragma_update(None, "query_only", "ON")?;
@@ -291,7 +287,7 @@ impl SqliteConnection {
 
     /// Begins a write transaction: `BEGIN IMMEDIATE` takes the write lock
     /// at once, waiting for it under the busy timeout.
-    pub fn begin_write(&self) -> DomainResult<WriteTxn> {
+    pub fn begin_write(&self) -> StorageResult<WriteTxn> {
         self.lock()
             .execute_batch("BEGIN IMMEDIATE")
             .map_err(database)?;
@@ -317,11 +313,11 @@ impl SqliteConnection {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn query<S: StatementBuilder>(&self, statement: &S) -> DomainResult<Vec<Row>> {
+    fn query<S: StatementBuilder>(&self, statement: &S) -> StorageResult<Vec<Row>> {
         query_on(&self.lock(), statement)
     }
 
-    fn execute<S: StatementBuilder>(&self, statement: &S) -> DomainResult<u64> {
+    fn execute<S: StatementBuilder>(&self, statement: &S) -> StorageResult<u64> {
         run_on(&self.lock(), statement, |prepared, values| {
             Ok(prepared.execute(values)? as u64)
         })
@@ -332,7 +328,7 @@ impl SqliteConnection {
 fn query_on<S: StatementBuilder>(
     connection: &rusqlite::Connection,
     statement: &S,
-) -> DomainResult<Vec<Row>> {
+) -> StorageResult<Vec<Row>> {
     run_on(connection, statement, |prepared, values| {
         let names: Arc<[String]> = prepared
             .column_names()
@@ -363,7 +359,7 @@ fn run_on<S: StatementBuilder, T>(
         &mut rusqlite::CachedStatement<'_>,
         rusqlite::ParamsFromIter<Vec<SqliteValue>>,
     ) -> rusqlite::Result<T>,
-) -> DomainResult<T> {
+) -> StorageResult<T> {
     let statement = statement.build(&DbBackend::Sqlite);
     let values = bind(&statement.values)?;
     let mut prepared = connection
@@ -397,7 +393,7 @@ impl InlineReader {
 }
 
 impl Executor for InlineReader {
-    async fn query<S: StatementBuilder>(&self, statement: &S) -> DomainResult<Vec<Row>> {
+    async fn query<S: StatementBuilder>(&self, statement: &S) -> StorageResult<Vec<Row>> {
         match self {
             InlineReader::Pool(db) => db.query(statement).await,
             InlineReader::Sqlite(connections) => {
@@ -412,8 +408,8 @@ impl Executor for InlineReader {
         }
     }
 
-    async fn execute<S: StatementBuilder>(&self, _statement: &S) -> DomainResult<u64> {
-        Err(custom("the inline reader only reads".to_owned()).into())
+    async fn execute<S: StatementBuilder>(&self, _statement: &S) -> StorageResult<u64> {
+        Err(StorageError::fault("the inline reader only reads"))
     }
 }
 
@@ -424,7 +420,7 @@ pub struct SqliteTxn {
 }
 
 impl SqliteTxn {
-    fn commit(mut self) -> DomainResult<()> {
+    fn commit(mut self) -> StorageResult<()> {
         self.open = false;
         let connection = self.connection.lock();
         let committed = connection.execute_batch("COMMIT").map_err(database);
@@ -452,14 +448,14 @@ impl Drop for SqliteTxn {
 /// The values of a statement as SQLite stores them: times as the text sqlx
 /// writes (`to_rfc3339_opts(AutoSi, false)`), so rows written here and
 /// through the pool compare and sort alike.
-fn bind(values: &Option<sea_orm::Values>) -> DomainResult<Vec<SqliteValue>> {
+fn bind(values: &Option<sea_orm::Values>) -> StorageResult<Vec<SqliteValue>> {
     let Some(values) = values else {
         return Ok(Vec::new());
     };
     values.0.iter().map(to_sqlite).collect()
 }
 
-fn to_sqlite(value: &Value) -> DomainResult<SqliteValue> {
+fn to_sqlite(value: &Value) -> StorageResult<SqliteValue> {
     fn or_null<T>(value: &Option<T>, convert: impl Fn(&T) -> SqliteValue) -> SqliteValue {
         value.as_ref().map_or(SqliteValue::Null, convert)
     }
@@ -478,16 +474,27 @@ fn to_sqlite(value: &Value) -> DomainResult<SqliteValue> {
         Value::ChronoDateTimeUtc(v) => or_null(v, |at| {
             SqliteValue::Text(at.to_rfc3339_opts(SecondsFormat::AutoSi, false))
         }),
-        other => return Err(custom(format!("the SQLite writer does not bind {other:?}")).into()),
+        other => {
+            return Err(StorageError::fault(format!(
+                "the SQLite writer does not bind a {}",
+                value_kind(other)
+            )))
+        }
     })
 }
 
-fn database(err: rusqlite::Error) -> crate::domain::DomainError {
-    custom(format!("SQLite: {err}")).into()
+fn database(err: rusqlite::Error) -> StorageError {
+    err.into()
 }
 
-fn custom(message: String) -> DbErr {
-    DbErr::Custom(message)
+/// The kind of a value the writer cannot bind, without the value.
+fn value_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Json(_) => "JSON value",
+        Value::Float(_) => "float",
+        Value::Char(_) => "char",
+        _ => "value of another type",
+    }
 }
 
 #[cfg(test)]
@@ -499,6 +506,34 @@ mod tests {
     };
 
     use super::*;
+
+    /// The columns the tests read.
+    #[derive(Clone, Copy, Debug)]
+    enum T {
+        At,
+        N,
+        B,
+        Note,
+        Count,
+    }
+
+    impl sea_orm::sea_query::Iden for T {
+        fn unquoted(&self) -> &str {
+            self.as_str()
+        }
+    }
+
+    impl IdenStatic for T {
+        fn as_str(&self) -> &'static str {
+            match self {
+                T::At => "at",
+                T::N => "n",
+                T::B => "b",
+                T::Note => "note",
+                T::Count => "count",
+            }
+        }
+    }
 
     fn times() -> Vec<DateTime<Utc>> {
         vec![
@@ -513,6 +548,7 @@ mod tests {
     async fn pool_on_new_file(schema: &str) -> (tempfile::TempDir, sea_orm::DatabaseConnection) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
+        crate::db::disable_sqlite_memory_statistics();
         let pool = Database::connect(format!("sqlite://{}?mode=rwc", path.display()))
             .await
             .unwrap();
@@ -575,19 +611,19 @@ mod tests {
             pool.query(&select).await.unwrap(),
             by_writer.query(&select).await.unwrap(),
         ] {
-            let read: Vec<DateTime<Utc>> = rows.iter().map(|row| row.get(1).unwrap()).collect();
+            let read: Vec<DateTime<Utc>> = rows.iter().map(|row| row.get(T::At).unwrap()).collect();
             let expected: Vec<DateTime<Utc>> = times().into_iter().chain(times()).collect();
             assert_eq!(read, expected);
             for row in &rows {
-                assert_eq!(row.get::<Option<i32>>(2).unwrap(), None);
-                assert_eq!(row.get::<Vec<u8>>(3).unwrap(), vec![1, 2]);
+                assert_eq!(row.get::<Option<i32>>(T::N).unwrap(), None);
+                assert_eq!(row.get::<Vec<u8>>(T::B).unwrap(), vec![1, 2]);
             }
         }
         drop(by_writer);
         // The same text, so a range filter matches the same rows.
-        let count = |txn_rows: Vec<Row>| txn_rows[0].get::<i64>(0).unwrap();
+        let count = |txn_rows: Vec<Row>| txn_rows[0].get::<i64>(T::Count).unwrap();
         let in_range = Query::select()
-            .expr(Expr::cust("COUNT(*)"))
+            .expr_as(Expr::cust("COUNT(*)"), Alias::new("count"))
             .from(Alias::new("t"))
             .and_where(Expr::col(Alias::new("at")).gte(times()[2]))
             .to_owned();
@@ -616,7 +652,7 @@ mod tests {
                 .await
                 .unwrap();
             let rows = reader.query(&read).await.unwrap();
-            assert_eq!(rows[0].get::<i64>(0).unwrap(), n);
+            assert_eq!(rows[0].get::<i64>(T::N).unwrap(), n);
         }
         let insert = Query::insert()
             .into_table(Alias::new("t"))
@@ -642,7 +678,7 @@ mod tests {
                 SqliteValue::Text("Nguyen Thi Lan, lan@example.com".to_owned()),
             ],
         };
-        let message = row.get::<i64>(2).unwrap_err().to_string();
+        let message = row.get::<i64>(T::Note).unwrap_err().to_string();
         assert!(message.contains("note"), "{message}");
         assert!(message.contains("row id 42"), "{message}");
         assert!(!message.contains("Nguyen"), "{message}");
@@ -686,10 +722,10 @@ mod tests {
         drop(txn);
         let txn = writer.begin_write().unwrap();
         let count = Query::select()
-            .expr(Expr::cust("COUNT(*)"))
+            .expr_as(Expr::cust("COUNT(*)"), Alias::new("count"))
             .from(Alias::new("t"))
             .to_owned();
         let rows = txn.query(&count).await.unwrap();
-        assert_eq!(rows[0].get::<i64>(0).unwrap(), 0);
+        assert_eq!(rows[0].get::<i64>(T::Count).unwrap(), 0);
     }
 }

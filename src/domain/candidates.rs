@@ -167,8 +167,8 @@ pub async fn existing_ids(
             .filter(candidate::Column::Id.is_in(chunk.iter().copied()))
             .into_query();
         for row in db.query(&select).await? {
-            let erased_at: Option<DateTime<Utc>> = row.get(1)?;
-            found.push((row.get(0)?, erased_at.is_some()));
+            let erased_at: Option<DateTime<Utc>> = row.get(candidate::Column::ErasedAt)?;
+            found.push((row.get(candidate::Column::Id)?, erased_at.is_some()));
         }
     }
     Ok(found)

@@ -1,5 +1,7 @@
 use sea_orm::{DbErr, SqlErr};
 
+use crate::db::StorageError;
+
 pub type DomainResult<T> = Result<T, DomainError>;
 
 /// Everything that can go wrong in the domain layer. `api::error` is the one
@@ -51,21 +53,28 @@ pub enum DomainError {
     /// Items of a batch or import were refused, each for its own reason.
     #[error("{} items refused", .0.len())]
     InvalidItems(Vec<crate::domain::encounters::ingest::ItemError>),
-    /// Logged as [`loggable`] says.
-    #[error("{}", loggable(.0))]
-    Database(#[from] DbErr),
+    /// The database cannot be reached now; the caller may retry. The
+    /// message is for the log; the client is told only that.
+    #[error("{0}")]
+    Unavailable(String),
+    /// A fault of the service or of its stored data, never the caller's:
+    /// the message is for the log; the client gets a bare 500.
+    #[error("{0}")]
+    Internal(String),
 }
 
-/// A database error as it may be logged. A value that does not read as its
-/// type (sea-orm's `Type` and `TryIntoErr`, e.g. "unexpected value for
-/// Source enum: <the stored value>") would quote the stored value, which
-/// may be personal data: only the kind of fault is kept.
-pub fn loggable(err: &DbErr) -> std::borrow::Cow<'_, str> {
-    match err {
-        DbErr::Type(_) | DbErr::TryIntoErr { .. } => {
-            "a stored value does not read as its type (the value is not logged)".into()
+impl From<StorageError> for DomainError {
+    fn from(err: StorageError) -> Self {
+        match err {
+            StorageError::Unavailable(message) => DomainError::Unavailable(message),
+            StorageError::Fault(message) => DomainError::Internal(message),
         }
-        other => other.to_string().into(),
+    }
+}
+
+impl From<DbErr> for DomainError {
+    fn from(err: DbErr) -> Self {
+        StorageError::from(err).into()
     }
 }
 
@@ -79,6 +88,11 @@ impl DomainError {
                 "candidate {candidate_id} is erased and takes no changes or encounters"
             ),
         }
+    }
+
+    /// A fault of the service or of its stored data (see [`Self::Internal`]).
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::Internal(message.into())
     }
 
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
@@ -97,23 +111,7 @@ impl DomainError {
                 field,
                 message: message.to_owned(),
             },
-            _ => Self::Database(err),
+            _ => err.into(),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn values_that_do_not_read_stay_out_of_the_log() {
-        let stored = "unexpected value for Source enum: Nguyen Thi Lan";
-        let err = DomainError::Database(DbErr::Type(stored.to_owned()));
-        assert!(!err.to_string().contains("Nguyen"), "{err}");
-        assert!(!loggable(&DbErr::Type(stored.to_owned())).contains("Nguyen"));
-        // Other faults keep their message, which names no stored value.
-        let unreachable = DbErr::Custom("connection refused".to_owned());
-        assert_eq!(loggable(&unreachable), unreachable.to_string());
     }
 }

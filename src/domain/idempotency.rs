@@ -115,12 +115,12 @@ pub async fn find(
     let Some(row) = key_row(db, organization_id, idempotency, columns).await? else {
         return Ok(None);
     };
-    if row.get::<String>(0)? != idempotency.fingerprint {
+    if row.get::<String>(idempotency_key::Column::Fingerprint)? != idempotency.fingerprint {
         return Err(mismatch());
     }
     Ok(Some(StoredResponse {
-        status: u16::try_from(row.get::<i32>(1)?).unwrap_or(200),
-        body: row.get(2)?,
+        status: u16::try_from(row.get::<i32>(idempotency_key::Column::Status)?).unwrap_or(200),
+        body: row.get(idempotency_key::Column::ResponseBody)?,
     }))
 }
 
@@ -200,11 +200,9 @@ pub async fn claim(
     }
     let stored = find(txn, organization_id, idempotency).await?;
     // The conflicting row committed before this statement ran, so it exists.
-    stored.map(Some).ok_or_else(|| {
-        DomainError::Database(sea_orm::DbErr::RecordNotFound(
-            "the idempotency key that conflicted".to_owned(),
-        ))
-    })
+    stored
+        .map(Some)
+        .ok_or_else(|| DomainError::internal("the idempotency key that conflicted is not there"))
 }
 
 /// Stores the answer of a write whose key was [`claim`]ed in this transaction.
@@ -359,7 +357,7 @@ pub async fn import_checkpoint(
     let Some(row) = key_row(db, organization_id, key, columns).await? else {
         return Ok(None);
     };
-    let fingerprint: String = row.get(0)?;
+    let fingerprint: String = row.get(idempotency_key::Column::Fingerprint)?;
     let Some(digest) = fingerprint
         .strip_prefix(IMPORT_OPERATION)
         .and_then(|rest| rest.strip_prefix(':'))
@@ -367,15 +365,16 @@ pub async fn import_checkpoint(
         return Err(mismatch());
     };
     let corrupt = || {
-        DomainError::Database(sea_orm::DbErr::Custom(format!(
+        DomainError::internal(format!(
             "the checkpoint of idempotency key row of organization {organization_id} does not parse"
-        )))
+        ))
     };
     let digest: [u8; 32] = hex::decode(digest)
         .ok()
         .and_then(|bytes| bytes.try_into().ok())
         .ok_or_else(corrupt)?;
-    let progress = serde_json::from_str(&row.get::<String>(1)?).map_err(|_| corrupt())?;
+    let progress = serde_json::from_str(&row.get::<String>(idempotency_key::Column::ResponseBody)?)
+        .map_err(|_| corrupt())?;
     Ok(Some(ImportCheckpoint { progress, digest }))
 }
 

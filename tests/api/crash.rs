@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use touchpoint_tracker::{
     config::DatabaseSettings,
     db,
-    domain::{analytics::rollups, organizations},
+    domain::{analytics::rebuild, organizations},
 };
 
 use super::{
@@ -282,7 +282,7 @@ async fn a_killed_service_keeps_every_acknowledged_encounter_once() {
         .await
         .unwrap()
         .unwrap();
-    rollups::rebuild(&conn, org.id).await.unwrap();
+    rebuild::rebuild(&conn, org.id).await.unwrap();
     conn.close().await.unwrap();
     let after = service.reports().await;
     assert_eq!(before, after, "reports after the crash equal a recount");

@@ -40,7 +40,7 @@ async fn sqlite_directories_are_created_on_first_start() {
     let url = format!("sqlite://{}/nested/dir/t.db", dir.path().display());
 
     let conn = db::connect(&DatabaseSettings::new(url)).await.unwrap();
-    db::migrate(&conn).await.unwrap();
+    touchpoint_tracker::startup::migrate(&conn).await.unwrap();
 
     assert!(dir.path().join("nested/dir/t.db").exists());
 }

@@ -589,7 +589,7 @@ async fn rebuilt_rollups_equal_the_maintained_ones() {
             .await
             .unwrap();
     }
-    touchpoint_tracker::domain::analytics::rollups::rebuild_outdated(&app.db)
+    touchpoint_tracker::domain::analytics::rebuild::rebuild_outdated(&app.db)
         .await
         .unwrap();
     for (url, expected) in urls.iter().zip(before) {

@@ -208,24 +208,24 @@ pub async fn authenticate(
         .to_owned();
     let rows = reader.query(&lookup).await?;
     let row = rows.first().ok_or(DomainError::Unauthenticated)?;
-    let stored_hash: String = row.get(4)?;
+    let stored_hash: String = row.get(api_key::Column::TokenHash)?;
     // The lookup already matched the hash; comparing again in constant time
     // keeps the check itself free of timing differences.
     let matches: bool = stored_hash.as_bytes().ct_eq(hash.as_bytes()).into();
-    let revoked_at: Option<DateTime<Utc>> = row.get(6)?;
-    let expires_at: Option<DateTime<Utc>> = row.get(7)?;
+    let revoked_at: Option<DateTime<Utc>> = row.get(api_key::Column::RevokedAt)?;
+    let expires_at: Option<DateTime<Utc>> = row.get(api_key::Column::ExpiresAt)?;
     let now = crate::domain::now();
     if !matches || revoked_at.is_some() || expires_at.is_some_and(|at| at <= now) {
         return Err(DomainError::Unauthenticated);
     }
-    let key_id: i64 = row.get(0)?;
-    touch_last_used(db, key_id, row.get(5)?, now).await?;
-    let role: String = row.get(3)?;
+    let key_id: i64 = row.get(api_key::Column::Id)?;
+    touch_last_used(db, key_id, row.get(api_key::Column::LastUsedAt)?, now).await?;
+    let role: String = row.get(api_key::Column::Role)?;
     Ok(Principal {
         key_id,
-        key_name: row.get(1)?,
-        organization_id: row.get(2)?,
-        role: Role::try_from_value(&role).map_err(DomainError::Database)?,
+        key_name: row.get(api_key::Column::Name)?,
+        organization_id: row.get(api_key::Column::OrganizationId)?,
+        role: Role::try_from_value(&role).map_err(DomainError::from)?,
     })
 }
 

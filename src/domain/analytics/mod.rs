@@ -2,5 +2,6 @@
 //! keeps equal to a recount, and the reports read from them.
 
 pub mod perception;
+pub mod rebuild;
 pub mod reports;
 pub mod rollups;

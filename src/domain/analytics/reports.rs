@@ -915,10 +915,7 @@ pub async fn perception_shift(
             continue;
         }
         let (kind, stage) = catalog.get(&latest[2]).ok_or_else(|| {
-            DomainError::Database(sea_orm::DbErr::RecordNotFound(format!(
-                "touchpoint {}",
-                latest[2]
-            )))
+            DomainError::internal(format!("touchpoint {} is not in the catalog", latest[2]))
         })?;
         let name = match grouping {
             ShiftGrouping::None => "all",
@@ -939,11 +936,7 @@ fn parse_fields(text: &str) -> DomainResult<Vec<i64>> {
         .collect::<Result<Vec<_>, _>>()
         .ok()
         .filter(|fields| fields.len() >= 2)
-        .ok_or_else(|| {
-            DomainError::Database(sea_orm::DbErr::Custom(format!(
-                "unexpected score lookup {text:?}"
-            )))
-        })
+        .ok_or_else(|| DomainError::internal(format!("unexpected score lookup {text:?}")))
 }
 
 // ---------------------------------------------------------------------------

@@ -24,7 +24,7 @@
 //! and is in the next export: if it rewrote a row with a lower number, that
 //! row moves above the bound and the next export carries its new state.
 //!
-//! [`EncounterWrite`]: crate::domain::analytics::rollups::EncounterWrite
+//! [`EncounterWrite`]: crate::domain::encounters::write::EncounterWrite
 
 use std::{pin::Pin, sync::Arc, sync::OnceLock};
 

@@ -28,8 +28,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::db::store::{InlineReader, WriterConnection};
 use crate::domain::{
-    analytics::rollups::EncounterWrite,
     encounters::ingest::{self, EncounterInput, Recorded},
+    encounters::write::EncounterAppend,
     idempotency::{self, Idempotency, ImportStep, StoredResponse, Written},
     privacy::audit::KeyActor,
     DomainError, DomainResult,
@@ -191,9 +191,7 @@ impl EncounterWriter {
 }
 
 fn stopped() -> DomainError {
-    DomainError::Database(sea_orm::DbErr::Custom(
-        "the encounter writer has stopped".to_owned(),
-    ))
+    DomainError::Unavailable("the encounter writer has stopped".to_owned())
 }
 
 async fn run(db: WriterConnection, mut queue: mpsc::Receiver<Work>) {
@@ -270,7 +268,7 @@ async fn write_group(
     jobs: &[EncounterJob],
 ) -> DomainResult<Vec<Answer>> {
     let txn = db.begin_write().await?;
-    let mut write = EncounterWrite::append_in(txn, organization_id).await?;
+    let mut write = EncounterAppend::begin_in(txn, organization_id).await?;
     let inputs = jobs.iter().map(|job| job.input.clone()).collect();
     let resolved = ingest::resolve(write.txn(), organization_id, inputs).await?;
     let mut answers: Vec<Option<Answer>> = jobs.iter().map(|_| None).collect();

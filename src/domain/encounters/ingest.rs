@@ -24,9 +24,12 @@ use sea_orm::{
     ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, QueryTrait, Set,
 };
 
-use crate::db::store::{Executor, WriterConnection};
+use crate::db::{
+    store::{Executor, WriterConnection},
+    StorageResult,
+};
 use crate::domain::{
-    analytics::rollups::EncounterWrite,
+    encounters::write::EncounterAppend,
     idempotency::{self, Idempotent, ImportStep, Written},
     privacy::audit::{self, Event, KeyActor},
     validate, DomainError, DomainResult,
@@ -271,7 +274,10 @@ async fn candidate_ids_by_ref(
             .filter(candidate::Column::ExternalRef.is_in(chunk.iter().map(|s| s.as_str())))
             .into_query();
         for row in db.query(&select).await? {
-            found.insert(row.get(1)?, row.get(0)?);
+            found.insert(
+                row.get(candidate::Column::ExternalRef)?,
+                row.get(candidate::Column::Id)?,
+            );
         }
     }
     Ok(found)
@@ -322,9 +328,11 @@ async fn find_touchpoints(
     for query in queries {
         for row in db.query(&query).await? {
             found.push(TouchpointRow {
-                id: row.get(0)?,
-                name: row.get(1)?,
-                archived: row.get::<Option<DateTime<Utc>>>(2)?.is_some(),
+                id: row.get(touchpoint::Column::Id)?,
+                name: row.get(touchpoint::Column::Name)?,
+                archived: row
+                    .get::<Option<DateTime<Utc>>>(touchpoint::Column::ArchivedAt)?
+                    .is_some(),
             });
         }
     }
@@ -334,10 +342,10 @@ async fn find_touchpoints(
 /// Writes resolved inputs: first the candidates they name by an unknown
 /// external reference (each once), then the encounters, in input order, and
 /// an audit event for each candidate and encounter created. The write must
-/// have begun with [`EncounterWrite::append_in`]. Each input comes
+/// have begun with [`EncounterAppend::begin_in`]. Each input comes
 /// with the API key that recorded it.
 pub async fn insert(
-    write: &mut EncounterWrite,
+    write: &mut EncounterAppend,
     resolved: Vec<(&KeyActor, Resolved)>,
 ) -> DomainResult<Recorded> {
     let organization_id = write.organization_id();
@@ -363,9 +371,8 @@ pub async fn insert(
             ResolvedCandidate::Existing(id) => Ok(*id),
             ResolvedCandidate::New(external_ref) => {
                 created_ids.get(external_ref).copied().ok_or_else(|| {
-                    DomainError::Database(sea_orm::DbErr::RecordNotFound(format!(
-                        "candidate {external_ref:?} just created"
-                    )))
+                    // The reference is personal data: not in the message.
+                    DomainError::internal("a candidate just created has no id")
                 })
             }
         })
@@ -419,12 +426,16 @@ pub async fn insert(
             .query(&insert)
             .await?
             .iter()
-            .map(|row| row.get::<i64>(0))
-            .collect::<DomainResult<Vec<_>>>()?;
+            .map(|row| row.get::<i64>(encounter::Column::Id))
+            .collect::<StorageResult<Vec<_>>>()?;
         // Ids grow with insertion order; RETURNING itself promises no order.
         ids.sort_unstable();
         if ids.len() != chunk.len() {
-            return Err(DomainError::Database(sea_orm::DbErr::RecordNotInserted));
+            return Err(DomainError::internal(format!(
+                "{} encounters inserted of {}",
+                ids.len(),
+                chunk.len()
+            )));
         }
         for (encounter, id) in chunk.iter_mut().zip(ids) {
             encounter.id = id;
@@ -451,7 +462,7 @@ pub async fn insert(
 /// the encounter write lock) is not an error: its row is used, and it is
 /// not this write's to record.
 async fn create_candidates<'a>(
-    write: &EncounterWrite,
+    write: &EncounterAppend,
     external_refs: &BTreeMap<&str, &'a KeyActor>,
 ) -> DomainResult<(HashMap<String, i64>, Vec<(&'a KeyActor, i64)>)> {
     if external_refs.is_empty() {
@@ -486,16 +497,14 @@ async fn create_candidates<'a>(
             )
             .to_owned();
         for row in write.txn().query(&insert).await? {
-            let external_ref: String = row.get(1)?;
+            let external_ref: String = row.get(candidate::Column::ExternalRef)?;
             let actor = external_refs
                 .get(external_ref.as_str())
                 .copied()
                 .ok_or_else(|| {
-                    DomainError::Database(sea_orm::DbErr::RecordNotFound(format!(
-                        "candidate {external_ref:?} was not asked for"
-                    )))
+                    DomainError::internal("a candidate was created that was not asked for")
                 })?;
-            created.push((actor, row.get(0)?));
+            created.push((actor, row.get(candidate::Column::Id)?));
         }
     }
     // Ids grow with insertion order; RETURNING itself promises no order.
@@ -546,7 +555,7 @@ pub async fn record_checked(
     import: Option<&ImportStep>,
 ) -> DomainResult<Written<Recorded>> {
     let txn = connection.begin_write().await?;
-    let mut write = EncounterWrite::append_in(txn, organization_id).await?;
+    let mut write = EncounterAppend::begin_in(txn, organization_id).await?;
     let claimed =
         idempotency::claim_if_keyed(write.txn(), organization_id, idempotent, write.now()).await?;
     if let Some(stored) = claimed {

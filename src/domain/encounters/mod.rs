@@ -3,6 +3,7 @@
 pub mod export;
 pub mod group_commit;
 pub mod ingest;
+pub mod write;
 
 use chrono::{DateTime, Utc};
 use entity::{
@@ -19,8 +20,8 @@ use sea_orm::{
 };
 
 use crate::domain::{
-    analytics::rollups::EncounterWrite,
     candidates, catalog,
+    encounters::write::EncounterWrite,
     pagination::{Page, PageRequest},
     patch::Patch,
     privacy::audit::{self, Actor, Event},
@@ -362,10 +363,10 @@ impl JourneyRead {
             while let Some(row) = rows.next().await {
                 let (encounter, touchpoint) = row?;
                 let touchpoint = touchpoint.ok_or_else(|| {
-                    DomainError::Database(sea_orm::DbErr::RecordNotFound(format!(
-                        "touchpoint of encounter {}",
+                    DomainError::internal(format!(
+                        "the touchpoint of encounter {} is not there",
                         encounter.id
-                    )))
+                    ))
                 })?;
                 let shift = shifts.next(encounter.score);
                 yield JourneyStep {

@@ -6,8 +6,9 @@ use sea_orm::{sea_query::Query, ActiveModelTrait, ColumnTrait, DatabaseConnectio
 
 use crate::db::store::Executor;
 use crate::domain::{
-    analytics::rollups::EncounterWrite,
-    candidates, idempotency,
+    candidates,
+    encounters::write::EncounterWrite,
+    idempotency,
     privacy::audit::{self, Actor, Event},
     DomainResult,
 };
@@ -89,7 +90,7 @@ pub(crate) async fn erase_in(
         .to_owned();
     let mut events = vec![erasure];
     for row in write.txn().query(&remove_notes).await? {
-        let encounter_id = row.get(0)?;
+        let encounter_id = row.get(encounter::Column::Id)?;
         events.push(Event::encounter(encounter_id, id, AuditAction::Erase).fields(["note"]));
     }
     events[1..].sort_by_key(|event| event.resource_id);

@@ -14,8 +14,8 @@ use sea_orm::{
 };
 
 use crate::domain::{
-    analytics::rollups::EncounterWrite,
     candidates,
+    encounters::write::EncounterWrite,
     privacy::{audit::Actor, erasure},
     DomainResult,
 };

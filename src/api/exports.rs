@@ -301,7 +301,7 @@ impl Stream for Chunks {
                 Poll::Ready(Some(Ok(row))) => {
                     match row.change() {
                         Ok(change) => this.encoding.write(&mut this.buf, &change),
-                        Err(err) => return this.fail(err),
+                        Err(err) => return this.fail(err.into()),
                     }
                     this.rows += 1;
                     if this.buf.len() >= CHUNK_BYTES {

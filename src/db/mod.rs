@@ -5,11 +5,13 @@ use std::{ffi::c_int, path::Path, sync::Once, time::Duration};
 
 use anyhow::Context;
 use migration::{Migrator, MigratorTrait};
+use sea_orm::{AccessMode, IsolationLevel};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
     SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
+pub mod changes;
 pub mod error;
 pub mod sql;
 pub mod store;
@@ -284,6 +286,26 @@ pub async fn begin_write(db: &impl Connection) -> StorageResult<DatabaseTransact
             ..Default::default()
         })
         .await?)
+}
+
+/// A read-only transaction that sees one snapshot of the database from its
+/// first statement to its end: what a streamed answer is read in, so that
+/// all of its parts, and every page of them, agree. SQLite (in WAL mode)
+/// keeps a read transaction's snapshot; PostgreSQL's default (read
+/// committed) takes one per statement, so there it is repeatable read.
+/// It holds a pooled connection until it ends: a client that stops reading
+/// is cut off by the send timeout.
+pub async fn snapshot(db: &DatabaseConnection) -> StorageResult<DatabaseTransaction> {
+    Ok(match db.get_database_backend() {
+        DbBackend::Postgres => {
+            db.begin_with_config(
+                Some(IsolationLevel::RepeatableRead),
+                Some(AccessMode::ReadOnly),
+            )
+            .await?
+        }
+        _ => db.begin().await?,
+    })
 }
 
 #[cfg(test)]

@@ -125,17 +125,112 @@ pub struct DayKey {
     pub day: i32,
 }
 
-/// The counters of a `perception_daily` row, or a change to them.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Counters {
-    pub encounters: i64,
-    pub scored: i64,
-    pub score_sum: i64,
-    pub promoters: i64,
-    pub passives: i64,
-    pub detractors: i64,
-    pub attributed_sum: f64,
-    pub attributions: i64,
+/// A counter's number: a count or sum of whole numbers, or a sum of
+/// fractional shares.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum CounterValue {
+    Integer(i64),
+    Real(f64),
+}
+
+/// The type of a counter field.
+pub trait Counter: Copy {
+    const IS_INTEGER: bool;
+    fn value(self) -> CounterValue;
+    fn from_value(value: CounterValue) -> Self;
+    fn times(self, sign: i64) -> Self;
+}
+
+impl Counter for i64 {
+    const IS_INTEGER: bool = true;
+    fn value(self) -> CounterValue {
+        CounterValue::Integer(self)
+    }
+    fn from_value(value: CounterValue) -> Self {
+        match value {
+            CounterValue::Integer(n) => n,
+            CounterValue::Real(x) => x as i64,
+        }
+    }
+    fn times(self, sign: i64) -> Self {
+        sign * self
+    }
+}
+
+impl Counter for f64 {
+    const IS_INTEGER: bool = false;
+    fn value(self) -> CounterValue {
+        CounterValue::Real(self)
+    }
+    fn from_value(value: CounterValue) -> Self {
+        match value {
+            CounterValue::Integer(n) => n as f64,
+            CounterValue::Real(x) => x,
+        }
+    }
+    fn times(self, sign: i64) -> Self {
+        sign as f64 * self
+    }
+}
+
+/// Declares [`Counters`] once: each field is also the column that stores
+/// it in both rollup tables (`perception_daily`, `perception_monthly`), so
+/// the writer and the reports derive the column list from here.
+macro_rules! counters {
+    ($( $(#[$doc:meta])* $field:ident: $ty:ty, )+) => {
+        /// The counters of a rollup row, or a change to them.
+        #[derive(Debug, Clone, Copy, Default, PartialEq)]
+        pub struct Counters {
+            $( $(#[$doc])* pub $field: $ty, )+
+        }
+
+        impl Counters {
+            /// The columns, in field order, with whether each holds an
+            /// integer (otherwise a real number).
+            pub const COLUMNS: &'static [(&'static str, bool)] =
+                &[$( (stringify!($field), <$ty as Counter>::IS_INTEGER) ),+];
+
+            /// The values, in [`Self::COLUMNS`] order.
+            pub fn values(&self) -> Vec<CounterValue> {
+                vec![$( self.$field.value() ),+]
+            }
+
+            /// Reads each counter from `read(column, is_integer)`.
+            pub fn read<E>(
+                mut read: impl FnMut(&'static str, bool) -> Result<CounterValue, E>,
+            ) -> Result<Self, E> {
+                Ok(Counters {
+                    $( $field: <$ty as Counter>::from_value(
+                        read(stringify!($field), <$ty as Counter>::IS_INTEGER)?,
+                    ), )+
+                })
+            }
+
+            /// `self + sign * other`, field by field.
+            pub fn add(&mut self, other: &Counters, sign: i64) {
+                $( self.$field += other.$field.times(sign); )+
+            }
+        }
+    };
+}
+
+counters! {
+    /// Encounters.
+    encounters: i64,
+    /// Encounters with a score.
+    scored: i64,
+    /// The sum of their scores.
+    score_sum: i64,
+    /// Scores of 9 or 10.
+    promoters: i64,
+    /// Scores of 7 or 8.
+    passives: i64,
+    /// Scores of 0 to 6.
+    detractors: i64,
+    /// The sum of the shifts attributed to the touchpoint.
+    attributed_sum: f64,
+    /// How many shifts were attributed.
+    attributions: i64,
 }
 
 impl Counters {
@@ -154,18 +249,6 @@ impl Counters {
             self.attributed_sum += share;
             self.attributions += 1;
         }
-    }
-
-    /// `self + sign * other`, field by field.
-    pub fn add(&mut self, other: &Counters, sign: i64) {
-        self.encounters += sign * other.encounters;
-        self.scored += sign * other.scored;
-        self.score_sum += sign * other.score_sum;
-        self.promoters += sign * other.promoters;
-        self.passives += sign * other.passives;
-        self.detractors += sign * other.detractors;
-        self.attributed_sum += sign as f64 * other.attributed_sum;
-        self.attributions += sign * other.attributions;
     }
 
     pub fn is_zero(&self) -> bool {

@@ -12,7 +12,10 @@
 //! (`min_group_size`) here, in [`Figures`] and [`ShiftGroup`], so the API
 //! layer only ever sees what may be shown.
 
-use std::collections::{BTreeMap, HashMap};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::OnceLock,
+};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::{
@@ -28,7 +31,7 @@ use sea_orm::{
 use crate::db::sql::Sql;
 use crate::domain::{
     analytics::perception::{
-        date_of_day, day_of_date, month_of, month_start, week_of, Counters, Span,
+        date_of_day, day_of_date, month_of, month_start, week_of, CounterValue, Counters, Span,
     },
     analytics::rollups::decode_bitmap,
     DomainError, DomainResult,
@@ -238,32 +241,32 @@ impl Figures {
 
 /// The summed counters of `perception_daily`, as `SELECT` expressions. The
 /// casts keep integer sums integers on PostgreSQL (`SUM(bigint)` is numeric).
-const SUMS: &str = "CAST(SUM(pd.encounters) AS BIGINT) AS encounters, \
-     CAST(SUM(pd.scored) AS BIGINT) AS scored, \
-     CAST(SUM(pd.score_sum) AS BIGINT) AS score_sum, \
-     CAST(SUM(pd.promoters) AS BIGINT) AS promoters, \
-     CAST(SUM(pd.passives) AS BIGINT) AS passives, \
-     CAST(SUM(pd.detractors) AS BIGINT) AS detractors, \
-     SUM(pd.attributed_sum) AS attributed_sum, \
-     CAST(SUM(pd.attributions) AS BIGINT) AS attributions";
-
-fn counters_of(row: &QueryResult) -> DomainResult<Counters> {
-    let get = |column: &str| {
-        row.try_get::<Option<i64>>("", column)
-            .map(Option::unwrap_or_default)
-    };
-    Ok(Counters {
-        encounters: get("encounters")?,
-        scored: get("scored")?,
-        score_sum: get("score_sum")?,
-        promoters: get("promoters")?,
-        passives: get("passives")?,
-        detractors: get("detractors")?,
-        attributed_sum: row
-            .try_get::<Option<f64>>("", "attributed_sum")?
-            .unwrap_or_default(),
-        attributions: get("attributions")?,
+fn sums() -> &'static str {
+    static SUMS: OnceLock<String> = OnceLock::new();
+    SUMS.get_or_init(|| {
+        Counters::COLUMNS
+            .iter()
+            .map(|&(column, is_integer)| {
+                if is_integer {
+                    format!("CAST(SUM(pd.{column}) AS BIGINT) AS {column}")
+                } else {
+                    format!("SUM(pd.{column}) AS {column}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
     })
+}
+
+/// The counters of a row of [`sums`]: a sum over no rows is null, read as 0.
+fn counters_of(row: &QueryResult) -> DomainResult<Counters> {
+    Ok(Counters::read(|column, is_integer| {
+        Ok::<_, sea_orm::DbErr>(if is_integer {
+            CounterValue::Integer(row.try_get::<Option<i64>>("", column)?.unwrap_or_default())
+        } else {
+            CounterValue::Real(row.try_get::<Option<f64>>("", column)?.unwrap_or_default())
+        })
+    })?)
 }
 
 /// Which rollup rows a query reads.
@@ -276,9 +279,18 @@ enum Grain {
     Months,
 }
 
-/// The counter columns both rollup tables share.
-const COUNTERS: &str = "touchpoint_id, month, encounters, scored, score_sum, promoters, \
-     passives, detractors, attributed_sum, attributions";
+/// The columns both rollup tables share: the key a report groups by, and
+/// the counters.
+fn rollup_columns() -> &'static str {
+    static COLUMNS: OnceLock<String> = OnceLock::new();
+    COLUMNS.get_or_init(|| {
+        ["touchpoint_id", "month"]
+            .into_iter()
+            .chain(Counters::COLUMNS.iter().map(|(column, _)| *column))
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
+}
 
 /// `FROM <rollup rows of the window> pd [JOIN touchpoints t] WHERE ...`:
 /// more conditions may follow with ` AND`.
@@ -296,7 +308,7 @@ fn from_rollups(
         Grain::Months => {
             let cover = window.cover();
             sql.push(" FROM (SELECT ")
-                .push(COUNTERS)
+                .push(rollup_columns())
                 .push(" FROM perception_monthly WHERE organization_id = ")
                 .bind(organization_id);
             match cover.months {
@@ -311,7 +323,7 @@ fn from_rollups(
                 }
             }
             sql.push(" UNION ALL SELECT ")
-                .push(COUNTERS)
+                .push(rollup_columns())
                 .push(" FROM perception_daily WHERE organization_id = ")
                 .bind(organization_id)
                 .push(" AND (1 = 0");
@@ -350,7 +362,7 @@ pub async fn totals(
     window: &Window,
 ) -> DomainResult<Counters> {
     let mut sql = Sql::new(db);
-    sql.push("SELECT ").push(SUMS);
+    sql.push("SELECT ").push(sums());
     from_rollups(&mut sql, organization_id, window, Grain::Months, false);
     match sql.all(db).await?.first() {
         Some(row) => counters_of(row),
@@ -558,7 +570,7 @@ pub async fn trend(
         .push(" AS bucket, ")
         .push(group_column.unwrap_or("'all'"))
         .push(" AS grp, ")
-        .push(SUMS);
+        .push(sums());
     rows_of(&mut sql);
     sql.push(" GROUP BY ").push(bucket.column());
     if let Some(column) = group_column {
@@ -646,7 +658,7 @@ async fn touchpoint_counters(
 ) -> DomainResult<(Vec<TouchpointCounters>, u64)> {
     let mut sql = Sql::new(db);
     sql.push("SELECT pd.touchpoint_id AS touchpoint_id, ")
-        .push(SUMS);
+        .push(sums());
     from_rollups(&mut sql, organization_id, window, Grain::Months, false);
     sql.push(" GROUP BY pd.touchpoint_id");
     let mut counters: HashMap<i64, Counters> = HashMap::new();

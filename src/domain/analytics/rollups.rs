@@ -16,7 +16,8 @@ use sea_orm::{
 use crate::db::store::Executor;
 use crate::domain::{
     analytics::perception::{
-        contribution, month_of, week_of, Contribution, Counters, EncounterPoint, RollupDelta,
+        contribution, month_of, week_of, Contribution, CounterValue, Counters, EncounterPoint,
+        RollupDelta,
     },
     DomainError, DomainResult,
 };
@@ -219,18 +220,6 @@ pub(crate) async fn apply(
     Ok(())
 }
 
-/// The counter columns shared by `perception_daily` and `perception_monthly`.
-const COUNTER_COLUMNS: [&str; 8] = [
-    "encounters",
-    "scored",
-    "score_sum",
-    "promoters",
-    "passives",
-    "detractors",
-    "attributed_sum",
-    "attributions",
-];
-
 /// Adds changes to a counters table (`perception_daily` or
 /// `perception_monthly`): each row is its leading `columns` values and a
 /// change; the first `unique` columns are the row's unique key, and an
@@ -248,21 +237,15 @@ async fn add_counters(
         insert.into_table(Alias::new(table)).columns(
             columns
                 .iter()
-                .chain(COUNTER_COLUMNS.iter())
+                .chain(Counters::COLUMNS.iter().map(|(column, _)| column))
                 .chain(["created_at", "updated_at"].iter())
                 .map(|column| Alias::new(*column)),
         );
         for (leading, c) in chunk {
-            let counters: [sea_orm::Value; 8] = [
-                c.encounters.into(),
-                c.scored.into(),
-                c.score_sum.into(),
-                c.promoters.into(),
-                c.passives.into(),
-                c.detractors.into(),
-                c.attributed_sum.into(),
-                c.attributions.into(),
-            ];
+            let counters = c.values().into_iter().map(|value| match value {
+                CounterValue::Integer(n) => sea_orm::Value::from(n),
+                CounterValue::Real(x) => sea_orm::Value::from(x),
+            });
             let values = leading
                 .iter()
                 .cloned()
@@ -274,7 +257,7 @@ async fn add_counters(
                 .map_err(|err| DomainError::internal(err.to_string()))?;
         }
         let mut upsert = OnConflict::columns(columns[..unique].iter().map(|c| Alias::new(*c)));
-        for column in COUNTER_COLUMNS {
+        for &(column, _) in Counters::COLUMNS {
             upsert.value(
                 Alias::new(column),
                 Expr::col((Alias::new(table), Alias::new(column)))

@@ -14,9 +14,8 @@ use entity::{
 use futures_util::{Stream, StreamExt};
 use sea_orm::sea_query::JoinType;
 use sea_orm::{
-    AccessMode, ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, DbBackend, EntityTrait, IsolationLevel, QueryFilter, QueryOrder,
-    QuerySelect, RelationTrait, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, RelationTrait, Set,
 };
 
 use crate::domain::{
@@ -259,26 +258,6 @@ pub fn shifts(scores: &[Option<i32>]) -> Vec<Option<i32>> {
     scores.iter().map(|score| shifts.next(*score)).collect()
 }
 
-/// A read-only transaction that sees one snapshot of the database from its
-/// first statement to its end: what a streamed answer is read in, so that
-/// all of its parts, and every page of them, agree. SQLite (in WAL mode)
-/// keeps a read transaction's snapshot; PostgreSQL's default (read
-/// committed) takes one per statement, so there it is repeatable read.
-/// It holds a pooled connection until it ends: a client that stops reading
-/// is cut off by the send timeout.
-pub async fn snapshot(db: &DatabaseConnection) -> DomainResult<DatabaseTransaction> {
-    Ok(match db.get_database_backend() {
-        DbBackend::Postgres => {
-            db.begin_with_config(
-                Some(IsolationLevel::RepeatableRead),
-                Some(AccessMode::ReadOnly),
-            )
-            .await?
-        }
-        _ => db.begin().await?,
-    })
-}
-
 /// A candidate's journey being read: the checks are done, the candidate
 /// and the summary are read, and the steps are read (streamed) from the
 /// same snapshot by [`JourneyRead::steps`].
@@ -296,7 +275,7 @@ pub async fn read_journey(
     organization_id: i64,
     candidate_id: i64,
 ) -> DomainResult<JourneyRead> {
-    let txn = snapshot(db).await?;
+    let txn = crate::db::snapshot(db).await?;
     let candidate = candidates::get(&txn, organization_id, candidate_id).await?;
     let summary = journey_summary(&txn, organization_id, candidate_id).await?;
     Ok(JourneyRead {

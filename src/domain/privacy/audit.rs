@@ -11,8 +11,8 @@ use entity::{
 };
 use futures_util::{Stream, StreamExt};
 use sea_orm::{
-    ActiveEnum, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
-    FromQueryResult, QueryFilter, QueryTrait, Select, Set, Statement, StreamTrait,
+    ActiveEnum, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, FromQueryResult,
+    QueryFilter, QueryTrait, Select, Set, Statement, StreamTrait,
 };
 
 use crate::db::sql::Sql;
@@ -283,8 +283,7 @@ pub fn about_candidate(
     organization_id: i64,
     candidate_id: i64,
 ) -> impl Stream<Item = DomainResult<audit_event::Model>> + Send + '_ {
-    let backend = ConnectionTrait::get_database_backend(db);
-    let statement = about_candidate_statement(backend, organization_id, candidate_id);
+    let statement = about_candidate_statement(Sql::new(db), organization_id, candidate_id);
     async_stream::try_stream! {
         let mut rows = db.stream_raw(statement).await?;
         while let Some(row) = rows.next().await {
@@ -296,15 +295,10 @@ pub fn about_candidate(
 /// The events of [`about_candidate`]: those about the candidate, and those
 /// about each of their encounters, looked up one encounter at a time on the
 /// resource index; merged by id.
-fn about_candidate_statement(
-    backend: DbBackend,
-    organization_id: i64,
-    candidate_id: i64,
-) -> Statement {
+fn about_candidate_statement(mut sql: Sql, organization_id: i64, candidate_id: i64) -> Statement {
     const COLUMNS: &str = "id, organization_id, occurred_at, actor_key_id, actor_name, \
                            resource_type, resource_id, action, changed_fields, \
                            subject_candidate_id";
-    let mut sql = Sql::for_backend(backend);
     let events = |sql: &mut Sql, resource: AuditResource| {
         sql.push("SELECT ")
             .push(COLUMNS)
@@ -333,29 +327,11 @@ fn about_candidate_statement(
     events(&mut sql, AuditResource::Candidate);
     sql.push(" AND resource_id = ").bind(candidate_id);
     sql.push(" UNION ALL ");
-    match backend {
-        // Without statistics (a table just loaded, as a large journey
-        // often is) PostgreSQL estimates one row on each side and plans the
-        // IN below as a nested loop that reads all the candidate's
-        // encounters for each event: 30,000 encounters took minutes. A
-        // lateral subquery that cannot be flattened (OFFSET 0) fixes the
-        // plan: each encounter's events from the resource index.
-        DbBackend::Postgres => {
-            sql.push("SELECT a.* FROM (");
-            encounter_ids(&mut sql);
-            sql.push(") AS e (id) CROSS JOIN LATERAL (");
-            events(&mut sql, AuditResource::Encounter);
-            sql.push(" AND resource_id = e.id OFFSET 0) AS a");
-        }
-        // SQLite reads the IN's list once, then each encounter's events
-        // from the resource index.
-        _ => {
-            events(&mut sql, AuditResource::Encounter);
-            sql.push(" AND resource_id IN (");
-            encounter_ids(&mut sql);
-            sql.push(")");
-        }
-    }
+    sql.push_rows_per_id(
+        |sql| events(sql, AuditResource::Encounter),
+        "resource_id",
+        encounter_ids,
+    );
     sql.push(" ORDER BY id");
     sql.statement()
 }

@@ -93,7 +93,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let candidates = if dry_run {
                 retention::find_due(&db, &policy, now).await?
             } else {
-                retention::enforce(&db, &policy, now).await?
+                retention::enforce(&db, &policy, now, &api::personal_data::StoredAnswerRedactor)
+                    .await?
             };
             // One line per candidate, tab-separated, for review or a script.
             println!("organization\tcandidate_id\texternal_ref\tlast_activity");

@@ -79,7 +79,11 @@ impl Application {
                 every_seconds = policy.interval.as_secs(),
                 "retention policy on"
             );
-            tokio::spawn(retention::enforce_periodically(db.clone(), policy))
+            tokio::spawn(retention::enforce_periodically(
+                db.clone(),
+                policy,
+                api::personal_data::redactor(),
+            ))
         });
         let app = api::routes(self.database.clone(), &self.limits);
         let result = server::serve(

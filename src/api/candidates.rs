@@ -366,7 +366,14 @@ impl CandidatesApi {
         id: Path<i64>,
     ) -> Result<CandidateErased, ApiError> {
         auth.0.require(Capability::ManagePersonalData)?;
-        let erased = erasure::erase(*db, &auth.actor(), auth.0.organization_id, id.0).await?;
+        let erased = erasure::erase(
+            *db,
+            &auth.actor(),
+            auth.0.organization_id,
+            id.0,
+            &super::personal_data::StoredAnswerRedactor,
+        )
+        .await?;
         Ok(CandidateErased::Ok(Json(erased.into())))
     }
 }

@@ -20,6 +20,7 @@ pub mod organization;
 mod page;
 mod patch;
 pub mod payload;
+pub mod personal_data;
 pub mod rate_limit;
 pub mod reports;
 pub mod security;

@@ -449,15 +449,24 @@ pub async fn purge_periodically(db: sea_orm::DatabaseConnection) {
     }
 }
 
+/// Removes one candidate's personal data from a stored answer. Supplied by
+/// the layer that rendered the answers, which knows their schema: to this
+/// module an answer is an opaque body.
+pub trait AnswerRedactor: Send + Sync {
+    /// The body without the personal data of candidate `candidate_id`, or
+    /// `None` when it holds none.
+    fn redact(&self, body: &str, candidate_id: i64) -> Option<String>;
+}
+
 /// Removes an erased candidate's personal data from the stored answers of
-/// the organization's keys (kept for [`RETENTION`]): a stored candidate with
-/// this id loses `external_ref`, `display_name` and `email`, a stored
-/// encounter of theirs its `note`. The answers keep their ids, so a retry
-/// still replays instead of writing twice.
+/// the organization's keys (kept for [`RETENTION`]), as `redactor` says.
+/// The answers keep their ids, so a retry still replays instead of writing
+/// twice.
 pub async fn redact_candidate(
     txn: &impl ConnectionTrait,
     organization_id: i64,
     candidate_id: i64,
+    redactor: &dyn AnswerRedactor,
 ) -> DomainResult<()> {
     // Only a body with the id in it can mention the candidate.
     let stored = idempotency_key::Entity::find()
@@ -466,61 +475,19 @@ pub async fn redact_candidate(
         .all(txn)
         .await?;
     for row in stored {
-        let Ok(mut body) = serde_json::from_str::<serde_json::Value>(&row.response_body) else {
+        let Some(body) = redactor.redact(&row.response_body, candidate_id) else {
             continue;
         };
-        if !redact(&mut body, candidate_id) {
-            continue;
-        }
         idempotency_key::Entity::update_many()
             .col_expr(
                 idempotency_key::Column::ResponseBody,
-                sea_orm::sea_query::Expr::value(body.to_string()),
+                sea_orm::sea_query::Expr::value(body),
             )
             .filter(idempotency_key::Column::Id.eq(row.id))
             .exec(txn)
             .await?;
     }
     Ok(())
-}
-
-/// Nulls the candidate's personal fields wherever they appear in a stored
-/// answer; whether anything changed.
-fn redact(value: &mut serde_json::Value, candidate_id: i64) -> bool {
-    use serde_json::Value;
-    let mut changed = false;
-    match value {
-        Value::Object(object) => {
-            let is = |key: &str, object: &serde_json::Map<String, Value>| {
-                object.get(key).and_then(Value::as_i64) == Some(candidate_id)
-            };
-            let fields: &[&str] = if is("id", object) && object.contains_key("external_ref") {
-                &["external_ref", "display_name", "email"]
-            } else if is("candidate_id", object) {
-                &["note"]
-            } else {
-                &[]
-            };
-            for field in fields {
-                if let Some(slot) = object.get_mut(*field) {
-                    if !slot.is_null() {
-                        *slot = Value::Null;
-                        changed = true;
-                    }
-                }
-            }
-            for nested in object.values_mut() {
-                changed |= redact(nested, candidate_id);
-            }
-        }
-        Value::Array(items) => {
-            for item in items {
-                changed |= redact(item, candidate_id);
-            }
-        }
-        _ => {}
-    }
-    changed
 }
 
 #[cfg(test)]
@@ -551,31 +518,5 @@ mod tests {
             assert!(matches!(err, DomainError::Invalid { ref field, .. } if field == HEADER));
         }
         assert!(Idempotency::new(&"k".repeat(KEY_MAX), "op", b"").is_ok());
-    }
-
-    #[test]
-    fn redaction_removes_only_the_candidates_personal_data() {
-        use serde_json::json;
-        let mut body = json!({
-            "encounters": [
-                {"id": 7, "candidate_id": 3, "note": "said hello", "score": 8},
-                {"id": 3, "candidate_id": 4, "note": "kept", "score": 2}
-            ],
-            "candidate": {"id": 3, "external_ref": "ATS-3", "display_name": "Lan", "email": null},
-            "other": {"id": 4, "external_ref": "ATS-4", "display_name": "Kept", "email": null}
-        });
-        assert!(redact(&mut body, 3));
-        assert_eq!(
-            body,
-            json!({
-                "encounters": [
-                    {"id": 7, "candidate_id": 3, "note": null, "score": 8},
-                    {"id": 3, "candidate_id": 4, "note": "kept", "score": 2}
-                ],
-                "candidate": {"id": 3, "external_ref": null, "display_name": null, "email": null},
-                "other": {"id": 4, "external_ref": "ATS-4", "display_name": "Kept", "email": null}
-            })
-        );
-        assert!(!redact(&mut body, 3));
     }
 }

@@ -8,7 +8,7 @@ use crate::db::store::Executor;
 use crate::domain::{
     candidates,
     encounters::write::EncounterWrite,
-    idempotency,
+    idempotency::{self, AnswerRedactor},
     privacy::audit::{self, Actor, Event},
     DomainResult,
 };
@@ -36,6 +36,9 @@ pub fn erased_external_ref(id: i64) -> String {
 /// its `change_seq`, so the next incremental export carries them again,
 /// without the note, and the copies downstream lose it too.
 ///
+/// The answers stored for idempotency keys lose the candidate's personal
+/// data too, as `redactor` (the API layer, which knows their schema) says.
+///
 /// The audit trail gets an `erase` event for the candidate and one for
 /// each encounter that lost its note, naming the fields, not their values.
 ///
@@ -45,6 +48,7 @@ pub async fn erase(
     actor: &Actor,
     organization_id: i64,
     id: i64,
+    redactor: &dyn AnswerRedactor,
 ) -> DomainResult<candidate::Model> {
     let write = EncounterWrite::begin(db, organization_id).await?;
     let current = candidates::get(write.entities(), organization_id, id).await?;
@@ -52,7 +56,7 @@ pub async fn erase(
         // Dropping the write rolls back its change_seq bump.
         return Ok(current);
     }
-    let erased = erase_in(&write, actor, current).await?;
+    let erased = erase_in(&write, actor, current, redactor).await?;
     write.commit().await?;
     Ok(erased)
 }
@@ -63,6 +67,7 @@ pub(crate) async fn erase_in(
     write: &EncounterWrite,
     actor: &Actor,
     current: candidate::Model,
+    redactor: &dyn AnswerRedactor,
 ) -> DomainResult<candidate::Model> {
     let (organization_id, id) = (current.organization_id, current.id);
     let now = write.now();
@@ -101,7 +106,7 @@ pub(crate) async fn erase_in(
         events.into_iter().map(|event| (actor, event)),
     )
     .await?;
-    idempotency::redact_candidate(write.entities(), organization_id, id).await?;
+    idempotency::redact_candidate(write.entities(), organization_id, id, redactor).await?;
     // No score changed, so the rollups are untouched.
     Ok(erased)
 }

@@ -16,6 +16,7 @@ use sea_orm::{
 use crate::domain::{
     candidates,
     encounters::write::EncounterWrite,
+    idempotency::AnswerRedactor,
     privacy::{audit::Actor, erasure},
     DomainResult,
 };
@@ -125,6 +126,7 @@ pub async fn enforce(
     db: &DatabaseConnection,
     policy: &RetentionPolicy,
     now: DateTime<Utc>,
+    redactor: &dyn AnswerRedactor,
 ) -> DomainResult<Vec<DueCandidate>> {
     let cutoff = policy.cutoff(now);
     let mut erased = Vec::new();
@@ -143,7 +145,7 @@ pub async fn enforce(
                 .push(candidate.candidate_id);
         }
         for (organization_id, ids) in by_organization {
-            erased.extend(erase_if_due(db, organization_id, &ids, cutoff).await?);
+            erased.extend(erase_if_due(db, organization_id, &ids, cutoff, redactor).await?);
         }
     }
 }
@@ -153,6 +155,7 @@ async fn erase_if_due(
     organization_id: i64,
     ids: &[i64],
     cutoff: DateTime<Utc>,
+    redactor: &dyn AnswerRedactor,
 ) -> DomainResult<Vec<DueCandidate>> {
     let write = EncounterWrite::begin(db, organization_id).await?;
     let still_due = due(write.entities(), cutoff, 0, ids.len() as u64, Some(ids)).await?;
@@ -163,7 +166,7 @@ async fn erase_if_due(
     for candidate in &still_due {
         let current =
             candidates::get(write.entities(), organization_id, candidate.candidate_id).await?;
-        erasure::erase_in(&write, &Actor::RETENTION_POLICY, current).await?;
+        erasure::erase_in(&write, &Actor::RETENTION_POLICY, current, redactor).await?;
     }
     write.commit().await?;
     Ok(still_due)
@@ -171,12 +174,16 @@ async fn erase_if_due(
 
 /// Applies the policy every `policy.interval`, starting now, for as long as
 /// the service runs.
-pub async fn enforce_periodically(db: DatabaseConnection, policy: RetentionPolicy) {
+pub async fn enforce_periodically(
+    db: DatabaseConnection,
+    policy: RetentionPolicy,
+    redactor: std::sync::Arc<dyn AnswerRedactor>,
+) {
     let mut interval = tokio::time::interval(policy.interval);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
-        match enforce(&db, &policy, crate::domain::now()).await {
+        match enforce(&db, &policy, crate::domain::now(), redactor.as_ref()).await {
             Ok(erased) if erased.is_empty() => {}
             Ok(erased) => tracing::info!(
                 erased = erased.len(),

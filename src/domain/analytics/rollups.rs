@@ -16,8 +16,8 @@ use sea_orm::{
 use crate::db::store::Executor;
 use crate::domain::{
     analytics::perception::{
-        contribution, month_of, week_of, Contribution, CounterValue, Counters, EncounterPoint,
-        RollupDelta,
+        contribution, month_of, week_of, Contribution, CounterValue, Counters, DayKey,
+        EncounterPoint, ReachKey, RollupDelta,
     },
     DomainError, DomainResult,
 };
@@ -86,12 +86,30 @@ pub(crate) async fn apply(
     delta: &RollupDelta,
     now: DateTime<Utc>,
 ) -> DomainResult<()> {
-    let counters: Vec<_> = delta
+    let days: Vec<(&DayKey, &Counters)> = delta
         .counters
         .iter()
         .filter(|(_, change)| !change.is_zero())
         .collect();
-    let daily: Vec<(Vec<sea_orm::Value>, &Counters)> = counters
+    add_daily(db, organization_id, &days, now).await?;
+    add_monthly(db, organization_id, &days, now).await?;
+    // Day and month bitmaps in one read and one write: each statement
+    // costs a round trip to the database.
+    let changes: Vec<_> = delta.reach.iter().collect();
+    for chunk in changes.chunks(CHUNK) {
+        update_reach(db, organization_id, chunk, now).await?;
+    }
+    Ok(())
+}
+
+/// Adds each day's change to its `perception_daily` row.
+async fn add_daily(
+    db: &impl Executor,
+    organization_id: i64,
+    days: &[(&DayKey, &Counters)],
+    now: DateTime<Utc>,
+) -> DomainResult<()> {
+    let daily: Vec<(Vec<sea_orm::Value>, &Counters)> = days
         .iter()
         .map(|(key, change)| {
             let key = vec![
@@ -112,11 +130,19 @@ pub(crate) async fn apply(
         &daily,
         now,
     )
-    .await?;
+    .await
+}
 
-    // The monthly rows move by the sum of their days' changes.
+/// Adds the days' changes to their months' `perception_monthly` rows: a
+/// month moves by the sum of its days' changes.
+async fn add_monthly(
+    db: &impl Executor,
+    organization_id: i64,
+    days: &[(&DayKey, &Counters)],
+    now: DateTime<Utc>,
+) -> DomainResult<()> {
     let mut by_month: BTreeMap<(i64, i32), Counters> = BTreeMap::new();
-    for (key, change) in &counters {
+    for (key, change) in days {
         by_month
             .entry((key.touchpoint_id, month_of(key.day)))
             .or_default()
@@ -141,82 +167,86 @@ pub(crate) async fn apply(
         &monthly,
         now,
     )
-    .await?;
+    .await
+}
 
-    // Day and month bitmaps in one read and one write: each statement
-    // costs a round trip to the database.
-    let changes: Vec<_> = delta.reach.iter().collect();
-    for chunk in changes.chunks(CHUNK) {
-        let spans: BTreeSet<&str> = chunk.iter().map(|(k, _)| k.span.as_str()).collect();
-        let periods: BTreeSet<i32> = chunk.iter().map(|(k, _)| k.period).collect();
-        let touchpoints: BTreeSet<i64> = chunk.iter().map(|(k, _)| k.touchpoint_id).collect();
-        // The filter is a cross product and may match rows of no key here;
-        // the lookup below only takes the keys of the chunk.
-        let select = touchpoint_reach::Entity::find()
-            .select_only()
-            .columns([
+/// Applies a chunk of reach changes: reads the bitmaps, adds and removes
+/// the candidates, and writes them back.
+async fn update_reach(
+    db: &impl Executor,
+    organization_id: i64,
+    chunk: &[(&ReachKey, &Vec<(i64, bool)>)],
+    now: DateTime<Utc>,
+) -> DomainResult<()> {
+    let spans: BTreeSet<&str> = chunk.iter().map(|(k, _)| k.span.as_str()).collect();
+    let periods: BTreeSet<i32> = chunk.iter().map(|(k, _)| k.period).collect();
+    let touchpoints: BTreeSet<i64> = chunk.iter().map(|(k, _)| k.touchpoint_id).collect();
+    // The filter is a cross product and may match rows of no key here;
+    // the lookup below only takes the keys of the chunk.
+    let select = touchpoint_reach::Entity::find()
+        .select_only()
+        .columns([
+            touchpoint_reach::Column::Span,
+            touchpoint_reach::Column::Period,
+            touchpoint_reach::Column::TouchpointId,
+            touchpoint_reach::Column::Candidates,
+        ])
+        .filter(touchpoint_reach::Column::OrganizationId.eq(organization_id))
+        .filter(touchpoint_reach::Column::Span.is_in(spans))
+        .filter(touchpoint_reach::Column::Period.is_in(periods))
+        .filter(touchpoint_reach::Column::TouchpointId.is_in(touchpoints))
+        .into_query();
+    let mut stored: HashMap<(String, i32, i64), Vec<u8>> = HashMap::new();
+    for row in db.query(&select).await? {
+        let key = (
+            row.get(touchpoint_reach::Column::Span)?,
+            row.get(touchpoint_reach::Column::Period)?,
+            row.get(touchpoint_reach::Column::TouchpointId)?,
+        );
+        stored.insert(key, row.get(touchpoint_reach::Column::Candidates)?);
+    }
+    let mut rows = Vec::with_capacity(chunk.len());
+    for (key, members) in chunk {
+        let stored_key = (key.span.as_str().to_owned(), key.period, key.touchpoint_id);
+        let mut bitmap = match stored.get(&stored_key) {
+            Some(bytes) => decode_bitmap(bytes)?,
+            None => RoaringTreemap::new(),
+        };
+        for (candidate_id, present) in members.iter() {
+            let id = *candidate_id as u64;
+            if *present {
+                bitmap.insert(id);
+            } else {
+                bitmap.remove(id);
+            }
+        }
+        rows.push(touchpoint_reach::ActiveModel {
+            organization_id: Set(organization_id),
+            touchpoint_id: Set(key.touchpoint_id),
+            span: Set(key.span.as_str().to_owned()),
+            period: Set(key.period),
+            candidates: Set(encode_bitmap(&bitmap)),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        });
+    }
+    let upsert = touchpoint_reach::Entity::insert_many(rows)
+        .on_conflict(
+            OnConflict::columns([
+                touchpoint_reach::Column::OrganizationId,
                 touchpoint_reach::Column::Span,
                 touchpoint_reach::Column::Period,
                 touchpoint_reach::Column::TouchpointId,
-                touchpoint_reach::Column::Candidates,
             ])
-            .filter(touchpoint_reach::Column::OrganizationId.eq(organization_id))
-            .filter(touchpoint_reach::Column::Span.is_in(spans))
-            .filter(touchpoint_reach::Column::Period.is_in(periods))
-            .filter(touchpoint_reach::Column::TouchpointId.is_in(touchpoints))
-            .into_query();
-        let mut stored: HashMap<(String, i32, i64), Vec<u8>> = HashMap::new();
-        for row in db.query(&select).await? {
-            let key = (
-                row.get(touchpoint_reach::Column::Span)?,
-                row.get(touchpoint_reach::Column::Period)?,
-                row.get(touchpoint_reach::Column::TouchpointId)?,
-            );
-            stored.insert(key, row.get(touchpoint_reach::Column::Candidates)?);
-        }
-        let mut rows = Vec::with_capacity(chunk.len());
-        for (key, members) in chunk {
-            let stored_key = (key.span.as_str().to_owned(), key.period, key.touchpoint_id);
-            let mut bitmap = match stored.get(&stored_key) {
-                Some(bytes) => decode_bitmap(bytes)?,
-                None => RoaringTreemap::new(),
-            };
-            for (candidate_id, present) in members.iter() {
-                let id = *candidate_id as u64;
-                if *present {
-                    bitmap.insert(id);
-                } else {
-                    bitmap.remove(id);
-                }
-            }
-            rows.push(touchpoint_reach::ActiveModel {
-                organization_id: Set(organization_id),
-                touchpoint_id: Set(key.touchpoint_id),
-                span: Set(key.span.as_str().to_owned()),
-                period: Set(key.period),
-                candidates: Set(encode_bitmap(&bitmap)),
-                created_at: Set(now),
-                updated_at: Set(now),
-                ..Default::default()
-            });
-        }
-        let upsert = touchpoint_reach::Entity::insert_many(rows)
-            .on_conflict(
-                OnConflict::columns([
-                    touchpoint_reach::Column::OrganizationId,
-                    touchpoint_reach::Column::Span,
-                    touchpoint_reach::Column::Period,
-                    touchpoint_reach::Column::TouchpointId,
-                ])
-                .update_columns([
-                    touchpoint_reach::Column::Candidates,
-                    touchpoint_reach::Column::UpdatedAt,
-                ])
-                .to_owned(),
-            )
-            .into_query();
-        db.execute(&upsert).await?;
-    }
+            .update_columns([
+                touchpoint_reach::Column::Candidates,
+                touchpoint_reach::Column::UpdatedAt,
+            ])
+            .to_owned(),
+        )
+        .into_query();
+    db.execute(&upsert).await?;
     Ok(())
 }
 

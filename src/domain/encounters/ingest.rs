@@ -156,82 +156,106 @@ pub async fn resolve(
     organization_id: i64,
     inputs: Vec<EncounterInput>,
 ) -> DomainResult<Vec<DomainResult<Resolved>>> {
-    let mut candidate_ids = BTreeSet::new();
-    let mut external_refs = BTreeSet::new();
-    let mut touchpoint_ids = BTreeSet::new();
-    let mut touchpoint_names = BTreeSet::new();
-    for input in &inputs {
-        match &input.candidate {
-            CandidateRef::Id(id) => candidate_ids.insert(*id),
-            CandidateRef::ExternalRef(external_ref) => external_refs.insert(external_ref.clone()),
-        };
-        match &input.touchpoint {
-            TouchpointRef::Id(id) => touchpoint_ids.insert(*id),
-            TouchpointRef::Name(name) => touchpoint_names.insert(name.clone()),
-        };
-    }
-    // Each known id, with whether the candidate is erased.
-    let known_candidates: HashMap<i64, bool> =
-        crate::domain::candidates::existing_ids(db, organization_id, &candidate_ids)
-            .await?
-            .into_iter()
-            .collect();
-    let candidates_by_ref = candidate_ids_by_ref(db, organization_id, &external_refs).await?;
-    let mut touchpoints_by_id = HashMap::new();
-    let mut touchpoints_by_name = HashMap::new();
-    for touchpoint in
-        find_touchpoints(db, organization_id, &touchpoint_ids, &touchpoint_names).await?
-    {
-        // A name in the request is matched exactly; an id too.
-        if touchpoint_ids.contains(&touchpoint.id) {
-            touchpoints_by_id.insert(touchpoint.id, touchpoint.clone());
-        }
-        if touchpoint_names.contains(&touchpoint.name) {
-            touchpoints_by_name.insert(touchpoint.name.clone(), touchpoint);
-        }
-    }
+    let references = References::read(db, organization_id, &inputs).await?;
     Ok(inputs
         .into_iter()
-        .map(|input| {
-            let candidate = match &input.candidate {
-                CandidateRef::Id(id) => match known_candidates.get(id) {
-                    Some(false) => ResolvedCandidate::Existing(*id),
-                    Some(true) => return Err(DomainError::erased(CANDIDATE_ID, *id)),
-                    None => return Err(unknown(CANDIDATE_ID)),
-                },
+        .map(|input| references.resolve(input))
+        .collect())
+}
+
+/// What the references of a set of inputs name, read in a few queries.
+struct References {
+    /// Each known candidate id, with whether the candidate is erased.
+    candidates: HashMap<i64, bool>,
+    candidates_by_ref: HashMap<String, i64>,
+    touchpoints_by_id: HashMap<i64, TouchpointRow>,
+    touchpoints_by_name: HashMap<String, TouchpointRow>,
+}
+
+impl References {
+    async fn read(
+        db: &impl Executor,
+        organization_id: i64,
+        inputs: &[EncounterInput],
+    ) -> DomainResult<Self> {
+        let mut candidate_ids = BTreeSet::new();
+        let mut external_refs = BTreeSet::new();
+        let mut touchpoint_ids = BTreeSet::new();
+        let mut touchpoint_names = BTreeSet::new();
+        for input in inputs {
+            match &input.candidate {
+                CandidateRef::Id(id) => candidate_ids.insert(*id),
                 CandidateRef::ExternalRef(external_ref) => {
-                    match candidates_by_ref.get(external_ref) {
-                        Some(id) => ResolvedCandidate::Existing(*id),
-                        None => ResolvedCandidate::New(external_ref.clone()),
-                    }
+                    external_refs.insert(external_ref.clone())
                 }
             };
-            let touchpoint = match &input.touchpoint {
-                TouchpointRef::Id(id) => touchpoints_by_id.get(id).ok_or(unknown(TOUCHPOINT_ID)),
-                TouchpointRef::Name(name) => touchpoints_by_name
-                    .get(name)
-                    .ok_or(unknown(TOUCHPOINT_NAME)),
-            }?;
-            if touchpoint.archived {
-                let field = match input.touchpoint {
-                    TouchpointRef::Id(_) => TOUCHPOINT_ID,
-                    TouchpointRef::Name(_) => TOUCHPOINT_NAME,
-                };
-                return Err(DomainError::Archived {
-                    field,
-                    message: format!(
-                        "touchpoint {} is archived and takes no new encounters",
-                        touchpoint.id
-                    ),
-                });
+            match &input.touchpoint {
+                TouchpointRef::Id(id) => touchpoint_ids.insert(*id),
+                TouchpointRef::Name(name) => touchpoint_names.insert(name.clone()),
+            };
+        }
+        let candidates =
+            crate::domain::candidates::existing_ids(db, organization_id, &candidate_ids)
+                .await?
+                .into_iter()
+                .collect();
+        let candidates_by_ref = candidate_ids_by_ref(db, organization_id, &external_refs).await?;
+        let mut touchpoints_by_id = HashMap::new();
+        let mut touchpoints_by_name = HashMap::new();
+        for touchpoint in
+            find_touchpoints(db, organization_id, &touchpoint_ids, &touchpoint_names).await?
+        {
+            // A name in the request is matched exactly; an id too.
+            if touchpoint_ids.contains(&touchpoint.id) {
+                touchpoints_by_id.insert(touchpoint.id, touchpoint.clone());
             }
-            Ok(Resolved {
-                candidate,
-                touchpoint_id: touchpoint.id,
-                input,
-            })
+            if touchpoint_names.contains(&touchpoint.name) {
+                touchpoints_by_name.insert(touchpoint.name.clone(), touchpoint);
+            }
+        }
+        Ok(References {
+            candidates,
+            candidates_by_ref,
+            touchpoints_by_id,
+            touchpoints_by_name,
         })
-        .collect())
+    }
+
+    /// One input's references, or why they do not resolve.
+    fn resolve(&self, input: EncounterInput) -> DomainResult<Resolved> {
+        let candidate = match &input.candidate {
+            CandidateRef::Id(id) => match self.candidates.get(id) {
+                Some(false) => ResolvedCandidate::Existing(*id),
+                Some(true) => return Err(DomainError::erased(CANDIDATE_ID, *id)),
+                None => return Err(unknown(CANDIDATE_ID)),
+            },
+            CandidateRef::ExternalRef(external_ref) => {
+                match self.candidates_by_ref.get(external_ref) {
+                    Some(id) => ResolvedCandidate::Existing(*id),
+                    None => ResolvedCandidate::New(external_ref.clone()),
+                }
+            }
+        };
+        let (touchpoint, field) = match &input.touchpoint {
+            TouchpointRef::Id(id) => (self.touchpoints_by_id.get(id), TOUCHPOINT_ID),
+            TouchpointRef::Name(name) => (self.touchpoints_by_name.get(name), TOUCHPOINT_NAME),
+        };
+        let touchpoint = touchpoint.ok_or(unknown(field))?;
+        if touchpoint.archived {
+            return Err(DomainError::Archived {
+                field,
+                message: format!(
+                    "touchpoint {} is archived and takes no new encounters",
+                    touchpoint.id
+                ),
+            });
+        }
+        Ok(Resolved {
+            candidate,
+            touchpoint_id: touchpoint.id,
+            input,
+        })
+    }
 }
 
 /// The reference errors of checked inputs, by index, read outside any
@@ -384,62 +408,11 @@ pub async fn insert(
         .zip(&candidate_ids)
         .map(|((actor, item), candidate_id)| {
             actors.push(actor);
-            encounter::Model {
-                id: 0, // known once inserted
-                organization_id,
-                candidate_id: *candidate_id,
-                touchpoint_id: item.touchpoint_id,
-                occurred_at: item.input.occurred_at,
-                source: item.input.source,
-                score: item.input.score,
-                note: item.input.note,
-                recorded_by_key_id: actor.key_id,
-                change_seq: write.seq(),
-                created_at: write.now(),
-                updated_at: write.now(),
-            }
+            new_encounter(write, actor, *candidate_id, item)
         })
         .collect();
-    // Only the ids come back: reading whole rows back (three times each)
-    // cost more than writing them.
     for chunk in encounters.chunks_mut(CHUNK) {
-        let rows = chunk.iter().map(|e| encounter::ActiveModel {
-            organization_id: Set(e.organization_id),
-            candidate_id: Set(e.candidate_id),
-            touchpoint_id: Set(e.touchpoint_id),
-            occurred_at: Set(e.occurred_at),
-            source: Set(e.source),
-            score: Set(e.score),
-            note: Set(e.note.clone()),
-            recorded_by_key_id: Set(e.recorded_by_key_id),
-            change_seq: Set(e.change_seq),
-            created_at: Set(e.created_at),
-            updated_at: Set(e.updated_at),
-            ..Default::default()
-        });
-        let insert = encounter::Entity::insert_many(rows)
-            .into_query()
-            .returning_col(encounter::Column::Id)
-            .to_owned();
-        let mut ids = write
-            .txn()
-            .query(&insert)
-            .await?
-            .iter()
-            .map(|row| row.get::<i64>(encounter::Column::Id))
-            .collect::<StorageResult<Vec<_>>>()?;
-        // Ids grow with insertion order; RETURNING itself promises no order.
-        ids.sort_unstable();
-        if ids.len() != chunk.len() {
-            return Err(DomainError::internal(format!(
-                "{} encounters inserted of {}",
-                ids.len(),
-                chunk.len()
-            )));
-        }
-        for (encounter, id) in chunk.iter_mut().zip(ids) {
-            encounter.id = id;
-        }
+        insert_encounters(write, chunk).await?;
     }
     write.inserted(&encounters);
     events.extend(actors.into_iter().zip(&encounters).map(|(actor, e)| {
@@ -454,6 +427,76 @@ pub async fn insert(
         encounters,
         candidates_created,
     })
+}
+
+/// The encounter a resolved input records, before it has an id.
+fn new_encounter(
+    write: &EncounterAppend,
+    actor: &KeyActor,
+    candidate_id: i64,
+    item: Resolved,
+) -> encounter::Model {
+    encounter::Model {
+        id: 0, // known once inserted
+        organization_id: write.organization_id(),
+        candidate_id,
+        touchpoint_id: item.touchpoint_id,
+        occurred_at: item.input.occurred_at,
+        source: item.input.source,
+        score: item.input.score,
+        note: item.input.note,
+        recorded_by_key_id: actor.key_id,
+        change_seq: write.seq(),
+        created_at: write.now(),
+        updated_at: write.now(),
+    }
+}
+
+/// Inserts encounters in one statement and gives each its id. Only the ids
+/// come back: reading whole rows back (three times each) cost more than
+/// writing them.
+async fn insert_encounters(
+    write: &EncounterAppend,
+    chunk: &mut [encounter::Model],
+) -> DomainResult<()> {
+    let rows = chunk.iter().map(|e| encounter::ActiveModel {
+        organization_id: Set(e.organization_id),
+        candidate_id: Set(e.candidate_id),
+        touchpoint_id: Set(e.touchpoint_id),
+        occurred_at: Set(e.occurred_at),
+        source: Set(e.source),
+        score: Set(e.score),
+        note: Set(e.note.clone()),
+        recorded_by_key_id: Set(e.recorded_by_key_id),
+        change_seq: Set(e.change_seq),
+        created_at: Set(e.created_at),
+        updated_at: Set(e.updated_at),
+        ..Default::default()
+    });
+    let insert = encounter::Entity::insert_many(rows)
+        .into_query()
+        .returning_col(encounter::Column::Id)
+        .to_owned();
+    let mut ids = write
+        .txn()
+        .query(&insert)
+        .await?
+        .iter()
+        .map(|row| row.get::<i64>(encounter::Column::Id))
+        .collect::<StorageResult<Vec<_>>>()?;
+    // Ids grow with insertion order; RETURNING itself promises no order.
+    ids.sort_unstable();
+    if ids.len() != chunk.len() {
+        return Err(DomainError::internal(format!(
+            "{} encounters inserted of {}",
+            ids.len(),
+            chunk.len()
+        )));
+    }
+    for (encounter, id) in chunk.iter_mut().zip(ids) {
+        encounter.id = id;
+    }
+    Ok(())
 }
 
 /// Creates candidates by external reference; returns every reference's id

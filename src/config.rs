@@ -4,7 +4,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::{domain::privacy::retention::RetentionPolicy, server::ServerSettings};
+use crate::server::ServerSettings;
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/touchpoints.db";
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -466,4 +466,20 @@ impl Default for BodyLimits {
 pub struct RateLimit {
     pub per_second: f64,
     pub burst: f64,
+}
+
+/// How long candidate data is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionPolicy {
+    /// Days after a candidate's latest encounter before they are erased.
+    pub days: u32,
+    /// How often the service applies the policy.
+    pub interval: Duration,
+}
+
+impl RetentionPolicy {
+    /// Candidates whose last activity is before this are due at `now`.
+    pub fn cutoff(&self, now: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+        now - chrono::Duration::days(i64::from(self.days))
+    }
 }

@@ -8,12 +8,9 @@ use tokio::net::TcpListener;
 
 use crate::{
     api,
-    config::{Limits, Settings},
+    config::{Limits, RetentionPolicy, Settings},
     db,
-    domain::{
-        analytics, idempotency, organizations,
-        privacy::retention::{self, RetentionPolicy},
-    },
+    domain::{analytics, idempotency, organizations, privacy::retention},
     server::{self, ServerSettings},
 };
 

@@ -52,7 +52,7 @@ pub enum DomainError {
     Forbidden(String),
     /// Items of a batch or import were refused, each for its own reason.
     #[error("{} items refused", .0.len())]
-    InvalidItems(Vec<crate::domain::encounters::ingest::ItemError>),
+    InvalidItems(Vec<ItemError>),
     /// The database cannot be reached now; the caller may retry. The
     /// message is for the log; the client is told only that.
     #[error("{0}")]
@@ -114,4 +114,11 @@ impl DomainError {
             _ => err.into(),
         }
     }
+}
+
+/// One item of a batch or import that was refused, by its position.
+#[derive(Debug)]
+pub struct ItemError {
+    pub index: usize,
+    pub error: DomainError,
 }

@@ -152,14 +152,14 @@ pub async fn spawn_app_with(limits: touchpoint_tracker::config::Limits) -> TestA
 
 /// A test service that applies this retention policy on its schedule.
 pub async fn spawn_app_with_retention(
-    policy: touchpoint_tracker::domain::privacy::retention::RetentionPolicy,
+    policy: touchpoint_tracker::config::RetentionPolicy,
 ) -> TestApp {
     spawn_app_configured(Default::default(), Some(policy)).await
 }
 
 async fn spawn_app_configured(
     limits: touchpoint_tracker::config::Limits,
-    retention: Option<touchpoint_tracker::domain::privacy::retention::RetentionPolicy>,
+    retention: Option<touchpoint_tracker::config::RetentionPolicy>,
 ) -> TestApp {
     TRACING.call_once(|| {
         if std::env::var_os("TEST_LOG").is_some() {

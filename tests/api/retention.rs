@@ -14,7 +14,7 @@ use super::{
     erasure::all_reports_in,
     helpers::{spawn_app, spawn_app_with_retention, TestApp, BIN},
 };
-use touchpoint_tracker::domain::privacy::retention::RetentionPolicy;
+use touchpoint_tracker::config::RetentionPolicy;
 
 fn days_ago(days: i64) -> DateTime<Utc> {
     Utc::now() - chrono::Duration::days(days)

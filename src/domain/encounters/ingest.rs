@@ -30,6 +30,7 @@ use crate::db::{
 };
 use crate::domain::{
     encounters::write::EncounterAppend,
+    error::ItemError,
     idempotency::{self, Idempotent, ImportStep, Written},
     privacy::audit::{self, Event, KeyActor},
     validate, DomainError, DomainResult,
@@ -64,13 +65,6 @@ pub struct EncounterInput {
     pub source: Source,
     pub score: Option<i32>,
     pub note: Option<String>,
-}
-
-/// One item of a batch or import that was refused, by its position.
-#[derive(Debug)]
-pub struct ItemError {
-    pub index: usize,
-    pub error: DomainError,
 }
 
 /// What a recording wrote.

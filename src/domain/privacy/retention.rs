@@ -3,7 +3,7 @@
 //! so applicant data is not kept longer than the employer's policy allows.
 //! A candidate without encounters counts from when it was created.
 
-use std::{collections::BTreeMap, time::Duration};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use entity::{candidate, encounter};
@@ -13,6 +13,7 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect, RelationTrait,
 };
 
+use crate::config::RetentionPolicy;
 use crate::domain::{
     candidates,
     encounters::write::EncounterWrite,
@@ -26,22 +27,6 @@ use crate::domain::{
 const ERASE_BATCH: u64 = 100;
 /// Candidates read per query when listing those due.
 const LIST_PAGE: u64 = 1000;
-
-/// How long candidate data is kept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetentionPolicy {
-    /// Days after a candidate's latest encounter before they are erased.
-    pub days: u32,
-    /// How often the service applies the policy.
-    pub interval: Duration,
-}
-
-impl RetentionPolicy {
-    /// Candidates whose last activity is before this are due at `now`.
-    pub fn cutoff(&self, now: DateTime<Utc>) -> DateTime<Utc> {
-        now - chrono::Duration::days(i64::from(self.days))
-    }
-}
 
 /// A candidate the policy erases.
 #[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]

@@ -15,7 +15,7 @@ use super::{
 use crate::domain::{
     access::auth::Capability,
     analytics::perception::round_to,
-    analytics::reports::{self, Figures, Window},
+    analytics::reports::{impact, shift, summary, trend, Figures, Window},
 };
 
 /// The length of a trend's buckets. Weeks are ISO weeks, starting Monday;
@@ -149,7 +149,7 @@ pub struct TouchpointImpact {
 }
 
 impl TouchpointImpact {
-    fn from_domain(row: reports::TouchpointImpact) -> Self {
+    fn from_domain(row: impact::TouchpointImpact) -> Self {
         let f = &row.figures;
         TouchpointImpact {
             touchpoint_id: row.touchpoint.id,
@@ -368,27 +368,27 @@ impl ReportsApi {
         let window = Window::new(from.0, to.0)?;
         let bucket = bucket.0.unwrap_or(TrendBucket::Month);
         let group_by = group_by.0.unwrap_or(TrendGroupBy::None);
-        let filter = reports::TrendFilter {
+        let filter = trend::TrendFilter {
             kind: kind.0.map(Into::into),
             channel: channel.0.map(Into::into),
             stage: stage.0.map(Into::into),
             touchpoint_id: touchpoint_id.0,
         };
-        let series = reports::trend(
+        let series = trend::trend(
             *db,
             auth.0.organization_id,
             &window,
             match bucket {
-                TrendBucket::Day => reports::Bucket::Day,
-                TrendBucket::Week => reports::Bucket::Week,
-                TrendBucket::Month => reports::Bucket::Month,
+                TrendBucket::Day => trend::Bucket::Day,
+                TrendBucket::Week => trend::Bucket::Week,
+                TrendBucket::Month => trend::Bucket::Month,
             },
             match group_by {
-                TrendGroupBy::None => reports::TrendGrouping::None,
-                TrendGroupBy::Kind => reports::TrendGrouping::Kind,
-                TrendGroupBy::Channel => reports::TrendGrouping::Channel,
-                TrendGroupBy::Stage => reports::TrendGrouping::Stage,
-                TrendGroupBy::Touchpoint => reports::TrendGrouping::Touchpoint,
+                TrendGroupBy::None => trend::TrendGrouping::None,
+                TrendGroupBy::Kind => trend::TrendGrouping::Kind,
+                TrendGroupBy::Channel => trend::TrendGrouping::Channel,
+                TrendGroupBy::Stage => trend::TrendGrouping::Stage,
+                TrendGroupBy::Touchpoint => trend::TrendGrouping::Touchpoint,
             },
             &filter,
         )
@@ -439,7 +439,7 @@ impl ReportsApi {
     ) -> Result<ImpactResponse, ApiError> {
         auth.0.require(Capability::Read)?;
         let window = Window::new(from.0, to.0)?;
-        let rows = reports::touchpoint_impact(*db, auth.0.organization_id, &window).await?;
+        let rows = impact::touchpoint_impact(*db, auth.0.organization_id, &window).await?;
         Ok(ImpactResponse::Ok(Json(TouchpointImpactReport {
             from: window.from,
             to: window.to,
@@ -476,14 +476,14 @@ impl ReportsApi {
         auth.0.require(Capability::Read)?;
         let window = Window::new(from.0, to.0)?;
         let group_by = group_by.0.unwrap_or(ShiftGroupBy::None);
-        let groups = reports::perception_shift(
+        let groups = shift::perception_shift(
             *db,
             auth.0.organization_id,
             &window,
             match group_by {
-                ShiftGroupBy::None => reports::ShiftGrouping::None,
-                ShiftGroupBy::Kind => reports::ShiftGrouping::Kind,
-                ShiftGroupBy::Stage => reports::ShiftGrouping::Stage,
+                ShiftGroupBy::None => shift::ShiftGrouping::None,
+                ShiftGroupBy::Kind => shift::ShiftGrouping::Kind,
+                ShiftGroupBy::Stage => shift::ShiftGrouping::Stage,
             },
         )
         .await?;
@@ -536,7 +536,7 @@ impl ReportsApi {
     ) -> Result<SummaryResponse, ApiError> {
         auth.0.require(Capability::Read)?;
         let window = Window::new(from.0, to.0)?;
-        let summary = reports::summary(*db, auth.0.organization_id, &window).await?;
+        let summary = summary::summary(*db, auth.0.organization_id, &window).await?;
         let (current, previous) = (&summary.current, &summary.previous);
         let (cnps, previous_cnps) = (current.cnps, previous.cnps);
         Ok(SummaryResponse::Ok(Json(PerceptionSummary {

@@ -1,0 +1,174 @@
+//! Touchpoint impact: every touchpoint met in the window with its figures
+//! and distinct candidates, the ones that hurt perception most first.
+
+use std::collections::HashMap;
+
+use entity::{touchpoint, touchpoint_reach};
+use roaring::RoaringTreemap;
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
+
+use super::{counters_of, from_rollups, sums, Figures, Grain, MinGroupSize, Window};
+use crate::db::sql::Sql;
+use crate::domain::{
+    analytics::perception::{Counters, Span},
+    analytics::rollups::decode_bitmap,
+    DomainError, DomainResult,
+};
+
+/// The most touchpoints the impact report and the summary read for one
+/// window: about 1 KiB each, and their candidates' bitmaps.
+pub const MAX_TOUCHPOINTS: usize = 20_000;
+
+pub struct TouchpointImpact {
+    pub touchpoint: touchpoint::Model,
+    pub figures: Figures,
+    /// Distinct candidates who met the touchpoint in the window.
+    pub candidates: u64,
+}
+
+/// Every touchpoint with encounters in the window, the ones that hurt
+/// perception most first: by mean attributed shift ascending (those
+/// without one shown last), ties by encounters descending. The order uses
+/// the shown mean only, so a withheld one cannot be read off a row's place.
+pub async fn touchpoint_impact(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    window: &Window,
+) -> DomainResult<Vec<TouchpointImpact>> {
+    let min = MinGroupSize::of(db, organization_id).await?;
+    let (rows, _) = touchpoint_counters(db, organization_id, window).await?;
+    Ok(impact_rows(rows, min))
+}
+
+/// One touchpoint's counters in a window, before suppression.
+pub(super) struct TouchpointCounters {
+    touchpoint: touchpoint::Model,
+    pub(super) counters: Counters,
+    candidates: u64,
+}
+
+/// The counters of every touchpoint with encounters in the window, and the
+/// distinct candidates with any encounter in it.
+pub(super) async fn touchpoint_counters(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    window: &Window,
+) -> DomainResult<(Vec<TouchpointCounters>, u64)> {
+    let mut sql = Sql::new(db);
+    sql.push("SELECT pd.touchpoint_id AS touchpoint_id, ")
+        .push(sums());
+    from_rollups(&mut sql, organization_id, window, Grain::Months, false);
+    sql.push(" GROUP BY pd.touchpoint_id");
+    let mut counters: HashMap<i64, Counters> = HashMap::new();
+    for row in sql.all(db).await? {
+        let id: i64 = row.try_get("", "touchpoint_id")?;
+        let row_counters = counters_of(&row)?;
+        if row_counters.encounters > 0 {
+            counters.insert(id, row_counters);
+        }
+    }
+    // Refused before the touchpoints and their candidates' bitmaps are read.
+    if counters.len() > MAX_TOUCHPOINTS {
+        return Err(DomainError::invalid(
+            "from",
+            format!(
+                "{} touchpoints were met in the window, more than the {MAX_TOUCHPOINTS} a \
+                 report reads; choose a shorter window",
+                counters.len()
+            ),
+        ));
+    }
+    let touchpoints = touchpoint::Entity::find()
+        .filter(touchpoint::Column::OrganizationId.eq(organization_id))
+        .filter(touchpoint::Column::Id.is_in(counters.keys().copied()))
+        .all(db)
+        .await?;
+    let (reach, everyone) = reach(db, organization_id, window).await?;
+    let rows = touchpoints
+        .into_iter()
+        .map(|touchpoint| TouchpointCounters {
+            counters: counters.remove(&touchpoint.id).unwrap_or_default(),
+            candidates: reach.get(&touchpoint.id).map_or(0, RoaringTreemap::len),
+            touchpoint,
+        })
+        .collect();
+    Ok((rows, everyone.len()))
+}
+
+/// The rows of the impact report, suppressed and sorted as
+/// [`touchpoint_impact`] describes.
+pub(super) fn impact_rows(
+    rows: Vec<TouchpointCounters>,
+    min: MinGroupSize,
+) -> Vec<TouchpointImpact> {
+    let mut rows: Vec<TouchpointImpact> = rows
+        .into_iter()
+        .map(|row| TouchpointImpact {
+            figures: Figures::new(&row.counters, min),
+            candidates: row.candidates,
+            touchpoint: row.touchpoint,
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        let key = |row: &TouchpointImpact| row.figures.mean_attributed_shift;
+        match (key(a), key(b)) {
+            (Some(x), Some(y)) => x.total_cmp(&y),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => std::cmp::Ordering::Equal,
+        }
+        .then(b.figures.encounters.cmp(&a.figures.encounters))
+        .then(a.touchpoint.id.cmp(&b.touchpoint.id))
+    });
+    rows
+}
+
+/// The candidates who met each touchpoint in the window, and all of them:
+/// the union of the monthly bitmaps of the months wholly inside the window
+/// and the daily bitmaps of the days around them.
+async fn reach(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    window: &Window,
+) -> DomainResult<(HashMap<i64, RoaringTreemap>, RoaringTreemap)> {
+    let cover = window.cover();
+    let mut periods = Condition::any();
+    if let Some((first, end)) = cover.months {
+        periods = periods.add(
+            Condition::all()
+                .add(touchpoint_reach::Column::Span.eq(Span::Month.as_str()))
+                .add(touchpoint_reach::Column::Period.gte(first))
+                .add(touchpoint_reach::Column::Period.lt(end)),
+        );
+    }
+    for (from, to) in cover.days.into_iter().filter(|(from, to)| from < to) {
+        periods = periods.add(day_range(from, to));
+    }
+    let rows: Vec<(i64, Vec<u8>)> = touchpoint_reach::Entity::find()
+        .select_only()
+        .columns([
+            touchpoint_reach::Column::TouchpointId,
+            touchpoint_reach::Column::Candidates,
+        ])
+        .filter(touchpoint_reach::Column::OrganizationId.eq(organization_id))
+        .filter(periods)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut by_touchpoint: HashMap<i64, RoaringTreemap> = HashMap::new();
+    for (touchpoint_id, candidates) in rows {
+        *by_touchpoint.entry(touchpoint_id).or_default() |= decode_bitmap(&candidates)?;
+    }
+    let mut everyone = RoaringTreemap::new();
+    for bitmap in by_touchpoint.values() {
+        everyone |= bitmap;
+    }
+    Ok((by_touchpoint, everyone))
+}
+
+fn day_range(from: i32, to: i32) -> Condition {
+    Condition::all()
+        .add(touchpoint_reach::Column::Span.eq(Span::Day.as_str()))
+        .add(touchpoint_reach::Column::Period.gte(from))
+        .add(touchpoint_reach::Column::Period.lt(to))
+}

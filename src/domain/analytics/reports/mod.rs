@@ -1,0 +1,409 @@
+//! The perception reports: trend, touchpoint impact, perception shift and
+//! summary, one file each. Windows are whole UTC days, `from` inclusive and
+//! `to` exclusive.
+//!
+//! Trend, impact and summary read the rollups (`perception_daily` for the
+//! counters, `touchpoint_reach` for distinct candidates), so their cost
+//! grows with days × touchpoints, not with encounters. Perception shift
+//! looks up each candidate's first and latest score in the window through
+//! the partial index of scored encounters.
+//!
+//! Every report applies the organization's small-group suppression
+//! (`min_group_size`) here, in [`Figures`] and [`shift::ShiftGroup`], so the
+//! API layer only ever sees what may be shown.
+//!
+//! This file holds what more than one report uses: the window, the
+//! suppression, and reading the summed counters from the rollups.
+
+pub mod impact;
+pub mod shift;
+pub mod summary;
+pub mod trend;
+
+use std::sync::OnceLock;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sea_orm::{ConnectionTrait, QueryResult};
+
+use crate::db::sql::Sql;
+use crate::domain::{
+    analytics::perception::{day_of_date, month_of, month_start, CounterValue, Counters},
+    DomainError, DomainResult,
+};
+
+/// A report's time range: whole UTC days, `from` inclusive, `to` exclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+}
+
+impl Window {
+    pub fn new(from: NaiveDate, to: NaiveDate) -> DomainResult<Self> {
+        for (field, date) in [("from", from), ("to", to)] {
+            if !(first_date()..=last_date()).contains(&date) {
+                return Err(DomainError::invalid(
+                    field,
+                    "must be between 0001-01-01 and 9999-12-31",
+                ));
+            }
+        }
+        if from >= to {
+            return Err(DomainError::invalid("to", "must be after from"));
+        }
+        Ok(Window { from, to })
+    }
+
+    pub fn from_day(&self) -> i32 {
+        day_of_date(self.from)
+    }
+
+    pub fn to_day(&self) -> i32 {
+        day_of_date(self.to)
+    }
+
+    fn start(&self) -> DateTime<Utc> {
+        self.from.and_time(chrono::NaiveTime::MIN).and_utc()
+    }
+
+    fn end(&self) -> DateTime<Utc> {
+        self.to.and_time(chrono::NaiveTime::MIN).and_utc()
+    }
+
+    /// The window as whole calendar months and the days around them: what
+    /// the monthly and daily rollups answer.
+    fn cover(&self) -> Cover {
+        let (from, to) = (self.from_day(), self.to_day());
+        let first_month = if month_start(month_of(from)) == from {
+            month_of(from)
+        } else {
+            month_of(from) + 1
+        };
+        // Every month before the one holding `to` ends by `to`.
+        let end_month = month_of(to);
+        if first_month < end_month {
+            Cover {
+                months: Some((first_month, end_month)),
+                days: vec![
+                    (from, month_start(first_month)),
+                    (month_start(end_month), to),
+                ],
+            }
+        } else {
+            Cover {
+                months: None,
+                days: vec![(from, to)],
+            }
+        }
+    }
+
+    /// The window of the same length that ends where this one starts.
+    pub fn previous(&self) -> DomainResult<Window> {
+        let length = self.to - self.from;
+        let from = self
+            .from
+            .checked_sub_signed(length)
+            .filter(|from| *from >= first_date())
+            .ok_or_else(|| {
+                DomainError::invalid(
+                    "from",
+                    "leaves no previous window of equal length after 0001-01-01",
+                )
+            })?;
+        Ok(Window {
+            from,
+            to: self.from,
+        })
+    }
+}
+
+/// Report windows stay within the years a timestamp can be written in
+/// (RFC 3339), where stored times also sort correctly as text.
+fn first_date() -> NaiveDate {
+    NaiveDate::from_ymd_opt(1, 1, 1).expect("a valid date")
+}
+
+fn last_date() -> NaiveDate {
+    NaiveDate::from_ymd_opt(9999, 12, 31).expect("a valid date")
+}
+
+/// Half-open ranges of month numbers and day numbers that make up a window.
+struct Cover {
+    months: Option<(i32, i32)>,
+    days: Vec<(i32, i32)>,
+}
+
+impl Counters {
+    /// The mean score of the scored encounters.
+    pub fn mean_score(&self) -> Option<f64> {
+        crate::domain::analytics::perception::mean(self.score_sum as f64, self.scored)
+    }
+
+    pub fn cnps(&self) -> Option<f64> {
+        crate::domain::analytics::perception::cnps(self.promoters, self.detractors, self.scored)
+    }
+
+    /// The mean shift attributed to these encounters.
+    pub fn mean_attributed_shift(&self) -> Option<f64> {
+        crate::domain::analytics::perception::mean(self.attributed_sum, self.attributions)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Small-group suppression
+// ---------------------------------------------------------------------------
+
+/// An organization's `min_group_size`: a report shows the figures computed
+/// from a group's scores only when at least this many values back them, so
+/// that no figure is one candidate's score (or shift). 0 shows everything.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MinGroupSize(i64);
+
+impl MinGroupSize {
+    /// The organization's setting, read by every report.
+    pub async fn of(db: &impl ConnectionTrait, organization_id: i64) -> DomainResult<Self> {
+        let organization = crate::domain::organizations::get(db, organization_id).await?;
+        Ok(MinGroupSize(organization.min_group_size.into()))
+    }
+
+    /// Whether figures computed from `values` values must be withheld.
+    pub fn withholds(self, values: i64) -> bool {
+        values < self.0
+    }
+}
+
+/// What a report shows of one group's counters (a trend point, a touchpoint,
+/// a window). The counts of encounters, scored encounters and attributions
+/// are always shown. When fewer than `min_group_size` scored encounters back
+/// the group it is `suppressed`: everything computed from the scores is
+/// `None`, the promoter, passive and detractor counts included (in a group
+/// of one, "1 promoter" is that candidate's score band).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Figures {
+    pub encounters: i64,
+    pub scored: i64,
+    pub suppressed: bool,
+    pub mean_score: Option<f64>,
+    pub promoters: Option<i64>,
+    pub passives: Option<i64>,
+    pub detractors: Option<i64>,
+    pub cnps: Option<f64>,
+    /// Encounters that received an attributed shift.
+    pub attributions: i64,
+    /// The shift figures need, besides a group that is not suppressed, at
+    /// least `min_group_size` attributions: the shares of one pair of
+    /// consecutive scores are one candidate's shift.
+    pub attributed_shift_sum: Option<f64>,
+    pub mean_attributed_shift: Option<f64>,
+}
+
+impl Figures {
+    pub fn new(counters: &Counters, min: MinGroupSize) -> Self {
+        let suppressed = min.withholds(counters.scored);
+        let scores = !suppressed;
+        let shifts = scores && !min.withholds(counters.attributions);
+        Figures {
+            encounters: counters.encounters,
+            scored: counters.scored,
+            suppressed,
+            mean_score: counters.mean_score().filter(|_| scores),
+            promoters: scores.then_some(counters.promoters),
+            passives: scores.then_some(counters.passives),
+            detractors: scores.then_some(counters.detractors),
+            cnps: counters.cnps().filter(|_| scores),
+            attributions: counters.attributions,
+            attributed_shift_sum: shifts.then_some(counters.attributed_sum),
+            mean_attributed_shift: counters.mean_attributed_shift().filter(|_| shifts),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Reading the counters
+// ---------------------------------------------------------------------------
+
+/// The summed counters of `perception_daily`, as `SELECT` expressions. The
+/// casts keep integer sums integers on PostgreSQL (`SUM(bigint)` is numeric).
+fn sums() -> &'static str {
+    static SUMS: OnceLock<String> = OnceLock::new();
+    SUMS.get_or_init(|| {
+        Counters::COLUMNS
+            .iter()
+            .map(|&(column, is_integer)| {
+                if is_integer {
+                    format!("CAST(SUM(pd.{column}) AS BIGINT) AS {column}")
+                } else {
+                    format!("SUM(pd.{column}) AS {column}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
+}
+
+/// The counters of a row of [`sums`]: a sum over no rows is null, read as 0.
+fn counters_of(row: &QueryResult) -> DomainResult<Counters> {
+    Ok(Counters::read(|column, is_integer| {
+        Ok::<_, sea_orm::DbErr>(if is_integer {
+            CounterValue::Integer(row.try_get::<Option<i64>>("", column)?.unwrap_or_default())
+        } else {
+            CounterValue::Real(row.try_get::<Option<f64>>("", column)?.unwrap_or_default())
+        })
+    })?)
+}
+
+/// Which rollup rows a query reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Grain {
+    /// `perception_daily` only: for day and week buckets.
+    Days,
+    /// `perception_monthly` for whole months, `perception_daily` for the
+    /// days around them: a year is twelve rows per touchpoint, not 365.
+    Months,
+}
+
+/// The columns both rollup tables share: the key a report groups by, and
+/// the counters.
+fn rollup_columns() -> &'static str {
+    static COLUMNS: OnceLock<String> = OnceLock::new();
+    COLUMNS.get_or_init(|| {
+        ["touchpoint_id", "month"]
+            .into_iter()
+            .chain(Counters::COLUMNS.iter().map(|(column, _)| *column))
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
+}
+
+/// `FROM <rollup rows of the window> pd [JOIN touchpoints t] WHERE ...`:
+/// more conditions may follow with ` AND`.
+fn from_rollups(
+    sql: &mut Sql,
+    organization_id: i64,
+    window: &Window,
+    grain: Grain,
+    join_touchpoints: bool,
+) {
+    match grain {
+        Grain::Days => {
+            sql.push(" FROM perception_daily pd");
+        }
+        Grain::Months => {
+            let cover = window.cover();
+            sql.push(" FROM (SELECT ")
+                .push(rollup_columns())
+                .push(" FROM perception_monthly WHERE organization_id = ")
+                .bind(organization_id);
+            match cover.months {
+                Some((first, end)) => {
+                    sql.push(" AND month >= ")
+                        .bind(first)
+                        .push(" AND month < ")
+                        .bind(end);
+                }
+                None => {
+                    sql.push(" AND 1 = 0");
+                }
+            }
+            sql.push(" UNION ALL SELECT ")
+                .push(rollup_columns())
+                .push(" FROM perception_daily WHERE organization_id = ")
+                .bind(organization_id)
+                .push(" AND (1 = 0");
+            for (from, to) in cover.days.into_iter().filter(|(from, to)| from < to) {
+                sql.push(" OR (day >= ")
+                    .bind(from)
+                    .push(" AND day < ")
+                    .bind(to)
+                    .push(")");
+            }
+            sql.push(")) pd");
+        }
+    }
+    if join_touchpoints {
+        sql.push(" JOIN touchpoints t ON t.id = pd.touchpoint_id");
+    }
+    match grain {
+        Grain::Days => {
+            sql.push(" WHERE pd.organization_id = ")
+                .bind(organization_id)
+                .push(" AND pd.day >= ")
+                .bind(window.from_day())
+                .push(" AND pd.day < ")
+                .bind(window.to_day());
+        }
+        Grain::Months => {
+            sql.push(" WHERE 1 = 1");
+        }
+    }
+}
+
+/// The counters of every encounter in the window.
+pub async fn totals(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    window: &Window,
+) -> DomainResult<Counters> {
+    let mut sql = Sql::new(db);
+    sql.push("SELECT ").push(sums());
+    from_rollups(&mut sql, organization_id, window, Grain::Months, false);
+    match sql.all(db).await?.first() {
+        Some(row) => counters_of(row),
+        None => Ok(Counters::default()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn figures_of_small_groups_are_withheld() {
+        let counters = Counters {
+            encounters: 5,
+            scored: 3,
+            score_sum: 21,
+            promoters: 1,
+            passives: 1,
+            detractors: 1,
+            attributed_sum: -2.0,
+            attributions: 2,
+        };
+        let off = Figures::new(&counters, MinGroupSize::default());
+        assert!(!off.suppressed);
+        assert_eq!(off.promoters, Some(1));
+        assert_eq!(off.mean_attributed_shift, Some(-1.0));
+        // Enough scores, too few attributions: only the shift figures go.
+        let three = Figures::new(&counters, MinGroupSize(3));
+        assert!(!three.suppressed);
+        assert_eq!((three.mean_score, three.cnps), (Some(7.0), Some(0.0)));
+        assert_eq!(three.detractors, Some(1));
+        assert_eq!(three.attributed_shift_sum, None);
+        assert_eq!(three.mean_attributed_shift, None);
+        // Too few scores: every figure goes, the counts stay.
+        let four = Figures::new(&counters, MinGroupSize(4));
+        assert!(four.suppressed);
+        assert_eq!((four.encounters, four.scored, four.attributions), (5, 3, 2));
+        assert_eq!((four.mean_score, four.cnps), (None, None));
+        assert_eq!(
+            (four.promoters, four.passives, four.detractors),
+            (None, None, None)
+        );
+        assert_eq!(four.attributed_shift_sum, None);
+    }
+
+    #[test]
+    fn windows_are_ordered_and_have_a_previous_one() {
+        assert!(Window::new(date("2026-01-02"), date("2026-01-02")).is_err());
+        assert!(Window::new(date("2026-01-03"), date("2026-01-02")).is_err());
+        let window = Window::new(date("2026-02-01"), date("2026-03-01")).unwrap();
+        assert_eq!(
+            window.previous().unwrap(),
+            Window::new(date("2026-01-04"), date("2026-02-01")).unwrap()
+        );
+    }
+}

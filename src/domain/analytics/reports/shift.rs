@@ -1,0 +1,262 @@
+//! Perception shift: each candidate's latest score in the window minus
+//! their first, counted per group.
+
+use std::collections::HashMap;
+
+use entity::{
+    enums::{Kind, Stage},
+    touchpoint,
+};
+use sea_orm::{
+    ActiveEnum, ColumnTrait, ConnectionTrait, EntityTrait, Iterable, QueryFilter, QueryResult,
+};
+
+use super::{MinGroupSize, Window};
+use crate::db::sql::Sql;
+use crate::domain::{DomainError, DomainResult};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShiftGrouping {
+    None,
+    Kind,
+    Stage,
+}
+
+/// Shifts from −10 to 10.
+pub const HISTOGRAM_BINS: usize = 21;
+
+/// The overall shifts of one group of candidates, as shown. The values
+/// behind its figures are the candidates' shifts, so it is `suppressed`
+/// when it has fewer than `min_group_size` candidates: the count stays, and
+/// everything else is `None`, the improved / unchanged / declined counts
+/// and the histogram included (in a group of one they are its shift).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShiftGroup {
+    pub group: String,
+    pub candidates: i64,
+    pub suppressed: bool,
+    pub improved: Option<i64>,
+    pub unchanged: Option<i64>,
+    pub declined: Option<i64>,
+    pub mean_shift: Option<f64>,
+    /// `histogram[i]` counts candidates whose shift is `i - 10`.
+    pub histogram: Option<[i64; HISTOGRAM_BINS]>,
+}
+
+/// The shifts of one group, counted.
+struct ShiftTally {
+    group: String,
+    candidates: i64,
+    improved: i64,
+    unchanged: i64,
+    declined: i64,
+    shift_sum: i64,
+    histogram: [i64; HISTOGRAM_BINS],
+}
+
+impl ShiftTally {
+    fn new(group: String) -> Self {
+        ShiftTally {
+            group,
+            candidates: 0,
+            improved: 0,
+            unchanged: 0,
+            declined: 0,
+            shift_sum: 0,
+            histogram: [0; HISTOGRAM_BINS],
+        }
+    }
+
+    fn count(&mut self, shift: i64) {
+        self.candidates += 1;
+        self.shift_sum += shift;
+        match shift.signum() {
+            1 => self.improved += 1,
+            0 => self.unchanged += 1,
+            _ => self.declined += 1,
+        }
+        self.histogram[(shift + 10) as usize] += 1;
+    }
+
+    fn shown(self, min: MinGroupSize) -> ShiftGroup {
+        let shown = !min.withholds(self.candidates);
+        ShiftGroup {
+            suppressed: !shown,
+            improved: shown.then_some(self.improved),
+            unchanged: shown.then_some(self.unchanged),
+            declined: shown.then_some(self.declined),
+            mean_shift: crate::domain::analytics::perception::mean(
+                self.shift_sum as f64,
+                self.candidates,
+            )
+            .filter(|_| shown),
+            histogram: shown.then_some(self.histogram),
+            group: self.group,
+            candidates: self.candidates,
+        }
+    }
+}
+
+/// For each candidate with at least two scores in the window: the latest
+/// score minus the first, grouped by the kind or stage of the touchpoint of
+/// the latest scored encounter.
+pub async fn perception_shift(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    window: &Window,
+    grouping: ShiftGrouping,
+) -> DomainResult<Vec<ShiftGroup>> {
+    let lookup = score_lookup(db, organization_id, window);
+    let group_of = touchpoint_groups(db, organization_id, grouping).await?;
+    let min = MinGroupSize::of(db, organization_id).await?;
+    let mut groups: Vec<ShiftTally> = group_names(grouping)
+        .into_iter()
+        .map(ShiftTally::new)
+        .collect();
+    for row in lookup.all(db).await? {
+        let Some(candidate) = candidate_shift(&row)? else {
+            continue;
+        };
+        let name = group_of.get(&candidate.touchpoint_id).ok_or_else(|| {
+            DomainError::internal(format!(
+                "touchpoint {} is not in the catalog",
+                candidate.touchpoint_id
+            ))
+        })?;
+        if let Some(group) = groups.iter_mut().find(|g| &g.group == name) {
+            group.count(candidate.shift);
+        }
+    }
+    Ok(groups.into_iter().map(|g| g.shown(min)).collect())
+}
+
+/// Each candidate's first and latest score in the window, read from the
+/// covering index of each candidate's encounters as `id:score`
+/// (`first_score`) and `id:score:touchpoint_id` (`latest_score`): one index
+/// seek each, no table rows.
+fn score_lookup(db: &impl ConnectionTrait, organization_id: i64, window: &Window) -> Sql {
+    let mut sql = Sql::new(db);
+    let scored_in_window = |sql: &mut Sql, fields: &str, order: &str| {
+        sql.push("(SELECT ")
+            .push(fields)
+            .push(
+                " FROM encounters e WHERE e.organization_id = c.organization_id \
+                 AND e.candidate_id = c.id AND e.score IS NOT NULL AND e.occurred_at >= ",
+            )
+            .bind(window.start())
+            .push(" AND e.occurred_at < ")
+            .bind(window.end())
+            .push(" ORDER BY ")
+            .push(order)
+            .push(" LIMIT 1)");
+    };
+    sql.push("SELECT ");
+    scored_in_window(
+        &mut sql,
+        "CAST(e.id AS TEXT) || ':' || CAST(e.score AS TEXT)",
+        "e.occurred_at ASC, e.id ASC",
+    );
+    sql.push(" AS first_score, ");
+    scored_in_window(
+        &mut sql,
+        "CAST(e.id AS TEXT) || ':' || CAST(e.score AS TEXT) || ':' || CAST(e.touchpoint_id AS TEXT)",
+        "e.occurred_at DESC, e.id DESC",
+    );
+    sql.push(" AS latest_score FROM candidates c WHERE c.organization_id = ")
+        .bind(organization_id);
+    sql
+}
+
+/// The group each of the organization's touchpoints counts a shift in.
+async fn touchpoint_groups(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    grouping: ShiftGrouping,
+) -> DomainResult<HashMap<i64, String>> {
+    Ok(touchpoint::Entity::find()
+        .filter(touchpoint::Column::OrganizationId.eq(organization_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|t| {
+            let name = match grouping {
+                ShiftGrouping::None => "all".to_owned(),
+                ShiftGrouping::Kind => t.kind.to_value(),
+                ShiftGrouping::Stage => t.stage.to_value(),
+            };
+            (t.id, name)
+        })
+        .collect())
+}
+
+/// The groups a shift report shows, in order, even where they are empty.
+fn group_names(grouping: ShiftGrouping) -> Vec<String> {
+    match grouping {
+        ShiftGrouping::None => vec!["all".to_owned()],
+        ShiftGrouping::Kind => Kind::iter().map(|k| k.to_value()).collect(),
+        ShiftGrouping::Stage => Stage::iter().map(|s| s.to_value()).collect(),
+    }
+}
+
+/// One candidate's shift in the window.
+struct CandidateShift {
+    /// The latest score minus the first.
+    shift: i64,
+    /// The touchpoint of the latest scored encounter.
+    touchpoint_id: i64,
+}
+
+/// The shift of a row of [`score_lookup`]; `None` for a candidate with
+/// fewer than two scores in the window.
+fn candidate_shift(row: &QueryResult) -> DomainResult<Option<CandidateShift>> {
+    let first: Option<String> = row.try_get("", "first_score")?;
+    let latest: Option<String> = row.try_get("", "latest_score")?;
+    let (Some(first), Some(latest)) = (first, latest) else {
+        return Ok(None);
+    };
+    let first = parse_fields(&first)?;
+    let latest = parse_fields(&latest)?;
+    // One scored encounter is both the first and the latest.
+    if first[0] == latest[0] {
+        return Ok(None);
+    }
+    Ok(Some(CandidateShift {
+        shift: latest[1] - first[1],
+        touchpoint_id: latest[2],
+    }))
+}
+
+/// The numbers of an `id:score[:touchpoint_id]` lookup.
+fn parse_fields(text: &str) -> DomainResult<Vec<i64>> {
+    text.split(':')
+        .map(|field| field.parse::<i64>())
+        .collect::<Result<Vec<_>, _>>()
+        .ok()
+        .filter(|fields| fields.len() >= 2)
+        .ok_or_else(|| DomainError::internal(format!("unexpected score lookup {text:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shift_groups_of_too_few_candidates_are_withheld() {
+        let two_candidates = |min| {
+            let mut tally = ShiftTally::new("all".to_owned());
+            tally.count(-3);
+            tally.count(1);
+            tally.shown(MinGroupSize(min))
+        };
+        let shown = two_candidates(2);
+        assert!(!shown.suppressed);
+        assert_eq!(shown.mean_shift, Some(-1.0));
+        assert_eq!(shown.histogram.map(|h| h[7]), Some(1));
+        let withheld = two_candidates(3);
+        assert!(withheld.suppressed);
+        assert_eq!(withheld.candidates, 2);
+        let counts = (withheld.improved, withheld.unchanged, withheld.declined);
+        assert_eq!(counts, (None, None, None));
+        assert_eq!((withheld.mean_shift, withheld.histogram), (None, None));
+    }
+}

@@ -1,0 +1,74 @@
+//! The summary: a window's totals against the previous window's, and the
+//! touchpoints of the impact report that move perception most.
+
+use sea_orm::ConnectionTrait;
+
+use super::{
+    impact::{impact_rows, touchpoint_counters, TouchpointImpact},
+    totals, Figures, MinGroupSize, Window,
+};
+use crate::domain::{analytics::perception::Counters, DomainResult};
+
+pub struct Summary {
+    /// Distinct candidates with an encounter in the window.
+    pub candidates: u64,
+    pub current: Figures,
+    pub previous_window: Window,
+    pub previous: Figures,
+    /// Up to three touchpoints with the highest positive mean attributed
+    /// shift, best first.
+    pub most_positive: Vec<TouchpointImpact>,
+    /// Up to three touchpoints with the lowest negative mean attributed
+    /// shift, worst first.
+    pub most_negative: Vec<TouchpointImpact>,
+}
+
+/// How many touchpoints each end of the summary lists.
+const SUMMARY_TOP: usize = 3;
+
+/// The window's totals against the previous window's, and the touchpoints
+/// that move perception most. Only touchpoints whose mean attributed shift
+/// is shown are listed, so being listed reveals nothing withheld.
+pub async fn summary(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    window: &Window,
+) -> DomainResult<Summary> {
+    let previous_window = window.previous()?;
+    let min = MinGroupSize::of(db, organization_id).await?;
+    let (rows, candidates) = touchpoint_counters(db, organization_id, window).await?;
+    let current = rows.iter().fold(Counters::default(), |mut sum, row| {
+        sum.add(&row.counters, 1);
+        sum
+    });
+    let previous = totals(db, organization_id, &previous_window).await?;
+    // Sorted by shown mean attributed shift ascending, unknown last.
+    let rows = impact_rows(rows, min);
+    let mut most_negative: Vec<TouchpointImpact> = Vec::new();
+    let mut positive: Vec<TouchpointImpact> = Vec::new();
+    for row in rows {
+        match row.figures.mean_attributed_shift {
+            Some(mean) if mean < 0.0 && most_negative.len() < SUMMARY_TOP => {
+                most_negative.push(row)
+            }
+            Some(mean) if mean > 0.0 => positive.push(row),
+            _ => {}
+        }
+    }
+    positive.sort_by(|a, b| {
+        let mean = |row: &TouchpointImpact| row.figures.mean_attributed_shift.unwrap_or(0.0);
+        mean(b)
+            .total_cmp(&mean(a))
+            .then(b.figures.encounters.cmp(&a.figures.encounters))
+            .then(a.touchpoint.id.cmp(&b.touchpoint.id))
+    });
+    positive.truncate(SUMMARY_TOP);
+    Ok(Summary {
+        candidates,
+        current: Figures::new(&current, min),
+        previous_window,
+        previous: Figures::new(&previous, min),
+        most_positive: positive,
+        most_negative,
+    })
+}

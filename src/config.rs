@@ -33,6 +33,11 @@ pub struct GlobalArgs {
     /// Address the HTTP server listens on.
     #[arg(long = "bind", env = "BIND_ADDR", default_value = DEFAULT_BIND, global = true)]
     pub bind: SocketAddr,
+    /// Address of a second listener that serves only `GET /metrics`
+    /// (Prometheus). Off when not set; the main listener never serves
+    /// metrics. Bind it where only the scraper reaches, e.g. 127.0.0.1:9090.
+    #[arg(long = "metrics-bind", env = "METRICS_BIND_ADDR", global = true)]
+    pub metrics_bind: Option<SocketAddr>,
     #[command(flatten)]
     pub database: DatabaseArgs,
     #[command(flatten)]
@@ -337,6 +342,8 @@ impl From<CliRole> for entity::enums::Role {
 pub struct Settings {
     pub database: DatabaseSettings,
     pub bind: SocketAddr,
+    /// Where `GET /metrics` is served; `None`: nowhere.
+    pub metrics_bind: Option<SocketAddr>,
     pub limits: Limits,
     /// `None`: candidate data is kept until erased on request.
     pub retention: Option<RetentionPolicy>,
@@ -395,6 +402,7 @@ impl From<&GlobalArgs> for Settings {
                 startup_timeout: seconds_or_unlimited(db.db_startup_timeout),
             },
             bind: args.bind,
+            metrics_bind: args.metrics_bind,
             limits: Limits::from(&args.limits),
             retention: args.retention.retention_days.map(|days| RetentionPolicy {
                 days,

@@ -7,6 +7,7 @@ pub mod config;
 pub mod db;
 pub mod demo;
 pub mod domain;
+pub mod metrics;
 pub mod server;
 pub mod startup;
 pub mod telemetry;

@@ -4,10 +4,10 @@ use std::{future::Future, net::SocketAddr, time::Duration};
 
 use anyhow::Context;
 use sea_orm::DatabaseConnection;
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, task::JoinHandle};
 
 use crate::{
-    api,
+    api::{self, health::Worker},
     config::{Limits, RetentionPolicy, Settings},
     db,
     domain::{analytics, idempotency, organizations, privacy::retention},
@@ -16,10 +16,14 @@ use crate::{
 
 /// In-flight requests get this long to finish after a shutdown signal.
 const GRACEFUL_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+/// A scrape in progress at shutdown gets this long.
+const METRICS_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(1);
 
 pub struct Application {
     listener: TcpListener,
     address: SocketAddr,
+    /// The metrics listener and its address, when `metrics_bind` is set.
+    metrics: Option<(TcpListener, SocketAddr)>,
     database: db::Database,
     limits: Limits,
     retention: Option<RetentionPolicy>,
@@ -39,9 +43,22 @@ impl Application {
         let address = listener
             .local_addr()
             .context("the listener has no socket address")?;
+        let metrics = match settings.metrics_bind {
+            Some(bind) => {
+                let listener = TcpListener::bind(bind)
+                    .await
+                    .with_context(|| format!("binding {bind} for metrics"))?;
+                let address = listener
+                    .local_addr()
+                    .context("the metrics listener has no socket address")?;
+                Some((listener, address))
+            }
+            None => None,
+        };
         Ok(Application {
             listener,
             address,
+            metrics,
             database,
             limits: settings.limits.clone(),
             retention: settings.retention,
@@ -52,6 +69,11 @@ impl Application {
     /// The bound address (the port is the OS's choice when asked for 0).
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// The metrics listener's bound address, if there is one.
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(_, address)| *address)
     }
 
     pub fn db(&self) -> &DatabaseConnection {
@@ -82,15 +104,37 @@ impl Application {
                 api::personal_data::redactor(),
             ))
         });
-        let app = api::routes(self.database.clone(), &self.limits);
+        let mut workers = vec![watch("idempotency purge", &purge)];
+        if let Some(retention) = &retention {
+            workers.push(watch("retention job", retention));
+        }
+        let service = api::routes(self.database.clone(), &self.limits, workers);
+        let metrics = self.metrics.map(|(listener, address)| {
+            tracing::info!(address = %address, "serving metrics at /metrics");
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let serving = tokio::spawn(server::serve(
+                listener,
+                service.metrics,
+                self.server,
+                async {
+                    let _ = stopped.await;
+                },
+                METRICS_SHUTDOWN_TIMEOUT,
+            ));
+            (stop, serving)
+        });
         let result = server::serve(
             self.listener,
-            app,
+            service.api,
             self.server,
             shutdown,
             GRACEFUL_SHUTDOWN_TIMEOUT,
         )
         .await;
+        if let Some((stop, serving)) = metrics {
+            let _ = stop.send(());
+            let _ = serving.await;
+        }
         purge.abort();
         if let Some(retention) = retention {
             // Each erasure is one transaction: stopping between them is safe.
@@ -112,6 +156,15 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
             .context("rebuilding perception rollups")
     })
     .await
+}
+
+/// A worker for `/healthz` to watch: running until its task ends.
+fn watch(name: &'static str, task: &JoinHandle<()>) -> Worker {
+    let task = task.abort_handle();
+    Worker {
+        name,
+        running: Box::new(move || !task.is_finished()),
+    }
 }
 
 /// Completes on SIGINT or SIGTERM.

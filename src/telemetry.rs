@@ -1,4 +1,6 @@
-//! Logging through tracing-subscriber. Levels come from `RUST_LOG`.
+//! Logging through tracing-subscriber. Levels come from `RUST_LOG`. Each
+//! request has a span (see `api::request_span`) whose fields every line
+//! logged while handling it carries.
 
 use std::io::IsTerminal;
 
@@ -26,8 +28,18 @@ pub fn init(format: LogFormat) {
                     .with_ansi(std::io::stderr().is_terminal()),
             )
             .try_init(),
+        // Each line names its spans (`span`, the innermost, and `spans`,
+        // all of them, outermost first) with their fields, so a request's
+        // `request_id` is on every line logged while it is handled; the
+        // pretty format prefixes the same fields.
         LogFormat::Json => registry
-            .with(fmt::layer().json().with_writer(std::io::stderr))
+            .with(
+                fmt::layer()
+                    .json()
+                    .with_current_span(true)
+                    .with_span_list(true)
+                    .with_writer(std::io::stderr),
+            )
             .try_init(),
     };
     // A second init (tests start many apps in one process) keeps the first.

@@ -15,6 +15,7 @@ pub mod health;
 mod idempotency;
 pub mod journeys;
 pub mod keys;
+mod metrics_endpoint;
 pub mod nullable;
 pub mod organization;
 mod page;
@@ -23,6 +24,7 @@ pub mod payload;
 pub mod personal_data;
 pub mod rate_limit;
 pub mod reports;
+pub mod request_span;
 pub mod security;
 pub mod streamed_json;
 mod strict_json;
@@ -30,13 +32,20 @@ mod time;
 pub mod touchpoints;
 pub mod vocabulary;
 
-use std::{sync::Arc, time::Instant};
+use std::sync::Arc;
 
-use poem::{Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Request, Response, Route};
-use poem_openapi::{ContactObject, LicenseObject, OpenApiService, ServerObject, Tags};
+use poem::{
+    endpoint::BoxEndpoint, Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Request, Response,
+    Route,
+};
+use poem_openapi::{ContactObject, LicenseObject, OpenApiService, OperationId, ServerObject, Tags};
 
-use crate::{config::Limits, db::Database, domain::encounters::group_commit::EncounterWriter};
+use crate::{
+    config::Limits, db::Database, domain::encounters::group_commit::EncounterWriter,
+    metrics::Metrics,
+};
 pub use document::NoAuth;
+use health::{Worker, Workers};
 use rate_limit::RateLimiter;
 
 /// The groups operations are listed under.
@@ -84,7 +93,10 @@ how each candidate's perception of the employer as a place to work (a 0-10 \
 recommend score) shifts along the journey.\n\n\
 Authenticate with `Authorization: Bearer <token>`. Every error response has the \
 shape `{\"error\": {\"code\", \"message\", \"field\"}}`. Lists return \
-`{items, next_cursor}`; pass `next_cursor` back as `cursor` for the next page.";
+`{items, next_cursor}`; pass `next_cursor` back as `cursor` for the next page.\n\n\
+Every answer carries an `X-Request-Id` header, which names the request in the \
+service's logs: the caller's own `X-Request-Id` when it is 1 to 128 characters of \
+`A-Z a-z 0-9 . _ : -`, otherwise one the service made.";
 
 /// The one server: the service itself, wherever it runs. A relative URL, so
 /// the document does not change with the environment.
@@ -110,11 +122,20 @@ pub fn openapi_document() -> String {
     document::finish(&openapi_service())
 }
 
+/// What the service serves: the API on its listener, the metrics on theirs.
+pub struct Service {
+    /// Every operation, the documents and `/healthz`.
+    pub api: BoxEndpoint<'static, Response>,
+    /// `GET /metrics` (see `metrics_endpoint`).
+    pub metrics: BoxEndpoint<'static, Response>,
+}
+
 /// Every route of the service, with the database, the encounter writer, the
 /// inline reader and the limits attached, errors rendered in the one JSON
-/// shape and one log line per request. Starts the encounter writer on
-/// `database.writer`: call it on the runtime.
-pub fn routes(database: Database, limits: &Limits) -> impl Endpoint<Output = Response> {
+/// shape, a span, a log line and metrics per request. Starts the encounter
+/// writer on `database.writer`: call it on the runtime. `/healthz` watches
+/// the writer and `workers`.
+pub fn routes(database: Database, limits: &Limits, mut workers: Vec<Worker>) -> Service {
     let Database {
         pool: db,
         writer: writer_db,
@@ -123,14 +144,24 @@ pub fn routes(database: Database, limits: &Limits) -> impl Endpoint<Output = Res
     let service = openapi_service();
     let docs = document::docs_endpoint(&service);
     let spec = document::spec_endpoint(&service);
-    let writer = EncounterWriter::start(writer_db, reader.clone());
+    let metrics = Arc::new(Metrics::new());
+    let writer = EncounterWriter::start(writer_db, reader.clone(), metrics.group_sizes());
+    let monitor = writer.monitor();
+    workers.push(Worker {
+        name: "encounter writer",
+        running: Box::new({
+            let monitor = monitor.clone();
+            move || monitor.is_running()
+        }),
+    });
+    let metrics_endpoint = metrics_endpoint::endpoint(db.clone(), monitor, metrics.clone()).boxed();
     let rate_limiter = limits
         .rate
         .map(|rate| Arc::new(RateLimiter::<i64>::new(rate)));
     let auth_failure_limiter = limits
         .auth_failures
         .map(|rate| Arc::new(rate_limit::AuthFailureLimiter::new(rate)));
-    Route::new()
+    let api = Route::new()
         .nest("/", service)
         .nest("/docs", docs)
         .at("/openapi.json", spec)
@@ -138,12 +169,29 @@ pub fn routes(database: Database, limits: &Limits) -> impl Endpoint<Output = Res
         .data(writer)
         .data(reader)
         .data(limits.body)
+        .data(Workers::new(workers))
         .data_opt(rate_limiter)
         .data_opt(auth_failure_limiter)
-        .catch_all_error(error::render_error)
+        .catch_all_error(render_error)
         .around(check_documented_path)
-        .around(log_request)
+        .around(move |next, req| request_span::trace(next, req, metrics.clone()))
         .into_endpoint()
+        .boxed();
+    Service {
+        api,
+        metrics: metrics_endpoint,
+    }
+}
+
+/// [`error::render_error`], keeping the operation id poem-openapi put on the
+/// error, so that a refused request is counted under its operation.
+async fn render_error(err: poem::Error) -> Response {
+    let operation = err.data::<OperationId>().copied();
+    let mut response = error::render_error(err).await;
+    if let Some(operation) = operation {
+        response.set_data(operation);
+    }
+    response
 }
 
 /// A 405 names the methods the path accepts (`Allow`, RFC 9110); an id
@@ -168,18 +216,5 @@ async fn check_documented_path<E: Endpoint>(next: E, req: Request) -> poem::Resu
             }
         }
     }
-    Ok(response)
-}
-
-/// One line per request: method, path, status and latency. Never headers
-/// (they carry tokens) and never the query string.
-async fn log_request<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let started = Instant::now();
-    let response = next.call(req).await?.into_response();
-    let status = response.status().as_u16();
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    tracing::info!(%method, %path, status, latency_ms = format_args!("{latency_ms:.2}"), "request");
     Ok(response)
 }

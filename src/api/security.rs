@@ -63,6 +63,9 @@ async fn authenticate(req: &Request, bearer: Bearer) -> poem::Result<Principal> 
             return Err(ApiError::from(err).into());
         }
     };
+    // The request's span (see `request_span`) names the organization from
+    // here on: an id, nothing personal.
+    tracing::Span::current().record("organization_id", principal.organization_id);
     if let Some(limiter) = req.data::<Arc<RateLimiter>>() {
         limiter
             .check(principal.key_id)

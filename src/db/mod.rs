@@ -232,6 +232,37 @@ where
 /// An arbitrary constant naming this application's migration lock.
 const MIGRATION_LOCK_KEY: i64 = 0x7470_7472_6163_6b31; // "tptrack1"
 
+/// How much of the shared connection pool is in use, for `/metrics`.
+/// `None` for a connection without a pool. On a SQLite file the encounter
+/// writer and the inline readers have connections of their own, outside it.
+pub fn pool_use(db: &DatabaseConnection) -> Option<crate::metrics::PoolUse> {
+    use sea_orm::DatabaseConnectionType as Connection;
+    let (open, idle, max) = match &db.inner {
+        Connection::SqlxPostgresPoolConnection(_) => {
+            let pool = db.get_postgres_connection_pool();
+            (
+                pool.size(),
+                pool.num_idle(),
+                pool.options().get_max_connections(),
+            )
+        }
+        Connection::SqlxSqlitePoolConnection(_) => {
+            let pool = db.get_sqlite_connection_pool();
+            (
+                pool.size(),
+                pool.num_idle(),
+                pool.options().get_max_connections(),
+            )
+        }
+        _ => return None,
+    };
+    Some(crate::metrics::PoolUse {
+        open,
+        idle: u32::try_from(idle).unwrap_or(u32::MAX),
+        max,
+    })
+}
+
 /// Whether the connection is to PostgreSQL (otherwise SQLite).
 pub fn is_postgres(db: &impl sea_orm::ConnectionTrait) -> bool {
     db.get_database_backend() == DbBackend::Postgres

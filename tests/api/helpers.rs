@@ -170,6 +170,7 @@ async fn spawn_app_configured(
     let settings = Settings {
         database: DatabaseSettings::new(database.url.clone()),
         bind: "127.0.0.1:0".parse().unwrap(),
+        metrics_bind: None,
         limits,
         retention,
         server: Default::default(),

@@ -22,6 +22,7 @@ mod instances;
 mod journey;
 mod key_lifecycle;
 mod limits;
+mod observability;
 mod openapi;
 mod outage;
 mod readme;

@@ -21,10 +21,17 @@
 //! the driver's hand-off of every statement and row between threads cost
 //! more than SQLite's work. On PostgreSQL they run on the pool directly.
 
-use std::collections::{BTreeMap, HashMap};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+};
 
 use entity::encounter;
 use tokio::sync::{mpsc, oneshot};
+use tracing::{Instrument, Span};
 
 use crate::db::store::{InlineReader, WriterConnection};
 use crate::domain::{
@@ -34,6 +41,7 @@ use crate::domain::{
     privacy::audit::KeyActor,
     DomainError, DomainResult,
 };
+use crate::metrics::GroupSizes;
 
 /// The most requests sharing one transaction.
 const MAX_GROUP: usize = 1024;
@@ -64,6 +72,8 @@ struct BatchJob {
     idempotency: Option<(Idempotency, RenderBatch)>,
     import: Option<ImportStep>,
     reply: oneshot::Sender<BatchAnswer>,
+    /// The request's span: the writer's log lines for it carry its id.
+    span: Span,
 }
 
 struct EncounterJob {
@@ -72,6 +82,8 @@ struct EncounterJob {
     input: EncounterInput,
     idempotency: Option<(Idempotency, Render)>,
     reply: oneshot::Sender<Answer>,
+    /// The request's span: the writer's log lines for it carry its id.
+    span: Span,
 }
 
 /// The handle requests use to record encounters: one at a time
@@ -83,6 +95,43 @@ pub struct EncounterWriter {
     /// Where a request looks for an earlier answer to its idempotency key
     /// before it queues.
     reader: InlineReader,
+    running: Arc<AtomicBool>,
+}
+
+/// What `/healthz` and `/metrics` read of the writer. Holds no sender, so
+/// it does not keep the writer running at shutdown.
+#[derive(Clone)]
+pub struct WriterMonitor {
+    jobs: mpsc::WeakSender<Work>,
+    running: Arc<AtomicBool>,
+}
+
+impl WriterMonitor {
+    /// Whether the writer's thread (or task) still runs: false once it
+    /// panicked or ended.
+    pub fn is_running(&self) -> bool {
+        self.running.load(Ordering::Acquire)
+    }
+
+    /// Writes queued for the writer and not yet taken by it.
+    pub fn queue_depth(&self) -> usize {
+        self.jobs
+            .upgrade()
+            .map_or(0, |jobs| jobs.max_capacity() - jobs.capacity())
+    }
+}
+
+/// Held by the writer's thread or task: marks the writer stopped when it
+/// ends, by a panic or otherwise.
+struct Running(Arc<AtomicBool>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+        if std::thread::panicking() {
+            tracing::error!("the encounter writer panicked; writes fail until a restart");
+        }
+    }
 }
 
 impl EncounterWriter {
@@ -92,11 +141,16 @@ impl EncounterWriter {
     /// receives jobs; it has no I/O driver. PostgreSQL connections belong
     /// to the runtime that opened them, so there the writer is a task of
     /// the current runtime.
-    pub fn start(db: WriterConnection, reader: InlineReader) -> Self {
+    pub fn start(db: WriterConnection, reader: InlineReader, group_sizes: GroupSizes) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE_CAPACITY);
         let connection = db.clone();
+        let running = Arc::new(AtomicBool::new(true));
+        let guard = Running(running.clone());
         if !db.is_own_thread() {
-            tokio::spawn(run(db, queue));
+            tokio::spawn(async move {
+                let _running = guard;
+                run(db, queue, group_sizes).await
+            });
         } else {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_time()
@@ -104,13 +158,25 @@ impl EncounterWriter {
                 .expect("a runtime for the encounter writer");
             std::thread::Builder::new()
                 .name("encounter-writer".to_owned())
-                .spawn(move || runtime.block_on(run(db, queue)))
+                .spawn(move || {
+                    let _running = guard;
+                    runtime.block_on(run(db, queue, group_sizes))
+                })
                 .expect("a thread for the encounter writer");
         }
         EncounterWriter {
             jobs,
             connection,
             reader,
+            running,
+        }
+    }
+
+    /// What `/healthz` and `/metrics` watch.
+    pub fn monitor(&self) -> WriterMonitor {
+        WriterMonitor {
+            jobs: self.jobs.downgrade(),
+            running: self.running.clone(),
         }
     }
 
@@ -135,6 +201,7 @@ impl EncounterWriter {
             input,
             idempotency,
             reply,
+            span: Span::current(),
         };
         self.jobs
             .send(Work::Encounter(job))
@@ -181,6 +248,7 @@ impl EncounterWriter {
             idempotency,
             import,
             reply,
+            span: Span::current(),
         };
         self.jobs
             .send(Work::Batch(job))
@@ -194,7 +262,29 @@ fn stopped() -> DomainError {
     DomainError::Unavailable("the encounter writer has stopped".to_owned())
 }
 
-async fn run(db: WriterConnection, mut queue: mpsc::Receiver<Work>) {
+/// A fault for the tests of `/healthz`, compiled into debug builds only:
+/// with `TT_TEST_STOP_WRITER_AFTER=n` the writer panics after its n-th
+/// round of work (0: before the first), as a bug in it would.
+#[cfg(debug_assertions)]
+fn rounds_before_fault() -> Option<u64> {
+    std::env::var("TT_TEST_STOP_WRITER_AFTER")
+        .ok()?
+        .parse()
+        .ok()
+}
+
+#[cfg(debug_assertions)]
+fn inject_fault(rounds: u64, fault_after: Option<u64>) {
+    if fault_after == Some(rounds) {
+        panic!("TT_TEST_STOP_WRITER_AFTER={rounds}: the encounter writer stops (injected fault)");
+    }
+}
+
+async fn run(db: WriterConnection, mut queue: mpsc::Receiver<Work>, group_sizes: GroupSizes) {
+    #[cfg(debug_assertions)]
+    let (fault_after, mut rounds) = (rounds_before_fault(), 0);
+    #[cfg(debug_assertions)]
+    inject_fault(rounds, fault_after);
     let mut arrived = Vec::with_capacity(MAX_GROUP);
     while queue.recv_many(&mut arrived, MAX_GROUP).await > 0 {
         let mut by_organization: BTreeMap<i64, Vec<EncounterJob>> = BTreeMap::new();
@@ -209,6 +299,7 @@ async fn run(db: WriterConnection, mut queue: mpsc::Receiver<Work>) {
             }
         }
         for (organization_id, jobs) in by_organization {
+            group_sizes.observe(jobs.len());
             commit_group(&db, organization_id, jobs).await;
         }
         for batch in batches {
@@ -224,20 +315,36 @@ async fn run(db: WriterConnection, mut queue: mpsc::Receiver<Work>) {
                 keyed,
                 batch.import.as_ref(),
             )
+            .instrument(batch.span.clone())
             .await;
             let _ = batch.reply.send(answer);
+        }
+        #[cfg(debug_assertions)]
+        {
+            rounds += 1;
+            inject_fault(rounds, fault_after);
         }
     }
 }
 
 async fn commit_group(db: &WriterConnection, organization_id: i64, jobs: Vec<EncounterJob>) {
+    // A group of one is its request's work; a larger one is shared, and its
+    // requests' own lines are logged below if it fails.
+    let span = match jobs.as_slice() {
+        [job] => job.span.clone(),
+        _ => tracing::debug_span!("group_commit", organization_id, requests = jobs.len()),
+    };
     let started = std::time::Instant::now();
-    let result = write_group(db, organization_id, &jobs).await;
-    tracing::debug!(
-        requests = jobs.len(),
-        elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
-        "group commit"
-    );
+    let result = write_group(db, organization_id, &jobs)
+        .instrument(span.clone())
+        .await;
+    span.in_scope(|| {
+        tracing::debug!(
+            requests = jobs.len(),
+            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "group commit"
+        )
+    });
     match result {
         Ok(answers) => {
             for (job, answer) in jobs.into_iter().zip(answers) {
@@ -249,9 +356,13 @@ async fn commit_group(db: &WriterConnection, organization_id: i64, jobs: Vec<Enc
             let _ = job.reply.send(Err(err));
         }
         Err(err) => {
-            tracing::warn!(error = %err, requests = jobs.len(), "shared write failed; retrying each request alone");
+            let requests = jobs.len();
             for job in jobs {
+                job.span.in_scope(|| {
+                    tracing::warn!(error = %err, requests, "shared write failed; retrying this request alone")
+                });
                 let answer = write_group(db, organization_id, std::slice::from_ref(&job))
+                    .instrument(job.span.clone())
                     .await
                     .and_then(|mut answers| answers.pop().expect("one answer"));
                 let _ = job.reply.send(answer);

@@ -9,10 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tempfile::TempDir;
-use touchpoint_tracker::{
-    api::{payload::BodyLimits, rate_limit::RateLimit},
-    config::Limits,
-};
+use touchpoint_tracker::config::{BodyLimits, Limits, RateLimit};
 
 use super::helpers::{fresh_database, run_cli, spawn_app_with, ServiceProcess, TestDatabase};
 

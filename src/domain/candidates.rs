@@ -62,6 +62,7 @@ async fn ensure_external_ref_free(
     Ok(())
 }
 
+#[tracing::instrument(level = "debug", skip_all, fields(organization_id = organization_id))]
 pub async fn create(
     db: &impl Connection,
     actor: &Actor,
@@ -77,6 +78,7 @@ pub async fn create(
 /// Creates a candidate in a transaction of its own. With an idempotency
 /// key, a repeat of an earlier request answers with its stored response
 /// (and, having changed nothing, records no audit event).
+#[tracing::instrument(level = "debug", skip_all, fields(organization_id = organization_id))]
 pub async fn create_once(
     db: &DatabaseConnection,
     actor: &Actor,
@@ -174,6 +176,7 @@ pub async fn existing_ids(
     Ok(found)
 }
 
+#[tracing::instrument(level = "debug", skip_all, fields(organization_id = organization_id, candidate_id = id))]
 pub async fn get(
     db: &impl ConnectionTrait,
     organization_id: i64,
@@ -186,6 +189,7 @@ pub async fn get(
         })
 }
 
+#[tracing::instrument(level = "debug", skip_all, fields(organization_id = organization_id))]
 pub async fn list(
     db: &impl ConnectionTrait,
     organization_id: i64,
@@ -209,6 +213,7 @@ pub async fn list(
 /// Changes a candidate, in a transaction of its own. An erased candidate
 /// takes no changes (409): its row is locked while checked, so an erasure
 /// committing meanwhile cannot be overwritten with personal data again.
+#[tracing::instrument(level = "debug", skip_all, fields(organization_id = organization_id, candidate_id = id))]
 pub async fn update(
     db: &DatabaseConnection,
     actor: &Actor,

@@ -61,6 +61,7 @@ async fn ensure_name_free(
     Ok(())
 }
 
+#[tracing::instrument(level = "debug", skip_all, fields(organization_id = organization_id))]
 pub async fn create(
     db: &impl Connection,
     actor: &Actor,
@@ -96,6 +97,7 @@ pub async fn create(
     Ok(created)
 }
 
+#[tracing::instrument(level = "debug", skip_all, fields(organization_id = organization_id, touchpoint_id = id))]
 pub async fn get(
     db: &impl ConnectionTrait,
     organization_id: i64,
@@ -119,6 +121,7 @@ pub async fn find(
         .await?)
 }
 
+#[tracing::instrument(level = "debug", skip_all, fields(organization_id = organization_id))]
 pub async fn list(
     db: &impl ConnectionTrait,
     organization_id: i64,
@@ -143,6 +146,7 @@ pub async fn list(
         .await
 }
 
+#[tracing::instrument(level = "debug", skip_all, fields(organization_id = organization_id, touchpoint_id = id))]
 pub async fn update(
     db: &impl Connection,
     actor: &Actor,
@@ -197,6 +201,7 @@ pub async fn update(
 /// Archives a touchpoint: it stays in past encounters and reports but takes
 /// no new encounters. Archiving twice keeps the first `archived_at` and
 /// records no second event.
+#[tracing::instrument(level = "debug", skip_all, fields(organization_id = organization_id, touchpoint_id = id))]
 pub async fn archive(
     db: &impl Connection,
     actor: &Actor,

@@ -424,6 +424,7 @@ pub async fn advance_import(
 }
 
 /// Deletes keys older than [`RETENTION`]; returns how many.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn purge_expired(db: &impl ConnectionTrait, now: DateTime<Utc>) -> DomainResult<u64> {
     let deleted = idempotency_key::Entity::delete_many()
         .filter(idempotency_key::Column::CreatedAt.lt(now - RETENTION))

@@ -18,6 +18,7 @@ pub struct OrganizationChanges {
     pub min_group_size: Patch<i64>,
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn create(
     db: &impl Connection,
     actor: &Actor,
@@ -61,6 +62,7 @@ pub async fn create(
 }
 
 /// The caller's own organization.
+#[tracing::instrument(level = "debug", skip_all, fields(organization_id = id))]
 pub async fn get(db: &impl ConnectionTrait, id: i64) -> DomainResult<organization::Model> {
     organization::Entity::find_by_id(id)
         .one(db)
@@ -71,6 +73,7 @@ pub async fn get(db: &impl ConnectionTrait, id: i64) -> DomainResult<organizatio
 }
 
 /// Changes an organization's name and settings: the one place they change.
+#[tracing::instrument(level = "debug", skip_all, fields(organization_id = id))]
 pub async fn update(
     db: &impl Connection,
     actor: &Actor,
@@ -106,6 +109,7 @@ pub async fn update(
     Ok(updated)
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn find_by_slug(
     db: &impl ConnectionTrait,
     slug: &str,
@@ -116,6 +120,7 @@ pub async fn find_by_slug(
         .await?)
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn count(db: &impl ConnectionTrait) -> DomainResult<u64> {
     Ok(organization::Entity::find().count(db).await?)
 }

@@ -51,6 +51,7 @@ fn hash_token(token: &str) -> String {
 
 /// Creates a key of `role`, accepted until it is revoked or, if given, until
 /// `expires_at` (which must be in the future).
+#[tracing::instrument(level = "debug", skip_all, fields(organization_id = organization_id))]
 pub async fn create(
     db: &impl Connection,
     actor: &Actor,
@@ -95,6 +96,7 @@ pub async fn create(
     Ok(NewKey { key, token })
 }
 
+#[tracing::instrument(level = "debug", skip_all, fields(organization_id = organization_id))]
 pub async fn list(
     db: &impl ConnectionTrait,
     organization_id: i64,
@@ -125,6 +127,7 @@ pub async fn get(
 /// organization's last active admin key cannot be revoked: either would
 /// lock its admins out of the API. The command line, which can always
 /// create a key, may.
+#[tracing::instrument(level = "debug", skip_all, fields(organization_id = organization_id, key_id = id))]
 pub async fn revoke(
     db: &impl Connection,
     actor: &Actor,
@@ -183,6 +186,7 @@ pub async fn revoke(
 /// is written through `db`.
 ///
 /// [`InlineReader`]: crate::db::store::InlineReader
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn authenticate(
     db: &impl ConnectionTrait,
     reader: &impl Executor,

@@ -17,6 +17,7 @@ use crate::domain::{
 
 /// Rebuilds one organization's rollups from its encounters, and marks them
 /// as built with [`ROLLUP_VERSION`].
+#[tracing::instrument(level = "debug", skip_all, fields(organization_id = organization_id))]
 pub async fn rebuild(db: &DatabaseConnection, organization_id: i64) -> DomainResult<()> {
     let write = EncounterWrite::begin(db, organization_id).await?;
     perception_daily::Entity::delete_many()
@@ -66,6 +67,7 @@ pub async fn rebuild(db: &DatabaseConnection, organization_id: i64) -> DomainRes
 const REBUILD_CHUNK: usize = 1_000;
 
 /// Rebuilds the rollups of every organization built with an older version.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn rebuild_outdated(db: &DatabaseConnection) -> DomainResult<()> {
     let outdated: Vec<(i64, String)> = organization::Entity::find()
         .select_only()

@@ -58,6 +58,7 @@ pub struct Export {
 /// beginning without one). An invalid cursor, or a database that cannot be
 /// read, fails here, before anything is streamed; a failure later ends the
 /// stream with an error.
+#[tracing::instrument(level = "debug", skip_all, fields(organization_id = organization_id))]
 pub async fn export(
     db: &DatabaseConnection,
     organization_id: i64,

@@ -181,6 +181,7 @@ impl EncounterWriter {
     }
 
     /// Records one encounter; answers once it committed (or was refused).
+    #[tracing::instrument(level = "debug", skip_all, fields(organization_id = organization_id))]
     pub async fn record(
         &self,
         organization_id: i64,
@@ -213,6 +214,7 @@ impl EncounterWriter {
     /// Records a batch (or an import chunk) in one transaction, all or
     /// none; every refused item is reported by its index. A chunk of a
     /// keyed import moves its key's checkpoint in that transaction.
+    #[tracing::instrument(level = "debug", skip_all, fields(organization_id = organization_id))]
     pub async fn record_batch(
         &self,
         organization_id: i64,

@@ -255,6 +255,7 @@ impl References {
 /// The reference errors of checked inputs, by index, read outside any
 /// write: what a batch refused for its static errors reports beside them,
 /// so that one answer names every refused item.
+#[tracing::instrument(level = "debug", skip_all, fields(organization_id = organization_id))]
 pub async fn reference_errors(
     db: &impl Executor,
     organization_id: i64,
@@ -555,6 +556,7 @@ async fn create_candidates<'a>(
 /// demo seed, the benchmark's seeding). Every refused item is reported, by
 /// its index in `inputs`. The service records batches and import chunks
 /// through the encounter writer instead.
+#[tracing::instrument(level = "debug", skip_all, fields(organization_id = organization_id))]
 pub async fn record_all(
     db: &DatabaseConnection,
     organization_id: i64,
@@ -583,6 +585,7 @@ pub async fn record_all(
 /// streamed import. Every refused item is reported, by its index. A chunk
 /// of a keyed import moves its key's checkpoint in the same transaction, so
 /// the checkpoint says exactly what committed.
+#[tracing::instrument(level = "debug", skip_all, fields(organization_id = organization_id))]
 pub async fn record_checked(
     connection: &WriterConnection,
     organization_id: i64,

@@ -73,6 +73,7 @@ async fn open_touchpoint(
     Ok(touchpoint)
 }
 
+#[tracing::instrument(level = "debug", skip_all, fields(organization_id = organization_id, encounter_id = id))]
 pub async fn get(
     db: &impl ConnectionTrait,
     organization_id: i64,
@@ -87,6 +88,7 @@ pub async fn get(
         })
 }
 
+#[tracing::instrument(level = "debug", skip_all, fields(organization_id = organization_id))]
 pub async fn list(
     db: &impl ConnectionTrait,
     organization_id: i64,
@@ -120,6 +122,7 @@ pub async fn list(
         .await
 }
 
+#[tracing::instrument(level = "debug", skip_all, fields(organization_id = organization_id, encounter_id = id))]
 pub async fn update(
     db: &DatabaseConnection,
     actor: &Actor,
@@ -187,6 +190,7 @@ pub async fn update(
 }
 
 /// Deletes an encounter, leaving a tombstone for the incremental export.
+#[tracing::instrument(level = "debug", skip_all, fields(organization_id = organization_id, encounter_id = id))]
 pub async fn delete(
     db: &DatabaseConnection,
     actor: &Actor,
@@ -270,6 +274,7 @@ pub struct JourneyRead {
 /// Starts reading a candidate's journey. Everything that can refuse it (no
 /// such candidate in the organization) is checked here, before anything
 /// is streamed.
+#[tracing::instrument(level = "debug", skip_all, fields(organization_id = organization_id, candidate_id = candidate_id))]
 pub async fn read_journey(
     db: &DatabaseConnection,
     organization_id: i64,

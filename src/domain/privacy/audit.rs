@@ -231,6 +231,7 @@ pub struct EventFilter {
 }
 
 /// The organization's events, newest first.
+#[tracing::instrument(level = "debug", skip_all, fields(organization_id = organization_id))]
 pub async fn list(
     db: &impl ConnectionTrait,
     organization_id: i64,

@@ -43,6 +43,7 @@ pub fn erased_external_ref(id: i64) -> String {
 /// each encounter that lost its note, naming the fields, not their values.
 ///
 /// Erasing an erased candidate changes nothing and answers the same.
+#[tracing::instrument(level = "debug", skip_all, fields(organization_id = organization_id, candidate_id = id))]
 pub async fn erase(
     db: &DatabaseConnection,
     actor: &Actor,

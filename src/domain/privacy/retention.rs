@@ -82,6 +82,7 @@ async fn due(
 }
 
 /// Every candidate the policy would erase at `now`, without erasing them.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn find_due(
     db: &DatabaseConnection,
     policy: &RetentionPolicy,
@@ -107,6 +108,7 @@ pub async fn find_due(
 /// still due and not yet erased. So an encounter recorded meanwhile saves its
 /// candidate, and instances applying the policy at the same time erase each
 /// candidate once: the later one finds it erased and skips it.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn enforce(
     db: &DatabaseConnection,
     policy: &RetentionPolicy,

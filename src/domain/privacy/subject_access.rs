@@ -21,6 +21,7 @@ pub struct SubjectAccessRead {
 /// Starts reading everything stored about one candidate. Everything that
 /// can refuse it (no such candidate in the organization) is checked here,
 /// before anything is streamed; an erased candidate's data is what is left.
+#[tracing::instrument(level = "debug", skip_all, fields(organization_id = organization_id, candidate_id = id))]
 pub async fn read_subject_access(
     db: &DatabaseConnection,
     organization_id: i64,

@@ -30,6 +30,7 @@ pub struct TouchpointImpact {
 /// perception most first: by mean attributed shift ascending (those
 /// without one shown last), ties by encounters descending. The order uses
 /// the shown mean only, so a withheld one cannot be read off a row's place.
+#[tracing::instrument(level = "debug", skip_all, fields(organization_id = organization_id))]
 pub async fn touchpoint_impact(
     db: &impl ConnectionTrait,
     organization_id: i64,

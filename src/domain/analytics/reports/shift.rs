@@ -100,6 +100,7 @@ impl ShiftTally {
 /// For each candidate with at least two scores in the window: the latest
 /// score minus the first, grouped by the kind or stage of the touchpoint of
 /// the latest scored encounter.
+#[tracing::instrument(level = "debug", skip_all, fields(organization_id = organization_id))]
 pub async fn perception_shift(
     db: &impl ConnectionTrait,
     organization_id: i64,

@@ -29,6 +29,7 @@ const SUMMARY_TOP: usize = 3;
 /// The window's totals against the previous window's, and the touchpoints
 /// that move perception most. Only touchpoints whose mean attributed shift
 /// is shown are listed, so being listed reveals nothing withheld.
+#[tracing::instrument(level = "debug", skip_all, fields(organization_id = organization_id))]
 pub async fn summary(
     db: &impl ConnectionTrait,
     organization_id: i64,

@@ -150,6 +150,7 @@ fn check_points(series: i64, buckets: i64, bucket: Bucket) -> DomainResult<()> {
 /// The figures of every bucket the window touches, one series per group.
 /// Refused when the window holds more than [`MAX_BUCKETS`] buckets or the
 /// answer more than [`MAX_POINTS`] points.
+#[tracing::instrument(level = "debug", skip_all, fields(organization_id = organization_id))]
 pub async fn trend(
     db: &impl ConnectionTrait,
     organization_id: i64,

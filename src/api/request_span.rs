@@ -163,4 +163,53 @@ mod tests {
         assert_ne!(request_id(None), request_id(None), "fresh ids differ");
         assert!(is_sane(&"y".repeat(MAX_LEN)));
     }
+
+    /// The span current at each event, by name.
+    #[derive(Clone, Default)]
+    struct CurrentSpans(Arc<std::sync::Mutex<Vec<Option<String>>>>);
+
+    impl<S> tracing_subscriber::Layer<S> for CurrentSpans
+    where
+        S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    {
+        fn on_event(
+            &self,
+            _event: &tracing::Event<'_>,
+            ctx: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            let current = ctx.lookup_current().map(|span| span.name().to_owned());
+            self.0.lock().unwrap().push(current);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_streamed_body_is_read_in_the_request_span() {
+        use futures_util::StreamExt;
+        use http_body_util::BodyExt;
+        use tracing_subscriber::layer::SubscriberExt;
+
+        let seen = CurrentSpans::default();
+        let _default =
+            tracing::subscriber::set_default(tracing_subscriber::registry().with(seen.clone()));
+        let span = tracing::info_span!("request", request_id = "r-1");
+        // A body read after the handler returned, as an export's is: it
+        // logs while it is polled.
+        let chunks = futures_util::stream::iter([1usize, 2]).map(|n| {
+            tracing::info!(n, "chunk read");
+            Ok::<_, io::Error>(Bytes::from(vec![b'x'; n]))
+        });
+        let streamed = Response::builder().body(poem::Body::from_bytes_stream(chunks));
+        let sized = Response::builder().body("known size");
+        let streamed = in_span(streamed, span.clone());
+        let sized = in_span(sized, span);
+
+        let body: BoxBody<Bytes, io::Error> = streamed.into_body().into();
+        assert_eq!(body.collect().await.unwrap().to_bytes().len(), 3);
+        assert_eq!(
+            *seen.0.lock().unwrap(),
+            vec![Some("request".to_owned()), Some("request".to_owned())]
+        );
+        let body: BoxBody<Bytes, io::Error> = sized.into_body().into();
+        assert_eq!(body.size_hint().exact(), Some(10));
+    }
 }

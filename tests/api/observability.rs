@@ -833,3 +833,55 @@ async fn healthz_answers_503_once_the_encounter_writer_has_stopped() {
     assert!(log.iter().any(|line| line["fields"]["message"]
         == "the encounter writer panicked; writes fail until a restart"));
 }
+
+#[tokio::test]
+async fn a_streamed_answer_is_read_in_its_request_span() {
+    // The driver's statement lines are at debug (the later RUST_LOG wins).
+    let mut observed = Observed::start(&[("RUST_LOG", "info,sqlx=debug")]).await;
+    let recruiter = observed.recruiter.clone();
+    let admin = observed.admin.clone();
+    // More than one chunk (64 KiB) of export, so that the body goes on
+    // being read from the database after the answer's head is sent.
+    let mut item = observed.encounter("2026-03-02T10:00:00Z");
+    item["note"] = json!("n".repeat(900));
+    let (status, _) = observed
+        .send(
+            Method::POST,
+            "/api/v1/encounters/batch",
+            Some(&recruiter),
+            Some(Value::Array(vec![item; 150])),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, echoed, body) = observed
+        .send_with_id(
+            Method::GET,
+            "/api/v1/exports/encounters",
+            Some(&admin),
+            None,
+            Some("obs-export-1"),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(echoed, "obs-export-1");
+    let text = body.as_str().expect("NDJSON");
+    assert_eq!(text.lines().count(), 151, "150 encounters and the end");
+
+    let log = observed.log().await;
+    let lines = lines_of(&log, "obs-export-1");
+    let head = lines
+        .iter()
+        .position(|line| line["fields"]["message"] == "request")
+        .expect("the request line");
+    // The export's query is logged when its rows have all been read: after
+    // the head, while the body streamed, and in the request's span.
+    assert!(
+        lines[head + 1..]
+            .iter()
+            .any(|line| line["target"] == "sqlx::query"
+                && line["fields"]["db.statement"]
+                    .as_str()
+                    .is_some_and(|sql| sql.contains("FROM encounters"))),
+        "{lines:#?}"
+    );
+}

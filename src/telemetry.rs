@@ -13,12 +13,14 @@ use tracing_subscriber::{fmt, layer::SubscriberExt, util::SubscriberInitExt, Env
 use crate::config::LogFormat;
 
 /// The filter used when `RUST_LOG` is not set: our logs at info, the
-/// database driver's per-statement logs off.
-const DEFAULT_FILTER: &str = "info,sqlx=warn,sea_orm=warn";
+/// database drivers' per-statement logs off.
+fn default_filter() -> String {
+    format!("info,{}", crate::db::DRIVER_LOG_FILTER)
+}
 
 pub fn init(format: LogFormat) {
     let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter()));
     let registry = tracing_subscriber::registry().with(filter);
     // Logs go to stderr so that stdout stays free for command output
     // (`key create` prints only the token).

@@ -21,6 +21,10 @@ pub use error::{is_unavailable, StorageError, StorageResult};
 use crate::config::DatabaseSettings;
 use store::{InlineReader, SqliteConnection, WriterConnection};
 
+/// The log levels of the database drivers, for the default log filter:
+/// their per-statement lines off (statements may carry personal data).
+pub const DRIVER_LOG_FILTER: &str = "sqlx=warn,sea_orm=warn";
+
 /// How long a SQLite writer waits for the lock before giving up.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Backoff between connection attempts at start: doubling, capped.

@@ -13,11 +13,3 @@ pub mod perception_daily;
 pub mod perception_monthly;
 pub mod touchpoint;
 pub mod touchpoint_reach;
-
-pub mod prelude {
-    pub use super::api_key::Entity as ApiKey;
-    pub use super::candidate::Entity as Candidate;
-    pub use super::encounter::Entity as Encounter;
-    pub use super::organization::Entity as Organization;
-    pub use super::touchpoint::Entity as Touchpoint;
-}

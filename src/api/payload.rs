@@ -277,21 +277,20 @@ impl<T: Type + DeserializeOwned, M> NdjsonBody<T, M> {
     /// Reads the stream line by line. Lines are numbered from 0, blank lines
     /// counted; a line longer than the limit is refused as an item.
     pub fn lines(self) -> NdjsonReader<T> {
-        NdjsonReader {
-            reader: tokio::io::BufReader::new(Box::new(self.body.into_async_read())),
-            line_limit: self.line_limit,
-            line: Vec::new(),
-            index: 0,
-            line_bytes: 0,
-            digest: Sha256::new(),
-            mark: None,
-            _item: std::marker::PhantomData,
-        }
+        NdjsonReader::new(self.body.into_async_read(), self.line_limit)
     }
 }
 
 /// Reads an NDJSON stream one line at a time: only the current line is
 /// held (at most the line limit), whatever the stream's length.
+///
+/// Not tokio-util's `LinesCodec`, though no faster than it with each line
+/// parsed (benches/plumbing, this machine: 133 against 125 MB/s, 1.07x,
+/// within noise): after a line longer than its limit, `FramedRead` ends the
+/// stream, where the import refuses that line and reads on; it drops such a
+/// line unseen, where the resume digest must cover its bytes; and it wants
+/// UTF-8 and strips a `\r`, where a line's bytes go to the JSON parser as
+/// sent. Its differential test: `lines_are_the_line_codecs`.
 pub struct NdjsonReader<T> {
     reader: tokio::io::BufReader<Box<dyn tokio::io::AsyncRead + Unpin + Send>>,
     line_limit: usize,
@@ -308,6 +307,23 @@ pub struct NdjsonReader<T> {
 }
 
 impl<T: Type + DeserializeOwned> NdjsonReader<T> {
+    /// A reader of `stream`, refusing lines longer than `line_limit` bytes.
+    pub fn new(
+        stream: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+        line_limit: usize,
+    ) -> Self {
+        NdjsonReader {
+            reader: tokio::io::BufReader::new(Box::new(stream)),
+            line_limit,
+            line: Vec::new(),
+            index: 0,
+            line_bytes: 0,
+            digest: Sha256::new(),
+            mark: None,
+            _item: std::marker::PhantomData,
+        }
+    }
+
     /// Lines read so far, blank ones included.
     pub fn lines_read(&self) -> usize {
         self.index
@@ -505,6 +521,61 @@ mod tests {
             Some("name")
         );
         assert_eq!(field(parse_json(br#"["a", 1]"#)).as_deref(), Some("body"));
+    }
+
+    /// The items and digest `LinesCodec` gives for the same stream, where
+    /// the codec can read it; and where it cannot.
+    #[tokio::test]
+    async fn lines_are_the_line_codecs() {
+        use futures_util::StreamExt;
+        use tokio_util::codec::{FramedRead, LinesCodec};
+        let stream = b"{\"name\": \"a\"}\n\n  \n{\"name\": \"b\", \"score\": 3}\n{\"name\": 1}\n{\"name\": \"c\"}".to_vec();
+        let mut ours = NdjsonReader::<Sample>::new(std::io::Cursor::new(stream.clone()), 64);
+        let mut our_items = Vec::new();
+        while let Some((index, item)) = ours.next().await.unwrap() {
+            our_items.push((index, item.map(|s| s.name).map_err(|e| e.field.0)));
+        }
+        let mut theirs = FramedRead::new(
+            std::io::Cursor::new(stream),
+            LinesCodec::new_with_max_length(64),
+        );
+        let (mut their_items, mut digest, mut index) = (Vec::new(), Sha256::new(), 0);
+        while let Some(line) = theirs.next().await {
+            let line = line.unwrap();
+            digest.update(line.as_bytes());
+            digest.update(b"\n");
+            if !line.trim().is_empty() {
+                let item = parse_json::<Sample>(line.as_bytes());
+                their_items.push((
+                    index,
+                    item.map(|s| s.name).map_err(|e| e.into_detail().field.0),
+                ));
+            }
+            index += 1;
+        }
+        assert_eq!(our_items, their_items);
+        assert_eq!(ours.digest(), <[u8; 32]>::from(digest.finalize()));
+        assert_eq!(ours.lines_read(), index);
+
+        // A line over the limit: refused, and the lines after it read.
+        let stream = format!(
+            "{{\"name\": \"{}\"}}\n{{\"name\": \"d\"}}\n",
+            "x".repeat(100)
+        );
+        let mut ours =
+            NdjsonReader::<Sample>::new(std::io::Cursor::new(stream.clone().into_bytes()), 64);
+        let (index, item) = ours.next().await.unwrap().unwrap();
+        assert_eq!(index, 0);
+        assert!(item.unwrap_err().message.contains("longer than 64 bytes"));
+        let (index, item) = ours.next().await.unwrap().unwrap();
+        assert_eq!((index, item.unwrap().name.as_str()), (1, "d"));
+        // The codec ends the stream at the error.
+        let mut theirs = FramedRead::new(
+            std::io::Cursor::new(stream.into_bytes()),
+            LinesCodec::new_with_max_length(64),
+        );
+        assert!(theirs.next().await.unwrap().is_err());
+        assert!(theirs.next().await.is_none(), "the codec reads on");
     }
 
     #[test]

@@ -2,6 +2,15 @@
 //! requests (off unless configured), and one per client address for its
 //! failed authentications (on by default). The buckets live in this
 //! instance's memory: with several instances, each allows the full rate.
+//!
+//! Not governor's keyed limiter, which is neither clearly faster nor
+//! slower (benches/plumbing, this machine: 79.5 against 55.5 ns a check on
+//! one thread, 77.0 against 84.9 ns on two): it has no check that takes
+//! nothing ([`RateLimiter::peek`], which refuses a client that failed too
+//! often before its token is looked up, without counting a success),
+//! whole-number bursts only, and a key store that grows until swept
+//! (`retain_recent`), with no bound of its own. Its differential test:
+//! `governor_allows_and_refuses_the_same_requests`.
 
 use crate::config::RateLimit;
 use std::{
@@ -176,6 +185,51 @@ mod tests {
             assert!(limiter.check_at(key, start, false).is_ok());
         }
         assert_eq!(limiter.len(), 0);
+    }
+
+    /// The same requests at the same moments, through governor's GCRA on a
+    /// fake clock: the same answers, and the same waits.
+    #[test]
+    fn governor_allows_and_refuses_the_same_requests() {
+        use governor::clock::FakeRelativeClock;
+        use std::num::NonZeroU32;
+        for (per_second, burst) in [(2u32, 3u32), (1, 1), (10, 50), (5, 1)] {
+            let ours = RateLimiter::new(RateLimit {
+                per_second: per_second.into(),
+                burst: burst.into(),
+            });
+            let clock = FakeRelativeClock::default();
+            let quota = governor::Quota::per_second(NonZeroU32::new(per_second).unwrap())
+                .allow_burst(NonZeroU32::new(burst).unwrap());
+            let theirs = governor::RateLimiter::dashmap_with_clock(quota, clock.clone());
+            let start = Instant::now();
+            let mut elapsed = Duration::ZERO;
+            let mut state = 0x9e37_79b9_7f4a_7c15_u64 ^ u64::from(per_second * 31 + burst);
+            for _ in 0..2000 {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                // Steps of 0 to 300 ms, in whole milliseconds.
+                let step = Duration::from_millis(state % 301);
+                elapsed += step;
+                clock.advance(step);
+                let key = (state >> 20) % 3;
+                let our_answer = ours.check_at(key, start + elapsed, true);
+                let their_answer = theirs.check_key(&key).map(|_| ()).map_err(|not_until| {
+                    not_until.wait_time_from(governor::clock::Clock::now(&clock))
+                });
+                match (our_answer, their_answer) {
+                    (Ok(()), Ok(())) => {}
+                    (Err(ours), Err(theirs)) => {
+                        let diff = ours.as_secs_f64() - theirs.as_secs_f64();
+                        assert!(diff.abs() < 1e-6, "{ours:?} against {theirs:?}");
+                    }
+                    (ours, theirs) => panic!(
+                        "{per_second}/s, burst {burst}, at {elapsed:?}: {ours:?} against {theirs:?}"
+                    ),
+                }
+            }
+        }
     }
 
     #[test]

@@ -160,7 +160,12 @@ impl TimeColumn for sqlx::sqlite::SqliteRow {
 /// as `DateTime::parse_from_rfc3339`. Anything else (other separators or
 /// offsets, a leap second, more than nine fraction digits, an impossible
 /// date) is `None`, for the general parser.
-fn parse_utc_rfc3339(text: &str) -> Option<DateTime<Utc>> {
+///
+/// Kept for speed (benches/plumbing, this machine): 13.7 ns a time against
+/// 27.5 ns for chrono's `parse_from_rfc3339` (2.0x), three times a row.
+/// Its differential test: `sqlite_times_are_read_as_chrono_reads_them`.
+#[doc(hidden)]
+pub fn parse_utc_rfc3339(text: &str) -> Option<DateTime<Utc>> {
     let b = text.as_bytes();
     let digits = |range: std::ops::Range<usize>| -> Option<u32> {
         b.get(range)?.iter().try_fold(0u32, |n, &d| {

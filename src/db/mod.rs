@@ -4,6 +4,7 @@
 use std::{ffi::c_int, path::Path, sync::Once, time::Duration};
 
 use anyhow::Context;
+use backon::{ExponentialBuilder, Retryable};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{AccessMode, IsolationLevel};
 use sea_orm::{
@@ -33,39 +34,50 @@ const MAX_RETRY_DELAY: Duration = Duration::from_secs(10);
 
 /// Connects, retrying with backoff while the database is unreachable (a
 /// database container that starts after the service is normal), up to
-/// `settings.startup_timeout`.
+/// `settings.startup_timeout`. The schedule is backon's exponential one,
+/// without jitter (one service, not a herd); a retry that would start past
+/// the timeout is not made.
 pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConnection> {
+    // A local SQLite file does not come up later by itself.
+    let local = sqlite_path(&settings.url).is_some();
     let started = tokio::time::Instant::now();
-    let mut delay = FIRST_RETRY_DELAY;
     let mut attempt = 1u32;
-    loop {
-        match connect_once(settings).await {
-            Ok(db) => return Ok(db),
-            // A local SQLite file does not come up later by itself.
-            Err(err) if sqlite_path(&settings.url).is_some() => return Err(err),
-            Err(err) => {
-                let waited = started.elapsed();
-                if settings
-                    .startup_timeout
-                    .is_some_and(|limit| waited + delay > limit)
-                {
-                    return Err(err.context(format!(
-                        "the database stayed unreachable for {}s",
-                        waited.as_secs()
-                    )));
-                }
-                tracing::warn!(
-                    attempt,
-                    retry_in_ms = delay.as_millis() as u64,
-                    error = %format!("{err:#}"),
-                    "database unreachable; retrying"
-                );
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(MAX_RETRY_DELAY);
-                attempt += 1;
-            }
+    let backoff = ExponentialBuilder::new()
+        .with_min_delay(FIRST_RETRY_DELAY)
+        .with_max_delay(MAX_RETRY_DELAY)
+        .with_factor(2.0)
+        .without_max_times();
+    let connected = (|| connect_once(settings))
+        .retry(backoff)
+        .sleep(tokio::time::sleep)
+        .when(|_| !local)
+        .adjust(|_, delay| {
+            let delay = delay?;
+            let waited = started.elapsed();
+            let late = settings
+                .startup_timeout
+                .is_some_and(|limit| waited + delay > limit);
+            (!late).then_some(delay)
+        })
+        .notify(|err, delay| {
+            tracing::warn!(
+                attempt,
+                retry_in_ms = delay.as_millis() as u64,
+                error = %format!("{err:#}"),
+                "database unreachable; retrying"
+            );
+            attempt += 1;
+        })
+        .await;
+    connected.map_err(|err| {
+        if local {
+            return err;
         }
-    }
+        err.context(format!(
+            "the database stayed unreachable for {}s",
+            started.elapsed().as_secs()
+        ))
+    })
 }
 
 async fn connect_once(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConnection> {
@@ -281,22 +293,40 @@ fn sqlite_path(database_url: &str) -> Option<&str> {
     (!path.is_empty() && path != ":memory:").then_some(path)
 }
 
-/// The URL with any password replaced, for log lines.
+/// The URL with its password (and a `password` query parameter) replaced,
+/// for log lines. A URL that does not parse is shown only if it has no
+/// user part that could hold a password.
 pub fn redact(database_url: &str) -> String {
-    match (database_url.find("://"), database_url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let credentials = &database_url[scheme_end + 3..at];
-            match credentials.split_once(':') {
-                Some((user, _)) => format!(
-                    "{}{user}:***{}",
-                    &database_url[..scheme_end + 3],
-                    &database_url[at..]
-                ),
-                None => database_url.to_owned(),
-            }
-        }
-        _ => database_url.to_owned(),
+    let Ok(mut url) = url::Url::parse(database_url) else {
+        return if database_url.contains('@') {
+            "(a database URL that does not parse)".to_owned()
+        } else {
+            database_url.to_owned()
+        };
+    };
+    let query_password = url.query_pairs().any(|(name, _)| name == "password");
+    if url.password().is_none() && !query_password {
+        return database_url.to_owned();
     }
+    if url.password().is_some() {
+        // Only a URL that cannot have a host refuses; these have one.
+        let _ = url.set_password(Some("***"));
+    }
+    if query_password {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(name, value)| {
+                let value = if name == "password" {
+                    "***".into()
+                } else {
+                    value
+                };
+                (name.into_owned(), value.into_owned())
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    url.to_string()
 }
 
 /// Where a change runs in a transaction of its own, with its audit event:
@@ -376,5 +406,23 @@ mod tests {
             "postgres://app:***@db:5432/tt"
         );
         assert_eq!(redact("sqlite://data/t.db"), "sqlite://data/t.db");
+        assert_eq!(redact("sqlite::memory:"), "sqlite::memory:");
+        assert_eq!(
+            redact("postgres://app@db/tt?sslmode=require"),
+            "postgres://app@db/tt?sslmode=require"
+        );
+        // An `@` in the password, and a password in the query.
+        assert_eq!(
+            redact("postgres://app:p@ss@db/tt"),
+            "postgres://app:***@db/tt"
+        );
+        assert_eq!(
+            redact("postgres://app@db/tt?password=secret&sslmode=require"),
+            "postgres://app@db/tt?password=***&sslmode=require"
+        );
+        // Unparsable: shown only without a user part.
+        let bad = redact("postgres://app:secret@db:99999/tt");
+        assert!(!bad.contains("secret"), "{bad}");
+        assert_eq!(redact("sqlite://my data/t.db"), "sqlite://my data/t.db");
     }
 }

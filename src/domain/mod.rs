@@ -7,6 +7,7 @@ pub mod access;
 pub mod analytics;
 pub mod candidates;
 pub mod catalog;
+pub mod cursor;
 pub mod encounters;
 pub mod error;
 pub mod idempotency;

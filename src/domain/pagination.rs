@@ -1,22 +1,20 @@
 //! Keyset pagination over ids, ascending (or newest first). The cursor is
-//! the last id seen, wrapped so clients treat it as opaque; rows inserted
-//! meanwhile get higher ids, so a walk through the pages never skips or
-//! repeats a row.
+//! the last id seen, wrapped so clients treat it as opaque (see
+//! [`super::cursor`]); rows inserted meanwhile get higher ids, so a walk
+//! through the pages never skips or repeats a row.
 
-use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
     QuerySelect, Select,
 };
 
-use crate::domain::{DomainError, DomainResult};
+use crate::domain::{cursor::Cursor, DomainError, DomainResult};
 
 pub const DEFAULT_LIMIT: u64 = 50;
 pub const MAX_LIMIT: u64 = 500;
 /// The longest cursor any list or export accepts (the document's
 /// `maxLength`). Cursors this API issues are far shorter (at most 60).
 pub const CURSOR_MAX_LENGTH: usize = 128;
-const CURSOR_PREFIX: &str = "id:";
 
 /// Which page to read.
 #[derive(Debug, Clone, Copy)]
@@ -125,7 +123,7 @@ impl PageRequest {
 }
 
 fn encode_cursor(id: i64) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{CURSOR_PREFIX}{id}"))
+    Cursor::List { after_id: id }.encode()
 }
 
 /// Refuses a cursor longer than [`CURSOR_MAX_LENGTH`], before decoding it.
@@ -139,20 +137,21 @@ pub fn check_cursor_length(cursor: &str) -> DomainResult<()> {
     Ok(())
 }
 
-/// The id a cursor holds. Only the text [`encode_cursor`] writes is
-/// accepted: `id:007` or `id:+7` would name the same row in many spellings.
+/// The id a list cursor holds (of this version or an earlier one).
 fn decode_cursor(cursor: &str) -> DomainResult<i64> {
-    URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .and_then(|text| text.strip_prefix(CURSOR_PREFIX)?.parse::<i64>().ok())
-        .filter(|id| *id >= 0 && encode_cursor(*id) == cursor)
-        .ok_or_else(|| DomainError::invalid("cursor", "is not a cursor this API returned"))
+    match Cursor::decode(cursor) {
+        Some(Cursor::List { after_id }) => Ok(after_id),
+        _ => Err(DomainError::invalid(
+            "cursor",
+            "is not a cursor this API returned",
+        )),
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+
     use super::*;
 
     #[test]

@@ -9,6 +9,7 @@ mod concurrency;
 mod connections;
 mod contract;
 mod crash;
+mod cursors;
 mod database;
 mod encounters;
 mod erasure;

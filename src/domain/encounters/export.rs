@@ -28,18 +28,13 @@
 
 use std::pin::Pin;
 
-use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use entity::organization;
 use futures_util::{stream, Stream, StreamExt};
 use sea_orm::{DatabaseConnection, EntityTrait, QuerySelect, Statement, StreamTrait};
 
 pub use crate::db::changes::{source_value, Change, ChangeRow, ExportedEncounter};
 use crate::db::sql::Sql;
-use crate::domain::{DomainError, DomainResult};
-
-/// What an export cursor decodes from: a version tag, the organization and
-/// the last `change_seq` fully exported.
-const CURSOR_PREFIX: &str = "ex1";
+use crate::domain::{cursor::Cursor, DomainError, DomainResult};
 
 /// The changes, as they come from the database.
 pub type ChangeStream = Pin<Box<dyn Stream<Item = DomainResult<ChangeRow>> + Send>>;
@@ -146,35 +141,36 @@ fn changes_statement(mut sql: Sql, organization_id: i64, after: i64, bound: i64)
     sql.statement()
 }
 
-/// An opaque cursor: the organization and the last `change_seq` exported.
+/// An opaque cursor: the organization and the last `change_seq` exported
+/// (see [`crate::domain::cursor`]).
 pub fn encode_cursor(organization_id: i64, change_seq: i64) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{CURSOR_PREFIX}:{organization_id}:{change_seq}"))
+    Cursor::Export {
+        organization_id,
+        change_seq,
+    }
+    .encode()
 }
 
-/// The last `change_seq` a cursor of this organization exported. Cursors of
-/// lists, of other organizations or of nothing at all are refused.
+/// The last `change_seq` a cursor of this organization exported (of this
+/// version or an earlier one). Cursors of lists, of other organizations or
+/// of nothing at all are refused.
 fn decode_cursor(organization_id: i64, cursor: &str) -> DomainResult<i64> {
-    let text = URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok());
-    text.as_deref()
-        .and_then(|text| {
-            let mut parts = text.split(':');
-            let (prefix, org, seq) = (parts.next()?, parts.next()?, parts.next()?);
-            let valid = prefix == CURSOR_PREFIX
-                && parts.next().is_none()
-                && org.parse::<i64>().ok()? == organization_id;
-            valid.then(|| seq.parse::<i64>().ok()).flatten()
-        })
-        .filter(|seq| *seq >= 0)
-        // Only the spelling the API writes: `+7` or `007` inside is refused.
-        .filter(|seq| encode_cursor(organization_id, *seq) == cursor)
-        .ok_or_else(|| DomainError::invalid("cursor", "is not an export cursor this API returned"))
+    match Cursor::decode(cursor) {
+        Some(Cursor::Export {
+            organization_id: org,
+            change_seq,
+        }) if org == organization_id => Ok(change_seq),
+        _ => Err(DomainError::invalid(
+            "cursor",
+            "is not an export cursor this API returned",
+        )),
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+
     use super::*;
 
     #[test]

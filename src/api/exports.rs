@@ -292,7 +292,7 @@ impl Encoding {
 /// [`CHUNK_BYTES`].
 ///
 /// Not tokio-stream's `chunks_timeout`, though no faster than it
-/// (benches/plumbing, this machine: 1,697 against 1,552 MB/s, 1.09x, within
+/// (benches/plumbing, this machine: 1,601 against 1,550 MB/s, 1.03x, within
 /// noise): that one bounds a chunk by a number of rows, and holds the
 /// driver's rows until the chunk is full; this one holds only encoded bytes,
 /// at most [`CHUNK_BYTES`] and one row, however long the rows' notes. Its
@@ -389,10 +389,10 @@ where
 /// gives them, by name. Written by hand rather than through serde: the
 /// names need no escaping, and this is most of the export's own work.
 ///
-/// Kept for speed (benches/plumbing, this machine): 1,230 to 1,585 MB/s,
-/// against 847 to 1,093 MB/s for serde_json's derived `Serialize` with the
-/// same time formatter (1.45x), 735 MB/s with chrono's (1.67x). Its
-/// differential test: `json_lines_are_the_poem_openapi_records`.
+/// Kept for speed (benches/plumbing, this machine): 1,879 MB/s against
+/// 923 MB/s for serde_json's derived `Serialize` with the same time
+/// formatter (2.0x; 1.45x to 2.0x over three runs), 860 MB/s with chrono's.
+/// Its differential test: `json_lines_are_the_poem_openapi_records`.
 #[doc(hidden)]
 pub fn write_json_line(buf: &mut Vec<u8>, change: &Change<'_>) {
     match change {
@@ -490,8 +490,8 @@ fn source_name(source: enums::Source) -> &'static str {
 /// `+00:00`, and the fraction of a second in 3, 6 or 9 digits, or none,
 /// whichever is exact. Formatted on the stack.
 ///
-/// Kept for speed (benches/plumbing, this machine): 18.8 ns a time against
-/// 37.6 ns for chrono's `to_rfc3339` (2.0x), three times a row. Its
+/// Kept for speed (benches/plumbing, this machine): 19.0 ns a time against
+/// 41.6 ns for chrono's `to_rfc3339` (2.2x), three times a row. Its
 /// differential test: `times_are_written_as_to_rfc3339`.
 #[doc(hidden)]
 pub struct Rfc3339 {
@@ -572,10 +572,10 @@ score,note,recorded_by_key_id,created_at,updated_at,deleted_at\r\n";
 /// Writes a change as one CSV row: the fields of [`CSV_HEADER`], an empty
 /// field for a null.
 ///
-/// Kept for speed (benches/plumbing, this machine): 1,267 to 1,891 MB/s,
-/// against 1,055 MB/s for the `csv` crate's `serialize` with the same time
-/// formatter (1.20x), 834 to 1,286 MB/s with chrono's (1.5x). Its
-/// differential test: `csv_rows_are_the_csv_crate_rows`.
+/// Kept for speed (benches/plumbing, this machine): 1,756 MB/s against
+/// 1,503 MB/s for the `csv` crate's `serialize` with the same time
+/// formatter (1.17x; 1.17x to 1.20x over two runs), 1,159 MB/s with
+/// chrono's (1.5x). Its differential test: `csv_rows_are_the_csv_crate_rows`.
 #[doc(hidden)]
 pub fn write_csv_row(buf: &mut Vec<u8>, change: &Change<'_>) {
     match change {

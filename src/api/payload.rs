@@ -285,7 +285,7 @@ impl<T: Type + DeserializeOwned, M> NdjsonBody<T, M> {
 /// held (at most the line limit), whatever the stream's length.
 ///
 /// Not tokio-util's `LinesCodec`, though no faster than it with each line
-/// parsed (benches/plumbing, this machine: 133 against 125 MB/s, 1.07x,
+/// parsed (benches/plumbing, this machine: 135 against 138 MB/s, 0.97x,
 /// within noise): after a line longer than its limit, `FramedRead` ends the
 /// stream, where the import refuses that line and reads on; it drops such a
 /// line unseen, where the resume digest must cover its bytes; and it wants

@@ -1,8 +1,9 @@
 //! The rows of the encounter export (see `domain::encounters::export`),
 //! decoded straight from the driver's row: the export reads a million rows
 //! in one statement, and reading its columns in place, without looking them
-//! up by name or copying text, is most of its speed. The one place that
-//! decodes SQLite's and PostgreSQL's rows apart.
+//! up by name or copying text, is most of its speed. Its statement is
+//! built here too, from the one column list the decoder reads by. The one
+//! place that decodes SQLite's and PostgreSQL's rows apart.
 
 use std::sync::OnceLock;
 
@@ -10,7 +11,76 @@ use chrono::{DateTime, Utc};
 use entity::enums::Source;
 use sea_orm::{sqlx, ActiveEnum, Iterable, QueryResult};
 
-use super::{StorageError, StorageResult};
+use super::{sql::Sql, StorageError, StorageResult};
+
+/// The export statement's columns, in select order: the decoder reads each
+/// at its position here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Col {
+    Op,
+    ChangeSeq,
+    Id,
+    CandidateId,
+    TouchpointId,
+    OccurredAt,
+    Source,
+    Score,
+    Note,
+    RecordedByKeyId,
+    CreatedAt,
+    UpdatedAt,
+    DeletedAt,
+}
+
+/// Each column of the statement: what the encounters half selects, and
+/// what the tombstones half selects.
+const COLUMNS: [(Col, &str, &str); 13] = [
+    (Col::Op, "'upsert' AS op", "'delete'"),
+    (Col::ChangeSeq, "change_seq", "change_seq"),
+    (Col::Id, "id", "encounter_id"),
+    (Col::CandidateId, "candidate_id", "candidate_id"),
+    (Col::TouchpointId, "touchpoint_id", "NULL"),
+    (Col::OccurredAt, "occurred_at", "NULL"),
+    (Col::Source, "source", "NULL"),
+    (Col::Score, "score", "NULL"),
+    (Col::Note, "note", "NULL"),
+    (Col::RecordedByKeyId, "recorded_by_key_id", "NULL"),
+    (Col::CreatedAt, "created_at", "NULL"),
+    (Col::UpdatedAt, "updated_at", "NULL"),
+    (Col::DeletedAt, "NULL AS deleted_at", "deleted_at"),
+];
+
+impl Col {
+    fn at(self) -> usize {
+        self as usize
+    }
+}
+
+/// Encounters and tombstones of the organization with `after < change_seq
+/// <= bound`, in one statement so both tables are read from one snapshot.
+/// Both halves use the `(organization_id, change_seq)` indexes.
+pub fn statement(mut sql: Sql, organization_id: i64, after: i64, bound: i64) -> sea_orm::Statement {
+    let half = |sql: &mut Sql,
+                table: &str,
+                select: fn(&(Col, &'static str, &'static str)) -> &'static str| {
+        let columns: Vec<&str> = COLUMNS.iter().map(select).collect();
+        sql.push("SELECT ")
+            .push(&columns.join(", "))
+            .push(" FROM ")
+            .push(table)
+            .push(" WHERE organization_id = ")
+            .bind(organization_id)
+            .push(" AND change_seq > ")
+            .bind(after)
+            .push(" AND change_seq <= ")
+            .bind(bound);
+    };
+    half(&mut sql, "encounters", |&(_, upsert, _)| upsert);
+    sql.push(" UNION ALL ");
+    half(&mut sql, "encounter_tombstones", |&(_, _, delete)| delete);
+    sql.push(" ORDER BY change_seq, id, op");
+    sql.statement()
+}
 
 /// One change as read from the database. Its fields are read in place by
 /// [`ChangeRow::change`], so exporting a row copies nothing but the output.
@@ -62,8 +132,8 @@ impl ChangeRow {
         ChangeRow(row)
     }
 
-    /// The change this row holds. Reads the columns by position, in the
-    /// order of [`changes_statement`], straight from the driver's row.
+    /// The change this row holds. Reads each column at its place in
+    /// [`statement`] ([`COLUMNS`]), straight from the driver's row.
     pub fn change(&self) -> StorageResult<Change<'_>> {
         let change = if let Some(row) = self.0.try_as_sqlite_row() {
             decode_change(row)
@@ -78,7 +148,7 @@ impl ChangeRow {
     }
 }
 
-/// Decodes a row of the export's statement. The same type checks as
+/// Decodes a row of [`statement`]. The same type checks as
 /// `QueryResult::try_get`, without looking columns up by name or copying
 /// text.
 fn decode_change<'r, R>(row: &'r R) -> Result<Change<'r>, sqlx::Error>
@@ -89,36 +159,36 @@ where
     i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     i32: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
-    let op: &str = row.try_get(0)?;
-    let change_seq: i64 = row.try_get(1)?;
-    let id: i64 = row.try_get(2)?;
-    let candidate_id: i64 = row.try_get(3)?;
+    let op: &str = row.try_get(Col::Op.at())?;
+    let change_seq: i64 = row.try_get(Col::ChangeSeq.at())?;
+    let id: i64 = row.try_get(Col::Id.at())?;
+    let candidate_id: i64 = row.try_get(Col::CandidateId.at())?;
     if op == "delete" {
         return Ok(Change::Delete {
             change_seq,
             encounter_id: id,
             candidate_id,
-            deleted_at: row.time(12)?,
+            deleted_at: row.time(Col::DeletedAt.at())?,
         });
     }
-    let source: &str = row.try_get(6)?;
+    let source: &str = row.try_get(Col::Source.at())?;
     Ok(Change::Upsert {
         change_seq,
         encounter: ExportedEncounter {
             id,
             candidate_id,
-            touchpoint_id: row.try_get(4)?,
-            occurred_at: row.time(5)?,
+            touchpoint_id: row.try_get(Col::TouchpointId.at())?,
+            occurred_at: row.time(Col::OccurredAt.at())?,
             source: source_from_db(source).ok_or_else(|| sqlx::Error::ColumnDecode {
-                index: "6".into(),
+                index: Col::Source.at().to_string(),
                 // The value itself stays out of the log.
                 source: format!("encounter {id}: unexpected value in column source").into(),
             })?,
-            score: row.try_get(7)?,
-            note: row.try_get(8)?,
-            recorded_by_key_id: row.try_get(9)?,
-            created_at: row.time(10)?,
-            updated_at: row.time(11)?,
+            score: row.try_get(Col::Score.at())?,
+            note: row.try_get(Col::Note.at())?,
+            recorded_by_key_id: row.try_get(Col::RecordedByKeyId.at())?,
+            created_at: row.time(Col::CreatedAt.at())?,
+            updated_at: row.time(Col::UpdatedAt.at())?,
         },
     })
 }
@@ -227,6 +297,22 @@ pub fn source_value(source: Source) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_column_is_read_at_its_place_in_the_statement() {
+        for (position, (column, _, _)) in COLUMNS.iter().enumerate() {
+            assert_eq!(column.at(), position, "{column:?}");
+        }
+        let sql = statement(Sql::for_backend(sea_orm::DbBackend::Sqlite), 1, 0, 9).sql;
+        assert!(
+            sql.starts_with("SELECT 'upsert' AS op, change_seq, id, candidate_id, touchpoint_id,"),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("SELECT 'delete', change_seq, encounter_id, candidate_id, NULL"),
+            "{sql}"
+        );
+    }
 
     #[test]
     fn sqlite_times_are_read_as_chrono_reads_them() {

@@ -30,8 +30,9 @@ use std::pin::Pin;
 
 use entity::organization;
 use futures_util::{stream, Stream, StreamExt};
-use sea_orm::{DatabaseConnection, EntityTrait, QuerySelect, Statement, StreamTrait};
+use sea_orm::{DatabaseConnection, EntityTrait, QuerySelect, StreamTrait};
 
+use crate::db::changes;
 pub use crate::db::changes::{source_value, Change, ChangeRow, ExportedEncounter};
 use crate::db::sql::Sql;
 use crate::domain::{cursor::Cursor, DomainError, DomainResult};
@@ -74,7 +75,7 @@ pub async fn export(
         ));
     }
     let mut rows = db
-        .stream_raw(changes_statement(
+        .stream_raw(changes::statement(
             Sql::new(db),
             organization_id,
             after,
@@ -108,37 +109,6 @@ async fn committed_change_seq(db: &DatabaseConnection, organization_id: i64) -> 
         .ok_or(DomainError::NotFound {
             resource: "organization",
         })
-}
-
-/// Encounters and tombstones in `(after, bound]`, in one statement so both
-/// tables are read from one snapshot. Both halves use the
-/// `(organization_id, change_seq)` indexes.
-fn changes_statement(mut sql: Sql, organization_id: i64, after: i64, bound: i64) -> Statement {
-    let range = |sql: &mut Sql| {
-        sql.push(" WHERE organization_id = ")
-            .bind(organization_id)
-            .push(" AND change_seq > ")
-            .bind(after)
-            .push(" AND change_seq <= ")
-            .bind(bound);
-    };
-    sql.push(
-        "SELECT 'upsert' AS op, change_seq, id, candidate_id, touchpoint_id, occurred_at, \
-                source, score, note, recorded_by_key_id, created_at, updated_at, \
-                NULL AS deleted_at \
-         FROM encounters",
-    );
-    range(&mut sql);
-    sql.push(
-        " UNION ALL \
-         SELECT 'delete', change_seq, encounter_id, candidate_id, NULL, NULL, \
-                NULL, NULL, NULL, NULL, NULL, NULL, \
-                deleted_at \
-         FROM encounter_tombstones",
-    );
-    range(&mut sql);
-    sql.push(" ORDER BY change_seq, id, op");
-    sql.statement()
 }
 
 /// An opaque cursor: the organization and the last `change_seq` exported

@@ -723,10 +723,11 @@ mod tests {
         line
     }
 
-    /// The row as the export wrote it from the owned fields.
-    fn to_csv_row(change: &Change<'_>) -> String {
+    /// The fields of a CSV row, written from the owned fields, times as
+    /// chrono writes them.
+    fn csv_fields(change: &Change<'_>) -> [String; 13] {
         let time = |at: &DateTime<Utc>| at.to_rfc3339();
-        let fields: [String; 13] = match change {
+        match change {
             Change::Upsert {
                 change_seq,
                 encounter: e,
@@ -765,7 +766,12 @@ mod tests {
                 String::new(),
                 time(deleted_at),
             ],
-        };
+        }
+    }
+
+    /// The row as the export wrote it from the owned fields.
+    fn to_csv_row(change: &Change<'_>) -> String {
+        let fields = csv_fields(change);
         let quoted: Vec<String> = fields
             .iter()
             .map(|field| {
@@ -902,7 +908,6 @@ mod tests {
     /// chrono writes them.
     #[test]
     fn csv_rows_are_the_csv_crate_rows() {
-        let time = |at: &DateTime<Utc>| at.to_rfc3339();
         let mut writer = csv::WriterBuilder::new()
             .has_headers(false)
             .terminator(csv::Terminator::CRLF)
@@ -910,40 +915,7 @@ mod tests {
         let mut ours = Vec::new();
         for change in sample_changes() {
             write_csv_row(&mut ours, &change);
-            let fields: [String; 13] = match &change {
-                Change::Upsert {
-                    change_seq,
-                    encounter: e,
-                } => [
-                    "upsert".into(),
-                    change_seq.to_string(),
-                    e.id.to_string(),
-                    e.candidate_id.to_string(),
-                    e.touchpoint_id.to_string(),
-                    time(&e.occurred_at),
-                    e.source.to_value(),
-                    e.score.map(|s| s.to_string()).unwrap_or_default(),
-                    e.note.unwrap_or_default().to_owned(),
-                    e.recorded_by_key_id.to_string(),
-                    time(&e.created_at),
-                    time(&e.updated_at),
-                    String::new(),
-                ],
-                Change::Delete {
-                    change_seq,
-                    encounter_id,
-                    candidate_id,
-                    deleted_at,
-                } => {
-                    let mut fields: [String; 13] = Default::default();
-                    fields[0] = "delete".into();
-                    fields[1] = change_seq.to_string();
-                    fields[2] = encounter_id.to_string();
-                    fields[3] = candidate_id.to_string();
-                    fields[12] = time(deleted_at);
-                    fields
-                }
-            };
+            let fields = csv_fields(&change);
             writer.write_record(&fields).unwrap();
         }
         let theirs = writer.into_inner().unwrap();

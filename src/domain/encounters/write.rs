@@ -34,13 +34,30 @@ use crate::domain::{
 
 /// What both units hold: the transaction, the organization, this write's
 /// position in its change log, the time it stamps, and each touched
-/// candidate's contribution to the rollups before the write.
-struct Unit<T> {
+/// candidate's contribution to the rollups before the write. Both units
+/// dereference to it for the accessors below.
+pub struct Unit<T> {
     txn: T,
     organization_id: i64,
     seq: i64,
     now: DateTime<Utc>,
     before: HashMap<i64, Contribution>,
+}
+
+impl<T> Unit<T> {
+    pub fn organization_id(&self) -> i64 {
+        self.organization_id
+    }
+
+    /// This transaction's position in the organization's change log.
+    pub fn seq(&self) -> i64 {
+        self.seq
+    }
+
+    /// The time this transaction stamps on what it writes.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.now
+    }
 }
 
 impl<T: Executor> Unit<T> {
@@ -91,6 +108,14 @@ pub struct EncounterWrite {
     unit: Unit<DatabaseTransaction>,
 }
 
+impl std::ops::Deref for EncounterWrite {
+    type Target = Unit<DatabaseTransaction>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.unit
+    }
+}
+
 impl EncounterWrite {
     pub async fn begin(db: &DatabaseConnection, organization_id: i64) -> DomainResult<Self> {
         let txn = crate::db::begin_write(db).await?;
@@ -108,20 +133,6 @@ impl EncounterWrite {
     /// (`Model::update(write.entities())`).
     pub fn entities(&self) -> &DatabaseTransaction {
         &self.unit.txn
-    }
-
-    pub fn organization_id(&self) -> i64 {
-        self.unit.organization_id
-    }
-
-    /// This transaction's position in the organization's change log.
-    pub fn seq(&self) -> i64 {
-        self.unit.seq
-    }
-
-    /// The time this transaction stamps on what it writes.
-    pub fn now(&self) -> DateTime<Utc> {
-        self.unit.now
     }
 
     /// Records the current contribution of these candidates, once each.
@@ -154,6 +165,14 @@ pub struct EncounterAppend {
     points: HashMap<i64, Vec<EncounterPoint>>,
 }
 
+impl std::ops::Deref for EncounterAppend {
+    type Target = Unit<WriteTxn>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.unit
+    }
+}
+
 impl EncounterAppend {
     /// Opens the unit in `txn`, a transaction already begun for writing.
     pub async fn begin_in(txn: WriteTxn, organization_id: i64) -> DomainResult<Self> {
@@ -166,20 +185,6 @@ impl EncounterAppend {
     /// The transaction, for the statements of the append path.
     pub fn txn(&self) -> &WriteTxn {
         &self.unit.txn
-    }
-
-    pub fn organization_id(&self) -> i64 {
-        self.unit.organization_id
-    }
-
-    /// This transaction's position in the organization's change log.
-    pub fn seq(&self) -> i64 {
-        self.unit.seq
-    }
-
-    /// The time this transaction stamps on what it writes.
-    pub fn now(&self) -> DateTime<Utc> {
-        self.unit.now
     }
 
     /// Records the current contribution of these candidates, once each.

@@ -101,7 +101,7 @@ impl Application {
             tokio::spawn(retention::enforce_periodically(
                 db.clone(),
                 policy,
-                api::personal_data::redactor(),
+                std::sync::Arc::new(api::personal_data::StoredAnswerRedactor),
             ))
         });
         let mut workers = vec![watch("idempotency purge", &purge)];

@@ -6,8 +6,6 @@
 //! `every_property_of_a_stored_answer_is_classified` until it is listed
 //! here, as personal or not, so erasure cannot silently miss it.
 
-use std::sync::OnceLock;
-
 use serde_json::{Map, Value};
 
 use crate::domain::idempotency::AnswerRedactor;
@@ -88,14 +86,6 @@ impl AnswerRedactor for StoredAnswerRedactor {
         let mut value: Value = serde_json::from_str(body).ok()?;
         redact(&mut value, candidate_id).then(|| value.to_string())
     }
-}
-
-/// The redactor, shared (the retention job holds one for the service's life).
-pub fn redactor() -> std::sync::Arc<dyn AnswerRedactor> {
-    static REDACTOR: OnceLock<std::sync::Arc<dyn AnswerRedactor>> = OnceLock::new();
-    REDACTOR
-        .get_or_init(|| std::sync::Arc::new(StoredAnswerRedactor))
-        .clone()
 }
 
 /// Nulls the candidate's personal properties wherever they appear; whether

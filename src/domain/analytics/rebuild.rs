@@ -22,15 +22,15 @@ pub async fn rebuild(db: &DatabaseConnection, organization_id: i64) -> DomainRes
     let write = EncounterWrite::begin(db, organization_id).await?;
     perception_daily::Entity::delete_many()
         .filter(perception_daily::Column::OrganizationId.eq(organization_id))
-        .exec(write.entities())
+        .exec(write.txn())
         .await?;
     perception_monthly::Entity::delete_many()
         .filter(perception_monthly::Column::OrganizationId.eq(organization_id))
-        .exec(write.entities())
+        .exec(write.txn())
         .await?;
     touchpoint_reach::Entity::delete_many()
         .filter(touchpoint_reach::Column::OrganizationId.eq(organization_id))
-        .exec(write.entities())
+        .exec(write.txn())
         .await?;
     let candidate_ids: Vec<i64> = encounter::Entity::find()
         .select_only()
@@ -38,7 +38,7 @@ pub async fn rebuild(db: &DatabaseConnection, organization_id: i64) -> DomainRes
         .distinct()
         .filter(encounter::Column::OrganizationId.eq(organization_id))
         .into_tuple()
-        .all(write.entities())
+        .all(write.txn())
         .await?;
     // With the rollups emptied, every candidate starts from nothing. A
     // chunk of candidates at a time keeps memory flat however many there are.
@@ -57,7 +57,7 @@ pub async fn rebuild(db: &DatabaseConnection, organization_id: i64) -> DomainRes
             Expr::value(ROLLUP_VERSION),
         )
         .filter(organization::Column::Id.eq(organization_id))
-        .exec(write.entities())
+        .exec(write.txn())
         .await?;
     // Nothing was touched through `touch`: commit applies no further delta.
     write.commit().await

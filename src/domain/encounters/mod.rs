@@ -140,17 +140,16 @@ pub async fn update(
         .note
         .try_map(|note| validate::optional_text("note", note, validate::NOTE_MAX))?;
     let mut write = EncounterWrite::begin(db, organization_id).await?;
-    let current = get(write.entities(), organization_id, id).await?;
+    let current = get(write.txn(), organization_id, id).await?;
     if let Patch::Set(touchpoint_id) = changes.touchpoint_id {
         if touchpoint_id != current.touchpoint_id {
-            open_touchpoint(write.entities(), organization_id, touchpoint_id).await?;
+            open_touchpoint(write.txn(), organization_id, touchpoint_id).await?;
         }
     }
     if matches!(note, Patch::Set(Some(_))) {
         // An erased candidate's encounters keep their scores (corrections
         // are allowed) but take no note: it would be personal data again.
-        let candidate =
-            candidates::get(write.entities(), organization_id, current.candidate_id).await?;
+        let candidate = candidates::get(write.txn(), organization_id, current.candidate_id).await?;
         if candidate.erased_at.is_some() {
             return Err(DomainError::erased("note", candidate.id));
         }
@@ -183,7 +182,7 @@ pub async fn update(
     }
     active.change_seq = Set(write.seq());
     active.updated_at = Set(write.now());
-    let updated = active.update(write.entities()).await?;
+    let updated = active.update(write.txn()).await?;
     audit::record(write.txn(), organization_id, actor, write.now(), event).await?;
     write.commit().await?;
     Ok(updated)
@@ -198,10 +197,10 @@ pub async fn delete(
     id: i64,
 ) -> DomainResult<()> {
     let mut write = EncounterWrite::begin(db, organization_id).await?;
-    let current = get(write.entities(), organization_id, id).await?;
+    let current = get(write.txn(), organization_id, id).await?;
     write.touch([current.candidate_id]).await?;
     encounter::Entity::delete_by_id(current.id)
-        .exec(write.entities())
+        .exec(write.txn())
         .await?;
     encounter_tombstone::ActiveModel {
         organization_id: Set(organization_id),
@@ -213,7 +212,7 @@ pub async fn delete(
         updated_at: Set(write.now()),
         ..Default::default()
     }
-    .insert(write.entities())
+    .insert(write.txn())
     .await?;
     let event = Event::encounter(current.id, current.candidate_id, AuditAction::Delete);
     audit::record(write.txn(), organization_id, actor, write.now(), event).await?;

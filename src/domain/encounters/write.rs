@@ -6,7 +6,8 @@
 //! with the candidates they touched before they commit.
 //!
 //! - [`EncounterWrite`]: may change encounters in any way (update, delete,
-//!   erase, rebuild); on the pool, with entity operations.
+//!   erase, rebuild); on the pool, so its transaction also takes entity
+//!   operations.
 //! - [`EncounterAppend`]: only inserts encounters (create, batch, import),
 //!   on the encounter writer's connection (see `db::store`), which runs
 //!   statements but no entity operations. Each insert is reported to it, so
@@ -126,12 +127,6 @@ impl EncounterWrite {
 
     /// The transaction, for statements and entity operations.
     pub fn txn(&self) -> &DatabaseTransaction {
-        &self.unit.txn
-    }
-
-    /// The same transaction, named for entity operations
-    /// (`Model::update(write.entities())`).
-    pub fn entities(&self) -> &DatabaseTransaction {
         &self.unit.txn
     }
 

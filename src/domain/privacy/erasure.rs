@@ -52,7 +52,7 @@ pub async fn erase(
     redactor: &dyn AnswerRedactor,
 ) -> DomainResult<candidate::Model> {
     let write = EncounterWrite::begin(db, organization_id).await?;
-    let current = candidates::get(write.entities(), organization_id, id).await?;
+    let current = candidates::get(write.txn(), organization_id, id).await?;
     if current.erased_at.is_some() {
         // Dropping the write rolls back its change_seq bump.
         return Ok(current);
@@ -83,7 +83,7 @@ pub(crate) async fn erase_in(
     active.email = Set(None);
     active.erased_at = Set(Some(now));
     active.updated_at = Set(now);
-    let erased = active.update(write.entities()).await?;
+    let erased = active.update(write.txn()).await?;
     let remove_notes = Query::update()
         .table(encounter::Entity)
         .value(encounter::Column::Note, Option::<String>::None)
@@ -107,7 +107,7 @@ pub(crate) async fn erase_in(
         events.into_iter().map(|event| (actor, event)),
     )
     .await?;
-    idempotency::redact_candidate(write.entities(), organization_id, id, redactor).await?;
+    idempotency::redact_candidate(write.txn(), organization_id, id, redactor).await?;
     // No score changed, so the rollups are untouched.
     Ok(erased)
 }

@@ -145,14 +145,13 @@ async fn erase_if_due(
     redactor: &dyn AnswerRedactor,
 ) -> DomainResult<Vec<DueCandidate>> {
     let write = EncounterWrite::begin(db, organization_id).await?;
-    let still_due = due(write.entities(), cutoff, 0, ids.len() as u64, Some(ids)).await?;
+    let still_due = due(write.txn(), cutoff, 0, ids.len() as u64, Some(ids)).await?;
     if still_due.is_empty() {
         // Dropping the write rolls back its change_seq bump.
         return Ok(still_due);
     }
     for candidate in &still_due {
-        let current =
-            candidates::get(write.entities(), organization_id, candidate.candidate_id).await?;
+        let current = candidates::get(write.txn(), organization_id, candidate.candidate_id).await?;
         erasure::erase_in(&write, &Actor::RETENTION_POLICY, current, redactor).await?;
     }
     write.commit().await?;

@@ -5,3 +5,4 @@ pub mod perception;
 pub mod rebuild;
 pub mod reports;
 pub mod rollups;
+pub mod statistics;

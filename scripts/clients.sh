@@ -15,7 +15,9 @@
 #      clients/lint, npm ci; rules and the reasons for those turned off in
 #      clients/lint/.spectral.yaml): any finding fails the script.
 #   4. The service on a fresh SQLite database and a free port; then
-#      pytest clients/python/tests through the generated client;
+#      pytest clients/python/tests through the generated client (the
+#      statistics check, test_statistics.py, on an organization of its own;
+#      scripts/statistics-postgres.sh runs it again on PostgreSQL);
 #      examples/reporting_job.py on a second organization filled by
 #      `touchpoint-tracker demo seed` (the CSV and PNG land in
 #      target/clients/reporting/);
@@ -178,6 +180,9 @@ PORT=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); p
 export DATABASE_URL="sqlite://$WORK/tt.db?mode=rwc"
 "$TT_BIN" org create acme "Acme Corp" >/dev/null 2>&1
 ADMIN_TOKEN=$("$TT_BIN" key create --org acme --role admin --name "HR team" 2>/dev/null)
+# test_statistics.py's random dataset has an organization of its own.
+"$TT_BIN" org create stats "Stats Corp" >/dev/null 2>&1
+STATS_TOKEN=$("$TT_BIN" key create --org stats --role admin --name "Statistics check" 2>/dev/null)
 "$TT_BIN" demo seed --org demo
 REPORTER_TOKEN=$("$TT_BIN" key create --org demo --role reporter --name "Monthly report" 2>/dev/null)
 RUST_LOG=${RUST_LOG:-warn} "$TT_BIN" serve --bind "127.0.0.1:$PORT" >"$WORK/service.log" 2>&1 &
@@ -203,7 +208,8 @@ EOF
 echo "service on $API"
 
 step "pytest clients/python/tests (generated client)"
-TT_BASE_URL=$API TT_ADMIN_TOKEN=$ADMIN_TOKEN "$PY" -m pytest -p no:cacheprovider -q clients/python/tests
+TT_BASE_URL=$API TT_ADMIN_TOKEN=$ADMIN_TOKEN TT_STATS_TOKEN=$STATS_TOKEN \
+    "$PY" -m pytest -p no:cacheprovider -q clients/python/tests
 
 step "reporting job: examples/reporting_job.py on the demo organization"
 rm -rf "$OUT/reporting"

@@ -6,9 +6,14 @@ openapi-python-client generated from openapi/openapi.json
 
 - ``TT_BASE_URL``: the service, e.g. ``http://127.0.0.1:18080``;
 - ``TT_ADMIN_TOKEN``: an admin key of an organization with no data yet
-  (``touchpoint-tracker org create`` + ``key create --role admin``).
+  (``touchpoint-tracker org create`` + ``key create --role admin``);
+- ``TT_STATS_TOKEN``: an admin key of a second organization with no data
+  yet, for test_statistics.py's random dataset (``admin``'s figures are
+  hand-computed for its own data alone).
 
-scripts/clients.sh starts a service on a fresh database and sets both.
+scripts/clients.sh starts a service on a fresh database and sets all three;
+scripts/statistics-postgres.sh does the same on PostgreSQL for
+test_statistics.py alone.
 """
 
 import os
@@ -33,12 +38,22 @@ def base_url() -> str:
     return _env("TT_BASE_URL").rstrip("/")
 
 
-@pytest.fixture(scope="session")
-def admin(base_url: str) -> AuthenticatedClient:
-    client = make_client(base_url, _env("TT_ADMIN_TOKEN"))
-    # The report assertions are hand-computed for this suite's data alone.
+def _empty_organization(base_url: str, variable: str) -> AuthenticatedClient:
+    client = make_client(base_url, _env(variable))
     touchpoints = ok(list_touchpoints.sync_detailed(client=client, include_archived=True), TouchpointPage)
     encounters = ok(list_encounters.sync_detailed(client=client), EncounterPage)
     if touchpoints.items or encounters.items:
-        pytest.exit("TT_ADMIN_TOKEN must belong to an organization with no data yet", returncode=2)
+        pytest.exit(f"{variable} must belong to an organization with no data yet", returncode=2)
     return client
+
+
+@pytest.fixture(scope="session")
+def admin(base_url: str) -> AuthenticatedClient:
+    # The report assertions are hand-computed for this suite's data alone.
+    return _empty_organization(base_url, "TT_ADMIN_TOKEN")
+
+
+@pytest.fixture(scope="session")
+def stats_admin(base_url: str) -> AuthenticatedClient:
+    """An admin of the statistics check's own organization (test_statistics.py)."""
+    return _empty_organization(base_url, "TT_STATS_TOKEN")

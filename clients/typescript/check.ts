@@ -86,6 +86,16 @@ export async function tour(baseUrl: string, token: string): Promise<void> {
   const worst: Schemas["TouchpointImpact"] | undefined = impact.data.touchpoints[0];
   const shift: number | null | undefined = worst?.mean_attributed_shift;
 
+  // The perception gap: recruiters' mean score minus candidates' own, per kind.
+  const gap = await api.GET("/api/v1/reports/perception-gap", {
+    params: { query: { from: "2026-01-01", to: "2027-01-01", group_by: "kind" } },
+  });
+  if (gap.error) fail("perception gap", gap.error);
+  for (const group of gap.data.groups as Schemas["PerceptionGapGroup"][]) {
+    const significant: boolean | null | undefined = group.gap_significant; // null when suppressed or too few scores
+    console.log(group.group, group.mean_score_gap, group.mean_score_gap_low, group.mean_score_gap_high, significant);
+  }
+
   // The incremental export: NDJSON, one ExportRecord per line; the typed
   // client cannot parse a stream, so it is read as text and split.
   const exported = await api.GET("/api/v1/exports/encounters", {

@@ -10,7 +10,10 @@
 //!     cargo bench --bench reports -- reports --sizes 1000000 --keep   # keep the SQLite file
 //!
 //! Each size gets its own database: 10,000 candidates, 60 touchpoints (20 of
-//! each kind), encounters spread over the last 12 months, about 60% scored.
+//! each kind), encounters spread over the last 12 months, about 60% scored,
+//! from four sources (55% candidate surveys, 30% recruiter observations, 10%
+//! review imports, 5% other; drawn from a random stream of their own, so the
+//! encounters are otherwise those of earlier versions of this benchmark).
 //! Seeding goes through the same domain write path as the API (batches of
 //! whole candidates), so the rollups are built exactly as in production.
 //! With a PostgreSQL URL, a database is created per size on that server and
@@ -270,6 +273,22 @@ async fn run(size: usize, options: &Options) -> anyhow::Result<Vec<(String, Stri
             "perception shift, 12 months by kind, p50 / p95 (ms)",
             format!("/api/v1/reports/perception-shift?from={year_ago}&to={next_month}&group_by=kind"),
         ),
+        (
+            "trend, 12 months by kind, each month tested against the one before, p50 / p95 (ms)",
+            format!("/api/v1/reports/perception-trend?from={year_ago}&to={next_month}&bucket=month&group_by=kind&compare_to=previous_bucket"),
+        ),
+        (
+            "perception gap, 12 months by kind, p50 / p95 (ms)",
+            format!("/api/v1/reports/perception-gap?from={year_ago}&to={next_month}&group_by=kind"),
+        ),
+        (
+            "perception gap, last 365 days by touchpoint, p50 / p95 (ms)",
+            format!(
+                "/api/v1/reports/perception-gap?from={}&to={}&group_by=touchpoint",
+                today - Days::days(364),
+                today + Days::days(1)
+            ),
+        ),
     ];
     for (label, path) in &reports {
         let url = format!("{}{path}", service.base_url);
@@ -319,6 +338,7 @@ async fn seed(conn: &DatabaseConnection, size: usize) -> anyhow::Result<String> 
         key_name: key.key.name.clone(),
     };
     let mut rng = StdRng::seed_from_u64(size as u64);
+    let mut sources = StdRng::seed_from_u64(!(size as u64));
 
     let kinds = [
         (Kind::EmployerCreated, Channel::Interview, Stage::Interview),
@@ -381,7 +401,12 @@ async fn seed(conn: &DatabaseConnection, size: usize) -> anyhow::Result<String> 
                 candidate: CandidateRef::Id(candidate),
                 touchpoint: TouchpointRef::Id(touchpoint_id),
                 occurred_at: end - Days::seconds(rng.random_range(0..span_seconds)),
-                source: Source::CandidateSurvey,
+                source: match sources.random_range(0..100) {
+                    0..55 => Source::CandidateSurvey,
+                    55..85 => Source::RecruiterObservation,
+                    85..95 => Source::ReviewImport,
+                    _ => Source::Other,
+                },
                 score: rng.random_bool(0.6).then_some(mood),
                 note: None,
             });

@@ -72,7 +72,7 @@ pub enum Stage {
 }
 
 /// Who recorded an encounter and measured its score.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, EnumIter, DeriveActiveEnum)]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::N(32))")]
 pub enum Source {
     #[sea_orm(string_value = "recruiter_observation")]

@@ -11,5 +11,7 @@ pub mod idempotency_key;
 pub mod organization;
 pub mod perception_daily;
 pub mod perception_monthly;
+pub mod perception_source_daily;
+pub mod perception_source_monthly;
 pub mod touchpoint;
 pub mod touchpoint_reach;

@@ -14,10 +14,14 @@ pub struct Model {
     pub encounters: i64,
     pub scored: i64,
     pub score_sum: i64,
+    /// The sum of the squares of the scores.
+    pub score_sq_sum: i64,
     pub promoters: i64,
     pub passives: i64,
     pub detractors: i64,
     pub attributed_sum: f64,
+    /// The sum of the squares of those shifts.
+    pub attributed_sq_sum: f64,
     pub attributions: i64,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

@@ -11,6 +11,7 @@ mod m20261126_000001_audit_events;
 mod m20261126_000002_min_group_size;
 mod m20261126_000003_api_key_expiry;
 mod m20261127_000001_encounter_candidate_index;
+mod m20261128_000001_rollup_spread;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000002_min_group_size::Migration),
             Box::new(m20261126_000003_api_key_expiry::Migration),
             Box::new(m20261127_000001_encounter_candidate_index::Migration),
+            Box::new(m20261128_000001_rollup_spread::Migration),
         ]
     }
 }

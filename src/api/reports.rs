@@ -9,14 +9,24 @@ use super::{
     error::ApiError,
     nullable::Nullable,
     security::ApiKeyAuth,
-    vocabulary::{Channel, Kind, Stage},
+    vocabulary::{Channel, Kind, Source, Stage},
     ApiTags,
 };
 use crate::domain::{
     access::auth::Capability,
     analytics::perception::round_to,
-    analytics::reports::{impact, shift, summary, trend, Figures, Window},
+    analytics::reports::{gap, impact, shift, summary, trend, Figures, Window},
+    analytics::statistics::{is_significant, Interval},
 };
+
+/// The ends of a figure's interval, rounded as the figure is; both `null`
+/// without one.
+fn ends(interval: Option<Interval>, decimals: i32) -> (Nullable<f64>, Nullable<f64>) {
+    (
+        interval.map(|i| round_to(i.low, decimals)).into(),
+        interval.map(|i| round_to(i.high, decimals)).into(),
+    )
+}
 
 /// The length of a trend's buckets. Weeks are ISO weeks, starting Monday;
 /// all times are UTC.
@@ -42,6 +52,16 @@ pub enum TrendGroupBy {
     Stage,
     /// One series per touchpoint with encounters in the window, named by id.
     Touchpoint,
+}
+
+/// What each point of a trend is tested against.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "snake_case")]
+pub enum TrendComparison {
+    /// No test: the change fields are `null`.
+    None,
+    /// Each point's cNPS against the bucket before it in the same series.
+    PreviousBucket,
 }
 
 /// What the perception-shift report is split by: the kind or stage of the
@@ -81,6 +101,23 @@ pub struct TrendPoint {
     /// % promoters − % detractors among scored encounters, 1 decimal;
     /// `null` when nothing was scored or the point is suppressed.
     pub cnps: Nullable<f64>,
+    /// The lower end of the 95% t interval of `mean_score` (within 0-10),
+    /// 2 decimals; `null` below two scores or when suppressed.
+    pub mean_score_low: Nullable<f64>,
+    /// The upper end of that interval.
+    pub mean_score_high: Nullable<f64>,
+    /// The lower end of the 95% adjusted-Wald interval of `cnps` (within
+    /// −100 to 100), 1 decimal; `null` when `cnps` is.
+    pub cnps_low: Nullable<f64>,
+    /// The upper end of that interval.
+    pub cnps_high: Nullable<f64>,
+    /// With `compare_to=previous_bucket`: the two-sided p-value of the z
+    /// test of this point's cNPS against the point before it (adjusted-Wald
+    /// figures); `null` for the first point, without the comparison, or
+    /// when either point has no `cnps`.
+    pub cnps_change_p_value: Nullable<f64>,
+    /// `cnps_change_p_value < 0.05`; `null` when the p-value is.
+    pub cnps_change_significant: Nullable<bool>,
 }
 
 /// One line of a trend chart.
@@ -99,6 +136,7 @@ pub struct TrendSeries {
 pub struct PerceptionTrend {
     pub bucket: TrendBucket,
     pub group_by: TrendGroupBy,
+    pub compare_to: TrendComparison,
     /// The first day of the window (inclusive).
     pub from: NaiveDate,
     /// The day after the window (exclusive).
@@ -135,6 +173,16 @@ pub struct TouchpointImpact {
     /// cNPS of the scored encounters, 1 decimal; `null` when nothing was
     /// scored or the row is suppressed.
     pub cnps: Nullable<f64>,
+    /// The lower end of the 95% t interval of `mean_score` (within 0-10),
+    /// 2 decimals; `null` below two scores or when suppressed.
+    pub mean_score_low: Nullable<f64>,
+    /// The upper end of that interval.
+    pub mean_score_high: Nullable<f64>,
+    /// The lower end of the 95% adjusted-Wald interval of `cnps`, 1
+    /// decimal; `null` when `cnps` is.
+    pub cnps_low: Nullable<f64>,
+    /// The upper end of that interval.
+    pub cnps_high: Nullable<f64>,
     /// The sum of the shifts attributed to its encounters, 3 decimals;
     /// `null` when the row is suppressed or has fewer attributions than
     /// `min_group_size` (the shares of one pair of scores are one
@@ -146,11 +194,28 @@ pub struct TouchpointImpact {
     /// encounter with this touchpoint moves perception on average; `null`
     /// without attributions, and when `attributed_shift_sum` is.
     pub mean_attributed_shift: Nullable<f64>,
+    /// The lower end of the 95% t interval of `mean_attributed_shift`
+    /// (within −10 to 10), 3 decimals; `null` below two attributions or
+    /// when `mean_attributed_shift` is.
+    pub mean_attributed_shift_low: Nullable<f64>,
+    /// The upper end of that interval.
+    pub mean_attributed_shift_high: Nullable<f64>,
+    /// The two-sided p-value of a one-sample t test that the mean
+    /// attributed shift is 0, before any correction; `null` when the
+    /// interval is.
+    pub mean_attributed_shift_p_value: Nullable<f64>,
+    /// Whether the mean attributed shift differs from 0 after the
+    /// Benjamini–Hochberg correction across every row of this answer (a
+    /// false discovery rate of 5%); `null` when the p-value is.
+    pub significant: Nullable<bool>,
 }
 
 impl TouchpointImpact {
     fn from_domain(row: impact::TouchpointImpact) -> Self {
         let f = &row.figures;
+        let (mean_score_low, mean_score_high) = ends(f.mean_score_interval, 2);
+        let (cnps_low, cnps_high) = ends(f.cnps_interval, 1);
+        let (shift_low, shift_high) = ends(f.mean_attributed_shift_interval, 3);
         TouchpointImpact {
             touchpoint_id: row.touchpoint.id,
             name: row.touchpoint.name,
@@ -166,6 +231,14 @@ impl TouchpointImpact {
             attributed_shift_sum: f.attributed_shift_sum.map(|s| round_to(s, 3)).into(),
             attributions: f.attributions,
             mean_attributed_shift: f.mean_attributed_shift.map(|m| round_to(m, 3)).into(),
+            mean_score_low,
+            mean_score_high,
+            cnps_low,
+            cnps_high,
+            mean_attributed_shift_low: shift_low,
+            mean_attributed_shift_high: shift_high,
+            mean_attributed_shift_p_value: f.mean_attributed_shift_p_value.into(),
+            significant: row.significant.into(),
         }
     }
 }
@@ -180,7 +253,7 @@ pub struct TouchpointImpactReport {
     /// Every touchpoint with encounters in the window, sorted by mean
     /// attributed shift ascending (the touchpoints that hurt perception
     /// most first; those where it is `null` last), ties by encounters
-    /// descending.
+    /// descending. `significant` is decided across all of them.
     pub touchpoints: Vec<TouchpointImpact>,
 }
 
@@ -218,6 +291,11 @@ pub struct ShiftGroup {
     /// The mean of latest minus first score, 2 decimals; `null` without
     /// candidates or when suppressed.
     pub mean_shift: Nullable<f64>,
+    /// The lower end of the 95% t interval of `mean_shift` (within −10 to
+    /// 10), 2 decimals; `null` below two candidates or when suppressed.
+    pub mean_shift_low: Nullable<f64>,
+    /// The upper end of that interval.
+    pub mean_shift_high: Nullable<f64>,
     /// All 21 shifts from −10 to 10, in order; empty when suppressed.
     #[oai(validator(max_items = 21))]
     pub histogram: Vec<ShiftHistogramBin>,
@@ -258,31 +336,176 @@ pub struct PerceptionSummary {
     /// cNPS of the window, 1 decimal; `null` when nothing was scored or the
     /// window is suppressed.
     pub cnps: Nullable<f64>,
+    /// The lower end of the 95% t interval of `mean_score` (within 0-10),
+    /// 2 decimals; `null` below two scores or when suppressed.
+    pub mean_score_low: Nullable<f64>,
+    /// The upper end of that interval.
+    pub mean_score_high: Nullable<f64>,
+    /// The lower end of the 95% adjusted-Wald interval of `cnps`, 1
+    /// decimal; `null` when `cnps` is.
+    pub cnps_low: Nullable<f64>,
+    /// The upper end of that interval.
+    pub cnps_high: Nullable<f64>,
     /// The start of the previous window of equal length (it ends at `from`).
     pub previous_from: NaiveDate,
+    /// Encounters in the previous window that have a score.
+    pub previous_scored: i64,
     /// Whether the previous window has fewer scored encounters than
     /// `min_group_size`: then `previous_cnps` and `cnps_change` are `null`.
     pub previous_suppressed: bool,
     /// cNPS of the previous window; `null` when nothing was scored in it or
     /// it is suppressed.
     pub previous_cnps: Nullable<f64>,
+    /// The lower end of the 95% adjusted-Wald interval of `previous_cnps`.
+    pub previous_cnps_low: Nullable<f64>,
+    /// The upper end of that interval.
+    pub previous_cnps_high: Nullable<f64>,
     /// `cnps - previous_cnps`, 1 decimal; `null` when either is.
     pub cnps_change: Nullable<f64>,
+    /// The two-sided p-value of the z test of the change, on the
+    /// adjusted-Wald figures of both windows: z = (NPS̃₂ − NPS̃₁) /
+    /// √(V₁/n₁′ + V₂/n₂′); `null` when `cnps_change` is.
+    pub cnps_change_p_value: Nullable<f64>,
+    /// `cnps_change_p_value < 0.05`: the change is larger than chance alone
+    /// would make it 95 times in 100; `null` when the p-value is.
+    pub cnps_change_significant: Nullable<bool>,
+    /// Touchpoints of the impact report whose mean attributed shift was
+    /// tested (those with a `significant` value).
+    pub touchpoints_tested: i64,
+    /// How many of them are significant (Benjamini–Hochberg, 5% false
+    /// discovery rate): the only ones `most_positive` and `most_negative`
+    /// list.
+    pub touchpoints_significant: i64,
     /// Up to three touchpoints with the highest positive mean attributed
-    /// shift, best first; touchpoints whose mean is `null` (suppressed)
-    /// are never listed.
+    /// shift, best first, chosen among the significant ones only: a
+    /// touchpoint whose shift may be chance, or whose figures are
+    /// suppressed, is never listed.
     #[oai(validator(max_items = 3))]
     pub most_positive: Vec<TouchpointImpact>,
     /// Up to three touchpoints with the most negative mean attributed
-    /// shift, worst first; touchpoints whose mean is `null` (suppressed)
-    /// are never listed.
+    /// shift, worst first, chosen among the significant ones only.
     #[oai(validator(max_items = 3))]
     pub most_negative: Vec<TouchpointImpact>,
 }
 
-fn point(bucket_start: NaiveDate, f: &Figures) -> TrendPoint {
+/// What the perception-gap report is split by.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "snake_case")]
+pub enum GapGroupBy {
+    /// One group, `all`.
+    None,
+    /// One group per touchpoint kind.
+    Kind,
+    /// One group per journey stage.
+    Stage,
+    /// One group per touchpoint with encounters in the window, named by id.
+    Touchpoint,
+}
+
+/// The scores one source gave in a group.
+#[derive(Object)]
+pub struct SourcePerception {
+    pub source: Source,
+    /// Encounters of this source in the group, scored or not.
+    pub encounters: i64,
+    /// Those with a score.
+    pub scored: i64,
+    /// Whether fewer scores than the organization's `min_group_size` back
+    /// these figures: then the counts are shown and everything else is
+    /// `null`. Always `false` while `min_group_size` is 0.
+    pub suppressed: bool,
+    /// Mean score, 2 decimals; `null` when nothing was scored or suppressed.
+    pub mean_score: Nullable<f64>,
+    /// The lower end of the 95% t interval of `mean_score` (within 0-10),
+    /// 2 decimals; `null` below two scores or when suppressed.
+    pub mean_score_low: Nullable<f64>,
+    /// The upper end of that interval.
+    pub mean_score_high: Nullable<f64>,
+    /// cNPS, 1 decimal; `null` when nothing was scored or suppressed.
+    pub cnps: Nullable<f64>,
+    /// The lower end of the 95% adjusted-Wald interval of `cnps`, 1
+    /// decimal; `null` when `cnps` is.
+    pub cnps_low: Nullable<f64>,
+    /// The upper end of that interval.
+    pub cnps_high: Nullable<f64>,
+}
+
+impl SourcePerception {
+    fn from_domain(source: &gap::SourceFigures) -> Self {
+        let f = &source.figures;
+        let (mean_score_low, mean_score_high) = ends(f.mean_score_interval, 2);
+        let (cnps_low, cnps_high) = ends(f.cnps_interval, 1);
+        SourcePerception {
+            source: source.source.into(),
+            encounters: f.encounters,
+            scored: f.scored,
+            suppressed: f.suppressed,
+            mean_score: f.mean_score.map(|m| round_to(m, 2)).into(),
+            mean_score_low,
+            mean_score_high,
+            cnps: f.cnps.into(),
+            cnps_low,
+            cnps_high,
+        }
+    }
+}
+
+/// One group's scores by source, and the gap between what recruiters
+/// observe and what candidates say.
+#[derive(Object)]
+pub struct PerceptionGapGroup {
+    /// The kind or stage value, the touchpoint id, or `all`.
+    #[oai(validator(max_length = 200))]
+    pub group: String,
+    /// Every source, in the order of the vocabulary, with zero counts
+    /// where it gave no score.
+    #[oai(validator(max_items = 4))]
+    pub sources: Vec<SourcePerception>,
+    /// Recruiters' mean score minus candidates' own (`recruiter_observation`
+    /// minus `candidate_survey`), 2 decimals: above 0, recruiters believe
+    /// candidates are happier than candidates say. `null` unless both
+    /// sources have at least two scores and neither is suppressed.
+    pub mean_score_gap: Nullable<f64>,
+    /// The lower end of Welch's 95% interval of `mean_score_gap` (unequal
+    /// variances, Welch–Satterthwaite degrees of freedom), 2 decimals.
+    pub mean_score_gap_low: Nullable<f64>,
+    /// The upper end of that interval.
+    pub mean_score_gap_high: Nullable<f64>,
+    /// The two-sided p-value of Welch's t test that the gap is 0.
+    pub mean_score_gap_p_value: Nullable<f64>,
+    /// `mean_score_gap_p_value < 0.05`; `null` when the p-value is.
+    pub gap_significant: Nullable<bool>,
+    /// Recruiters' cNPS minus candidates', 1 decimal; `null` unless both
+    /// show a cNPS.
+    pub cnps_gap: Nullable<f64>,
+}
+
+/// Where recruiters' view of candidates' perception differs from the
+/// candidates' own.
+#[derive(Object)]
+pub struct PerceptionGapReport {
+    /// The first day of the window (inclusive).
+    pub from: NaiveDate,
+    /// The day after the window (exclusive).
+    pub to: NaiveDate,
+    pub group_by: GapGroupBy,
+    /// One group per value of `group_by` (at most 20,000 touchpoints).
+    #[oai(validator(max_items = 20000))]
+    pub groups: Vec<PerceptionGapGroup>,
+}
+
+fn point(p: &trend::TrendPoint) -> TrendPoint {
+    let f: &Figures = &p.figures;
+    let (mean_score_low, mean_score_high) = ends(f.mean_score_interval, 2);
+    let (cnps_low, cnps_high) = ends(f.cnps_interval, 1);
     TrendPoint {
-        bucket_start,
+        bucket_start: p.bucket_start,
+        mean_score_low,
+        mean_score_high,
+        cnps_low,
+        cnps_high,
+        cnps_change_p_value: p.cnps_change_p_value.into(),
+        cnps_change_significant: p.cnps_change_p_value.map(is_significant).into(),
         encounters: f.encounters,
         scored: f.scored,
         suppressed: f.suppressed,
@@ -320,6 +543,13 @@ pub enum SummaryResponse {
     /// The window's headline figures.
     #[oai(status = 200)]
     Ok(Json<PerceptionSummary>),
+}
+
+#[derive(ApiResponse)]
+pub enum GapResponse {
+    /// Scores by source and the recruiter–candidate gap, per group.
+    #[oai(status = 200)]
+    Ok(Json<PerceptionGapReport>),
 }
 
 #[derive(Default)]
@@ -363,11 +593,15 @@ impl ReportsApi {
         stage: Query<Option<Stage>>,
         /// Only this touchpoint.
         touchpoint_id: Query<Option<i64>>,
+        /// Test each point's cNPS against the bucket before it (default
+        /// `none`).
+        compare_to: Query<Option<TrendComparison>>,
     ) -> Result<TrendResponse, ApiError> {
         auth.0.require(Capability::Read)?;
         let window = Window::new(from.0, to.0)?;
         let bucket = bucket.0.unwrap_or(TrendBucket::Month);
         let group_by = group_by.0.unwrap_or(TrendGroupBy::None);
+        let compare_to = compare_to.0.unwrap_or(TrendComparison::None);
         let filter = trend::TrendFilter {
             kind: kind.0.map(Into::into),
             channel: channel.0.map(Into::into),
@@ -391,22 +625,23 @@ impl ReportsApi {
                 TrendGroupBy::Touchpoint => trend::TrendGrouping::Touchpoint,
             },
             &filter,
+            match compare_to {
+                TrendComparison::None => trend::Comparison::None,
+                TrendComparison::PreviousBucket => trend::Comparison::PreviousBucket,
+            },
         )
         .await?;
         Ok(TrendResponse::Ok(Json(PerceptionTrend {
             bucket,
             group_by,
+            compare_to,
             from: window.from,
             to: window.to,
             series: series
                 .into_iter()
                 .map(|s| TrendSeries {
                     group: s.group,
-                    points: s
-                        .points
-                        .iter()
-                        .map(|p| point(p.bucket_start, &p.figures))
-                        .collect(),
+                    points: s.points.iter().map(point).collect(),
                 })
                 .collect(),
         })))
@@ -495,6 +730,8 @@ impl ReportsApi {
                 .into_iter()
                 .map(|g| ShiftGroup {
                     mean_shift: g.mean_shift.map(|m| round_to(m, 2)).into(),
+                    mean_shift_low: ends(g.mean_shift_interval, 2).0,
+                    mean_shift_high: ends(g.mean_shift_interval, 2).1,
                     histogram: g
                         .histogram
                         .iter()
@@ -515,11 +752,12 @@ impl ReportsApi {
 
     /// Perception summary
     ///
-    /// Totals and cNPS of the window, cNPS of the previous window of equal
-    /// length and the change, and the three touchpoints with the most
-    /// positive and the most negative mean attributed shift. At most 20,000
-    /// touchpoints met in the window; more is refused with 422 naming
-    /// `from`.
+    /// Totals and cNPS of the window with their 95% intervals, cNPS of the
+    /// previous window of equal length, the change and whether it is
+    /// significant, and the three touchpoints with the most positive and
+    /// the most negative mean attributed shift among those whose shift is
+    /// significant. At most 20,000 touchpoints met in the window; more is
+    /// refused with 422 naming `from`.
     #[oai(
         path = "/summary",
         method = "get",
@@ -539,7 +777,21 @@ impl ReportsApi {
         let summary = summary::summary(*db, auth.0.organization_id, &window).await?;
         let (current, previous) = (&summary.current, &summary.previous);
         let (cnps, previous_cnps) = (current.cnps, previous.cnps);
+        let (mean_score_low, mean_score_high) = ends(current.mean_score_interval, 2);
+        let (cnps_low, cnps_high) = ends(current.cnps_interval, 1);
+        let (previous_cnps_low, previous_cnps_high) = ends(previous.cnps_interval, 1);
         Ok(SummaryResponse::Ok(Json(PerceptionSummary {
+            mean_score_low,
+            mean_score_high,
+            cnps_low,
+            cnps_high,
+            previous_scored: previous.scored,
+            previous_cnps_low,
+            previous_cnps_high,
+            cnps_change_p_value: summary.cnps_change_p_value.into(),
+            cnps_change_significant: summary.cnps_change_p_value.map(is_significant).into(),
+            touchpoints_tested: summary.touchpoints_tested as i64,
+            touchpoints_significant: summary.touchpoints_significant as i64,
             from: window.from,
             to: window.to,
             candidates: summary.candidates as i64,
@@ -564,6 +816,77 @@ impl ReportsApi {
                 .most_negative
                 .into_iter()
                 .map(TouchpointImpact::from_domain)
+                .collect(),
+        })))
+    }
+
+    /// Perception gap
+    ///
+    /// Per group of touchpoints, the scored count, mean score and cNPS of
+    /// each source (recruiters' observations, candidates' own surveys,
+    /// review imports, other), each with its 95% interval, and the gap
+    /// between recruiters' mean score and candidates' own with Welch's
+    /// interval and test: where recruiters think candidates are happier
+    /// than candidates say. Read from the rollups, like every report, with
+    /// the same small-group suppression. With `group_by=touchpoint`, at
+    /// most 20,000 touchpoints met in the window; more is refused with 422
+    /// naming `from`.
+    #[oai(
+        path = "/perception-gap",
+        method = "get",
+        operation_id = "get_perception_gap"
+    )]
+    async fn gap(
+        &self,
+        auth: ApiKeyAuth,
+        db: Data<&DatabaseConnection>,
+        /// First day of the window (UTC, inclusive).
+        from: Query<NaiveDate>,
+        /// Day after the window (UTC, exclusive); after `from`.
+        to: Query<NaiveDate>,
+        /// Split by (default `none`).
+        group_by: Query<Option<GapGroupBy>>,
+    ) -> Result<GapResponse, ApiError> {
+        auth.0.require(Capability::Read)?;
+        let window = Window::new(from.0, to.0)?;
+        let group_by = group_by.0.unwrap_or(GapGroupBy::None);
+        let groups = gap::perception_gap(
+            *db,
+            auth.0.organization_id,
+            &window,
+            match group_by {
+                GapGroupBy::None => gap::GapGrouping::None,
+                GapGroupBy::Kind => gap::GapGrouping::Kind,
+                GapGroupBy::Stage => gap::GapGrouping::Stage,
+                GapGroupBy::Touchpoint => gap::GapGrouping::Touchpoint,
+            },
+        )
+        .await?;
+        Ok(GapResponse::Ok(Json(PerceptionGapReport {
+            from: window.from,
+            to: window.to,
+            group_by,
+            groups: groups
+                .into_iter()
+                .map(|g| {
+                    let interval = g.gap.map(|gap| gap.interval);
+                    let (mean_score_gap_low, mean_score_gap_high) = ends(interval, 2);
+                    let p_value = g.gap.map(|gap| gap.p_value);
+                    PerceptionGapGroup {
+                        sources: g
+                            .sources
+                            .iter()
+                            .map(SourcePerception::from_domain)
+                            .collect(),
+                        mean_score_gap: g.gap.map(|gap| round_to(gap.difference, 2)).into(),
+                        mean_score_gap_low,
+                        mean_score_gap_high,
+                        mean_score_gap_p_value: p_value.into(),
+                        gap_significant: p_value.map(is_significant).into(),
+                        cnps_gap: g.cnps_gap.map(|c| round_to(c, 1)).into(),
+                        group: g.group,
+                    }
+                })
                 .collect(),
         })))
     }

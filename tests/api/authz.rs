@@ -191,6 +191,11 @@ fn endpoints() -> Vec<Endpoint> {
             "/api/v1/reports/summary?from=2026-01-01&to=2026-04-01",
             ALL,
         ),
+        read(
+            M::GET,
+            "/api/v1/reports/perception-gap?from=2026-01-01&to=2026-04-01&group_by=kind",
+            ALL,
+        ),
         read(M::GET, "/api/v1/keys", ADMIN),
         Endpoint {
             method: M::POST,
@@ -494,7 +499,7 @@ async fn every_endpoint_refuses_missing_malformed_unknown_and_revoked_keys() {
 
     let before = state(&app, &app.admin).await;
     let table = endpoints();
-    assert_eq!(table.len(), 27, "every operation under /api/v1");
+    assert_eq!(table.len(), 28, "every operation under /api/v1");
     for endpoint in &table {
         for (what, authorization) in &credentials {
             let reply = send(

@@ -30,6 +30,7 @@ mod readme;
 mod recount;
 mod reports;
 mod retention;
+mod statistics;
 mod subject_access;
 mod suppression;
 mod touchpoints;

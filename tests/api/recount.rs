@@ -15,6 +15,7 @@ const TREND: &str = "/api/v1/reports/perception-trend";
 const IMPACT: &str = "/api/v1/reports/touchpoint-impact";
 const SHIFT: &str = "/api/v1/reports/perception-shift";
 const SUMMARY: &str = "/api/v1/reports/summary";
+const GAP: &str = "/api/v1/reports/perception-gap";
 
 fn impact_rows(report: &Value) -> Vec<Value> {
     report["touchpoints"].as_array().unwrap().clone()
@@ -52,6 +53,7 @@ pub struct Row {
     pub touchpoint: i64,
     pub at: DateTime<Utc>,
     pub score: Option<i64>,
+    pub source: String,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -140,6 +142,45 @@ fn assert_tally(point: &Value, t: &Tally, what: &str) {
     assert_eq!(point["scored"], t.scored, "{what}");
     close(&point["mean_score"], t.mean(), 0.0051, what);
     close(&point["cnps"], t.cnps(), 1e-9, what);
+    // The intervals' values are checked against scipy in the Python client
+    // suite; here, that each is there exactly when it can be, and holds its
+    // figure.
+    assert_interval(
+        point,
+        "mean_score",
+        t.mean().filter(|_| t.scored >= 2),
+        what,
+    );
+    // The adjusted-Wald interval is centred on the adjusted figure, which
+    // may leave the raw cNPS of a few answers outside it.
+    let (low, high) = (&point["cnps_low"], &point["cnps_high"]);
+    match t.cnps() {
+        None => assert!(low.is_null() && high.is_null(), "{what}: cnps interval"),
+        Some(_) => assert!(low.as_f64().unwrap() <= high.as_f64().unwrap(), "{what}"),
+    }
+}
+
+/// `<figure>_low` and `<figure>_high` are null when `expected` is, and
+/// otherwise enclose it (within the rounding of the figures): a t or Welch
+/// interval is centred on its figure.
+fn assert_interval(body: &Value, figure: &str, expected: Option<f64>, what: &str) {
+    let (low, high) = (
+        &body[format!("{figure}_low")],
+        &body[format!("{figure}_high")],
+    );
+    match expected {
+        None => assert!(
+            low.is_null() && high.is_null(),
+            "{what}: {figure} has no interval, got {low}..{high}"
+        ),
+        Some(value) => {
+            let (low, high) = (low.as_f64().unwrap(), high.as_f64().unwrap());
+            assert!(
+                low <= value + 0.051 && value - 0.051 <= high && low <= high,
+                "{what}: {figure} {value} outside {low}..{high}"
+            );
+        }
+    }
 }
 
 /// Every encounter of the key's organization, page by page, in id order.
@@ -160,6 +201,7 @@ pub async fn encounters(api: &ApiClient) -> Vec<Row> {
                 touchpoint: item["touchpoint_id"].as_i64().unwrap(),
                 at: item["occurred_at"].as_str().unwrap().parse().unwrap(),
                 score: item["score"].as_i64(),
+                source: item["source"].as_str().unwrap().to_owned(),
             });
         }
         match body["next_cursor"].as_str() {
@@ -257,6 +299,13 @@ pub async fn assert_reports_match_recount(api: &ApiClient, windows: &[(&str, &st
                 0.0011,
                 &what,
             );
+            let tested = tally.mean_shift().filter(|_| tally.shifts >= 2);
+            assert_interval(row, "mean_attributed_shift", tested, &what);
+            assert_eq!(
+                row["significant"].is_null(),
+                tested.is_none(),
+                "{what}: a decision exactly where there is a test"
+            );
             let key = (tally.mean_shift(), tally.encounters);
             if let Some((mean, encounters)) = previous {
                 match (mean, key.0) {
@@ -307,6 +356,8 @@ pub async fn assert_reports_match_recount(api: &ApiClient, windows: &[(&str, &st
             let mean = (!shifts.is_empty())
                 .then(|| shifts.iter().sum::<i64>() as f64 / shifts.len() as f64);
             close(&group["mean_shift"], mean, 0.0051, "mean shift");
+            let tested = mean.filter(|_| shifts.len() >= 2);
+            assert_interval(group, "mean_shift", tested, "mean shift");
             for bin in group["histogram"].as_array().unwrap() {
                 let shift = bin["shift"].as_i64().unwrap();
                 assert_eq!(
@@ -327,6 +378,47 @@ pub async fn assert_reports_match_recount(api: &ApiClient, windows: &[(&str, &st
         let reached: BTreeSet<i64> = in_window.iter().map(|r| r.candidate).collect();
         assert_eq!(body["candidates"], reached.len() as i64);
         assert_tally(body, &total, "summary");
+
+        // Perception gap, by kind and source.
+        let mut expected: BTreeMap<(String, String), Tally> = BTreeMap::new();
+        for row in &in_window {
+            expected
+                .entry((touchpoints[&row.touchpoint].clone(), row.source.clone()))
+                .or_default()
+                .add(row.score, None);
+        }
+        let report = api
+            .get(&format!("{GAP}?from={from}&to={to}&group_by=kind"))
+            .await;
+        for group in report.assert_status(200)["groups"].as_array().unwrap() {
+            let kind = group["group"].as_str().unwrap();
+            let mut means = HashMap::new();
+            for figures in group["sources"].as_array().unwrap() {
+                let source = figures["source"].as_str().unwrap();
+                let tally = expected
+                    .remove(&(kind.to_owned(), source.to_owned()))
+                    .unwrap_or_default();
+                assert_tally(figures, &tally, &format!("gap of {kind}, {source}"));
+                means.insert(
+                    source.to_owned(),
+                    tally.mean().filter(|_| tally.scored >= 2),
+                );
+            }
+            let gap = means["recruiter_observation"]
+                .zip(means["candidate_survey"])
+                .map(|(recruiters, candidates)| recruiters - candidates);
+            close(
+                &group["mean_score_gap"],
+                gap,
+                0.0051,
+                &format!("gap of {kind}"),
+            );
+            assert_interval(group, "mean_score_gap", gap, &format!("gap of {kind}"));
+        }
+        assert!(
+            expected.is_empty(),
+            "groups missing from the gap: {expected:?}"
+        );
     }
     rows
 }

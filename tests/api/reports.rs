@@ -253,8 +253,22 @@ async fn touchpoint_impact_attributes_shifts_as_documented() {
             "encounters": 4, "candidates": 2, "scored": 3, "suppressed": false, "mean_score": 5.67,
             "cnps": -33.3, "attributed_shift_sum": -4.5, "attributions": 3,
             "mean_attributed_shift": -1.5,
+            // Scores 3, 7, 7: the t interval [-0.07, 11.40], within 0-10;
+            // the adjusted-Wald interval of 0 P, 1 D of 3.
+            "mean_score_low": 0.0, "mean_score_high": 10.0,
+            "cnps_low": -66.6, "cnps_high": 33.2,
+            // Shifts +1.5, -6, 0: [-11.359, 8.359] within -10..10, and a t
+            // test against 0 far from significant.
+            "mean_attributed_shift_low": -10.0, "mean_attributed_shift_high": 8.359,
+            "mean_attributed_shift_p_value": rows[0]["mean_attributed_shift_p_value"],
+            "significant": false,
         })
     );
+    let p = rows[0]["mean_attributed_shift_p_value"].as_f64().unwrap();
+    assert!((p - 0.579_916).abs() < 1e-6, "p = {p}");
+    // One attribution: no interval, no test, no decision.
+    assert_eq!(rows[1]["attributions"], 1);
+    assert!(rows[1]["mean_attributed_shift_low"].is_null() && rows[1]["significant"].is_null());
     assert_eq!(rows[1]["attributed_shift_sum"], 1.5);
     assert_eq!(rows[1]["candidates"], 1);
     assert_eq!(rows[1]["cnps"], 100.0);
@@ -397,15 +411,28 @@ async fn summary_compares_with_the_previous_window() {
     assert_eq!(body["mean_score"], 6.67);
     assert_eq!(body["previous_cnps"], 100.0);
     assert_eq!(body["cnps_change"], -116.7);
-    let names = |list: &Value| -> Vec<String> {
-        list.as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["name"].as_str().unwrap().to_owned())
-            .collect()
-    };
-    assert_eq!(names(&body["most_positive"]), ["Chance meeting"]);
-    assert_eq!(names(&body["most_negative"]), ["Glassdoor"]);
+    // One answer against six: z = -0.818 on the adjusted figures, p = 0.413.
+    let p = body["cnps_change_p_value"].as_f64().unwrap();
+    assert!((p - 0.413_268).abs() < 1e-6, "p = {p}");
+    assert_eq!(body["cnps_change_significant"], false);
+    assert_eq!(
+        (body["cnps_low"].clone(), body["cnps_high"].clone()),
+        (json!(-56.7), json!(34.5))
+    );
+    assert_eq!(
+        (
+            body["previous_cnps_low"].clone(),
+            body["previous_cnps_high"].clone()
+        ),
+        (json!(-48.5), json!(98.5))
+    );
+    // Glassdoor (-1.5 over three attributions, p = 0.58) is the only
+    // touchpoint tested, the chance meeting's one attribution cannot be:
+    // neither is a mover, however large its mean.
+    assert_eq!(body["touchpoints_tested"], 1);
+    assert_eq!(body["touchpoints_significant"], 0);
+    assert_eq!(body["most_positive"], json!([]));
+    assert_eq!(body["most_negative"], json!([]));
 
     // An empty window: counts are zero, cNPS undefined.
     let empty = app

@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use entity::enums::Source;
 
 // ---------------------------------------------------------------------------
 // Calendar numbers
@@ -118,11 +119,13 @@ pub fn attributed_shifts(scores: &[Option<i32>]) -> Vec<Option<f64>> {
 // Rollup contributions
 // ---------------------------------------------------------------------------
 
-/// One row of `perception_daily`.
+/// One row of `perception_source_daily`: a touchpoint's encounters of one
+/// source on one day. A row of `perception_daily` sums its sources.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DayKey {
     pub touchpoint_id: i64,
     pub day: i32,
+    pub source: Source,
 }
 
 /// A counter's number: a count or sum of whole numbers, or a sum of
@@ -174,8 +177,9 @@ impl Counter for f64 {
 }
 
 /// Declares [`Counters`] once: each field is also the column that stores
-/// it in both rollup tables (`perception_daily`, `perception_monthly`), so
-/// the writer and the reports derive the column list from here.
+/// it in every rollup table (`perception_daily`, `perception_monthly` and
+/// their `perception_source_` twins), so the writer and the reports derive
+/// the column list from here.
 macro_rules! counters {
     ($( $(#[$doc:meta])* $field:ident: $ty:ty, )+) => {
         /// The counters of a rollup row, or a change to them.
@@ -221,6 +225,9 @@ counters! {
     scored: i64,
     /// The sum of their scores.
     score_sum: i64,
+    /// The sum of the squares of their scores: with `scored` and
+    /// `score_sum`, the variance behind the mean score's interval.
+    score_sq_sum: i64,
     /// Scores of 9 or 10.
     promoters: i64,
     /// Scores of 7 or 8.
@@ -229,6 +236,8 @@ counters! {
     detractors: i64,
     /// The sum of the shifts attributed to the touchpoint.
     attributed_sum: f64,
+    /// The sum of their squares.
+    attributed_sq_sum: f64,
     /// How many shifts were attributed.
     attributions: i64,
 }
@@ -239,6 +248,7 @@ impl Counters {
         if let Some(score) = score {
             self.scored += 1;
             self.score_sum += i64::from(score);
+            self.score_sq_sum += i64::from(score * score);
             match class_of(score) {
                 ScoreClass::Promoter => self.promoters += 1,
                 ScoreClass::Passive => self.passives += 1,
@@ -247,6 +257,7 @@ impl Counters {
         }
         if let Some(share) = share {
             self.attributed_sum += share;
+            self.attributed_sq_sum += share * share;
             self.attributions += 1;
         }
     }
@@ -287,6 +298,7 @@ pub struct EncounterPoint {
     pub touchpoint_id: i64,
     pub occurred_at: DateTime<Utc>,
     pub score: Option<i32>,
+    pub source: Source,
 }
 
 /// What one candidate's encounters add to the rollups.
@@ -310,6 +322,7 @@ pub fn contribution(points: &[EncounterPoint]) -> Contribution {
             .entry(DayKey {
                 touchpoint_id: point.touchpoint_id,
                 day,
+                source: point.source,
             })
             .or_default()
             .count(point.score, share);
@@ -437,6 +450,7 @@ mod tests {
             touchpoint_id,
             occurred_at: at(2026, 3, day, 10, 0, 0),
             score,
+            source: Source::CandidateSurvey,
         }
     }
 
@@ -453,15 +467,18 @@ mod tests {
         let day2 = DayKey {
             touchpoint_id: 20,
             day: day_of(at(2026, 3, 2, 0, 0, 0)),
+            source: Source::CandidateSurvey,
         };
         // Encounter 2 now carries half of +4; it was already counted.
         assert_eq!(delta.counters[&day2].encounters, 0);
         assert_eq!(delta.counters[&day2].attributed_sum, 2.0);
+        assert_eq!(delta.counters[&day2].attributed_sq_sum, 4.0);
         assert_eq!(delta.counters[&day2].attributions, 1);
         // The first day did not change at all.
         assert!(!delta.counters.contains_key(&DayKey {
             touchpoint_id: 10,
-            day: day2.day - 1
+            day: day2.day - 1,
+            source: Source::CandidateSurvey,
         }));
         // Touchpoint 30 gains the candidate for that day and month.
         assert_eq!(
@@ -496,5 +513,39 @@ mod tests {
         let mut nothing = RollupDelta::default();
         nothing.record(3, &before, &before);
         assert!(nothing.is_empty());
+    }
+
+    #[test]
+    fn a_new_source_moves_the_counters_between_sources_only() {
+        let before = contribution(&[point(1, 10, 1, Some(4)), point(2, 10, 2, Some(7))]);
+        let recruiter = EncounterPoint {
+            source: Source::RecruiterObservation,
+            ..point(2, 10, 2, Some(7))
+        };
+        let after = contribution(&[point(1, 10, 1, Some(4)), recruiter]);
+        let day = |source| DayKey {
+            touchpoint_id: 10,
+            day: day_of(at(2026, 3, 2, 0, 0, 0)),
+            source,
+        };
+        assert_eq!(
+            after.counters[&day(Source::RecruiterObservation)].score_sq_sum,
+            49
+        );
+        assert_eq!(
+            after.counters[&day(Source::RecruiterObservation)].attributed_sq_sum,
+            9.0
+        );
+        let mut delta = RollupDelta::default();
+        delta.record(3, &before, &after);
+        // Out of one source's row, into the other's: the touchpoint's
+        // totals and its reach do not move.
+        assert_eq!(delta.counters.len(), 2);
+        let mut total = Counters::default();
+        for change in delta.counters.values() {
+            total.add(change, 1);
+        }
+        assert!(total.is_zero(), "{total:?}");
+        assert!(delta.reach.is_empty());
     }
 }

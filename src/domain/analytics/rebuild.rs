@@ -1,7 +1,10 @@
 //! Rebuilding an organization's rollups from its encounters: when the
 //! rollups' definition changes ([`ROLLUP_VERSION`]), and on demand.
 
-use entity::{encounter, organization, perception_daily, perception_monthly, touchpoint_reach};
+use entity::{
+    encounter, organization, perception_daily, perception_monthly, perception_source_daily,
+    perception_source_monthly, touchpoint_reach,
+};
 use sea_orm::{
     sea_query::Expr, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect,
 };
@@ -26,6 +29,14 @@ pub async fn rebuild(db: &DatabaseConnection, organization_id: i64) -> DomainRes
         .await?;
     perception_monthly::Entity::delete_many()
         .filter(perception_monthly::Column::OrganizationId.eq(organization_id))
+        .exec(write.txn())
+        .await?;
+    perception_source_daily::Entity::delete_many()
+        .filter(perception_source_daily::Column::OrganizationId.eq(organization_id))
+        .exec(write.txn())
+        .await?;
+    perception_source_monthly::Entity::delete_many()
+        .filter(perception_source_monthly::Column::OrganizationId.eq(organization_id))
         .exec(write.txn())
         .await?;
     touchpoint_reach::Entity::delete_many()

@@ -1,16 +1,17 @@
 //! The stored perception rollups (`perception_daily`, `perception_monthly`,
-//! `touchpoint_reach`): reading candidates' contributions, and applying the
-//! difference a write made. The write units of `encounters::write` call
+//! their per-source twins `perception_source_daily` and
+//! `perception_source_monthly`, and `touchpoint_reach`): reading
+//! candidates' contributions, and applying the difference a write made. The write units of `encounters::write` call
 //! them, so the rollups stay equal to a recount of the encounters.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
-use entity::{encounter, touchpoint_reach};
+use entity::{encounter, enums::Source, touchpoint_reach};
 use roaring::RoaringTreemap;
 use sea_orm::{
     sea_query::{Alias, Expr, ExprTrait, OnConflict, Query},
-    ColumnTrait, EntityTrait, QueryFilter, QuerySelect, QueryTrait, Set,
+    ActiveEnum, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, QueryTrait, Set,
 };
 
 use crate::db::store::Executor;
@@ -24,7 +25,9 @@ use crate::domain::{
 
 /// The definition of the rollups. Raise it when what they hold changes:
 /// every organization below it is rebuilt when the service starts.
-pub const ROLLUP_VERSION: i32 = 1;
+///
+/// 2: sums of squares, and the counters per source.
+pub const ROLLUP_VERSION: i32 = 2;
 
 /// Rows per multi-row statement: far below both backends' bind limits.
 const CHUNK: usize = 500;
@@ -58,6 +61,7 @@ pub(crate) async fn load_points(
                 encounter::Column::TouchpointId,
                 encounter::Column::OccurredAt,
                 encounter::Column::Score,
+                encounter::Column::Source,
             ])
             .filter(encounter::Column::OrganizationId.eq(organization_id))
             .filter(encounter::Column::CandidateId.is_in(chunk.iter().copied()))
@@ -72,10 +76,16 @@ pub(crate) async fn load_points(
                     touchpoint_id: row.get(encounter::Column::TouchpointId)?,
                     occurred_at: row.get(encounter::Column::OccurredAt)?,
                     score: row.get(encounter::Column::Score)?,
+                    source: source_of(&row.get::<String>(encounter::Column::Source)?)?,
                 });
         }
     }
     Ok(points)
+}
+
+fn source_of(value: &String) -> DomainResult<Source> {
+    Source::try_from_value(value)
+        .map_err(|_| DomainError::internal(format!("unknown encounter source {value:?}")))
 }
 
 /// Writes a delta: counters are added in place (an upsert), reach bitmaps
@@ -86,13 +96,79 @@ pub(crate) async fn apply(
     delta: &RollupDelta,
     now: DateTime<Utc>,
 ) -> DomainResult<()> {
-    let days: Vec<(&DayKey, &Counters)> = delta
-        .counters
-        .iter()
-        .filter(|(_, change)| !change.is_zero())
-        .collect();
-    add_daily(db, organization_id, &days, now).await?;
-    add_monthly(db, organization_id, &days, now).await?;
+    let changes = CounterChanges::of(delta);
+    let org = sea_orm::Value::from(organization_id);
+    add_counters(
+        db,
+        "perception_source_daily",
+        &["organization_id", "touchpoint_id", "day", "source", "month"],
+        4,
+        changes.source_days.iter().map(|(key, change)| {
+            let leading = vec![
+                org.clone(),
+                key.touchpoint_id.into(),
+                key.day.into(),
+                key.source.to_value().into(),
+                month_of(key.day).into(),
+            ];
+            (leading, change)
+        }),
+        now,
+    )
+    .await?;
+    add_counters(
+        db,
+        "perception_daily",
+        &["organization_id", "touchpoint_id", "day", "week", "month"],
+        3,
+        changes.days.iter().map(|((touchpoint_id, day), change)| {
+            let leading = vec![
+                org.clone(),
+                (*touchpoint_id).into(),
+                (*day).into(),
+                week_of(*day).into(),
+                month_of(*day).into(),
+            ];
+            (leading, change)
+        }),
+        now,
+    )
+    .await?;
+    add_counters(
+        db,
+        "perception_source_monthly",
+        &["organization_id", "touchpoint_id", "month", "source"],
+        4,
+        changes
+            .source_months
+            .iter()
+            .map(|((touchpoint_id, month, source), change)| {
+                let leading = vec![
+                    org.clone(),
+                    (*touchpoint_id).into(),
+                    (*month).into(),
+                    source.to_value().into(),
+                ];
+                (leading, change)
+            }),
+        now,
+    )
+    .await?;
+    add_counters(
+        db,
+        "perception_monthly",
+        &["organization_id", "touchpoint_id", "month"],
+        3,
+        changes
+            .months
+            .iter()
+            .map(|((touchpoint_id, month), change)| {
+                let leading = vec![org.clone(), (*touchpoint_id).into(), (*month).into()];
+                (leading, change)
+            }),
+        now,
+    )
+    .await?;
     // Day and month bitmaps in one read and one write: each statement
     // costs a round trip to the database.
     let changes: Vec<_> = delta.reach.iter().collect();
@@ -102,72 +178,50 @@ pub(crate) async fn apply(
     Ok(())
 }
 
-/// Adds each day's change to its `perception_daily` row.
-async fn add_daily(
-    db: &impl Executor,
-    organization_id: i64,
-    days: &[(&DayKey, &Counters)],
-    now: DateTime<Utc>,
-) -> DomainResult<()> {
-    let daily: Vec<(Vec<sea_orm::Value>, &Counters)> = days
-        .iter()
-        .map(|(key, change)| {
-            let key = vec![
-                organization_id.into(),
-                key.touchpoint_id.into(),
-                key.day.into(),
-                week_of(key.day).into(),
-                month_of(key.day).into(),
-            ];
-            (key, *change)
-        })
-        .collect();
-    add_counters(
-        db,
-        "perception_daily",
-        &["organization_id", "touchpoint_id", "day", "week", "month"],
-        3,
-        &daily,
-        now,
-    )
-    .await
+/// A delta's counter changes for each of the four tables: by touchpoint,
+/// day and source as recorded, and summed over sources, over days into
+/// months, or both. Rows whose change is zero are left out.
+#[derive(Default)]
+struct CounterChanges {
+    source_days: BTreeMap<DayKey, Counters>,
+    days: BTreeMap<(i64, i32), Counters>,
+    source_months: BTreeMap<(i64, i32, Source), Counters>,
+    months: BTreeMap<(i64, i32), Counters>,
 }
 
-/// Adds the days' changes to their months' `perception_monthly` rows: a
-/// month moves by the sum of its days' changes.
-async fn add_monthly(
-    db: &impl Executor,
-    organization_id: i64,
-    days: &[(&DayKey, &Counters)],
-    now: DateTime<Utc>,
-) -> DomainResult<()> {
-    let mut by_month: BTreeMap<(i64, i32), Counters> = BTreeMap::new();
-    for (key, change) in days {
-        by_month
-            .entry((key.touchpoint_id, month_of(key.day)))
-            .or_default()
-            .add(change, 1);
+impl CounterChanges {
+    fn of(delta: &RollupDelta) -> Self {
+        let mut changes = CounterChanges::default();
+        for (key, change) in &delta.counters {
+            if change.is_zero() {
+                continue;
+            }
+            let month = month_of(key.day);
+            changes.source_days.insert(*key, *change);
+            for sum in [
+                changes
+                    .days
+                    .entry((key.touchpoint_id, key.day))
+                    .or_default(),
+                changes
+                    .months
+                    .entry((key.touchpoint_id, month))
+                    .or_default(),
+            ] {
+                sum.add(change, 1);
+            }
+            changes
+                .source_months
+                .entry((key.touchpoint_id, month, key.source))
+                .or_default()
+                .add(change, 1);
+        }
+        // A change of source only moves counters between sources.
+        changes.days.retain(|_, change| !change.is_zero());
+        changes.months.retain(|_, change| !change.is_zero());
+        changes.source_months.retain(|_, change| !change.is_zero());
+        changes
     }
-    let monthly: Vec<(Vec<sea_orm::Value>, &Counters)> = by_month
-        .iter()
-        .map(|((touchpoint_id, month), change)| {
-            let key = vec![
-                organization_id.into(),
-                (*touchpoint_id).into(),
-                (*month).into(),
-            ];
-            (key, change)
-        })
-        .collect();
-    add_counters(
-        db,
-        "perception_monthly",
-        &["organization_id", "touchpoint_id", "month"],
-        3,
-        &monthly,
-        now,
-    )
-    .await
 }
 
 /// Applies a chunk of reach changes: reads the bitmaps, adds and removes
@@ -254,14 +308,15 @@ async fn update_reach(
 /// `perception_monthly`): each row is its leading `columns` values and a
 /// change; the first `unique` columns are the row's unique key, and an
 /// existing row gets the change added (an upsert).
-async fn add_counters(
+async fn add_counters<'a>(
     db: &impl Executor,
     table: &str,
     columns: &[&str],
     unique: usize,
-    rows: &[(Vec<sea_orm::Value>, &Counters)],
+    rows: impl Iterator<Item = (Vec<sea_orm::Value>, &'a Counters)>,
     now: DateTime<Utc>,
 ) -> DomainResult<()> {
+    let rows: Vec<_> = rows.collect();
     for chunk in rows.chunks(CHUNK) {
         let mut insert = Query::insert();
         insert.into_table(Alias::new(table)).columns(

@@ -200,15 +200,19 @@ impl WelchDifference {
         let (a, b) = (first.mean_variance()?, second.mean_variance()?);
         let standard_error = (a + b).sqrt();
         if standard_error == 0.0 {
-            let certain = if difference.abs() < EXACT_ZERO { 1.0 } else { 0.0 };
+            let certain = if difference.abs() < EXACT_ZERO {
+                1.0
+            } else {
+                0.0
+            };
             return Some(WelchDifference {
                 difference,
                 interval: Interval::around(difference, 0.0),
                 p_value: certain,
             });
         }
-        let freedom = (a + b).powi(2)
-            / (a * a / (first.n - 1) as f64 + b * b / (second.n - 1) as f64);
+        let freedom =
+            (a + b).powi(2) / (a * a / (first.n - 1) as f64 + b * b / (second.n - 1) as f64);
         Some(WelchDifference {
             difference,
             interval: Interval::around(difference, t_critical(freedom) * standard_error),
@@ -303,7 +307,10 @@ mod tests {
         let many = AdjustedNps::new(1000, 0, 1000).unwrap();
         assert!(many.variance > 0.0);
         let interval = many.interval();
-        assert!(interval.low > 98.0 && interval.high == 100.0, "{interval:?}");
+        assert!(
+            interval.low > 98.0 && interval.high == 100.0,
+            "{interval:?}"
+        );
     }
 
     #[test]
@@ -314,7 +321,10 @@ mod tests {
         let later = AdjustedNps::new(12, 3, 20).unwrap();
         let (p1, d1, p2, d2): (f64, f64, f64, f64) =
             (4.75 / 23.0, 10.75 / 23.0, 12.75 / 23.0, 3.75 / 23.0);
-        let (v1, v2) = (p1 + d1 - (p1 - d1) * (p1 - d1), p2 + d2 - (p2 - d2) * (p2 - d2));
+        let (v1, v2) = (
+            p1 + d1 - (p1 - d1) * (p1 - d1),
+            p2 + d2 - (p2 - d2) * (p2 - d2),
+        );
         let z = ((p2 - d2) - (p1 - d1)) / (v1 / 23.0 + v2 / 23.0).sqrt();
         close(z, 2.891_411, 1e-5);
         // 2 * (1 - Phi(2.891411)) = 0.003835.
@@ -378,9 +388,13 @@ mod tests {
         close(gap.interval.low, 1.007_745, 1e-5);
         close(gap.interval.high, 4.992_255, 1e-5);
         close(gap.p_value, 0.014_299, 1e-5);
-        assert_eq!(WelchDifference::new(&recruiters, &Moments::new(1, 6.0, 36.0)), None);
+        assert_eq!(
+            WelchDifference::new(&recruiters, &Moments::new(1, 6.0, 36.0)),
+            None
+        );
         // No spread on either side.
-        let same = WelchDifference::new(&Moments::new(2, 16.0, 128.0), &Moments::new(2, 16.0, 128.0));
+        let same =
+            WelchDifference::new(&Moments::new(2, 16.0, 128.0), &Moments::new(2, 16.0, 128.0));
         assert_eq!(same.map(|g| (g.difference, g.p_value)), Some((0.0, 1.0)));
     }
 

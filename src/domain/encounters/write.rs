@@ -207,6 +207,7 @@ impl EncounterAppend {
                     touchpoint_id: row.touchpoint_id,
                     occurred_at: row.occurred_at,
                     score: row.score,
+                    source: row.source,
                 });
         }
     }

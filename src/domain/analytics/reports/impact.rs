@@ -7,11 +7,12 @@ use entity::{touchpoint, touchpoint_reach};
 use roaring::RoaringTreemap;
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 
-use super::{counters_of, from_rollups, sums, Figures, Grain, MinGroupSize, Window};
+use super::{counters_of, from_rollups, sums, Figures, Grain, MinGroupSize, Rollups, Window};
 use crate::db::sql::Sql;
 use crate::domain::{
     analytics::perception::{Counters, Span},
     analytics::rollups::decode_bitmap,
+    analytics::statistics::benjamini_hochberg,
     DomainError, DomainResult,
 };
 
@@ -24,6 +25,11 @@ pub struct TouchpointImpact {
     pub figures: Figures,
     /// Distinct candidates who met the touchpoint in the window.
     pub candidates: u64,
+    /// Whether the mean attributed shift differs from 0 after the
+    /// Benjamini–Hochberg correction across the rows of the answer (a false
+    /// discovery rate of 5%); `None` where it has no p-value (suppressed,
+    /// or fewer than two attributions).
+    pub significant: Option<bool>,
 }
 
 /// Every touchpoint with encounters in the window, the ones that hurt
@@ -58,7 +64,14 @@ pub(super) async fn touchpoint_counters(
     let mut sql = Sql::new(db);
     sql.push("SELECT pd.touchpoint_id AS touchpoint_id, ")
         .push(sums());
-    from_rollups(&mut sql, organization_id, window, Grain::Months, false);
+    from_rollups(
+        &mut sql,
+        Rollups::Touchpoints,
+        organization_id,
+        window,
+        Grain::Months,
+        false,
+    );
     sql.push(" GROUP BY pd.touchpoint_id");
     let mut counters: HashMap<i64, Counters> = HashMap::new();
     for row in sql.all(db).await? {
@@ -108,8 +121,10 @@ pub(super) fn impact_rows(
             figures: Figures::new(&row.counters, min),
             candidates: row.candidates,
             touchpoint: row.touchpoint,
+            significant: None,
         })
         .collect();
+    flag_significant(&mut rows);
     rows.sort_by(|a, b| {
         let key = |row: &TouchpointImpact| row.figures.mean_attributed_shift;
         match (key(a), key(b)) {
@@ -122,6 +137,20 @@ pub(super) fn impact_rows(
         .then(a.touchpoint.id.cmp(&b.touchpoint.id))
     });
     rows
+}
+
+/// Sets `significant` on every row with a p-value: the Benjamini–Hochberg
+/// decisions over all of them.
+fn flag_significant(rows: &mut [TouchpointImpact]) {
+    let tested: Vec<(usize, f64)> = rows
+        .iter()
+        .enumerate()
+        .filter_map(|(index, row)| Some((index, row.figures.mean_attributed_shift_p_value?)))
+        .collect();
+    let p_values: Vec<f64> = tested.iter().map(|(_, p)| *p).collect();
+    for ((index, _), rejected) in tested.iter().zip(benjamini_hochberg(&p_values)) {
+        rows[*index].significant = Some(rejected);
+    }
 }
 
 /// The candidates who met each touchpoint in the window, and all of them:

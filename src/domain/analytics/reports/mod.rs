@@ -15,6 +15,7 @@
 //! This file holds what more than one report uses: the window, the
 //! suppression, and reading the summed counters from the rollups.
 
+pub mod gap;
 pub mod impact;
 pub mod shift;
 pub mod summary;
@@ -27,7 +28,10 @@ use sea_orm::{ConnectionTrait, QueryResult};
 
 use crate::db::sql::Sql;
 use crate::domain::{
-    analytics::perception::{day_of_date, month_of, month_start, CounterValue, Counters},
+    analytics::{
+        perception::{day_of_date, month_of, month_start, CounterValue, Counters},
+        statistics::{AdjustedNps, Interval, Moments},
+    },
     DomainError, DomainResult,
 };
 
@@ -147,7 +151,31 @@ impl Counters {
     pub fn mean_attributed_shift(&self) -> Option<f64> {
         crate::domain::analytics::perception::mean(self.attributed_sum, self.attributions)
     }
+
+    /// The scores, as a count, sum and sum of squares.
+    pub fn score_moments(&self) -> Moments {
+        Moments::new(self.scored, self.score_sum as f64, self.score_sq_sum as f64)
+    }
+
+    /// The attributed shifts, as a count, sum and sum of squares.
+    pub fn shift_moments(&self) -> Moments {
+        Moments::new(
+            self.attributions,
+            self.attributed_sum,
+            self.attributed_sq_sum,
+        )
+    }
+
+    pub fn adjusted_nps(&self) -> Option<AdjustedNps> {
+        AdjustedNps::new(self.promoters, self.detractors, self.scored)
+    }
 }
+
+/// The range a mean score can take.
+pub const SCORE_RANGE: (f64, f64) = (0.0, 10.0);
+/// The range a shift (the difference of two scores, or a share of one) can
+/// take.
+pub const SHIFT_RANGE: (f64, f64) = (-10.0, 10.0);
 
 // ---------------------------------------------------------------------------
 // Small-group suppression
@@ -177,7 +205,8 @@ impl MinGroupSize {
 /// are always shown. When fewer than `min_group_size` scored encounters back
 /// the group it is `suppressed`: everything computed from the scores is
 /// `None`, the promoter, passive and detractor counts included (in a group
-/// of one, "1 promoter" is that candidate's score band).
+/// of one, "1 promoter" is that candidate's score band), and so are the
+/// intervals and tests.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Figures {
     pub encounters: i64,
@@ -188,6 +217,16 @@ pub struct Figures {
     pub passives: Option<i64>,
     pub detractors: Option<i64>,
     pub cnps: Option<f64>,
+    /// The 95% t interval of `mean_score`, within 0-10; `None` below two
+    /// scores.
+    pub mean_score_interval: Option<Interval>,
+    /// The scores' count, sum and sum of squares, for tests between groups.
+    pub score_moments: Option<Moments>,
+    /// The adjusted-Wald figure behind `cnps_interval` and the tests of a
+    /// cNPS change.
+    pub adjusted_nps: Option<AdjustedNps>,
+    /// The 95% adjusted-Wald interval of `cnps`.
+    pub cnps_interval: Option<Interval>,
     /// Encounters that received an attributed shift.
     pub attributions: i64,
     /// The shift figures need, besides a group that is not suppressed, at
@@ -195,6 +234,12 @@ pub struct Figures {
     /// consecutive scores are one candidate's shift.
     pub attributed_shift_sum: Option<f64>,
     pub mean_attributed_shift: Option<f64>,
+    /// The 95% t interval of `mean_attributed_shift`; `None` below two
+    /// attributions.
+    pub mean_attributed_shift_interval: Option<Interval>,
+    /// The two-sided p-value of a t test that the mean attributed shift is
+    /// 0; `None` below two attributions.
+    pub mean_attributed_shift_p_value: Option<f64>,
 }
 
 impl Figures {
@@ -202,6 +247,7 @@ impl Figures {
         let suppressed = min.withholds(counters.scored);
         let scores = !suppressed;
         let shifts = scores && !min.withholds(counters.attributions);
+        let adjusted_nps = counters.adjusted_nps();
         Figures {
             encounters: counters.encounters,
             scored: counters.scored,
@@ -211,9 +257,24 @@ impl Figures {
             passives: scores.then_some(counters.passives),
             detractors: scores.then_some(counters.detractors),
             cnps: counters.cnps().filter(|_| scores),
+            mean_score_interval: counters
+                .score_moments()
+                .mean_interval(SCORE_RANGE.0, SCORE_RANGE.1)
+                .filter(|_| scores),
+            score_moments: Some(counters.score_moments()).filter(|_| scores),
+            adjusted_nps: adjusted_nps.filter(|_| scores),
+            cnps_interval: adjusted_nps.map(|nps| nps.interval()).filter(|_| scores),
             attributions: counters.attributions,
             attributed_shift_sum: shifts.then_some(counters.attributed_sum),
             mean_attributed_shift: counters.mean_attributed_shift().filter(|_| shifts),
+            mean_attributed_shift_interval: counters
+                .shift_moments()
+                .mean_interval(SHIFT_RANGE.0, SHIFT_RANGE.1)
+                .filter(|_| shifts),
+            mean_attributed_shift_p_value: counters
+                .shift_moments()
+                .zero_mean_p_value()
+                .filter(|_| shifts),
         }
     }
 }
@@ -262,23 +323,55 @@ enum Grain {
     Months,
 }
 
-/// The columns both rollup tables share: the key a report groups by, and
-/// the counters.
-fn rollup_columns() -> &'static str {
-    static COLUMNS: OnceLock<String> = OnceLock::new();
-    COLUMNS.get_or_init(|| {
-        ["touchpoint_id", "month"]
-            .into_iter()
-            .chain(Counters::COLUMNS.iter().map(|(column, _)| *column))
-            .collect::<Vec<_>>()
-            .join(", ")
-    })
+/// Which pair of rollup tables a query reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rollups {
+    /// `perception_daily` and `perception_monthly`: per touchpoint.
+    Touchpoints,
+    /// `perception_source_daily` and `perception_source_monthly`: per
+    /// touchpoint and source (the perception gap).
+    Sources,
+}
+
+impl Rollups {
+    fn daily(self) -> &'static str {
+        match self {
+            Rollups::Touchpoints => "perception_daily",
+            Rollups::Sources => "perception_source_daily",
+        }
+    }
+
+    fn monthly(self) -> &'static str {
+        match self {
+            Rollups::Touchpoints => "perception_monthly",
+            Rollups::Sources => "perception_source_monthly",
+        }
+    }
+
+    /// The columns the daily and monthly tables share: the keys a report
+    /// groups by, and the counters.
+    fn columns(self) -> &'static str {
+        fn list(keys: &[&'static str]) -> String {
+            keys.iter()
+                .copied()
+                .chain(Counters::COLUMNS.iter().map(|(column, _)| *column))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+        static TOUCHPOINTS: OnceLock<String> = OnceLock::new();
+        static SOURCES: OnceLock<String> = OnceLock::new();
+        match self {
+            Rollups::Touchpoints => TOUCHPOINTS.get_or_init(|| list(&["touchpoint_id", "month"])),
+            Rollups::Sources => SOURCES.get_or_init(|| list(&["touchpoint_id", "month", "source"])),
+        }
+    }
 }
 
 /// `FROM <rollup rows of the window> pd [JOIN touchpoints t] WHERE ...`:
 /// more conditions may follow with ` AND`.
 fn from_rollups(
     sql: &mut Sql,
+    rollups: Rollups,
     organization_id: i64,
     window: &Window,
     grain: Grain,
@@ -286,13 +379,15 @@ fn from_rollups(
 ) {
     match grain {
         Grain::Days => {
-            sql.push(" FROM perception_daily pd");
+            sql.push(" FROM ").push(rollups.daily()).push(" pd");
         }
         Grain::Months => {
             let cover = window.cover();
             sql.push(" FROM (SELECT ")
-                .push(rollup_columns())
-                .push(" FROM perception_monthly WHERE organization_id = ")
+                .push(rollups.columns())
+                .push(" FROM ")
+                .push(rollups.monthly())
+                .push(" WHERE organization_id = ")
                 .bind(organization_id);
             match cover.months {
                 Some((first, end)) => {
@@ -306,8 +401,10 @@ fn from_rollups(
                 }
             }
             sql.push(" UNION ALL SELECT ")
-                .push(rollup_columns())
-                .push(" FROM perception_daily WHERE organization_id = ")
+                .push(rollups.columns())
+                .push(" FROM ")
+                .push(rollups.daily())
+                .push(" WHERE organization_id = ")
                 .bind(organization_id)
                 .push(" AND (1 = 0");
             for (from, to) in cover.days.into_iter().filter(|(from, to)| from < to) {
@@ -346,7 +443,14 @@ pub async fn totals(
 ) -> DomainResult<Counters> {
     let mut sql = Sql::new(db);
     sql.push("SELECT ").push(sums());
-    from_rollups(&mut sql, organization_id, window, Grain::Months, false);
+    from_rollups(
+        &mut sql,
+        Rollups::Touchpoints,
+        organization_id,
+        window,
+        Grain::Months,
+        false,
+    );
     match sql.all(db).await?.first() {
         Some(row) => counters_of(row),
         None => Ok(Counters::default()),
@@ -366,15 +470,21 @@ mod tests {
         let counters = Counters {
             encounters: 5,
             scored: 3,
+            // Scores 9, 7 and 5; shifts -3 and +1.
             score_sum: 21,
+            score_sq_sum: 155,
             promoters: 1,
             passives: 1,
             detractors: 1,
             attributed_sum: -2.0,
+            attributed_sq_sum: 10.0,
             attributions: 2,
         };
         let off = Figures::new(&counters, MinGroupSize::default());
         assert!(!off.suppressed);
+        assert!(off.mean_score_interval.is_some() && off.cnps_interval.is_some());
+        assert!(off.mean_attributed_shift_interval.is_some());
+        assert!(off.mean_attributed_shift_p_value.is_some());
         assert_eq!(off.promoters, Some(1));
         assert_eq!(off.mean_attributed_shift, Some(-1.0));
         // Enough scores, too few attributions: only the shift figures go.
@@ -384,6 +494,9 @@ mod tests {
         assert_eq!(three.detractors, Some(1));
         assert_eq!(three.attributed_shift_sum, None);
         assert_eq!(three.mean_attributed_shift, None);
+        assert!(three.cnps_interval.is_some());
+        assert_eq!(three.mean_attributed_shift_interval, None);
+        assert_eq!(three.mean_attributed_shift_p_value, None);
         // Too few scores: every figure goes, the counts stay.
         let four = Figures::new(&counters, MinGroupSize(4));
         assert!(four.suppressed);
@@ -394,6 +507,10 @@ mod tests {
             (None, None, None)
         );
         assert_eq!(four.attributed_shift_sum, None);
+        assert_eq!((four.mean_score_interval, four.cnps_interval), (None, None));
+        assert_eq!(four.adjusted_nps, None);
+        assert_eq!(four.mean_attributed_shift_interval, None);
+        assert_eq!(four.mean_attributed_shift_p_value, None);
     }
 
     #[test]

@@ -11,9 +11,12 @@ use sea_orm::{
     ActiveEnum, ColumnTrait, ConnectionTrait, EntityTrait, Iterable, QueryFilter, QueryResult,
 };
 
-use super::{MinGroupSize, Window};
+use super::{MinGroupSize, Window, SHIFT_RANGE};
 use crate::db::sql::Sql;
-use crate::domain::{DomainError, DomainResult};
+use crate::domain::{
+    analytics::statistics::{Interval, Moments},
+    DomainError, DomainResult,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ShiftGrouping {
@@ -39,6 +42,9 @@ pub struct ShiftGroup {
     pub unchanged: Option<i64>,
     pub declined: Option<i64>,
     pub mean_shift: Option<f64>,
+    /// The 95% t interval of `mean_shift`, within −10 to 10; `None` below
+    /// two candidates.
+    pub mean_shift_interval: Option<Interval>,
     /// `histogram[i]` counts candidates whose shift is `i - 10`.
     pub histogram: Option<[i64; HISTOGRAM_BINS]>,
 }
@@ -51,6 +57,7 @@ struct ShiftTally {
     unchanged: i64,
     declined: i64,
     shift_sum: i64,
+    shift_sq_sum: i64,
     histogram: [i64; HISTOGRAM_BINS],
 }
 
@@ -63,6 +70,7 @@ impl ShiftTally {
             unchanged: 0,
             declined: 0,
             shift_sum: 0,
+            shift_sq_sum: 0,
             histogram: [0; HISTOGRAM_BINS],
         }
     }
@@ -70,6 +78,7 @@ impl ShiftTally {
     fn count(&mut self, shift: i64) {
         self.candidates += 1;
         self.shift_sum += shift;
+        self.shift_sq_sum += shift * shift;
         match shift.signum() {
             1 => self.improved += 1,
             0 => self.unchanged += 1,
@@ -80,7 +89,15 @@ impl ShiftTally {
 
     fn shown(self, min: MinGroupSize) -> ShiftGroup {
         let shown = !min.withholds(self.candidates);
+        let moments = Moments::new(
+            self.candidates,
+            self.shift_sum as f64,
+            self.shift_sq_sum as f64,
+        );
         ShiftGroup {
+            mean_shift_interval: moments
+                .mean_interval(SHIFT_RANGE.0, SHIFT_RANGE.1)
+                .filter(|_| shown),
             suppressed: !shown,
             improved: shown.then_some(self.improved),
             unchanged: shown.then_some(self.unchanged),
@@ -252,6 +269,9 @@ mod tests {
         let shown = two_candidates(2);
         assert!(!shown.suppressed);
         assert_eq!(shown.mean_shift, Some(-1.0));
+        // Shifts -3 and 1: s = 2.828, se = 2, t(1) = 12.706: clipped.
+        let interval = shown.mean_shift_interval.unwrap();
+        assert_eq!((interval.low, interval.high), (-10.0, 10.0));
         assert_eq!(shown.histogram.map(|h| h[7]), Some(1));
         let withheld = two_candidates(3);
         assert!(withheld.suppressed);
@@ -259,5 +279,6 @@ mod tests {
         let counts = (withheld.improved, withheld.unchanged, withheld.declined);
         assert_eq!(counts, (None, None, None));
         assert_eq!((withheld.mean_shift, withheld.histogram), (None, None));
+        assert_eq!(withheld.mean_shift_interval, None);
     }
 }

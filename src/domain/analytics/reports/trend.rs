@@ -8,10 +8,11 @@ use chrono::NaiveDate;
 use entity::enums::{Channel, Kind, Stage};
 use sea_orm::{ActiveEnum, ConnectionTrait, Iterable};
 
-use super::{counters_of, from_rollups, sums, Figures, Grain, MinGroupSize, Window};
+use super::{counters_of, from_rollups, sums, Figures, Grain, MinGroupSize, Rollups, Window};
 use crate::db::sql::Sql;
 use crate::domain::{
     analytics::perception::{date_of_day, month_of, month_start, week_of, Counters},
+    analytics::statistics::AdjustedNps,
     DomainError, DomainResult,
 };
 
@@ -97,6 +98,17 @@ pub struct TrendPoint {
     /// only encounters inside the window are counted).
     pub bucket_start: NaiveDate,
     pub figures: Figures,
+    /// With [`Comparison::PreviousBucket`]: the two-sided p-value of the z
+    /// test of this bucket's cNPS against the bucket before it in the same
+    /// series; `None` for the first bucket, or when either shows no cNPS.
+    pub cnps_change_p_value: Option<f64>,
+}
+
+/// What each point of a trend is tested against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Comparison {
+    None,
+    PreviousBucket,
 }
 
 pub struct TrendSeries {
@@ -158,6 +170,7 @@ pub async fn trend(
     bucket: Bucket,
     grouping: TrendGrouping,
     filter: &TrendFilter,
+    comparison: Comparison,
 ) -> DomainResult<Vec<TrendSeries>> {
     if bucket.count(window) > MAX_BUCKETS {
         return Err(DomainError::invalid(
@@ -177,13 +190,13 @@ pub async fn trend(
     let min = MinGroupSize::of(db, organization_id).await?;
     let data = query.counters(db).await?;
     let groups = fixed_groups(grouping, filter).unwrap_or_else(|| touchpoint_groups(&data));
-    Ok(series_of(
-        groups,
-        data,
-        &buckets(bucket, window),
-        bucket,
-        min,
-    ))
+    let mut series = series_of(groups, data, &buckets(bucket, window), bucket, min);
+    if comparison == Comparison::PreviousBucket {
+        for one in &mut series {
+            compare_to_previous_bucket(&mut one.points);
+        }
+    }
+    Ok(series)
 }
 
 /// The counters of each group in each bucket, before suppression.
@@ -244,6 +257,7 @@ impl<'a> TrendQuery<'a> {
     fn rows(&self, sql: &mut Sql) {
         from_rollups(
             sql,
+            Rollups::Touchpoints,
             self.organization_id,
             self.window,
             self.grain,
@@ -337,11 +351,23 @@ fn series_of(
                 .map(|b| TrendPoint {
                     bucket_start: bucket.start_date(*b),
                     figures: Figures::new(&counts.remove(b).unwrap_or_default(), min),
+                    cnps_change_p_value: None,
                 })
                 .collect();
             TrendSeries { group, points }
         })
         .collect()
+}
+
+/// Tests each point's cNPS against the point before it.
+fn compare_to_previous_bucket(points: &mut [TrendPoint]) {
+    for index in 1..points.len() {
+        let before = points[index - 1].figures.adjusted_nps;
+        let point = &mut points[index];
+        point.cnps_change_p_value = before
+            .zip(point.figures.adjusted_nps)
+            .map(|(before, now)| AdjustedNps::change_p_value(&before, &now));
+    }
 }
 
 #[cfg(test)]

@@ -293,6 +293,13 @@ mod tests {
     }
 
     #[test]
+    fn adjusted_wald_margin_of_the_domain_example() {
+        // 100 answers, 40% promoters, 30% detractors: about ±16 points.
+        let interval = AdjustedNps::new(40, 30, 100).unwrap().interval();
+        close((interval.high - interval.low) / 2.0, 15.98, 0.01);
+    }
+
+    #[test]
     fn adjusted_wald_at_the_extremes_is_clipped_and_never_degenerate() {
         // All 2 promoters: p+ = 2.75/5 = 0.55, p- = 0.15, NPS~ = 0.4,
         // V = 0.7 - 0.16 = 0.54, half width 1.96*100*sqrt(0.108) = 64.41:

@@ -1,8 +1,9 @@
 //! The stored perception rollups (`perception_daily`, `perception_monthly`,
 //! their per-source twins `perception_source_daily` and
 //! `perception_source_monthly`, and `touchpoint_reach`): reading
-//! candidates' contributions, and applying the difference a write made. The write units of `encounters::write` call
-//! them, so the rollups stay equal to a recount of the encounters.
+//! candidates' contributions, and applying the difference a write made.
+//! The write units of `encounters::write` call them, so the rollups stay
+//! equal to a recount of the encounters.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 

@@ -9,8 +9,7 @@ use entity::enums::{Kind, Source, Stage};
 use sea_orm::{ActiveEnum, ConnectionTrait, Iterable};
 
 use super::{
-    counters_of, from_rollups, impact::MAX_TOUCHPOINTS, sums, Figures, Grain, MinGroupSize,
-    Rollups, Window,
+    from_rollups, impact::MAX_TOUCHPOINTS, Figures, Grain, MinGroupSize, RollupRead, Window,
 };
 use crate::db::sql::Sql;
 use crate::domain::{
@@ -81,11 +80,11 @@ pub async fn perception_gap(
     sql.push("SELECT ")
         .push(grouping.column().unwrap_or("'all'"))
         .push(" AS grp, pd.source AS source, ")
-        .push(sums());
+        .push(RollupRead::SOURCE_SCORES.sums());
     let join = matches!(grouping, GapGrouping::Kind | GapGrouping::Stage);
     from_rollups(
         &mut sql,
-        Rollups::Sources,
+        RollupRead::SOURCE_SCORES,
         organization_id,
         window,
         Grain::Months,
@@ -103,7 +102,7 @@ pub async fn perception_gap(
             .map_err(|_| DomainError::internal(format!("unknown source {source:?}")))?;
         data.entry(group)
             .or_default()
-            .insert(source, counters_of(&row)?);
+            .insert(source, RollupRead::SOURCE_SCORES.counters_of(&row)?);
     }
     let groups = match grouping.fixed_groups() {
         Some(groups) => groups,

@@ -7,7 +7,7 @@ use entity::{touchpoint, touchpoint_reach};
 use roaring::RoaringTreemap;
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 
-use super::{counters_of, from_rollups, sums, Figures, Grain, MinGroupSize, Rollups, Window};
+use super::{from_rollups, Figures, Grain, MinGroupSize, RollupRead, Window};
 use crate::db::sql::Sql;
 use crate::domain::{
     analytics::perception::{Counters, Span},
@@ -63,10 +63,10 @@ pub(super) async fn touchpoint_counters(
 ) -> DomainResult<(Vec<TouchpointCounters>, u64)> {
     let mut sql = Sql::new(db);
     sql.push("SELECT pd.touchpoint_id AS touchpoint_id, ")
-        .push(sums());
+        .push(RollupRead::TOUCHPOINT_ALL.sums());
     from_rollups(
         &mut sql,
-        Rollups::Touchpoints,
+        RollupRead::TOUCHPOINT_ALL,
         organization_id,
         window,
         Grain::Months,
@@ -76,7 +76,7 @@ pub(super) async fn touchpoint_counters(
     let mut counters: HashMap<i64, Counters> = HashMap::new();
     for row in sql.all(db).await? {
         let id: i64 = row.try_get("", "touchpoint_id")?;
-        let row_counters = counters_of(&row)?;
+        let row_counters = RollupRead::TOUCHPOINT_ALL.counters_of(&row)?;
         if row_counters.encounters > 0 {
             counters.insert(id, row_counters);
         }

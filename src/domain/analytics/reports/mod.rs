@@ -283,36 +283,6 @@ impl Figures {
 // Reading the counters
 // ---------------------------------------------------------------------------
 
-/// The summed counters of `perception_daily`, as `SELECT` expressions. The
-/// casts keep integer sums integers on PostgreSQL (`SUM(bigint)` is numeric).
-fn sums() -> &'static str {
-    static SUMS: OnceLock<String> = OnceLock::new();
-    SUMS.get_or_init(|| {
-        Counters::COLUMNS
-            .iter()
-            .map(|&(column, is_integer)| {
-                if is_integer {
-                    format!("CAST(SUM(pd.{column}) AS BIGINT) AS {column}")
-                } else {
-                    format!("SUM(pd.{column}) AS {column}")
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
-    })
-}
-
-/// The counters of a row of [`sums`]: a sum over no rows is null, read as 0.
-fn counters_of(row: &QueryResult) -> DomainResult<Counters> {
-    Ok(Counters::read(|column, is_integer| {
-        Ok::<_, sea_orm::DbErr>(if is_integer {
-            CounterValue::Integer(row.try_get::<Option<i64>>("", column)?.unwrap_or_default())
-        } else {
-            CounterValue::Real(row.try_get::<Option<f64>>("", column)?.unwrap_or_default())
-        })
-    })?)
-}
-
 /// Which rollup rows a query reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Grain {
@@ -333,37 +303,137 @@ enum Rollups {
     Sources,
 }
 
-impl Rollups {
+/// Which counters a query sums. Each summed column costs every row read,
+/// and only touchpoint impact (and the summary through it) shows the
+/// attributed shift.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Measures {
+    /// Every counter but the attributed shift's.
+    Scores,
+    /// Every counter.
+    All,
+}
+
+/// The counters of the attributed shift, which [`Measures::Scores`] leaves
+/// out (read as 0).
+const SHIFT_COUNTERS: [&str; 3] = ["attributed_sum", "attributed_sq_sum", "attributions"];
+
+impl Measures {
+    fn includes(self, column: &str) -> bool {
+        self == Measures::All || !SHIFT_COUNTERS.contains(&column)
+    }
+
+    fn counters(self) -> impl Iterator<Item = (&'static str, bool)> {
+        Counters::COLUMNS
+            .iter()
+            .copied()
+            .filter(move |(column, _)| self.includes(column))
+    }
+}
+
+/// What a report reads from the rollups: which tables, which counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct RollupRead {
+    tables: Rollups,
+    measures: Measures,
+}
+
+impl RollupRead {
+    const TOUCHPOINT_SCORES: RollupRead = RollupRead {
+        tables: Rollups::Touchpoints,
+        measures: Measures::Scores,
+    };
+    const TOUCHPOINT_ALL: RollupRead = RollupRead {
+        tables: Rollups::Touchpoints,
+        measures: Measures::All,
+    };
+    const SOURCE_SCORES: RollupRead = RollupRead {
+        tables: Rollups::Sources,
+        measures: Measures::Scores,
+    };
+
     fn daily(self) -> &'static str {
-        match self {
+        match self.tables {
             Rollups::Touchpoints => "perception_daily",
             Rollups::Sources => "perception_source_daily",
         }
     }
 
     fn monthly(self) -> &'static str {
-        match self {
+        match self.tables {
             Rollups::Touchpoints => "perception_monthly",
             Rollups::Sources => "perception_source_monthly",
         }
     }
 
-    /// The columns the daily and monthly tables share: the keys a report
-    /// groups by, and the counters.
+    /// Built once per combination of tables and measures.
+    fn cached(
+        self,
+        cache: &'static [OnceLock<String>; 4],
+        build: impl FnOnce() -> String,
+    ) -> &'static str {
+        let index = 2 * (self.tables == Rollups::Sources) as usize
+            + (self.measures == Measures::All) as usize;
+        cache[index].get_or_init(build)
+    }
+
+    /// The columns the daily and monthly tables share that the query
+    /// reads: the keys a report groups by, and the counters.
     fn columns(self) -> &'static str {
-        fn list(keys: &[&'static str]) -> String {
+        static COLUMNS: [OnceLock<String>; 4] = [const { OnceLock::new() }; 4];
+        self.cached(&COLUMNS, || {
+            let keys: &[&str] = match self.tables {
+                Rollups::Touchpoints => &["touchpoint_id", "month"],
+                Rollups::Sources => &["touchpoint_id", "month", "source"],
+            };
             keys.iter()
                 .copied()
-                .chain(Counters::COLUMNS.iter().map(|(column, _)| *column))
+                .chain(self.measures.counters().map(|(column, _)| column))
                 .collect::<Vec<_>>()
                 .join(", ")
-        }
-        static TOUCHPOINTS: OnceLock<String> = OnceLock::new();
-        static SOURCES: OnceLock<String> = OnceLock::new();
-        match self {
-            Rollups::Touchpoints => TOUCHPOINTS.get_or_init(|| list(&["touchpoint_id", "month"])),
-            Rollups::Sources => SOURCES.get_or_init(|| list(&["touchpoint_id", "month", "source"])),
-        }
+        })
+    }
+
+    /// The summed counters, as `SELECT` expressions. The casts keep integer
+    /// sums integers on PostgreSQL (`SUM(bigint)` is numeric).
+    fn sums(self) -> &'static str {
+        static SUMS: [OnceLock<String>; 4] = [const { OnceLock::new() }; 4];
+        self.cached(&SUMS, || {
+            self.measures
+                .counters()
+                .map(|(column, is_integer)| {
+                    if is_integer {
+                        format!("CAST(SUM(pd.{column}) AS BIGINT) AS {column}")
+                    } else {
+                        format!("SUM(pd.{column}) AS {column}")
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+    }
+
+    /// The counters of a row of [`Self::sums`]: a sum over no rows is null,
+    /// read as 0, and so is a counter the query does not read.
+    fn counters_of(self, row: &QueryResult) -> DomainResult<Counters> {
+        Ok(Counters::read(|column, is_integer| {
+            let read = self.measures.includes(column);
+            Ok::<_, sea_orm::DbErr>(if is_integer {
+                let value = if read {
+                    row.try_get::<Option<i64>>("", column)?
+                } else {
+                    None
+                };
+                CounterValue::Integer(value.unwrap_or_default())
+            } else {
+                let value = if read {
+                    row.try_get::<Option<f64>>("", column)?
+                } else {
+                    None
+                };
+                CounterValue::Real(value.unwrap_or_default())
+            })
+        })?)
     }
 }
 
@@ -371,7 +441,7 @@ impl Rollups {
 /// more conditions may follow with ` AND`.
 fn from_rollups(
     sql: &mut Sql,
-    rollups: Rollups,
+    rollups: RollupRead,
     organization_id: i64,
     window: &Window,
     grain: Grain,
@@ -435,24 +505,26 @@ fn from_rollups(
     }
 }
 
-/// The counters of every encounter in the window.
+/// The counters of every encounter in the window, but the attributed
+/// shift's.
 pub async fn totals(
     db: &impl ConnectionTrait,
     organization_id: i64,
     window: &Window,
 ) -> DomainResult<Counters> {
     let mut sql = Sql::new(db);
-    sql.push("SELECT ").push(sums());
+    let read = RollupRead::TOUCHPOINT_SCORES;
+    sql.push("SELECT ").push(read.sums());
     from_rollups(
         &mut sql,
-        Rollups::Touchpoints,
+        read,
         organization_id,
         window,
         Grain::Months,
         false,
     );
     match sql.all(db).await?.first() {
-        Some(row) => counters_of(row),
+        Some(row) => read.counters_of(row),
         None => Ok(Counters::default()),
     }
 }
@@ -511,6 +583,20 @@ mod tests {
         assert_eq!(four.adjusted_nps, None);
         assert_eq!(four.mean_attributed_shift_interval, None);
         assert_eq!(four.mean_attributed_shift_p_value, None);
+    }
+
+    #[test]
+    fn the_shift_counters_are_counters() {
+        for column in SHIFT_COUNTERS {
+            assert!(
+                Counters::COLUMNS.iter().any(|(c, _)| *c == column),
+                "{column}"
+            );
+        }
+        assert_eq!(
+            Measures::Scores.counters().count(),
+            Counters::COLUMNS.len() - 3
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 use entity::enums::{Channel, Kind, Stage};
 use sea_orm::{ActiveEnum, ConnectionTrait, Iterable};
 
-use super::{counters_of, from_rollups, sums, Figures, Grain, MinGroupSize, Rollups, Window};
+use super::{from_rollups, Figures, Grain, MinGroupSize, RollupRead, Window};
 use crate::db::sql::Sql;
 use crate::domain::{
     analytics::perception::{date_of_day, month_of, month_start, week_of, Counters},
@@ -257,7 +257,7 @@ impl<'a> TrendQuery<'a> {
     fn rows(&self, sql: &mut Sql) {
         from_rollups(
             sql,
-            Rollups::Touchpoints,
+            RollupRead::TOUCHPOINT_SCORES,
             self.organization_id,
             self.window,
             self.grain,
@@ -297,7 +297,7 @@ impl<'a> TrendQuery<'a> {
             .push(" AS bucket, ")
             .push(self.group_column.unwrap_or("'all'"))
             .push(" AS grp, ")
-            .push(sums());
+            .push(RollupRead::TOUCHPOINT_SCORES.sums());
         self.rows(&mut sql);
         sql.push(" GROUP BY ").push(self.bucket.column());
         if let Some(column) = self.group_column {
@@ -307,9 +307,10 @@ impl<'a> TrendQuery<'a> {
         for row in sql.all(db).await? {
             let bucket_number: i32 = row.try_get("", "bucket")?;
             let group: String = row.try_get("", "grp")?;
-            data.entry(group)
-                .or_default()
-                .insert(bucket_number, counters_of(&row)?);
+            data.entry(group).or_default().insert(
+                bucket_number,
+                RollupRead::TOUCHPOINT_SCORES.counters_of(&row)?,
+            );
         }
         Ok(data)
     }

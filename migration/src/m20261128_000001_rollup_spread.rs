@@ -227,16 +227,24 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("idx_perception_source_daily_day")
-                    .table(PerceptionSourceDaily::Table)
-                    .col(PerceptionSourceDaily::OrganizationId)
-                    .col(PerceptionSourceDaily::Day)
-                    .to_owned(),
-            )
-            .await?;
+        // Covering for the gap report, which reads the score counters only.
+        let mut by_day = Index::create();
+        by_day
+            .name("idx_perception_source_daily_day")
+            .table(PerceptionSourceDaily::Table);
+        for column in [
+            PerceptionSourceDaily::OrganizationId,
+            PerceptionSourceDaily::Day,
+            PerceptionSourceDaily::TouchpointId,
+            PerceptionSourceDaily::Source,
+            PerceptionSourceDaily::Month,
+        ] {
+            by_day.col(column);
+        }
+        for name in COUNTERS.iter().filter(|name| !name.starts_with("attribut")) {
+            by_day.col(Alias::new(*name));
+        }
+        manager.create_index(by_day).await?;
 
         manager
             .create_table(with_counters_and_timestamps(

@@ -188,23 +188,7 @@ REPORTER_TOKEN=$("$TT_BIN" key create --org demo --role reporter --name "Monthly
 RUST_LOG=${RUST_LOG:-warn} "$TT_BIN" serve --bind "127.0.0.1:$PORT" >"$WORK/service.log" 2>&1 &
 SERVICE=$!
 API=http://127.0.0.1:$PORT
-"$PY" - "$API/healthz" "$SERVICE" <<'EOF' || { cat "$WORK/service.log"; die "the service did not become ready"; }
-import os, sys, time, urllib.request
-url, pid = sys.argv[1], int(sys.argv[2])
-for _ in range(300):  # at most 30 s
-    try:
-        with urllib.request.urlopen(url, timeout=1) as r:
-            if r.status == 200:
-                sys.exit(0)
-    except OSError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        sys.exit("the service exited")
-    time.sleep(0.1)
-sys.exit(f"{url} did not answer 200 within 30 s")
-EOF
+"$PY" scripts/wait_ready.py "$API/healthz" "$SERVICE" || { cat "$WORK/service.log"; die "the service did not become ready"; }
 echo "service on $API"
 
 step "pytest clients/python/tests (generated client)"

@@ -60,7 +60,8 @@ pub enum TrendGroupBy {
 pub enum TrendComparison {
     /// No test: the change fields are `null`.
     None,
-    /// Each point's cNPS against the bucket before it in the same series.
+    /// Each point's cNPS against the calendar bucket before it in the same
+    /// series; the first point's against the bucket before the window.
     PreviousBucket,
 }
 
@@ -112,9 +113,10 @@ pub struct TrendPoint {
     /// The upper end of that interval.
     pub cnps_high: Nullable<f64>,
     /// With `compare_to=previous_bucket`: the two-sided p-value of the z
-    /// test of this point's cNPS against the point before it (adjusted-Wald
-    /// figures); `null` for the first point, without the comparison, or
-    /// when either point has no `cnps`.
+    /// test of this point's cNPS against the calendar bucket before it
+    /// (adjusted-Wald figures; for the first point, the whole bucket before
+    /// the window, read for the purpose); `null` without the comparison, or
+    /// when either bucket has no cNPS shown.
     pub cnps_change_p_value: Nullable<f64>,
     /// `cnps_change_p_value < 0.05`; `null` when the p-value is.
     pub cnps_change_significant: Nullable<bool>,

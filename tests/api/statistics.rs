@@ -232,7 +232,8 @@ async fn only_significant_changes_and_touchpoints_are_flagged() {
     let compared = compared.assert_status(200);
     assert_eq!(compared["compare_to"], "previous_bucket");
     let points = compared["series"][0]["points"].as_array().unwrap();
-    // October has no month before it in the answer; December has no cNPS.
+    // September, the month before October, has no scores; December has no
+    // cNPS.
     assert!(points[0]["cnps_change_p_value"].is_null());
     // October's 20 passives against November's 44 scores: the summary's test.
     assert_eq!(points[1]["cnps_change_significant"], true);
@@ -240,6 +241,33 @@ async fn only_significant_changes_and_touchpoints_are_flagged() {
     assert!((p - 0.000_634_389).abs() < 1e-9, "p = {p}");
     assert!(points[2]["cnps_change_p_value"].is_null());
     assert!(points[2]["cnps_change_significant"].is_null());
+    // A window that starts in November tests its first point against
+    // October all the same, read for the purpose, and by week too.
+    let november = app
+        .get(
+            &format!("{TREND}?from=2026-11-01&to=2026-12-01&compare_to=previous_bucket"),
+            &app.reporter,
+        )
+        .await;
+    let first = &november.assert_status(200)["series"][0]["points"][0];
+    assert_eq!(first["bucket_start"], "2026-11-01");
+    let p = first["cnps_change_p_value"].as_f64().unwrap();
+    assert!((p - 0.000_634_389).abs() < 1e-9, "p = {p}");
+    // The week of Monday 2026-11-09 holds the interview's 20 promoters; the
+    // week before it, from Monday 2026-11-02, 3 promoters and 11 detractors
+    // of 14 (the offer-call pairs and the rejections): z = 6.093.
+    let weeks = app
+        .get(
+            &format!(
+                "{TREND}?from=2026-11-10&to=2026-11-16&bucket=week&compare_to=previous_bucket"
+            ),
+            &app.reporter,
+        )
+        .await;
+    let week = &weeks.assert_status(200)["series"][0]["points"][0];
+    assert_eq!(week["bucket_start"], "2026-11-09");
+    let p = week["cnps_change_p_value"].as_f64().unwrap();
+    assert!((p - 1.106_223e-9).abs() < 1e-14, "p = {p}");
 }
 
 /// Ten candidates, each observed by a recruiter (9 9 10 8 9 10 9 8 9 10)

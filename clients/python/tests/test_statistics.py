@@ -475,8 +475,19 @@ def test_perception_trend_monthly_by_kind(stats_admin, dataset, min_group_size):
         assert trend.compare_to == TrendComparison.PREVIOUS_BUCKET
         assert [s.group for s in trend.series] == [k.value for k in Kind]
         for series in trend.series:
-            previous = None
-            for index, point in enumerate(series.points):
+            # The first point is tested against the whole month before the
+            # window's first month.
+            first = series.points[0].bucket_start
+            month_before = (date(first.year - (first.month == 1), (first.month - 2) % 12 + 1, 1), first)
+            before = [
+                r.score
+                for r in rows
+                if in_window(r, month_before)
+                and r.score is not None
+                and touchpoints[r.touchpoint].kind.value == series.group
+            ]
+            previous = AdjustedNps.of(before) if shown(before, min_group_size) else None
+            for point in series.points:
                 start = point.bucket_start
                 end = date(start.year + start.month // 12, start.month % 12 + 1, 1)
                 bucket = (max(start, window[0]), min(end, window[1]))
@@ -487,7 +498,7 @@ def test_perception_trend_monthly_by_kind(stats_admin, dataset, min_group_size):
                 check.equal(f"{what} encounters", point.encounters, len(members))
                 scores = [r.score for r in members if r.score is not None]
                 adjusted = score_figures(check, what, point, scores, min_group_size)
-                p = AdjustedNps.change_p_value(previous, adjusted) if index and previous and adjusted else None
+                p = AdjustedNps.change_p_value(previous, adjusted) if previous and adjusted else None
                 check.p_value(f"{what} cnps_change_p_value", point.cnps_change_p_value, p)
                 check.decision(
                     f"{what} cnps_change_significant",

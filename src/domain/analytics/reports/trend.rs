@@ -58,6 +58,14 @@ impl Bucket {
         }
     }
 
+    fn previous(self, bucket: i32) -> i32 {
+        match self {
+            Bucket::Day => bucket - 1,
+            Bucket::Week => bucket - 7,
+            Bucket::Month => bucket - 1,
+        }
+    }
+
     fn start_date(self, bucket: i32) -> NaiveDate {
         match self {
             Bucket::Day | Bucket::Week => date_of_day(bucket),
@@ -99,8 +107,9 @@ pub struct TrendPoint {
     pub bucket_start: NaiveDate,
     pub figures: Figures,
     /// With [`Comparison::PreviousBucket`]: the two-sided p-value of the z
-    /// test of this bucket's cNPS against the bucket before it in the same
-    /// series; `None` for the first bucket, or when either shows no cNPS.
+    /// test of this bucket's cNPS against the calendar bucket before it in
+    /// the same series (for the first point, the whole bucket before the
+    /// window's first); `None` when either shows no cNPS.
     pub cnps_change_p_value: Option<f64>,
 }
 
@@ -192,11 +201,41 @@ pub async fn trend(
     let groups = fixed_groups(grouping, filter).unwrap_or_else(|| touchpoint_groups(&data));
     let mut series = series_of(groups, data, &buckets(bucket, window), bucket, min);
     if comparison == Comparison::PreviousBucket {
+        let mut before = bucket_before(db, &query, window).await?;
         for one in &mut series {
-            compare_to_previous_bucket(&mut one.points);
+            let first = before
+                .remove(&one.group)
+                .and_then(|counters| Figures::new(&counters, min).adjusted_nps);
+            compare_to_previous_bucket(&mut one.points, first);
         }
     }
     Ok(series)
+}
+
+/// The counters of each group in the whole calendar bucket before the
+/// window's first bucket; none when that bucket starts before the first
+/// date a report may read.
+async fn bucket_before(
+    db: &impl ConnectionTrait,
+    query: &TrendQuery<'_>,
+    window: &Window,
+) -> DomainResult<HashMap<String, Counters>> {
+    let bucket = query.bucket;
+    let first = bucket.of(window.from_day());
+    let previous = bucket.previous(first);
+    let Ok(before) = Window::new(bucket.start_date(previous), bucket.start_date(first)) else {
+        return Ok(HashMap::new());
+    };
+    let query = TrendQuery {
+        window: &before,
+        ..*query
+    };
+    Ok(query
+        .counters(db)
+        .await?
+        .into_iter()
+        .filter_map(|(group, mut by_bucket)| Some((group, by_bucket.remove(&previous)?)))
+        .collect())
 }
 
 /// The counters of each group in each bucket, before suppression.
@@ -360,14 +399,16 @@ fn series_of(
         .collect()
 }
 
-/// Tests each point's cNPS against the point before it.
-fn compare_to_previous_bucket(points: &mut [TrendPoint]) {
-    for index in 1..points.len() {
-        let before = points[index - 1].figures.adjusted_nps;
-        let point = &mut points[index];
+/// Tests each point's cNPS against the point before it, and the first
+/// against `first_before` (the bucket before the window's first).
+fn compare_to_previous_bucket(points: &mut [TrendPoint], first_before: Option<AdjustedNps>) {
+    let mut before = first_before;
+    for point in points {
+        let now = point.figures.adjusted_nps;
         point.cnps_change_p_value = before
-            .zip(point.figures.adjusted_nps)
+            .zip(now)
             .map(|(before, now)| AdjustedNps::change_p_value(&before, &now));
+        before = now;
     }
 }
 

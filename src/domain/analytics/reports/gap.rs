@@ -9,7 +9,8 @@ use entity::enums::{Kind, Source, Stage};
 use sea_orm::{ActiveEnum, ConnectionTrait, Iterable};
 
 use super::{
-    from_rollups, impact::MAX_TOUCHPOINTS, Figures, Grain, MinGroupSize, RollupRead, Window,
+    from_rollups, impact::check_touchpoints_met, touchpoint_ids_in_order, vocabulary, Figures,
+    Grain, MinGroupSize, RollupRead, Window,
 };
 use crate::db::sql::Sql;
 use crate::domain::{
@@ -43,8 +44,8 @@ impl GapGrouping {
     fn fixed_groups(self) -> Option<Vec<String>> {
         match self {
             GapGrouping::None => Some(vec!["all".to_owned()]),
-            GapGrouping::Kind => Some(Kind::iter().map(|k| k.to_value()).collect()),
-            GapGrouping::Stage => Some(Stage::iter().map(|s| s.to_value()).collect()),
+            GapGrouping::Kind => Some(vocabulary::<Kind>()),
+            GapGrouping::Stage => Some(vocabulary::<Stage>()),
             GapGrouping::Touchpoint => None,
         }
     }
@@ -106,7 +107,10 @@ pub async fn perception_gap(
     }
     let groups = match grouping.fixed_groups() {
         Some(groups) => groups,
-        None => touchpoint_groups(&data)?,
+        None => {
+            check_touchpoints_met(data.len(), "choose a shorter window or another group_by")?;
+            touchpoint_ids_in_order(data.keys())
+        }
     };
     let min = MinGroupSize::of(db, organization_id).await?;
     Ok(groups
@@ -116,26 +120,6 @@ pub async fn perception_gap(
             gap_group(group, &mut counters, min)
         })
         .collect())
-}
-
-/// The touchpoints with encounters in the window, in numeric order; more
-/// than a report reads are refused.
-fn touchpoint_groups(
-    data: &BTreeMap<String, HashMap<Source, Counters>>,
-) -> DomainResult<Vec<String>> {
-    if data.len() > MAX_TOUCHPOINTS {
-        return Err(DomainError::invalid(
-            "from",
-            format!(
-                "{} touchpoints were met in the window, more than the {MAX_TOUCHPOINTS} a \
-                 report reads; choose a shorter window or another group_by",
-                data.len()
-            ),
-        ));
-    }
-    let mut ids: Vec<i64> = data.keys().filter_map(|g| g.parse().ok()).collect();
-    ids.sort_unstable();
-    Ok(ids.into_iter().map(|id| id.to_string()).collect())
 }
 
 fn gap_group(

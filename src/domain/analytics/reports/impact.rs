@@ -47,6 +47,21 @@ pub async fn touchpoint_impact(
     Ok(impact_rows(rows, min))
 }
 
+/// Refuses a report of more than [`MAX_TOUCHPOINTS`] touchpoints met in
+/// its window, naming `from`; `advice` says what else narrows it.
+pub(super) fn check_touchpoints_met(met: usize, advice: &str) -> DomainResult<()> {
+    if met <= MAX_TOUCHPOINTS {
+        return Ok(());
+    }
+    Err(DomainError::invalid(
+        "from",
+        format!(
+            "{met} touchpoints were met in the window, more than the {MAX_TOUCHPOINTS} a \
+             report reads; {advice}"
+        ),
+    ))
+}
+
 /// One touchpoint's counters in a window, before suppression.
 pub(super) struct TouchpointCounters {
     touchpoint: touchpoint::Model,
@@ -82,16 +97,7 @@ pub(super) async fn touchpoint_counters(
         }
     }
     // Refused before the touchpoints and their candidates' bitmaps are read.
-    if counters.len() > MAX_TOUCHPOINTS {
-        return Err(DomainError::invalid(
-            "from",
-            format!(
-                "{} touchpoints were met in the window, more than the {MAX_TOUCHPOINTS} a \
-                 report reads; choose a shorter window",
-                counters.len()
-            ),
-        ));
-    }
+    check_touchpoints_met(counters.len(), "choose a shorter window")?;
     let touchpoints = touchpoint::Entity::find()
         .filter(touchpoint::Column::OrganizationId.eq(organization_id))
         .filter(touchpoint::Column::Id.is_in(counters.keys().copied()))

@@ -24,7 +24,7 @@ pub mod trend;
 use std::sync::OnceLock;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use sea_orm::{ConnectionTrait, QueryResult};
+use sea_orm::{ActiveEnum, ConnectionTrait, Iterable, QueryResult};
 
 use crate::db::sql::Sql;
 use crate::domain::{
@@ -176,6 +176,20 @@ pub const SCORE_RANGE: (f64, f64) = (0.0, 10.0);
 /// The range a shift (the difference of two scores, or a share of one) can
 /// take.
 pub const SHIFT_RANGE: (f64, f64) = (-10.0, 10.0);
+
+/// Every value of a vocabulary (kind, stage...), in its order: the groups a
+/// report shows even where they have no data.
+fn vocabulary<E: ActiveEnum<Value = String> + Iterable>() -> Vec<String> {
+    E::iter().map(|value| value.to_value()).collect()
+}
+
+/// The groups of a report by touchpoint: the touchpoint ids among `groups`
+/// (the groups with data), in numeric order.
+fn touchpoint_ids_in_order<'a>(groups: impl Iterator<Item = &'a String>) -> Vec<String> {
+    let mut ids: Vec<i64> = groups.filter_map(|g| g.parse().ok()).collect();
+    ids.sort_unstable();
+    ids.into_iter().map(|id| id.to_string()).collect()
+}
 
 // ---------------------------------------------------------------------------
 // Small-group suppression

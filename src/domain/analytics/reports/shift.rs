@@ -7,11 +7,9 @@ use entity::{
     enums::{Kind, Stage},
     touchpoint,
 };
-use sea_orm::{
-    ActiveEnum, ColumnTrait, ConnectionTrait, EntityTrait, Iterable, QueryFilter, QueryResult,
-};
+use sea_orm::{ActiveEnum, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryResult};
 
-use super::{MinGroupSize, Window, SHIFT_RANGE};
+use super::{vocabulary, MinGroupSize, Window, SHIFT_RANGE};
 use crate::db::sql::Sql;
 use crate::domain::{
     analytics::statistics::{Interval, Moments},
@@ -211,8 +209,8 @@ async fn touchpoint_groups(
 fn group_names(grouping: ShiftGrouping) -> Vec<String> {
     match grouping {
         ShiftGrouping::None => vec!["all".to_owned()],
-        ShiftGrouping::Kind => Kind::iter().map(|k| k.to_value()).collect(),
-        ShiftGrouping::Stage => Stage::iter().map(|s| s.to_value()).collect(),
+        ShiftGrouping::Kind => vocabulary::<Kind>(),
+        ShiftGrouping::Stage => vocabulary::<Stage>(),
     }
 }
 

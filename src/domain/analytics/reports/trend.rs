@@ -8,7 +8,9 @@ use chrono::NaiveDate;
 use entity::enums::{Channel, Kind, Stage};
 use sea_orm::{ActiveEnum, ConnectionTrait, Iterable};
 
-use super::{from_rollups, Figures, Grain, MinGroupSize, RollupRead, Window};
+use super::{
+    from_rollups, touchpoint_ids_in_order, Figures, Grain, MinGroupSize, RollupRead, Window,
+};
 use crate::db::sql::Sql;
 use crate::domain::{
     analytics::perception::{date_of_day, month_of, month_start, week_of, Counters},
@@ -198,7 +200,8 @@ pub async fn trend(
 
     let min = MinGroupSize::of(db, organization_id).await?;
     let data = query.counters(db).await?;
-    let groups = fixed_groups(grouping, filter).unwrap_or_else(|| touchpoint_groups(&data));
+    let groups =
+        fixed_groups(grouping, filter).unwrap_or_else(|| touchpoint_ids_in_order(data.keys()));
     let mut series = series_of(groups, data, &buckets(bucket, window), bucket, min);
     if comparison == Comparison::PreviousBucket {
         let mut before = bucket_before(db, &query, window).await?;
@@ -353,14 +356,6 @@ impl<'a> TrendQuery<'a> {
         }
         Ok(data)
     }
-}
-
-/// The groups of a trend by touchpoint: the touchpoint ids with data, in
-/// numeric order.
-fn touchpoint_groups(data: &TrendData) -> Vec<String> {
-    let mut ids: Vec<i64> = data.keys().filter_map(|g| g.parse().ok()).collect();
-    ids.sort_unstable();
-    ids.into_iter().map(|id| id.to_string()).collect()
 }
 
 /// The numbers of every bucket the window touches, in order.

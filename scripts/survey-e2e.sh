@@ -29,7 +29,7 @@
 # script does not build it). The Python tools come from clients.sh's venv
 # (target/clients-venv, CLIENTS_VENV to change it; created from
 # clients/python/requirements.txt when missing), the npm ones from
-# clients/typescript (npm ci when missing). About half a minute.
+# clients/typescript (npm ci when missing). About 15 s.
 set -euo pipefail
 CALLER=$PWD
 cd "$(dirname "$0")/.."

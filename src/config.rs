@@ -46,6 +46,8 @@ pub struct GlobalArgs {
     pub retention: RetentionArgs,
     #[command(flatten)]
     pub server: ServerArgs,
+    #[command(flatten)]
+    pub surveys: SurveyArgs,
     /// Log line format. Log levels come from `RUST_LOG` (default `info`).
     #[arg(
         long,
@@ -208,6 +210,50 @@ impl From<&ServerArgs> for ServerSettings {
     }
 }
 
+/// Candidate surveys: their links, their e-mail, their pages' rate limit.
+#[derive(Args, Debug, Clone)]
+pub struct SurveyArgs {
+    /// The address candidates reach this service at, which survey links
+    /// start with (e.g. `https://careers-feedback.example.com`). Default:
+    /// `http://` and the bound address, right only for local use.
+    #[arg(long, env = "PUBLIC_URL", global = true, value_parser = parse_public_url)]
+    pub public_url: Option<String>,
+    /// The SMTP server invitations are e-mailed through:
+    /// `smtps://user:pass@host:465` (TLS), `smtp://user:pass@host:587?tls=required`
+    /// (STARTTLS) or `smtp://host:25` (plain, for a local relay). Without it,
+    /// nothing is e-mailed and the API returns the link for another tool to send.
+    #[arg(long, env = "SMTP_URL", global = true)]
+    pub smtp_url: Option<String>,
+    /// The sender of invitation e-mails, e.g. `Acme Careers <surveys@acme.example>`.
+    #[arg(long, env = "SMTP_FROM", global = true)]
+    pub smtp_from: Option<String>,
+    /// Requests per minute one client address (an IPv6 /64) may make to
+    /// the survey pages (`/s/...`) on average; beyond, 429 (0: no limit).
+    #[arg(
+        long,
+        env = "SURVEY_RATE_PER_MINUTE",
+        default_value_t = 30.0,
+        global = true
+    )]
+    pub survey_rate_per_minute: f64,
+    /// Survey page requests a client address may make at once.
+    #[arg(long, env = "SURVEY_RATE_BURST", default_value_t = 20.0, global = true)]
+    pub survey_rate_burst: f64,
+}
+
+/// A public URL: `http` or `https`, with a host, without a query or a
+/// fragment; kept without its trailing `/`.
+fn parse_public_url(value: &str) -> Result<String, String> {
+    let url = url::Url::parse(value).map_err(|err| err.to_string())?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err("an http:// or https:// URL with a host".into());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("no query or fragment".into());
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
 /// How long candidate data is kept.
 #[derive(Args, Debug, Clone)]
 pub struct RetentionArgs {
@@ -349,6 +395,42 @@ pub struct Settings {
     pub retention: Option<RetentionPolicy>,
     /// Connection timeouts and cap.
     pub server: ServerSettings,
+    /// Survey links, e-mail and pages.
+    pub surveys: SurveySettings,
+}
+
+/// Survey links, e-mail and pages.
+#[derive(Debug, Clone)]
+pub struct SurveySettings {
+    /// What survey links start with; `None`: `http://` and the bound address.
+    pub public_url: Option<String>,
+    /// `None`: invitations are not e-mailed.
+    pub smtp: Option<SmtpSettings>,
+    /// Requests to the survey pages per client address; `None`: no limit.
+    pub page_rate: Option<RateLimit>,
+}
+
+impl Default for SurveySettings {
+    /// As the command line's defaults.
+    fn default() -> Self {
+        SurveySettings {
+            public_url: None,
+            smtp: None,
+            page_rate: Some(RateLimit {
+                per_second: 0.5,
+                burst: 20.0,
+            }),
+        }
+    }
+}
+
+/// Where invitation e-mails go out.
+#[derive(Debug, Clone)]
+pub struct SmtpSettings {
+    /// The SMTP server's URL (it may hold a password: never logged).
+    pub url: String,
+    /// The sender.
+    pub from: String,
 }
 
 /// How much a request and a key may ask.
@@ -409,6 +491,26 @@ impl From<&GlobalArgs> for Settings {
                 interval: Duration::from_secs(args.retention.retention_interval_seconds),
             }),
             server: ServerSettings::from(&args.server),
+            surveys: SurveySettings::from(&args.surveys),
+        }
+    }
+}
+
+impl From<&SurveyArgs> for SurveySettings {
+    fn from(args: &SurveyArgs) -> Self {
+        SurveySettings {
+            public_url: args.public_url.clone(),
+            smtp: args.smtp_url.as_ref().map(|url| SmtpSettings {
+                url: url.clone(),
+                from: args
+                    .smtp_from
+                    .clone()
+                    .unwrap_or_else(|| "touchpoint-tracker <surveys@localhost>".to_owned()),
+            }),
+            page_rate: (args.survey_rate_per_minute > 0.0).then(|| RateLimit {
+                per_second: args.survey_rate_per_minute / 60.0,
+                burst: args.survey_rate_burst.max(1.0),
+            }),
         }
     }
 }

@@ -8,9 +8,9 @@ use tokio::{net::TcpListener, task::JoinHandle};
 
 use crate::{
     api::{self, health::Worker},
-    config::{Limits, RetentionPolicy, Settings},
+    config::{Limits, RetentionPolicy, Settings, SurveySettings},
     db,
-    domain::{analytics, idempotency, organizations, privacy::retention},
+    domain::{analytics, idempotency, organizations, privacy::retention, surveys::mail::Mailer},
     server::{self, ServerSettings},
 };
 
@@ -28,12 +28,17 @@ pub struct Application {
     limits: Limits,
     retention: Option<RetentionPolicy>,
     server: ServerSettings,
+    surveys: SurveySettings,
 }
 
 impl Application {
     /// Connects, migrates and binds; the server starts with
     /// [`Application::run_until`].
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        // A wrong SMTP_URL or SMTP_FROM stops the start, before anything.
+        if let Some(smtp) = &settings.surveys.smtp {
+            Mailer::new(smtp, "http://localhost")?;
+        }
         let pool = db::connect(&settings.database).await?;
         migrate(&pool).await?;
         let database = db::Database::open(&settings.database, pool).await?;
@@ -63,6 +68,7 @@ impl Application {
             limits: settings.limits.clone(),
             retention: settings.retention,
             server: settings.server,
+            surveys: settings.surveys.clone(),
         })
     }
 
@@ -108,7 +114,35 @@ impl Application {
         if let Some(retention) = &retention {
             workers.push(watch("retention job", retention));
         }
-        let service = api::routes(self.database.clone(), &self.limits, workers);
+        let public_url = self
+            .surveys
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.address));
+        let mailer = match &self.surveys.smtp {
+            Some(smtp) => match Mailer::new(smtp, &public_url) {
+                Ok(mailer) => Some(mailer),
+                Err(err) => {
+                    // Checked at build time already: cannot happen here.
+                    tracing::error!(error = %err, "survey e-mail is off");
+                    None
+                }
+            },
+            None => None,
+        };
+        let sender = mailer.clone().map(|mailer| {
+            tracing::info!("survey invitations are e-mailed (SMTP_URL is set)");
+            tokio::spawn(mailer.run(db.clone()))
+        });
+        if let Some(sender) = &sender {
+            workers.push(watch("survey e-mail sender", sender));
+        }
+        let wiring = api::SurveyWiring {
+            public_url,
+            mailer,
+            page_rate: self.surveys.page_rate,
+        };
+        let service = api::routes(self.database.clone(), &self.limits, wiring, workers);
         let metrics = self.metrics.map(|(listener, address)| {
             tracing::info!(address = %address, "serving metrics at /metrics");
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -136,6 +170,11 @@ impl Application {
             let _ = serving.await;
         }
         purge.abort();
+        if let Some(sender) = sender {
+            // Each message is claimed, sent and recorded on its own: a
+            // message cut off here is claimed again after its lease.
+            sender.abort();
+        }
         if let Some(retention) = retention {
             // Each erasure is one transaction: stopping between them is safe.
             retention.abort();

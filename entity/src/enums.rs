@@ -111,6 +111,8 @@ pub enum AuditResource {
     ApiKey,
     #[sea_orm(string_value = "organization")]
     Organization,
+    #[sea_orm(string_value = "survey_invitation")]
+    SurveyInvitation,
 }
 
 /// The kind of change an audit event records.
@@ -129,4 +131,25 @@ pub enum AuditAction {
     Erase,
     #[sea_orm(string_value = "revoke")]
     Revoke,
+}
+
+/// The language of a survey invitation: its page and its e-mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(8))")]
+pub enum SurveyLocale {
+    #[sea_orm(string_value = "vi")]
+    Vi,
+    #[sea_orm(string_value = "en")]
+    En,
+}
+
+/// Whether a survey answer is the candidate's encounter (`confidential`) or
+/// kept apart from them (`anonymous`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum SurveyMode {
+    #[sea_orm(string_value = "confidential")]
+    Confidential,
+    #[sea_orm(string_value = "anonymous")]
+    Anonymous,
 }

@@ -1,6 +1,7 @@
 //! sea-orm entities of touchpoint-tracker. Nothing here knows about HTTP: the
 //! API layer has its own request and response types with `From` conversions.
 
+pub mod anonymous_answer;
 pub mod api_key;
 pub mod audit_event;
 pub mod candidate;
@@ -13,5 +14,7 @@ pub mod perception_daily;
 pub mod perception_monthly;
 pub mod perception_source_daily;
 pub mod perception_source_monthly;
+pub mod survey_email_queue;
+pub mod survey_invitation;
 pub mod touchpoint;
 pub mod touchpoint_reach;

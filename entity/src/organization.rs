@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::enums::SurveyLocale;
+
 /// An employer: the tenant every other row belongs to.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "organizations")]
@@ -19,6 +21,13 @@ pub struct Model {
     /// scored encounters than this hides the figures that could reveal a
     /// candidate's score. 0 (the default) turns it off.
     pub min_group_size: i32,
+    /// No new survey invitation for a candidate invited more recently than
+    /// this many days.
+    pub survey_cooldown_days: i32,
+    /// The language of invitations that name none.
+    pub survey_locale: SurveyLocale,
+    /// Linked from every survey page's privacy notice.
+    pub privacy_notice_url: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

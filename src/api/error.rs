@@ -39,6 +39,11 @@ pub enum ErrorCode {
     /// The API key cannot be revoked: it is the caller's own key, or the
     /// organization's last active admin key.
     KeyStillNeeded,
+    /// The candidate was invited to a survey within the organization's
+    /// `survey_cooldown_days`; the message names the earlier invitation.
+    SurveyCooldown,
+    /// The survey invitation is answered and can no longer change.
+    InvitationClosed,
     /// The request body is larger than the server accepts.
     PayloadTooLarge,
     /// The client stopped sending the request body (nothing for
@@ -69,7 +74,9 @@ impl ErrorCode {
             ErrorCode::AlreadyExists
             | ErrorCode::TouchpointArchived
             | ErrorCode::CandidateErased
-            | ErrorCode::KeyStillNeeded => StatusCode::CONFLICT,
+            | ErrorCode::KeyStillNeeded
+            | ErrorCode::SurveyCooldown
+            | ErrorCode::InvitationClosed => StatusCode::CONFLICT,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -146,7 +153,8 @@ pub enum ApiError {
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
     /// The request conflicts with the current state (duplicate name or
-    /// external_ref, archived touchpoint, erased candidate).
+    /// external_ref, archived touchpoint, erased candidate, survey
+    /// cool-down, answered invitation).
     #[oai(status = 409)]
     Conflict(Json<ErrorBody>),
     /// The client stopped sending the request body; the connection is closed.
@@ -304,6 +312,12 @@ impl From<DomainError> for ApiError {
             }
             DomainError::KeyStillNeeded(message) => {
                 ApiError::new(ErrorCode::KeyStillNeeded, message, Some("id".to_owned()))
+            }
+            DomainError::SurveyCooldown { field, message } => {
+                ApiError::new(ErrorCode::SurveyCooldown, message, Some(field.to_owned()))
+            }
+            DomainError::InvitationClosed(message) => {
+                ApiError::new(ErrorCode::InvitationClosed, message, Some("id".to_owned()))
             }
             DomainError::Unauthenticated => ApiError::new(
                 ErrorCode::Unauthorized,

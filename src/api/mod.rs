@@ -28,6 +28,8 @@ pub mod request_span;
 pub mod security;
 pub mod streamed_json;
 mod strict_json;
+pub mod survey_page;
+pub mod surveys;
 mod time;
 pub mod touchpoints;
 pub mod vocabulary;
@@ -41,7 +43,9 @@ use poem::{
 use poem_openapi::{ContactObject, LicenseObject, OpenApiService, OperationId, ServerObject, Tags};
 
 use crate::{
-    config::Limits, db::Database, domain::encounters::group_commit::EncounterWriter,
+    config::{Limits, RateLimit},
+    db::Database,
+    domain::{encounters::group_commit::EncounterWriter, surveys::mail::Mailer},
     metrics::Metrics,
 };
 pub use document::NoAuth;
@@ -70,21 +74,33 @@ pub enum ApiTags {
     Reports,
     /// The audit trail: who changed what, and when.
     Audit,
+    /// Candidate pulse surveys: invitations to answer the 0-10 recommend
+    /// question about one touchpoint, on a page this service serves at
+    /// `/s/{token}` (public, rate-limited per client address, Vietnamese or
+    /// English), optionally e-mailed by this service.
+    Surveys,
 }
 
+// Nested tuples: poem-openapi combines tuples of APIs, and `Default` is
+// implemented for tuples of at most 12.
 type Apis = document::Adjusted<(
-    health::HealthApi,
-    touchpoints::TouchpointsApi,
-    candidates::CandidatesApi,
-    candidate_exports::CandidateExportsApi,
-    encounters::EncountersApi,
-    encounter_imports::EncounterImportsApi,
-    journeys::JourneysApi,
-    keys::KeysApi,
-    organization::OrganizationApi,
-    exports::ExportsApi,
-    reports::ReportsApi,
-    audit_events::AuditEventsApi,
+    (
+        health::HealthApi,
+        touchpoints::TouchpointsApi,
+        candidates::CandidatesApi,
+        candidate_exports::CandidateExportsApi,
+        encounters::EncountersApi,
+        encounter_imports::EncounterImportsApi,
+        journeys::JourneysApi,
+    ),
+    (
+        keys::KeysApi,
+        organization::OrganizationApi,
+        exports::ExportsApi,
+        reports::ReportsApi,
+        audit_events::AuditEventsApi,
+        surveys::SurveysApi,
+    ),
 )>;
 
 const DESCRIPTION: &str = "Tracks the touchpoints where candidates meet an employer \
@@ -122,6 +138,14 @@ pub fn openapi_document() -> String {
     document::finish(&openapi_service())
 }
 
+/// What the survey routes need: where links point, the e-mail sender (if
+/// SMTP is configured) and the pages' rate limit per client address.
+pub struct SurveyWiring {
+    pub public_url: String,
+    pub mailer: Option<Mailer>,
+    pub page_rate: Option<RateLimit>,
+}
+
 /// What the service serves: the API on its listener, the metrics on theirs.
 pub struct Service {
     /// Every operation, the documents and `/healthz`.
@@ -135,7 +159,12 @@ pub struct Service {
 /// shape, a span, a log line and metrics per request. Starts the encounter
 /// writer on `database.writer`: call it on the runtime. `/healthz` watches
 /// the writer and `workers`.
-pub fn routes(database: Database, limits: &Limits, mut workers: Vec<Worker>) -> Service {
+pub fn routes(
+    database: Database,
+    limits: &Limits,
+    wiring: SurveyWiring,
+    mut workers: Vec<Worker>,
+) -> Service {
     let Database {
         pool: db,
         writer: writer_db,
@@ -161,7 +190,10 @@ pub fn routes(database: Database, limits: &Limits, mut workers: Vec<Worker>) -> 
     let auth_failure_limiter = limits
         .auth_failures
         .map(|rate| Arc::new(rate_limit::AuthFailureLimiter::new(rate)));
-    let api = Route::new()
+    let page_limiter = wiring
+        .page_rate
+        .map(|rate| Arc::new(survey_page::SurveyPageLimiter(RateLimiter::new(rate))));
+    let api = survey_page::add_routes(Route::new())
         .nest("/", service)
         .nest("/docs", docs)
         .at("/openapi.json", spec)
@@ -172,6 +204,9 @@ pub fn routes(database: Database, limits: &Limits, mut workers: Vec<Worker>) -> 
         .data(Workers::new(workers))
         .data_opt(rate_limiter)
         .data_opt(auth_failure_limiter)
+        .data_opt(page_limiter)
+        .data(surveys::PublicUrl(wiring.public_url))
+        .data(wiring.mailer)
         .catch_all_error(render_error)
         .around(check_documented_path)
         .around(move |next, req| request_span::trace(next, req, metrics.clone()))

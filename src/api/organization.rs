@@ -2,16 +2,18 @@
 
 use chrono::{DateTime, Utc};
 use poem::web::Data;
-use poem_openapi::types::Example;
+use poem_openapi::types::{Example, MaybeUndefined};
 use poem_openapi::{payload::Json, ApiResponse, Object, OpenApi};
 use sea_orm::DatabaseConnection;
 use serde::Deserialize;
 
 use super::{
     error::ApiError,
-    patch::{change, required},
+    nullable::Nullable,
+    patch::{change, nullable_change, required},
     payload::JsonBody,
     security::ApiKeyAuth,
+    vocabulary::SurveyLocale,
     ApiTags,
 };
 use crate::domain::{
@@ -35,6 +37,15 @@ pub struct Organization {
     /// candidates) shows its counts, `suppressed: true` and `null` for the
     /// figures that could reveal a candidate's score. 0 turns it off.
     pub min_group_size: i32,
+    /// No new survey invitation for a candidate invited (and not revoked)
+    /// within this many days; 0 turns the cool-down off.
+    pub survey_cooldown_days: i32,
+    /// The language of survey invitations that name none.
+    pub survey_locale: SurveyLocale,
+    /// The organization's privacy notice, linked from every survey page;
+    /// `null`: the pages link to none.
+    #[oai(validator(max_length = 2000))]
+    pub privacy_notice_url: Nullable<String>,
     /// When the organization was created.
     pub created_at: DateTime<Utc>,
     /// When its name or settings last changed.
@@ -48,6 +59,9 @@ impl From<entity::organization::Model> for Organization {
             slug: model.slug,
             name: model.name,
             min_group_size: model.min_group_size,
+            survey_cooldown_days: model.survey_cooldown_days,
+            survey_locale: model.survey_locale.into(),
+            privacy_notice_url: model.privacy_notice_url.into(),
             created_at: model.created_at,
             updated_at: model.updated_at,
         }
@@ -70,6 +84,21 @@ pub struct UpdateOrganization {
     #[serde(default, deserialize_with = "required")]
     #[oai(skip_serializing_if_is_none)]
     pub min_group_size: Option<i64>,
+    /// Days, 0 (off) to 3650, within which a candidate invited to a survey
+    /// gets no new invitation. Survey tools use 14 to 90.
+    #[oai(validator(minimum(value = "0"), maximum(value = "3650")))]
+    #[serde(default, deserialize_with = "required")]
+    #[oai(skip_serializing_if_is_none)]
+    pub survey_cooldown_days: Option<i64>,
+    /// The default language of survey invitations.
+    #[serde(default, deserialize_with = "required")]
+    #[oai(skip_serializing_if_is_none)]
+    pub survey_locale: Option<SurveyLocale>,
+    /// An absolute http(s) URL, at most 2000 characters; `null` clears it.
+    #[oai(validator(max_length = 2000))]
+    #[serde(default)]
+    #[oai(nullable)]
+    pub privacy_notice_url: MaybeUndefined<String>,
 }
 
 /// A partial change: the fields it leaves as they are are absent.
@@ -78,6 +107,9 @@ impl Example for UpdateOrganization {
         UpdateOrganization {
             name: None,
             min_group_size: Some(10),
+            survey_cooldown_days: None,
+            survey_locale: None,
+            privacy_notice_url: MaybeUndefined::Undefined,
         }
     }
 }
@@ -114,9 +146,9 @@ impl OrganizationApi {
 
     /// Update the organization
     ///
-    /// Changes the fields present in the body: the display name and
-    /// `min_group_size`, which every report applies from the next request
-    /// on. Admin only.
+    /// Changes the fields present in the body: the display name,
+    /// `min_group_size` (which every report applies from the next request
+    /// on) and the survey settings. Admin only.
     #[oai(
         path = "/organization",
         method = "patch",
@@ -134,6 +166,9 @@ impl OrganizationApi {
         let changes = OrganizationChanges {
             name: change(body.name),
             min_group_size: change(body.min_group_size),
+            survey_cooldown_days: change(body.survey_cooldown_days),
+            survey_locale: change(body.survey_locale),
+            privacy_notice_url: nullable_change(body.privacy_notice_url),
         };
         let updated =
             organizations::update(*db, &auth.actor(), auth.0.organization_id, changes).await?;

@@ -71,7 +71,8 @@ pub async fn trace<E: Endpoint>(
         organization_id = Empty,
     );
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
+    // Survey paths carry a secret token: logged without it.
+    let path = super::survey_page::loggable_path(req.uri().path()).to_owned();
     let started = Instant::now();
     let mut response = match next.call(req).instrument(span.clone()).await {
         Ok(response) => response.into_response(),

@@ -113,20 +113,23 @@ api_enum! {
 
 api_enum! {
     /// What an audit event is about: a `touchpoint`, a `candidate`, an
-    /// `encounter`, an `api_key` or the `organization` itself.
+    /// `encounter`, an `api_key`, the `organization` itself or a
+    /// `survey_invitation`.
     AuditResource mirrors enums::AuditResource {
         Touchpoint = "touchpoint",
         Candidate = "candidate",
         Encounter = "encounter",
         ApiKey = "api_key",
         Organization = "organization",
+        SurveyInvitation = "survey_invitation",
     }
 }
 
 api_enum! {
     /// The change an audit event records. `archive` (touchpoints), `erase`
     /// (a candidate's personal data, and the notes of their encounters) and
-    /// `revoke` (API keys) are the DELETEs that keep the row.
+    /// `revoke` (API keys, survey invitations) are the DELETEs that keep
+    /// the row.
     AuditAction mirrors enums::AuditAction {
         Create = "create",
         Update = "update",
@@ -134,5 +137,26 @@ api_enum! {
         Archive = "archive",
         Erase = "erase",
         Revoke = "revoke",
+    }
+}
+
+api_enum! {
+    /// The language of a survey's page and e-mail: Vietnamese or English.
+    SurveyLocale mirrors enums::SurveyLocale {
+        Vi = "vi",
+        En = "en",
+    }
+}
+
+api_enum! {
+    /// `confidential`: the answer is the candidate's encounter (source
+    /// `candidate_survey`), in their journey, shift and export.
+    /// `anonymous`: the answer is stored with its touchpoint, day, score
+    /// and comment only, with no link to the candidate or the invitation;
+    /// it counts in cNPS, trends and touchpoint figures, never in a
+    /// journey, a shift or an attribution.
+    SurveyMode mirrors enums::SurveyMode {
+        Confidential = "confidential",
+        Anonymous = "anonymous",
     }
 }

@@ -44,6 +44,16 @@ pub enum DomainError {
     /// organization's last active admin key.
     #[error("{0}")]
     KeyStillNeeded(String),
+    /// The candidate was invited to a survey more recently than the
+    /// organization's cool-down allows; the message names that invitation.
+    #[error("{message}")]
+    SurveyCooldown {
+        field: &'static str,
+        message: String,
+    },
+    /// The survey invitation is answered, so it can no longer change.
+    #[error("{0}")]
+    InvitationClosed(String),
     /// No valid credentials.
     #[error("missing, malformed, unknown, revoked or expired API key")]
     Unauthenticated,

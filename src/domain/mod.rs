@@ -15,6 +15,7 @@ pub mod organizations;
 pub mod pagination;
 pub mod patch;
 pub mod privacy;
+pub mod surveys;
 pub mod validate;
 
 pub use error::{DomainError, DomainResult};

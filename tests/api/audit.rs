@@ -209,7 +209,7 @@ const PERSONAL: [&str; 6] = [
 /// The mutating operations each scenario below runs and checks the events
 /// of. A mutating operation added to the API must be added to a scenario,
 /// with its events, and listed here.
-const SCENARIOS: [(&str, &[&str]); 7] = [
+const SCENARIOS: [(&str, &[&str]); 8] = [
     ("keys", &["POST /api/v1/keys", "DELETE /api/v1/keys/{id}"]),
     ("organization", &["PATCH /api/v1/organization"]),
     (
@@ -237,6 +237,14 @@ const SCENARIOS: [(&str, &[&str]); 7] = [
         ],
     ),
     ("erasure", &["DELETE /api/v1/candidates/{id}"]),
+    (
+        "surveys",
+        &[
+            "POST /api/v1/survey-invitations",
+            "POST /api/v1/survey-invitations/batch",
+            "POST /api/v1/survey-invitations/{id}/revoke",
+        ],
+    ),
 ];
 
 #[test]
@@ -1484,4 +1492,172 @@ async fn group_committed_encounters_each_record_their_own_key() {
         assert_eq!(matching[0]["actor_name"], key.name.as_str());
         assert_eq!(matching[0]["action"], "create");
     }
+}
+
+/// Invitations record the key that created and revoked them, about the
+/// candidate (so they are in the candidate's export); a confidential
+/// answer records its encounter with the inviting key and the survey as
+/// the actor's name; revoking again records nothing.
+#[tokio::test]
+async fn survey_invitations_record_who_invited_and_revoked() {
+    let app = spawn_app().await;
+    let recruiter = key_of(&app, &app.recruiter).await;
+    let touchpoint = app
+        .touchpoint(
+            "Onsite interview",
+            "employer_created",
+            "interview",
+            "interview",
+        )
+        .await;
+    let candidates = [
+        app.candidate("INV-1").await,
+        app.candidate("INV-2").await,
+        app.candidate("INV-3").await,
+    ];
+    let mut flow = Workflow::new(&app).await;
+    const CREATED: [&str; 5] = [
+        "candidate_id",
+        "touchpoint_id",
+        "locale",
+        "mode",
+        "expires_at",
+    ];
+
+    let single = app
+        .post(
+            "/api/v1/survey-invitations",
+            &recruiter.token,
+            json!({"candidate_id": candidates[0], "touchpoint_id": touchpoint}),
+        )
+        .await;
+    let single = single.assert_status(201).clone();
+    let single_id = single["invitation"]["id"].as_i64().unwrap();
+    flow.recorded(
+        "POST /api/v1/survey-invitations",
+        vec![event(
+            &recruiter,
+            ("survey_invitation", single_id),
+            "create",
+            &CREATED,
+            Some(candidates[0]),
+        )],
+    )
+    .await;
+    let batch = app
+        .post(
+            "/api/v1/survey-invitations/batch",
+            &recruiter.token,
+            json!([
+                {"candidate_id": candidates[1], "touchpoint_id": touchpoint},
+                {"candidate_id": candidates[2], "touchpoint_id": touchpoint, "mode": "anonymous"},
+            ]),
+        )
+        .await;
+    let items = batch.assert_status(201)["items"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let ids: Vec<i64> = items
+        .iter()
+        .map(|item| item["invitation"]["id"].as_i64().unwrap())
+        .collect();
+    flow.recorded(
+        "POST /api/v1/survey-invitations/batch",
+        vec![
+            event(
+                &recruiter,
+                ("survey_invitation", ids[0]),
+                "create",
+                &CREATED,
+                Some(candidates[1]),
+            ),
+            event(
+                &recruiter,
+                ("survey_invitation", ids[1]),
+                "create",
+                &CREATED,
+                Some(candidates[2]),
+            ),
+        ],
+    )
+    .await;
+    let path = |item: &Value| {
+        let url = item["survey_url"].as_str().unwrap();
+        url[url.find("/s/").unwrap()..].to_owned()
+    };
+    app.post(
+        &format!("/api/v1/survey-invitations/{}/revoke", ids[0]),
+        &recruiter.token,
+        json!({}),
+    )
+    .await
+    .assert_status(200);
+    flow.recorded(
+        "POST /api/v1/survey-invitations/{id}/revoke",
+        vec![event(
+            &recruiter,
+            ("survey_invitation", ids[0]),
+            "revoke",
+            &["revoked_at"],
+            Some(candidates[1]),
+        )],
+    )
+    .await;
+    app.post(
+        &format!("/api/v1/survey-invitations/{}/revoke", ids[0]),
+        &recruiter.token,
+        json!({}),
+    )
+    .await
+    .assert_status(200);
+    flow.recorded_nothing("revoking again changes nothing")
+        .await;
+
+    // A confidential answer: the encounter, recorded by the inviting key
+    // on the candidate's behalf; the comment is named, never quoted.
+    let answered = app
+        .client
+        .post(app.url(&path(&single)))
+        .form(&[("score", "8"), ("comment", "Loved the office")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answered.status(), 200);
+    let invitation = app
+        .get(
+            &format!("/api/v1/survey-invitations/{single_id}"),
+            &app.admin,
+        )
+        .await;
+    let encounter_id = invitation.assert_status(200)["encounter_id"]
+        .as_i64()
+        .unwrap();
+    let survey = Key {
+        id: recruiter.id,
+        name: "candidate survey".to_owned(),
+        token: String::new(),
+    };
+    assert_eq!(
+        events_since(&app, flow.mark).await,
+        vec![event(
+            &survey,
+            ("encounter", encounter_id),
+            "create",
+            &encounter_fields(&["score", "note"]),
+            Some(candidates[0]),
+        )]
+    );
+    flow.mark = newest_id(&app).await;
+    // An anonymous answer records nothing: an event would say when it came.
+    let anonymous = app
+        .client
+        .post(app.url(&path(&items[1])))
+        .form(&[("score", "4")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 200);
+    flow.recorded_nothing("an anonymous answer").await;
+    flow.finish("surveys").await;
 }

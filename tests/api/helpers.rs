@@ -147,19 +147,27 @@ pub async fn spawn_app() -> TestApp {
 
 /// A test service with these request limits.
 pub async fn spawn_app_with(limits: touchpoint_tracker::config::Limits) -> TestApp {
-    spawn_app_configured(limits, None).await
+    spawn_app_configured(limits, None, Default::default()).await
+}
+
+/// A test service with these survey settings (SMTP, page rate limit).
+pub async fn spawn_app_with_surveys(
+    surveys: touchpoint_tracker::config::SurveySettings,
+) -> TestApp {
+    spawn_app_configured(Default::default(), None, surveys).await
 }
 
 /// A test service that applies this retention policy on its schedule.
 pub async fn spawn_app_with_retention(
     policy: touchpoint_tracker::config::RetentionPolicy,
 ) -> TestApp {
-    spawn_app_configured(Default::default(), Some(policy)).await
+    spawn_app_configured(Default::default(), Some(policy), Default::default()).await
 }
 
 async fn spawn_app_configured(
     limits: touchpoint_tracker::config::Limits,
     retention: Option<touchpoint_tracker::config::RetentionPolicy>,
+    surveys: touchpoint_tracker::config::SurveySettings,
 ) -> TestApp {
     TRACING.call_once(|| {
         if std::env::var_os("TEST_LOG").is_some() {
@@ -174,6 +182,7 @@ async fn spawn_app_configured(
         limits,
         retention,
         server: Default::default(),
+        surveys,
     };
     let app = Application::build(&settings)
         .await

@@ -33,4 +33,5 @@ mod retention;
 mod statistics;
 mod subject_access;
 mod suppression;
+mod surveys;
 mod touchpoints;

@@ -1,23 +1,23 @@
 //! API keys: random bearer tokens stored only as SHA-256 hashes.
 
-use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use chrono::{DateTime, Duration, Utc};
 use entity::{
     api_key,
     enums::{AuditAction, Role},
 };
-use rand::RngCore;
 use sea_orm::{
     sea_query::{Expr, ExprTrait, Query},
     ActiveEnum, ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
     QuerySelect, Set,
 };
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::db::store::Executor;
 use crate::domain::{
-    access::auth::Principal,
+    access::{
+        auth::Principal,
+        secret::{self, hash_token},
+    },
     pagination::{Page, PageRequest},
     privacy::audit::{self, Actor, Event},
     validate, Connection, DomainError, DomainResult,
@@ -25,8 +25,6 @@ use crate::domain::{
 
 /// Every token starts with this, so leaked tokens are easy to grep for.
 const TOKEN_PREFIX: &str = "tpt_";
-/// 256 bits of randomness.
-const TOKEN_RANDOM_BYTES: usize = 32;
 /// Characters of the token kept in clear for display (the prefix plus 8).
 const DISPLAY_PREFIX_LEN: usize = TOKEN_PREFIX.len() + 8;
 /// `last_used_at` is refreshed at most this often, so authentication does
@@ -40,13 +38,7 @@ pub struct NewKey {
 }
 
 fn generate_token() -> String {
-    let mut bytes = [0u8; TOKEN_RANDOM_BYTES];
-    rand::rng().fill_bytes(&mut bytes);
-    format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes))
-}
-
-fn hash_token(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
+    secret::random_token(TOKEN_PREFIX)
 }
 
 /// Creates a key of `role`, accepted until it is revoked or, if given, until

@@ -265,6 +265,14 @@ impl Counters {
     pub fn is_zero(&self) -> bool {
         *self == Counters::default()
     }
+
+    /// One scored encounter that carries no shift: an anonymous survey
+    /// answer, which belongs to no candidate's history.
+    pub fn of_score(score: i32) -> Counters {
+        let mut counters = Counters::default();
+        counters.count(Some(score), None);
+        counters
+    }
 }
 
 /// Whether a reach bitmap covers a day or a month.

@@ -1,5 +1,6 @@
 //! Rebuilding an organization's rollups from its encounters: when the
-//! rollups' definition changes ([`ROLLUP_VERSION`]), and on demand.
+//! rollups' definition changes ([`ROLLUP_VERSION`]), and on demand. The
+//! anonymous survey answers count too (see `surveys::answers`).
 
 use entity::{
     encounter, organization, perception_daily, perception_monthly, perception_source_daily,
@@ -62,6 +63,8 @@ pub async fn rebuild(db: &DatabaseConnection, organization_id: i64) -> DomainRes
         }
         rollups::apply(write.txn(), organization_id, &delta, write.now()).await?;
     }
+    let anonymous = rollups::anonymous_delta(write.txn(), organization_id).await?;
+    rollups::apply(write.txn(), organization_id, &anonymous, write.now()).await?;
     organization::Entity::update_many()
         .col_expr(
             organization::Column::RollupVersion,

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
-use entity::{encounter, enums::Source, touchpoint_reach};
+use entity::{anonymous_answer, encounter, enums::Source, touchpoint_reach};
 use roaring::RoaringTreemap;
 use sea_orm::{
     sea_query::{Alias, Expr, ExprTrait, OnConflict, Query},
@@ -82,6 +82,48 @@ pub(crate) async fn load_points(
         }
     }
     Ok(points)
+}
+
+/// What the organization's anonymous survey answers add to the rollups:
+/// each a scored `candidate_survey` encounter of its touchpoint and day,
+/// with no shift and no reach (they belong to no candidate).
+pub(crate) async fn anonymous_delta(
+    db: &impl Executor,
+    organization_id: i64,
+) -> DomainResult<RollupDelta> {
+    let select = Query::select()
+        .columns([
+            anonymous_answer::Column::TouchpointId,
+            anonymous_answer::Column::Day,
+            anonymous_answer::Column::Score,
+        ])
+        // The count comes back under the `id` column's name (read by it).
+        .expr_as(
+            Expr::col(anonymous_answer::Column::Id).count(),
+            anonymous_answer::Column::Id,
+        )
+        .from(anonymous_answer::Entity)
+        .and_where(anonymous_answer::Column::OrganizationId.eq(organization_id))
+        .group_by_columns([
+            anonymous_answer::Column::TouchpointId,
+            anonymous_answer::Column::Day,
+            anonymous_answer::Column::Score,
+        ])
+        .to_owned();
+    let mut delta = RollupDelta::default();
+    for row in db.query(&select).await? {
+        let key = DayKey {
+            touchpoint_id: row.get(anonymous_answer::Column::TouchpointId)?,
+            day: row.get(anonymous_answer::Column::Day)?,
+            source: Source::CandidateSurvey,
+        };
+        let answers: i64 = row.get(anonymous_answer::Column::Id)?;
+        delta.counters.entry(key).or_default().add(
+            &Counters::of_score(row.get(anonymous_answer::Column::Score)?),
+            answers,
+        );
+    }
+    Ok(delta)
 }
 
 fn source_of(value: &String) -> DomainResult<Source> {

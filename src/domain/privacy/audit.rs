@@ -49,6 +49,8 @@ impl Actor {
     /// The retention policy (`--retention-days`), in the service or run by
     /// `retention run`.
     pub const RETENTION_POLICY: Actor = Actor::System("retention policy");
+    /// A candidate answering a survey link.
+    pub const SURVEY_ANSWER: Actor = Actor::System("candidate survey");
 }
 
 /// An actor as an event row names it: a key's id (none for the service)
@@ -139,6 +141,15 @@ impl Event {
         Event {
             subject_candidate_id: Some(candidate_id),
             ..Self::new(AuditResource::Encounter, id, action)
+        }
+    }
+
+    /// An event about a survey invitation to a candidate, part of their
+    /// export.
+    pub fn survey_invitation(id: i64, candidate_id: i64, action: AuditAction) -> Self {
+        Event {
+            subject_candidate_id: Some(candidate_id),
+            ..Self::new(AuditResource::SurveyInvitation, id, action)
         }
     }
 

@@ -10,6 +10,7 @@ use crate::domain::{
     encounters::write::EncounterWrite,
     idempotency::{self, AnswerRedactor},
     privacy::audit::{self, Actor, Event},
+    surveys::invitations,
     DomainResult,
 };
 
@@ -27,7 +28,9 @@ pub fn erased_external_ref(id: i64) -> String {
 
 /// Erases a candidate's personal data, irreversibly, in one transaction:
 /// `display_name`, `email` and `external_ref` (see [`erased_external_ref`]),
-/// and the notes of all their encounters. The encounters and their scores
+/// and the notes of all their encounters. Their open survey invitations
+/// are revoked, and their queued invitation e-mails (address and link)
+/// dropped. The encounters and their scores
 /// stay, de-identified, so every report is the same before and after.
 ///
 /// It runs as an [`EncounterWrite`]: one at a time with the organization's
@@ -100,6 +103,14 @@ pub(crate) async fn erase_in(
         events.push(Event::encounter(encounter_id, id, AuditAction::Erase).fields(["note"]));
     }
     events[1..].sort_by_key(|event| event.resource_id);
+    // Open survey links stop working, and no e-mail goes out to the address.
+    for invitation_id in
+        invitations::revoke_for_erasure(write.txn(), organization_id, id, now).await?
+    {
+        events.push(
+            Event::survey_invitation(invitation_id, id, AuditAction::Revoke).fields(["revoked_at"]),
+        );
+    }
     audit::record_all(
         write.txn(),
         organization_id,

@@ -66,11 +66,13 @@ impl Window {
         day_of_date(self.to)
     }
 
-    fn start(&self) -> DateTime<Utc> {
+    /// The window's first instant.
+    pub fn start(&self) -> DateTime<Utc> {
         self.from.and_time(chrono::NaiveTime::MIN).and_utc()
     }
 
-    fn end(&self) -> DateTime<Utc> {
+    /// The instant after the window.
+    pub fn end(&self) -> DateTime<Utc> {
         self.to.and_time(chrono::NaiveTime::MIN).and_utc()
     }
 

@@ -1054,3 +1054,122 @@ async fn wait_for_json(app: &TestApp, path: &str, done: impl Fn(&Value) -> bool)
     }
     panic!("{path} did not get there within 10 s: {last}");
 }
+
+/// Two service processes on one database share the e-mail queue: every
+/// invitation is e-mailed exactly once; and two answers to one link racing
+/// through both are recorded once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_send_each_invitation_once_and_record_each_answer_once() {
+    use crate::helpers::{fresh_database, run_cli, ServiceProcess};
+    const INVITED: usize = 30;
+    let sink = SmtpSink::start(false).await;
+    let database = fresh_database().await;
+    let url = database.url.clone();
+    let smtp = format!("smtp://127.0.0.1:{}", sink.port);
+    let env = [
+        ("SMTP_URL", smtp.as_str()),
+        ("SMTP_FROM", "careers@acme.example"),
+        ("SURVEY_RATE_PER_MINUTE", "0"),
+    ];
+    // SQLite is migrated by the first command; PostgreSQL by the instances.
+    let postgres = url.starts_with("postgres");
+    if !postgres {
+        run_cli(&url, &["org", "create", "acme", "Acme"]);
+    }
+    let a = ServiceProcess::start(&url, &env);
+    let b = ServiceProcess::start(&url, &env);
+    a.wait_for_health(200).await;
+    b.wait_for_health(200).await;
+    if postgres {
+        run_cli(&url, &["org", "create", "acme", "Acme"]);
+    }
+    let token = run_cli(&url, &["key", "create", "--org", "acme", "--role", "admin"]);
+    let client = reqwest::Client::new();
+    let post = |api: &str, path: &str, body: Value| {
+        client
+            .post(format!("{api}{path}"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    let touchpoint: Value = post(
+        &a.api,
+        "/api/v1/touchpoints",
+        json!({"name": "Offer call", "kind": "employer_created", "channel": "phone", "stage": "offer"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let mut items = Vec::new();
+    for n in 0..INVITED {
+        let api = if n % 2 == 0 { &a.api } else { &b.api };
+        let candidate: Value = post(
+            api,
+            "/api/v1/candidates",
+            json!({"external_ref": format!("MULTI-{n}"), "email": format!("c{n}@example.test")}),
+        )
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        items.push(json!({"candidate_id": candidate["id"], "touchpoint_id": touchpoint["id"], "send_email": true}));
+    }
+    let created = post(
+        &a.api,
+        "/api/v1/survey-invitations/batch",
+        Value::Array(items),
+    )
+    .await
+    .unwrap();
+    assert_eq!(created.status(), 201);
+    let created: Value = created.json().await.unwrap();
+    let links: Vec<String> = created["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["survey_url"].as_str().unwrap().to_owned())
+        .collect();
+    // Both instances poll the queue; every message arrives once.
+    let messages = wait_for(|| {
+        let kept = sink.messages.lock().unwrap();
+        (kept.len() >= INVITED).then(|| kept.clone())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let messages_after = sink.messages.lock().unwrap().clone();
+    assert_eq!(messages_after.len(), INVITED, "a message was sent twice");
+    let recipients: std::collections::BTreeSet<String> = messages
+        .iter()
+        .filter_map(|m| m.lines().find(|l| l.starts_with("To: ")).map(str::to_owned))
+        .collect();
+    assert_eq!(recipients.len(), INVITED);
+
+    // One link answered through both instances at once: one answer.
+    let path = &links[0][links[0].find("/s/").unwrap()..];
+    let answers = futures_util::future::join_all([&a.api, &b.api, &a.api, &b.api].map(|api| {
+        client
+            .post(format!("{api}{path}"))
+            .form(&[("score", "9")])
+            .send()
+    }))
+    .await;
+    let mut statuses: Vec<u16> = answers
+        .into_iter()
+        .map(|r| r.unwrap().status().as_u16())
+        .collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, vec![200, 409, 409, 409]);
+    let encounters: Value = client
+        .get(format!("{}/api/v1/encounters", b.api))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(encounters["items"].as_array().unwrap().len(), 1);
+}

@@ -14,6 +14,7 @@ use super::{
     nullable::Nullable,
     security::ApiKeyAuth,
     streamed_json::{ObjectWriter, StreamedJson},
+    surveys::SurveyInvitation,
     vocabulary::{Channel, Kind, Source, Stage},
     ApiTags,
 };
@@ -38,6 +39,10 @@ pub struct CandidateDataExport {
     /// The audit trail of the candidate and their encounters, oldest
     /// first: who created, changed, deleted or erased them, and when.
     pub audit_events: Vec<AuditEvent>,
+    /// The survey invitations sent to the candidate, oldest first (their
+    /// links are not stored, so not here either). An anonymous one's
+    /// answer is not here: it keeps no link to the candidate.
+    pub survey_invitations: Vec<SurveyInvitation>,
 }
 
 /// One encounter of the candidate, as stored, with its touchpoint.
@@ -106,7 +111,11 @@ impl From<crate::domain::encounters::JourneyStep> for CandidateEncounterRecord {
 impl CandidateDataExport {
     /// The export without its encounters and audit events: the template
     /// they are streamed into.
-    fn template(data: &subject_access::SubjectAccessRead, exported_at: DateTime<Utc>) -> Self {
+    fn template(
+        data: &subject_access::SubjectAccessRead,
+        exported_at: DateTime<Utc>,
+        survey_invitations: Vec<SurveyInvitation>,
+    ) -> Self {
         let summary = data.journey.summary;
         CandidateDataExport {
             exported_at,
@@ -116,6 +125,7 @@ impl CandidateDataExport {
             latest_score: summary.latest_score.into(),
             overall_shift: summary.overall_shift.into(),
             audit_events: Vec::new(),
+            survey_invitations,
         }
     }
 }
@@ -128,7 +138,15 @@ fn export_document(
     exported_at: DateTime<Utc>,
 ) -> impl Stream<Item = Result<Vec<u8>, DomainError>> + Send {
     async_stream::try_stream! {
-        let template = CandidateDataExport::template(&data, exported_at);
+        let (invitations, pending) = data.survey_invitations().await?;
+        let invitations = invitations
+            .into_iter()
+            .map(|invitation| {
+                let pending = pending.contains(&invitation.id);
+                SurveyInvitation::new(invitation, pending)
+            })
+            .collect();
+        let template = CandidateDataExport::template(&data, exported_at, invitations);
         let mut writer = ObjectWriter::new(template.to_json());
         writer.array("audit_events");
         {

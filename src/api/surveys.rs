@@ -129,7 +129,7 @@ pub struct SurveyInvitation {
 }
 
 impl SurveyInvitation {
-    fn new(model: entity::survey_invitation::Model, email_pending: bool) -> Self {
+    pub(crate) fn new(model: entity::survey_invitation::Model, email_pending: bool) -> Self {
         let status = Status::of(&model, crate::domain::now()).into();
         SurveyInvitation {
             id: model.id,

@@ -695,6 +695,20 @@ async fn an_anonymous_answer_counts_in_the_figures_and_links_to_nobody() {
         .unwrap()
         .clone();
     assert_eq!(survey["scored"], 1);
+    // A rebuild of the rollups (a new ROLLUP_VERSION) counts it again.
+    let organization_id: i64 = scalar(&app, "SELECT organization_id FROM anonymous_answers")
+        .await
+        .unwrap()
+        .parse()
+        .unwrap();
+    touchpoint_tracker::domain::analytics::rebuild::rebuild(&app.db, organization_id)
+        .await
+        .unwrap();
+    let rebuilt = app
+        .get(&format!("/api/v1/reports/summary?{window}"), &app.reporter)
+        .await;
+    assert_eq!(rebuilt.assert_status(200)["scored"], 1);
+    assert_eq!(rebuilt.body["cnps"], -100.0);
     // Erasing the candidate leaves the anonymous answer (it is nobody's).
     app.delete(&format!("/api/v1/candidates/{}", s.candidate), &app.admin)
         .await
@@ -1030,6 +1044,18 @@ async fn a_refused_email_is_retried_later_and_erasure_cancels_it() {
         .collect();
     assert!(actions.contains(&"revoke".to_owned()), "{actions:?}");
     assert!(sink.messages.lock().unwrap().is_empty());
+    // The subject-access export lists the invitation, as it now stands.
+    let export = app
+        .get(
+            &format!("/api/v1/candidates/{}/export", s.candidate),
+            &app.admin,
+        )
+        .await;
+    let invitations = export.assert_status(200)["survey_invitations"].clone();
+    assert_eq!(invitations.as_array().unwrap().len(), 1, "{invitations}");
+    assert_eq!(invitations[0]["id"], id);
+    assert_eq!(invitations[0]["status"], "revoked");
+    assert_eq!(invitations[0]["email_pending"], false);
 }
 
 async fn wait_for<T>(mut found: impl FnMut() -> Option<T>) -> T {

@@ -11,7 +11,9 @@ use crate::domain::{
 /// Everything stored about one candidate, for a subject-access request
 /// (GDPR Art. 15), being read: the profile, every encounter with its
 /// touchpoint, score, shift and note ([`JourneyRead`]),
-/// and the audit trail of them ([`SubjectAccessRead::audit_events`]), all
+/// the survey invitations sent to them
+/// ([`SubjectAccessRead::survey_invitations`]), and the audit trail of
+/// them ([`SubjectAccessRead::audit_events`]), all
 /// from one snapshot, so the parts agree. Streamed: however long the
 /// candidate's history, only a row at a time is held.
 pub struct SubjectAccessRead {
@@ -33,6 +35,31 @@ pub async fn read_subject_access(
 }
 
 impl SubjectAccessRead {
+    /// The candidate's survey invitations, oldest first, with the ids of
+    /// those whose e-mail is still queued; from the same snapshot.
+    pub async fn survey_invitations(
+        &self,
+    ) -> DomainResult<(
+        Vec<entity::survey_invitation::Model>,
+        std::collections::HashSet<i64>,
+    )> {
+        use entity::survey_invitation;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+        let candidate = &self.journey.candidate;
+        let invitations = survey_invitation::Entity::find()
+            .filter(survey_invitation::Column::OrganizationId.eq(candidate.organization_id))
+            .filter(survey_invitation::Column::CandidateId.eq(candidate.id))
+            .order_by_asc(survey_invitation::Column::Id)
+            .all(self.journey.snapshot())
+            .await?;
+        let pending = crate::domain::surveys::invitations::emails_pending(
+            self.journey.snapshot(),
+            invitations.iter().map(|invitation| invitation.id),
+        )
+        .await?;
+        Ok((invitations, pending))
+    }
+
     /// The audit events about the candidate and their encounters, deleted
     /// ones included, oldest first.
     pub fn audit_events(

@@ -94,16 +94,7 @@ impl Example for ImportEncounter {
 impl ImportEncounter {
     /// The domain's input, once exactly one reference of each kind is given.
     fn into_input(self) -> Result<EncounterInput, ApiError> {
-        let candidate = match (self.candidate_id, self.candidate_external_ref) {
-            (Some(id), None) => CandidateRef::Id(id),
-            (None, Some(external_ref)) => CandidateRef::ExternalRef(external_ref),
-            _ => {
-                return Err(ApiError::validation(
-                    "candidate_id",
-                    "give exactly one of candidate_id and candidate_external_ref",
-                ))
-            }
-        };
+        let candidate = candidate_ref(self.candidate_id, self.candidate_external_ref)?;
         let touchpoint = match (self.touchpoint_id, self.touchpoint_name) {
             (Some(id), None) => TouchpointRef::Id(id),
             (None, Some(name)) => TouchpointRef::Name(name),
@@ -122,6 +113,22 @@ impl ImportEncounter {
             score: self.score,
             note: self.note,
         })
+    }
+}
+
+/// The candidate a request names, by exactly one of `candidate_id` and
+/// `candidate_external_ref`.
+pub(crate) fn candidate_ref(
+    id: Option<i64>,
+    external_ref: Option<String>,
+) -> Result<CandidateRef, ApiError> {
+    match (id, external_ref) {
+        (Some(id), None) => Ok(CandidateRef::Id(id)),
+        (None, Some(external_ref)) => Ok(CandidateRef::ExternalRef(external_ref)),
+        _ => Err(ApiError::validation(
+            "candidate_id",
+            "give exactly one of candidate_id and candidate_external_ref",
+        )),
     }
 }
 
@@ -234,14 +241,16 @@ fn renumbered(err: DomainError, numbers: &[u64]) -> Result<Vec<ItemError>, ApiEr
     }
 }
 
-fn refused(items: Vec<ItemError>) -> ApiError {
+/// The 422 `invalid_items` of a refused batch (of encounters or
+/// invitations): nothing was written.
+pub(crate) fn refused(items: Vec<ItemError>) -> ApiError {
     ApiError::Unprocessable(Json(refused_body(items)))
 }
 
 fn refused_body(items: Vec<ItemError>) -> ErrorBody {
     let mut body = ApiError::from(DomainError::InvalidItems(Vec::new())).into_body();
     body.error.message = format!(
-        "{} items were refused and nothing was recorded; see items",
+        "{} items were refused and nothing was written; see items",
         items.len()
     );
     body.items = Some(items);

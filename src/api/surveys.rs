@@ -14,7 +14,8 @@ use sea_orm::DatabaseConnection;
 use serde::Deserialize;
 
 use super::{
-    error::{ApiError, ErrorBody, ItemError},
+    encounter_imports::{candidate_ref, refused},
+    error::{ApiError, ItemError},
     nullable::Nullable,
     page::{page_request, page_type},
     payload::{JsonBody, JsonItems},
@@ -25,7 +26,6 @@ use super::{
 use crate::domain::{
     access::auth::Capability,
     analytics::reports::Window,
-    encounters::ingest::CandidateRef,
     surveys::{
         invitations::{self, InvitationFilter, InvitationInput, NewInvitation, Status, BATCH_MAX},
         mail::Mailer,
@@ -202,16 +202,7 @@ impl Example for CreateSurveyInvitation {
 
 impl CreateSurveyInvitation {
     fn into_input(self) -> Result<InvitationInput, ApiError> {
-        let candidate = match (self.candidate_id, self.candidate_external_ref) {
-            (Some(id), None) => CandidateRef::Id(id),
-            (None, Some(external_ref)) => CandidateRef::ExternalRef(external_ref),
-            _ => {
-                return Err(ApiError::validation(
-                    "candidate_id",
-                    "give exactly one of candidate_id and candidate_external_ref",
-                ))
-            }
-        };
+        let candidate = candidate_ref(self.candidate_id, self.candidate_external_ref)?;
         Ok(InvitationInput {
             candidate,
             touchpoint_id: self.touchpoint_id,
@@ -647,14 +638,4 @@ impl SurveysApi {
                 .collect(),
         })))
     }
-}
-
-fn refused(items: Vec<ItemError>) -> ApiError {
-    let mut body: ErrorBody = ApiError::from(DomainError::InvalidItems(Vec::new())).into_body();
-    body.error.message = format!(
-        "{} items were refused and nothing was created; see items",
-        items.len()
-    );
-    body.items = Some(items);
-    ApiError::Unprocessable(Json(body))
 }

@@ -15,7 +15,8 @@
 #      clients/lint, npm ci; rules and the reasons for those turned off in
 #      clients/lint/.spectral.yaml): any finding fails the script.
 #   4. The service on a fresh SQLite database and a free port; then
-#      pytest clients/python/tests through the generated client (the
+#      pytest clients/python/tests through the generated client (candidate
+#      surveys and README's Python example of them in test_surveys.py; the
 #      statistics check, test_statistics.py, on an organization of its own;
 #      scripts/statistics-postgres.sh runs it again on PostgreSQL);
 #      examples/reporting_job.py on a second organization filled by

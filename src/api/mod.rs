@@ -100,6 +100,7 @@ type Apis = document::Adjusted<(
         reports::ReportsApi,
         audit_events::AuditEventsApi,
         surveys::SurveysApi,
+        surveys::AnonymousCommentsApi,
     ),
 )>;
 

@@ -639,3 +639,104 @@ impl SurveysApi {
         })))
     }
 }
+
+/// The comments of anonymous answers about one touchpoint.
+#[derive(Object)]
+pub struct AnonymousCommentGroup {
+    /// The touchpoint.
+    pub touchpoint_id: i64,
+    /// Anonymous answers about it in the window, with or without comment.
+    pub answers: i64,
+    /// Whether fewer answers than the organization's `min_group_size` back
+    /// the group: then `comments` is empty. Always `false` while
+    /// `min_group_size` is 0.
+    pub suppressed: bool,
+    /// The comments, in alphabetical order (never in the order they came),
+    /// at most 1,000.
+    #[oai(validator(max_items = 1000))]
+    pub comments: Vec<CommentText>,
+}
+
+/// One anonymous comment, as the candidate wrote it.
+#[derive(Object)]
+pub struct CommentText {
+    /// Up to 1,000 characters.
+    #[oai(validator(max_length = 1000))]
+    pub text: String,
+}
+
+/// The comments of anonymous survey answers in a window.
+#[derive(Object)]
+pub struct AnonymousCommentsReport {
+    /// The first day of the window (inclusive).
+    pub from: NaiveDate,
+    /// The day after the window (exclusive).
+    pub to: NaiveDate,
+    /// One group per touchpoint with anonymous answers in the window, by id.
+    #[oai(validator(max_items = 20000))]
+    pub groups: Vec<AnonymousCommentGroup>,
+}
+
+#[derive(ApiResponse)]
+pub enum AnonymousCommentsResponse {
+    /// The comments.
+    #[oai(status = 200)]
+    Ok(Json<AnonymousCommentsReport>),
+}
+
+#[derive(Default)]
+pub struct AnonymousCommentsApi;
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Reports")]
+impl AnonymousCommentsApi {
+    /// Anonymous survey comments
+    ///
+    /// What candidates wrote in anonymous answers (confidential answers'
+    /// comments are their encounters' notes), per touchpoint, for the days
+    /// of the window. No day, time or score is shown beside a comment, and
+    /// the comments are in alphabetical order, so none can be matched to
+    /// an invitation; a touchpoint with fewer anonymous answers than the
+    /// organization's `min_group_size` shows its count and no comment.
+    /// Every role.
+    #[oai(
+        path = "/reports/anonymous-comments",
+        method = "get",
+        operation_id = "get_anonymous_comments"
+    )]
+    async fn comments(
+        &self,
+        auth: ApiKeyAuth,
+        db: Data<&DatabaseConnection>,
+        /// First day of the window (UTC, inclusive).
+        from: Query<NaiveDate>,
+        /// Day after the window (UTC, exclusive); after `from`.
+        to: Query<NaiveDate>,
+        /// Only this touchpoint's comments.
+        touchpoint_id: Query<Option<i64>>,
+    ) -> Result<AnonymousCommentsResponse, ApiError> {
+        auth.0.require(Capability::Read)?;
+        let window = Window::new(from.0, to.0)?;
+        let groups =
+            responses::anonymous_comments(*db, auth.0.organization_id, &window, touchpoint_id.0)
+                .await?;
+        Ok(AnonymousCommentsResponse::Ok(Json(
+            AnonymousCommentsReport {
+                from: window.from,
+                to: window.to,
+                groups: groups
+                    .into_iter()
+                    .map(|g| AnonymousCommentGroup {
+                        touchpoint_id: g.touchpoint_id,
+                        answers: g.answers,
+                        suppressed: g.suppressed,
+                        comments: g
+                            .comments
+                            .into_iter()
+                            .map(|text| CommentText { text })
+                            .collect(),
+                    })
+                    .collect(),
+            },
+        )))
+    }
+}

@@ -400,6 +400,14 @@ async fn the_cool_down_refuses_a_candidate_surveyed_recently() {
         "{message}"
     );
     assert!(message.contains("14"), "{message}");
+    // The error names the field the request named the candidate by.
+    app.post(
+        INVITATIONS,
+        &app.recruiter,
+        json!({"candidate_external_ref": "ATS-77", "touchpoint_id": s.touchpoint}),
+    )
+    .await
+    .assert_error(409, "survey_cooldown", Some("candidate_external_ref"));
     // A revoked invitation does not count.
     app.post(
         &format!("{INVITATIONS}/{first}/revoke"),
@@ -1198,4 +1206,69 @@ async fn two_instances_send_each_invitation_once_and_record_each_answer_once() {
         .await
         .unwrap();
     assert_eq!(encounters["items"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn anonymous_comments_are_shown_apart_from_any_time_and_only_in_groups_big_enough() {
+    let app = spawn_app_with_surveys(unlimited()).await;
+    let s = setup(&app).await;
+    let comments = ["Slow feedback", "", "Great people"];
+    for (n, comment) in comments.iter().enumerate() {
+        let candidate = app.candidate(&format!("ANON-{n}")).await;
+        let (_, url) = invite(
+            &app,
+            json!({"candidate_id": candidate, "touchpoint_id": s.touchpoint, "mode": "anonymous"}),
+        )
+        .await;
+        let answered = page_post(
+            &app,
+            &path_of(&url),
+            &[("score", "7"), ("comment", comment)],
+        )
+        .await;
+        assert_eq!(answered.status, 200);
+    }
+    // A confidential comment is its encounter's note, not listed here.
+    let (_, url) = invite(
+        &app,
+        json!({"candidate_id": s.candidate, "touchpoint_id": s.touchpoint}),
+    )
+    .await;
+    page_post(
+        &app,
+        &path_of(&url),
+        &[("score", "2"), ("comment", "Confidential")],
+    )
+    .await;
+    let today = chrono::Utc::now().date_naive();
+    let path = format!(
+        "/api/v1/reports/anonymous-comments?from={}&to={}",
+        today,
+        today.succ_opt().unwrap()
+    );
+    let report = app.get(&path, &app.recruiter).await;
+    let groups = report.assert_status(200)["groups"].clone();
+    assert_eq!(
+        groups,
+        json!([{
+            "touchpoint_id": s.touchpoint,
+            "answers": 3,
+            "suppressed": false,
+            "comments": [{"text": "Great people"}, {"text": "Slow feedback"}],
+        }])
+    );
+    app.patch(
+        "/api/v1/organization",
+        &app.admin,
+        json!({"min_group_size": 4}),
+    )
+    .await
+    .assert_status(200);
+    let report = app.get(&path, &app.reporter).await;
+    let group = report.assert_status(200)["groups"][0].clone();
+    assert_eq!(group["suppressed"], true);
+    assert_eq!(group["answers"], 3);
+    assert_eq!(group["comments"], json!([]));
+    let other = app.get(&path, &app.other_admin).await;
+    assert_eq!(other.assert_status(200)["groups"], json!([]));
 }

@@ -322,7 +322,15 @@ async fn create_in(
             ),
         });
     }
-    check_cooldown(txn, organization_id, candidate.id, settings, now).await?;
+    check_cooldown(
+        txn,
+        organization_id,
+        candidate_field,
+        candidate.id,
+        settings,
+        now,
+    )
+    .await?;
     let token = secret::random_token("");
     let expires_at = now + Duration::days(input.expires_in_days.unwrap_or(DEFAULT_EXPIRY_DAYS));
     let invitation = survey_invitation::ActiveModel {
@@ -364,6 +372,7 @@ async fn create_in(
 async fn check_cooldown(
     txn: &DatabaseTransaction,
     organization_id: i64,
+    field: &'static str,
     candidate_id: i64,
     settings: &SurveySettings,
     now: DateTime<Utc>,
@@ -383,7 +392,7 @@ async fn check_cooldown(
     match latest {
         None => Ok(()),
         Some(earlier) => Err(DomainError::SurveyCooldown {
-            field: "candidate_id",
+            field,
             message: format!(
                 "candidate {candidate_id} was invited on {} (invitation {}); the organization's \
                  survey_cooldown_days is {}, so the next invitation is possible from {}",

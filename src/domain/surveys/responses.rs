@@ -189,3 +189,82 @@ mod tests {
         assert_eq!(median(&mut [4, 1, 3, 2]), Some(2.5));
     }
 }
+
+/// The comments of anonymous answers about one touchpoint in a window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnonymousComments {
+    pub touchpoint_id: i64,
+    /// Anonymous answers about the touchpoint in the window, with or
+    /// without a comment.
+    pub answers: i64,
+    /// `true` when fewer answers than the organization's `min_group_size`
+    /// back the group: then no comment is shown.
+    pub suppressed: bool,
+    /// The comments, in alphabetical order (never in the order they came,
+    /// which could match them to the days invitations were answered).
+    pub comments: Vec<String>,
+}
+
+/// The most comments one answer lists per touchpoint.
+pub const COMMENTS_MAX: usize = 1000;
+
+/// The comments of anonymous answers in the window, per touchpoint with
+/// anonymous answers (by id); each touchpoint's only when at least
+/// `min_group_size` anonymous answers back it, so none can be told apart
+/// by elimination through the API. At most [`COMMENTS_MAX`] per
+/// touchpoint, the first alphabetically.
+#[tracing::instrument(level = "debug", skip_all, fields(organization_id = organization_id))]
+pub async fn anonymous_comments(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    window: &Window,
+    touchpoint_id: Option<i64>,
+) -> DomainResult<Vec<AnonymousComments>> {
+    use entity::anonymous_answer;
+    use sea_orm::{sea_query::Expr, ExprTrait};
+    let min = MinGroupSize::of(db, organization_id).await?;
+    let in_window = || {
+        let mut select = anonymous_answer::Entity::find()
+            .filter(anonymous_answer::Column::OrganizationId.eq(organization_id))
+            .filter(anonymous_answer::Column::Day.gte(window.from_day()))
+            .filter(anonymous_answer::Column::Day.lt(window.to_day()));
+        if let Some(id) = touchpoint_id {
+            select = select.filter(anonymous_answer::Column::TouchpointId.eq(id));
+        }
+        select
+    };
+    let counts: Vec<(i64, i64)> = in_window()
+        .select_only()
+        .column(anonymous_answer::Column::TouchpointId)
+        .expr(Expr::col(anonymous_answer::Column::Id).count())
+        .group_by(anonymous_answer::Column::TouchpointId)
+        .order_by_asc(anonymous_answer::Column::TouchpointId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut groups = Vec::with_capacity(counts.len());
+    for (touchpoint_id, answers) in counts {
+        let suppressed = min.withholds(answers);
+        let comments = if suppressed {
+            Vec::new()
+        } else {
+            in_window()
+                .select_only()
+                .column(anonymous_answer::Column::Comment)
+                .filter(anonymous_answer::Column::TouchpointId.eq(touchpoint_id))
+                .filter(anonymous_answer::Column::Comment.is_not_null())
+                .order_by_asc(anonymous_answer::Column::Comment)
+                .limit(COMMENTS_MAX as u64)
+                .into_tuple::<String>()
+                .all(db)
+                .await?
+        };
+        groups.push(AnonymousComments {
+            touchpoint_id,
+            answers,
+            suppressed,
+            comments,
+        });
+    }
+    Ok(groups)
+}

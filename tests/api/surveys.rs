@@ -1206,6 +1206,31 @@ async fn two_instances_send_each_invitation_once_and_record_each_answer_once() {
         .await
         .unwrap();
     assert_eq!(encounters["items"].as_array().unwrap().len(), 1);
+
+    // One candidate invited through both instances at once: the cool-down
+    // lets one through.
+    let candidate: Value = post(
+        &a.api,
+        "/api/v1/candidates",
+        json!({"external_ref": "RACE-1"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let body = json!({"candidate_id": candidate["id"], "touchpoint_id": touchpoint["id"]});
+    let invited = futures_util::future::join_all(
+        [&a.api, &b.api, &a.api, &b.api]
+            .map(|api| post(api, "/api/v1/survey-invitations", body.clone())),
+    )
+    .await;
+    let mut statuses: Vec<u16> = invited
+        .into_iter()
+        .map(|r| r.unwrap().status().as_u16())
+        .collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, vec![201, 409, 409, 409]);
 }
 
 #[tokio::test]

@@ -48,6 +48,8 @@ pub struct GlobalArgs {
     pub server: ServerArgs,
     #[command(flatten)]
     pub surveys: SurveyArgs,
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
     /// Log line format. Log levels come from `RUST_LOG` (default `info`).
     #[arg(
         long,
@@ -241,6 +243,64 @@ pub struct SurveyArgs {
     pub survey_rate_burst: f64,
 }
 
+/// Webhook deliveries.
+#[derive(Args, Debug, Clone)]
+pub struct WebhookArgs {
+    /// Accept `http://` webhook endpoints (development only; production
+    /// endpoints must be `https://`).
+    #[arg(long, env = "WEBHOOK_ALLOW_HTTP", global = true)]
+    pub webhook_allow_http: bool,
+    /// Networks webhooks may be delivered to although they are not public,
+    /// comma-separated (e.g. `127.0.0.1/32,10.1.2.0/24`). By default
+    /// loopback, private, link-local and metadata addresses are refused.
+    #[arg(
+        long,
+        env = "WEBHOOK_ALLOWED_NETWORKS",
+        global = true,
+        value_delimiter = ',',
+        value_parser = parse_network
+    )]
+    pub webhook_allowed_networks: Vec<ipnet::IpNet>,
+    /// Failed delivery attempts in a row after which an endpoint is
+    /// disabled (it says why; an admin enables it again).
+    #[arg(
+        long,
+        env = "WEBHOOK_DISABLE_AFTER_FAILURES",
+        default_value_t = 15,
+        global = true,
+        value_parser = clap::value_parser!(u32).range(1..=1000)
+    )]
+    pub webhook_disable_after_failures: u32,
+    /// Seconds a delivery may take before it counts as failed.
+    #[arg(
+        long,
+        env = "WEBHOOK_TIMEOUT_SECONDS",
+        default_value_t = 10,
+        global = true,
+        value_parser = clap::value_parser!(u64).range(1..=60)
+    )]
+    pub webhook_timeout_seconds: u64,
+    /// Seconds between evaluations of the drop alert rules (each period
+    /// is evaluated again until it is over; an alert opens once).
+    #[arg(
+        long,
+        env = "ALERT_EVALUATION_SECONDS",
+        default_value_t = 3600,
+        global = true,
+        value_parser = clap::value_parser!(u64).range(10..)
+    )]
+    pub alert_evaluation_seconds: u64,
+}
+
+/// A network (`10.0.0.0/8`) or a single address (`127.0.0.1`).
+fn parse_network(value: &str) -> Result<ipnet::IpNet, String> {
+    let value = value.trim();
+    value
+        .parse::<ipnet::IpNet>()
+        .or_else(|_| value.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{value:?} is not an address or a network (a.b.c.d/n)"))
+}
+
 /// A public URL: `http` or `https`, with a host, without a query or a
 /// fragment; kept without its trailing `/`.
 fn parse_public_url(value: &str) -> Result<String, String> {
@@ -397,6 +457,32 @@ pub struct Settings {
     pub server: ServerSettings,
     /// Survey links, e-mail and pages.
     pub surveys: SurveySettings,
+    /// Webhook deliveries.
+    pub webhooks: WebhookSettings,
+}
+
+/// Webhook deliveries.
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    pub allow_http: bool,
+    pub allowed_networks: Vec<ipnet::IpNet>,
+    pub disable_after_failures: u32,
+    pub timeout: Duration,
+    /// How often the drop alert rules are evaluated.
+    pub alert_evaluation: Duration,
+}
+
+impl Default for WebhookSettings {
+    /// As the command line's defaults.
+    fn default() -> Self {
+        WebhookSettings {
+            allow_http: false,
+            allowed_networks: Vec::new(),
+            disable_after_failures: 15,
+            timeout: Duration::from_secs(10),
+            alert_evaluation: Duration::from_secs(3600),
+        }
+    }
 }
 
 /// Survey links, e-mail and pages.
@@ -492,6 +578,13 @@ impl From<&GlobalArgs> for Settings {
             }),
             server: ServerSettings::from(&args.server),
             surveys: SurveySettings::from(&args.surveys),
+            webhooks: WebhookSettings {
+                allow_http: args.webhooks.webhook_allow_http,
+                allowed_networks: args.webhooks.webhook_allowed_networks.clone(),
+                disable_after_failures: args.webhooks.webhook_disable_after_failures,
+                timeout: Duration::from_secs(args.webhooks.webhook_timeout_seconds),
+                alert_evaluation: Duration::from_secs(args.webhooks.alert_evaluation_seconds),
+            },
         }
     }
 }

@@ -8,9 +8,15 @@ use tokio::{net::TcpListener, task::JoinHandle};
 
 use crate::{
     api::{self, health::Worker},
-    config::{Limits, RetentionPolicy, Settings, SurveySettings},
+    config::{Limits, RetentionPolicy, Settings, SurveySettings, WebhookSettings},
     db,
-    domain::{analytics, idempotency, organizations, privacy::retention, surveys::mail::Mailer},
+    domain::{
+        alerts::drop,
+        analytics, idempotency, organizations,
+        privacy::retention,
+        surveys::mail::Mailer,
+        webhooks::delivery::{DeliverySettings, Dispatcher},
+    },
     server::{self, ServerSettings},
 };
 
@@ -29,6 +35,7 @@ pub struct Application {
     retention: Option<RetentionPolicy>,
     server: ServerSettings,
     surveys: SurveySettings,
+    webhooks: WebhookSettings,
 }
 
 impl Application {
@@ -69,6 +76,7 @@ impl Application {
             retention: settings.retention,
             server: settings.server,
             surveys: settings.surveys.clone(),
+            webhooks: settings.webhooks.clone(),
         })
     }
 
@@ -137,10 +145,19 @@ impl Application {
         if let Some(sender) = &sender {
             workers.push(watch("survey e-mail sender", sender));
         }
+        let dispatcher = Dispatcher::new(DeliverySettings::from(&self.webhooks));
+        let dispatching = tokio::spawn(dispatcher.clone().run(db.clone()));
+        workers.push(watch("webhook dispatcher", &dispatching));
+        let evaluating = tokio::spawn(drop::evaluate_periodically(
+            db.clone(),
+            self.webhooks.alert_evaluation,
+        ));
+        workers.push(watch("alert evaluation", &evaluating));
         let wiring = api::SurveyWiring {
             public_url,
             mailer,
             page_rate: self.surveys.page_rate,
+            dispatcher,
         };
         let service = api::routes(self.database.clone(), &self.limits, wiring, workers);
         let metrics = self.metrics.map(|(listener, address)| {
@@ -170,6 +187,10 @@ impl Application {
             let _ = serving.await;
         }
         purge.abort();
+        // A delivery cut off here is sent again after its claim lapses.
+        dispatching.abort();
+        // Each rule is evaluated in its own transaction.
+        evaluating.abort();
         if let Some(sender) = sender {
             // Each message is claimed, sent and recorded on its own: a
             // message cut off here is claimed again after its lease.

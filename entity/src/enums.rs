@@ -4,7 +4,7 @@
 use sea_orm::entity::prelude::*;
 
 /// Who controls a touchpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, EnumIter, DeriveActiveEnum)]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::N(32))")]
 pub enum Kind {
     #[sea_orm(string_value = "employer_created")]
@@ -50,7 +50,7 @@ pub enum Channel {
 }
 
 /// The step of the candidate journey.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, EnumIter, DeriveActiveEnum)]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::N(32))")]
 pub enum Stage {
     #[sea_orm(string_value = "awareness")]
@@ -113,6 +113,12 @@ pub enum AuditResource {
     Organization,
     #[sea_orm(string_value = "survey_invitation")]
     SurveyInvitation,
+    #[sea_orm(string_value = "webhook_endpoint")]
+    WebhookEndpoint,
+    #[sea_orm(string_value = "alert_rule")]
+    AlertRule,
+    #[sea_orm(string_value = "alert")]
+    Alert,
 }
 
 /// The kind of change an audit event records.

@@ -1,6 +1,8 @@
 //! sea-orm entities of touchpoint-tracker. Nothing here knows about HTTP: the
 //! API layer has its own request and response types with `From` conversions.
 
+pub mod alert;
+pub mod alert_rule;
 pub mod anonymous_answer;
 pub mod api_key;
 pub mod audit_event;
@@ -10,6 +12,7 @@ pub mod encounter_tombstone;
 pub mod enums;
 pub mod idempotency_key;
 pub mod organization;
+pub mod outbox_event;
 pub mod perception_daily;
 pub mod perception_monthly;
 pub mod perception_source_daily;
@@ -18,3 +21,6 @@ pub mod survey_email_queue;
 pub mod survey_invitation;
 pub mod touchpoint;
 pub mod touchpoint_reach;
+pub mod webhook_delivery;
+pub mod webhook_endpoint;
+pub mod webhook_redelivery;

@@ -13,6 +13,7 @@ mod m20261126_000003_api_key_expiry;
 mod m20261127_000001_encounter_candidate_index;
 mod m20261128_000001_rollup_spread;
 mod m20261129_000001_candidate_surveys;
+mod m20261130_000001_webhooks_and_alerts;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000001_encounter_candidate_index::Migration),
             Box::new(m20261128_000001_rollup_spread::Migration),
             Box::new(m20261129_000001_candidate_surveys::Migration),
+            Box::new(m20261130_000001_webhooks_and_alerts::Migration),
         ]
     }
 }

@@ -44,6 +44,8 @@ pub enum ErrorCode {
     SurveyCooldown,
     /// The survey invitation is answered and can no longer change.
     InvitationClosed,
+    /// The alert is resolved and its status can no longer change.
+    AlertResolved,
     /// The request body is larger than the server accepts.
     PayloadTooLarge,
     /// The client stopped sending the request body (nothing for
@@ -76,7 +78,8 @@ impl ErrorCode {
             | ErrorCode::CandidateErased
             | ErrorCode::KeyStillNeeded
             | ErrorCode::SurveyCooldown
-            | ErrorCode::InvitationClosed => StatusCode::CONFLICT,
+            | ErrorCode::InvitationClosed
+            | ErrorCode::AlertResolved => StatusCode::CONFLICT,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -318,6 +321,9 @@ impl From<DomainError> for ApiError {
             }
             DomainError::InvitationClosed(message) => {
                 ApiError::new(ErrorCode::InvitationClosed, message, Some("id".to_owned()))
+            }
+            DomainError::AlertResolved(message) => {
+                ApiError::new(ErrorCode::AlertResolved, message, Some("id".to_owned()))
             }
             DomainError::Unauthenticated => ApiError::new(
                 ErrorCode::Unauthorized,

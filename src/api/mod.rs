@@ -2,6 +2,7 @@
 //! [`openapi_service`], the single builder used by the server, the tests
 //! and the `openapi` command.
 
+pub mod alerts;
 pub mod audit_events;
 pub mod candidate_exports;
 pub mod candidates;
@@ -33,6 +34,7 @@ pub mod surveys;
 mod time;
 pub mod touchpoints;
 pub mod vocabulary;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -45,7 +47,10 @@ use poem_openapi::{ContactObject, LicenseObject, OpenApiService, OperationId, Se
 use crate::{
     config::{Limits, RateLimit},
     db::Database,
-    domain::{encounters::group_commit::EncounterWriter, surveys::mail::Mailer},
+    domain::{
+        encounters::group_commit::EncounterWriter, surveys::mail::Mailer,
+        webhooks::delivery::Dispatcher,
+    },
     metrics::Metrics,
 };
 pub use document::NoAuth;
@@ -79,6 +84,13 @@ pub enum ApiTags {
     /// `/s/{token}` (public, rate-limited per client address, Vietnamese or
     /// English), optionally e-mailed by this service.
     Surveys,
+    /// Webhooks: endpoints that receive the organization's events, signed
+    /// as Standard Webhooks says, at least once and in order; their
+    /// delivery log; the events and their schemas.
+    Webhooks,
+    /// Alert rules (a detractor's score, a significant drop of a group's
+    /// cNPS) and the alerts they raise.
+    Alerts,
 }
 
 // Nested tuples: poem-openapi combines tuples of APIs, and `Default` is
@@ -101,6 +113,9 @@ type Apis = document::Adjusted<(
         audit_events::AuditEventsApi,
         surveys::SurveysApi,
         surveys::AnonymousCommentsApi,
+        webhooks::WebhooksApi,
+        webhooks::WebhookEventsApi,
+        alerts::AlertsApi,
     ),
 )>;
 
@@ -145,6 +160,8 @@ pub struct SurveyWiring {
     pub public_url: String,
     pub mailer: Option<Mailer>,
     pub page_rate: Option<RateLimit>,
+    /// The webhook dispatcher (its API wakes it and reads its settings).
+    pub dispatcher: Dispatcher,
 }
 
 /// What the service serves: the API on its listener, the metrics on theirs.
@@ -208,6 +225,7 @@ pub fn routes(
         .data_opt(page_limiter)
         .data(surveys::PublicUrl(wiring.public_url))
         .data(wiring.mailer)
+        .data(wiring.dispatcher)
         .catch_all_error(render_error)
         .around(check_documented_path)
         .around(move |next, req| request_span::trace(next, req, metrics.clone()))

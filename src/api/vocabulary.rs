@@ -113,8 +113,9 @@ api_enum! {
 
 api_enum! {
     /// What an audit event is about: a `touchpoint`, a `candidate`, an
-    /// `encounter`, an `api_key`, the `organization` itself or a
-    /// `survey_invitation`.
+    /// `encounter`, an `api_key`, the `organization` itself, a
+    /// `survey_invitation`, a `webhook_endpoint`, an `alert_rule` or an
+    /// `alert`.
     AuditResource mirrors enums::AuditResource {
         Touchpoint = "touchpoint",
         Candidate = "candidate",
@@ -122,6 +123,9 @@ api_enum! {
         ApiKey = "api_key",
         Organization = "organization",
         SurveyInvitation = "survey_invitation",
+        WebhookEndpoint = "webhook_endpoint",
+        AlertRule = "alert_rule",
+        Alert = "alert",
     }
 }
 

@@ -141,6 +141,13 @@ impl Cell for i32 {
     }
 }
 
+/// SQLite keeps a boolean as 0 or 1.
+impl Cell for bool {
+    fn from_sqlite(value: &SqliteValue) -> Option<Self> {
+        i64::from_sqlite(value).map(|n| n != 0)
+    }
+}
+
 impl Cell for String {
     fn from_sqlite(value: &SqliteValue) -> Option<Self> {
         match value {
@@ -474,6 +481,11 @@ fn to_sqlite(value: &Value) -> StorageResult<SqliteValue> {
         Value::ChronoDateTimeUtc(v) => or_null(v, |at| {
             SqliteValue::Text(at.to_rfc3339_opts(SecondsFormat::AutoSi, false))
         }),
+        // A LIMIT is bound as a u64.
+        Value::BigUnsigned(Some(n)) => SqliteValue::Integer(
+            i64::try_from(*n).map_err(|_| StorageError::fault("an unsigned value beyond i64"))?,
+        ),
+        Value::BigUnsigned(None) => SqliteValue::Null,
         other => {
             return Err(StorageError::fault(format!(
                 "the SQLite writer does not bind a {}",

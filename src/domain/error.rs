@@ -54,6 +54,9 @@ pub enum DomainError {
     /// The survey invitation is answered, so it can no longer change.
     #[error("{0}")]
     InvitationClosed(String),
+    /// The alert is resolved, so its status can no longer change.
+    #[error("{0}")]
+    AlertResolved(String),
     /// No valid credentials.
     #[error("missing, malformed, unknown, revoked or expired API key")]
     Unauthenticated,

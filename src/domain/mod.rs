@@ -4,6 +4,7 @@
 //! transaction.
 
 pub mod access;
+pub mod alerts;
 pub mod analytics;
 pub mod candidates;
 pub mod catalog;
@@ -17,6 +18,7 @@ pub mod patch;
 pub mod privacy;
 pub mod surveys;
 pub mod validate;
+pub mod webhooks;
 
 pub use error::{DomainError, DomainResult};
 

@@ -209,7 +209,7 @@ const PERSONAL: [&str; 6] = [
 /// The mutating operations each scenario below runs and checks the events
 /// of. A mutating operation added to the API must be added to a scenario,
 /// with its events, and listed here.
-const SCENARIOS: [(&str, &[&str]); 8] = [
+const SCENARIOS: [(&str, &[&str]); 10] = [
     ("keys", &["POST /api/v1/keys", "DELETE /api/v1/keys/{id}"]),
     ("organization", &["PATCH /api/v1/organization"]),
     (
@@ -243,6 +243,28 @@ const SCENARIOS: [(&str, &[&str]); 8] = [
             "POST /api/v1/survey-invitations",
             "POST /api/v1/survey-invitations/batch",
             "POST /api/v1/survey-invitations/{id}/revoke",
+        ],
+    ),
+    (
+        "webhooks",
+        &[
+            "POST /api/v1/webhooks",
+            "PATCH /api/v1/webhooks/{id}",
+            "POST /api/v1/webhooks/{id}/rotate-secret",
+            "POST /api/v1/webhooks/{id}/ping",
+            "POST /api/v1/webhooks/{id}/redeliveries",
+            "DELETE /api/v1/webhooks/{id}",
+        ],
+    ),
+    (
+        "alerts",
+        &[
+            "POST /api/v1/alert-rules",
+            "PATCH /api/v1/alert-rules/{id}",
+            "POST /api/v1/alert-rules/{id}/evaluate",
+            "POST /api/v1/alerts/{id}/acknowledge",
+            "POST /api/v1/alerts/{id}/resolve",
+            "DELETE /api/v1/alert-rules/{id}",
         ],
     ),
 ];
@@ -1660,4 +1682,271 @@ async fn survey_invitations_record_who_invited_and_revoked() {
     assert_eq!(anonymous.status(), 200);
     flow.recorded_nothing("an anonymous answer").await;
     flow.finish("surveys").await;
+}
+
+/// Webhook endpoints record who created, changed, re-keyed and deleted
+/// them, naming `secret` but never its value; a ping or a redelivery
+/// changes nothing.
+#[tokio::test]
+async fn webhook_endpoints_record_every_change_but_never_the_secret() {
+    let app =
+        crate::helpers::spawn_app_with_webhooks(touchpoint_tracker::config::WebhookSettings {
+            allow_http: true,
+            allowed_networks: vec!["127.0.0.1/32".parse().unwrap()],
+            ..Default::default()
+        })
+        .await;
+    let admin = key_of(&app, &app.admin).await;
+    // Nothing listens there: deliveries fail, which changes no data.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://127.0.0.1:{}/hook",
+        closed.local_addr().unwrap().port()
+    );
+    drop(closed);
+    let mut flow = Workflow::new(&app).await;
+
+    let created = app
+        .post(
+            "/api/v1/webhooks",
+            &admin.token,
+            json!({"url": url, "event_types": ["encounter.created"]}),
+        )
+        .await;
+    let created = created.assert_status(201).clone();
+    let id = created["endpoint"]["id"].as_i64().unwrap();
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    flow.recorded(
+        "POST /api/v1/webhooks",
+        vec![event(
+            &admin,
+            ("webhook_endpoint", id),
+            "create",
+            &[
+                "url",
+                "event_types",
+                "enabled",
+                "include_personal_data",
+                "secret",
+            ],
+            None,
+        )],
+    )
+    .await;
+    app.patch(
+        &format!("/api/v1/webhooks/{id}"),
+        &admin.token,
+        json!({"enabled": false}),
+    )
+    .await
+    .assert_status(200);
+    flow.recorded(
+        "PATCH /api/v1/webhooks/{id}",
+        vec![event(
+            &admin,
+            ("webhook_endpoint", id),
+            "update",
+            &["enabled"],
+            None,
+        )],
+    )
+    .await;
+    let rotated = app
+        .post(
+            &format!("/api/v1/webhooks/{id}/rotate-secret"),
+            &admin.token,
+            json!({}),
+        )
+        .await;
+    let new_secret = rotated.assert_status(200)["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    flow.recorded(
+        "POST /api/v1/webhooks/{id}/rotate-secret",
+        vec![event(
+            &admin,
+            ("webhook_endpoint", id),
+            "update",
+            &["secret"],
+            None,
+        )],
+    )
+    .await;
+    let ping = app
+        .post(
+            &format!("/api/v1/webhooks/{id}/ping"),
+            &admin.token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(ping.assert_status(200)["delivered"], false);
+    flow.recorded("POST /api/v1/webhooks/{id}/ping", vec![])
+        .await;
+    let touchpoint = app
+        .touchpoint(
+            "Careers site",
+            "employer_created",
+            "careers_site",
+            "awareness",
+        )
+        .await;
+    let candidate = app.candidate("HOOK-1").await;
+    app.encounter(candidate, touchpoint, OCCURRED_AT, Some(7))
+        .await;
+    flow.mark = newest_id(&app).await;
+    let events = app.get("/api/v1/webhook-events", &admin.token).await;
+    let event_id = events.assert_status(200)["items"][0]["id"]
+        .as_i64()
+        .unwrap();
+    let queued = app
+        .post(
+            &format!("/api/v1/webhooks/{id}/redeliveries"),
+            &admin.token,
+            json!({"event_id": event_id}),
+        )
+        .await;
+    assert_eq!(queued.status, 202);
+    flow.recorded("POST /api/v1/webhooks/{id}/redeliveries", vec![])
+        .await;
+    app.delete(&format!("/api/v1/webhooks/{id}"), &admin.token)
+        .await
+        .assert_status(204);
+    flow.recorded(
+        "DELETE /api/v1/webhooks/{id}",
+        vec![event(&admin, ("webhook_endpoint", id), "delete", &[], None)],
+    )
+    .await;
+    // No secret anywhere in the trail.
+    let trail = serde_json::to_string(&walk(&app, &app.admin, "", 500).await).unwrap();
+    assert!(!trail.contains(&secret) && !trail.contains(&new_secret));
+    flow.finish("webhooks").await;
+}
+
+/// Alert rules record who created, changed and deleted them; alerts who
+/// acknowledged and resolved them. Raising an alert (the service's doing)
+/// and evaluating a rule record nothing.
+#[tokio::test]
+async fn alert_rules_and_alerts_record_who_changed_them() {
+    let app = spawn_app().await;
+    let admin = key_of(&app, &app.admin).await;
+    let recruiter = key_of(&app, &app.recruiter).await;
+    let touchpoint = app
+        .touchpoint(
+            "Onsite interview",
+            "employer_created",
+            "interview",
+            "interview",
+        )
+        .await;
+    let candidate = app.candidate("ALERT-1").await;
+    let mut flow = Workflow::new(&app).await;
+
+    let rule = app
+        .post(
+            "/api/v1/alert-rules",
+            &admin.token,
+            json!({"name": "Detractors", "kind": "detractor"}),
+        )
+        .await;
+    let rule = rule.assert_status(201)["id"].as_i64().unwrap();
+    flow.recorded(
+        "POST /api/v1/alert-rules",
+        vec![event(
+            &admin,
+            ("alert_rule", rule),
+            "create",
+            &["name", "kind"],
+            None,
+        )],
+    )
+    .await;
+    app.patch(
+        &format!("/api/v1/alert-rules/{rule}"),
+        &admin.token,
+        json!({"threshold": 4, "name": "Detractors"}),
+    )
+    .await
+    .assert_status(200);
+    flow.recorded(
+        "PATCH /api/v1/alert-rules/{id}",
+        vec![event(
+            &admin,
+            ("alert_rule", rule),
+            "update",
+            &["threshold"],
+            None,
+        )],
+    )
+    .await;
+    let drop = app
+        .post(
+            "/api/v1/alert-rules",
+            &admin.token,
+            json!({"name": "Drops", "kind": "drop"}),
+        )
+        .await;
+    let drop = drop.assert_status(201)["id"].as_i64().unwrap();
+    flow.mark = newest_id(&app).await;
+    app.post(
+        &format!("/api/v1/alert-rules/{drop}/evaluate"),
+        &admin.token,
+        json!({}),
+    )
+    .await
+    .assert_status(200);
+    flow.recorded("POST /api/v1/alert-rules/{id}/evaluate", vec![])
+        .await;
+    app.encounter(candidate, touchpoint, OCCURRED_AT, Some(2))
+        .await;
+    flow.mark = newest_id(&app).await;
+    let alerts = app.get("/api/v1/alerts", &admin.token).await;
+    let alert = alerts.assert_status(200)["items"][0]["id"]
+        .as_i64()
+        .unwrap();
+    app.post(
+        &format!("/api/v1/alerts/{alert}/acknowledge"),
+        &recruiter.token,
+        json!({}),
+    )
+    .await
+    .assert_status(200);
+    flow.recorded(
+        "POST /api/v1/alerts/{id}/acknowledge",
+        vec![event(
+            &recruiter,
+            ("alert", alert),
+            "update",
+            &["status", "acknowledged_at"],
+            None,
+        )],
+    )
+    .await;
+    app.post(
+        &format!("/api/v1/alerts/{alert}/resolve"),
+        &recruiter.token,
+        json!({}),
+    )
+    .await
+    .assert_status(200);
+    flow.recorded(
+        "POST /api/v1/alerts/{id}/resolve",
+        vec![event(
+            &recruiter,
+            ("alert", alert),
+            "update",
+            &["status", "resolved_at"],
+            None,
+        )],
+    )
+    .await;
+    app.delete(&format!("/api/v1/alert-rules/{rule}"), &admin.token)
+        .await
+        .assert_status(204);
+    flow.recorded(
+        "DELETE /api/v1/alert-rules/{id}",
+        vec![event(&admin, ("alert_rule", rule), "delete", &[], None)],
+    )
+    .await;
+    flow.finish("alerts").await;
 }

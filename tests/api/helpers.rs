@@ -147,27 +147,41 @@ pub async fn spawn_app() -> TestApp {
 
 /// A test service with these request limits.
 pub async fn spawn_app_with(limits: touchpoint_tracker::config::Limits) -> TestApp {
-    spawn_app_configured(limits, None, Default::default()).await
+    spawn_app_configured(limits, None, Default::default(), Default::default()).await
+}
+
+/// A test service with these webhook settings.
+pub async fn spawn_app_with_webhooks(
+    webhooks: touchpoint_tracker::config::WebhookSettings,
+) -> TestApp {
+    spawn_app_configured(Default::default(), None, Default::default(), webhooks).await
 }
 
 /// A test service with these survey settings (SMTP, page rate limit).
 pub async fn spawn_app_with_surveys(
     surveys: touchpoint_tracker::config::SurveySettings,
 ) -> TestApp {
-    spawn_app_configured(Default::default(), None, surveys).await
+    spawn_app_configured(Default::default(), None, surveys, Default::default()).await
 }
 
 /// A test service that applies this retention policy on its schedule.
 pub async fn spawn_app_with_retention(
     policy: touchpoint_tracker::config::RetentionPolicy,
 ) -> TestApp {
-    spawn_app_configured(Default::default(), Some(policy), Default::default()).await
+    spawn_app_configured(
+        Default::default(),
+        Some(policy),
+        Default::default(),
+        Default::default(),
+    )
+    .await
 }
 
 async fn spawn_app_configured(
     limits: touchpoint_tracker::config::Limits,
     retention: Option<touchpoint_tracker::config::RetentionPolicy>,
     surveys: touchpoint_tracker::config::SurveySettings,
+    webhooks: touchpoint_tracker::config::WebhookSettings,
 ) -> TestApp {
     TRACING.call_once(|| {
         if std::env::var_os("TEST_LOG").is_some() {
@@ -183,6 +197,7 @@ async fn spawn_app_configured(
         retention,
         server: Default::default(),
         surveys,
+        webhooks,
     };
     let app = Application::build(&settings)
         .await

@@ -1,6 +1,7 @@
 //! The integration suite: one binary, each test against a real service on a
 //! fresh SQLite file, over HTTP.
 
+mod alerts;
 mod audit;
 mod authz;
 mod candidates;
@@ -35,3 +36,4 @@ mod subject_access;
 mod suppression;
 mod surveys;
 mod touchpoints;
+mod webhooks;

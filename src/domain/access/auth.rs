@@ -31,6 +31,8 @@ pub enum Capability {
     ManageOrganization,
     /// Read the audit trail: who changed what, and when.
     ReadAuditTrail,
+    /// Manage webhook endpoints and alert rules, and read deliveries.
+    ManageMonitoring,
 }
 
 impl Principal {
@@ -61,6 +63,7 @@ impl Principal {
                         "read or change the organization's settings"
                     }
                     Capability::ReadAuditTrail => "read the audit trail",
+                    Capability::ManageMonitoring => "manage webhooks or alert rules",
                 }
             )))
         }

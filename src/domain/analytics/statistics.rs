@@ -130,8 +130,20 @@ impl AdjustedNps {
     /// The two-sided p-value of a z test that `later` and `earlier` come
     /// from the same cNPS: z = (NPS̃₂ − NPS̃₁) / √(V₁/n₁′ + V₂/n₂′).
     pub fn change_p_value(earlier: &Self, later: &Self) -> f64 {
+        z_p_value(Self::change_z(earlier, later))
+    }
+
+    /// z = (NPS̃₂ − NPS̃₁) / √(V₁/n₁′ + V₂/n₂′), the statistic of
+    /// [`Self::change_p_value`].
+    pub fn change_z(earlier: &Self, later: &Self) -> f64 {
         let standard_error = (earlier.variance / earlier.n + later.variance / later.n).sqrt();
-        z_p_value((later.nps - earlier.nps) / standard_error)
+        (later.nps - earlier.nps) / standard_error
+    }
+
+    /// The one-sided p-value that `later` is lower than `earlier`: Φ(z) of
+    /// [`Self::change_z`] (a drop alert's test).
+    pub fn drop_p_value(earlier: &Self, later: &Self) -> f64 {
+        standard_normal().cdf(Self::change_z(earlier, later))
     }
 }
 

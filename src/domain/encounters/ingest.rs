@@ -29,11 +29,17 @@ use crate::db::{
     StorageResult,
 };
 use crate::domain::{
+    alerts,
     encounters::write::EncounterAppend,
     error::ItemError,
     idempotency::{self, Idempotent, ImportStep, Written},
     privacy::audit::{self, Event, KeyActor},
-    validate, DomainError, DomainResult,
+    validate,
+    webhooks::{
+        self,
+        events::{EventType, NewEvent},
+    },
+    DomainError, DomainResult,
 };
 
 /// The most encounters one batch request may carry.
@@ -418,6 +424,12 @@ pub async fn insert(
         (actor, event)
     }));
     audit::record_all(write.txn(), organization_id, write.now(), events).await?;
+    let created = encounters
+        .iter()
+        .map(|e| NewEvent::encounter(EventType::EncounterCreated, e))
+        .collect();
+    webhooks::events::record(write.txn(), organization_id, write.now(), created).await?;
+    alerts::lifecycle::detractors(write.txn(), organization_id, write.now(), &encounters).await?;
     Ok(Recorded {
         encounters,
         candidates_created,

@@ -24,7 +24,12 @@ use crate::domain::{
     pagination::{Page, PageRequest},
     patch::Patch,
     privacy::audit::{self, Actor, Event},
-    validate, DomainError, DomainResult,
+    validate,
+    webhooks::{
+        self,
+        events::{EventType, NewEvent},
+    },
+    DomainError, DomainResult,
 };
 
 #[derive(Default)]
@@ -184,6 +189,8 @@ pub async fn update(
     active.updated_at = Set(write.now());
     let updated = active.update(write.txn()).await?;
     audit::record(write.txn(), organization_id, actor, write.now(), event).await?;
+    let changed = NewEvent::encounter(EventType::EncounterUpdated, &updated);
+    webhooks::events::record(write.txn(), organization_id, write.now(), vec![changed]).await?;
     write.commit().await?;
     Ok(updated)
 }
@@ -216,6 +223,8 @@ pub async fn delete(
     .await?;
     let event = Event::encounter(current.id, current.candidate_id, AuditAction::Delete);
     audit::record(write.txn(), organization_id, actor, write.now(), event).await?;
+    let deleted = NewEvent::encounter_deleted(&current);
+    webhooks::events::record(write.txn(), organization_id, write.now(), vec![deleted]).await?;
     write.commit().await
 }
 

@@ -153,6 +153,18 @@ impl Event {
         }
     }
 
+    pub fn webhook_endpoint(id: i64, action: AuditAction) -> Self {
+        Self::new(AuditResource::WebhookEndpoint, id, action)
+    }
+
+    pub fn alert_rule(id: i64, action: AuditAction) -> Self {
+        Self::new(AuditResource::AlertRule, id, action)
+    }
+
+    pub fn alert(id: i64, action: AuditAction) -> Self {
+        Self::new(AuditResource::Alert, id, action)
+    }
+
     pub fn api_key(id: i64, action: AuditAction) -> Self {
         Self::new(AuditResource::ApiKey, id, action)
     }

@@ -11,6 +11,7 @@ use crate::domain::{
     idempotency::{self, AnswerRedactor},
     privacy::audit::{self, Actor, Event},
     surveys::invitations,
+    webhooks::{self, events::NewEvent},
     DomainResult,
 };
 
@@ -119,6 +120,9 @@ pub(crate) async fn erase_in(
     )
     .await?;
     idempotency::redact_candidate(write.txn(), organization_id, id, redactor).await?;
+    // Downstream copies are told to erase too.
+    let erased_event = NewEvent::candidate_erased(id, now);
+    webhooks::events::record(write.txn(), organization_id, now, vec![erased_event]).await?;
     // No score changed, so the rollups are untouched.
     Ok(erased)
 }

@@ -34,8 +34,14 @@ use crate::domain::{
     },
     privacy::audit::KeyActor,
     surveys::invitations::{self, Status},
-    validate, DomainError, DomainResult,
+    validate,
+    webhooks::{
+        self,
+        events::{EventType, NewEvent},
+    },
+    DomainError, DomainResult,
 };
+use serde_json::json;
 
 /// The longest comment a survey takes, in characters.
 pub const COMMENT_MAX: usize = 1000;
@@ -242,6 +248,20 @@ pub async fn submit(
                 .and_where(survey_invitation::Column::Id.eq(view.invitation_id))
                 .to_owned();
             write.txn().execute(&link).await?;
+            let answered = NewEvent {
+                event_type: EventType::SurveyAnswered,
+                subject_candidate_id: Some(view.candidate_id),
+                data: json!({
+                    "invitation_id": view.invitation_id,
+                    "mode": "confidential",
+                    "candidate_id": view.candidate_id,
+                    "touchpoint_id": view.touchpoint_id,
+                    "encounter_id": encounter_id,
+                    "score": answer.score,
+                }),
+            };
+            webhooks::events::record(write.txn(), view.organization_id, now, vec![answered])
+                .await?;
         }
         SurveyMode::Anonymous => {
             let day = day_of(now);
@@ -266,6 +286,14 @@ pub async fn submit(
                 Counters::of_score(answer.score),
             );
             rollups::apply(write.txn(), view.organization_id, &delta, now).await?;
+            // Nothing that could link it: no invitation, candidate or score.
+            let answered = NewEvent {
+                event_type: EventType::SurveyAnswered,
+                subject_candidate_id: None,
+                data: json!({"mode": "anonymous", "touchpoint_id": view.touchpoint_id}),
+            };
+            webhooks::events::record(write.txn(), view.organization_id, now, vec![answered])
+                .await?;
         }
     }
     invitations::cancel_emails(write.txn(), view.organization_id, &[view.invitation_id]).await?;

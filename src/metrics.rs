@@ -22,7 +22,14 @@
 //!   encounter writer; `encounter_writer_group_size` (histogram): requests
 //!   per group-committed transaction;
 //! - `db_pool_connections{state="idle"|"in_use"}` and
-//!   `db_pool_max_connections` (gauges): the shared connection pool.
+//!   `db_pool_max_connections` (gauges): the shared connection pool;
+//! - `webhook_deliveries_total{outcome="delivered"|"failed"}`: delivery
+//!   attempts this instance made; `webhook_oldest_undelivered_seconds`
+//!   (gauge): the age of the oldest event an enabled endpoint still waits
+//!   for (0 when none), read from the database at the scrape;
+//! - `alerts_open{kind="detractor"|"drop"}` (gauge) and
+//!   `alerts_opened` (gauge: every alert raised and kept, all instances),
+//!   read at the scrape.
 //!
 //! Gauges that describe a state (queue depth, pool use) are read when the
 //! metrics are scraped, so they never drift from what they describe.
@@ -63,6 +70,40 @@ struct PoolLabels {
     state: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: String,
+}
+
+/// Webhook delivery attempts by outcome. Cheap to clone: the clones share
+/// one family.
+#[derive(Clone, Debug, Default)]
+pub struct WebhookDeliveries(Family<OutcomeLabels, Counter>);
+
+impl WebhookDeliveries {
+    /// Counts one attempt.
+    pub fn count(&self, delivered: bool) {
+        let outcome = if delivered { "delivered" } else { "failed" };
+        self.0.get_or_create(&OutcomeLabels { outcome }).inc();
+    }
+}
+
+/// What monitoring looks like at the scrape, read from the database.
+#[derive(Debug, Clone, Default)]
+pub struct MonitoringSnapshot {
+    /// Seconds since the oldest event an enabled endpoint waits for.
+    pub oldest_undelivered_seconds: f64,
+    /// Alerts open or acknowledged, by rule kind.
+    pub alerts_open: Vec<(String, i64)>,
+    /// Alerts raised and kept.
+    pub alerts_opened: i64,
+}
+
 type LatencyFamily = Family<RequestLabels, Histogram, fn() -> Histogram>;
 
 /// The registry and its series. One per running service; share it in an
@@ -75,6 +116,10 @@ pub struct Metrics {
     group_sizes: GroupSizes,
     pool_connections: Family<PoolLabels, Gauge>,
     pool_max: Gauge,
+    webhook_deliveries: WebhookDeliveries,
+    oldest_undelivered: Gauge<f64, std::sync::atomic::AtomicU64>,
+    alerts_open: Family<KindLabels, Gauge>,
+    alerts_opened: Gauge,
 }
 
 /// The connection pool's use at one moment.
@@ -88,11 +133,12 @@ pub struct PoolUse {
 }
 
 /// What the scrape reads at the moment it is made.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Snapshot {
     /// Writes waiting for the encounter writer.
     pub queue_depth: usize,
     pub pool: PoolUse,
+    pub monitoring: MonitoringSnapshot,
 }
 
 /// The encounter writer's group sizes (requests per transaction). Cheap to
@@ -170,6 +216,31 @@ impl Metrics {
             "The most connections the shared database pool opens",
             pool_max.clone(),
         );
+        let webhook_deliveries = WebhookDeliveries::default();
+        registry.register(
+            "webhook_deliveries",
+            "Webhook delivery attempts by this instance, by outcome",
+            webhook_deliveries.0.clone(),
+        );
+        let oldest_undelivered = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register_with_unit(
+            "webhook_oldest_undelivered",
+            "Age of the oldest event an enabled webhook endpoint still waits for",
+            Unit::Seconds,
+            oldest_undelivered.clone(),
+        );
+        let alerts_open = Family::<KindLabels, Gauge>::default();
+        registry.register(
+            "alerts_open",
+            "Alerts open or acknowledged, by rule kind",
+            alerts_open.clone(),
+        );
+        let alerts_opened = Gauge::default();
+        registry.register(
+            "alerts_opened",
+            "Alerts raised (and not deleted with their rule), all instances",
+            alerts_opened.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -178,6 +249,10 @@ impl Metrics {
             group_sizes,
             pool_connections,
             pool_max,
+            webhook_deliveries,
+            oldest_undelivered,
+            alerts_open,
+            alerts_opened,
         }
     }
 
@@ -195,6 +270,11 @@ impl Metrics {
         self.group_sizes.clone()
     }
 
+    /// The counters the webhook dispatcher fills.
+    pub fn webhook_deliveries(&self) -> WebhookDeliveries {
+        self.webhook_deliveries.clone()
+    }
+
     /// Every series as OpenMetrics text, the gauges set from `now`.
     pub fn render(&self, now: Snapshot) -> String {
         self.queue_depth
@@ -207,6 +287,22 @@ impl Metrics {
             .get_or_create(&PoolLabels { state: "in_use" })
             .set(i64::from(in_use));
         self.pool_max.set(i64::from(now.pool.max));
+        self.oldest_undelivered
+            .set(now.monitoring.oldest_undelivered_seconds);
+        for kind in ["detractor", "drop"] {
+            let open = now
+                .monitoring
+                .alerts_open
+                .iter()
+                .find(|(k, _)| k == kind)
+                .map_or(0, |(_, n)| *n);
+            self.alerts_open
+                .get_or_create(&KindLabels {
+                    kind: kind.to_owned(),
+                })
+                .set(open);
+        }
+        self.alerts_opened.set(now.monitoring.alerts_opened);
         let mut text = String::new();
         // Writing into a String cannot fail.
         let _ = text::encode(&mut text, &self.registry);

@@ -145,7 +145,11 @@ impl Application {
         if let Some(sender) = &sender {
             workers.push(watch("survey e-mail sender", sender));
         }
-        let dispatcher = Dispatcher::new(DeliverySettings::from(&self.webhooks));
+        let metrics = std::sync::Arc::new(crate::metrics::Metrics::new());
+        let dispatcher = Dispatcher::new(
+            DeliverySettings::from(&self.webhooks),
+            metrics.webhook_deliveries(),
+        );
         let dispatching = tokio::spawn(dispatcher.clone().run(db.clone()));
         workers.push(watch("webhook dispatcher", &dispatching));
         let evaluating = tokio::spawn(drop::evaluate_periodically(
@@ -153,11 +157,12 @@ impl Application {
             self.webhooks.alert_evaluation,
         ));
         workers.push(watch("alert evaluation", &evaluating));
-        let wiring = api::SurveyWiring {
+        let wiring = api::Wiring {
             public_url,
             mailer,
             page_rate: self.surveys.page_rate,
             dispatcher,
+            metrics,
         };
         let service = api::routes(self.database.clone(), &self.limits, wiring, workers);
         let metrics = self.metrics.map(|(listener, address)| {

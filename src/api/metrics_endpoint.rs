@@ -14,8 +14,29 @@ use super::error;
 use crate::{
     db,
     domain::encounters::group_commit::WriterMonitor,
-    metrics::{self, Metrics, PoolUse, Snapshot},
+    metrics::{self, Metrics, MonitoringSnapshot, PoolUse, Snapshot},
 };
+
+/// Webhook and alert figures read from the database; zeros (and a warning)
+/// when it cannot be read, so the other series still go out.
+async fn monitoring(db: &DatabaseConnection) -> MonitoringSnapshot {
+    use crate::domain::{alerts::lifecycle, webhooks::delivery};
+    let oldest = delivery::oldest_undelivered(db).await;
+    let alerts = lifecycle::counts(db).await;
+    match (oldest, alerts) {
+        (Ok(oldest), Ok((alerts_open, alerts_opened))) => MonitoringSnapshot {
+            oldest_undelivered_seconds: oldest.map_or(0.0, |at| {
+                (chrono::Utc::now() - at).num_milliseconds().max(0) as f64 / 1000.0
+            }),
+            alerts_open,
+            alerts_opened,
+        },
+        (Err(err), _) | (_, Err(err)) => {
+            tracing::warn!(error = %err, "monitoring metrics not read");
+            MonitoringSnapshot::default()
+        }
+    }
+}
 
 /// The metrics listener's routes: `GET /metrics`; anything else is a 404
 /// (405 for another method) in the one error shape.
@@ -25,19 +46,22 @@ pub fn endpoint(
     metrics: Arc<Metrics>,
 ) -> impl Endpoint<Output = Response> {
     let scrape = make(move |_request| {
-        let now = Snapshot {
-            queue_depth: writer.queue_depth(),
-            pool: db::pool_use(&db).unwrap_or(PoolUse {
-                open: 0,
-                idle: 0,
-                max: 0,
-            }),
-        };
-        let text = metrics.render(now);
+        let db = db.clone();
+        let writer = writer.clone();
+        let metrics = metrics.clone();
         async move {
+            let now = Snapshot {
+                queue_depth: writer.queue_depth(),
+                pool: db::pool_use(&db).unwrap_or(PoolUse {
+                    open: 0,
+                    idle: 0,
+                    max: 0,
+                }),
+                monitoring: monitoring(&db).await,
+            };
             Response::builder()
                 .header(header::CONTENT_TYPE, metrics::CONTENT_TYPE)
-                .body(text)
+                .body(metrics.render(now))
         }
     });
     Route::new()

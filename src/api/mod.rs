@@ -154,14 +154,17 @@ pub fn openapi_document() -> String {
     document::finish(&openapi_service())
 }
 
-/// What the survey routes need: where links point, the e-mail sender (if
-/// SMTP is configured) and the pages' rate limit per client address.
-pub struct SurveyWiring {
+/// What the routes share with the background workers: where survey links
+/// point, the e-mail sender (if SMTP is configured), the survey pages' rate
+/// limit per client address, the webhook dispatcher and the metrics.
+pub struct Wiring {
     pub public_url: String,
     pub mailer: Option<Mailer>,
     pub page_rate: Option<RateLimit>,
     /// The webhook dispatcher (its API wakes it and reads its settings).
     pub dispatcher: Dispatcher,
+    /// The instance's metrics, which the workers count into too.
+    pub metrics: Arc<Metrics>,
 }
 
 /// What the service serves: the API on its listener, the metrics on theirs.
@@ -180,7 +183,7 @@ pub struct Service {
 pub fn routes(
     database: Database,
     limits: &Limits,
-    wiring: SurveyWiring,
+    wiring: Wiring,
     mut workers: Vec<Worker>,
 ) -> Service {
     let Database {
@@ -191,7 +194,7 @@ pub fn routes(
     let service = openapi_service();
     let docs = document::docs_endpoint(&service);
     let spec = document::spec_endpoint(&service);
-    let metrics = Arc::new(Metrics::new());
+    let metrics = wiring.metrics.clone();
     let writer = EncounterWriter::start(writer_db, reader.clone(), metrics.group_sizes());
     let monitor = writer.monitor();
     workers.push(Worker {

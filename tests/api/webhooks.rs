@@ -825,3 +825,174 @@ async fn alerts_go_out_as_they_open_and_resolve() {
         "2026-11-20"
     );
 }
+
+/// The metrics listener counts deliveries by outcome, the age of what
+/// waits, and the alerts.
+#[tokio::test]
+async fn the_metrics_show_deliveries_backlog_and_alerts() {
+    use crate::helpers::{fresh_database, run_cli, ServiceProcess};
+    let receiver = Receiver::start().await;
+    let database = fresh_database().await;
+    let url = database.url.clone();
+    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let metrics_bind = format!("127.0.0.1:{metrics_port}");
+    let env = [
+        ("WEBHOOK_ALLOW_HTTP", "true"),
+        ("WEBHOOK_ALLOWED_NETWORKS", "127.0.0.1/32"),
+        ("METRICS_BIND_ADDR", metrics_bind.as_str()),
+    ];
+    let postgres = url.starts_with("postgres");
+    if !postgres {
+        run_cli(&url, &["org", "create", "acme", "Acme"]);
+    }
+    let service = ServiceProcess::start(&url, &env);
+    service.wait_for_health(200).await;
+    if postgres {
+        run_cli(&url, &["org", "create", "acme", "Acme"]);
+    }
+    let token = run_cli(&url, &["key", "create", "--org", "acme", "--role", "admin"]);
+    let client = reqwest::Client::new();
+    let post = |path: &str, body: Value| {
+        client
+            .post(format!("{}{path}", service.api))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    // One endpoint that answers, one that fails (and keeps a backlog).
+    for hook in [receiver.url(), "http://127.0.0.1:9/hook".to_owned()] {
+        let reply = post(
+            "/api/v1/webhooks",
+            json!({"url": hook, "event_types": ["encounter.created", "alert.opened"]}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(reply.status(), 201);
+    }
+    let rule = post(
+        "/api/v1/alert-rules",
+        json!({"name": "d", "kind": "detractor"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(rule.status(), 201);
+    let touchpoint: Value = post(
+        "/api/v1/touchpoints",
+        json!({"name": "Interview", "kind": "employer_created", "channel": "interview", "stage": "interview"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let reply = post(
+        "/api/v1/encounters/batch",
+        json!([{"candidate_external_ref": "M-1", "touchpoint_id": touchpoint["id"], "occurred_at": AT, "score": 2}]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply.status(), 201);
+    receiver.wait_for(2).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let text = client
+        .get(format!("http://{metrics_bind}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |series: &str| -> f64 {
+        text.lines()
+            .find(|line| line.starts_with(series) && line[series.len()..].starts_with(' '))
+            .and_then(|line| line.rsplit(' ').next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+    };
+    assert_eq!(
+        value(r#"webhook_deliveries_total{outcome="delivered"}"#),
+        2.0
+    );
+    assert!(value(r#"webhook_deliveries_total{outcome="failed"}"#) >= 1.0);
+    assert!(value("webhook_oldest_undelivered_seconds") > 0.0);
+    assert_eq!(value(r#"alerts_open{kind="detractor"}"#), 1.0);
+    assert_eq!(value(r#"alerts_open{kind="drop"}"#), 0.0);
+    assert_eq!(value("alerts_opened"), 1.0);
+}
+
+/// Two instances share the deliveries: each event reaches the receiver
+/// once, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_deliver_each_event_once_in_order() {
+    use crate::helpers::{fresh_database, run_cli, ServiceProcess};
+    const EVENTS: usize = 30;
+    let receiver = Receiver::start().await;
+    *receiver.delay.lock().unwrap() = Duration::from_millis(20);
+    let database = fresh_database().await;
+    let url = database.url.clone();
+    let env = [
+        ("WEBHOOK_ALLOW_HTTP", "true"),
+        ("WEBHOOK_ALLOWED_NETWORKS", "127.0.0.1/32"),
+    ];
+    let postgres = url.starts_with("postgres");
+    if !postgres {
+        run_cli(&url, &["org", "create", "acme", "Acme"]);
+    }
+    let a = ServiceProcess::start(&url, &env);
+    let b = ServiceProcess::start(&url, &env);
+    a.wait_for_health(200).await;
+    b.wait_for_health(200).await;
+    if postgres {
+        run_cli(&url, &["org", "create", "acme", "Acme"]);
+    }
+    let token = run_cli(&url, &["key", "create", "--org", "acme", "--role", "admin"]);
+    let client = reqwest::Client::new();
+    let post = |api: &str, path: &str, body: Value| {
+        client
+            .post(format!("{api}{path}"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    let reply = post(
+        &a.api,
+        "/api/v1/webhooks",
+        json!({"url": receiver.url(), "event_types": ["encounter.created"]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply.status(), 201);
+    let touchpoint: Value = post(
+        &b.api,
+        "/api/v1/touchpoints",
+        json!({"name": "Interview", "kind": "employer_created", "channel": "interview", "stage": "interview"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    for n in 0..EVENTS {
+        let api = if n % 2 == 0 { &a.api } else { &b.api };
+        let reply = post(
+            api,
+            "/api/v1/encounters/batch",
+            json!([{"candidate_external_ref": format!("I-{n}"), "touchpoint_id": touchpoint["id"], "occurred_at": AT, "score": 7}]),
+        )
+        .await
+        .unwrap();
+        assert_eq!(reply.status(), 201);
+    }
+    receiver.wait_for(EVENTS).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let ids: Vec<i64> = receiver
+        .received()
+        .iter()
+        .map(|r| r.id()[4..].parse().unwrap())
+        .collect();
+    assert_eq!(ids.len(), EVENTS, "an event went twice: {ids:?}");
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "out of order: {ids:?}");
+}

@@ -14,8 +14,8 @@ use entity::{
 };
 use sea_orm::{
     sea_query::{OnConflict, Query},
-    ActiveEnum, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryTrait, Set,
+    ActiveEnum, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryTrait, Set,
 };
 use serde_json::{json, Value};
 
@@ -408,4 +408,22 @@ pub(crate) async fn unresolved_by_group(
         groups.entry(row.group_key.clone()).or_default().push(row);
     }
     Ok(groups)
+}
+
+/// Alerts open or acknowledged per rule kind, and all alerts kept: for the
+/// metrics.
+pub async fn counts(db: &DatabaseConnection) -> DomainResult<(Vec<(String, i64)>, i64)> {
+    let mut sql = crate::db::sql::Sql::new(db);
+    sql.push(
+        "SELECT r.kind AS kind, COUNT(*) AS alerts FROM alerts a \
+         JOIN alert_rules r ON r.id = a.rule_id WHERE a.status <> ",
+    )
+    .bind(Status::Resolved.as_str())
+    .push(" GROUP BY r.kind");
+    let mut open = Vec::new();
+    for row in sql.all(db).await? {
+        open.push((row.try_get("", "kind")?, row.try_get("", "alerts")?));
+    }
+    let total = alert::Entity::find().count(db).await? as i64;
+    Ok((open, total))
 }

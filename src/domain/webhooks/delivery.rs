@@ -44,6 +44,7 @@ use crate::domain::{
     },
     DomainError, DomainResult,
 };
+use crate::metrics::WebhookDeliveries;
 
 /// The waits after the first, second, ... failed attempt at one event (the
 /// Standard Webhooks schedule); after the last, it is given up.
@@ -110,13 +111,15 @@ impl Attempt {
 pub struct Dispatcher {
     settings: Arc<DeliverySettings>,
     wake: Arc<Notify>,
+    counted: WebhookDeliveries,
 }
 
 impl Dispatcher {
-    pub fn new(settings: DeliverySettings) -> Self {
+    pub fn new(settings: DeliverySettings, counted: WebhookDeliveries) -> Self {
         Dispatcher {
             settings: Arc::new(settings),
             wake: Arc::new(Notify::new()),
+            counted,
         }
     }
 
@@ -313,6 +316,8 @@ impl Dispatcher {
         let started = Instant::now();
         let result = self.try_post(endpoint, id, body).await;
         let latency_ms = started.elapsed().as_millis().min(i32::MAX as u128) as i32;
+        self.counted
+            .count(matches!(&result, Ok((status, _)) if (200..300).contains(status)));
         match result {
             Ok((status, prefix)) => Attempt {
                 status_code: Some(status),
@@ -608,4 +613,21 @@ async fn log_attempt(
     .insert(db)
     .await?;
     Ok(())
+}
+
+/// When the oldest event an enabled endpoint still waits for was written
+/// (`None` when every endpoint is up to date): for the metrics.
+pub async fn oldest_undelivered(db: &DatabaseConnection) -> DomainResult<Option<DateTime<Utc>>> {
+    let mut sql = crate::db::sql::Sql::new(db);
+    sql.push(
+        "SELECT MIN(o.created_at) AS oldest FROM outbox_events o \
+         JOIN webhook_endpoints e ON e.organization_id = o.organization_id \
+         AND o.id > e.cursor_event_id WHERE e.enabled = ",
+    )
+    .bind(true);
+    let rows = sql.all(db).await?;
+    let Some(row) = rows.first() else {
+        return Ok(None);
+    };
+    Ok(row.try_get::<Option<DateTime<Utc>>>("", "oldest")?)
 }

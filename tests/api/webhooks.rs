@@ -996,3 +996,30 @@ async fn two_instances_deliver_each_event_once_in_order() {
     assert_eq!(ids.len(), EVENTS, "an event went twice: {ids:?}");
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "out of order: {ids:?}");
 }
+
+/// Events and attempts older than the retention are forgotten; the
+/// endpoint goes on with the next events.
+#[tokio::test]
+async fn old_events_and_attempts_are_purged() {
+    let app = spawn_app_with_webhooks(local_settings()).await;
+    let receiver = Receiver::start().await;
+    let (id, _) = endpoint(&app, &receiver.url(), json!({})).await;
+    let touchpoint = app
+        .touchpoint("Job ad", "employer_created", "job_board", "awareness")
+        .await;
+    let candidate = app.candidate("P-1").await;
+    app.encounter(candidate, touchpoint, AT, Some(8)).await;
+    receiver.wait_for(1).await;
+    let later = chrono::Utc::now() + chrono::Duration::seconds(1);
+    touchpoint_tracker::domain::webhooks::delivery::purge(&app.db, later)
+        .await
+        .unwrap();
+    assert_eq!(app.count("outbox_events").await, 0);
+    assert_eq!(app.count("webhook_deliveries").await, 0);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    app.encounter(candidate, touchpoint, AT, Some(9)).await;
+    let received = receiver.wait_for(2).await;
+    assert_eq!(received[1].json()["data"]["score"], 9);
+    let state = app.get(&format!("/api/v1/webhooks/{id}"), &app.admin).await;
+    assert_eq!(state.assert_status(200)["backlog"], 0);
+}

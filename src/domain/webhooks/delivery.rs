@@ -65,6 +65,11 @@ const EVENTS_PER_CLAIM: u64 = 100;
 pub const RESPONSE_PREFIX: usize = 256;
 /// How long the dispatcher sleeps when nothing wakes it.
 const POLL: StdDuration = StdDuration::from_secs(1);
+/// How long events and delivery attempts are kept (and so can be
+/// redelivered or read): after the last retry (about 4 days) and then some.
+pub const KEPT: Duration = Duration::days(30);
+/// How often what is older than [`KEPT`] is deleted.
+const PURGE_EVERY: StdDuration = StdDuration::from_secs(3600);
 
 /// What deliveries may do.
 #[derive(Debug, Clone)]
@@ -132,11 +137,19 @@ impl Dispatcher {
         self.wake.notify_one();
     }
 
-    /// Delivers what is due, then sleeps until woken or [`POLL`] passed.
+    /// Delivers what is due, then sleeps until woken or [`POLL`] passed;
+    /// every hour, forgets what is older than [`KEPT`].
     pub async fn run(self, db: DatabaseConnection) {
+        let mut purged_at: Option<Instant> = None;
         loop {
             if let Err(err) = self.deliver_due(&db).await {
                 tracing::warn!(error = %err, "webhook dispatcher: will retry");
+            }
+            if purged_at.is_none_or(|at| at.elapsed() >= PURGE_EVERY) {
+                match purge(&db, Utc::now() - KEPT).await {
+                    Ok(()) => purged_at = Some(Instant::now()),
+                    Err(err) => tracing::warn!(error = %err, "webhook purge: will retry"),
+                }
             }
             let _ = tokio::time::timeout(POLL, self.wake.notified()).await;
         }
@@ -630,4 +643,27 @@ pub async fn oldest_undelivered(db: &DatabaseConnection) -> DomainResult<Option<
         return Ok(None);
     };
     Ok(row.try_get::<Option<DateTime<Utc>>>("", "oldest")?)
+}
+
+/// Deletes the events and delivery attempts written before `before`. An
+/// endpoint still behind them (disabled for a month) skips them.
+pub async fn purge(db: &DatabaseConnection, before: DateTime<Utc>) -> DomainResult<()> {
+    webhook_delivery::Entity::delete_many()
+        .filter(webhook_delivery::Column::AttemptedAt.lt(before))
+        .exec(db)
+        .await?;
+    let old_events = Query::select()
+        .column(outbox_event::Column::Id)
+        .from(outbox_event::Entity)
+        .and_where(outbox_event::Column::CreatedAt.lt(before))
+        .to_owned();
+    webhook_redelivery::Entity::delete_many()
+        .filter(webhook_redelivery::Column::EventId.in_subquery(old_events))
+        .exec(db)
+        .await?;
+    outbox_event::Entity::delete_many()
+        .filter(outbox_event::Column::CreatedAt.lt(before))
+        .exec(db)
+        .await?;
+    Ok(())
 }

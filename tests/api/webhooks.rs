@@ -54,7 +54,14 @@ struct Receiver {
 
 impl Receiver {
     async fn start() -> Receiver {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on(0).await
+    }
+
+    /// A receiver on this port (0: any free one).
+    async fn start_on(port: u16) -> Receiver {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
         let receiver = Receiver {
             port: listener.local_addr().unwrap().port(),
             received: Arc::default(),
@@ -1022,4 +1029,31 @@ async fn old_events_and_attempts_are_purged() {
     assert_eq!(received[1].json()["data"]["score"], 9);
     let state = app.get(&format!("/api/v1/webhooks/{id}"), &app.admin).await;
     assert_eq!(state.assert_status(200)["backlog"], 0);
+}
+
+/// A receiver that is down when the event comes gets it once it is back,
+/// at the next retry, with the same webhook-id.
+#[tokio::test]
+async fn a_receiver_that_was_down_gets_the_event_at_the_next_retry() {
+    let app = spawn_app_with_webhooks(local_settings()).await;
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = free.local_addr().unwrap().port();
+    drop(free);
+    let (id, secret) = endpoint(&app, &format!("http://127.0.0.1:{port}/hook"), json!({})).await;
+    let touchpoint = app
+        .touchpoint("Job ad", "employer_created", "job_board", "awareness")
+        .await;
+    let candidate = app.candidate("DOWN-UP").await;
+    let encounter = app.encounter(candidate, touchpoint, AT, Some(4)).await;
+    wait_for_state(&app, id, |e| e["consecutive_failures"] == 1).await;
+    // Back up before the retry, 5 s after the first attempt.
+    let receiver = Receiver::start_on(port).await;
+    let delivered = tokio::time::timeout(Duration::from_secs(15), receiver.wait_for(1))
+        .await
+        .expect("delivered at the retry");
+    assert!(delivered[0].verifies_with(&secret));
+    assert_eq!(delivered[0].json()["data"]["encounter_id"], encounter);
+    let state = wait_for_state(&app, id, |e| e["backlog"] == 0).await;
+    assert_eq!(state["consecutive_failures"], 0);
+    assert!(state["enabled"].as_bool().unwrap());
 }

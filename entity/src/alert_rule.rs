@@ -22,6 +22,8 @@ pub struct Model {
     pub period: String,
     pub baseline_periods: i32,
     pub min_scores: i32,
+    /// Drop rules: also a two-sided CUSUM for slow drifts.
+    pub cusum: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -101,6 +101,7 @@ enum AlertRules {
     Period,
     BaselinePeriods,
     MinScores,
+    Cusum,
     CreatedAt,
     UpdatedAt,
 }
@@ -257,6 +258,7 @@ impl MigrationTrait for Migration {
                     .col(string_len(AlertRules::Period, 8))
                     .col(integer(AlertRules::BaselinePeriods))
                     .col(integer(AlertRules::MinScores))
+                    .col(boolean(AlertRules::Cusum).default(false))
                     .col(timestamp_with_time_zone(AlertRules::CreatedAt))
                     .col(timestamp_with_time_zone(AlertRules::UpdatedAt))
                     .foreign_key(&mut organization(

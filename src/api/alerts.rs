@@ -184,6 +184,8 @@ pub struct AlertRule {
     /// Drop rules: the fewest scores the period and the baseline each need
     /// (never fewer than the organization's `min_group_size`).
     pub min_scores: i32,
+    /// Drop rules: whether a two-sided CUSUM also watches for slow drifts.
+    pub cusum: bool,
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// When it was last changed.
@@ -205,6 +207,7 @@ impl From<Rule> for AlertRule {
             period: rule.period.into(),
             baseline_periods: rule.baseline_periods,
             min_scores: rule.min_scores,
+            cusum: rule.cusum,
             created_at: rule.created_at,
             updated_at: rule.updated_at,
         }
@@ -262,6 +265,12 @@ pub struct CreateAlertRule {
     #[serde(default)]
     #[oai(skip_serializing_if_is_none)]
     pub min_scores: Option<i32>,
+    /// Drop rules: also watch for slow drifts with a two-sided CUSUM over
+    /// the last `baseline_periods` periods, each standardized against the
+    /// `baseline_periods` before them (k = 0.5, h = 4); default `false`.
+    #[serde(default)]
+    #[oai(skip_serializing_if_is_none)]
+    pub cusum: Option<bool>,
 }
 
 impl Example for CreateAlertRule {
@@ -278,6 +287,7 @@ impl Example for CreateAlertRule {
             period: None,
             baseline_periods: None,
             min_scores: None,
+            cusum: None,
         }
     }
 }
@@ -334,6 +344,10 @@ pub struct UpdateAlertRule {
     #[serde(default, deserialize_with = "required")]
     #[oai(skip_serializing_if_is_none)]
     pub min_scores: Option<i32>,
+    /// The slow-drift CUSUM, on or off.
+    #[serde(default, deserialize_with = "required")]
+    #[oai(skip_serializing_if_is_none)]
+    pub cusum: Option<bool>,
 }
 
 impl Example for UpdateAlertRule {
@@ -349,6 +363,7 @@ impl Example for UpdateAlertRule {
             period: None,
             baseline_periods: None,
             min_scores: None,
+            cusum: None,
         }
     }
 }
@@ -384,8 +399,18 @@ pub struct AlertDetails {
     pub baseline_cnps: Nullable<f64>,
     /// Drop: the z statistic (negative: lower than the baseline).
     pub z: Nullable<f64>,
-    /// Drop: the one-sided p-value, below 0.05.
+    /// Drop: the one-sided p-value of the z test (below 0.05 when `signal`
+    /// names `z`).
     pub p_value: Nullable<f64>,
+    /// Drop: what found it: `z` (the z test), `cusum` (the slow-drift
+    /// CUSUM) or `z+cusum`.
+    #[oai(validator(max_length = 8))]
+    pub signal: Nullable<String>,
+    /// Drop with `cusum`: the lower CUSUM after the period (above 4:
+    /// a drift down).
+    pub cusum_lower: Nullable<f64>,
+    /// Drop with `cusum`: the upper CUSUM after the period.
+    pub cusum_upper: Nullable<f64>,
 }
 
 impl AlertDetails {
@@ -415,6 +440,9 @@ impl AlertDetails {
                 "baseline_cnps",
                 "z",
                 "p_value",
+                "signal",
+                "cusum_lower",
+                "cusum_upper",
             ] {
                 fields.entry(name).or_insert(serde_json::Value::Null);
             }
@@ -645,6 +673,9 @@ impl AlertsApi {
         if let Some(min) = body.min_scores {
             settings.min_scores = min;
         }
+        if let Some(cusum) = body.cusum {
+            settings.cusum = cusum;
+        }
         let rule = rules::create(*db, &auth.actor(), auth.0.organization_id, settings).await?;
         Ok(RuleCreated::Created(Json(rule.into())))
     }
@@ -726,6 +757,7 @@ impl AlertsApi {
             period: change(body.period),
             baseline_periods: change(body.baseline_periods),
             min_scores: change(body.min_scores),
+            cusum: change(body.cusum),
         };
         let rule = rules::update(*db, &auth.actor(), auth.0.organization_id, id.0, changes).await?;
         Ok(RuleResponse::Ok(Json(rule.into())))

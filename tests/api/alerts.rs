@@ -261,3 +261,71 @@ async fn a_real_drop_alerts_once_and_noise_or_a_thin_period_does_not() {
     let suppressed = evaluate("2026-11-02").await;
     assert_eq!(suppressed["groups_tested"], 0);
 }
+
+#[tokio::test]
+async fn a_slow_drift_is_found_by_the_cusum_where_the_z_test_is_not() {
+    let app = spawn_app().await;
+    let touchpoint = app
+        .touchpoint(
+            "Careers site",
+            "employer_created",
+            "careers_site",
+            "awareness",
+        )
+        .await;
+    // Four weeks at cNPS +20 (the CUSUM's reference), then +10, +5, 0, 0:
+    // the last week is not significantly below the four before it, but the
+    // drift is sustained.
+    let weeks = [
+        ("2026-09-08", [40, 40, 20]),
+        ("2026-09-15", [40, 40, 20]),
+        ("2026-09-22", [40, 40, 20]),
+        ("2026-09-29", [40, 40, 20]),
+        ("2026-10-06", [35, 40, 25]),
+        ("2026-10-13", [35, 35, 30]),
+        ("2026-10-20", [30, 40, 30]),
+        ("2026-10-27", [30, 40, 30]),
+    ];
+    for (day, [promoters, passives, detractors]) in weeks {
+        scores(
+            &app,
+            touchpoint,
+            day,
+            &[(10, promoters), (8, passives), (3, detractors)],
+            "D",
+        )
+        .await;
+    }
+    let rule = |cusum: bool| {
+        let app = &app;
+        async move {
+            let reply = app
+                .post(
+                    "/api/v1/alert-rules",
+                    &app.admin,
+                    json!({"name": format!("drift {cusum}"), "kind": "drop", "cusum": cusum}),
+                )
+                .await;
+            let id = reply.assert_status(201)["id"].as_i64().unwrap();
+            let evaluation = app
+                .post(
+                    &format!("/api/v1/alert-rules/{id}/evaluate"),
+                    &app.admin,
+                    json!({"as_of": "2026-11-02"}),
+                )
+                .await;
+            evaluation.assert_status(200).clone()
+        }
+    };
+    let z_only = rule(false).await;
+    assert_eq!(z_only["groups_tested"], 1);
+    assert_eq!(z_only["opened"], json!([]), "the z test alone sees no drop");
+    let with_cusum = rule(true).await;
+    let opened = with_cusum["opened"].as_array().unwrap();
+    assert_eq!(opened.len(), 1, "{with_cusum}");
+    let details = &opened[0]["details"];
+    assert_eq!(details["signal"], "cusum");
+    assert!(details["p_value"].as_f64().unwrap() >= 0.05);
+    assert!(details["cusum_lower"].as_f64().unwrap() > 4.0);
+    assert_eq!(details["cusum_upper"], 0.0);
+}

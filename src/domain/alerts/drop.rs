@@ -42,33 +42,61 @@ pub struct Periods {
     pub end: i32,
 }
 
+/// The first day of the period containing `day`.
+fn period_start(period: Period, day: i32) -> i32 {
+    match period {
+        Period::Day => day,
+        Period::Week => week_of(day),
+        Period::Month => month_start(month_of(day)),
+    }
+}
+
+/// The first day of the period before the one starting on `start`.
+fn previous(period: Period, start: i32) -> i32 {
+    period_start(period, start - 1)
+}
+
+/// The first days of the `count` complete periods before `as_of`, oldest
+/// first, and the day after the last of them.
+pub fn period_starts(period: Period, count: usize, as_of: NaiveDate) -> (Vec<i32>, i32) {
+    let end = period_start(period, day_of_date(as_of));
+    let mut starts = Vec::with_capacity(count);
+    let mut start = end;
+    for _ in 0..count {
+        start = previous(period, start);
+        starts.push(start);
+    }
+    starts.reverse();
+    (starts, end)
+}
+
 /// The last complete period before `as_of`, and the `baseline` periods
 /// before it.
 pub fn periods(period: Period, baseline: i32, as_of: NaiveDate) -> Periods {
-    let today = day_of_date(as_of);
-    match period {
-        Period::Day => Periods {
-            baseline_start: today - 1 - baseline,
-            start: today - 1,
-            end: today,
-        },
-        Period::Week => {
-            let this_week = week_of(today);
-            Periods {
-                baseline_start: this_week - 7 - 7 * baseline,
-                start: this_week - 7,
-                end: this_week,
-            }
-        }
-        Period::Month => {
-            let this_month = month_of(today);
-            Periods {
-                baseline_start: month_start(this_month - 1 - baseline),
-                start: month_start(this_month - 1),
-                end: month_start(this_month),
-            }
-        }
+    let (starts, end) = period_starts(period, baseline as usize + 1, as_of);
+    Periods {
+        baseline_start: starts[0],
+        start: starts[starts.len() - 1],
+        end,
     }
+}
+
+/// The CUSUM's allowance and decision interval, in standard errors: the
+/// textbook defaults (Montgomery), which detect a sustained shift of one
+/// standard error in about eight periods.
+pub const CUSUM_K: f64 = 0.5;
+pub const CUSUM_H: f64 = 4.0;
+
+/// A two-sided CUSUM over `series` (standardized values, oldest first):
+/// the lower and upper sums after the last value.
+pub fn cusum(series: &[f64]) -> (f64, f64) {
+    let mut lower: f64 = 0.0;
+    let mut upper: f64 = 0.0;
+    for x in series {
+        lower = (lower - x - CUSUM_K).max(0.0);
+        upper = (upper + x - CUSUM_K).max(0.0);
+    }
+    (lower, upper)
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -79,11 +107,23 @@ struct Tally {
 }
 
 impl Tally {
-    fn add(&mut self, scored: i64, promoters: i64, detractors: i64) {
-        self.scored += scored;
-        self.promoters += promoters;
-        self.detractors += detractors;
+    fn add(&mut self, other: &Tally) {
+        self.scored += other.scored;
+        self.promoters += other.promoters;
+        self.detractors += other.detractors;
     }
+
+    fn nps(&self) -> Option<AdjustedNps> {
+        AdjustedNps::new(self.promoters, self.detractors, self.scored)
+    }
+}
+
+fn sum<'a>(tallies: impl IntoIterator<Item = &'a Tally>) -> Tally {
+    let mut total = Tally::default();
+    for tally in tallies {
+        total.add(tally);
+    }
+    total
 }
 
 /// What one evaluation did.
@@ -97,6 +137,12 @@ pub struct Evaluation {
 }
 
 /// Evaluates one drop rule for the last complete period before `as_of`.
+///
+/// With `cusum`, the rule also watches for slow drifts: each of the last
+/// `baseline_periods` periods (the current one last) is standardized
+/// against the `baseline_periods` before them, x = (NPS̃ₜ − NPS̃_ref) /
+/// √(V_ref/nₜ′) (0 for a period without scores), and a two-sided CUSUM
+/// with k = 0.5 and h = 4 runs over them; a lower sum above h alerts too.
 #[tracing::instrument(level = "debug", skip_all, fields(organization_id = rule.organization_id, rule_id = rule.id))]
 pub async fn evaluate(
     db: &DatabaseConnection,
@@ -109,10 +155,18 @@ pub async fn evaluate(
             "only a drop rule is evaluated; a detractor rule acts as encounters are recorded",
         ));
     }
-    let periods = periods(rule.period, rule.baseline_periods, as_of);
+    let n = rule.baseline_periods as usize;
+    // The CUSUM's reference is the n periods before its n monitored ones.
+    let count = if rule.cusum { 2 * n } else { n + 1 };
+    let (starts, end) = period_starts(rule.period, count, as_of);
+    let periods = Periods {
+        baseline_start: starts[count - 1 - n],
+        start: starts[count - 1],
+        end,
+    };
     let organization_id = rule.organization_id;
     let min = MinGroupSize::of(db, organization_id).await?;
-    let (current, baseline) = tallies(db, rule, &periods).await?;
+    let series = tallies(db, rule, &starts, end).await?;
     let txn = crate::domain::begin_write(db).await?;
     // Alerts and their events are written under the organization's lock,
     // as every event is (see `webhooks::endpoints::lock_organization`).
@@ -123,25 +177,48 @@ pub async fn evaluate(
         periods: Some(periods),
         ..Default::default()
     };
+    let enough = |t: &Tally| t.scored >= i64::from(rule.min_scores) && !min.withholds(t.scored);
     let mut new = Vec::new();
-    for (group, now_tally) in &current {
-        let Some(before) = baseline.get(group) else {
-            continue;
-        };
-        let enough = |t: &Tally| t.scored >= i64::from(rule.min_scores) && !min.withholds(t.scored);
-        if !enough(now_tally) || !enough(before) {
+    for (group, by_period) in &series {
+        let current = by_period[count - 1];
+        let before = sum(&by_period[count - 1 - n..count - 1]);
+        if !enough(&current) || !enough(&before) {
             continue;
         }
-        let (Some(period_nps), Some(baseline_nps)) = (
-            AdjustedNps::new(now_tally.promoters, now_tally.detractors, now_tally.scored),
-            AdjustedNps::new(before.promoters, before.detractors, before.scored),
-        ) else {
+        let (Some(period_nps), Some(baseline_nps)) = (current.nps(), before.nps()) else {
             continue;
         };
         evaluation.groups_tested += 1;
         let p_value = AdjustedNps::drop_p_value(&baseline_nps, &period_nps);
         let z = AdjustedNps::change_z(&baseline_nps, &period_nps);
-        if is_significant(p_value) && period_nps.nps < baseline_nps.nps {
+        let dropped = is_significant(p_value) && period_nps.nps < baseline_nps.nps;
+        let drift = if rule.cusum {
+            let reference = sum(&by_period[..n]);
+            reference
+                .nps()
+                .filter(|_| enough(&reference))
+                .map(|reference| {
+                    let standardized: Vec<f64> = by_period[n..]
+                        .iter()
+                        .map(|t| match t.nps() {
+                            Some(nps) => {
+                                (nps.nps - reference.nps) / (reference.variance / nps.n).sqrt()
+                            }
+                            None => 0.0,
+                        })
+                        .collect();
+                    cusum(&standardized)
+                })
+        } else {
+            None
+        };
+        let drifted = drift.is_some_and(|(lower, _)| lower > CUSUM_H);
+        if dropped || drifted {
+            let signal = match (dropped, drifted) {
+                (true, true) => "z+cusum",
+                (true, false) => "z",
+                _ => "cusum",
+            };
             new.push(NewAlert {
                 rule_id: rule.id,
                 rule_kind: RuleKind::Drop,
@@ -149,17 +226,20 @@ pub async fn evaluate(
                 period_start: periods.start,
                 encounter_id: None,
                 details: json!({
+                    "signal": signal,
                     "group_by": rule.group_by.as_str(),
                     "period": rule.period.as_str(),
                     "period_start": date_of_day(periods.start).to_string(),
                     "period_end": date_of_day(periods.end).to_string(),
                     "baseline_start": date_of_day(periods.baseline_start).to_string(),
-                    "scored": now_tally.scored,
-                    "cnps": cnps(now_tally.promoters, now_tally.detractors, now_tally.scored),
+                    "scored": current.scored,
+                    "cnps": cnps(current.promoters, current.detractors, current.scored),
                     "baseline_scored": before.scored,
                     "baseline_cnps": cnps(before.promoters, before.detractors, before.scored),
                     "z": round_to(z, 4),
                     "p_value": p_value,
+                    "cusum_lower": drift.map(|(lower, _)| round_to(lower, 4)),
+                    "cusum_upper": drift.map(|(_, upper)| round_to(upper, 4)),
                 }),
             });
         } else if let Some(open) = unresolved.get(group) {
@@ -183,12 +263,14 @@ pub async fn evaluate(
     Ok(evaluation)
 }
 
-/// The period's and the baseline's counts per group, from the rollups.
+/// Each group's counts in each period (as `starts` orders them; the last
+/// ends at `end`), from the rollups.
 async fn tallies(
     db: &impl ConnectionTrait,
     rule: &Rule,
-    periods: &Periods,
-) -> DomainResult<(BTreeMap<String, Tally>, BTreeMap<String, Tally>)> {
+    starts: &[i32],
+    end: i32,
+) -> DomainResult<BTreeMap<String, Vec<Tally>>> {
     let mut sql = Sql::new(db);
     sql.push(
         "SELECT pd.touchpoint_id, pd.day, pd.scored, pd.promoters, pd.detractors, \
@@ -198,12 +280,11 @@ async fn tallies(
     )
     .bind(rule.organization_id)
     .push(" AND pd.day >= ")
-    .bind(periods.baseline_start)
+    .bind(starts[0])
     .push(" AND pd.day < ")
-    .bind(periods.end)
+    .bind(end)
     .push(" AND pd.scored > 0");
-    let mut current: BTreeMap<String, Tally> = BTreeMap::new();
-    let mut baseline: BTreeMap<String, Tally> = BTreeMap::new();
+    let mut groups: BTreeMap<String, Vec<Tally>> = BTreeMap::new();
     for row in sql.all(db).await? {
         let touchpoint_id: i64 = row.try_get("", "touchpoint_id")?;
         let kind_text: String = row.try_get("", "kind")?;
@@ -224,19 +305,19 @@ async fn tallies(
             Grouping::Stage => stage_text,
         };
         let day: i32 = row.try_get("", "day")?;
-        let scored: i64 = row.try_get("", "scored")?;
-        let promoters: i64 = row.try_get("", "promoters")?;
-        let detractors: i64 = row.try_get("", "detractors")?;
-        let into = if day >= periods.start {
-            &mut current
-        } else {
-            &mut baseline
+        // The period holding the day: the last start not after it.
+        let index = starts.partition_point(|start| *start <= day) - 1;
+        let tally = Tally {
+            scored: row.try_get("", "scored")?,
+            promoters: row.try_get("", "promoters")?,
+            detractors: row.try_get("", "detractors")?,
         };
-        into.entry(group)
-            .or_default()
-            .add(scored, promoters, detractors);
+        groups
+            .entry(group)
+            .or_insert_with(|| vec![Tally::default(); starts.len()])[index]
+            .add(&tally);
     }
-    Ok((current, baseline))
+    Ok(groups)
 }
 
 /// Evaluates every enabled drop rule of every organization for the last
@@ -266,6 +347,19 @@ pub async fn evaluate_periodically(db: DatabaseConnection, interval: std::time::
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cusum_sums_shortfalls_beyond_the_allowance() {
+        assert_eq!(cusum(&[]), (0.0, 0.0));
+        // Each −1.5 adds 1.0 to the lower sum: 4 periods reach 4.
+        let (lower, upper) = cusum(&[-1.5, -1.5, -1.5, -1.5]);
+        assert!((lower - 4.0).abs() < 1e-12 && upper == 0.0);
+        // Noise around 0 decays.
+        let (lower, upper) = cusum(&[0.4, -0.4, 0.4, -0.4]);
+        assert!(lower < 1e-12 && upper < 1e-12);
+        let (lower, upper) = cusum(&[2.0, 2.0]);
+        assert!(lower == 0.0 && (upper - 3.0).abs() < 1e-12);
+    }
 
     #[test]
     fn periods_are_the_last_complete_ones() {

@@ -236,6 +236,7 @@ async fn enabled_detractor_rules(
             period: row.get(alert_rule::Column::Period)?,
             baseline_periods: row.get(alert_rule::Column::BaselinePeriods)?,
             min_scores: row.get(alert_rule::Column::MinScores)?,
+            cusum: row.get(alert_rule::Column::Cusum)?,
             created_at: row.get(alert_rule::Column::CreatedAt)?,
             updated_at: row.get(alert_rule::Column::UpdatedAt)?,
         };

@@ -131,6 +131,7 @@ pub struct Rule {
     pub period: Period,
     pub baseline_periods: i32,
     pub min_scores: i32,
+    pub cusum: bool,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
 }
@@ -152,6 +153,7 @@ impl Rule {
             threshold: row.threshold,
             baseline_periods: row.baseline_periods,
             min_scores: row.min_scores,
+            cusum: row.cusum,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -192,6 +194,7 @@ pub struct RuleSettings {
     pub period: Period,
     pub baseline_periods: i32,
     pub min_scores: i32,
+    pub cusum: bool,
 }
 
 impl RuleSettings {
@@ -210,6 +213,7 @@ impl RuleSettings {
             period: Period::Week,
             baseline_periods: 4,
             min_scores: 30,
+            cusum: false,
         }
     }
 
@@ -256,6 +260,7 @@ pub struct RuleChanges {
     pub period: Patch<Period>,
     pub baseline_periods: Patch<i32>,
     pub min_scores: Patch<i32>,
+    pub cusum: Patch<bool>,
 }
 
 #[tracing::instrument(level = "debug", skip_all, fields(organization_id = organization_id))]
@@ -291,6 +296,7 @@ pub async fn create(
         period: Set(settings.period.as_str().to_owned()),
         baseline_periods: Set(settings.baseline_periods),
         min_scores: Set(settings.min_scores),
+        cusum: Set(settings.cusum),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()
@@ -379,6 +385,7 @@ pub async fn update(
         period: current.period,
         baseline_periods: current.baseline_periods,
         min_scores: current.min_scores,
+        cusum: current.cusum,
     };
     let mut fields = Vec::new();
     macro_rules! apply {
@@ -403,7 +410,8 @@ pub async fn update(
         stages,
         period,
         baseline_periods,
-        min_scores
+        min_scores,
+        cusum
     );
     let next = next.check()?;
     let now = crate::domain::now();
@@ -421,6 +429,7 @@ pub async fn update(
         period: Set(next.period.as_str().to_owned()),
         baseline_periods: Set(next.baseline_periods),
         min_scores: Set(next.min_scores),
+        cusum: Set(next.cusum),
         created_at: Set(current.created_at),
         updated_at: Set(now),
     }

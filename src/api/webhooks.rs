@@ -831,7 +831,7 @@ pub enum WebhookEventData {
     EncounterDeleted(EncounterDeletedEventData),
     CandidateErased(CandidateErasedEventData),
     SurveyAnswered(SurveyAnsweredEventData),
-    Alert(AlertEventData),
+    Alert(Box<AlertEventData>),
 }
 
 /// An event, as it is delivered: the body of each POST to an endpoint is
@@ -907,9 +907,9 @@ impl WebhookEvent {
                 if let serde_json::Value::Object(fields) = &mut value {
                     fields.insert("details".to_owned(), details.to_json().unwrap_or_default());
                 }
-                WebhookEventData::Alert(
+                WebhookEventData::Alert(Box::new(
                     AlertEventData::parse_from_json(Some(value)).map_err(unreadable)?,
-                )
+                ))
             }
         };
         Ok(WebhookEvent {

@@ -18,8 +18,11 @@
 #      pytest clients/python/tests through the generated client (candidate
 #      surveys and README's Python example of them in test_surveys.py; the
 #      statistics check, test_statistics.py, on an organization of its own;
-#      scripts/statistics-postgres.sh runs it again on PostgreSQL);
-#      examples/reporting_job.py on a second organization filled by
+#      scripts/statistics-postgres.sh runs it again on PostgreSQL; alerts and
+#      webhooks, test_alerts.py and test_webhooks.py, on a third, with
+#      receivers on 127.0.0.1 that the service is told to allow, and
+#      examples/alerts_to_chat.py run by test_webhooks.py);
+#      examples/reporting_job.py on another organization, filled by
 #      `touchpoint-tracker demo seed` (the CSV and PNG land in
 #      target/clients/reporting/);
 #      and a screenshot of /docs (target/clients/docs.png) in Debian's
@@ -184,16 +187,23 @@ ADMIN_TOKEN=$("$TT_BIN" key create --org acme --role admin --name "HR team" 2>/d
 # test_statistics.py's random dataset has an organization of its own.
 "$TT_BIN" org create stats "Stats Corp" >/dev/null 2>&1
 STATS_TOKEN=$("$TT_BIN" key create --org stats --role admin --name "Statistics check" 2>/dev/null)
+# test_alerts.py and test_webhooks.py: constructed weeks of scores, and
+# webhook endpoints that get this organization's events alone.
+"$TT_BIN" org create monitoring "Monitoring Corp" >/dev/null 2>&1
+MONITORING_TOKEN=$("$TT_BIN" key create --org monitoring --role admin --name "Alerts and webhooks" 2>/dev/null)
 "$TT_BIN" demo seed --org demo
 REPORTER_TOKEN=$("$TT_BIN" key create --org demo --role reporter --name "Monthly report" 2>/dev/null)
-RUST_LOG=${RUST_LOG:-warn} "$TT_BIN" serve --bind "127.0.0.1:$PORT" >"$WORK/service.log" 2>&1 &
+# The webhook tests' receivers listen on http://127.0.0.1: allowed here only
+# (production endpoints are https:// and public).
+WEBHOOK_ALLOW_HTTP=true WEBHOOK_ALLOWED_NETWORKS=127.0.0.1/32 \
+    RUST_LOG=${RUST_LOG:-warn} "$TT_BIN" serve --bind "127.0.0.1:$PORT" >"$WORK/service.log" 2>&1 &
 SERVICE=$!
 API=http://127.0.0.1:$PORT
 "$PY" scripts/wait_ready.py "$API/healthz" "$SERVICE" || { cat "$WORK/service.log"; die "the service did not become ready"; }
 echo "service on $API"
 
 step "pytest clients/python/tests (generated client)"
-TT_BASE_URL=$API TT_ADMIN_TOKEN=$ADMIN_TOKEN TT_STATS_TOKEN=$STATS_TOKEN \
+TT_BASE_URL=$API TT_ADMIN_TOKEN=$ADMIN_TOKEN TT_STATS_TOKEN=$STATS_TOKEN TT_MONITORING_TOKEN=$MONITORING_TOKEN \
     "$PY" -m pytest -p no:cacheprovider -q clients/python/tests
 
 step "reporting job: examples/reporting_job.py on the demo organization"

@@ -9,9 +9,14 @@ openapi-python-client generated from openapi/openapi.json
   (``touchpoint-tracker org create`` + ``key create --role admin``);
 - ``TT_STATS_TOKEN``: an admin key of a second organization with no data
   yet, for test_statistics.py's random dataset (``admin``'s figures are
-  hand-computed for its own data alone).
+  hand-computed for its own data alone);
+- ``TT_MONITORING_TOKEN``: an admin key of a third, for test_alerts.py and
+  test_webhooks.py: their constructed weeks of scores move no other test's
+  reports, and their webhook endpoints get only their own events. The
+  service must allow ``http://127.0.0.1`` endpoints
+  (``WEBHOOK_ALLOW_HTTP=true WEBHOOK_ALLOWED_NETWORKS=127.0.0.1/32``).
 
-scripts/clients.sh starts a service on a fresh database and sets all three;
+scripts/clients.sh starts a service on a fresh database and sets all four;
 scripts/statistics-postgres.sh does the same on PostgreSQL for
 test_statistics.py alone.
 """
@@ -57,3 +62,9 @@ def admin(base_url: str) -> AuthenticatedClient:
 def stats_admin(base_url: str) -> AuthenticatedClient:
     """An admin of the statistics check's own organization (test_statistics.py)."""
     return _empty_organization(base_url, "TT_STATS_TOKEN")
+
+
+@pytest.fixture(scope="session")
+def monitoring_admin(base_url: str) -> AuthenticatedClient:
+    """An admin of the alerts' and webhooks' own organization."""
+    return _empty_organization(base_url, "TT_MONITORING_TOKEN")

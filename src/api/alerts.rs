@@ -425,28 +425,10 @@ impl AlertDetails {
     pub(crate) fn from_value(mut value: serde_json::Value) -> Result<Self, ApiError> {
         use poem_openapi::types::ParseFromJSON;
         if let serde_json::Value::Object(fields) = &mut value {
-            for name in [
-                "score",
-                "threshold",
-                "touchpoint_id",
-                "candidate_id",
-                "group_by",
-                "period",
-                "period_end",
-                "baseline_start",
-                "scored",
-                "cnps",
-                "baseline_scored",
-                "baseline_cnps",
-                "z",
-                "p_value",
-                "signal",
-                "cusum_lower",
-                "cusum_upper",
-            ] {
+            for name in lifecycle::DETAIL_KEYS {
                 fields.entry(name).or_insert(serde_json::Value::Null);
             }
-            // Stored beside the others; the alert says it already.
+            // Kept by alerts raised before the details were completed.
             fields.remove("period_start");
         }
         Ok(AlertDetails::parse_from_json(Some(value))
@@ -903,7 +885,7 @@ impl AlertsApi {
         /// Alert id.
         id: Path<i64>,
     ) -> Result<AlertResponse, ApiError> {
-        auth.0.require(Capability::RecordEncounters)?;
+        auth.0.require(Capability::FollowUpAlerts)?;
         let alert = lifecycle::transition(
             *db,
             &auth.actor(),
@@ -931,7 +913,7 @@ impl AlertsApi {
         /// Alert id.
         id: Path<i64>,
     ) -> Result<AlertResponse, ApiError> {
-        auth.0.require(Capability::RecordEncounters)?;
+        auth.0.require(Capability::FollowUpAlerts)?;
         let alert = lifecycle::transition(
             *db,
             &auth.actor(),

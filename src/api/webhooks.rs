@@ -743,12 +743,13 @@ pub struct EncounterEventData {
     /// Whether it has a note (the note itself is personal data).
     pub has_note: bool,
     /// Only in deliveries to endpoints with `include_personal_data`: the
-    /// candidate, `null` once erased. Absent otherwise, and `null` here.
-    pub candidate: Nullable<EventCandidate>,
+    /// candidate, or `null` once erased. Absent otherwise, and here.
+    #[oai(skip_serializing_if_is_none)]
+    pub candidate: Option<EventCandidate>,
     /// Only in deliveries to endpoints with `include_personal_data`: the
-    /// note as it is when sent. Absent otherwise, and `null` here.
-    #[oai(validator(max_length = 4000))]
-    pub note: Nullable<String>,
+    /// note as it is when sent (`null`: none). Absent otherwise, and here.
+    #[oai(validator(max_length = 4000), skip_serializing_if_is_none)]
+    pub note: Option<String>,
 }
 
 /// The `data` of `encounter.deleted`.
@@ -761,7 +762,8 @@ pub struct EncounterDeletedEventData {
     /// Its touchpoint.
     pub touchpoint_id: i64,
     /// As in `EncounterEventData`.
-    pub candidate: Nullable<EventCandidate>,
+    #[oai(skip_serializing_if_is_none)]
+    pub candidate: Option<EventCandidate>,
 }
 
 /// The `data` of `candidate.erased`: erase every copy of the candidate's
@@ -772,8 +774,10 @@ pub struct CandidateErasedEventData {
     pub candidate_id: i64,
     /// When.
     pub erased_at: DateTime<Utc>,
-    /// Always `null`: nothing personal is left to send.
-    pub candidate: Nullable<EventCandidate>,
+    /// To endpoints with `include_personal_data`, `null`: nothing personal
+    /// is left to send. Absent otherwise, and here.
+    #[oai(skip_serializing_if_is_none)]
+    pub candidate: Option<EventCandidate>,
 }
 
 /// The `data` of `survey.answered`. For an anonymous invitation only
@@ -794,8 +798,9 @@ pub struct SurveyAnsweredEventData {
     /// The score; `null` for an anonymous one.
     #[oai(validator(minimum(value = "0"), maximum(value = "10")))]
     pub score: Nullable<i32>,
-    /// As in `EncounterEventData`.
-    pub candidate: Nullable<EventCandidate>,
+    /// As in `EncounterEventData` (never for an anonymous one).
+    #[oai(skip_serializing_if_is_none)]
+    pub candidate: Option<EventCandidate>,
 }
 
 /// The `data` of `alert.opened` and `alert.resolved`.
@@ -861,22 +866,13 @@ impl WebhookEvent {
         let mut value: serde_json::Value = serde_json::from_str(&model.payload)
             .map_err(|_| DomainError::internal("an outbox event's payload is not JSON"))?;
         if let serde_json::Value::Object(fields) = &mut value {
-            // Here, never personal data: what a delivery adds is `null`.
-            if !matches!(
-                event_type,
-                EventType::AlertOpened | EventType::AlertResolved
-            ) {
-                fields.insert("candidate".to_owned(), serde_json::Value::Null);
-            }
-            if matches!(
-                event_type,
-                EventType::EncounterCreated | EventType::EncounterUpdated
-            ) {
-                fields.insert("note".to_owned(), serde_json::Value::Null);
-            }
-            for optional in ["invitation_id", "candidate_id", "encounter_id", "score"] {
-                if event_type == EventType::SurveyAnswered {
-                    fields.entry(optional).or_insert(serde_json::Value::Null);
+            // Here, never personal data (deliveries add it, for endpoints
+            // that opted in).
+            fields.remove("candidate");
+            fields.remove("note");
+            if event_type == EventType::SurveyAnswered {
+                for key in ["invitation_id", "candidate_id", "encounter_id", "score"] {
+                    fields.entry(key).or_insert(serde_json::Value::Null);
                 }
             }
         }

@@ -63,7 +63,8 @@ async fn a_detractors_score_alerts_as_it_is_recorded() {
     let low = app
         .encounter(lan, interview, "2026-11-20T09:00:00Z", Some(5))
         .await;
-    app.encounter(lan, interview, "2026-11-20T10:00:00Z", Some(7))
+    let fine = app
+        .encounter(lan, interview, "2026-11-20T10:00:00Z", Some(7))
         .await;
     app.encounter(lan, careers, "2026-11-20T11:00:00Z", Some(2))
         .await;
@@ -120,6 +121,33 @@ async fn a_detractors_score_alerts_as_it_is_recorded() {
     app.post(
         &format!("/api/v1/alerts/{id}/resolve"),
         &app.recruiter,
+        json!({}),
+    )
+    .await
+    .assert_status(200);
+    // A score corrected down to a detractor's alerts too, once.
+    for score in [4, 3] {
+        app.patch(
+            &format!("/api/v1/encounters/{fine}"),
+            &app.recruiter,
+            json!({"score": score}),
+        )
+        .await
+        .assert_status(200);
+    }
+    let listed = app.get("/api/v1/alerts?status=open", &app.reporter).await;
+    let open = listed.assert_status(200)["items"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_eq!(open[0]["encounter_id"], fine);
+    assert_eq!(open[0]["details"]["score"], 4);
+    assert!(open[0]["details"]["p_value"].is_null());
+    let corrected = open[0]["id"].as_i64().unwrap();
+    app.post(
+        &format!("/api/v1/alerts/{corrected}/resolve"),
+        &app.admin,
         json!({}),
     )
     .await

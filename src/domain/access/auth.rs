@@ -33,6 +33,8 @@ pub enum Capability {
     ReadAuditTrail,
     /// Manage webhook endpoints and alert rules, and read deliveries.
     ManageMonitoring,
+    /// Acknowledge and resolve alerts.
+    FollowUpAlerts,
 }
 
 impl Principal {
@@ -40,7 +42,10 @@ impl Principal {
         match self.role {
             Role::Admin => true,
             Role::Recruiter => {
-                matches!(capability, Capability::Read | Capability::RecordEncounters)
+                matches!(
+                    capability,
+                    Capability::Read | Capability::RecordEncounters | Capability::FollowUpAlerts
+                )
             }
             Role::Reporter => capability == Capability::Read,
         }
@@ -64,6 +69,7 @@ impl Principal {
                     }
                     Capability::ReadAuditTrail => "read the audit trail",
                     Capability::ManageMonitoring => "manage webhooks or alert rules",
+                    Capability::FollowUpAlerts => "acknowledge or resolve alerts",
                 }
             )))
         }

@@ -229,7 +229,6 @@ pub async fn evaluate(
                     "signal": signal,
                     "group_by": rule.group_by.as_str(),
                     "period": rule.period.as_str(),
-                    "period_start": date_of_day(periods.start).to_string(),
                     "period_end": date_of_day(periods.end).to_string(),
                     "baseline_start": date_of_day(periods.baseline_start).to_string(),
                     "scored": current.scored,

@@ -67,6 +67,41 @@ pub struct NewAlert {
     pub details: Value,
 }
 
+/// Every key an alert's details may hold (`GET /api/v1/alerts/{id}` and the
+/// alert events show them all, `null` where the kind has none).
+pub const DETAIL_KEYS: [&str; 17] = [
+    "score",
+    "threshold",
+    "touchpoint_id",
+    "candidate_id",
+    "signal",
+    "group_by",
+    "period",
+    "period_end",
+    "baseline_start",
+    "scored",
+    "cnps",
+    "baseline_scored",
+    "baseline_cnps",
+    "z",
+    "p_value",
+    "cusum_lower",
+    "cusum_upper",
+];
+
+/// `details` with every key of [`DETAIL_KEYS`] (`null` where missing) and
+/// no other.
+fn complete(details: Value) -> Value {
+    let Value::Object(mut given) = details else {
+        return details;
+    };
+    let mut complete = serde_json::Map::new();
+    for key in DETAIL_KEYS {
+        complete.insert(key.to_owned(), given.remove(key).unwrap_or(Value::Null));
+    }
+    Value::Object(complete)
+}
+
 /// The event of an alert, without personal data.
 fn alert_event(event_type: EventType, alert: &alert::Model, rule_kind: &str) -> NewEvent {
     let details: Value = serde_json::from_str(&alert.details).unwrap_or(Value::Null);
@@ -98,6 +133,7 @@ pub(crate) async fn open(
     let mut opened = Vec::new();
     let mut events = Vec::new();
     for item in new {
+        let details = complete(item.details);
         let insert = alert::Entity::insert(alert::ActiveModel {
             organization_id: Set(organization_id),
             rule_id: Set(item.rule_id),
@@ -105,7 +141,7 @@ pub(crate) async fn open(
             period_start: Set(item.period_start),
             encounter_id: Set(item.encounter_id),
             status: Set(Status::Open.as_str().to_owned()),
-            details: Set(item.details.to_string()),
+            details: Set(details.to_string()),
             opened_at: Set(now),
             acknowledged_at: Set(None),
             resolved_at: Set(None),
@@ -133,7 +169,7 @@ pub(crate) async fn open(
             period_start: item.period_start,
             encounter_id: item.encounter_id,
             status: Status::Open.as_str().to_owned(),
-            details: item.details.to_string(),
+            details: details.to_string(),
             opened_at: now,
             acknowledged_at: None,
             resolved_at: None,

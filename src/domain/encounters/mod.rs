@@ -169,6 +169,7 @@ pub async fn update(
         .field_if(changes.source.changes(&current.source), "source")
         .field_if(score.changes(&current.score), "score")
         .field_if(note.changes(&current.note), "note");
+    let previous_score = current.score;
     let mut active: encounter::ActiveModel = current.into();
     if let Patch::Set(touchpoint_id) = changes.touchpoint_id {
         active.touchpoint_id = Set(touchpoint_id);
@@ -191,6 +192,17 @@ pub async fn update(
     audit::record(write.txn(), organization_id, actor, write.now(), event).await?;
     let changed = NewEvent::encounter(EventType::EncounterUpdated, &updated);
     webhooks::events::record(write.txn(), organization_id, write.now(), vec![changed]).await?;
+    // A score changed to a detractor's alerts as a new one would (once per
+    // encounter: its alert is unique).
+    if updated.score != previous_score {
+        crate::domain::alerts::lifecycle::detractors(
+            write.txn(),
+            organization_id,
+            write.now(),
+            std::slice::from_ref(&updated),
+        )
+        .await?;
+    }
     write.commit().await?;
     Ok(updated)
 }

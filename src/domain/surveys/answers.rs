@@ -290,7 +290,14 @@ pub async fn submit(
             let answered = NewEvent {
                 event_type: EventType::SurveyAnswered,
                 subject_candidate_id: None,
-                data: json!({"mode": "anonymous", "touchpoint_id": view.touchpoint_id}),
+                data: json!({
+                    "mode": "anonymous",
+                    "touchpoint_id": view.touchpoint_id,
+                    "invitation_id": null,
+                    "candidate_id": null,
+                    "encounter_id": null,
+                    "score": null,
+                }),
             };
             webhooks::events::record(write.txn(), view.organization_id, now, vec![answered])
                 .await?;

@@ -217,6 +217,33 @@ impl RuleSettings {
         }
     }
 
+    /// The rule's row, as stored.
+    fn row(
+        self,
+        organization_id: i64,
+        created_at: chrono::DateTime<chrono::Utc>,
+        updated_at: chrono::DateTime<chrono::Utc>,
+    ) -> alert_rule::ActiveModel {
+        alert_rule::ActiveModel {
+            organization_id: Set(organization_id),
+            name: Set(self.name),
+            kind: Set(self.kind.as_str().to_owned()),
+            enabled: Set(self.enabled),
+            threshold: Set(self.threshold),
+            group_by: Set(self.group_by.as_str().to_owned()),
+            touchpoint_ids: Set(serde_json::to_string(&self.touchpoint_ids).expect("ids")),
+            kinds: Set(to_values(&self.kinds)),
+            stages: Set(to_values(&self.stages)),
+            period: Set(self.period.as_str().to_owned()),
+            baseline_periods: Set(self.baseline_periods),
+            min_scores: Set(self.min_scores),
+            cusum: Set(self.cusum),
+            created_at: Set(created_at),
+            updated_at: Set(updated_at),
+            ..Default::default()
+        }
+    }
+
     fn check(mut self) -> DomainResult<Self> {
         self.name = validate::required_text("name", &self.name, validate::NAME_MAX)?;
         if !(0..=10).contains(&self.threshold) {
@@ -244,6 +271,25 @@ impl RuleSettings {
             ));
         }
         Ok(self)
+    }
+}
+
+impl From<&Rule> for RuleSettings {
+    fn from(rule: &Rule) -> Self {
+        RuleSettings {
+            name: rule.name.clone(),
+            kind: rule.kind,
+            enabled: rule.enabled,
+            threshold: rule.threshold,
+            group_by: rule.group_by,
+            touchpoint_ids: rule.touchpoint_ids.clone(),
+            kinds: rule.kinds.clone(),
+            stages: rule.stages.clone(),
+            period: rule.period,
+            baseline_periods: rule.baseline_periods,
+            min_scores: rule.min_scores,
+            cusum: rule.cusum,
+        }
     }
 }
 
@@ -283,26 +329,7 @@ pub async fn create(
         ));
     }
     let now = crate::domain::now();
-    let row = alert_rule::ActiveModel {
-        organization_id: Set(organization_id),
-        name: Set(settings.name),
-        kind: Set(settings.kind.as_str().to_owned()),
-        enabled: Set(settings.enabled),
-        threshold: Set(settings.threshold),
-        group_by: Set(settings.group_by.as_str().to_owned()),
-        touchpoint_ids: Set(serde_json::to_string(&settings.touchpoint_ids).expect("ids")),
-        kinds: Set(to_values(&settings.kinds)),
-        stages: Set(to_values(&settings.stages)),
-        period: Set(settings.period.as_str().to_owned()),
-        baseline_periods: Set(settings.baseline_periods),
-        min_scores: Set(settings.min_scores),
-        cusum: Set(settings.cusum),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
-    }
-    .insert(&txn)
-    .await?;
+    let row = settings.row(organization_id, now, now).insert(&txn).await?;
     let event = Event::alert_rule(row.id, AuditAction::Create).fields(["name", "kind"]);
     audit::record(&txn, organization_id, actor, now, event).await?;
     txn.commit().await?;
@@ -373,20 +400,7 @@ pub async fn update(
 ) -> DomainResult<Rule> {
     let txn = crate::domain::begin_write(db).await?;
     let current = get(&txn, organization_id, id).await?;
-    let mut next = RuleSettings {
-        name: current.name.clone(),
-        kind: current.kind,
-        enabled: current.enabled,
-        threshold: current.threshold,
-        group_by: current.group_by,
-        touchpoint_ids: current.touchpoint_ids.clone(),
-        kinds: current.kinds.clone(),
-        stages: current.stages.clone(),
-        period: current.period,
-        baseline_periods: current.baseline_periods,
-        min_scores: current.min_scores,
-        cusum: current.cusum,
-    };
+    let mut next = RuleSettings::from(&current);
     let mut fields = Vec::new();
     macro_rules! apply {
         ($($field:ident),+) => {
@@ -415,26 +429,9 @@ pub async fn update(
     );
     let next = next.check()?;
     let now = crate::domain::now();
-    let row = alert_rule::ActiveModel {
-        id: Set(current.id),
-        organization_id: Set(organization_id),
-        name: Set(next.name),
-        kind: Set(next.kind.as_str().to_owned()),
-        enabled: Set(next.enabled),
-        threshold: Set(next.threshold),
-        group_by: Set(next.group_by.as_str().to_owned()),
-        touchpoint_ids: Set(serde_json::to_string(&next.touchpoint_ids).expect("ids")),
-        kinds: Set(to_values(&next.kinds)),
-        stages: Set(to_values(&next.stages)),
-        period: Set(next.period.as_str().to_owned()),
-        baseline_periods: Set(next.baseline_periods),
-        min_scores: Set(next.min_scores),
-        cusum: Set(next.cusum),
-        created_at: Set(current.created_at),
-        updated_at: Set(now),
-    }
-    .update(&txn)
-    .await?;
+    let mut row = next.row(organization_id, current.created_at, now);
+    row.id = Set(current.id);
+    let row = row.update(&txn).await?;
     let event = Event::alert_rule(id, AuditAction::Update).fields(fields);
     audit::record(&txn, organization_id, actor, now, event).await?;
     txn.commit().await?;

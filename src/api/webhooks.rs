@@ -143,7 +143,7 @@ impl WebhookEndpoint {
     fn new(model: entity::webhook_endpoint::Model, backlog: u64) -> Self {
         WebhookEndpoint {
             id: model.id,
-            event_types: endpoints::subscribed_types(&model.event_types)
+            event_types: events::subscribed_types(&model.event_types)
                 .into_iter()
                 .map(Into::into)
                 .collect(),

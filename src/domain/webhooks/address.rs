@@ -9,6 +9,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use ipnet::IpNet;
 
+use crate::domain::{DomainError, DomainResult};
+
 /// Networks deliveries may reach although they are not public (e.g.
 /// `127.0.0.1/32` for a receiver on the same machine, in development).
 #[derive(Debug, Clone, Default)]
@@ -103,6 +105,19 @@ pub async fn resolve(host: &str, port: u16, allow: &AllowList) -> Result<SocketA
         }
     }
     Ok(addresses[0])
+}
+
+/// Refuses a URL whose scheme is not `https` (or `http` when allowed).
+pub fn check_scheme(url: &url::Url, allow_http: bool) -> DomainResult<()> {
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if allow_http => Ok(()),
+        "http" => Err(DomainError::invalid(
+            "url",
+            "must be https:// (http:// only with WEBHOOK_ALLOW_HTTP, for development)",
+        )),
+        _ => Err(DomainError::invalid("url", "must be an https:// URL")),
+    }
 }
 
 #[cfg(test)]

@@ -37,9 +37,8 @@ use tokio::sync::Notify;
 use crate::db::store::Executor;
 use crate::domain::{
     webhooks::{
-        address::{self, AllowList},
-        endpoints::subscribed_types,
-        events::EventType,
+        address::{self, check_scheme, AllowList},
+        events::{subscribed_types, EventType},
         signature,
     },
     DomainError, DomainResult,
@@ -408,19 +407,6 @@ fn secrets_now(endpoint: &webhook_endpoint::Model) -> Vec<&str> {
         }
     }
     secrets
-}
-
-/// Refuses a URL whose scheme is not `https` (or `http` when allowed).
-pub fn check_scheme(url: &url::Url, allow_http: bool) -> DomainResult<()> {
-    match url.scheme() {
-        "https" => Ok(()),
-        "http" if allow_http => Ok(()),
-        "http" => Err(DomainError::invalid(
-            "url",
-            "must be https:// (http:// only with WEBHOOK_ALLOW_HTTP, for development)",
-        )),
-        _ => Err(DomainError::invalid("url", "must be an https:// URL")),
-    }
 }
 
 /// A transport error, without the URL (it may hold a token of the

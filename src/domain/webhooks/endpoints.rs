@@ -19,8 +19,8 @@ use crate::domain::{
     patch::Patch,
     privacy::audit::{self, Actor, Event},
     webhooks::{
+        address::check_scheme,
         address::{self, AllowList},
-        delivery::check_scheme,
         events::EventType,
         signature,
     },
@@ -60,15 +60,6 @@ pub struct EndpointChanges {
 pub struct UrlRules<'a> {
     pub allow_http: bool,
     pub allowed_networks: &'a AllowList,
-}
-
-/// The event types an endpoint subscribes to, from their stored JSON.
-pub fn subscribed_types(stored: &str) -> BTreeSet<EventType> {
-    serde_json::from_str::<Vec<String>>(stored)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|name| EventType::parse(name))
-        .collect()
 }
 
 fn stored_types(types: &BTreeSet<EventType>) -> String {

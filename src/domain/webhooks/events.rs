@@ -4,6 +4,8 @@
 //! endpoint that opted in gets the candidate's data added when the event
 //! is sent, as it is then).
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, Utc};
 use entity::{encounter, outbox_event, webhook_endpoint};
 use sea_orm::{
@@ -175,6 +177,15 @@ pub async fn get(
         .one(db)
         .await?
         .ok_or(crate::domain::DomainError::NotFound { resource: "event" })
+}
+
+/// The event types an endpoint subscribes to, from their stored JSON.
+pub fn subscribed_types(stored: &str) -> BTreeSet<EventType> {
+    serde_json::from_str::<Vec<String>>(stored)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|name| EventType::parse(name))
+        .collect()
 }
 
 #[cfg(test)]

@@ -594,6 +594,32 @@ pub enum AlertList {
     Ok(Json<AlertPage>),
 }
 
+/// The body's JSON is read with serde, so the document's `maxItems` are
+/// checked here: at most 500 touchpoints, 3 kinds, 8 stages.
+fn check_filters(
+    touchpoint_ids: &Option<Vec<i64>>,
+    kinds: &Option<Vec<Kind>>,
+    stages: &Option<Vec<Stage>>,
+) -> Result<(), ApiError> {
+    for (field, length, max) in [
+        (
+            "touchpoint_ids",
+            touchpoint_ids.as_ref().map_or(0, Vec::len),
+            500,
+        ),
+        ("kinds", kinds.as_ref().map_or(0, Vec::len), 3),
+        ("stages", stages.as_ref().map_or(0, Vec::len), 8),
+    ] {
+        if length > max {
+            return Err(ApiError::validation(
+                field,
+                format!("must hold at most {max} values"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn set<T, U: From<T> + Ord>(values: Option<Vec<T>>) -> BTreeSet<U> {
     values
         .unwrap_or_default()
@@ -629,6 +655,7 @@ impl AlertsApi {
     ) -> Result<RuleCreated, ApiError> {
         auth.0.require(Capability::ManageMonitoring)?;
         let body = body.0;
+        check_filters(&body.touchpoint_ids, &body.kinds, &body.stages)?;
         let mut settings = RuleSettings::defaults(body.name, body.kind.into());
         if let Some(enabled) = body.enabled {
             settings.enabled = enabled;
@@ -725,6 +752,7 @@ impl AlertsApi {
     ) -> Result<RuleResponse, ApiError> {
         auth.0.require(Capability::ManageMonitoring)?;
         let body = body.0;
+        check_filters(&body.touchpoint_ids, &body.kinds, &body.stages)?;
         let changes = RuleChanges {
             name: change(body.name),
             enabled: change(body.enabled),

@@ -237,9 +237,26 @@ pub fn finish<T: OpenApi>(service: &OpenApiService<T, ()>) -> String {
         .filter_map(|reference| reference.strip_prefix("#/components/schemas/"))
         .map(str::to_owned)
         .collect();
+    // The members of a `oneOf` (an event's `data`) are closed too, so a
+    // value matches exactly one of them.
+    let union_members: Vec<String> = document
+        .at(&["components", "schemas"])
+        .map(Json::entries)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|(_, schema)| match schema.at(&["oneOf"]) {
+            Some(Json::Array(members)) => Some(members.clone()),
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|member| {
+            let reference = member.at(&["$ref"])?.text()?;
+            Some(reference.strip_prefix("#/components/schemas/")?.to_owned())
+        })
+        .collect();
     if let Some(Json::Object(schemas)) = document.at_mut(&["components", "schemas"]) {
         for (name, schema) in schemas {
-            if request_bodies.contains(name) {
+            if request_bodies.contains(name) || union_members.contains(name) {
                 schema.set("additionalProperties", Json::Bool(false));
             }
         }

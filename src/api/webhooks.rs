@@ -427,6 +427,18 @@ fn types_of(types: Vec<WebhookEventType>) -> BTreeSet<EventType> {
     types.into_iter().map(Into::into).collect()
 }
 
+/// The body's JSON is read with serde, so the document's `minItems` and
+/// `maxItems` are checked here.
+fn check_types(types: &[WebhookEventType]) -> Result<(), ApiError> {
+    if types.is_empty() || types.len() > 7 {
+        return Err(ApiError::validation(
+            "event_types",
+            "must hold 1 to 7 event types",
+        ));
+    }
+    Ok(())
+}
+
 fn rules(dispatcher: &Dispatcher) -> UrlRules<'_> {
     UrlRules {
         allow_http: dispatcher.settings().allow_http,
@@ -464,6 +476,7 @@ impl WebhooksApi {
     ) -> Result<EndpointCreated, ApiError> {
         auth.0.require(Capability::ManageMonitoring)?;
         let body = body.0;
+        check_types(&body.event_types)?;
         let created = endpoints::create(
             *db,
             &auth.actor(),
@@ -550,6 +563,9 @@ impl WebhooksApi {
     ) -> Result<EndpointResponse, ApiError> {
         auth.0.require(Capability::ManageMonitoring)?;
         let body = body.0;
+        if let Some(types) = &body.event_types {
+            check_types(types)?;
+        }
         let changes = EndpointChanges {
             url: change(body.url),
             description: nullable_change(body.description),

@@ -268,3 +268,81 @@ async fn the_server_accepts_exactly_the_emails_the_documented_pattern_allows() {
         );
     }
 }
+
+/// Every array inside a request body (a webhook's event types, an alert
+/// rule's filters) is refused one item past its documented `maxItems`, and
+/// an empty one below its `minItems`, with 422 naming it.
+#[tokio::test]
+async fn array_fields_outside_their_documented_bounds_are_422() {
+    let app = spawn_app().await;
+    let document = document();
+    let schemas = &document["components"]["schemas"];
+    let touchpoint = app
+        .touchpoint(
+            "Careers site",
+            "employer_created",
+            "careers_site",
+            "awareness",
+        )
+        .await;
+    // (path, schema, a valid body, the field, one item of it)
+    let cases = [
+        (
+            "/api/v1/webhooks",
+            "CreateWebhookEndpoint",
+            json!({"url": "https://hooks.example.com/x", "event_types": ["encounter.created"]}),
+            "event_types",
+            json!("encounter.created"),
+        ),
+        (
+            "/api/v1/alert-rules",
+            "CreateAlertRule",
+            json!({"name": "r", "kind": "detractor"}),
+            "touchpoint_ids",
+            json!(touchpoint),
+        ),
+        (
+            "/api/v1/alert-rules",
+            "CreateAlertRule",
+            json!({"name": "r", "kind": "detractor"}),
+            "kinds",
+            json!("true"),
+        ),
+        (
+            "/api/v1/alert-rules",
+            "CreateAlertRule",
+            json!({"name": "r", "kind": "detractor"}),
+            "stages",
+            json!("offer"),
+        ),
+    ];
+    for (path, schema, valid, field, item) in cases {
+        let property = &schemas[schema]["properties"][field];
+        let max = property["maxItems"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{schema}.{field} has no maxItems"))
+            as usize;
+        let mut body = valid.clone();
+        body[field] = json!(vec![item.clone(); max + 1]);
+        app.post(path, &app.admin, body)
+            .await
+            .assert_error(422, "validation_failed", Some(field));
+        if property["minItems"].as_u64() == Some(1) {
+            let mut body = valid.clone();
+            body[field] = json!([]);
+            app.post(path, &app.admin, body).await.assert_error(
+                422,
+                "validation_failed",
+                Some(field),
+            );
+        }
+        let mut body = valid.clone();
+        body[field] = json!(vec![item.clone(); max]);
+        let accepted = app.post(path, &app.admin, body).await;
+        assert_eq!(
+            accepted.status.as_u16(),
+            201,
+            "{path} {field}: {accepted:?}"
+        );
+    }
+}

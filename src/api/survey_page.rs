@@ -167,7 +167,7 @@ async fn answer(
         score,
         comment: form.comment,
     };
-    match answers::submit(*db, &token, answer).await {
+    match answers::submit(*db, &token, view, answer).await {
         Ok(Ok(view)) => page(StatusCode::OK, thanks(&view, score)),
         Ok(Err(Refusal::Unknown)) => unknown_page(req),
         Ok(Err(Refusal::Closed(view))) => closed_page(&view),

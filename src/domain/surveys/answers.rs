@@ -156,14 +156,14 @@ pub async fn mark_opened(db: &DatabaseConnection, token: &str) -> DomainResult<(
 /// the answer is written, with the rollups. Nothing is written when it is
 /// refused.
 #[tracing::instrument(level = "debug", skip_all)]
+/// `view` is the token's survey as [`view`] read it; the answer's
+/// transaction checks again that it is open.
 pub async fn submit(
     db: &DatabaseConnection,
     token: &str,
+    view: SurveyView,
     answer: Answer,
 ) -> DomainResult<Result<SurveyView, Refusal>> {
-    let Some(view) = view(db, token).await? else {
-        return Ok(Err(Refusal::Unknown));
-    };
     if !view.status.is_open() {
         return Ok(Err(Refusal::Closed(view)));
     }

@@ -206,6 +206,9 @@ impl Dispatcher {
             .limit(EVENTS_PER_CLAIM)
             .all(db)
             .await?;
+        // Events of types the endpoint does not take are passed over with
+        // one update for a run of them, not one each.
+        let mut passed_over: Option<i64> = None;
         for event in events {
             let margin = Duration::from_std(self.settings.timeout).unwrap_or_default()
                 + Duration::seconds(1);
@@ -214,9 +217,12 @@ impl Dispatcher {
             }
             let wanted = EventType::parse(&event.event_type).is_some_and(|t| types.contains(&t));
             if !wanted {
-                advance(db, &endpoint, event.id, until).await?;
-                endpoint.cursor_event_id = event.id;
+                passed_over = Some(event.id);
                 continue;
+            }
+            if let Some(last) = passed_over.take() {
+                advance(db, &endpoint, last, until).await?;
+                endpoint.cursor_event_id = last;
             }
             let attempt = self.send_event(db, &endpoint, &event).await?;
             log_attempt(db, &endpoint, Some(event.id), &attempt).await?;
@@ -230,6 +236,9 @@ impl Dispatcher {
             self.failed(db, &endpoint, event.id, &attempt, until)
                 .await?;
             return Ok(());
+        }
+        if let Some(last) = passed_over {
+            advance(db, &endpoint, last, until).await?;
         }
         Ok(())
     }

@@ -153,16 +153,6 @@ async fn answer(
             )
         }
     };
-    let comment_too_long = form
-        .comment
-        .as_ref()
-        .is_some_and(|c| c.chars().count() > COMMENT_MAX);
-    if comment_too_long {
-        return page(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            survey_form(&view, &token, Some(score), Some(words.comment_too_long)),
-        );
-    }
     let answer = Answer {
         score,
         comment: form.comment,
@@ -171,15 +161,20 @@ async fn answer(
         Ok(Ok(view)) => page(StatusCode::OK, thanks(&view, score)),
         Ok(Err(Refusal::Unknown)) => unknown_page(req),
         Ok(Err(Refusal::Closed(view))) => closed_page(&view),
-        Ok(Err(Refusal::Invalid(view, _))) => page(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            survey_form(
-                &view,
-                &token,
-                None,
-                Some(Wording::of(view.locale).choose_score),
-            ),
-        ),
+        Ok(Err(Refusal::Invalid(view, err))) => {
+            // The answer's own rules (`answers::submit`), shown by the field.
+            let words = Wording::of(view.locale);
+            let (chosen, message) = match err {
+                DomainError::Invalid { field, .. } if field == "comment" => {
+                    (Some(score), words.comment_too_long)
+                }
+                _ => (None, words.choose_score),
+            };
+            page(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                survey_form(&view, &token, chosen, Some(message)),
+            )
+        }
         Err(err) => failure_page(req, err),
     }
 }

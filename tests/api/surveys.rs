@@ -286,6 +286,12 @@ async fn closed_unknown_and_malformed_answers_get_clear_pages_and_write_nothing(
     let long_comment = "x".repeat(1001);
     let refused = page_post(&app, &path, &[("score", "5"), ("comment", &long_comment)]).await;
     assert_eq!(refused.status, 422);
+    assert!(
+        refused.html.contains("Nhận xét quá dài"),
+        "{}",
+        refused.html
+    );
+    assert!(refused.html.contains("value=\"5\" required checked"));
     // Not a form, or too big.
     let not_form = app
         .client

@@ -524,3 +524,39 @@ pub fn run_cli(database_url: &str, args: &[&str]) -> String {
         .trim_end()
         .to_owned()
 }
+
+/// Service processes sharing one fresh database, with the organization
+/// `acme` and an admin key of it.
+pub struct Cluster {
+    pub database: TestDatabase,
+    pub services: Vec<ServiceProcess>,
+    pub token: String,
+}
+
+/// Starts `count` service processes with `env` on a fresh database, healthy,
+/// and creates `acme` and an admin key. SQLite is migrated by the first
+/// command; PostgreSQL by the instances, which start together and take
+/// turns migrating.
+pub async fn start_cluster(count: usize, env: &[(&str, &str)]) -> Cluster {
+    let database = fresh_database().await;
+    let url = database.url.clone();
+    let postgres = url.starts_with("postgres");
+    if !postgres {
+        run_cli(&url, &["org", "create", "acme", "Acme"]);
+    }
+    let services: Vec<ServiceProcess> = (0..count)
+        .map(|_| ServiceProcess::start(&url, env))
+        .collect();
+    for service in &services {
+        service.wait_for_health(200).await;
+    }
+    if postgres {
+        run_cli(&url, &["org", "create", "acme", "Acme"]);
+    }
+    let token = run_cli(&url, &["key", "create", "--org", "acme", "--role", "admin"]);
+    Cluster {
+        database,
+        services,
+        token,
+    }
+}

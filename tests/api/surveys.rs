@@ -1100,30 +1100,19 @@ async fn wait_for_json(app: &TestApp, path: &str, done: impl Fn(&Value) -> bool)
 /// through both are recorded once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_instances_send_each_invitation_once_and_record_each_answer_once() {
-    use crate::helpers::{fresh_database, run_cli, ServiceProcess};
+    use crate::helpers::start_cluster;
     const INVITED: usize = 30;
     let sink = SmtpSink::start(false).await;
-    let database = fresh_database().await;
-    let url = database.url.clone();
     let smtp = format!("smtp://127.0.0.1:{}", sink.port);
     let env = [
         ("SMTP_URL", smtp.as_str()),
         ("SMTP_FROM", "careers@acme.example"),
         ("SURVEY_RATE_PER_MINUTE", "0"),
     ];
-    // SQLite is migrated by the first command; PostgreSQL by the instances.
-    let postgres = url.starts_with("postgres");
-    if !postgres {
-        run_cli(&url, &["org", "create", "acme", "Acme"]);
-    }
-    let a = ServiceProcess::start(&url, &env);
-    let b = ServiceProcess::start(&url, &env);
-    a.wait_for_health(200).await;
-    b.wait_for_health(200).await;
-    if postgres {
-        run_cli(&url, &["org", "create", "acme", "Acme"]);
-    }
-    let token = run_cli(&url, &["key", "create", "--org", "acme", "--role", "admin"]);
+    let mut cluster = start_cluster(2, &env).await;
+    let token = cluster.token.clone();
+    let a = cluster.services.remove(0);
+    let b = cluster.services.remove(0);
     let client = reqwest::Client::new();
     let post = |api: &str, path: &str, body: Value| {
         client

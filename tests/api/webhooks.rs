@@ -651,12 +651,10 @@ async fn loopback_private_and_redirected_deliveries_are_refused() {
 /// carrying the same `webhook-id`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_sigkill_loses_no_event() {
-    use crate::helpers::{fresh_database, run_cli, ServiceProcess};
+    use crate::helpers::start_cluster;
     const ENCOUNTERS: usize = 40;
     let receiver = Receiver::start().await;
     *receiver.delay.lock().unwrap() = Duration::from_millis(100);
-    let database = fresh_database().await;
-    let url = database.url.clone();
     // A 2-second timeout: the claim of a killed instance (three timeouts
     // and 5 s) lapses 11 s after it was taken.
     let env = [
@@ -664,16 +662,9 @@ async fn a_sigkill_loses_no_event() {
         ("WEBHOOK_ALLOWED_NETWORKS", "127.0.0.1/32"),
         ("WEBHOOK_TIMEOUT_SECONDS", "2"),
     ];
-    let postgres = url.starts_with("postgres");
-    if !postgres {
-        run_cli(&url, &["org", "create", "acme", "Acme"]);
-    }
-    let mut service = ServiceProcess::start(&url, &env);
-    service.wait_for_health(200).await;
-    if postgres {
-        run_cli(&url, &["org", "create", "acme", "Acme"]);
-    }
-    let token = run_cli(&url, &["key", "create", "--org", "acme", "--role", "admin"]);
+    let mut cluster = start_cluster(1, &env).await;
+    let token = cluster.token.clone();
+    let mut service = cluster.services.remove(0);
     let client = reqwest::Client::new();
     let post = |api: String, path: &str, body: Value| {
         client
@@ -733,7 +724,7 @@ async fn a_sigkill_loses_no_event() {
         "the kill came too late to test anything"
     );
 
-    let restarted = ServiceProcess::start(&url, &env);
+    let restarted = crate::helpers::ServiceProcess::start(&cluster.database.url, &env);
     restarted.wait_for_health(200).await;
     *receiver.delay.lock().unwrap() = Duration::ZERO;
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -837,10 +828,8 @@ async fn alerts_go_out_as_they_open_and_resolve() {
 /// waits, and the alerts.
 #[tokio::test]
 async fn the_metrics_show_deliveries_backlog_and_alerts() {
-    use crate::helpers::{fresh_database, run_cli, ServiceProcess};
+    use crate::helpers::start_cluster;
     let receiver = Receiver::start().await;
-    let database = fresh_database().await;
-    let url = database.url.clone();
     let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -852,16 +841,9 @@ async fn the_metrics_show_deliveries_backlog_and_alerts() {
         ("WEBHOOK_ALLOWED_NETWORKS", "127.0.0.1/32"),
         ("METRICS_BIND_ADDR", metrics_bind.as_str()),
     ];
-    let postgres = url.starts_with("postgres");
-    if !postgres {
-        run_cli(&url, &["org", "create", "acme", "Acme"]);
-    }
-    let service = ServiceProcess::start(&url, &env);
-    service.wait_for_health(200).await;
-    if postgres {
-        run_cli(&url, &["org", "create", "acme", "Acme"]);
-    }
-    let token = run_cli(&url, &["key", "create", "--org", "acme", "--role", "admin"]);
+    let mut cluster = start_cluster(1, &env).await;
+    let token = cluster.token.clone();
+    let service = cluster.services.remove(0);
     let client = reqwest::Client::new();
     let post = |path: &str, body: Value| {
         client
@@ -934,28 +916,18 @@ async fn the_metrics_show_deliveries_backlog_and_alerts() {
 /// once, in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_instances_deliver_each_event_once_in_order() {
-    use crate::helpers::{fresh_database, run_cli, ServiceProcess};
+    use crate::helpers::start_cluster;
     const EVENTS: usize = 30;
     let receiver = Receiver::start().await;
     *receiver.delay.lock().unwrap() = Duration::from_millis(20);
-    let database = fresh_database().await;
-    let url = database.url.clone();
     let env = [
         ("WEBHOOK_ALLOW_HTTP", "true"),
         ("WEBHOOK_ALLOWED_NETWORKS", "127.0.0.1/32"),
     ];
-    let postgres = url.starts_with("postgres");
-    if !postgres {
-        run_cli(&url, &["org", "create", "acme", "Acme"]);
-    }
-    let a = ServiceProcess::start(&url, &env);
-    let b = ServiceProcess::start(&url, &env);
-    a.wait_for_health(200).await;
-    b.wait_for_health(200).await;
-    if postgres {
-        run_cli(&url, &["org", "create", "acme", "Acme"]);
-    }
-    let token = run_cli(&url, &["key", "create", "--org", "acme", "--role", "admin"]);
+    let mut cluster = start_cluster(2, &env).await;
+    let token = cluster.token.clone();
+    let a = cluster.services.remove(0);
+    let b = cluster.services.remove(0);
     let client = reqwest::Client::new();
     let post = |api: &str, path: &str, body: Value| {
         client

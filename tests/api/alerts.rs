@@ -171,6 +171,34 @@ async fn a_detractors_score_alerts_as_it_is_recorded() {
     )
     .await
     .assert_error(403, "forbidden", None);
+    // A touchpoint the organization does not have is refused, also another
+    // organization's.
+    let theirs = app
+        .post(
+            "/api/v1/touchpoints",
+            &app.other_admin,
+            json!({"name": "Theirs", "kind": "true", "channel": "review_site", "stage": "consideration"}),
+        )
+        .await
+        .assert_status(201)["id"]
+        .as_i64()
+        .unwrap();
+    for ids in [json!([999_999]), json!([interview, theirs])] {
+        app.post(
+            "/api/v1/alert-rules",
+            &app.admin,
+            json!({"name": "x", "kind": "detractor", "touchpoint_ids": ids}),
+        )
+        .await
+        .assert_error(422, "unknown_reference", Some("touchpoint_ids"));
+        app.patch(
+            &format!("/api/v1/alert-rules/{rule_id}"),
+            &app.admin,
+            json!({"touchpoint_ids": ids}),
+        )
+        .await
+        .assert_error(422, "unknown_reference", Some("touchpoint_ids"));
+    }
     app.get(&format!("/api/v1/alerts/{id}"), &app.other_admin)
         .await
         .assert_error(404, "not_found", None);

@@ -309,6 +309,30 @@ pub struct RuleChanges {
     pub cusum: Patch<bool>,
 }
 
+/// Refuses a rule naming a touchpoint the organization does not have: it
+/// would watch nothing, silently.
+async fn check_touchpoints(
+    db: &impl ConnectionTrait,
+    organization_id: i64,
+    ids: &BTreeSet<i64>,
+) -> DomainResult<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let found = entity::touchpoint::Entity::find()
+        .filter(entity::touchpoint::Column::OrganizationId.eq(organization_id))
+        .filter(entity::touchpoint::Column::Id.is_in(ids.iter().copied()))
+        .count(db)
+        .await?;
+    if found as usize != ids.len() {
+        return Err(DomainError::UnknownReference {
+            field: "touchpoint_ids",
+            resource: "touchpoint",
+        });
+    }
+    Ok(())
+}
+
 #[tracing::instrument(level = "debug", skip_all, fields(organization_id = organization_id))]
 pub async fn create(
     db: &DatabaseConnection,
@@ -318,6 +342,7 @@ pub async fn create(
 ) -> DomainResult<Rule> {
     let settings = settings.check()?;
     let txn = crate::domain::begin_write(db).await?;
+    check_touchpoints(&txn, organization_id, &settings.touchpoint_ids).await?;
     let count = alert_rule::Entity::find()
         .filter(alert_rule::Column::OrganizationId.eq(organization_id))
         .count(&txn)
@@ -428,6 +453,7 @@ pub async fn update(
         cusum
     );
     let next = next.check()?;
+    check_touchpoints(&txn, organization_id, &next.touchpoint_ids).await?;
     let now = crate::domain::now();
     let mut row = next.row(organization_id, current.created_at, now);
     row.id = Set(current.id);

@@ -1,0 +1,236 @@
+// Candidates (/app/candidates): look one up by the applicant-tracking
+// system's reference, or browse by stage; one candidate's journey
+// (/app/candidates/{id}) as a timeline of encounters, scores and shifts.
+import { useEffect, useState } from "preact/hooks";
+import { api, unwrap, type Candidate, type Stage } from "../api";
+import { setQuery, useLocation } from "../router";
+import { useApp } from "../state";
+import { STAGES } from "../vocabulary";
+import { ErrorNote, Field, Page, Section, Shift, Show, useLoad } from "../ui";
+
+const PAGE = 50;
+
+export function Candidates() {
+  const { t } = useApp();
+  const { query } = useLocation();
+  const ref = query.get("ref") ?? "";
+  const stage = (query.get("stage") ?? "") as Stage | "";
+  const [draft, setDraft] = useState(ref);
+  const [draftStage, setDraftStage] = useState<Stage | "">(stage);
+  useEffect(() => {
+    setDraft(ref);
+    setDraftStage(stage);
+  }, [ref, stage]);
+  const search = (event: Event) => {
+    event.preventDefault();
+    setQuery({ ref: draft.trim() || null, stage: draftStage || null });
+  };
+  return (
+    <Page title={t("nav.candidates")}>
+      <form class="search" role="search" onSubmit={search} noValidate>
+        <Field id="candidate-ref" label={t("candidates.ref")} hint={t("candidates.ref_hint")}>
+          {(control) => <input {...control} type="search" maxLength={200} value={draft} onInput={(e) => setDraft(e.currentTarget.value)} />}
+        </Field>
+        <Field id="candidate-stage" label={t("candidates.stage")}>
+          {(control) => (
+            <select {...control} value={draftStage} onChange={(e) => setDraftStage(e.currentTarget.value as Stage | "")}>
+              <option value="">{t("candidates.any_stage")}</option>
+              {STAGES.map((s) => (
+                <option value={s}>{t(`stage.${s}`)}</option>
+              ))}
+            </select>
+          )}
+        </Field>
+        <button type="submit">{t("candidates.search")}</button>
+      </form>
+      <CandidateList key={`${ref}|${stage}`} externalRef={ref} stage={stage} />
+    </Page>
+  );
+}
+
+function CandidateList(props: { externalRef: string; stage: Stage | "" }) {
+  const { t } = useApp();
+  const [rows, setRows] = useState<Candidate[]>([]);
+  const [cursor, setCursor] = useState<string | null | undefined>(undefined);
+  const [error, setError] = useState<Parameters<typeof ErrorNote>[0]["error"]>();
+  const [loading, setLoading] = useState(true);
+  const load = async (from: string | undefined) => {
+    setLoading(true);
+    setError(undefined);
+    try {
+      const page = await unwrap(
+        api.GET("/api/v1/candidates", {
+          params: {
+            query: {
+              limit: PAGE,
+              ...(props.externalRef ? { external_ref: props.externalRef } : {}),
+              ...(props.stage ? { stage: props.stage } : {}),
+              ...(from ? { cursor: from } : {}),
+            },
+          },
+        }),
+      );
+      setRows((previous) => (from ? [...previous, ...page.items] : page.items));
+      setCursor(page.next_cursor ?? null);
+    } catch (caught) {
+      setError(caught as Parameters<typeof ErrorNote>[0]["error"]);
+    } finally {
+      setLoading(false);
+    }
+  };
+  useEffect(() => {
+    void load(undefined);
+  }, []);
+  const title = props.externalRef ? t("candidates.found") : t("candidates.list");
+  return (
+    <Section title={title} id="candidate-list" busy={loading}>
+      {error && <ErrorNote error={error} retry={() => load(cursor ?? undefined)} />}
+      {!loading && rows.length === 0 && !error && (
+        <p class="muted">{props.externalRef ? t("candidates.no_match", { ref: props.externalRef }) : t("candidates.none")}</p>
+      )}
+      {rows.length > 0 && <CandidateTable rows={rows} />}
+      {cursor && (
+        <button type="button" class="secondary" disabled={loading} onClick={() => load(cursor)}>
+          {t("common.more")}
+        </button>
+      )}
+      {loading && <p class="muted">{t("common.loading")}</p>}
+    </Section>
+  );
+}
+
+function CandidateTable(props: { rows: Candidate[] }) {
+  const { t, fmt } = useApp();
+  return (
+    <div class="table-scroll">
+      <table>
+        <thead>
+          <tr>
+            <th scope="col">{t("candidate.ref")}</th>
+            <th scope="col">{t("candidate.name")}</th>
+            <th scope="col">{t("candidate.stage")}</th>
+            <th scope="col">{t("candidate.created")}</th>
+          </tr>
+        </thead>
+        <tbody>
+          {props.rows.map((c) => (
+            <tr class={c.erased_at ? "erased" : undefined}>
+              <th scope="row">
+                <a href={`/app/candidates/${c.id}`}>{c.external_ref ?? t("candidate.erased_ref", { id: c.id })}</a>
+              </th>
+              <td>{c.erased_at ? <span class="badge">{t("candidate.erased")}</span> : c.display_name ?? <span class="muted">–</span>}</td>
+              <td>{t(`stage.${c.stage}`)}</td>
+              <td>{fmt.dateTime(c.created_at)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+export function Journey(props: { id: number }) {
+  const { t, fmt } = useApp();
+  const loaded = useLoad(
+    () =>
+      Promise.all([
+        unwrap(api.GET("/api/v1/candidates/{id}", { params: { path: { id: props.id } } })),
+        unwrap(api.GET("/api/v1/candidates/{id}/journey", { params: { path: { id: props.id } } })),
+      ]),
+    [props.id],
+  );
+  const candidate = loaded.data?.[0];
+  const title = candidate
+    ? candidate.erased_at
+      ? t("journey.title_erased", { id: candidate.id })
+      : t("journey.title", { name: candidate.display_name ?? candidate.external_ref ?? `#${candidate.id}` })
+    : t("journey.heading");
+  return (
+    <Page title={title}>
+      <p class="breadcrumb">
+        <a href="/app/candidates">{t("nav.candidates")}</a>
+      </p>
+      <Show loaded={loaded}>
+        {([c, journey]) => (
+          <>
+            {c.erased_at && (
+              <p class="notice" role="note">
+                {t("journey.erased_note", { date: fmt.dateTime(c.erased_at) })}
+              </p>
+            )}
+            <dl class="facts">
+              <div>
+                <dt>{t("candidate.ref")}</dt>
+                <dd>{c.external_ref ?? <span class="muted">{t("candidate.erased")}</span>}</dd>
+              </div>
+              <div>
+                <dt>{t("candidate.name")}</dt>
+                <dd>{c.display_name ?? <span class="muted">{c.erased_at ? t("candidate.erased") : "–"}</span>}</dd>
+              </div>
+              <div>
+                <dt>{t("candidate.email")}</dt>
+                <dd>{c.email ?? <span class="muted">{c.erased_at ? t("candidate.erased") : "–"}</span>}</dd>
+              </div>
+              <div>
+                <dt>{t("candidate.stage")}</dt>
+                <dd>{t(`stage.${c.stage}`)}</dd>
+              </div>
+              <div>
+                <dt>{t("journey.first_latest")}</dt>
+                <dd>
+                  {journey.first_score === null ? (
+                    <span class="muted">{t("journey.no_scores")}</span>
+                  ) : (
+                    <>
+                      {journey.first_score} → {journey.latest_score} (<Shift value={journey.overall_shift} />)
+                    </>
+                  )}
+                </dd>
+              </div>
+            </dl>
+            <Section title={t("journey.timeline")} id="timeline">
+              {journey.steps.length === 0 ? (
+                <p class="muted">{t("journey.empty")}</p>
+              ) : (
+                <ol class="timeline">
+                  {journey.steps.map((step) => (
+                    <li class={`step kind-${step.kind}${step.shift ? (step.shift > 0 ? " up" : " down") : ""}`} data-encounter={step.encounter_id}>
+                      <p class="step-time">
+                        <time dateTime={step.occurred_at}>{fmt.dateTime(step.occurred_at)}</time>
+                      </p>
+                      <div class="step-body">
+                        <p class="step-title">
+                          <a href={`/app/touchpoints/${step.touchpoint_id}`}>{step.touchpoint_name}</a>{" "}
+                          <span class="badge">{t(`kind.${step.kind}`)}</span>
+                        </p>
+                        <p class="step-meta">
+                          {t(`channel.${step.channel}`)} · {t(`stage.${step.stage}`)} · {t(`source.${step.source}`)}
+                        </p>
+                        <p class="step-score">
+                          {step.score === null ? (
+                            <span class="muted">{t("journey.not_scored")}</span>
+                          ) : (
+                            <>
+                              {t("journey.score", { score: step.score })}
+                              {step.shift !== null && (
+                                <>
+                                  {" "}
+                                  <Shift value={step.shift} />
+                                </>
+                              )}
+                            </>
+                          )}
+                        </p>
+                        {step.note && <p class="step-note">{step.note}</p>}
+                      </div>
+                    </li>
+                  ))}
+                </ol>
+              )}
+            </Section>
+          </>
+        )}
+      </Show>
+    </Page>
+  );
+}

@@ -23,7 +23,7 @@ const en = {
 
   "signin.title": "Sign in",
   "signin.key": "API key",
-  "signin.key_hint": "Paste the API key you were given (it starts with tt_). It is sent once to start a session and is not stored by this page.",
+  "signin.key_hint": "Paste the API key you were given (it starts with tpt_). It is sent once to start a session and is not stored by this page.",
   "signin.submit": "Sign in",
   "signin.empty": "Enter your API key.",
   "signin.refused": "This key was not accepted: it may be mistyped, revoked or expired.",
@@ -402,7 +402,7 @@ const vi: Messages = {
 
   "signin.title": "Đăng nhập",
   "signin.key": "Khóa API",
-  "signin.key_hint": "Dán khóa API bạn được cấp (bắt đầu bằng tt_). Khóa chỉ được gửi một lần để mở phiên làm việc và không được trang này lưu lại.",
+  "signin.key_hint": "Dán khóa API bạn được cấp (bắt đầu bằng tpt_). Khóa chỉ được gửi một lần để mở phiên làm việc và không được trang này lưu lại.",
   "signin.submit": "Đăng nhập",
   "signin.empty": "Hãy nhập khóa API của bạn.",
   "signin.refused": "Khóa này không được chấp nhận: có thể bị gõ sai, đã bị thu hồi hoặc đã hết hạn.",

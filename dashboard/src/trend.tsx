@@ -118,7 +118,7 @@ function TrendBody(props: { trend: Schemas["PerceptionTrend"] }) {
       through: fmt.day(addDays(trend.to, -1)),
     }),
     ...latest,
-    t("trend.caption_changes", { n: significant }),
+    t("trend.caption_changes", { n: significant, bucket: t(`bucket.${trend.bucket}`) }),
   ].join(" ");
 
   return (

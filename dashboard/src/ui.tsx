@@ -99,7 +99,13 @@ export function slug(text: string): string {
 
 export function Loading() {
   const { t } = useApp();
-  return <p class="muted">{t("common.loading")}</p>;
+  // aria-busy: the browser check (and assistive technology) can tell a
+  // view still loading from one that has rendered.
+  return (
+    <p class="muted" aria-busy="true">
+      {t("common.loading")}
+    </p>
+  );
 }
 
 /** What went wrong, in the reader's language, with the API's own words. */
@@ -190,7 +196,7 @@ export function Shift(props: { value: number | null | undefined; digits?: number
     <span class={`shift shift-${direction}`}>
       <span aria-hidden="true">{direction === "up" ? "▲ " : direction === "down" ? "▼ " : ""}</span>
       <span class="visually-hidden">{label} </span>
-      {fmt.signed(props.value, digits)}
+      {direction === "flat" ? `±${fmt.number(0, digits)}` : fmt.signed(props.value, digits)}
     </span>
   );
 }

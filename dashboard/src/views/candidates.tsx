@@ -6,7 +6,7 @@ import { api, unwrap, type Candidate, type Stage } from "../api";
 import { setQuery, useLocation } from "../router";
 import { useApp } from "../state";
 import { STAGES } from "../vocabulary";
-import { ErrorNote, Field, Page, Section, Shift, Show, useLoad } from "../ui";
+import { ErrorNote, Field, Loading, Page, Section, Shift, Show, useLoad } from "../ui";
 
 const PAGE = 50;
 
@@ -94,7 +94,7 @@ function CandidateList(props: { externalRef: string; stage: Stage | "" }) {
           {t("common.more")}
         </button>
       )}
-      {loading && <p class="muted">{t("common.loading")}</p>}
+      {loading && <Loading />}
     </Section>
   );
 }
@@ -182,7 +182,13 @@ export function Journey(props: { id: number }) {
                     <span class="muted">{t("journey.no_scores")}</span>
                   ) : (
                     <>
-                      {journey.first_score} → {journey.latest_score} (<Shift value={journey.overall_shift} />)
+                      {journey.first_score} → {journey.latest_score}
+                      {journey.overall_shift !== null && (
+                        <>
+                          {" "}
+                          (<Shift value={journey.overall_shift} />)
+                        </>
+                      )}
                     </>
                   )}
                 </dd>

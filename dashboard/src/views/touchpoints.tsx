@@ -14,6 +14,7 @@ import {
   Field,
   FormError,
   Interval,
+  Loading,
   Page,
   Section,
   Select,
@@ -256,7 +257,7 @@ export function TouchpointPage(props: { id: number }) {
   if (!touchpoint) {
     return (
       <Page title={t("nav.touchpoints")}>
-        <p class="muted">{t("common.loading")}</p>
+        <Loading />
       </Page>
     );
   }

@@ -1,0 +1,684 @@
+// The HR dashboard (/app) in Debian's chromium, as its three roles use it:
+// signs in through the form, visits every view a role may see (and finds
+// the others absent), times each view from navigation start to rendered,
+// runs axe-core (WCAG 2.0/2.1 A and AA) on every view in English and
+// Vietnamese, logs an encounter as a recruiter (a refused submission, a
+// double submit that records one encounter, the journey and the overview
+// counting it), checks that a reporter has no editing control and is
+// refused an admin call, that revoking a signed-in key ends its session and
+// that signing out does, and saves screenshots.
+//
+//   node scripts/dashboard-browser.mjs PLAN.json RESULT.json
+//
+// PLAN.json (written by scripts/dashboard-e2e.sh, on the demo organization):
+//   {"base": "http://127.0.0.1:PORT",
+//    "tokens": {"admin": "...", "recruiter": "...", "reporter": "..."},
+//    "revocable_token": "<a recruiter key this run revokes>",
+//    "screenshots": {"overview": "...png", "journey": "...png", "form": "...png"}}
+// RESULT.json receives what was recorded (candidate external_ref,
+// touchpoint id, score, note), the render times and the axe results, for
+// the shell script to verify through the API.
+//
+// Two browser contexts per role, both 1280x900:
+//   - the user's, with the service's Content-Security-Policy in force: any
+//     console error, uncaught exception, CSP violation, failed request or
+//     answer of 400 or more (but those a step expects: the 401 of "no
+//     session yet", the 422 of the refused form, the reporter's 403) fails
+//     the run, and so does any request off the service's host;
+//   - axe's, with bypassCSP (injecting axe is an inline script that the
+//     dashboard's `script-src 'self'` rightly refuses), signed in with the
+//     same session cookie.
+// Any axe violation of impact serious or critical fails the run; the
+// others are printed. Exits non-zero on any failure, listing them all.
+//
+// Environment:
+//   DASHBOARD_BROWSER_OPTIONAL=1  without /usr/bin/chromium, exit 0 with a
+//                                 note instead of failing
+//   RENDER_BUDGET_MS              a view slower than this fails (default 1000)
+//   DASHBOARD_ASSETS=DIR          serve app.js and app.css from DIR instead
+//                                 of the service's (to try a build against a
+//                                 service binary built before it)
+// playwright-core and axe-core (pinned) come from clients/typescript
+// (npm ci there first); the browser is /usr/bin/chromium.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+
+const CHROMIUM = "/usr/bin/chromium";
+const [planPath, resultPath] = process.argv.slice(2);
+if (!planPath || !resultPath) {
+  console.error("usage: node scripts/dashboard-browser.mjs PLAN.json RESULT.json");
+  process.exit(2);
+}
+if (!existsSync(CHROMIUM)) {
+  const optional = process.env.DASHBOARD_BROWSER_OPTIONAL === "1";
+  console.error(`dashboard-browser: ${CHROMIUM} is missing (apt-get install chromium)${optional ? "; skipped" : ""}`);
+  writeFileSync(resultPath, JSON.stringify({ browser: false }, null, 2));
+  process.exit(optional ? 0 : 1);
+}
+
+const require = createRequire(new URL("../clients/typescript/package.json", import.meta.url));
+const { chromium } = require("playwright-core");
+const AXE_SOURCE = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
+const AXE_VERSION = require("axe-core/package.json").version;
+const AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"];
+const FAILING_IMPACTS = new Set(["serious", "critical"]);
+const VIEWPORT = { width: 1280, height: 900 };
+const RENDER_BUDGET_MS = Number(process.env.RENDER_BUDGET_MS ?? 1000);
+const ASSETS = process.env.DASHBOARD_ASSETS ?? null;
+
+const plan = JSON.parse(readFileSync(planPath, "utf8"));
+const base = new URL(plan.base);
+const at = (path) => new URL(path, base).href;
+
+const failures = [];
+const fail = (message) => {
+  failures.push(message);
+  console.error(`  FAIL ${message}`);
+};
+const log = (message) => console.log(`dashboard-browser: ${message}`);
+let step = "start";
+
+// The words the checks look for, per language (the dashboard's own i18n).
+const WORDS = {
+  en: {
+    overview: "Overview",
+    signIn: "Sign in",
+    ended: "Your session ended; sign in again.",
+    signedOut: "You are signed out.",
+    forbidden: "Not available",
+  },
+  vi: {
+    overview: "Tổng quan",
+    signIn: "Đăng nhập",
+    ended: "Phiên làm việc của bạn đã kết thúc; vui lòng đăng nhập lại.",
+    signedOut: "Bạn đã đăng xuất.",
+    forbidden: "Không khả dụng",
+  },
+};
+
+// Every view: where it is, who sees it, and what "rendered" means there (a
+// heading, no part still busy, and the view's own figures or rows).
+const ALL = ["admin", "recruiter", "reporter"];
+const VIEWS = [
+  {
+    name: "overview",
+    path: "/app",
+    nav: "/app",
+    roles: ALL,
+    ready: ['[data-figure="encounters"] dd.big', '[data-figure="cnps"] dd.big', "#trend-section canvas", "#movers-section tbody tr"],
+  },
+  {
+    name: "touchpoints",
+    path: "/app/touchpoints",
+    nav: "/app/touchpoints",
+    roles: ALL,
+    ready: ["#catalog-section tbody tr", "#impact-section tbody tr"],
+  },
+  {
+    name: "touchpoint",
+    path: null, // the first touchpoint of the catalog, found at run time
+    nav: "/app/touchpoints",
+    roles: ALL,
+    ready: ["#touchpoint-figures-section .figure", "section[id^=trend-] canvas"],
+  },
+  { name: "candidates", path: "/app/candidates", nav: "/app/candidates", roles: ALL, ready: ["#candidate-list-section tbody tr"] },
+  { name: "journey", path: null, nav: "/app/candidates", roles: ALL, ready: ["#timeline-section .timeline li"] },
+  { name: "log", path: "/app/log", nav: "/app/log", roles: ["admin", "recruiter"], ready: ["#log-touchpoint option[value]:not([value=''])"] },
+  { name: "alerts", path: "/app/alerts", nav: "/app/alerts", roles: ALL, ready: ["#alert-list-section :is(tbody tr, p.muted)"] },
+  { name: "surveys", path: "/app/surveys", nav: "/app/surveys", roles: ALL, ready: ["#responses-section :is(tbody tr, p.muted)"] },
+  { name: "keys", path: "/app/keys", nav: "/app/keys", roles: ["admin"], ready: ["#key-list-section tbody tr"] },
+  { name: "settings", path: "/app/settings", nav: "/app/settings", roles: ["admin"], ready: ["#org-name"] },
+];
+const NAV_PATHS = [...new Set(VIEWS.map((v) => v.nav))];
+
+// --- the API, from Node (bearer) -------------------------------------------
+async function apiCall(method, path, token, body) {
+  const response = await fetch(at(path), {
+    method,
+    headers: { Authorization: `Bearer ${token}`, ...(body ? { "Content-Type": "application/json" } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await response.text();
+  const json = text ? JSON.parse(text) : null;
+  if (!response.ok) throw new Error(`${method} ${path} answered ${response.status}: ${text}`);
+  return json;
+}
+
+// --- the browser -----------------------------------------------------------
+const browser = await chromium.launch({
+  executablePath: CHROMIUM,
+  headless: true,
+  args: [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+  ],
+});
+
+// Only the service's host is reachable; optionally, the assets come from a
+// local build.
+async function routes(context, blocked) {
+  await context.route(
+    (url) => url.host !== base.host && url.protocol !== "data:",
+    (route) => {
+      blocked.push(route.request().url());
+      return route.abort();
+    },
+  );
+  if (ASSETS) {
+    await context.route(
+      (url) => url.host === base.host && /^\/app\/assets\/app\.(js|css)$/.test(url.pathname),
+      (route) => {
+        const name = new URL(route.request().url()).pathname.split("/").pop();
+        return route.fulfill({
+          body: readFileSync(join(ASSETS, name)),
+          contentType: name.endsWith(".js") ? "text/javascript; charset=utf-8" : "text/css; charset=utf-8",
+        });
+      },
+    );
+  }
+}
+
+/** A signed-out user's context and page, every error counted. `expect`
+ * holds the answers a step expects: [method, path, status]. */
+async function newUser(label) {
+  const context = await browser.newContext({ viewport: VIEWPORT, deviceScaleFactor: 1, locale: "en-US" });
+  const blocked = [];
+  await routes(context, blocked);
+  await context.addInitScript(() => {
+    document.addEventListener("securitypolicyviolation", (event) => {
+      console.error(`securitypolicyviolation: ${event.violatedDirective} blocked ${event.blockedURI || "inline"}`);
+    });
+  });
+  const page = await context.newPage();
+  const user = { label, context, page, blocked, expect: [], axe: null };
+  const expected = (method, url, status) =>
+    user.expect.some(([m, path, s]) => (m === null || m === method) && new URL(url).pathname === path && s === status);
+  const recent = [];
+  page.on("response", (response) => {
+    const request = response.request();
+    const status = response.status();
+    recent.push({ url: response.url(), status });
+    if (recent.length > 20) recent.shift();
+    if (status >= 400 && !expected(request.method(), response.url(), status)) {
+      fail(`${label} ${step}: ${request.method()} ${response.url()} answered ${status}`);
+    }
+  });
+  page.on("console", (message) => {
+    if (message.type() !== "error") return;
+    const text = message.text();
+    const loaded = /^Failed to load resource: the server responded with a status of (\d+)/.exec(text);
+    if (loaded) {
+      const status = Number(loaded[1]);
+      const url = message.location().url;
+      // Counted (or expected) by the response listener already.
+      if (url && recent.some((r) => r.url === url && r.status === status)) return;
+    }
+    fail(`${label} ${step}: console error: ${text} (${message.location().url})`);
+  });
+  page.on("pageerror", (error) => fail(`${label} ${step}: uncaught exception: ${error.message}`));
+  page.on("requestfailed", (request) => {
+    // ERR_ABORTED: a fetch still running when the page navigated away (the
+    // dashboard cancels none itself); a failed answer has another code.
+    if (request.failure()?.errorText === "net::ERR_ABORTED") return;
+    if (new URL(request.url()).host === base.host) {
+      fail(`${label} ${step}: request failed: ${request.method()} ${request.url()} (${request.failure()?.errorText})`);
+    }
+  });
+  page.on("dialog", (dialog) => dialog.dismiss());
+  return user;
+}
+
+/** The axe context of a signed-in user: the same session cookie. */
+async function axeFor(user) {
+  const context = await browser.newContext({ viewport: VIEWPORT, deviceScaleFactor: 1, bypassCSP: true, locale: "en-US" });
+  await routes(context, []);
+  await context.addCookies(await user.context.cookies());
+  user.axe = { context, page: await context.newPage(), locale: null };
+}
+
+async function checkDocument(label, response) {
+  if (!response) throw new Error(`${label}: no response`);
+  const csp = response.headers()["content-security-policy"] ?? "";
+  for (const directive of ["default-src 'none'", "script-src 'self'", "style-src 'self'", "connect-src 'self'", "frame-ancestors 'none'"]) {
+    if (!csp.includes(directive)) fail(`${label}: Content-Security-Policy lacks "${directive}" (got "${csp}")`);
+  }
+}
+
+/** Signs in through the form, typing the key. */
+async function signIn(user, token) {
+  const { page } = user;
+  step = "sign in";
+  user.expect.push(["GET", "/api/v1/session", 401]);
+  const response = await page.goto(at("/app"), { waitUntil: "domcontentloaded" });
+  await checkDocument(`${user.label} /app`, response);
+  await page.waitForSelector("#api-key", { timeout: 10_000 });
+  await page.locator("#api-key").pressSequentially(token, { delay: 0 });
+  await Promise.all([
+    page.waitForResponse((r) => new URL(r.url()).pathname === "/api/v1/session" && r.request().method() === "POST"),
+    page.click("form.signin-form button[type=submit]"),
+  ]);
+  await page.waitForSelector("header nav a", { timeout: 10_000 });
+  user.expect = user.expect.filter(([, path]) => path !== "/api/v1/session");
+  const leaks = await page.evaluate(
+    (key) => ({
+      storage: JSON.stringify({ ...localStorage }).includes(key) || JSON.stringify({ ...sessionStorage }).includes(key),
+      url: location.href.includes(key),
+      input: document.querySelector("#api-key") !== null,
+      cookie: document.cookie.includes("tt_session"),
+    }),
+    token,
+  );
+  if (leaks.storage) fail(`${user.label}: the key is in web storage after signing in`);
+  if (leaks.url) fail(`${user.label}: the key is in the URL after signing in`);
+  if (leaks.input) fail(`${user.label}: the sign-in form is still shown after signing in`);
+  if (leaks.cookie) fail(`${user.label}: the session cookie is readable from JavaScript (not HttpOnly)`);
+}
+
+/** Waits until the view has rendered its data; the time since navigation
+ * start, from the page's own clock. */
+async function waitRendered(page, view, label) {
+  const conditions = view.ready;
+  try {
+    await page.waitForFunction(
+      (selectors) => {
+        const main = document.querySelector("main");
+        const h1 = main?.querySelector("h1");
+        if (!h1 || !h1.textContent.trim()) return false;
+        if (main.querySelector('[aria-busy="true"]')) return false;
+        return selectors.every((s) => document.querySelector(s) !== null);
+      },
+      conditions,
+      { timeout: 15_000, polling: 16 },
+    );
+  } catch {
+    const shown = await page.evaluate(() => document.querySelector("main")?.innerText.slice(0, 300));
+    throw new Error(`${label}: not rendered within 15 s (waiting for ${conditions.join(", ")}); the page shows: ${shown}`);
+  }
+  return Math.round(await page.evaluate(() => performance.now()));
+}
+
+/** The nav: exactly the views of the role, the current one marked. */
+async function checkNav(user, role, view, label) {
+  const nav = await user.page.$$eval("header nav li a", (links) =>
+    links.map((a) => ({ path: new URL(a.href).pathname, current: a.getAttribute("aria-current") })),
+  );
+  const shown = nav.map((n) => n.path);
+  const allowed = NAV_PATHS.filter((path) => VIEWS.some((v) => v.nav === path && v.roles.includes(role)));
+  if (shown.join() !== allowed.join()) fail(`${label}: the nav lists ${shown.join(", ")}, expected ${allowed.join(", ")}`);
+  const current = nav.find((n) => n.current === "page" || n.current === "true");
+  if (current?.path !== view.nav) fail(`${label}: aria-current is on ${current?.path ?? "no link"}, expected ${view.nav}`);
+  if (view.path === view.nav && current?.current !== "page") fail(`${label}: the nav link of the view lacks aria-current="page"`);
+}
+
+async function audit(user, label, url, locale) {
+  const { axe } = user;
+  if (axe.locale !== locale) {
+    await axe.page.goto(at("/app"), { waitUntil: "domcontentloaded" });
+    await axe.page.evaluate((l) => localStorage.setItem("tt.locale", l), locale);
+    axe.locale = locale;
+  }
+  await axe.page.goto(url, { waitUntil: "load" });
+  // The same "rendered" as the user's context, so axe sees the data.
+  const view = VIEWS.find((v) => v.name === label.split(" ")[1]);
+  if (view) await waitRendered(axe.page, view, `${label} (axe's context)`);
+  const lang = await axe.page.evaluate(() => document.documentElement.lang);
+  if (lang !== locale) fail(`${label} (axe's context): <html lang="${lang}">, expected "${locale}"`);
+  // The trend's table of figures is part of the page: audit it open.
+  await axe.page.evaluate(() => document.querySelectorAll("details").forEach((d) => (d.open = true)));
+  await axe.page.evaluate(AXE_SOURCE);
+  const results = await axe.page.evaluate(
+    (tags) => window.axe.run(document, { runOnly: { type: "tag", values: tags }, resultTypes: ["violations"] }),
+    AXE_TAGS,
+  );
+  const serious = results.violations.filter((v) => FAILING_IMPACTS.has(v.impact));
+  for (const violation of results.violations) {
+    const lines = [`${violation.id} (${violation.impact}): ${violation.help} <${violation.helpUrl}>`];
+    for (const node of violation.nodes.slice(0, 5)) {
+      lines.push(`      at ${node.target.join(" ")}: ${node.html.slice(0, 200)}`);
+      lines.push(`      ${node.failureSummary?.replaceAll("\n", "\n      ")}`);
+    }
+    if (FAILING_IMPACTS.has(violation.impact)) fail(`${label}: axe ${lines.join("\n")}`);
+    else log(`axe ${label}: note ${lines.join("\n")}`);
+  }
+  return {
+    violations: results.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target) })),
+    serious: serious.length,
+    passes: results.passes.length,
+  };
+}
+
+/** Switches the language with the header control and checks the page
+ * follows: <html lang>, the nav's words, the remembered choice. */
+async function switchLanguage(user, locale) {
+  const { page } = user;
+  step = `switch to ${locale}`;
+  await page.selectOption("#language", locale);
+  await page.waitForFunction((l) => document.documentElement.lang === l, locale, { timeout: 5_000 });
+  const state = await page.evaluate(() => ({
+    first: document.querySelector("header nav a")?.textContent.trim(),
+    stored: localStorage.getItem("tt.locale"),
+  }));
+  if (state.first !== WORDS[locale].overview) fail(`${user.label}: after choosing ${locale} the nav reads "${state.first}"`);
+  if (state.stored !== locale) fail(`${user.label}: the choice of ${locale} is not remembered (tt.locale = ${state.stored})`);
+}
+
+const timings = [];
+const audits = [];
+
+/** Every view of the role in both languages: rendered, timed, audited. */
+async function visitViews(user, role, paths) {
+  const { page } = user;
+  await axeFor(user);
+  for (const locale of ["en", "vi"]) {
+    if ((await page.evaluate(() => document.documentElement.lang)) !== locale) await switchLanguage(user, locale);
+    for (const view of VIEWS) {
+      const label = `${role} ${view.name} ${locale}`;
+      step = `${view.name} (${locale})`;
+      const path = view.path ?? paths[view.name];
+      if (!view.roles.includes(role)) {
+        if (locale !== "en") continue;
+        // Absent from the nav (checkNav), and refused when typed in.
+        await page.goto(at(path), { waitUntil: "domcontentloaded" });
+        await page.waitForSelector("main h1");
+        const h1 = (await page.textContent("main h1"))?.trim();
+        if (h1 !== WORDS.en.forbidden) fail(`${label}: typed in, ${path} shows "${h1}", expected "${WORDS.en.forbidden}"`);
+        continue;
+      }
+      const response = await page.goto(at(path), { waitUntil: "commit" });
+      await checkDocument(label, response);
+      const ms = await waitRendered(page, view, label);
+      const lang = await page.evaluate(() => document.documentElement.lang);
+      if (lang !== locale) fail(`${label}: <html lang="${lang}">, expected "${locale}"`);
+      await checkNav(user, role, view, label);
+      if (ms > RENDER_BUDGET_MS) fail(`${label}: rendered in ${ms} ms, over the budget of ${RENDER_BUDGET_MS} ms`);
+      const result = await audit(user, label, at(path), locale);
+      timings.push({ role, view: view.name, locale, ms, violations: result.violations.length, serious: result.serious });
+      audits.push({ role, view: view.name, locale, url: path, ...result });
+    }
+  }
+  await switchLanguage(user, "en");
+}
+
+/** Numbers as the page prints them ("3,319" / "3.319"). */
+const count = (text) => Number(String(text).replace(/[^\d]/g, ""));
+
+async function overviewEncounters(page) {
+  await page.goto(at("/app?days=30"), { waitUntil: "commit" });
+  await waitRendered(page, VIEWS[0], "overview (30 days)");
+  return count(await page.textContent('[data-figure="encounters"] dd.big'));
+}
+
+/** The recruiter logs an encounter through the form. */
+async function logEncounter(user) {
+  const { page } = user;
+  const before = await overviewEncounters(page);
+  const ref = `E2E-${Date.now().toString(36).toUpperCase()}`;
+  const note = `Recorded by the dashboard's browser check (${ref}): the interviewer was 20 minutes late.`;
+  const score = 3;
+
+  step = "log: fill the form";
+  await page.click('header nav a[href="/app/log"]');
+  await waitRendered(page, VIEWS.find((v) => v.name === "log"), "log");
+  await page.check('input[name="mode"][value="new"]');
+  await page.fill("#log-new-ref", ref);
+  await page.fill("#log-new-name", "Browser Check");
+  const touchpoint = await page.$eval("#log-touchpoint", (select) => {
+    const option = [...select.options].find((o) => o.value && /interview/i.test(o.textContent)) ?? [...select.options].find((o) => o.value);
+    return { id: Number(option.value), name: option.textContent.trim() };
+  });
+  await page.selectOption("#log-touchpoint", String(touchpoint.id));
+  await page.click(`label.score-choice:has(input[value="${score}"])`);
+  await page.fill("#log-note", note);
+  if (plan.screenshots?.form) {
+    mkdirSync(dirname(plan.screenshots.form), { recursive: true });
+    await page.screenshot({ path: plan.screenshots.form, fullPage: true });
+  }
+
+  // A time next year: the API refuses it (at most 5 minutes ahead), and the
+  // form shows its words beside the field.
+  step = "log: a refused submission";
+  const now = await page.inputValue("#log-time");
+  const future = `${Number(now.slice(0, 4)) + 1}${now.slice(4)}`;
+  await page.fill("#log-time", future);
+  user.expect.push(["POST", "/api/v1/encounters", 422]);
+  const [refused] = await Promise.all([
+    page.waitForResponse((r) => new URL(r.url()).pathname === "/api/v1/encounters" && r.request().method() === "POST"),
+    page.click("form.log-form button[type=submit]"),
+  ]);
+  const refusal = await refused.json();
+  if (refused.status() !== 422) fail(`log: a time next year answered ${refused.status()}, expected 422`);
+  await page.waitForSelector("#log-time-error", { timeout: 5_000 });
+  const field = await page.evaluate(() => {
+    const input = document.querySelector("#log-time");
+    return {
+      invalid: input.getAttribute("aria-invalid"),
+      describedBy: input.getAttribute("aria-describedby") ?? "",
+      error: document.querySelector("#log-time-error")?.textContent.trim(),
+    };
+  });
+  if (field.invalid !== "true") fail(`log: the refused time field lacks aria-invalid="true"`);
+  if (!field.describedBy.split(" ").includes("log-time-error")) fail(`log: the time field is not described by its error`);
+  if (field.error !== refusal.error?.message) {
+    fail(`log: beside the time field "${field.error}", the API said "${refusal.error?.message}" (field ${refusal.error?.field})`);
+  }
+  user.expect.pop();
+
+  // Fixed, then submitted twice at once: a double click and two quick
+  // submits record one encounter.
+  step = "log: a double submission";
+  await page.fill("#log-time", now);
+  let posts = 0;
+  const countPosts = (request) => {
+    if (request.method() === "POST" && new URL(request.url()).pathname === "/api/v1/encounters") posts++;
+  };
+  page.on("request", countPosts);
+  await page.evaluate(() => {
+    const form = document.querySelector("form.log-form");
+    form.requestSubmit();
+    form.requestSubmit();
+  });
+  await page.waitForSelector(".notice.success", { timeout: 10_000 });
+  page.off("request", countPosts);
+  if (posts !== 1) fail(`log: two quick submits sent ${posts} POST /api/v1/encounters, expected 1`);
+
+  // The encounter is in the candidate's journey, once.
+  step = "log: the journey";
+  await page.click(".notice.success a");
+  await waitRendered(page, VIEWS.find((v) => v.name === "journey"), "journey of the new candidate");
+  const steps = await page.$$eval("#timeline-section .timeline li", (items) =>
+    items.map((li) => ({ text: li.innerText, note: li.querySelector(".step-note")?.textContent ?? "" })),
+  );
+  const mine = steps.filter((s) => s.note === note);
+  if (mine.length !== 1) fail(`log: the journey shows the note ${mine.length} time(s), expected once`);
+  else if (!mine[0].text.includes(touchpoint.name.replace(/ \(.*\)$/, "")) || !/\b3\b/.test(mine[0].text)) {
+    fail(`log: the journey's step reads "${mine[0].text.replaceAll("\n", " | ")}"`);
+  }
+  const journeyPath = new URL(page.url()).pathname;
+
+  // And the overview counts it.
+  step = "log: the overview";
+  const after = await overviewEncounters(page);
+  if (after !== before + 1) fail(`log: the overview counts ${after} encounters in the last 30 days, expected ${before} + 1`);
+  log(`recruiter logged ${ref} at ${touchpoint.name} (score ${score}); the overview went from ${before} to ${after} encounters`);
+
+  // Double clicking the button itself: the button is disabled while the
+  // first submission runs, and the form is empty after it.
+  return { candidate_external_ref: ref, touchpoint_id: touchpoint.id, score, note, journey: journeyPath };
+}
+
+/** A detractor alert from the recorded score: the recruiter acknowledges it. */
+async function acknowledgeAlert(user, ref) {
+  const { page } = user;
+  step = "alerts: acknowledge";
+  await page.goto(at("/app/alerts"), { waitUntil: "commit" });
+  await waitRendered(page, VIEWS.find((v) => v.name === "alerts"), "alerts");
+  const row = page.locator("#alert-list-section tbody tr", { hasText: /score 3/ }).first();
+  if ((await row.count()) === 0) {
+    fail(`alerts: no open detractor alert for the score 3 just recorded (${ref})`);
+    return;
+  }
+  await row.getByRole("button", { name: "Acknowledge" }).click();
+  await page.waitForFunction(
+    () => ![...document.querySelectorAll("#alert-list-section tbody tr")].some((tr) => /score 3/.test(tr.textContent) && /Acknowledge/.test(tr.textContent)),
+    null,
+    { timeout: 10_000 },
+  );
+}
+
+/** A reporter sees no editing control and is refused an admin call. */
+async function checkReporter(user, paths) {
+  const { page } = user;
+  const forbidden = /^(new touchpoint|create touchpoint|edit|archive|revoke|record encounter|log an encounter|acknowledge|resolve|new rule|new endpoint|new key|save|delete|turn on|turn off|evaluate now|ping|enable|disable)\b/i;
+  for (const path of ["/app", "/app/touchpoints", paths.touchpoint, `${paths.touchpoint}?edit=1`, "/app/candidates", paths.journey, "/app/alerts", "/app/surveys"]) {
+    step = `reporter controls ${path}`;
+    await page.goto(at(path), { waitUntil: "commit" });
+    await page.waitForFunction(() => document.querySelector("main h1") && !document.querySelector('main [aria-busy="true"]'), null, {
+      timeout: 15_000,
+    });
+    const controls = await page.evaluate(() =>
+      [...document.querySelectorAll("main button, main a, main input[type=submit], header nav a")].map((e) =>
+        (e.getAttribute("aria-label") ?? e.textContent ?? "").trim(),
+      ),
+    );
+    const editing = controls.filter((name) => forbidden.test(name));
+    if (editing.length > 0) fail(`reporter: ${path} shows editing controls: ${editing.join(", ")}`);
+    const forms = await page.$$eval("main form:not([role=search])", (f) => f.map((x) => x.className));
+    const allowedForms = forms.filter((c) => c !== "custom-window");
+    if (allowedForms.length > 0) fail(`reporter: ${path} shows a form (${allowedForms.join(", ")})`);
+  }
+  step = "reporter: an admin call";
+  user.expect.push(["POST", "/api/v1/keys", 403]);
+  const status = await page.evaluate(() =>
+    fetch("/api/v1/keys", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ name: "made by a reporter", role: "admin" }),
+    }).then((r) => r.status),
+  );
+  if (status !== 403) fail(`reporter: POST /api/v1/keys from the page answered ${status}, expected 403`);
+  user.expect.pop();
+}
+
+const result = { browser: true, axe_version: AXE_VERSION, recorded: null, timings, audits };
+const users = [];
+try {
+  // A detractor rule, so that the recruiter's score opens an alert.
+  step = "setup";
+  const rule = await apiCall("POST", "/api/v1/alert-rules", plan.tokens.admin, {
+    name: "Browser check: detractors",
+    kind: "detractor",
+    threshold: 6,
+  });
+  const catalog = await apiCall("GET", "/api/v1/touchpoints?limit=500", plan.tokens.admin);
+  // A journey worth looking at: of the first candidates, the one with the
+  // most score shifts.
+  const candidates = await apiCall("GET", "/api/v1/candidates?limit=40", plan.tokens.admin);
+  let richest = { id: candidates.items[0].id, shifts: -1 };
+  for (const candidate of candidates.items) {
+    const journey = await apiCall("GET", `/api/v1/candidates/${candidate.id}/journey`, plan.tokens.admin);
+    const shifts = journey.steps.filter((s) => s.shift !== null && s.shift !== 0).length;
+    if (shifts > richest.shifts && journey.steps.length <= 8) richest = { id: candidate.id, shifts };
+  }
+  const paths = {
+    touchpoint: `/app/touchpoints/${catalog.items[0].id}`,
+    journey: `/app/candidates/${richest.id}`,
+  };
+
+  for (const role of ["admin", "recruiter", "reporter"]) {
+    const user = await newUser(role);
+    users.push(user);
+    await signIn(user, plan.tokens[role]);
+    await visitViews(user, role, paths);
+    if (role === "admin" && plan.screenshots?.overview) {
+      step = "overview screenshot";
+      await user.page.goto(at("/app"), { waitUntil: "commit" });
+      await waitRendered(user.page, VIEWS[0], "overview");
+      mkdirSync(dirname(plan.screenshots.overview), { recursive: true });
+      await user.page.screenshot({ path: plan.screenshots.overview, fullPage: true });
+    }
+    if (role === "recruiter" && plan.screenshots?.journey) {
+      step = "journey screenshot";
+      await user.page.goto(at(paths.journey), { waitUntil: "commit" });
+      await waitRendered(user.page, VIEWS.find((v) => v.name === "journey"), "journey");
+      mkdirSync(dirname(plan.screenshots.journey), { recursive: true });
+      await user.page.screenshot({ path: plan.screenshots.journey, fullPage: true });
+    }
+    if (role === "recruiter") {
+      const { journey, ...recorded } = await logEncounter(user);
+      result.recorded = recorded;
+      await acknowledgeAlert(user, recorded.candidate_external_ref);
+    }
+    if (role === "reporter") await checkReporter(user, paths);
+  }
+  await apiCall("DELETE", `/api/v1/alert-rules/${rule.id}`, plan.tokens.admin);
+
+  // A key revoked while its session is open: the next call ends the session.
+  step = "revoked key";
+  const revocable = await newUser("revocable");
+  users.push(revocable);
+  await signIn(revocable, plan.revocable_token);
+  await revocable.page.goto(at("/app/candidates"), { waitUntil: "commit" });
+  await waitRendered(revocable.page, VIEWS.find((v) => v.name === "candidates"), "revocable candidates");
+  const keys = await apiCall("GET", "/api/v1/keys?limit=500", plan.tokens.admin);
+  const key = keys.items.find((k) => plan.revocable_token.startsWith(k.token_prefix) && !k.revoked_at);
+  if (!key) throw new Error("the revocable key is not among the organization's keys");
+  await apiCall("DELETE", `/api/v1/keys/${key.id}`, plan.tokens.admin);
+  revocable.expect.push([null, "/api/v1/touchpoints", 401], [null, "/api/v1/reports/touchpoint-impact", 401]);
+  await revocable.page.click('header nav a[href="/app/touchpoints"]');
+  await revocable.page.waitForSelector("#signin-reason", { timeout: 10_000 });
+  const ended = await revocable.page.evaluate(() => ({
+    reason: document.querySelector("#signin-reason")?.textContent.trim(),
+    path: location.pathname,
+    form: document.querySelector("#api-key") !== null,
+  }));
+  if (ended.reason !== WORDS.en.ended || !ended.form) fail(`revoked key: the page shows "${ended.reason}" (sign-in form: ${ended.form})`);
+  if (ended.path !== "/app/touchpoints") fail(`revoked key: the path to return to is lost (${ended.path})`);
+
+  // Signing out ends the session.
+  step = "sign out";
+  const admin = users[0];
+  await admin.page.goto(at("/app"), { waitUntil: "commit" });
+  await waitRendered(admin.page, VIEWS[0], "overview before signing out");
+  admin.expect.push(["GET", "/api/v1/session", 401]);
+  await admin.page.getByRole("button", { name: "Sign out" }).click();
+  await admin.page.waitForSelector("#signin-reason", { timeout: 10_000 });
+  const reason = (await admin.page.textContent("#signin-reason"))?.trim();
+  if (reason !== WORDS.en.signedOut) fail(`sign out: the page shows "${reason}"`);
+  const after = await admin.page.evaluate(() => fetch("/api/v1/session").then((r) => r.status));
+  if (after !== 401) fail(`sign out: GET /api/v1/session answered ${after} afterwards, expected 401`);
+
+  for (const user of users) {
+    if (user.blocked.length > 0) fail(`${user.label}: requests off the service's host: ${user.blocked.join(", ")}`);
+  }
+} catch (error) {
+  fail(`${step}: ${error.stack ?? error.message}`);
+} finally {
+  await browser.close();
+}
+
+writeFileSync(resultPath, JSON.stringify(result, null, 2));
+
+// The table: role, view, language, render ms, axe violations.
+const rows = [["role", "view", "lang", "render ms", "axe violations (serious+)"]];
+for (const t of timings) rows.push([t.role, t.view, t.locale, String(t.ms), `${t.violations} (${t.serious})`]);
+const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+for (const [i, row] of rows.entries()) {
+  console.log(row.map((cell, j) => (j === 3 ? cell.padStart(widths[j]) : cell.padEnd(widths[j]))).join("  "));
+  if (i === 0) console.log(widths.map((w) => "-".repeat(w)).join("  "));
+}
+if (timings.length > 0) {
+  const slowest = timings.reduce((a, b) => (b.ms > a.ms ? b : a));
+  log(`${timings.length} views rendered and audited; slowest ${slowest.role} ${slowest.view} ${slowest.locale} at ${slowest.ms} ms`);
+}
+if (failures.length > 0) {
+  console.error(`dashboard-browser: ${failures.length} failure(s):\n- ${failures.join("\n- ")}`);
+  process.exit(1);
+}
+log(`all green: axe-core ${AXE_VERSION} (${AXE_TAGS.join(", ")}); recorded ${JSON.stringify(result.recorded)}`);

@@ -50,6 +50,8 @@ pub struct GlobalArgs {
     pub surveys: SurveyArgs,
     #[command(flatten)]
     pub webhooks: WebhookArgs,
+    #[command(flatten)]
+    pub dashboard: DashboardArgs,
     /// Log line format. Log levels come from `RUST_LOG` (default `info`).
     #[arg(
         long,
@@ -292,6 +294,21 @@ pub struct WebhookArgs {
     pub alert_evaluation_seconds: u64,
 }
 
+/// The HR dashboard at `/app`.
+#[derive(Args, Debug, Clone)]
+pub struct DashboardArgs {
+    /// Hours a dashboard sign-in lasts (or until its key expires, if
+    /// sooner); then the key is asked for again.
+    #[arg(
+        long,
+        env = "DASHBOARD_SESSION_HOURS",
+        default_value_t = 8,
+        global = true,
+        value_parser = clap::value_parser!(u32).range(1..=720)
+    )]
+    pub dashboard_session_hours: u32,
+}
+
 /// A network (`10.0.0.0/8`) or a single address (`127.0.0.1`).
 fn parse_network(value: &str) -> Result<ipnet::IpNet, String> {
     let value = value.trim();
@@ -459,6 +476,24 @@ pub struct Settings {
     pub surveys: SurveySettings,
     /// Webhook deliveries.
     pub webhooks: WebhookSettings,
+    /// The dashboard's sessions.
+    pub dashboard: DashboardSettings,
+}
+
+/// The HR dashboard at `/app`.
+#[derive(Debug, Clone, Copy)]
+pub struct DashboardSettings {
+    /// How long a sign-in lasts (at most until its key expires).
+    pub session_lifetime: Duration,
+}
+
+impl Default for DashboardSettings {
+    /// As the command line's defaults.
+    fn default() -> Self {
+        DashboardSettings {
+            session_lifetime: Duration::from_secs(8 * 3600),
+        }
+    }
 }
 
 /// Webhook deliveries.
@@ -584,6 +619,11 @@ impl From<&GlobalArgs> for Settings {
                 disable_after_failures: args.webhooks.webhook_disable_after_failures,
                 timeout: Duration::from_secs(args.webhooks.webhook_timeout_seconds),
                 alert_evaluation: Duration::from_secs(args.webhooks.alert_evaluation_seconds),
+            },
+            dashboard: DashboardSettings {
+                session_lifetime: Duration::from_secs(
+                    u64::from(args.dashboard.dashboard_session_hours) * 3600,
+                ),
             },
         }
     }

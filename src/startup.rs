@@ -8,7 +8,9 @@ use tokio::{net::TcpListener, task::JoinHandle};
 
 use crate::{
     api::{self, health::Worker},
-    config::{Limits, RetentionPolicy, Settings, SurveySettings, WebhookSettings},
+    config::{
+        DashboardSettings, Limits, RetentionPolicy, Settings, SurveySettings, WebhookSettings,
+    },
     db,
     domain::{
         alerts::drop,
@@ -36,6 +38,7 @@ pub struct Application {
     server: ServerSettings,
     surveys: SurveySettings,
     webhooks: WebhookSettings,
+    dashboard: DashboardSettings,
 }
 
 impl Application {
@@ -77,6 +80,7 @@ impl Application {
             server: settings.server,
             surveys: settings.surveys.clone(),
             webhooks: settings.webhooks.clone(),
+            dashboard: settings.dashboard,
         })
     }
 
@@ -163,6 +167,7 @@ impl Application {
             page_rate: self.surveys.page_rate,
             dispatcher,
             metrics,
+            session_lifetime: self.dashboard.session_lifetime,
         };
         let service = api::routes(self.database.clone(), &self.limits, wiring, workers);
         let metrics = self.metrics.map(|(listener, address)| {

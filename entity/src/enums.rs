@@ -119,6 +119,8 @@ pub enum AuditResource {
     AlertRule,
     #[sea_orm(string_value = "alert")]
     Alert,
+    #[sea_orm(string_value = "dashboard_session")]
+    DashboardSession,
 }
 
 /// The kind of change an audit event records.

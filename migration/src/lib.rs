@@ -14,6 +14,7 @@ mod m20261127_000001_encounter_candidate_index;
 mod m20261128_000001_rollup_spread;
 mod m20261129_000001_candidate_surveys;
 mod m20261130_000001_webhooks_and_alerts;
+mod m20261201_000001_dashboard_sessions;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_rollup_spread::Migration),
             Box::new(m20261129_000001_candidate_surveys::Migration),
             Box::new(m20261130_000001_webhooks_and_alerts::Migration),
+            Box::new(m20261201_000001_dashboard_sessions::Migration),
         ]
     }
 }

@@ -79,10 +79,10 @@ impl<T: OpenApi> OpenApi for Adjusted<T> {
                     adjust_ref(&mut header.schema);
                     header.name = header_case(&header.name);
                     // A response header takes no validator attribute.
-                    if let ("X-Next-Cursor", MetaSchemaRef::Inline(schema)) =
-                        (header.name.as_str(), &mut header.schema)
+                    if let (Some(max), MetaSchemaRef::Inline(schema)) =
+                        (header_max_length(&header.name), &mut header.schema)
                     {
-                        schema.max_length = Some(CURSOR_MAX_LENGTH);
+                        schema.max_length = Some(max);
                     }
                 }
             }
@@ -210,6 +210,17 @@ impl<'a> ApiExtractor<'a> for NoAuth {
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
         Ok(NoAuth)
+    }
+}
+
+/// The longest value of each string response header.
+fn header_max_length(name: &str) -> Option<usize> {
+    match name {
+        "X-Next-Cursor" => Some(CURSOR_MAX_LENGTH),
+        // The session cookie: its name, a 47-character token, attributes.
+        "Set-Cookie" => Some(200),
+        "Cache-Control" => Some(64),
+        _ => None,
     }
 }
 

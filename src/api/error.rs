@@ -25,6 +25,10 @@ pub enum ErrorCode {
     Unauthorized,
     /// The key's role does not allow this operation.
     Forbidden,
+    /// A request that changes something, made with the dashboard's session
+    /// cookie, did not come from the dashboard's own origin (its `Origin`
+    /// header is missing or names another site).
+    CrossSiteRequest,
     /// No such resource in the key's organization.
     NotFound,
     /// The HTTP method is not supported on this path.
@@ -70,7 +74,7 @@ impl ErrorCode {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
-            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::Forbidden | ErrorCode::CrossSiteRequest => StatusCode::FORBIDDEN,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::AlreadyExists
@@ -146,10 +150,12 @@ pub enum ApiError {
     /// The request body is not well-formed JSON.
     #[oai(status = 400)]
     BadRequest(Json<ErrorBody>),
-    /// Missing, malformed, unknown, revoked or expired API key.
+    /// Missing, malformed, unknown, revoked or expired API key (or
+    /// dashboard session).
     #[oai(status = 401)]
     Unauthorized(Json<ErrorBody>),
-    /// The key's role does not allow this operation.
+    /// The key's role does not allow this operation, or a dashboard
+    /// session's change came from another site (`cross_site_request`).
     #[oai(status = 403)]
     Forbidden(Json<ErrorBody>),
     /// No such resource in the key's organization.
@@ -327,7 +333,7 @@ impl From<DomainError> for ApiError {
             }
             DomainError::Unauthenticated => ApiError::new(
                 ErrorCode::Unauthorized,
-                "missing, malformed, unknown, revoked or expired API key",
+                "missing, malformed, unknown, revoked or expired API key or session",
                 None,
             ),
             DomainError::Forbidden(message) => ApiError::new(ErrorCode::Forbidden, message, None),

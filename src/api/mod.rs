@@ -6,6 +6,7 @@ pub mod alerts;
 pub mod audit_events;
 pub mod candidate_exports;
 pub mod candidates;
+mod dashboard;
 mod document;
 mod documented_paths;
 pub mod encounter_imports;
@@ -20,13 +21,16 @@ mod metrics_endpoint;
 pub mod nullable;
 pub mod organization;
 mod page;
+mod page_headers;
 mod patch;
 pub mod payload;
 pub mod personal_data;
+pub mod public_url;
 pub mod rate_limit;
 pub mod reports;
 pub mod request_span;
 pub mod security;
+pub mod sessions;
 pub mod streamed_json;
 mod strict_json;
 pub mod survey_page;
@@ -39,8 +43,8 @@ pub mod webhooks;
 use std::sync::Arc;
 
 use poem::{
-    endpoint::BoxEndpoint, Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Request, Response,
-    Route,
+    endpoint::BoxEndpoint, middleware::CookieJarManager, Endpoint, EndpointExt, IntoEndpoint,
+    IntoResponse, Request, Response, Route,
 };
 use poem_openapi::{ContactObject, LicenseObject, OpenApiService, OperationId, ServerObject, Tags};
 
@@ -91,6 +95,9 @@ pub enum ApiTags {
     /// Alert rules (a detractor's score, a significant drop of a group's
     /// cNPS) and the alerts they raise.
     Alerts,
+    /// The HR dashboard's sign-in (`/app`): an API key exchanged for a
+    /// session cookie.
+    Sessions,
 }
 
 // Nested tuples: poem-openapi combines tuples of APIs, and `Default` is
@@ -107,6 +114,7 @@ type Apis = document::Adjusted<(
     ),
     (
         keys::KeysApi,
+        sessions::SessionsApi,
         organization::OrganizationApi,
         exports::ExportsApi,
         reports::ReportsApi,
@@ -165,6 +173,8 @@ pub struct Wiring {
     pub dispatcher: Dispatcher,
     /// The instance's metrics, which the workers count into too.
     pub metrics: Arc<Metrics>,
+    /// How long a dashboard sign-in lasts.
+    pub session_lifetime: std::time::Duration,
 }
 
 /// What the service serves: the API on its listener, the metrics on theirs.
@@ -214,7 +224,10 @@ pub fn routes(
     let page_limiter = wiring
         .page_rate
         .map(|rate| Arc::new(survey_page::SurveyPageLimiter(RateLimiter::new(rate))));
-    let api = survey_page::add_routes(Route::new())
+    let session_lifetime = sessions::SessionLifetime(
+        chrono::Duration::from_std(wiring.session_lifetime).unwrap_or(chrono::Duration::hours(8)),
+    );
+    let api = dashboard::add_routes(survey_page::add_routes(Route::new()))
         .nest("/", service)
         .nest("/docs", docs)
         .at("/openapi.json", spec)
@@ -226,9 +239,14 @@ pub fn routes(
         .data_opt(rate_limiter)
         .data_opt(auth_failure_limiter)
         .data_opt(page_limiter)
-        .data(surveys::PublicUrl(wiring.public_url))
+        .data(public_url::PublicUrl(wiring.public_url))
         .data(wiring.mailer)
         .data(wiring.dispatcher)
+        .data(session_lifetime)
+        // Boxed here, or the type of the stacked layers outgrows the
+        // compiler's query depth.
+        .boxed()
+        .with(CookieJarManager::new())
         .catch_all_error(render_error)
         .around(check_documented_path)
         .around(move |next, req| request_span::trace(next, req, metrics.clone()))

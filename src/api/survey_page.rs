@@ -281,15 +281,7 @@ fn locale_of_request(req: &Request) -> SurveyLocale {
 }
 
 fn security_headers(response: &mut Response) {
-    let headers = response.headers_mut();
-    for (name, value) in [
-        (header::CONTENT_SECURITY_POLICY, CSP),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::REFERRER_POLICY, "no-referrer"),
-        (header::X_FRAME_OPTIONS, "DENY"),
-    ] {
-        headers.insert(name, HeaderValue::from_static(value));
-    }
+    super::page_headers::secure(response, CSP);
 }
 
 fn with_headers(mut response: Response) -> Response {

@@ -19,6 +19,7 @@ use super::{
     nullable::Nullable,
     page::{page_request, page_type},
     payload::{JsonBody, JsonItems},
+    public_url::PublicUrl,
     security::ApiKeyAuth,
     vocabulary::{SurveyLocale, SurveyMode},
     ApiTags,
@@ -33,16 +34,6 @@ use crate::domain::{
     },
     DomainError,
 };
-
-/// Where survey links point: the service's public address.
-#[derive(Debug, Clone)]
-pub struct PublicUrl(pub String);
-
-impl PublicUrl {
-    fn survey_url(&self, token: &str) -> String {
-        format!("{}/s/{token}", self.0)
-    }
-}
 
 /// Where an invitation stands.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]

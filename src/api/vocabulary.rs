@@ -114,8 +114,9 @@ api_enum! {
 api_enum! {
     /// What an audit event is about: a `touchpoint`, a `candidate`, an
     /// `encounter`, an `api_key`, the `organization` itself, a
-    /// `survey_invitation`, a `webhook_endpoint`, an `alert_rule` or an
-    /// `alert`.
+    /// `survey_invitation`, a `webhook_endpoint`, an `alert_rule`, an
+    /// `alert`, or a `dashboard_session` (a sign-in to the dashboard,
+    /// `create`, and its sign-out, `delete`).
     AuditResource mirrors enums::AuditResource {
         Touchpoint = "touchpoint",
         Candidate = "candidate",
@@ -126,6 +127,7 @@ api_enum! {
         WebhookEndpoint = "webhook_endpoint",
         AlertRule = "alert_rule",
         Alert = "alert",
+        DashboardSession = "dashboard_session",
     }
 }
 

@@ -209,8 +209,12 @@ const PERSONAL: [&str; 6] = [
 /// The mutating operations each scenario below runs and checks the events
 /// of. A mutating operation added to the API must be added to a scenario,
 /// with its events, and listed here.
-const SCENARIOS: [(&str, &[&str]); 10] = [
+const SCENARIOS: [(&str, &[&str]); 11] = [
     ("keys", &["POST /api/v1/keys", "DELETE /api/v1/keys/{id}"]),
+    (
+        "dashboard sessions",
+        &["POST /api/v1/session", "DELETE /api/v1/session"],
+    ),
     ("organization", &["PATCH /api/v1/organization"]),
     (
         "catalog",
@@ -400,6 +404,74 @@ async fn keys_record_the_key_that_created_and_the_one_that_revoked_them() {
 
 /// A change of the organization's settings names only the field whose
 /// value changes, not one sent with its current value.
+/// A dashboard sign-in and sign-out are the key's, with the session's id;
+/// signing out again records nothing, and revoking a key with a session
+/// records only the revocation.
+#[tokio::test]
+async fn dashboard_sign_in_and_sign_out_record_the_key() {
+    let app = spawn_app().await;
+    let recruiter = key_of(&app, &app.recruiter).await;
+    let mut flow = Workflow::new(&app).await;
+
+    let response = app
+        .client
+        .post(app.url("/api/v1/session"))
+        .bearer_auth(&recruiter.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let cookie = response.headers()[reqwest::header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let session_id = newest_event(&app).await["resource_id"].as_i64().unwrap();
+    flow.recorded(
+        "POST /api/v1/session",
+        vec![event(
+            &recruiter,
+            ("dashboard_session", session_id),
+            "create",
+            &["expires_at"],
+            None,
+        )],
+    )
+    .await;
+
+    let sign_out = || {
+        app.client
+            .delete(app.url("/api/v1/session"))
+            .header(reqwest::header::COOKIE, &cookie)
+            .header(reqwest::header::ORIGIN, &app.base_url)
+            .send()
+    };
+    assert_eq!(sign_out().await.unwrap().status(), 204);
+    flow.recorded(
+        "DELETE /api/v1/session",
+        vec![event(
+            &recruiter,
+            ("dashboard_session", session_id),
+            "delete",
+            &[],
+            None,
+        )],
+    )
+    .await;
+    assert_eq!(sign_out().await.unwrap().status(), 401);
+    flow.recorded_nothing("an ended session cannot sign out again")
+        .await;
+    flow.finish("dashboard sessions").await;
+}
+
+/// The newest event of the trail, as the API lists it.
+async fn newest_event(app: &TestApp) -> Value {
+    let list = app.get("/api/v1/audit-events?limit=1", &app.admin).await;
+    list.assert_status(200)["items"][0].clone()
+}
+
 #[tokio::test]
 async fn organization_settings_record_only_the_field_that_changes() {
     let app = spawn_app().await;

@@ -147,42 +147,76 @@ pub async fn spawn_app() -> TestApp {
 
 /// A test service with these request limits.
 pub async fn spawn_app_with(limits: touchpoint_tracker::config::Limits) -> TestApp {
-    spawn_app_configured(limits, None, Default::default(), Default::default()).await
+    spawn_app_configured(AppOptions {
+        limits,
+        ..Default::default()
+    })
+    .await
 }
 
 /// A test service with these webhook settings.
 pub async fn spawn_app_with_webhooks(
     webhooks: touchpoint_tracker::config::WebhookSettings,
 ) -> TestApp {
-    spawn_app_configured(Default::default(), None, Default::default(), webhooks).await
+    spawn_app_configured(AppOptions {
+        webhooks,
+        ..Default::default()
+    })
+    .await
 }
 
 /// A test service with these survey settings (SMTP, page rate limit).
 pub async fn spawn_app_with_surveys(
     surveys: touchpoint_tracker::config::SurveySettings,
 ) -> TestApp {
-    spawn_app_configured(Default::default(), None, surveys, Default::default()).await
+    spawn_app_configured(AppOptions {
+        surveys,
+        ..Default::default()
+    })
+    .await
 }
 
 /// A test service that applies this retention policy on its schedule.
 pub async fn spawn_app_with_retention(
     policy: touchpoint_tracker::config::RetentionPolicy,
 ) -> TestApp {
-    spawn_app_configured(
-        Default::default(),
-        Some(policy),
-        Default::default(),
-        Default::default(),
-    )
+    spawn_app_configured(AppOptions {
+        retention: Some(policy),
+        ..Default::default()
+    })
     .await
 }
 
-async fn spawn_app_configured(
+/// A test service whose dashboard sessions last this long.
+pub async fn spawn_app_with_dashboard(
+    dashboard: touchpoint_tracker::config::DashboardSettings,
+) -> TestApp {
+    spawn_app_configured(AppOptions {
+        dashboard,
+        ..Default::default()
+    })
+    .await
+}
+
+/// What a test service is configured with beyond its database: the
+/// command line's defaults unless a test says otherwise.
+#[derive(Default)]
+struct AppOptions {
     limits: touchpoint_tracker::config::Limits,
     retention: Option<touchpoint_tracker::config::RetentionPolicy>,
     surveys: touchpoint_tracker::config::SurveySettings,
     webhooks: touchpoint_tracker::config::WebhookSettings,
-) -> TestApp {
+    dashboard: touchpoint_tracker::config::DashboardSettings,
+}
+
+async fn spawn_app_configured(options: AppOptions) -> TestApp {
+    let AppOptions {
+        limits,
+        retention,
+        surveys,
+        webhooks,
+        dashboard,
+    } = options;
     TRACING.call_once(|| {
         if std::env::var_os("TEST_LOG").is_some() {
             telemetry::init(LogFormat::Pretty);
@@ -198,6 +232,7 @@ async fn spawn_app_configured(
         server: Default::default(),
         surveys,
         webhooks,
+        dashboard,
     };
     let app = Application::build(&settings)
         .await

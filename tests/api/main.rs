@@ -11,6 +11,7 @@ mod connections;
 mod contract;
 mod crash;
 mod cursors;
+mod dashboard;
 mod database;
 mod encounters;
 mod erasure;

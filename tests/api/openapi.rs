@@ -212,7 +212,7 @@ fn every_operation_has_a_snake_case_id_summary_description_and_one_tag() {
     findings.assert_none("operations");
     assert_eq!(
         ids.len(),
-        60,
+        63,
         "the number of operations changed: update this test"
     );
 }
@@ -226,10 +226,17 @@ fn every_operation_declares_its_security() {
     let mut findings = Findings::default();
     for (name, operation) in operations(&document) {
         let id = operation_id(operation);
+        // Every operation takes a key or the dashboard's session, but for
+        // the public ones, the sign-in (a key only) and the session's own
+        // (the cookie only).
         let expected = if PUBLIC_OPERATIONS.contains(&id) {
             json!([{}])
-        } else {
+        } else if id == "create_session" {
             json!([{"ApiKeyAuth": []}])
+        } else if id.ends_with("_session") {
+            json!([{"DashboardSession": []}])
+        } else {
+            json!([{"ApiKeyAuth": []}, {"DashboardSession": []}])
         };
         findings.check(operation["security"] == expected, || {
             format!(
@@ -241,6 +248,17 @@ fn every_operation_declares_its_security() {
     findings.check(schemes.contains_key("ApiKeyAuth"), || {
         "the ApiKeyAuth security scheme is not declared".into()
     });
+    findings.check(
+        schemes["DashboardSession"]
+            == json!({
+                "type": "apiKey",
+                "in": "cookie",
+                "name": "tt_session",
+                "description": schemes["DashboardSession"]["description"],
+            })
+            && is_text(&schemes["DashboardSession"]["description"]),
+        || "the DashboardSession scheme is not the documented tt_session cookie".into(),
+    );
     findings.assert_none("security");
 }
 

@@ -17,6 +17,7 @@ use crate::domain::{
     access::{
         auth::Principal,
         secret::{self, hash_token},
+        sessions,
     },
     pagination::{Page, PageRequest},
     privacy::audit::{self, Actor, Event},
@@ -168,6 +169,8 @@ pub async fn revoke(
     let revoked = active.update(&txn).await?;
     let event = Event::api_key(id, AuditAction::Revoke).fields(["revoked_at"]);
     audit::record(&txn, organization_id, actor, now, event).await?;
+    // Its dashboard sessions would be refused anyway; they go too.
+    sessions::end_all_of_key(&txn, id).await?;
     txn.commit().await?;
     Ok(revoked)
 }

@@ -3,3 +3,4 @@
 pub mod auth;
 pub mod keys;
 pub mod secret;
+pub mod sessions;

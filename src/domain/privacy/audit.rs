@@ -165,6 +165,11 @@ impl Event {
         Self::new(AuditResource::Alert, id, action)
     }
 
+    /// A dashboard sign-in (`create`) or sign-out (`delete`).
+    pub fn dashboard_session(id: i64, action: AuditAction) -> Self {
+        Self::new(AuditResource::DashboardSession, id, action)
+    }
+
     pub fn api_key(id: i64, action: AuditAction) -> Self {
         Self::new(AuditResource::ApiKey, id, action)
     }

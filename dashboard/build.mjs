@@ -66,6 +66,8 @@ for (const name of ["app.js", "app.css"]) {
   const bytes = readFileSync(join(outDir, name));
   const gz = gzipSync(bytes, { level: 9 }).length;
   total += gz;
-  console.log(`${relative(process.cwd(), join(outDir, name)) || name}: ${bytes.length} bytes, ${gz} gzip`);
+  const path = join(outDir, name);
+  const shown = path.startsWith(`${root}/`) ? relative(root, path) : path;
+  console.log(`${shown}: ${bytes.length} bytes, ${gz} gzip`);
 }
 console.log(`dashboard build: ${total} bytes gzip in total`);

@@ -514,22 +514,62 @@ async function logEncounter(user) {
 }
 
 /** A detractor alert from the recorded score: the recruiter acknowledges it. */
-async function acknowledgeAlert(user, ref) {
+async function acknowledgeAlert(user, ref, journey, ruleId) {
   const { page } = user;
   step = "alerts: acknowledge";
   await page.goto(at("/app/alerts"), { waitUntil: "commit" });
   await waitRendered(page, VIEWS.find((v) => v.name === "alerts"), "alerts");
-  const row = page.locator("#alert-list-section tbody tr", { hasText: /score 3/ }).first();
-  if ((await row.count()) === 0) {
-    fail(`alerts: no open detractor alert for the score 3 just recorded (${ref})`);
+  // The open alert of this run's rule about the encounter just recorded.
+  const mine = `#alert-list-section tbody tr:has(a[href="${journey}"]):has-text("#${ruleId}")`;
+  const row = page.locator(mine);
+  if ((await row.count()) !== 1) {
+    fail(`alerts: ${await row.count()} open detractor alert(s) for the score 3 just recorded (${ref}), expected 1`);
     return;
   }
+  if (!/score 3\b/.test(await row.textContent())) fail(`alerts: the alert reads "${await row.textContent()}"`);
   await row.getByRole("button", { name: "Acknowledge" }).click();
-  await page.waitForFunction(
-    () => ![...document.querySelectorAll("#alert-list-section tbody tr")].some((tr) => /score 3/.test(tr.textContent) && /Acknowledge/.test(tr.textContent)),
-    null,
-    { timeout: 10_000 },
-  );
+  // The list shows open alerts: acknowledged, it leaves it.
+  await page.waitForFunction((selector) => document.querySelector(selector) === null, mine.replace(/:has-text\(.*\)$/, ""), {
+    timeout: 10_000,
+  });
+}
+
+/** The admin sets the smallest group shown through the settings form: the
+ * overview's figures then read "fewer than N answers", never 0 or blank.
+ * The setting is put back afterwards. */
+async function checkSuppression(user) {
+  const { page } = user;
+  step = "suppression: settings";
+  const settings = VIEWS.find((v) => v.name === "settings");
+  await page.goto(at("/app/settings"), { waitUntil: "commit" });
+  await waitRendered(page, settings, "settings");
+  const original = await page.inputValue("#org-min-group");
+  const save = async (value) => {
+    await page.fill("#org-min-group", value);
+    await Promise.all([
+      page.waitForResponse((r) => new URL(r.url()).pathname === "/api/v1/organization" && r.request().method() === "PATCH"),
+      page.click("#organization-section button[type=submit]"),
+    ]);
+    await page.waitForSelector("#organization-section .notice.success", { timeout: 5_000 });
+  };
+  await save("1000");
+  step = "suppression: overview";
+  // 30 days of the demo hold fewer than 1000 scores: everything is withheld.
+  await page.goto(at("/app?days=30"), { waitUntil: "commit" });
+  const withheld = { ...VIEWS[0], ready: ['[data-figure="cnps"] dd.big', "#trend-section tbody td", "#movers-section p"] };
+  await waitRendered(page, withheld, "overview with min_group_size 1000");
+  const shown = await page.evaluate(() => ({
+    cnps: document.querySelector('[data-figure="cnps"] dd.big')?.textContent.trim(),
+    table: [...document.querySelectorAll("#trend-section tbody td")].map((td) => td.textContent),
+  }));
+  const words = "fewer than 1000 answers";
+  if (shown.cnps !== words) fail(`suppression: the overview's cNPS reads "${shown.cnps}", expected "${words}"`);
+  if (!shown.table.length || !shown.table.every((cell) => cell.includes(words))) {
+    fail(`suppression: not every trend point reads "${words}" (${shown.table.slice(0, 3).join(" | ")})`);
+  }
+  await page.goto(at("/app/settings"), { waitUntil: "commit" });
+  await waitRendered(page, settings, "settings");
+  await save(original);
 }
 
 /** A reporter sees no editing control and is refused an admin call. */
@@ -568,6 +608,9 @@ async function checkReporter(user, paths) {
 
 const result = { browser: true, axe_version: AXE_VERSION, recorded: null, timings, audits };
 const users = [];
+// Put back what the run changes, whatever happens (a failed run must not
+// leave the next one a withheld overview).
+const restore = [];
 try {
   // A detractor rule, so that the recruiter's score opens an alert.
   step = "setup";
@@ -576,6 +619,11 @@ try {
     kind: "detractor",
     threshold: 6,
   });
+  restore.push(() => apiCall("DELETE", `/api/v1/alert-rules/${rule.id}`, plan.tokens.admin));
+  const organization = await apiCall("GET", "/api/v1/organization", plan.tokens.admin);
+  restore.push(() =>
+    apiCall("PATCH", "/api/v1/organization", plan.tokens.admin, { min_group_size: organization.min_group_size }),
+  );
   const catalog = await apiCall("GET", "/api/v1/touchpoints?limit=500", plan.tokens.admin);
   // A journey worth looking at: of the first candidates, the one with the
   // most score shifts.
@@ -603,6 +651,7 @@ try {
       mkdirSync(dirname(plan.screenshots.overview), { recursive: true });
       await user.page.screenshot({ path: plan.screenshots.overview, fullPage: true });
     }
+    if (role === "admin") await checkSuppression(user);
     if (role === "recruiter" && plan.screenshots?.journey) {
       step = "journey screenshot";
       await user.page.goto(at(paths.journey), { waitUntil: "commit" });
@@ -613,11 +662,10 @@ try {
     if (role === "recruiter") {
       const { journey, ...recorded } = await logEncounter(user);
       result.recorded = recorded;
-      await acknowledgeAlert(user, recorded.candidate_external_ref);
+      await acknowledgeAlert(user, recorded.candidate_external_ref, journey, rule.id);
     }
     if (role === "reporter") await checkReporter(user, paths);
   }
-  await apiCall("DELETE", `/api/v1/alert-rules/${rule.id}`, plan.tokens.admin);
 
   // A key revoked while its session is open: the next call ends the session.
   step = "revoked key";
@@ -661,6 +709,9 @@ try {
   fail(`${step}: ${error.stack ?? error.message}`);
 } finally {
   await browser.close();
+  for (const undo of restore.reverse()) {
+    await undo().catch((error) => fail(`putting the organization back: ${error.message}`));
+  }
 }
 
 writeFileSync(resultPath, JSON.stringify(result, null, 2));

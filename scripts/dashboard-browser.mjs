@@ -572,6 +572,60 @@ async function checkSuppression(user) {
   await save(original);
 }
 
+/** The keyboard: the skip link comes first and is shown when focused, it
+ * takes the focus to the content, and focused controls draw a ring. */
+async function checkKeyboard(user) {
+  const { page } = user;
+  step = "keyboard";
+  await page.goto(at("/app"), { waitUntil: "commit" });
+  await waitRendered(page, VIEWS[0], "overview (keyboard)");
+  const focused = () =>
+    page.evaluate(() => {
+      const element = document.activeElement;
+      const style = getComputedStyle(element);
+      const box = element.getBoundingClientRect();
+      return {
+        tag: element.tagName.toLowerCase(),
+        id: element.id,
+        cls: element.className,
+        text: element.textContent.trim().slice(0, 40),
+        ring: (style.outlineStyle !== "none" && parseFloat(style.outlineWidth) > 0) || style.boxShadow !== "none",
+        visible: box.width > 0 && box.height > 0 && box.bottom > 0 && box.top < innerHeight,
+      };
+    });
+  await page.keyboard.press("Tab");
+  const skip = await focused();
+  if (skip.cls !== "skip-link") fail(`keyboard: the first Tab reaches ${skip.tag} "${skip.text}", not the skip link`);
+  else if (!skip.visible || !skip.ring) fail(`keyboard: the focused skip link is not shown (${JSON.stringify(skip)})`);
+  await page.keyboard.press("Enter");
+  const main = await focused();
+  if (main.id !== "main") fail(`keyboard: the skip link moved the focus to ${main.tag}#${main.id}, not to <main>`);
+  await page.keyboard.press("Tab");
+  const first = await focused();
+  if (!first.ring) fail(`keyboard: ${first.tag} "${first.text}" has the focus but draws no focus ring`);
+  // Through the nav: every link is reachable and shows its focus.
+  await page.focus("header nav a");
+  for (let i = 0; i < 3; i++) {
+    const link = await focused();
+    if (link.tag !== "a" || !link.ring) fail(`keyboard: nav ${link.tag} "${link.text}" has the focus without a ring`);
+    await page.keyboard.press("Tab");
+  }
+}
+
+/** An erased candidate's journey says so, and shows nothing personal. */
+async function checkErased(user, candidateId) {
+  const { page } = user;
+  step = "erased candidate";
+  await page.goto(at(`/app/candidates/${candidateId}`), { waitUntil: "commit" });
+  await waitRendered(page, { ...VIEWS.find((v) => v.name === "journey"), ready: ["dl.facts"] }, "erased journey");
+  const shown = await page.evaluate(() => ({
+    h1: document.querySelector("main h1").textContent,
+    facts: document.querySelector("dl.facts").innerText,
+    note: document.querySelector('main .notice[role="note"]')?.textContent ?? "",
+  }));
+  if (!/erased/i.test(shown.h1) || !/erased/i.test(shown.note)) fail(`erased candidate: the journey reads "${shown.h1}" / "${shown.note}"`);
+}
+
 /** A reporter sees no editing control and is refused an admin call. */
 async function checkReporter(user, paths) {
   const { page } = user;
@@ -634,9 +688,13 @@ try {
     const shifts = journey.steps.filter((s) => s.shift !== null && s.shift !== 0).length;
     if (shifts > richest.shifts && journey.steps.length <= 8) richest = { id: candidate.id, shifts };
   }
+  // Erasure keeps a candidate's encounters and drops what names them.
+  const erased = candidates.items.find((c) => c.id !== richest.id && !c.erased_at) ?? candidates.items[1];
+  if (!erased.erased_at) await apiCall("DELETE", `/api/v1/candidates/${erased.id}`, plan.tokens.admin);
   const paths = {
     touchpoint: `/app/touchpoints/${catalog.items[0].id}`,
     journey: `/app/candidates/${richest.id}`,
+    erased: erased.id,
   };
 
   for (const role of ["admin", "recruiter", "reporter"]) {
@@ -651,7 +709,11 @@ try {
       mkdirSync(dirname(plan.screenshots.overview), { recursive: true });
       await user.page.screenshot({ path: plan.screenshots.overview, fullPage: true });
     }
-    if (role === "admin") await checkSuppression(user);
+    if (role === "admin") {
+      await checkSuppression(user);
+      await checkKeyboard(user);
+      await checkErased(user, paths.erased);
+    }
     if (role === "recruiter" && plan.screenshots?.journey) {
       step = "journey screenshot";
       await user.page.goto(at(paths.journey), { waitUntil: "commit" });

@@ -56,6 +56,8 @@ export function interceptLinks(): void {
     if (!link || link.target || link.hasAttribute("download")) return;
     const url = new URL(link.href, window.location.href);
     if (url.origin !== window.location.origin || !/^\/app(\/|$)/.test(url.pathname)) return;
+    // A link within the page (the skip link): the browser moves the focus.
+    if (url.hash && url.pathname === window.location.pathname && url.search === window.location.search) return;
     event.preventDefault();
     navigate(url.pathname + url.search + url.hash);
   });

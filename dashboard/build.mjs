@@ -1,7 +1,8 @@
 // Builds the dashboard served at /app into the two committed assets:
 //   src/api/dashboard_assets/app.js   one ES2020 module, minified, no source map
 //   src/api/dashboard_assets/app.css  the dashboard's CSS and uPlot's, minified
-// and prints their raw and gzip sizes. Type-checks first (tsc --noEmit).
+// and prints their raw and gzip sizes. Type-checks first (tsc --noEmit),
+// against types generated from openapi/openapi.json into generated/.
 //
 //   node dashboard/build.mjs [--out DIR] [--skip-typecheck]
 //
@@ -20,6 +21,23 @@ const root = resolve(here, "..");
 const args = process.argv.slice(2);
 const outIndex = args.indexOf("--out");
 const outDir = outIndex >= 0 ? resolve(args[outIndex + 1]) : join(root, "src/api/dashboard_assets");
+
+// The API's types, from the committed contract, with the same pinned
+// openapi-typescript as clients/typescript (types only: nothing of them is
+// in the bundle).
+try {
+  mkdirSync(join(here, "generated"), { recursive: true });
+  execFileSync(
+    process.execPath,
+    [join(here, "node_modules/openapi-typescript/bin/cli.js"), join(root, "openapi/openapi.json"), "-o", join(here, "generated/schema.ts")],
+    // From dashboard/: the repository's redocly.yaml (for the lint) is not
+    // this generator's configuration.
+    { cwd: here, stdio: ["ignore", "ignore", "inherit"] },
+  );
+} catch {
+  console.error("dashboard build: openapi-typescript could not read openapi/openapi.json");
+  process.exit(1);
+}
 
 if (!args.includes("--skip-typecheck")) {
   const tsc = join(here, "node_modules/typescript/bin/tsc");

@@ -2,7 +2,7 @@
 // the session cookie (same-origin credentials, never a stored key), one
 // error type for every refusal, and the rule that any 401 ends the session.
 import createClient from "openapi-fetch";
-import type { components, paths } from "../../clients/typescript/generated/schema";
+import type { components, paths } from "../generated/schema";
 
 export type Schemas = components["schemas"];
 export type Role = Schemas["Role"];
@@ -13,11 +13,7 @@ export type Touchpoint = Schemas["Touchpoint"];
 export type Candidate = Schemas["Candidate"];
 
 /** What `GET/POST /api/v1/session` answer. */
-export interface Session {
-  organization: { id: number; slug: string; name: string; min_group_size: number };
-  key: { id: number; name: string; role: Role };
-  expires_at: string;
-}
+export type Session = Schemas["DashboardSessionInfo"];
 
 /** A refusal of the API (`{"error": {"code", "message", "field"}}`), or a
  * failure to reach it (`code` "network"). */

@@ -60,7 +60,17 @@ export function TrendChart(props: {
         cursor: { drag: { x: false, y: false } },
         scales: { x: { time: true }, y: { range: props.range } },
         axes: [
-          { ...axis, values: (_u, splits) => splits.map((s) => fmt.axisDay(s, props.monthly)) },
+          // Room for "13 thg 10" between ticks, so labels never overlap.
+          // Ticks on bucket starts (weeks from Monday, months from the 1st),
+          // every k-th one so labels never overlap ("13 thg 10" is wide).
+          {
+            ...axis,
+            splits: (u) => {
+              const every = Math.max(1, Math.ceil((props.x.length * 80) / Math.max(u.width - 60, 100)));
+              return props.x.filter((_, i) => i % every === 0);
+            },
+            values: (_u, splits) => splits.map((s) => fmt.axisDay(s, props.monthly)),
+          },
           { ...axis, size: 48, values: (_u, splits) => splits.map((s) => fmt.signed(s, 0)) },
         ],
         series,

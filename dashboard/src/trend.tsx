@@ -133,7 +133,7 @@ function TrendBody(props: { trend: Schemas["PerceptionTrend"] }) {
             <caption class="visually-hidden">{caption}</caption>
             <thead>
               <tr>
-                <th scope="col">{t(`bucket.${trend.bucket}`)}</th>
+                <th scope="col">{capitalize(t(`bucket.${trend.bucket}`))}</th>
                 {ordered.map((s) => (
                   <th scope="col">{label(s.group)}</th>
                 ))}
@@ -180,4 +180,8 @@ function PointCell(props: { point: TrendPoint }) {
       )}
     </>
   );
+}
+
+function capitalize(word: string): string {
+  return word.charAt(0).toLocaleUpperCase() + word.slice(1);
 }

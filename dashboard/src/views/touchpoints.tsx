@@ -264,7 +264,6 @@ export function TouchpointPage(props: { id: number }) {
   return (
     <Page
       title={touchpoint.name}
-      key={touchpoint.id}
       actions={
         can.admin &&
         !touchpoint.archived_at && (

@@ -15,9 +15,9 @@
 //    "tokens": {"admin": "...", "recruiter": "...", "reporter": "..."},
 //    "revocable_token": "<a recruiter key this run revokes>",
 //    "screenshots": {"overview": "...png", "journey": "...png", "form": "...png"}}
-// RESULT.json receives what was recorded (candidate external_ref,
-// touchpoint id, score, note), the render times and the axe results, for
-// the shell script to verify through the API.
+// RESULT.json receives what was recorded ("recorded": external_ref (also
+// as candidate_external_ref), touchpoint_id, score, note), the render times
+// and the axe results, for the shell script to verify through the API.
 //
 // Two browser contexts per role, both 1280x900:
 //   - the user's, with the service's Content-Security-Policy in force: any
@@ -510,7 +510,7 @@ async function logEncounter(user) {
 
   // Double clicking the button itself: the button is disabled while the
   // first submission runs, and the form is empty after it.
-  return { candidate_external_ref: ref, touchpoint_id: touchpoint.id, score, note, journey: journeyPath };
+  return { external_ref: ref, candidate_external_ref: ref, touchpoint_id: touchpoint.id, score, note, journey: journeyPath };
 }
 
 /** A detractor alert from the recorded score: the recruiter acknowledges it. */
@@ -724,7 +724,7 @@ try {
     if (role === "recruiter") {
       const { journey, ...recorded } = await logEncounter(user);
       result.recorded = recorded;
-      await acknowledgeAlert(user, recorded.candidate_external_ref, journey, rule.id);
+      await acknowledgeAlert(user, recorded.external_ref, journey, rule.id);
     }
     if (role === "reporter") await checkReporter(user, paths);
   }

@@ -177,6 +177,9 @@ const en = {
   "journey.empty": "No encounters recorded.",
   "journey.not_scored": "No score",
   "journey.score": "Score {score}",
+  "journey.chart": "Scores over time",
+  "journey.score_series": "Score",
+  "journey.chart_caption": "{n} scores from {from} to {through}: {first} first, {last} latest; {ups} rose and {downs} fell from the score before.",
 
   "log.intro": "Record a candidate's encounter with a touchpoint, with the score they gave or showed if there was one.",
   "log.candidate": "Candidate",
@@ -556,6 +559,9 @@ const vi: Messages = {
   "journey.empty": "Chưa ghi nhận lượt tiếp xúc nào.",
   "journey.not_scored": "Không có điểm",
   "journey.score": "Điểm {score}",
+  "journey.chart": "Điểm theo thời gian",
+  "journey.score_series": "Điểm",
+  "journey.chart_caption": "{n} điểm từ {from} đến {through}: điểm đầu tiên {first}, gần nhất {last}; {ups} lần tăng và {downs} lần giảm so với điểm trước đó.",
 
   "log.intro": "Ghi nhận một lần ứng viên tiếp xúc với một điểm chạm, kèm điểm ứng viên đưa ra hoặc thể hiện (nếu có).",
   "log.candidate": "Ứng viên",

@@ -1,8 +1,9 @@
 // Candidates (/app/candidates): look one up by the applicant-tracking
 // system's reference, or browse by stage; one candidate's journey
 // (/app/candidates/{id}) as a timeline of encounters, scores and shifts.
-import { useEffect, useState } from "preact/hooks";
-import { api, unwrap, type Candidate, type Stage } from "../api";
+import { useEffect, useMemo, useState } from "preact/hooks";
+import { api, unwrap, type Candidate, type Schemas, type Stage } from "../api";
+import { PALETTE, TrendChart } from "../chart";
 import { setQuery, useLocation } from "../router";
 import { useApp } from "../state";
 import { STAGES } from "../vocabulary";
@@ -194,6 +195,7 @@ export function Journey(props: { id: number }) {
                 </dd>
               </div>
             </dl>
+            <ScoreChart steps={journey.steps} />
             <Section title={t("journey.timeline")} id="timeline">
               {journey.steps.length === 0 ? (
                 <p class="muted">{t("journey.empty")}</p>
@@ -238,5 +240,42 @@ export function Journey(props: { id: number }) {
         )}
       </Show>
     </Page>
+  );
+}
+
+/** The candidate's scores over time: the timeline below has every figure,
+ * so the chart is a picture of it, with a caption. */
+function ScoreChart(props: { steps: Schemas["JourneyStep"][] }) {
+  const { t, fmt } = useApp();
+  const scored = props.steps.filter((step) => step.score !== null);
+  const chart = useMemo(
+    () => ({
+      x: scored.map((step) => Date.parse(step.occurred_at) / 1000),
+      series: [{ label: t("journey.score_series"), color: PALETTE[0]!, values: scored.map((step) => step.score) }],
+    }),
+    [props.steps, t],
+  );
+  if (scored.length < 2) return null;
+  const first = scored[0]!;
+  const last = scored[scored.length - 1]!;
+  const ups = scored.filter((s) => (s.shift ?? 0) > 0).length;
+  const downs = scored.filter((s) => (s.shift ?? 0) < 0).length;
+  return (
+    <Section title={t("journey.chart")} id="score-chart">
+      <figure class="trend">
+        <TrendChart x={chart.x} series={chart.series} fmt={fmt} monthly={false} range={[0, 10]} signed={false} moments height={200} />
+        <figcaption>
+          {t("journey.chart_caption", {
+            n: scored.length,
+            from: fmt.dateTime(first.occurred_at),
+            through: fmt.dateTime(last.occurred_at),
+            first: first.score!,
+            last: last.score!,
+            ups,
+            downs,
+          })}
+        </figcaption>
+      </figure>
+    </Section>
   );
 }

@@ -32,7 +32,7 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): Loaded<T> {
         mine === generation.current &&
         setState({ error: error instanceof ApiError ? error : new ApiError(0, "internal", String(error)), loading: false }),
     );
-    // eslint-disable-next-line react-hooks/exhaustive-deps
+    // `load` is a new closure each render; `deps` say when it changed.
   }, [...deps, tick]);
   const reload = useCallback(() => setTick((n) => n + 1), []);
   return { data: state.data, error: state.error, loading: state.loading, reload };
@@ -140,9 +140,10 @@ export function ErrorNote(props: { error: ApiError; retry?: () => void }) {
 
 /** Renders `children(data)` once loaded, the error otherwise. */
 export function Show<T>(props: { loaded: Loaded<T>; children: (data: T) => ComponentChildren }) {
-  const { data, error, loading, reload } = props.loaded;
+  const { data, error, reload } = props.loaded;
   if (error) return <ErrorNote error={error} retry={reload} />;
-  if (data === undefined || (loading && data === undefined)) return <Loading />;
+  // While reloading, the previous data stays (the section says it is busy).
+  if (data === undefined) return <Loading />;
   return <>{props.children(data)}</>;
 }
 

@@ -6,7 +6,7 @@ import { allPages, api, unwrap, type Kind, type Schemas, type Stage, type Touchp
 import { loadCatalog } from "../catalog";
 import { useApp } from "../state";
 import { KINDS, STAGES } from "../vocabulary";
-import { errorsFor, Field, FormError, Page, Section, Select, Show, useLoad, type FieldErrors } from "../ui";
+import { errorsFor, Field, FormError, Page, Section, Select, Show, useLoad, type FieldErrors, type Loaded } from "../ui";
 
 type Alert = Schemas["Alert"];
 type AlertStatus = Schemas["AlertStatus"];
@@ -216,7 +216,7 @@ function AlertWhat(props: { alert: Alert; touchpoints: Map<string, string> }) {
 }
 
 // --- alert rules (admin) ---------------------------------------------------
-function RulesSection(props: { loaded: ReturnType<typeof useLoad<Rule[]>>; touchpoints: Touchpoint[] }) {
+function RulesSection(props: { loaded: Loaded<Rule[]>; touchpoints: Touchpoint[] }) {
   const { t } = useApp();
   const [creating, setCreating] = useState(false);
   const [message, setMessage] = useState<string>();

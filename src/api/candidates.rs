@@ -200,7 +200,8 @@ pub struct CandidatesApi;
 impl CandidatesApi {
     /// List candidates
     ///
-    /// Filter by stage, or look a candidate up by the ATS id.
+    /// Filter by stage, look a candidate up by the ATS id, or search by
+    /// part of the reference or the name.
     #[oai(path = "/candidates", method = "get", operation_id = "list_candidates")]
     async fn list(
         &self,
@@ -211,6 +212,11 @@ impl CandidatesApi {
         /// Only the candidate with this ATS id.
         #[oai(validator(max_length = 200))]
         external_ref: Query<Option<String>>,
+        /// Only candidates whose ATS id or display name contains this text
+        /// (1 to 200 characters), in any case (on SQLite, only the letters
+        /// A to Z match in either case). Erased candidates have neither.
+        #[oai(validator(max_length = 200))]
+        q: Query<Option<String>>,
         /// The `next_cursor` of the previous page.
         #[oai(validator(max_length = 128))]
         cursor: Query<Option<String>>,
@@ -222,6 +228,7 @@ impl CandidatesApi {
         let filter = CandidateFilter {
             stage: stage.0.map(Into::into),
             external_ref: external_ref.0,
+            search: q.0,
         };
         let page = candidates::list(
             *db,

@@ -6,8 +6,9 @@ use entity::{
     enums::{AuditAction, Stage},
 };
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    EntityTrait, QueryFilter, QuerySelect, QueryTrait, Set,
+    sea_query::{Expr, ExprTrait, Func, LikeExpr},
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
+    DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect, QueryTrait, Set,
 };
 
 use crate::domain::{
@@ -37,6 +38,8 @@ pub struct CandidateChanges {
 pub struct CandidateFilter {
     pub stage: Option<Stage>,
     pub external_ref: Option<String>,
+    /// Text the reference or the display name contains.
+    pub search: Option<String>,
 }
 
 const DUPLICATE_REF: &str = "a candidate with this external_ref already exists";
@@ -206,8 +209,34 @@ pub async fn list(
             validate::identifier("external_ref", &external_ref, validate::EXTERNAL_REF_MAX)?;
         select = select.filter(candidate::Column::ExternalRef.eq(external_ref));
     }
+    if let Some(search) = filter.search {
+        let pattern = contains_pattern(&validate::required_text("q", &search, validate::NAME_MAX)?);
+        let contains = |column: candidate::Column| {
+            Func::lower(Expr::col(column)).like(LikeExpr::new(pattern.clone()).escape('\\'))
+        };
+        select = select.filter(
+            Condition::any()
+                .add(contains(candidate::Column::ExternalRef))
+                .add(contains(candidate::Column::DisplayName)),
+        );
+    }
     page.fetch(db, select, candidate::Column::Id, |c| c.id)
         .await
+}
+
+/// A LIKE pattern matching any text that contains `text`, lower-cased (the
+/// column is lower-cased too: SQLite's `lower` folds A-Z only,
+/// PostgreSQL's every letter), its wildcards escaped.
+fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::from("%");
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
 }
 
 /// Changes a candidate, in a transaction of its own. An erased candidate

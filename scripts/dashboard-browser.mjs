@@ -6,7 +6,9 @@
 // double submit that records one encounter, the journey and the overview
 // counting it), checks that a reporter has no editing control and is
 // refused an admin call, that revoking a signed-in key ends its session and
-// that signing out does, and saves screenshots.
+// that signing out does, and saves screenshots. It also searches candidates
+// by part of a demo candidate's name (the Candidates view and the form's
+// picker, the answers compared with the API's).
 //
 //   node scripts/dashboard-browser.mjs PLAN.json RESULT.json
 //
@@ -141,7 +143,11 @@ async function apiCall(method, path, token, body) {
   });
   const text = await response.text();
   const json = text ? JSON.parse(text) : null;
-  if (!response.ok) throw new Error(`${method} ${path} answered ${response.status}: ${text}`);
+  if (!response.ok) {
+    const error = new Error(`${method} ${path} answered ${response.status}: ${text}`);
+    error.status = response.status;
+    throw error;
+  }
   return json;
 }
 
@@ -317,7 +323,7 @@ async function checkNav(user, role, view, label) {
   if (view.path === view.nav && current?.current !== "page") fail(`${label}: the nav link of the view lacks aria-current="page"`);
 }
 
-async function audit(user, label, url, locale) {
+async function audit(user, label, url, locale, view = VIEWS.find((v) => v.name === label.split(" ")[1]), prepare = null) {
   const { axe } = user;
   if (axe.locale !== locale) {
     await axe.page.goto(at("/app"), { waitUntil: "domcontentloaded" });
@@ -326,8 +332,9 @@ async function audit(user, label, url, locale) {
   }
   await axe.page.goto(url, { waitUntil: "load" });
   // The same "rendered" as the user's context, so axe sees the data.
-  const view = VIEWS.find((v) => v.name === label.split(" ")[1]);
   if (view) await waitRendered(axe.page, view, `${label} (axe's context)`);
+  // A state the URL does not hold (a search in a form), made again there.
+  if (prepare) await prepare(axe.page, locale);
   const lang = await axe.page.evaluate(() => document.documentElement.lang);
   if (lang !== locale) fail(`${label} (axe's context): <html lang="${lang}">, expected "${locale}"`);
   // The trend's table of figures is part of the page: audit it open.
@@ -660,6 +667,195 @@ async function checkReporter(user, paths) {
   user.expect.pop();
 }
 
+
+// --- candidates by part of the reference or the name -----------------------
+/** Part of a demo name across its space, lower-cased ("Ivan Nguyen" ->
+ * "van ngu"): the search is by substring and ignores case. */
+function nameFragment(name) {
+  const space = name.indexOf(" ");
+  return (space > 0 ? name.slice(Math.max(0, space - 3), space + 4) : name.slice(0, 5)).toLowerCase();
+}
+
+const ENGLISH = { results: "Search result" };
+
+/** The Candidates view after a search (same document: the URL's q changes
+ * and the list loads again): the rows shown, by their links. */
+async function searched(page, label) {
+  try {
+    await page.waitForFunction(
+      (title) => {
+        const section = document.querySelector("#candidate-list-section");
+        return (
+          section &&
+          !section.dataset.before &&
+          section.getAttribute("aria-busy") === "false" &&
+          document.querySelector("#candidate-list")?.textContent === title &&
+          (section.querySelector(".result-count")?.textContent ?? "").trim() !== ""
+        );
+      },
+      ENGLISH.results,
+      { timeout: 15_000, polling: 16 },
+    );
+  } catch {
+    throw new Error(`${label}: no search result within 15 s; the page shows: ${await page.evaluate(() => document.querySelector("main")?.innerText.slice(0, 300))}`);
+  }
+  return page.evaluate(() => ({
+    count: document.querySelector("#candidate-list-section .result-count").textContent.trim(),
+    rows: [...document.querySelectorAll("#candidate-list-section tbody tr")].map((row) => ({
+      href: row.querySelector("th a")?.getAttribute("href"),
+      ref: row.querySelector("th").textContent.trim(),
+      name: row.querySelector("td").textContent.trim(),
+    })),
+  }));
+}
+
+/** Searches the Candidates view with the keyboard (type, Enter), times it
+ * and compares its rows with the API's answer to the same query. */
+async function searchCandidatesView(user, q, stage, label) {
+  const { page } = user;
+  if ((await page.inputValue("#candidate-q")) !== q) {
+    await page.fill("#candidate-q", "");
+    await page.focus("#candidate-q");
+    await page.keyboard.type(q);
+  }
+  await page.selectOption("#candidate-stage", { value: stage ?? "" });
+  // The list of the search before is replaced, not updated: marked, it
+  // cannot be mistaken for the answer.
+  await page.evaluate(() => (document.querySelector("#candidate-list-section").dataset.before = "1"));
+  const started = await page.evaluate(() => performance.now());
+  await page.focus("#candidate-q");
+  await page.keyboard.press("Enter");
+  const shown = await searched(page, label);
+  const ms = Math.round((await page.evaluate(() => performance.now())) - started);
+  const query = new URLSearchParams({ q, limit: "50", ...(stage ? { stage } : {}) });
+  const answer = await apiCall("GET", `/api/v1/candidates?${query}`, plan.tokens.admin);
+  const expected = answer.items.map((c) => `/app/candidates/${c.id}`);
+  if (shown.rows.map((r) => r.href).join() !== expected.join()) {
+    fail(`${label}: the view lists ${shown.rows.length} candidate(s) (${shown.rows.slice(0, 5).map((r) => r.ref).join(", ")}…), the API ${expected.length}`);
+  }
+  const needle = q.toLowerCase();
+  const unrelated = shown.rows.filter((r) => !r.ref.toLowerCase().includes(needle) && !r.name.toLowerCase().includes(needle));
+  if (unrelated.length > 0) fail(`${label}: rows whose reference and name lack "${q}": ${unrelated.map((r) => `${r.ref} ${r.name}`).join(", ")}`);
+  return { shown, answer, ms };
+}
+
+/** Candidates by part of a demo candidate's name: the rows are the API's
+ * answer to the same `q` and include the candidate, "Show more" pages on,
+ * a stage narrows them, and a search that finds nothing says so (with `%`
+ * and `_` taken literally). */
+async function checkCandidateSearch(user, demo) {
+  const { page } = user;
+  const view = VIEWS.find((v) => v.name === "candidates");
+  const fragment = nameFragment(demo.display_name);
+  step = `candidates: search "${fragment}"`;
+  await page.goto(at("/app/candidates"), { waitUntil: "commit" });
+  await waitRendered(page, view, "candidates before the search");
+  const byName = await searchCandidatesView(user, fragment, null, `candidates q=${fragment}`);
+  if (!byName.shown.rows.some((r) => r.href === `/app/candidates/${demo.id}`)) {
+    fail(`candidates q=${fragment}: ${demo.external_ref} (${demo.display_name}) is not among the results`);
+  }
+  const n = byName.shown.rows.length;
+  const words = byName.answer.next_cursor ? `The first ${n} candidates; more follow.` : `${n} candidate(s).`;
+  if (byName.shown.count !== words) fail(`candidates q=${fragment}: the count reads "${byName.shown.count}", expected "${words}"`);
+  if (byName.ms > RENDER_BUDGET_MS) fail(`candidates q=${fragment}: the result took ${byName.ms} ms, over the budget of ${RENDER_BUDGET_MS} ms`);
+  log(`"${fragment}" found ${n} candidate(s), ${demo.external_ref} (${demo.display_name}) among them, in ${byName.ms} ms`);
+
+  step = "candidates: search by reference, paged";
+  const broad = await searchCandidatesView(user, "demo-00", null, "candidates q=demo-00");
+  if (!broad.answer.next_cursor) fail(`candidates q=demo-00: expected more than one page (got ${broad.shown.rows.length} rows)`);
+  else {
+    await page.getByRole("button", { name: "Show more" }).click();
+    await page.waitForFunction((count) => document.querySelectorAll("#candidate-list-section tbody tr").length > count, broad.shown.rows.length, {
+      timeout: 10_000,
+    });
+    const second = await apiCall("GET", `/api/v1/candidates?${new URLSearchParams({ q: "demo-00", limit: "50", cursor: broad.answer.next_cursor })}`, plan.tokens.admin);
+    const expected = [...broad.answer.items, ...second.items].map((c) => `/app/candidates/${c.id}`);
+    await page.waitForFunction(() => document.querySelector("#candidate-list-section").getAttribute("aria-busy") === "false");
+    const hrefs = await page.$$eval("#candidate-list-section tbody tr th a", (links) => links.map((a) => a.getAttribute("href")));
+    if (hrefs.join() !== expected.join()) fail(`candidates q=demo-00: after "Show more" ${hrefs.length} rows, not the API's two pages (${expected.length})`);
+  }
+
+  step = "candidates: search and stage";
+  const narrowed = await searchCandidatesView(user, fragment, demo.stage, `candidates q=${fragment} stage=${demo.stage}`);
+  if (!narrowed.shown.rows.some((r) => r.href === `/app/candidates/${demo.id}`)) fail(`candidates q=${fragment} stage=${demo.stage}: ${demo.external_ref} is missing`);
+
+  step = "candidates: a search that finds nothing";
+  const none = await searchCandidatesView(user, "%_", null, "candidates q=%_");
+  const said = "No candidate's reference or name contains “%_”.";
+  if (none.shown.rows.length !== 0 || none.shown.count !== said) fail(`candidates q=%_: ${none.shown.rows.length} rows, "${none.shown.count}" (expected none, "${said}")`);
+
+  // axe on a result and on an empty one (the URL holds the search).
+  const results = { name: "candidates search", ready: ["#candidate-list-section tbody tr"] };
+  for (const locale of ["en", "vi"]) {
+    const url = `/app/candidates?q=${encodeURIComponent(fragment)}`;
+    const result = await audit(user, `${user.label} candidates-search ${locale}`, at(url), locale, results);
+    // The time from Enter to the rows shown (in English).
+    timings.push({ role: user.label, view: "candidates search", locale, ms: locale === "en" ? byName.ms : NaN, violations: result.violations.length, serious: result.serious });
+    audits.push({ role: user.label, view: "candidates search", locale, url, ...result });
+  }
+  const empty = { name: "candidates search (none)", ready: ["#candidate-list-section .result-count"] };
+  const result = await audit(user, `${user.label} candidates-none en`, at("/app/candidates?q=%25_"), "en", empty);
+  audits.push({ role: user.label, view: "candidates search (none)", locale: "en", url: "/app/candidates?q=%25_", ...result });
+  return fragment;
+}
+
+/** The form's picker searches the same way: the run's candidate by part of
+ * the name it was given, then a demo candidate chosen among several with
+ * the keyboard. Nothing is recorded. */
+async function checkPicker(user, created, demo) {
+  const { page } = user;
+  const view = VIEWS.find((v) => v.name === "log");
+  step = "log: the picker";
+  await page.goto(at("/app/log"), { waitUntil: "commit" });
+  await waitRendered(page, view, "log (picker)");
+  // "Found: …" (one candidate chosen) or the list to choose from.
+  const lookedUp = (several) =>
+    page.waitForFunction(
+      (list) => (list ? document.querySelector("fieldset.matches") : /^Found: /.test(document.querySelector(".lookup-result")?.textContent ?? "")),
+      several,
+      { timeout: 10_000 },
+    );
+  const statusText = () => page.evaluate(() => document.querySelector(".lookup-result").textContent.trim());
+
+  // The run's own candidate, by part of the name the form gave it.
+  const mine = await apiCall("GET", `/api/v1/candidates?${new URLSearchParams({ q: "rowser chec", limit: "10" })}`, plan.tokens.admin);
+  await page.fill("#log-ref", "rowser chec");
+  await page.press("#log-ref", "Enter");
+  await lookedUp(mine.items.length > 1);
+  if (await page.$("fieldset.matches")) await page.check(`fieldset.matches input[value="${created.id}"]`);
+  const own = await statusText();
+  if (!own.startsWith(`Found: ${created.external_ref}, Browser Check,`)) fail(`log picker "rowser chec": the form says "${own}"`);
+
+  // A demo candidate among several: listed as the API answers, chosen with the keyboard.
+  const fragment = nameFragment(demo.display_name);
+  const answer = await apiCall("GET", `/api/v1/candidates?${new URLSearchParams({ q: fragment, limit: "10" })}`, plan.tokens.admin);
+  await page.fill("#log-ref", fragment);
+  await page.getByRole("button", { name: "Find" }).click();
+  await lookedUp(answer.items.length > 1);
+  if (answer.items.length > 1) {
+    const listed = await page.$$eval("fieldset.matches input[type=radio]", (inputs) => inputs.map((i) => Number(i.value)));
+    if (listed.join() !== answer.items.map((c) => c.id).join()) fail(`log picker "${fragment}": lists ${listed.join(", ")}, the API ${answer.items.map((c) => c.id).join(", ")}`);
+    await page.focus(`fieldset.matches input[value="${demo.id}"]`);
+    await page.keyboard.press("Space");
+  }
+  const chosen = await statusText();
+  if (!chosen.startsWith(`Found: ${demo.external_ref}, ${demo.display_name},`)) fail(`log picker "${fragment}": after choosing, the form says "${chosen}"`);
+
+  // axe on the form with the candidates listed, in both languages.
+  const prepare = async (axePage) => {
+    await axePage.fill("#log-ref", fragment);
+    await axePage.press("#log-ref", "Enter");
+    await axePage.waitForFunction(() => document.querySelector("fieldset.matches") || /\S/.test(document.querySelector(".lookup-result")?.textContent ?? ""), null, {
+      timeout: 10_000,
+    });
+  };
+  for (const locale of ["en", "vi"]) {
+    const result = await audit(user, `${user.label} log-picker ${locale}`, at("/app/log"), locale, view, prepare);
+    audits.push({ role: user.label, view: "log picker", locale, url: "/app/log", ...result });
+  }
+  log(`the form's picker found ${created.external_ref} by "rowser chec" and ${demo.external_ref} among ${answer.items.length} by "${fragment}"`);
+}
+
 const result = { browser: true, axe_version: AXE_VERSION, recorded: null, timings, audits };
 const users = [];
 // Put back what the run changes, whatever happens (a failed run must not
@@ -691,6 +887,8 @@ try {
   // Erasure keeps a candidate's encounters and drops what names them.
   const erased = candidates.items.find((c) => c.id !== richest.id && !c.erased_at) ?? candidates.items[1];
   if (!erased.erased_at) await apiCall("DELETE", `/api/v1/candidates/${erased.id}`, plan.tokens.admin);
+  // A demo candidate to search for by part of the name.
+  const demo = candidates.items.find((c) => c.id !== erased.id && c.display_name);
   const paths = {
     touchpoint: `/app/touchpoints/${catalog.items[0].id}`,
     journey: `/app/candidates/${richest.id}`,
@@ -713,6 +911,7 @@ try {
       await checkSuppression(user);
       await checkKeyboard(user);
       await checkErased(user, paths.erased);
+      await checkCandidateSearch(user, demo);
     }
     if (role === "recruiter" && plan.screenshots?.journey) {
       step = "journey screenshot";
@@ -725,6 +924,8 @@ try {
       const { journey, ...recorded } = await logEncounter(user);
       result.recorded = recorded;
       await acknowledgeAlert(user, recorded.external_ref, journey, rule.id);
+      const [created] = (await apiCall("GET", `/api/v1/candidates?${new URLSearchParams({ external_ref: recorded.external_ref })}`, plan.tokens.admin)).items;
+      await checkPicker(user, created, demo);
     }
     if (role === "reporter") await checkReporter(user, paths);
   }
@@ -780,14 +981,14 @@ writeFileSync(resultPath, JSON.stringify(result, null, 2));
 
 // The table: role, view, language, render ms, axe violations.
 const rows = [["role", "view", "lang", "render ms", "axe violations (serious+)"]];
-for (const t of timings) rows.push([t.role, t.view, t.locale, String(t.ms), `${t.violations} (${t.serious})`]);
+for (const t of timings) rows.push([t.role, t.view, t.locale, Number.isNaN(t.ms) ? "–" : String(t.ms), `${t.violations} (${t.serious})`]);
 const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
 for (const [i, row] of rows.entries()) {
   console.log(row.map((cell, j) => (j === 3 ? cell.padStart(widths[j]) : cell.padEnd(widths[j]))).join("  "));
   if (i === 0) console.log(widths.map((w) => "-".repeat(w)).join("  "));
 }
 if (timings.length > 0) {
-  const slowest = timings.reduce((a, b) => (b.ms > a.ms ? b : a));
+  const slowest = timings.filter((t) => !Number.isNaN(t.ms)).reduce((a, b) => (b.ms > a.ms ? b : a));
   log(`${timings.length} views rendered and audited; slowest ${slowest.role} ${slowest.view} ${slowest.locale} at ${slowest.ms} ms`);
 }
 if (failures.length > 0) {

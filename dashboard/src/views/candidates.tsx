@@ -1,6 +1,7 @@
-// Candidates (/app/candidates): look one up by the applicant-tracking
-// system's reference, or browse by stage; one candidate's journey
-// (/app/candidates/{id}) as a timeline of encounters, scores and shifts.
+// Candidates (/app/candidates): search by part of the applicant-tracking
+// system's reference or of the name (`?q=`), browse by stage, or both; one
+// candidate's journey (/app/candidates/{id}) as a timeline of encounters,
+// scores and shifts.
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { api, unwrap, type Candidate, type Schemas, type Stage } from "../api";
 import { PALETTE, TrendChart } from "../chart";
@@ -10,27 +11,57 @@ import { STAGES } from "../vocabulary";
 import { ErrorNote, Field, Loading, Page, Section, Shift, Show, useLoad } from "../ui";
 
 const PAGE = 50;
+/** The API's bounds for `q`. */
+export const SEARCH_MAX = 200;
+
+/** One page of candidates whose reference or name contains `q` (when
+ * given), at `stage` (when given). */
+export function searchCandidates(q: string, stage: Stage | "", limit: number, cursor?: string) {
+  return unwrap(
+    api.GET("/api/v1/candidates", {
+      params: {
+        query: {
+          limit,
+          ...(q ? { q } : {}),
+          ...(stage ? { stage } : {}),
+          ...(cursor ? { cursor } : {}),
+        },
+      },
+    }),
+  );
+}
 
 export function Candidates() {
   const { t } = useApp();
   const { query } = useLocation();
-  const ref = query.get("ref") ?? "";
+  // `ref` was the exact-reference lookup of earlier links: now a search.
+  const q = (query.get("q") ?? query.get("ref") ?? "").trim().slice(0, SEARCH_MAX);
   const stage = (query.get("stage") ?? "") as Stage | "";
-  const [draft, setDraft] = useState(ref);
+  const [draft, setDraft] = useState(q);
   const [draftStage, setDraftStage] = useState<Stage | "">(stage);
   useEffect(() => {
-    setDraft(ref);
+    setDraft(q);
     setDraftStage(stage);
-  }, [ref, stage]);
+  }, [q, stage]);
   const search = (event: Event) => {
     event.preventDefault();
-    setQuery({ ref: draft.trim() || null, stage: draftStage || null });
+    setQuery({ q: draft.trim() || null, ref: null, stage: draftStage || null });
   };
   return (
     <Page title={t("nav.candidates")}>
-      <form class="search" role="search" onSubmit={search} noValidate>
-        <Field id="candidate-ref" label={t("candidates.ref")} hint={t("candidates.ref_hint")}>
-          {(control) => <input {...control} type="search" maxLength={200} value={draft} onInput={(e) => setDraft(e.currentTarget.value)} />}
+      <form class="search" role="search" aria-label={t("candidates.search_label")} onSubmit={search} noValidate>
+        <Field id="candidate-q" label={t("candidates.q")} hint={t("candidates.q_hint")}>
+          {(control) => (
+            <input
+              {...control}
+              type="search"
+              maxLength={SEARCH_MAX}
+              autoComplete="off"
+              spellcheck={false}
+              value={draft}
+              onInput={(e) => setDraft(e.currentTarget.value)}
+            />
+          )}
         </Field>
         <Field id="candidate-stage" label={t("candidates.stage")}>
           {(control) => (
@@ -43,14 +74,19 @@ export function Candidates() {
           )}
         </Field>
         <button type="submit">{t("candidates.search")}</button>
+        {(q || stage) && (
+          <a class="clear-search" href="/app/candidates">
+            {t("candidates.clear")}
+          </a>
+        )}
       </form>
-      <CandidateList key={`${ref}|${stage}`} externalRef={ref} stage={stage} />
+      <CandidateList key={`${q}|${stage}`} q={q} stage={stage} />
     </Page>
   );
 }
 
-function CandidateList(props: { externalRef: string; stage: Stage | "" }) {
-  const { t } = useApp();
+function CandidateList(props: { q: string; stage: Stage | "" }) {
+  const { t, fmt } = useApp();
   const [rows, setRows] = useState<Candidate[]>([]);
   const [cursor, setCursor] = useState<string | null | undefined>(undefined);
   const [error, setError] = useState<Parameters<typeof ErrorNote>[0]["error"]>();
@@ -59,18 +95,7 @@ function CandidateList(props: { externalRef: string; stage: Stage | "" }) {
     setLoading(true);
     setError(undefined);
     try {
-      const page = await unwrap(
-        api.GET("/api/v1/candidates", {
-          params: {
-            query: {
-              limit: PAGE,
-              ...(props.externalRef ? { external_ref: props.externalRef } : {}),
-              ...(props.stage ? { stage: props.stage } : {}),
-              ...(from ? { cursor: from } : {}),
-            },
-          },
-        }),
-      );
+      const page = await searchCandidates(props.q, props.stage, PAGE, from);
       setRows((previous) => (from ? [...previous, ...page.items] : page.items));
       setCursor(page.next_cursor ?? null);
     } catch (caught) {
@@ -82,13 +107,28 @@ function CandidateList(props: { externalRef: string; stage: Stage | "" }) {
   useEffect(() => {
     void load(undefined);
   }, []);
-  const title = props.externalRef ? t("candidates.found") : t("candidates.list");
+  const searching = props.q !== "" || props.stage !== "";
+  const stageName = props.stage ? t(`stage.${props.stage}`) : "";
+  const empty = props.q
+    ? props.stage
+      ? t("candidates.no_match_at", { q: props.q, stage: stageName })
+      : t("candidates.no_match", { q: props.q })
+    : props.stage
+      ? t("candidates.none_at", { stage: stageName })
+      : t("candidates.none");
   return (
-    <Section title={title} id="candidate-list" busy={loading}>
+    <Section title={searching ? t("candidates.found") : t("candidates.list")} id="candidate-list" busy={loading}>
       {error && <ErrorNote error={error} retry={() => load(cursor ?? undefined)} />}
-      {!loading && rows.length === 0 && !error && (
-        <p class="muted">{props.externalRef ? t("candidates.no_match", { ref: props.externalRef }) : t("candidates.none")}</p>
-      )}
+      {/* Announced when a search ends: how many rows, and whether more follow. */}
+      <p class="muted result-count" role="status">
+        {loading || error
+          ? null
+          : rows.length === 0
+            ? empty
+            : cursor
+              ? t("candidates.shown_more", { n: fmt.count(rows.length) })
+              : t("candidates.shown", { n: fmt.count(rows.length) })}
+      </p>
       {rows.length > 0 && <CandidateTable rows={rows} />}
       {cursor && (
         <button type="button" class="secondary" disabled={loading} onClick={() => load(cursor)}>

@@ -1,6 +1,6 @@
 // Log an encounter (/app/log, recruiters and admins): an existing
-// candidate found by reference, or a new one; a touchpoint of the catalog;
-// the time (now by default), a score and a note. Each filled form sends one
+// candidate found by part of the reference or the name, or a new one; a
+// touchpoint of the catalog; the time (now by default), a score and a note. Each filled form sends one
 // Idempotency-Key per request body, kept across retries of that body, so a
 // double click or a retry after a lost answer records one encounter.
 import { useMemo, useRef, useState } from "preact/hooks";
@@ -9,9 +9,12 @@ import { loadCatalog } from "../catalog";
 import { useApp } from "../state";
 import { KINDS } from "../vocabulary";
 import { errorsFor, Field, Page, Show, useLoad, type FieldErrors } from "../ui";
+import { SEARCH_MAX, searchCandidates } from "./candidates";
 
 type Mode = "existing" | "new";
 const SCORES = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+/** Candidates offered to choose from after a search. */
+const MATCHES = 10;
 
 /** "YYYY-MM-DDTHH:MM" in the reader's time zone, as datetime-local wants. */
 function localNow(): string {
@@ -48,6 +51,8 @@ function LogForm(props: { touchpoints: Touchpoint[] }) {
   const [mode, setMode] = useState<Mode>("existing");
   const [ref, setRef] = useState("");
   const [found, setFound] = useState<Candidate | null>(null);
+  // The candidates the last search found (null: no search since typing).
+  const [matches, setMatches] = useState<{ rows: Candidate[]; more: boolean } | null>(null);
   const [lookup, setLookup] = useState<"idle" | "busy" | "missing">("idle");
   const [newRef, setNewRef] = useState("");
   const [newName, setNewName] = useState("");
@@ -67,30 +72,39 @@ function LogForm(props: { touchpoints: Touchpoint[] }) {
     [props.touchpoints],
   );
 
-  const find = async (): Promise<Candidate | null> => {
+  /** Searches by part of the reference or the name: one candidate found,
+   * or one whose reference is exactly the text, is chosen; otherwise the
+   * reader chooses among those listed. */
+  const find = async (): Promise<{ chosen: Candidate | null; count: number; message: string }> => {
     const wanted = ref.trim();
     if (!wanted) {
       setErrors((e) => ({ ...e, ref: t("form.required") }));
-      return null;
+      return { chosen: null, count: 0, message: t("form.required") };
     }
     setLookup("busy");
     try {
-      const page = await unwrap(api.GET("/api/v1/candidates", { params: { query: { external_ref: wanted, limit: 1 } } }));
-      const candidate = page.items[0] ?? null;
-      setFound(candidate);
-      setLookup(candidate ? "idle" : "missing");
-      setErrors((e) => ({ ...e, ref: candidate ? "" : t("log.no_candidate", { ref: wanted }) }));
-      return candidate;
+      const page = await searchCandidates(wanted, "", MATCHES);
+      const rows = page.items.filter((c) => !c.erased_at);
+      const chosen = rows.length === 1 ? rows[0]! : (rows.find((c) => c.external_ref === wanted) ?? null);
+      setMatches({ rows, more: !!page.next_cursor });
+      setFound(chosen);
+      setLookup(rows.length > 0 ? "idle" : "missing");
+      const message = chosen ? "" : rows.length === 0 ? t("log.no_candidate", { ref: wanted }) : t("log.choose_one", { n: rows.length });
+      // Several found: the list says so; the field turns red only on record.
+      setErrors((e) => ({ ...e, ref: rows.length > 0 ? "" : message }));
+      return { chosen, count: rows.length, message };
     } catch (error) {
       setLookup("idle");
-      setErrors((e) => ({ ...e, ref: errorsFor(t, error, {}).form ?? "" }));
-      return null;
+      const message = errorsFor(t, error, {}).form ?? "";
+      setErrors((e) => ({ ...e, ref: message }));
+      return { chosen: null, count: -1, message };
     }
   };
 
   const reset = () => {
     setRef("");
     setFound(null);
+    setMatches(null);
     setLookup("idle");
     setNewRef("");
     setNewName("");
@@ -122,9 +136,10 @@ function LogForm(props: { touchpoints: Touchpoint[] }) {
     const when = new Date(occurredAt);
     if (!occurredAt || Number.isNaN(when.getTime())) local.occurredAt = t("log.bad_time");
     let candidate = mode === "existing" ? found : null;
-    if (mode === "existing" && (!candidate || candidate.external_ref !== ref.trim())) {
-      candidate = await find();
-      if (!candidate) local.ref = ref.trim() ? t("log.no_candidate", { ref: ref.trim() }) : t("form.required");
+    if (mode === "existing" && !candidate) {
+      const search = await find();
+      candidate = search.chosen;
+      if (!candidate) local.ref = search.message || t("log.no_candidate", { ref: ref.trim() });
     }
     setErrors(local);
     if (Object.values(local).some(Boolean)) return;
@@ -196,42 +211,80 @@ function LogForm(props: { touchpoints: Touchpoint[] }) {
           </label>
         </div>
         {mode === "existing" ? (
-          <div class="lookup">
-            <Field id="log-ref" label={t("candidates.ref")} hint={t("log.ref_hint")} error={errors.ref || undefined}>
-              {(control) => (
-                <input
-                  {...control}
-                  type="text"
-                  maxLength={200}
-                  autoComplete="off"
-                  value={ref}
-                  onInput={(e) => {
-                    setRef(e.currentTarget.value);
-                    setFound(null);
-                    setLookup("idle");
-                  }}
-                />
-              )}
-            </Field>
-            <button type="button" class="secondary" onClick={() => void find()} disabled={lookup === "busy"}>
-              {t("log.find")}
-            </button>
-            <p class="lookup-result" role="status">
-              {found && t("log.found", { ref: found.external_ref ?? "", name: found.display_name ?? "–", stage: t(`stage.${found.stage}`) })}
-              {lookup === "missing" && (
-                <button
-                  type="button"
-                  class="link"
-                  onClick={() => {
-                    setNewRef(ref.trim());
-                    setMode("new");
-                  }}
-                >
-                  {t("log.create_instead", { ref: ref.trim() })}
-                </button>
-              )}
-            </p>
-          </div>
+          <>
+            <div class="lookup">
+              <Field id="log-ref" label={t("log.search")} hint={t("log.ref_hint")} error={errors.ref || undefined}>
+                {(control) => (
+                  <input
+                    {...control}
+                    type="search"
+                    maxLength={SEARCH_MAX}
+                    autoComplete="off"
+                    spellcheck={false}
+                    value={ref}
+                    onInput={(e) => {
+                      setRef(e.currentTarget.value);
+                      setFound(null);
+                      setMatches(null);
+                      setLookup("idle");
+                    }}
+                    onKeyDown={(e) => {
+                      // Enter in the search box finds; it does not record.
+                      if (e.key === "Enter") {
+                        e.preventDefault();
+                        void find();
+                      }
+                    }}
+                  />
+                )}
+              </Field>
+              <button type="button" class="secondary" onClick={() => void find()} disabled={lookup === "busy"}>
+                {t("log.find")}
+              </button>
+              <p class="lookup-result" role="status">
+                {found
+                  ? t("log.found", { ref: found.external_ref ?? "", name: found.display_name ?? "–", stage: t(`stage.${found.stage}`) })
+                  : matches && matches.rows.length > 1
+                    ? t(matches.more ? "log.matches_more" : "log.matches_n", { n: matches.rows.length })
+                    : ""}
+                {lookup === "missing" && (
+                  <button
+                    type="button"
+                    class="link"
+                    onClick={() => {
+                      setNewRef(ref.trim());
+                      setMode("new");
+                    }}
+                  >
+                    {t("log.create_instead", { ref: ref.trim() })}
+                  </button>
+                )}
+              </p>
+            </div>
+            {matches && matches.rows.length > 1 && (
+              <fieldset class="matches">
+                <legend>{t("log.matches")}</legend>
+                {matches.rows.map((c) => (
+                  <label class="checkbox">
+                    <input
+                      type="radio"
+                      name="candidate"
+                      value={String(c.id)}
+                      checked={found?.id === c.id}
+                      onChange={() => {
+                        setFound(c);
+                        setErrors((e) => ({ ...e, ref: "" }));
+                      }}
+                    />
+                    <span>
+                      <strong>{c.external_ref}</strong> · {c.display_name ?? "–"} · {t(`stage.${c.stage}`)}
+                    </span>
+                  </label>
+                ))}
+                {matches.more && <p class="hint">{t("log.refine")}</p>}
+              </fieldset>
+            )}
+          </>
         ) : (
           <div class="form-grid">
             <Field id="log-new-ref" label={t("candidates.ref")} error={errors.newRef}>

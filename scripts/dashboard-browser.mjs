@@ -8,7 +8,9 @@
 // refused an admin call, that revoking a signed-in key ends its session and
 // that signing out does, and saves screenshots. It also searches candidates
 // by part of a demo candidate's name (the Candidates view and the form's
-// picker, the answers compared with the API's).
+// picker, the answers compared with the API's), and opens a webhook
+// endpoint's delivery log: empty, then with the attempts at this run's
+// events, one sent again, and a refusal shown (see checkWebhookLog).
 //
 //   node scripts/dashboard-browser.mjs PLAN.json RESULT.json
 //
@@ -16,10 +18,12 @@
 //   {"base": "http://127.0.0.1:PORT",
 //    "tokens": {"admin": "...", "recruiter": "...", "reporter": "..."},
 //    "revocable_token": "<a recruiter key this run revokes>",
-//    "screenshots": {"overview": "...png", "journey": "...png", "form": "...png"}}
+//    "screenshots": {"overview": "...png", "journey": "...png", "form": "...png",
+//                    "deliveries": "...png" (optional: the delivery log)}}
 // RESULT.json receives what was recorded ("recorded": external_ref (also
 // as candidate_external_ref), touchpoint_id, score, note), the render times
-// and the axe results, for the shell script to verify through the API.
+// and the axe results, for the shell script to verify through the API, and
+// "webhook": how the delivery log was checked.
 //
 // Two browser contexts per role, both 1280x900:
 //   - the user's, with the service's Content-Security-Policy in force: any
@@ -40,9 +44,19 @@
 //   DASHBOARD_ASSETS=DIR          serve app.js and app.css from DIR instead
 //                                 of the service's (to try a build against a
 //                                 service binary built before it)
+//
+// The webhook endpoint the run creates points at a receiver of its own on
+// 127.0.0.1 when the service allows it (WEBHOOK_ALLOW_HTTP and
+// WEBHOOK_ALLOWED_NETWORKS=127.0.0.1/32 in the service's environment):
+// deliveries then succeed and a redelivery is seen arriving. Otherwise the
+// endpoint is https://localhost:PORT, which the service accepts as a name
+// and refuses when it resolves it to a loopback address at each delivery:
+// the log then shows failed attempts and their reason. Nothing is sent
+// off this machine either way.
 // playwright-core and axe-core (pinned) come from clients/typescript
 // (npm ci there first); the browser is /usr/bin/chromium.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 
@@ -856,7 +870,204 @@ async function checkPicker(user, created, demo) {
   log(`the form's picker found ${created.external_ref} by "rowser chec" and ${demo.external_ref} among ${answer.items.length} by "${fragment}"`);
 }
 
-const result = { browser: true, axe_version: AXE_VERSION, recorded: null, timings, audits };
+// --- webhooks: the delivery log --------------------------------------------
+const EVENT_TYPES = ["encounter.created", "encounter.updated", "encounter.deleted", "candidate.erased", "survey.answered", "alert.opened", "alert.resolved"];
+
+/** A receiver on 127.0.0.1 that answers 200 and remembers webhook-ids. */
+function startReceiver() {
+  const received = [];
+  const server = createServer((request, response) => {
+    request.resume();
+    request.on("end", () => {
+      received.push(String(request.headers["webhook-id"] ?? ""));
+      response.writeHead(200, { "Content-Type": "text/plain" });
+      response.end("received by the dashboard's browser check");
+    });
+  });
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve({ server, port: server.address().port, received })));
+}
+
+/** The run's endpoint: the receiver itself when the service allows http
+ * and loopback, else a name the service refuses at delivery. */
+async function createEndpoint(receiver) {
+  const body = { event_types: EVENT_TYPES, description: "Dashboard browser check", include_personal_data: false };
+  try {
+    const created = await apiCall("POST", "/api/v1/webhooks", plan.tokens.admin, { ...body, url: `http://127.0.0.1:${receiver.port}/hook` });
+    return { ...created.endpoint, delivering: true };
+  } catch (error) {
+    if (error.status !== 422) throw error;
+    const created = await apiCall("POST", "/api/v1/webhooks", plan.tokens.admin, { ...body, url: `https://localhost:${receiver.port}/hook` });
+    return { ...created.endpoint, delivering: false };
+  }
+}
+
+const logView = (endpoint) => ({ name: "webhook log", ready: [`#deliveries-${endpoint.id}-section :is(tbody tr, p.muted)`] });
+
+/** Before the endpoint: the empty state. With it: its log opened with the
+ * keyboard, empty, audited. */
+async function checkWebhookEmpty(user, receiver) {
+  const { page } = user;
+  const alerts = VIEWS.find((v) => v.name === "alerts");
+  step = "webhooks: no endpoint";
+  await page.goto(at("/app/alerts"), { waitUntil: "commit" });
+  await waitRendered(page, alerts, "alerts (no endpoint)");
+  const none = (await page.textContent("#webhooks-section p.muted"))?.trim();
+  if (none !== "No webhook endpoints.") fail(`webhooks: with no endpoint the section reads "${none}"`);
+
+  step = "webhooks: an endpoint's empty log";
+  const endpoint = await createEndpoint(receiver);
+  await page.goto(at("/app/alerts"), { waitUntil: "commit" });
+  await waitRendered(page, alerts, "alerts (an endpoint)");
+  const button = page.getByRole("button", { name: `Delivery log: ${endpoint.url}` });
+  if ((await button.getAttribute("aria-expanded")) !== "false") fail(`webhooks: the closed log's button is not aria-expanded="false"`);
+  await button.focus();
+  await page.keyboard.press("Enter");
+  await page.waitForFunction((id) => new URL(location.href).searchParams.get("log") === String(id), endpoint.id, { timeout: 5_000 });
+  await waitRendered(page, logView(endpoint), "the empty delivery log");
+  if ((await button.getAttribute("aria-expanded")) !== "true") fail(`webhooks: the open log's button is not aria-expanded="true"`);
+  const focus = await page.evaluate(() => document.activeElement?.getAttribute("aria-label"));
+  if (focus !== `Delivery log: ${endpoint.url}`) fail(`webhooks: opening the log moved the focus to "${focus}"`);
+  const empty = (await page.textContent(`#deliveries-${endpoint.id}-section p.muted`))?.trim();
+  if (empty !== "No delivery attempts yet.") fail(`webhooks: the empty log reads "${empty}"`);
+  // Timed from navigation, as the other views.
+  const url = `/app/alerts?log=${endpoint.id}`;
+  await page.goto(at(url), { waitUntil: "commit" });
+  const ms = await waitRendered(page, logView(endpoint), "the empty delivery log (direct)");
+  if (ms > RENDER_BUDGET_MS) fail(`webhooks: the empty log rendered in ${ms} ms, over the budget of ${RENDER_BUDGET_MS} ms`);
+  for (const locale of ["en", "vi"]) {
+    const result = await audit(user, `${user.label} webhook-log-empty ${locale}`, at(url), locale, logView(endpoint));
+    timings.push({ role: user.label, view: "webhook log (empty)", locale, ms: locale === "en" ? ms : NaN, violations: result.violations.length, serious: result.serious });
+    audits.push({ role: user.label, view: "webhook log (empty)", locale, url, ...result });
+  }
+  return endpoint;
+}
+
+/** After this run's events: the attempts at them in the log, as the API
+ * lists them; one sent again (and, when the receiver is reachable, seen
+ * arriving again); then a refusal (the endpoint removed meanwhile) shown. */
+async function checkWebhookLog(user, endpoint, receiver) {
+  const { page } = user;
+  const view = logView(endpoint);
+  const section = `#deliveries-${endpoint.id}-section`;
+  const url = `/app/alerts?log=${endpoint.id}`;
+  step = "webhooks: the delivery log";
+  await page.goto(at(url), { waitUntil: "commit" });
+  const ms = await waitRendered(page, view, "the delivery log");
+  if (ms > RENDER_BUDGET_MS) fail(`webhooks: the log rendered in ${ms} ms, over the budget of ${RENDER_BUDGET_MS} ms`);
+  // Attempts come within seconds of the events: Refresh until one shows.
+  const eventRows = `${section} tbody tr:has(code)`;
+  const deadline = Date.now() + 20_000;
+  while ((await page.locator(eventRows).count()) === 0) {
+    if (Date.now() > deadline) throw new Error("webhooks: no attempt at this run's events in the log after 20 s");
+    await page.waitForTimeout(1_000);
+    await page.locator(section).getByRole("button", { name: "Refresh" }).click();
+    await page.waitForFunction((s) => document.querySelector(s)?.getAttribute("aria-busy") === "false", section);
+  }
+  // A ping from its button: its outcome said above, its attempt in the open
+  // log (which reloads by itself), without "send again".
+  step = "webhooks: ping";
+  const pinged = page.waitForResponse((r) => new URL(r.url()).pathname === `/api/v1/webhooks/${endpoint.id}/ping`);
+  await page.getByRole("button", { name: `Ping: ${endpoint.url}` }).click();
+  const ping = await (await pinged).json();
+  const said = (await page.locator("#webhooks-section > .notice[role=status]").textContent({ timeout: 5_000 }))?.trim();
+  const expected = ping.delivered ? `Ping delivered: HTTP ${ping.status_code} in ${ping.latency_ms} ms.` : `Ping not delivered: ${ping.error}`;
+  if (said !== expected) fail(`webhooks: after a ping the section says "${said}", expected "${expected}"`);
+  try {
+    await page.waitForFunction(
+      (s) => document.querySelector(s)?.getAttribute("aria-busy") === "false" && [...document.querySelectorAll(`${s} tbody tr td:nth-child(2)`)].some((td) => td.textContent === "Ping"),
+      section,
+      { timeout: 10_000 },
+    );
+  } catch {
+    fail("webhooks: the ping's attempt did not appear in the open log");
+  }
+  step = "webhooks: the delivery log";
+  const shown = await page.$$eval(`${section} tbody tr`, (rows) =>
+    rows.map((row) => ({
+      id: Number(row.dataset.delivery),
+      event: row.querySelector("td:nth-child(2) code")?.textContent ?? null,
+      type: row.querySelector("td:nth-child(2) .cell-detail")?.textContent ?? null,
+      result: row.querySelector("td:nth-child(3) .badge")?.textContent,
+      code: row.querySelector("td:nth-child(3) .cell-detail")?.textContent,
+      latency: row.querySelector("td:nth-child(4)")?.textContent,
+      error: row.querySelector("td:nth-child(5)")?.textContent.trim(),
+      again: row.querySelector("td:nth-child(6) button") !== null,
+    })),
+  );
+  const listed = await apiCall("GET", `/api/v1/webhooks/${endpoint.id}/deliveries?limit=100`, plan.tokens.admin);
+  for (const row of shown) {
+    const attempt = listed.items.find((d) => d.id === row.id);
+    if (!attempt) {
+      fail(`webhooks: the log shows attempt ${row.id}, which the API does not list`);
+      continue;
+    }
+    const ok = attempt.status_code !== null && attempt.status_code >= 200 && attempt.status_code < 300;
+    const problems = [];
+    if (row.event !== (attempt.event_id === null ? null : `evt_${attempt.event_id}`)) problems.push(`event ${row.event}`);
+    if (attempt.event_id !== null && !EVENT_TYPES.includes(row.type)) problems.push(`type ${row.type}`);
+    if (row.result !== (ok ? "Delivered" : "Failed")) problems.push(`result ${row.result}`);
+    if (row.code !== (attempt.status_code === null ? "no answer" : `HTTP ${attempt.status_code}`)) problems.push(`status ${row.code}`);
+    if (count(row.latency) !== attempt.latency_ms) problems.push(`latency ${row.latency}`);
+    if (attempt.error && row.error !== attempt.error) problems.push(`error "${row.error}"`);
+    if (row.again !== (attempt.event_id !== null)) problems.push(`send again ${row.again}`);
+    if (problems.length) fail(`webhooks: attempt ${row.id} reads ${problems.join(", ")} (the API: ${JSON.stringify(attempt)})`);
+  }
+  const first = shown.find((r) => r.event);
+  if (!shown.some((r) => r.event === null)) fail("webhooks: the log shows no ping");
+  if (endpoint.delivering && !shown.some((r) => r.result === "Delivered")) fail(`webhooks: the receiver answered 200, the log shows no delivered attempt`);
+  if (!endpoint.delivering && !/loopback/.test(first.error)) fail(`webhooks: the refused attempt's error reads "${first.error}"`);
+  if (plan.screenshots?.deliveries) {
+    mkdirSync(dirname(plan.screenshots.deliveries), { recursive: true });
+    await page.locator(section).screenshot({ path: plan.screenshots.deliveries });
+  }
+  for (const locale of ["en", "vi"]) {
+    const result = await audit(user, `${user.label} webhook-log ${locale}`, at(url), locale, view);
+    timings.push({ role: user.label, view: "webhook log", locale, ms: locale === "en" ? ms : NaN, violations: result.violations.length, serious: result.serious });
+    audits.push({ role: user.label, view: "webhook log", locale, url, ...result });
+  }
+
+  step = "webhooks: send again";
+  const event = first.event;
+  const row = page.locator(`${section} tbody tr[data-delivery="${shown.find((r) => r.event === event).id}"]`);
+  const again = row.getByRole("button", { name: new RegExp(`^Send again: ${event},`) });
+  await again.focus();
+  const [queued] = await Promise.all([
+    page.waitForResponse((r) => new URL(r.url()).pathname === `/api/v1/webhooks/${endpoint.id}/redeliveries`),
+    page.keyboard.press("Enter"),
+  ]);
+  if (queued.status() !== 202) fail(`webhooks: sending ${event} again answered ${queued.status()}, expected 202`);
+  const notice = await page.locator(`${section} .notice.success[role=status]`).textContent({ timeout: 5_000 });
+  if (!notice.startsWith(`Event ${event} queued`)) fail(`webhooks: after sending ${event} again the log says "${notice}"`);
+  let redelivered = false;
+  if (endpoint.delivering) {
+    const until = Date.now() + 15_000;
+    while (receiver.received.filter((id) => id === event).length < 2 && Date.now() < until) await page.waitForTimeout(250);
+    redelivered = receiver.received.filter((id) => id === event).length >= 2;
+    if (!redelivered) fail(`webhooks: the receiver got ${event} ${receiver.received.filter((id) => id === event).length} time(s) after sending it again, expected 2`);
+  }
+
+  step = "webhooks: a refusal";
+  await apiCall("DELETE", `/api/v1/webhooks/${endpoint.id}`, plan.tokens.admin);
+  user.expect.push(["POST", `/api/v1/webhooks/${endpoint.id}/redeliveries`, 404]);
+  const [refused] = await Promise.all([
+    page.waitForResponse((r) => new URL(r.url()).pathname === `/api/v1/webhooks/${endpoint.id}/redeliveries`),
+    again.click(),
+  ]);
+  if (refused.status() !== 404) fail(`webhooks: sending again to a removed endpoint answered ${refused.status()}, expected 404`);
+  const alert = (await page.locator(`${section} .notice.error[role=alert]`).textContent({ timeout: 5_000 }))?.trim();
+  if (alert !== "Not found: it may have been removed.") fail(`webhooks: the refusal reads "${alert}"`);
+  user.expect.pop();
+  return {
+    url: endpoint.url,
+    delivering: endpoint.delivering,
+    attempts_shown: shown.length,
+    sent_again: event,
+    redelivery_received: endpoint.delivering ? redelivered : null,
+    refusal_shown: alert,
+  };
+}
+
+const result = { browser: true, axe_version: AXE_VERSION, recorded: null, webhook: null, timings, audits };
 const users = [];
 // Put back what the run changes, whatever happens (a failed run must not
 // leave the next one a withheld overview).
@@ -889,6 +1100,14 @@ try {
   if (!erased.erased_at) await apiCall("DELETE", `/api/v1/candidates/${erased.id}`, plan.tokens.admin);
   // A demo candidate to search for by part of the name.
   const demo = candidates.items.find((c) => c.id !== erased.id && c.display_name);
+  const receiver = await startReceiver();
+  restore.push(async () => receiver.server.close());
+  let endpoint = null;
+  restore.push(async () => {
+    if (endpoint) await apiCall("DELETE", `/api/v1/webhooks/${endpoint.id}`, plan.tokens.admin).catch((error) => {
+      if (error.status !== 404) throw error;
+    });
+  });
   const paths = {
     touchpoint: `/app/touchpoints/${catalog.items[0].id}`,
     journey: `/app/candidates/${richest.id}`,
@@ -912,6 +1131,8 @@ try {
       await checkKeyboard(user);
       await checkErased(user, paths.erased);
       await checkCandidateSearch(user, demo);
+      // Before the recruiter's encounter, whose events it then receives.
+      endpoint = await checkWebhookEmpty(user, receiver);
     }
     if (role === "recruiter" && plan.screenshots?.journey) {
       step = "journey screenshot";
@@ -926,6 +1147,8 @@ try {
       await acknowledgeAlert(user, recorded.external_ref, journey, rule.id);
       const [created] = (await apiCall("GET", `/api/v1/candidates?${new URLSearchParams({ external_ref: recorded.external_ref })}`, plan.tokens.admin)).items;
       await checkPicker(user, created, demo);
+      result.webhook = await checkWebhookLog(users[0], endpoint, receiver);
+      log(`webhook log: ${JSON.stringify(result.webhook)}`);
     }
     if (role === "reporter") await checkReporter(user, paths);
   }

@@ -1,9 +1,11 @@
 // Alerts and webhooks (/app/alerts): the alerts (every role reads them;
 // recruiters and admins acknowledge and resolve), and for admins the alert
-// rules and the webhook endpoints with their delivery state.
-import { useState } from "preact/hooks";
+// rules and the webhook endpoints with their delivery state and, one
+// endpoint at a time (`?log=ID`), their delivery log.
+import { useRef, useState } from "preact/hooks";
 import { allPages, api, unwrap, type Kind, type Schemas, type Stage, type Touchpoint } from "../api";
 import { loadCatalog } from "../catalog";
+import { setQuery, useLocation } from "../router";
 import { useApp } from "../state";
 import { KINDS, STAGES } from "../vocabulary";
 import { errorsFor, Field, FormError, Page, Section, Select, Show, useLoad, type FieldErrors, type Loaded } from "../ui";
@@ -13,6 +15,7 @@ type AlertStatus = Schemas["AlertStatus"];
 type Rule = Schemas["AlertRule"];
 type Endpoint = Schemas["WebhookEndpoint"];
 type EventType = Schemas["WebhookEventType"];
+type Delivery = Schemas["WebhookDelivery"];
 type GroupBy = Schemas["AlertGroupBy"];
 type Period = Schemas["AlertPeriod"];
 
@@ -506,6 +509,10 @@ function RuleForm(props: { touchpoints: Touchpoint[]; onDone: (saved: boolean) =
 // --- webhook endpoints (admin) ---------------------------------------------
 function WebhooksSection() {
   const { t, fmt } = useApp();
+  const { query } = useLocation();
+  const logOf = Number(query.get("log")) || null;
+  // Each change made here (a ping, say) adds attempts: the open log reloads.
+  const [changes, setChanges] = useState(0);
   const [creating, setCreating] = useState(false);
   const [secret, setSecret] = useState<{ url: string; secret: string } | null>(null);
   const [message, setMessage] = useState<string>();
@@ -520,6 +527,7 @@ function WebhooksSection() {
     try {
       await what();
       loaded.reload();
+      setChanges((n) => n + 1);
     } catch (caught) {
       setError(errorsFor(t, caught, {}).form);
     }
@@ -558,101 +566,281 @@ function WebhooksSection() {
           endpoints.length === 0 ? (
             <p class="muted">{t("webhooks.none")}</p>
           ) : (
-            <div class="table-scroll">
-              <table>
-                <thead>
-                  <tr>
-                    <th scope="col">{t("webhooks.url")}</th>
-                    <th scope="col">{t("webhooks.events")}</th>
-                    <th scope="col">{t("webhooks.state")}</th>
-                    <th scope="col" class="num">{t("webhooks.backlog")}</th>
-                    <th scope="col">{t("common.actions")}</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {endpoints.map((e) => (
+            <>
+              <div class="table-scroll">
+                <table>
+                  <thead>
                     <tr>
-                      <th scope="row">
-                        <span class="break">{e.url}</span>
-                        {e.description && <span class="cell-detail">{e.description}</span>}
-                      </th>
-                      <td>{e.event_types.join(", ")}</td>
-                      <td>
-                        {e.enabled ? (
-                          <span class="badge status-ok">{t("webhooks.enabled")}</span>
-                        ) : (
-                          <span class="badge status-open">{t("webhooks.disabled")}</span>
-                        )}
-                        {e.disabled_reason && <span class="cell-detail">{e.disabled_reason}</span>}
-                        {e.consecutive_failures > 0 && (
-                          <span class="cell-detail">
-                            {t("webhooks.failures", { n: e.consecutive_failures, attempts: e.attempts, next: fmt.dateTime(e.next_attempt_at) })}
-                          </span>
-                        )}
-                        {e.previous_secret_expires_at && (
-                          <span class="cell-detail">{t("webhooks.rotating", { date: fmt.dateTime(e.previous_secret_expires_at) })}</span>
-                        )}
-                      </td>
-                      <td class="num">{fmt.count(e.backlog)}</td>
-                      <td class="actions">
-                        <button
-                          type="button"
-                          class="secondary small"
-                          aria-label={`${e.enabled ? t("webhooks.disable") : t("webhooks.enable")}: ${e.url}`}
-                          onClick={() => run(() => unwrap(api.PATCH("/api/v1/webhooks/{id}", { params: { path: { id: e.id } }, body: { enabled: !e.enabled } })))}
-                        >
-                          {e.enabled ? t("webhooks.disable") : t("webhooks.enable")}
-                        </button>
-                        <button
-                          type="button"
-                          class="secondary small"
-                          aria-label={`${t("webhooks.ping")}: ${e.url}`}
-                          onClick={() =>
-                            run(async () => {
-                              const ping = await unwrap(api.POST("/api/v1/webhooks/{id}/ping", { params: { path: { id: e.id } } }));
-                              setMessage(
-                                ping.delivered
-                                  ? t("webhooks.ping_ok", { status: ping.status_code ?? "", ms: ping.latency_ms })
-                                  : t("webhooks.ping_failed", { error: ping.error ?? String(ping.status_code ?? "") }),
-                              );
-                            })
-                          }
-                        >
-                          {t("webhooks.ping")}
-                        </button>
-                        <button
-                          type="button"
-                          class="secondary small"
-                          aria-label={`${t("webhooks.rotate")}: ${e.url}`}
-                          onClick={() =>
-                            confirm(t("webhooks.rotate_confirm")) &&
-                            run(async () => {
-                              const rotated = await unwrap(
-                                api.POST("/api/v1/webhooks/{id}/rotate-secret", { params: { path: { id: e.id } }, body: {} }),
-                              );
-                              setSecret({ url: rotated.endpoint.url, secret: rotated.secret });
-                            })
-                          }
-                        >
-                          {t("webhooks.rotate")}
-                        </button>
-                        <button
-                          type="button"
-                          class="danger small"
-                          aria-label={`${t("common.delete")}: ${e.url}`}
-                          onClick={() =>
-                            confirm(t("webhooks.delete_confirm", { url: e.url })) &&
-                            run(() => unwrap(api.DELETE("/api/v1/webhooks/{id}", { params: { path: { id: e.id } } })))
-                          }
-                        >
-                          {t("common.delete")}
-                        </button>
-                      </td>
+                      <th scope="col">{t("webhooks.url")}</th>
+                      <th scope="col">{t("webhooks.events")}</th>
+                      <th scope="col">{t("webhooks.state")}</th>
+                      <th scope="col" class="num">{t("webhooks.backlog")}</th>
+                      <th scope="col">{t("common.actions")}</th>
                     </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
+                  </thead>
+                  <tbody>
+                    {endpoints.map((e) => (
+                      <tr>
+                        <th scope="row">
+                          <span class="break">{e.url}</span>
+                          {e.description && <span class="cell-detail">{e.description}</span>}
+                        </th>
+                        <td>{e.event_types.join(", ")}</td>
+                        <td>
+                          {e.enabled ? (
+                            <span class="badge status-ok">{t("webhooks.enabled")}</span>
+                          ) : (
+                            <span class="badge status-open">{t("webhooks.disabled")}</span>
+                          )}
+                          {e.disabled_reason && <span class="cell-detail">{e.disabled_reason}</span>}
+                          {e.consecutive_failures > 0 && (
+                            <span class="cell-detail">
+                              {t("webhooks.failures", { n: e.consecutive_failures, attempts: e.attempts, next: fmt.dateTime(e.next_attempt_at) })}
+                            </span>
+                          )}
+                          {e.previous_secret_expires_at && (
+                            <span class="cell-detail">{t("webhooks.rotating", { date: fmt.dateTime(e.previous_secret_expires_at) })}</span>
+                          )}
+                        </td>
+                        <td class="num">{fmt.count(e.backlog)}</td>
+                        <td class="actions">
+                          <button
+                            type="button"
+                            class="secondary small"
+                            aria-label={`${t("webhooks.log")}: ${e.url}`}
+                            aria-expanded={logOf === e.id ? "true" : "false"}
+                            {...(logOf === e.id ? { "aria-controls": `deliveries-${e.id}-section` } : {})}
+                            onClick={() => setQuery({ log: logOf === e.id ? null : String(e.id) })}
+                          >
+                            {t("webhooks.log")}
+                          </button>
+                          <button
+                            type="button"
+                            class="secondary small"
+                            aria-label={`${e.enabled ? t("webhooks.disable") : t("webhooks.enable")}: ${e.url}`}
+                            onClick={() => run(() => unwrap(api.PATCH("/api/v1/webhooks/{id}", { params: { path: { id: e.id } }, body: { enabled: !e.enabled } })))}
+                          >
+                            {e.enabled ? t("webhooks.disable") : t("webhooks.enable")}
+                          </button>
+                          <button
+                            type="button"
+                            class="secondary small"
+                            aria-label={`${t("webhooks.ping")}: ${e.url}`}
+                            onClick={() =>
+                              run(async () => {
+                                const ping = await unwrap(api.POST("/api/v1/webhooks/{id}/ping", { params: { path: { id: e.id } } }));
+                                setMessage(
+                                  ping.delivered
+                                    ? t("webhooks.ping_ok", { status: ping.status_code ?? "", ms: ping.latency_ms })
+                                    : t("webhooks.ping_failed", { error: ping.error ?? String(ping.status_code ?? "") }),
+                                );
+                              })
+                            }
+                          >
+                            {t("webhooks.ping")}
+                          </button>
+                          <button
+                            type="button"
+                            class="secondary small"
+                            aria-label={`${t("webhooks.rotate")}: ${e.url}`}
+                            onClick={() =>
+                              confirm(t("webhooks.rotate_confirm")) &&
+                              run(async () => {
+                                const rotated = await unwrap(
+                                  api.POST("/api/v1/webhooks/{id}/rotate-secret", { params: { path: { id: e.id } }, body: {} }),
+                                );
+                                setSecret({ url: rotated.endpoint.url, secret: rotated.secret });
+                              })
+                            }
+                          >
+                            {t("webhooks.rotate")}
+                          </button>
+                          <button
+                            type="button"
+                            class="danger small"
+                            aria-label={`${t("common.delete")}: ${e.url}`}
+                            onClick={() =>
+                              confirm(t("webhooks.delete_confirm", { url: e.url })) &&
+                              run(async () => {
+                                await unwrap(api.DELETE("/api/v1/webhooks/{id}", { params: { path: { id: e.id } } }));
+                                if (logOf === e.id) setQuery({ log: null });
+                              })
+                            }
+                          >
+                            {t("common.delete")}
+                          </button>
+                        </td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </div>
+              {endpoints
+                .filter((e) => e.id === logOf)
+                .map((e) => (
+                  <DeliveryLog key={e.id} endpoint={e} changes={changes} />
+                ))}
+            </>
+          )
+        }
+      </Show>
+    </Section>
+  );
+}
+
+const DELIVERIES_PAGE = 20;
+
+/** An endpoint's delivery attempts, newest first, each event's type, and
+ * "send again" for an event (not for a ping). */
+function DeliveryLog(props: { endpoint: Endpoint; changes: number }) {
+  const { t, fmt } = useApp();
+  const id = props.endpoint.id;
+  const [pages, setPages] = useState(1);
+  const [message, setMessage] = useState<string>();
+  const [error, setError] = useState<string>();
+  const [sending, setSending] = useState<number | null>(null);
+  // Event types by event id: an event does not change, so it is read once.
+  const types = useRef(new Map<number, EventType>());
+  const loaded = useLoad(async () => {
+    const rows: Delivery[] = [];
+    let cursor: string | undefined;
+    let more = false;
+    for (let i = 0; i < pages; i++) {
+      const page = await unwrap(
+        api.GET("/api/v1/webhooks/{id}/deliveries", {
+          params: { path: { id }, query: { limit: DELIVERIES_PAGE, ...(cursor ? { cursor } : {}) } },
+        }),
+      );
+      rows.push(...page.items);
+      more = !!page.next_cursor;
+      if (!page.next_cursor) break;
+      cursor = page.next_cursor;
+    }
+    const unknown = [...new Set(rows.map((r) => r.event_id))].filter((e): e is number => e !== null && !types.current.has(e));
+    await Promise.all(
+      unknown.map((event) =>
+        unwrap(api.GET("/api/v1/webhook-events/{id}", { params: { path: { id: event } } })).then(
+          (found) => void types.current.set(event, found.type),
+          // Its id is shown all the same.
+          () => undefined,
+        ),
+      ),
+    );
+    return { rows, more };
+  }, [id, pages, props.changes]);
+  const again = async (event: number) => {
+    // Not `disabled` while it runs: a disabled button would drop the focus.
+    if (sending !== null) return;
+    setError(undefined);
+    setMessage(undefined);
+    setSending(event);
+    try {
+      await unwrap(api.POST("/api/v1/webhooks/{id}/redeliveries", { params: { path: { id } }, body: { event_id: event } }));
+      setMessage(t("deliveries.queued", { event: `evt_${event}` }));
+    } catch (caught) {
+      setError(errorsFor(t, caught, {}).form);
+    } finally {
+      setSending(null);
+    }
+  };
+  return (
+    <Section
+      title={t("deliveries.title", { url: props.endpoint.url })}
+      id={`deliveries-${id}`}
+      level={3}
+      busy={loaded.loading}
+      actions={
+        <button type="button" class="secondary small" onClick={() => loaded.reload()}>
+          {t("deliveries.refresh")}
+        </button>
+      }
+    >
+      <p class="hint">{t("deliveries.intro")}</p>
+      {message && (
+        <p class="notice success" role="status">
+          {message}
+        </p>
+      )}
+      <FormError message={error} />
+      <Show loaded={loaded}>
+        {({ rows, more }) =>
+          rows.length === 0 ? (
+            <p class="muted">{t("deliveries.none")}</p>
+          ) : (
+            <>
+              <div class="table-scroll">
+                <table class="compact deliveries">
+                  <thead>
+                    <tr>
+                      <th scope="col">{t("deliveries.time")}</th>
+                      <th scope="col">{t("deliveries.event")}</th>
+                      <th scope="col">{t("deliveries.result")}</th>
+                      <th scope="col" class="num">
+                        {t("deliveries.latency")}
+                      </th>
+                      <th scope="col">{t("deliveries.error")}</th>
+                      <th scope="col">{t("common.actions")}</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {rows.map((d) => {
+                      const ok = d.status_code !== null && d.status_code >= 200 && d.status_code < 300;
+                      const type = d.event_id === null ? undefined : types.current.get(d.event_id);
+                      return (
+                        <tr data-delivery={d.id}>
+                          <th scope="row">
+                            <time dateTime={d.attempted_at}>{fmt.dateTime(d.attempted_at)}</time>
+                          </th>
+                          <td>
+                            {d.event_id === null ? (
+                              t("deliveries.ping")
+                            ) : (
+                              <>
+                                <code>evt_{d.event_id}</code>
+                                {type && <span class="cell-detail">{type}</span>}
+                              </>
+                            )}
+                          </td>
+                          <td>
+                            <span class={`badge ${ok ? "status-ok" : "status-open"}`}>{ok ? t("deliveries.delivered") : t("deliveries.failed")}</span>
+                            <span class="cell-detail">
+                              {d.status_code === null ? t("deliveries.no_answer") : t("deliveries.http", { status: d.status_code })}
+                            </span>
+                          </td>
+                          <td class="num">{t("deliveries.ms", { n: fmt.count(d.latency_ms) })}</td>
+                          <td>
+                            {d.error ? (
+                              <span class="wrap-anywhere">{d.error}</span>
+                            ) : d.response_prefix ? (
+                              <span class="cell-detail wrap-anywhere">{t("deliveries.answer", { text: d.response_prefix })}</span>
+                            ) : (
+                              <span class="muted">–</span>
+                            )}
+                          </td>
+                          <td class="actions">
+                            {d.event_id !== null && (
+                              <button
+                                type="button"
+                                class="secondary small"
+                                aria-label={`${t("deliveries.send_again")}: evt_${d.event_id}, ${fmt.dateTime(d.attempted_at)}`}
+                                onClick={() => void again(d.event_id!)}
+                              >
+                                {t("deliveries.send_again")}
+                              </button>
+                            )}
+                          </td>
+                        </tr>
+                      );
+                    })}
+                  </tbody>
+                </table>
+              </div>
+              {more && (
+                <button type="button" class="secondary" onClick={() => setPages(pages + 1)}>
+                  {t("common.more")}
+                </button>
+              )}
+            </>
           )
         }
       </Show>

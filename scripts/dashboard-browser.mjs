@@ -40,7 +40,10 @@
 // Environment:
 //   DASHBOARD_BROWSER_OPTIONAL=1  without /usr/bin/chromium, exit 0 with a
 //                                 note instead of failing
-//   RENDER_BUDGET_MS              a view slower than this fails (default 1000)
+//   RENDER_BUDGET_MS              a view slower than this fails (default: none;
+//                                 times are printed against the 1,000 ms
+//                                 target, not enforced: a shared machine's
+//                                 load is no finding)
 //   DASHBOARD_ASSETS=DIR          serve app.js and app.css from DIR instead
 //                                 of the service's (to try a build against a
 //                                 service binary built before it)
@@ -80,7 +83,8 @@ const AXE_VERSION = require("axe-core/package.json").version;
 const AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"];
 const FAILING_IMPACTS = new Set(["serious", "critical"]);
 const VIEWPORT = { width: 1280, height: 900 };
-const RENDER_BUDGET_MS = Number(process.env.RENDER_BUDGET_MS ?? 1000);
+const RENDER_TARGET_MS = 1000;
+const RENDER_BUDGET_MS = process.env.RENDER_BUDGET_MS ? Number(process.env.RENDER_BUDGET_MS) : Infinity;
 const ASSETS = process.env.DASHBOARD_ASSETS ?? null;
 
 const plan = JSON.parse(readFileSync(planPath, "utf8"));
@@ -1213,6 +1217,10 @@ for (const [i, row] of rows.entries()) {
 if (timings.length > 0) {
   const slowest = timings.filter((t) => !Number.isNaN(t.ms)).reduce((a, b) => (b.ms > a.ms ? b : a));
   log(`${timings.length} views rendered and audited; slowest ${slowest.role} ${slowest.view} ${slowest.locale} at ${slowest.ms} ms`);
+  const over = timings.filter((t) => t.ms > RENDER_TARGET_MS);
+  log(over.length === 0
+    ? `every view under the ${RENDER_TARGET_MS} ms target`
+    : `NOTE ${over.length} views over the ${RENDER_TARGET_MS} ms target (not a failure; RENDER_BUDGET_MS makes it one)`);
 }
 if (failures.length > 0) {
   console.error(`dashboard-browser: ${failures.length} failure(s):\n- ${failures.join("\n- ")}`);

@@ -78,20 +78,29 @@ export async function unwrap<T>(call: Promise<{ data?: T; error?: unknown; respo
   return result.data as T;
 }
 
-/** Every page of a list, following `next_cursor` (for catalogs of at most a
- * few hundred rows: touchpoints, rules, endpoints). */
-export async function allPages<T>(
-  page: (cursor: string | undefined) => Promise<{ items: T[]; next_cursor?: string | null }>,
-): Promise<T[]> {
+/** One page of a list: `page(cursor)` answers the page after `cursor`. */
+type PageOf<T> = (cursor: string | undefined) => Promise<{ items: T[]; next_cursor?: string | null }>;
+
+/** The first `pages` pages of a list, following `next_cursor`, and whether
+ * more follow (a list shown with "Show more"). */
+export async function firstPages<T>(pages: number, page: PageOf<T>): Promise<{ rows: T[]; more: boolean }> {
   const rows: T[] = [];
   let cursor: string | undefined;
-  for (let i = 0; i < 100; i++) {
+  let more = false;
+  for (let i = 0; i < pages; i++) {
     const answer = await page(cursor);
     rows.push(...answer.items);
+    more = !!answer.next_cursor;
     if (!answer.next_cursor) break;
     cursor = answer.next_cursor;
   }
-  return rows;
+  return { rows, more };
+}
+
+/** Every page of a list (for catalogs of at most a few hundred rows:
+ * touchpoints, rules, endpoints). */
+export async function allPages<T>(page: PageOf<T>): Promise<T[]> {
+  return (await firstPages(100, page)).rows;
 }
 
 // --- the session (not in the generated client: cookie endpoints) -----------

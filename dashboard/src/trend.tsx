@@ -5,7 +5,7 @@ import { useMemo, useState } from "preact/hooks";
 import { api, unwrap, type Kind, type Schemas } from "./api";
 import { Legend, PALETTE, TrendChart, type ChartSeries } from "./chart";
 import { addDays } from "./format";
-import { Field, Interval, Section, Show, Suppressed, useLoad } from "./ui";
+import { Field, Interval, Section, Show, Suppressed, Table, useLoad } from "./ui";
 import { useApp } from "./state";
 import { defaultBucket, type Bucket, type ReportWindow } from "./window";
 
@@ -128,31 +128,18 @@ function TrendBody(props: { trend: Schemas["PerceptionTrend"] }) {
       <figcaption>{caption}</figcaption>
       <details class="figures">
         <summary>{t("trend.table")}</summary>
-        <div class="table-scroll">
-          <table>
-            <caption class="visually-hidden">{caption}</caption>
-            <thead>
-              <tr>
-                <th scope="col">{capitalize(t(`bucket.${trend.bucket}`))}</th>
-                {ordered.map((s) => (
-                  <th scope="col">{label(s.group)}</th>
-                ))}
-              </tr>
-            </thead>
-            <tbody>
-              {buckets.map((day, row) => (
-                <tr>
-                  <th scope="row">{bucketLabel(day)}</th>
-                  {ordered.map((s) => (
-                    <td>
-                      <PointCell point={s.points[row]!} />
-                    </td>
-                  ))}
-                </tr>
+        <Table caption={caption} columns={[capitalize(t(`bucket.${trend.bucket}`)), ...ordered.map((s) => label(s.group))]}>
+          {buckets.map((day, row) => (
+            <tr>
+              <th scope="row">{bucketLabel(day)}</th>
+              {ordered.map((s) => (
+                <td>
+                  <PointCell point={s.points[row]!} />
+                </td>
               ))}
-            </tbody>
-          </table>
-        </div>
+            </tr>
+          ))}
+        </Table>
       </details>
     </figure>
   );

@@ -1,6 +1,7 @@
 // Pieces every view is made of: loading data, a page with its heading,
-// errors, figures with their intervals and small-group suppression, form
-// fields wired to the API's errors, the report window picker.
+// errors, tables and paged lists, actions and their outcome, figures with
+// their intervals and small-group suppression, forms wired to the API's
+// errors, the report window picker.
 import type { ComponentChildren, JSX } from "preact";
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 import { ApiError } from "./api";
@@ -147,6 +148,135 @@ export function Show<T>(props: { loaded: Loaded<T>; children: (data: T) => Compo
   return <>{props.children(data)}</>;
 }
 
+/** The first pages of a list once loaded (see `firstPages`): `none` when
+ * it is empty, else `children(rows)` and "Show more" while more follow. */
+export function ShowPages<T>(props: {
+  loaded: Loaded<{ rows: T[]; more: boolean }>;
+  none: string;
+  onMore: () => void;
+  children: (rows: T[]) => ComponentChildren;
+}) {
+  return (
+    <Show loaded={props.loaded}>
+      {({ rows, more }) =>
+        rows.length === 0 ? (
+          <p class="muted">{props.none}</p>
+        ) : (
+          <>
+            {props.children(rows)}
+            {more && <MoreButton onClick={props.onMore} />}
+          </>
+        )
+      }
+    </Show>
+  );
+}
+
+/** "Show more": the next page of a list. */
+export function MoreButton(props: { onClick: () => void; disabled?: boolean }) {
+  const { t } = useApp();
+  return (
+    <button type="button" class="secondary" disabled={props.disabled} onClick={props.onClick}>
+      {t("common.more")}
+    </button>
+  );
+}
+
+// --- tables ----------------------------------------------------------------
+/** A column's heading: its text, or `num(text)` for a column of figures
+ * (aligned right); `false` leaves the column out (one a role does not see). */
+export type Column = string | { label: string; num: true } | false;
+export const num = (label: string): Column => ({ label, num: true });
+
+/** A table with its column headings and `children` as its body's rows,
+ * scrolling sideways on a narrow screen (unless `scroll` is false). */
+export function Table(props: { columns: Column[]; class?: string; caption?: string; scroll?: false; children: ComponentChildren }) {
+  const table = (
+    <table class={props.class}>
+      {props.caption && <caption class="visually-hidden">{props.caption}</caption>}
+      <thead>
+        <tr>
+          {props.columns.map((column) =>
+            column === false ? null : typeof column === "string" ? (
+              <th scope="col">{column}</th>
+            ) : (
+              <th scope="col" class="num">
+                {column.label}
+              </th>
+            ),
+          )}
+        </tr>
+      </thead>
+      <tbody>{props.children}</tbody>
+    </table>
+  );
+  return props.scroll === false ? table : <div class="table-scroll">{table}</div>;
+}
+
+// --- actions ---------------------------------------------------------------
+/** What an action said when it went through, announced. */
+export function StatusNote(props: { message: string | undefined; class?: string }) {
+  if (!props.message) return null;
+  return (
+    <p class={props.class ?? "notice success"} role="status">
+      {props.message}
+    </p>
+  );
+}
+
+/** Actions on a list's rows: `run(what)` clears the last outcome, runs
+ * `what` and keeps the API's refusal, if any, as `error` (shown with
+ * <FormError>); `what` may `setMessage` (shown with <StatusNote>). */
+export function useActions() {
+  const { t } = useApp();
+  const [message, setMessage] = useState<string>();
+  const [error, setError] = useState<string>();
+  const run = async (what: () => Promise<unknown>) => {
+    setError(undefined);
+    setMessage(undefined);
+    try {
+      await what();
+    } catch (caught) {
+      setError(errorsFor(t, caught, {}).form);
+    }
+  };
+  return { message, setMessage, error, run };
+}
+
+/** A button acting on one row of a table: named for the row ("Delete:
+ * <name>"), its label alone being the same on every row. `expanded` and
+ * `controls` for one that shows or hides a part of the page. */
+export function RowButton(props: {
+  label: string;
+  row: string;
+  danger?: boolean;
+  expanded?: boolean;
+  controls?: string | undefined;
+  onClick: () => unknown;
+}) {
+  return (
+    <button
+      type="button"
+      class={props.danger ? "danger small" : "secondary small"}
+      aria-label={`${props.label}: ${props.row}`}
+      aria-expanded={props.expanded === undefined ? undefined : props.expanded ? "true" : "false"}
+      aria-controls={props.controls}
+      onClick={() => void props.onClick()}
+    >
+      {props.label}
+    </button>
+  );
+}
+
+/** A button that shows or hides a part of the page (a form, say). */
+export function ToggleButton(props: { open: boolean; onToggle: (open: boolean) => void; class?: string; children: ComponentChildren }) {
+  return (
+    <button type="button" class={props.class} aria-expanded={props.open ? "true" : "false"} onClick={() => props.onToggle(!props.open)}>
+      {props.children}
+    </button>
+  );
+}
+
 // --- figures ---------------------------------------------------------------
 /** "fewer than N answers": what a suppressed figure says, never 0 or blank. */
 export function Suppressed(props: { unit?: "answers" | "invitations" | "attributions" }) {
@@ -224,6 +354,13 @@ export function Significance(props: { significant: boolean | null | undefined; p
 /** A field's errors by name, from the API's `field` (or set locally). */
 export type FieldErrors = Record<string, string>;
 
+/** What a field's control gets from <Field>, to spread. */
+export type FieldControl = {
+  id: string;
+  "aria-describedby"?: string;
+  "aria-invalid"?: "true";
+};
+
 /** Label, control and error message, wired with aria-describedby and
  * aria-invalid. `control` gets the props to spread. */
 export function Field(props: {
@@ -231,11 +368,7 @@ export function Field(props: {
   label: string;
   hint?: string;
   error?: string | undefined;
-  children: (control: {
-    id: string;
-    "aria-describedby"?: string;
-    "aria-invalid"?: "true";
-  }) => JSX.Element;
+  children: (control: FieldControl) => JSX.Element;
 }) {
   const hintId = props.hint ? `${props.id}-hint` : undefined;
   const errorId = props.error ? `${props.id}-error` : undefined;
@@ -269,6 +402,89 @@ export function FormError(props: { message: string | undefined }) {
     <p class="notice error" role="alert">
       {props.message}
     </p>
+  );
+}
+
+/** A form's errors and its submission. `submit(event, send, check)`:
+ * ignored while one runs; `check` (when given) refuses the fields locally
+ * first; otherwise the errors are cleared, `send` runs, and its refusal is
+ * split over the form's fields (`fields`: the API's field names to the
+ * form's) and a message for the form. */
+export function useForm(fields: Record<string, string>) {
+  const { t } = useApp();
+  const [errors, setErrors] = useState<FieldErrors>({});
+  const [formError, setFormError] = useState<string>();
+  const [saving, setSaving] = useState(false);
+  const submit = async (event: Event, send: () => Promise<void>, check?: () => FieldErrors) => {
+    event.preventDefault();
+    if (saving) return;
+    const local = check?.() ?? {};
+    if (Object.keys(local).length > 0) {
+      setErrors(local);
+      return;
+    }
+    setSaving(true);
+    setErrors({});
+    setFormError(undefined);
+    try {
+      await send();
+    } catch (error) {
+      const split = errorsFor(t, error, fields);
+      setErrors(split.fields);
+      setFormError(split.form);
+    } finally {
+      setSaving(false);
+    }
+  };
+  return { errors, formError, setFormError, saving, submit };
+}
+
+/** "Required" for each of `values` (by field name) that is blank: a
+ * `check` for `useForm`. */
+export function required(t: ReturnType<typeof useApp>["t"], values: Record<string, string>): FieldErrors {
+  const errors: FieldErrors = {};
+  for (const [field, value] of Object.entries(values)) if (!value.trim()) errors[field] = t("form.required");
+  return errors;
+}
+
+/** A form's submit button (disabled while it saves) and, with `onCancel`,
+ * its cancel button. */
+export function FormActions(props: { saving: boolean; label: string; onCancel?: () => void }) {
+  const { t } = useApp();
+  return (
+    <div class="form-actions">
+      <button type="submit" disabled={props.saving}>
+        {props.label}
+      </button>
+      {props.onCancel && (
+        <button type="button" class="secondary" onClick={props.onCancel}>
+          {t("common.cancel")}
+        </button>
+      )}
+    </div>
+  );
+}
+
+/** A checkbox for each of `options`, `value` those checked. */
+export function CheckboxGrid<V extends string>(props: {
+  options: readonly V[];
+  value: readonly V[];
+  labelOf: (option: V) => ComponentChildren;
+  onChange: (value: V[]) => void;
+}) {
+  return (
+    <div class="checkbox-grid">
+      {props.options.map((option) => (
+        <label class="checkbox">
+          <input
+            type="checkbox"
+            checked={props.value.includes(option)}
+            onChange={(e) => props.onChange(e.currentTarget.checked ? [...props.value, option] : props.value.filter((v) => v !== option))}
+          />
+          {props.labelOf(option)}
+        </label>
+      ))}
+    </div>
   );
 }
 

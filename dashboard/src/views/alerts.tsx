@@ -3,19 +3,38 @@
 // rules and the webhook endpoints with their delivery state and, one
 // endpoint at a time (`?log=ID`), their delivery log.
 import { useRef, useState } from "preact/hooks";
-import { allPages, api, unwrap, type Kind, type Schemas, type Stage, type Touchpoint } from "../api";
+import { allPages, api, firstPages, unwrap, type Kind, type Schemas, type Stage, type Touchpoint } from "../api";
 import { loadCatalog } from "../catalog";
 import { setQuery, useLocation } from "../router";
 import { useApp } from "../state";
 import { KINDS, STAGES } from "../vocabulary";
-import { errorsFor, Field, FormError, Page, Section, Select, Show, useLoad, type FieldErrors, type Loaded } from "../ui";
+import {
+  CheckboxGrid,
+  Field,
+  FormActions,
+  FormError,
+  num,
+  Page,
+  required,
+  RowButton,
+  Section,
+  Select,
+  Show,
+  ShowPages,
+  StatusNote,
+  Table,
+  ToggleButton,
+  useActions,
+  useForm,
+  useLoad,
+  type Loaded,
+} from "../ui";
 
 type Alert = Schemas["Alert"];
 type AlertStatus = Schemas["AlertStatus"];
 type Rule = Schemas["AlertRule"];
 type Endpoint = Schemas["WebhookEndpoint"];
 type EventType = Schemas["WebhookEventType"];
-type Delivery = Schemas["WebhookDelivery"];
 type GroupBy = Schemas["AlertGroupBy"];
 type Period = Schemas["AlertPeriod"];
 
@@ -61,32 +80,22 @@ function AlertList(props: { touchpoints: Map<string, string>; rules: Rule[] }) {
   const { t, fmt, can } = useApp();
   const [status, setStatus] = useState<AlertStatus | "">("open");
   const [pages, setPages] = useState(1);
-  const [actionError, setActionError] = useState<string>();
-  const loaded = useLoad(async () => {
-    const rows: Alert[] = [];
-    let cursor: string | undefined;
-    let more = false;
-    for (let i = 0; i < pages; i++) {
-      const page = await unwrap(
-        api.GET("/api/v1/alerts", { params: { query: { limit: 50, ...(status ? { status } : {}), ...(cursor ? { cursor } : {}) } } }),
-      );
-      rows.push(...page.items);
-      more = !!page.next_cursor;
-      if (!page.next_cursor) break;
-      cursor = page.next_cursor;
-    }
-    return { rows, more };
-  }, [status, pages]);
-  const act = async (alert: Alert, action: "acknowledge" | "resolve") => {
-    setActionError(undefined);
-    try {
+  const actions = useActions();
+  const loaded = useLoad(
+    () =>
+      firstPages(pages, (cursor) =>
+        unwrap(
+          api.GET("/api/v1/alerts", { params: { query: { limit: 50, ...(status ? { status } : {}), ...(cursor ? { cursor } : {}) } } }),
+        ),
+      ),
+    [status, pages],
+  );
+  const act = (alert: Alert, action: "acknowledge" | "resolve") =>
+    actions.run(async () => {
       const path = action === "acknowledge" ? "/api/v1/alerts/{id}/acknowledge" : "/api/v1/alerts/{id}/resolve";
       await unwrap(api.POST(path, { params: { path: { id: alert.id } } }));
       loaded.reload();
-    } catch (error) {
-      setActionError(errorsFor(t, error, {}).form);
-    }
-  };
+    });
   const ruleName = (id: number) => props.rules.find((r) => r.id === id)?.name ?? t("alerts.rule_n", { id });
   return (
     <Section
@@ -115,66 +124,43 @@ function AlertList(props: { touchpoints: Map<string, string>; rules: Rule[] }) {
         </div>
       }
     >
-      <FormError message={actionError} />
-      <Show loaded={loaded}>
-        {({ rows, more }) =>
-          rows.length === 0 ? (
-            <p class="muted">{t("alerts.none")}</p>
-          ) : (
-            <>
-              <div class="table-scroll">
-                <table>
-                  <thead>
-                    <tr>
-                      <th scope="col">{t("alerts.opened")}</th>
-                      <th scope="col">{t("alerts.what")}</th>
-                      <th scope="col">{t("alerts.status")}</th>
-                      {can.handleAlerts && <th scope="col">{t("common.actions")}</th>}
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {rows.map((alert) => (
-                      <tr>
-                        <th scope="row">{fmt.dateTime(alert.opened_at)}</th>
-                        <td>
-                          <AlertWhat alert={alert} touchpoints={props.touchpoints} />
-                          <span class="cell-detail">{ruleName(alert.rule_id)}</span>
-                        </td>
-                        <td>
-                          <span class={`badge status-${alert.status}`}>{t(`alert_status.${alert.status}`)}</span>
-                          {alert.acknowledged_at && alert.status === "acknowledged" && (
-                            <span class="cell-detail">{fmt.dateTime(alert.acknowledged_at)}</span>
-                          )}
-                          {alert.resolved_at && <span class="cell-detail">{fmt.dateTime(alert.resolved_at)}</span>}
-                        </td>
-                        {can.handleAlerts && (
-                          <td class="actions">
-                            {alert.status === "open" && (
-                              <button type="button" class="secondary small" onClick={() => act(alert, "acknowledge")}>
-                                {t("alerts.acknowledge")}
-                              </button>
-                            )}
-                            {alert.status !== "resolved" && (
-                              <button type="button" class="secondary small" onClick={() => act(alert, "resolve")}>
-                                {t("alerts.resolve")}
-                              </button>
-                            )}
-                          </td>
-                        )}
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
-              </div>
-              {more && (
-                <button type="button" class="secondary" onClick={() => setPages(pages + 1)}>
-                  {t("common.more")}
-                </button>
-              )}
-            </>
-          )
-        }
-      </Show>
+      <FormError message={actions.error} />
+      <ShowPages loaded={loaded} none={t("alerts.none")} onMore={() => setPages(pages + 1)}>
+        {(rows) => (
+          <Table columns={[t("alerts.opened"), t("alerts.what"), t("alerts.status"), can.handleAlerts && t("common.actions")]}>
+            {rows.map((alert) => (
+              <tr>
+                <th scope="row">{fmt.dateTime(alert.opened_at)}</th>
+                <td>
+                  <AlertWhat alert={alert} touchpoints={props.touchpoints} />
+                  <span class="cell-detail">{ruleName(alert.rule_id)}</span>
+                </td>
+                <td>
+                  <span class={`badge status-${alert.status}`}>{t(`alert_status.${alert.status}`)}</span>
+                  {alert.acknowledged_at && alert.status === "acknowledged" && (
+                    <span class="cell-detail">{fmt.dateTime(alert.acknowledged_at)}</span>
+                  )}
+                  {alert.resolved_at && <span class="cell-detail">{fmt.dateTime(alert.resolved_at)}</span>}
+                </td>
+                {can.handleAlerts && (
+                  <td class="actions">
+                    {alert.status === "open" && (
+                      <button type="button" class="secondary small" onClick={() => act(alert, "acknowledge")}>
+                        {t("alerts.acknowledge")}
+                      </button>
+                    )}
+                    {alert.status !== "resolved" && (
+                      <button type="button" class="secondary small" onClick={() => act(alert, "resolve")}>
+                        {t("alerts.resolve")}
+                      </button>
+                    )}
+                  </td>
+                )}
+              </tr>
+            ))}
+          </Table>
+        )}
+      </ShowPages>
     </Section>
   );
 }
@@ -222,28 +208,21 @@ function AlertWhat(props: { alert: Alert; touchpoints: Map<string, string> }) {
 function RulesSection(props: { loaded: Loaded<Rule[]>; touchpoints: Touchpoint[] }) {
   const { t } = useApp();
   const [creating, setCreating] = useState(false);
-  const [message, setMessage] = useState<string>();
-  const [error, setError] = useState<string>();
-  const run = async (what: () => Promise<unknown>, done?: string) => {
-    setError(undefined);
-    setMessage(undefined);
-    try {
+  const { message, setMessage, error, run: act } = useActions();
+  const run = (what: () => Promise<unknown>) =>
+    act(async () => {
       await what();
-      if (done) setMessage(done);
       props.loaded.reload();
-    } catch (caught) {
-      setError(errorsFor(t, caught, {}).form);
-    }
-  };
+    });
   return (
     <Section
       title={t("rules.title")}
       id="rules"
       busy={props.loaded.loading}
       actions={
-        <button type="button" aria-expanded={creating ? "true" : "false"} onClick={() => setCreating(!creating)}>
+        <ToggleButton open={creating} onToggle={setCreating}>
           {t("rules.new")}
-        </button>
+        </ToggleButton>
       }
     >
       {creating && (
@@ -255,88 +234,63 @@ function RulesSection(props: { loaded: Loaded<Rule[]>; touchpoints: Touchpoint[]
           }}
         />
       )}
-      {message && (
-        <p class="notice success" role="status">
-          {message}
-        </p>
-      )}
+      <StatusNote message={message} />
       <FormError message={error} />
       <Show loaded={props.loaded}>
         {(rules) =>
           rules.length === 0 ? (
             <p class="muted">{t("rules.none")}</p>
           ) : (
-            <div class="table-scroll">
-              <table>
-                <thead>
-                  <tr>
-                    <th scope="col">{t("rules.name")}</th>
-                    <th scope="col">{t("rules.kind")}</th>
-                    <th scope="col">{t("rules.settings")}</th>
-                    <th scope="col">{t("rules.state")}</th>
-                    <th scope="col">{t("common.actions")}</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {rules.map((rule) => (
-                    <tr>
-                      <th scope="row">{rule.name}</th>
-                      <td>{t(`rule_kind.${rule.kind}`)}</td>
-                      <td>
-                        <RuleSettings rule={rule} touchpoints={props.touchpoints} />
-                      </td>
-                      <td>{rule.enabled ? t("rules.enabled") : t("rules.disabled")}</td>
-                      <td class="actions">
-                        <button
-                          type="button"
-                          class="secondary small"
-                          aria-label={`${rule.enabled ? t("rules.disable") : t("rules.enable")}: ${rule.name}`}
-                          onClick={() =>
-                            run(() => unwrap(api.PATCH("/api/v1/alert-rules/{id}", { params: { path: { id: rule.id } }, body: { enabled: !rule.enabled } })))
-                          }
-                        >
-                          {rule.enabled ? t("rules.disable") : t("rules.enable")}
-                        </button>
-                        {rule.kind === "drop" && (
-                          <button
-                            type="button"
-                            class="secondary small"
-                            aria-label={`${t("rules.evaluate")}: ${rule.name}`}
-                            onClick={() =>
-                              run(async () => {
-                                const result = await unwrap(
-                                  api.POST("/api/v1/alert-rules/{id}/evaluate", { params: { path: { id: rule.id } }, body: {} }),
-                                );
-                                setMessage(
-                                  t("rules.evaluated", {
-                                    tested: result.groups_tested,
-                                    opened: result.opened.length,
-                                    resolved: result.resolved.length,
-                                  }),
-                                );
-                              })
-                            }
-                          >
-                            {t("rules.evaluate")}
-                          </button>
-                        )}
-                        <button
-                          type="button"
-                          class="danger small"
-                          aria-label={`${t("common.delete")}: ${rule.name}`}
-                          onClick={() =>
-                            confirm(t("rules.delete_confirm", { name: rule.name })) &&
-                            run(() => unwrap(api.DELETE("/api/v1/alert-rules/{id}", { params: { path: { id: rule.id } } })))
-                          }
-                        >
-                          {t("common.delete")}
-                        </button>
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
+            <Table columns={[t("rules.name"), t("rules.kind"), t("rules.settings"), t("rules.state"), t("common.actions")]}>
+              {rules.map((rule) => (
+                <tr>
+                  <th scope="row">{rule.name}</th>
+                  <td>{t(`rule_kind.${rule.kind}`)}</td>
+                  <td>
+                    <RuleSettings rule={rule} touchpoints={props.touchpoints} />
+                  </td>
+                  <td>{rule.enabled ? t("rules.enabled") : t("rules.disabled")}</td>
+                  <td class="actions">
+                    <RowButton
+                      label={rule.enabled ? t("rules.disable") : t("rules.enable")}
+                      row={rule.name}
+                      onClick={() =>
+                        run(() => unwrap(api.PATCH("/api/v1/alert-rules/{id}", { params: { path: { id: rule.id } }, body: { enabled: !rule.enabled } })))
+                      }
+                    />
+                    {rule.kind === "drop" && (
+                      <RowButton
+                        label={t("rules.evaluate")}
+                        row={rule.name}
+                        onClick={() =>
+                          run(async () => {
+                            const result = await unwrap(
+                              api.POST("/api/v1/alert-rules/{id}/evaluate", { params: { path: { id: rule.id } }, body: {} }),
+                            );
+                            setMessage(
+                              t("rules.evaluated", {
+                                tested: result.groups_tested,
+                                opened: result.opened.length,
+                                resolved: result.resolved.length,
+                              }),
+                            );
+                          })
+                        }
+                      />
+                    )}
+                    <RowButton
+                      label={t("common.delete")}
+                      row={rule.name}
+                      danger
+                      onClick={() =>
+                        confirm(t("rules.delete_confirm", { name: rule.name })) &&
+                        run(() => unwrap(api.DELETE("/api/v1/alert-rules/{id}", { params: { path: { id: rule.id } } })))
+                      }
+                    />
+                  </td>
+                </tr>
+              ))}
+            </Table>
           )
         }
       </Show>
@@ -382,20 +336,16 @@ function RuleForm(props: { touchpoints: Touchpoint[]; onDone: (saved: boolean) =
   const [kinds, setKinds] = useState<Kind[]>([]);
   const [stages, setStages] = useState<Stage[]>([]);
   const [touchpointIds, setTouchpointIds] = useState<number[]>([]);
-  const [errors, setErrors] = useState<FieldErrors>({});
-  const [formError, setFormError] = useState<string>();
-  const [saving, setSaving] = useState(false);
-  const toggle = <V,>(list: V[], value: V, on: boolean) => (on ? [...list, value] : list.filter((v) => v !== value));
-  const submit = async (event: Event) => {
-    event.preventDefault();
-    if (saving) return;
-    if (!name.trim()) {
-      setErrors({ name: t("form.required") });
-      return;
-    }
-    setSaving(true);
-    setErrors({});
-    setFormError(undefined);
+  const { errors, formError, saving, submit } = useForm({
+    name: "name",
+    threshold: "threshold",
+    baseline_periods: "baseline",
+    min_scores: "minScores",
+    touchpoint_ids: "touchpoints",
+    group_by: "groupBy",
+    period: "period",
+  });
+  const create = async () => {
     const scope = { kinds, stages, touchpoint_ids: touchpointIds };
     const body =
       kind === "detractor"
@@ -410,27 +360,11 @@ function RuleForm(props: { touchpoints: Touchpoint[]; onDone: (saved: boolean) =
             cusum,
             ...scope,
           };
-    try {
-      await unwrap(api.POST("/api/v1/alert-rules", { body }));
-      props.onDone(true);
-    } catch (error) {
-      const split = errorsFor(t, error, {
-        name: "name",
-        threshold: "threshold",
-        baseline_periods: "baseline",
-        min_scores: "minScores",
-        touchpoint_ids: "touchpoints",
-        group_by: "groupBy",
-        period: "period",
-      });
-      setErrors(split.fields);
-      setFormError(split.form);
-    } finally {
-      setSaving(false);
-    }
+    await unwrap(api.POST("/api/v1/alert-rules", { body }));
+    props.onDone(true);
   };
   return (
-    <form class="form-grid bordered" onSubmit={submit} noValidate>
+    <form class="form-grid bordered" onSubmit={(event) => submit(event, create, () => required(t, { name }))} noValidate>
       <FormError message={formError} />
       <Field id="rule-name" label={t("rules.name")} error={errors.name}>
         {(control) => <input {...control} type="text" maxLength={200} value={name} onInput={(e) => setName(e.currentTarget.value)} />}
@@ -459,22 +393,8 @@ function RuleForm(props: { touchpoints: Touchpoint[]; onDone: (saved: boolean) =
       <fieldset class="wide">
         <legend>{t("rules.scope")}</legend>
         <p class="hint">{t("rules.scope_hint")}</p>
-        <div class="checkbox-grid">
-          {KINDS.map((k) => (
-            <label class="checkbox">
-              <input type="checkbox" checked={kinds.includes(k)} onChange={(e) => setKinds(toggle(kinds, k, e.currentTarget.checked))} />
-              {t(`kind.${k}`)}
-            </label>
-          ))}
-        </div>
-        <div class="checkbox-grid">
-          {STAGES.map((s) => (
-            <label class="checkbox">
-              <input type="checkbox" checked={stages.includes(s)} onChange={(e) => setStages(toggle(stages, s, e.currentTarget.checked))} />
-              {t(`stage.${s}`)}
-            </label>
-          ))}
-        </div>
+        <CheckboxGrid options={KINDS} value={kinds} labelOf={(k) => t(`kind.${k}`)} onChange={setKinds} />
+        <CheckboxGrid options={STAGES} value={stages} labelOf={(s) => t(`stage.${s}`)} onChange={setStages} />
         <Field id="rule-touchpoints" label={t("rules.touchpoints")} hint={t("rules.touchpoints_hint")} error={errors.touchpoints}>
           {(control) => (
             <select
@@ -494,14 +414,7 @@ function RuleForm(props: { touchpoints: Touchpoint[]; onDone: (saved: boolean) =
           )}
         </Field>
       </fieldset>
-      <div class="form-actions">
-        <button type="submit" disabled={saving}>
-          {t("rules.create")}
-        </button>
-        <button type="button" class="secondary" onClick={() => props.onDone(false)}>
-          {t("common.cancel")}
-        </button>
-      </div>
+      <FormActions saving={saving} label={t("rules.create")} onCancel={() => props.onDone(false)} />
     </form>
   );
 }
@@ -515,32 +428,26 @@ function WebhooksSection() {
   const [changes, setChanges] = useState(0);
   const [creating, setCreating] = useState(false);
   const [secret, setSecret] = useState<{ url: string; secret: string } | null>(null);
-  const [message, setMessage] = useState<string>();
-  const [error, setError] = useState<string>();
+  const { message, setMessage, error, run: act } = useActions();
   const loaded = useLoad(
     () => allPages((cursor) => unwrap(api.GET("/api/v1/webhooks", { params: { query: { limit: 500, ...(cursor ? { cursor } : {}) } } }))),
     [],
   );
-  const run = async (what: () => Promise<unknown>) => {
-    setError(undefined);
-    setMessage(undefined);
-    try {
+  const run = (what: () => Promise<unknown>) =>
+    act(async () => {
       await what();
       loaded.reload();
       setChanges((n) => n + 1);
-    } catch (caught) {
-      setError(errorsFor(t, caught, {}).form);
-    }
-  };
+    });
   return (
     <Section
       title={t("webhooks.title")}
       id="webhooks"
       busy={loaded.loading}
       actions={
-        <button type="button" aria-expanded={creating ? "true" : "false"} onClick={() => setCreating(!creating)}>
+        <ToggleButton open={creating} onToggle={setCreating}>
           {t("webhooks.new")}
-        </button>
+        </ToggleButton>
       }
     >
       {creating && (
@@ -555,11 +462,7 @@ function WebhooksSection() {
         />
       )}
       {secret && <OnceSecret label={t("webhooks.secret", { url: secret.url })} value={secret.secret} onClose={() => setSecret(null)} />}
-      {message && (
-        <p class="notice" role="status">
-          {message}
-        </p>
-      )}
+      <StatusNote message={message} class="notice" />
       <FormError message={error} />
       <Show loaded={loaded}>
         {(endpoints: Endpoint[]) =>
@@ -567,114 +470,87 @@ function WebhooksSection() {
             <p class="muted">{t("webhooks.none")}</p>
           ) : (
             <>
-              <div class="table-scroll">
-                <table>
-                  <thead>
-                    <tr>
-                      <th scope="col">{t("webhooks.url")}</th>
-                      <th scope="col">{t("webhooks.events")}</th>
-                      <th scope="col">{t("webhooks.state")}</th>
-                      <th scope="col" class="num">{t("webhooks.backlog")}</th>
-                      <th scope="col">{t("common.actions")}</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {endpoints.map((e) => (
-                      <tr>
-                        <th scope="row">
-                          <span class="break">{e.url}</span>
-                          {e.description && <span class="cell-detail">{e.description}</span>}
-                        </th>
-                        <td>{e.event_types.join(", ")}</td>
-                        <td>
-                          {e.enabled ? (
-                            <span class="badge status-ok">{t("webhooks.enabled")}</span>
-                          ) : (
-                            <span class="badge status-open">{t("webhooks.disabled")}</span>
-                          )}
-                          {e.disabled_reason && <span class="cell-detail">{e.disabled_reason}</span>}
-                          {e.consecutive_failures > 0 && (
-                            <span class="cell-detail">
-                              {t("webhooks.failures", { n: e.consecutive_failures, attempts: e.attempts, next: fmt.dateTime(e.next_attempt_at) })}
-                            </span>
-                          )}
-                          {e.previous_secret_expires_at && (
-                            <span class="cell-detail">{t("webhooks.rotating", { date: fmt.dateTime(e.previous_secret_expires_at) })}</span>
-                          )}
-                        </td>
-                        <td class="num">{fmt.count(e.backlog)}</td>
-                        <td class="actions">
-                          <button
-                            type="button"
-                            class="secondary small"
-                            aria-label={`${t("webhooks.log")}: ${e.url}`}
-                            aria-expanded={logOf === e.id ? "true" : "false"}
-                            {...(logOf === e.id ? { "aria-controls": `deliveries-${e.id}-section` } : {})}
-                            onClick={() => setQuery({ log: logOf === e.id ? null : String(e.id) })}
-                          >
-                            {t("webhooks.log")}
-                          </button>
-                          <button
-                            type="button"
-                            class="secondary small"
-                            aria-label={`${e.enabled ? t("webhooks.disable") : t("webhooks.enable")}: ${e.url}`}
-                            onClick={() => run(() => unwrap(api.PATCH("/api/v1/webhooks/{id}", { params: { path: { id: e.id } }, body: { enabled: !e.enabled } })))}
-                          >
-                            {e.enabled ? t("webhooks.disable") : t("webhooks.enable")}
-                          </button>
-                          <button
-                            type="button"
-                            class="secondary small"
-                            aria-label={`${t("webhooks.ping")}: ${e.url}`}
-                            onClick={() =>
-                              run(async () => {
-                                const ping = await unwrap(api.POST("/api/v1/webhooks/{id}/ping", { params: { path: { id: e.id } } }));
-                                setMessage(
-                                  ping.delivered
-                                    ? t("webhooks.ping_ok", { status: ping.status_code ?? "", ms: ping.latency_ms })
-                                    : t("webhooks.ping_failed", { error: ping.error ?? String(ping.status_code ?? "") }),
-                                );
-                              })
-                            }
-                          >
-                            {t("webhooks.ping")}
-                          </button>
-                          <button
-                            type="button"
-                            class="secondary small"
-                            aria-label={`${t("webhooks.rotate")}: ${e.url}`}
-                            onClick={() =>
-                              confirm(t("webhooks.rotate_confirm")) &&
-                              run(async () => {
-                                const rotated = await unwrap(
-                                  api.POST("/api/v1/webhooks/{id}/rotate-secret", { params: { path: { id: e.id } }, body: {} }),
-                                );
-                                setSecret({ url: rotated.endpoint.url, secret: rotated.secret });
-                              })
-                            }
-                          >
-                            {t("webhooks.rotate")}
-                          </button>
-                          <button
-                            type="button"
-                            class="danger small"
-                            aria-label={`${t("common.delete")}: ${e.url}`}
-                            onClick={() =>
-                              confirm(t("webhooks.delete_confirm", { url: e.url })) &&
-                              run(async () => {
-                                await unwrap(api.DELETE("/api/v1/webhooks/{id}", { params: { path: { id: e.id } } }));
-                                if (logOf === e.id) setQuery({ log: null });
-                              })
-                            }
-                          >
-                            {t("common.delete")}
-                          </button>
-                        </td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
-              </div>
+              <Table columns={[t("webhooks.url"), t("webhooks.events"), t("webhooks.state"), num(t("webhooks.backlog")), t("common.actions")]}>
+                {endpoints.map((e) => (
+                  <tr>
+                    <th scope="row">
+                      <span class="break">{e.url}</span>
+                      {e.description && <span class="cell-detail">{e.description}</span>}
+                    </th>
+                    <td>{e.event_types.join(", ")}</td>
+                    <td>
+                      {e.enabled ? (
+                        <span class="badge status-ok">{t("webhooks.enabled")}</span>
+                      ) : (
+                        <span class="badge status-open">{t("webhooks.disabled")}</span>
+                      )}
+                      {e.disabled_reason && <span class="cell-detail">{e.disabled_reason}</span>}
+                      {e.consecutive_failures > 0 && (
+                        <span class="cell-detail">
+                          {t("webhooks.failures", { n: e.consecutive_failures, attempts: e.attempts, next: fmt.dateTime(e.next_attempt_at) })}
+                        </span>
+                      )}
+                      {e.previous_secret_expires_at && (
+                        <span class="cell-detail">{t("webhooks.rotating", { date: fmt.dateTime(e.previous_secret_expires_at) })}</span>
+                      )}
+                    </td>
+                    <td class="num">{fmt.count(e.backlog)}</td>
+                    <td class="actions">
+                      <RowButton
+                        label={t("webhooks.log")}
+                        row={e.url}
+                        expanded={logOf === e.id}
+                        controls={logOf === e.id ? `deliveries-${e.id}-section` : undefined}
+                        onClick={() => setQuery({ log: logOf === e.id ? null : String(e.id) })}
+                      />
+                      <RowButton
+                        label={e.enabled ? t("webhooks.disable") : t("webhooks.enable")}
+                        row={e.url}
+                        onClick={() => run(() => unwrap(api.PATCH("/api/v1/webhooks/{id}", { params: { path: { id: e.id } }, body: { enabled: !e.enabled } })))}
+                      />
+                      <RowButton
+                        label={t("webhooks.ping")}
+                        row={e.url}
+                        onClick={() =>
+                          run(async () => {
+                            const ping = await unwrap(api.POST("/api/v1/webhooks/{id}/ping", { params: { path: { id: e.id } } }));
+                            setMessage(
+                              ping.delivered
+                                ? t("webhooks.ping_ok", { status: ping.status_code ?? "", ms: ping.latency_ms })
+                                : t("webhooks.ping_failed", { error: ping.error ?? String(ping.status_code ?? "") }),
+                            );
+                          })
+                        }
+                      />
+                      <RowButton
+                        label={t("webhooks.rotate")}
+                        row={e.url}
+                        onClick={() =>
+                          confirm(t("webhooks.rotate_confirm")) &&
+                          run(async () => {
+                            const rotated = await unwrap(
+                              api.POST("/api/v1/webhooks/{id}/rotate-secret", { params: { path: { id: e.id } }, body: {} }),
+                            );
+                            setSecret({ url: rotated.endpoint.url, secret: rotated.secret });
+                          })
+                        }
+                      />
+                      <RowButton
+                        label={t("common.delete")}
+                        row={e.url}
+                        danger
+                        onClick={() =>
+                          confirm(t("webhooks.delete_confirm", { url: e.url })) &&
+                          run(async () => {
+                            await unwrap(api.DELETE("/api/v1/webhooks/{id}", { params: { path: { id: e.id } } }));
+                            if (logOf === e.id) setQuery({ log: null });
+                          })
+                        }
+                      />
+                    </td>
+                  </tr>
+                ))}
+              </Table>
               {endpoints
                 .filter((e) => e.id === logOf)
                 .map((e) => (
@@ -696,26 +572,18 @@ function DeliveryLog(props: { endpoint: Endpoint; changes: number }) {
   const { t, fmt } = useApp();
   const id = props.endpoint.id;
   const [pages, setPages] = useState(1);
-  const [message, setMessage] = useState<string>();
-  const [error, setError] = useState<string>();
+  const { message, setMessage, error, run } = useActions();
   const [sending, setSending] = useState<number | null>(null);
   // Event types by event id: an event does not change, so it is read once.
   const types = useRef(new Map<number, EventType>());
   const loaded = useLoad(async () => {
-    const rows: Delivery[] = [];
-    let cursor: string | undefined;
-    let more = false;
-    for (let i = 0; i < pages; i++) {
-      const page = await unwrap(
+    const { rows, more } = await firstPages(pages, (cursor) =>
+      unwrap(
         api.GET("/api/v1/webhooks/{id}/deliveries", {
           params: { path: { id }, query: { limit: DELIVERIES_PAGE, ...(cursor ? { cursor } : {}) } },
         }),
-      );
-      rows.push(...page.items);
-      more = !!page.next_cursor;
-      if (!page.next_cursor) break;
-      cursor = page.next_cursor;
-    }
+      ),
+    );
     const unknown = [...new Set(rows.map((r) => r.event_id))].filter((e): e is number => e !== null && !types.current.has(e));
     await Promise.all(
       unknown.map((event) =>
@@ -731,17 +599,12 @@ function DeliveryLog(props: { endpoint: Endpoint; changes: number }) {
   const again = async (event: number) => {
     // Not `disabled` while it runs: a disabled button would drop the focus.
     if (sending !== null) return;
-    setError(undefined);
-    setMessage(undefined);
     setSending(event);
-    try {
+    await run(async () => {
       await unwrap(api.POST("/api/v1/webhooks/{id}/redeliveries", { params: { path: { id } }, body: { event_id: event } }));
       setMessage(t("deliveries.queued", { event: `evt_${event}` }));
-    } catch (caught) {
-      setError(errorsFor(t, caught, {}).form);
-    } finally {
-      setSending(null);
-    }
+    });
+    setSending(null);
   };
   return (
     <Section
@@ -756,94 +619,70 @@ function DeliveryLog(props: { endpoint: Endpoint; changes: number }) {
       }
     >
       <p class="hint">{t("deliveries.intro")}</p>
-      {message && (
-        <p class="notice success" role="status">
-          {message}
-        </p>
-      )}
+      <StatusNote message={message} />
       <FormError message={error} />
-      <Show loaded={loaded}>
-        {({ rows, more }) =>
-          rows.length === 0 ? (
-            <p class="muted">{t("deliveries.none")}</p>
-          ) : (
-            <>
-              <div class="table-scroll">
-                <table class="compact deliveries">
-                  <thead>
-                    <tr>
-                      <th scope="col">{t("deliveries.time")}</th>
-                      <th scope="col">{t("deliveries.event")}</th>
-                      <th scope="col">{t("deliveries.result")}</th>
-                      <th scope="col" class="num">
-                        {t("deliveries.latency")}
-                      </th>
-                      <th scope="col">{t("deliveries.error")}</th>
-                      <th scope="col">{t("common.actions")}</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {rows.map((d) => {
-                      const ok = d.status_code !== null && d.status_code >= 200 && d.status_code < 300;
-                      const type = d.event_id === null ? undefined : types.current.get(d.event_id);
-                      return (
-                        <tr data-delivery={d.id}>
-                          <th scope="row">
-                            <time dateTime={d.attempted_at}>{fmt.dateTime(d.attempted_at)}</time>
-                          </th>
-                          <td>
-                            {d.event_id === null ? (
-                              t("deliveries.ping")
-                            ) : (
-                              <>
-                                <code>evt_{d.event_id}</code>
-                                {type && <span class="cell-detail">{type}</span>}
-                              </>
-                            )}
-                          </td>
-                          <td>
-                            <span class={`badge ${ok ? "status-ok" : "status-open"}`}>{ok ? t("deliveries.delivered") : t("deliveries.failed")}</span>
-                            <span class="cell-detail">
-                              {d.status_code === null ? t("deliveries.no_answer") : t("deliveries.http", { status: d.status_code })}
-                            </span>
-                          </td>
-                          <td class="num">{t("deliveries.ms", { n: fmt.count(d.latency_ms) })}</td>
-                          <td>
-                            {d.error ? (
-                              <span class="wrap-anywhere">{d.error}</span>
-                            ) : d.response_prefix ? (
-                              <span class="cell-detail wrap-anywhere">{t("deliveries.answer", { text: d.response_prefix })}</span>
-                            ) : (
-                              <span class="muted">–</span>
-                            )}
-                          </td>
-                          <td class="actions">
-                            {d.event_id !== null && (
-                              <button
-                                type="button"
-                                class="secondary small"
-                                aria-label={`${t("deliveries.send_again")}: evt_${d.event_id}, ${fmt.dateTime(d.attempted_at)}`}
-                                onClick={() => void again(d.event_id!)}
-                              >
-                                {t("deliveries.send_again")}
-                              </button>
-                            )}
-                          </td>
-                        </tr>
-                      );
-                    })}
-                  </tbody>
-                </table>
-              </div>
-              {more && (
-                <button type="button" class="secondary" onClick={() => setPages(pages + 1)}>
-                  {t("common.more")}
-                </button>
-              )}
-            </>
-          )
-        }
-      </Show>
+      <ShowPages loaded={loaded} none={t("deliveries.none")} onMore={() => setPages(pages + 1)}>
+        {(rows) => (
+          <Table
+            class="compact deliveries"
+            columns={[
+              t("deliveries.time"),
+              t("deliveries.event"),
+              t("deliveries.result"),
+              num(t("deliveries.latency")),
+              t("deliveries.error"),
+              t("common.actions"),
+            ]}
+          >
+            {rows.map((d) => {
+              const ok = d.status_code !== null && d.status_code >= 200 && d.status_code < 300;
+              const type = d.event_id === null ? undefined : types.current.get(d.event_id);
+              return (
+                <tr data-delivery={d.id}>
+                  <th scope="row">
+                    <time dateTime={d.attempted_at}>{fmt.dateTime(d.attempted_at)}</time>
+                  </th>
+                  <td>
+                    {d.event_id === null ? (
+                      t("deliveries.ping")
+                    ) : (
+                      <>
+                        <code>evt_{d.event_id}</code>
+                        {type && <span class="cell-detail">{type}</span>}
+                      </>
+                    )}
+                  </td>
+                  <td>
+                    <span class={`badge ${ok ? "status-ok" : "status-open"}`}>{ok ? t("deliveries.delivered") : t("deliveries.failed")}</span>
+                    <span class="cell-detail">
+                      {d.status_code === null ? t("deliveries.no_answer") : t("deliveries.http", { status: d.status_code })}
+                    </span>
+                  </td>
+                  <td class="num">{t("deliveries.ms", { n: fmt.count(d.latency_ms) })}</td>
+                  <td>
+                    {d.error ? (
+                      <span class="wrap-anywhere">{d.error}</span>
+                    ) : d.response_prefix ? (
+                      <span class="cell-detail wrap-anywhere">{t("deliveries.answer", { text: d.response_prefix })}</span>
+                    ) : (
+                      <span class="muted">–</span>
+                    )}
+                  </td>
+                  <td class="actions">
+                    {d.event_id !== null && (
+                      <RowButton
+                        label={t("deliveries.send_again")}
+                        row={`evt_${d.event_id}, ${fmt.dateTime(d.attempted_at)}`}
+                        onClick={() => again(d.event_id!)}
+                      />
+                    )}
+                  </td>
+                </tr>
+              );
+            })}
+          </Table>
+        )}
+      </ShowPages>
     </Section>
   );
 }
@@ -854,32 +693,17 @@ function WebhookForm(props: { onDone: (created: Schemas["WebhookEndpointWithSecr
   const [description, setDescription] = useState("");
   const [types, setTypes] = useState<EventType[]>(["alert.opened", "alert.resolved"]);
   const [personal, setPersonal] = useState(false);
-  const [errors, setErrors] = useState<FieldErrors>({});
-  const [formError, setFormError] = useState<string>();
-  const [saving, setSaving] = useState(false);
-  const submit = async (event: Event) => {
-    event.preventDefault();
-    if (saving) return;
-    setSaving(true);
-    setErrors({});
-    setFormError(undefined);
-    try {
-      const created = await unwrap(
-        api.POST("/api/v1/webhooks", {
-          body: { url: url.trim(), event_types: types, include_personal_data: personal, ...(description.trim() ? { description: description.trim() } : {}) },
-        }),
-      );
-      props.onDone(created);
-    } catch (error) {
-      const split = errorsFor(t, error, { url: "url", description: "description", event_types: "types" });
-      setErrors(split.fields);
-      setFormError(split.form);
-    } finally {
-      setSaving(false);
-    }
+  const { errors, formError, saving, submit } = useForm({ url: "url", description: "description", event_types: "types" });
+  const create = async () => {
+    const created = await unwrap(
+      api.POST("/api/v1/webhooks", {
+        body: { url: url.trim(), event_types: types, include_personal_data: personal, ...(description.trim() ? { description: description.trim() } : {}) },
+      }),
+    );
+    props.onDone(created);
   };
   return (
-    <form class="form-grid bordered" onSubmit={submit} noValidate>
+    <form class="form-grid bordered" onSubmit={(event) => submit(event, create)} noValidate>
       <FormError message={formError} />
       <Field id="webhook-url" label={t("webhooks.url")} hint={t("webhooks.url_hint")} error={errors.url}>
         {(control) => <input {...control} type="url" maxLength={2000} value={url} onInput={(e) => setUrl(e.currentTarget.value)} />}
@@ -889,18 +713,7 @@ function WebhookForm(props: { onDone: (created: Schemas["WebhookEndpointWithSecr
       </Field>
       <fieldset class="wide" aria-describedby={errors.types ? "webhook-types-error" : undefined}>
         <legend>{t("webhooks.events")}</legend>
-        <div class="checkbox-grid">
-          {EVENT_TYPES.map((type) => (
-            <label class="checkbox">
-              <input
-                type="checkbox"
-                checked={types.includes(type)}
-                onChange={(e) => setTypes(e.currentTarget.checked ? [...types, type] : types.filter((x) => x !== type))}
-              />
-              <code>{type}</code>
-            </label>
-          ))}
-        </div>
+        <CheckboxGrid options={EVENT_TYPES} value={types} labelOf={(type) => <code>{type}</code>} onChange={setTypes} />
         {errors.types && (
           <p class="field-error" id="webhook-types-error">
             {errors.types}
@@ -911,14 +724,7 @@ function WebhookForm(props: { onDone: (created: Schemas["WebhookEndpointWithSecr
         <input type="checkbox" checked={personal} onChange={(e) => setPersonal(e.currentTarget.checked)} />
         {t("webhooks.personal")}
       </label>
-      <div class="form-actions">
-        <button type="submit" disabled={saving}>
-          {t("webhooks.create")}
-        </button>
-        <button type="button" class="secondary" onClick={() => props.onDone(null)}>
-          {t("common.cancel")}
-        </button>
-      </div>
+      <FormActions saving={saving} label={t("webhooks.create")} onCancel={() => props.onDone(null)} />
     </form>
   );
 }

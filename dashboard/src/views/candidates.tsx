@@ -2,13 +2,14 @@
 // system's reference or of the name (`?q=`), browse by stage, or both; one
 // candidate's journey (/app/candidates/{id}) as a timeline of encounters,
 // scores and shifts.
+import type { InputEventHandler, KeyboardEventHandler } from "preact";
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { api, unwrap, type Candidate, type Schemas, type Stage } from "../api";
 import { PALETTE, TrendChart } from "../chart";
 import { setQuery, useLocation } from "../router";
 import { useApp } from "../state";
 import { STAGES } from "../vocabulary";
-import { ErrorNote, Field, Loading, Page, Section, Shift, Show, useLoad } from "../ui";
+import { ErrorNote, Field, Loading, MoreButton, Page, Section, Shift, Show, Table, useLoad, type FieldControl } from "../ui";
 
 const PAGE = 50;
 /** The API's bounds for `q`. */
@@ -31,6 +32,14 @@ export function searchCandidates(q: string, stage: Stage | "", limit: number, cu
   );
 }
 
+/** A box to search by part of a reference or a name (here and in the
+ * form's picker). */
+export function SearchInput(
+  props: FieldControl & { value: string; onInput: InputEventHandler<HTMLInputElement>; onKeyDown?: KeyboardEventHandler<HTMLInputElement> },
+) {
+  return <input {...props} type="search" maxLength={SEARCH_MAX} autoComplete="off" spellcheck={false} />;
+}
+
 export function Candidates() {
   const { t } = useApp();
   const { query } = useLocation();
@@ -51,17 +60,7 @@ export function Candidates() {
     <Page title={t("nav.candidates")}>
       <form class="search" role="search" aria-label={t("candidates.search_label")} onSubmit={search} noValidate>
         <Field id="candidate-q" label={t("candidates.q")} hint={t("candidates.q_hint")}>
-          {(control) => (
-            <input
-              {...control}
-              type="search"
-              maxLength={SEARCH_MAX}
-              autoComplete="off"
-              spellcheck={false}
-              value={draft}
-              onInput={(e) => setDraft(e.currentTarget.value)}
-            />
-          )}
+          {(control) => <SearchInput {...control} value={draft} onInput={(e) => setDraft(e.currentTarget.value)} />}
         </Field>
         <Field id="candidate-stage" label={t("candidates.stage")}>
           {(control) => (
@@ -130,11 +129,7 @@ function CandidateList(props: { q: string; stage: Stage | "" }) {
               : t("candidates.shown", { n: fmt.count(rows.length) })}
       </p>
       {rows.length > 0 && <CandidateTable rows={rows} />}
-      {cursor && (
-        <button type="button" class="secondary" disabled={loading} onClick={() => load(cursor)}>
-          {t("common.more")}
-        </button>
-      )}
+      {cursor && <MoreButton disabled={loading} onClick={() => load(cursor)} />}
       {loading && <Loading />}
     </Section>
   );
@@ -143,30 +138,18 @@ function CandidateList(props: { q: string; stage: Stage | "" }) {
 function CandidateTable(props: { rows: Candidate[] }) {
   const { t, fmt } = useApp();
   return (
-    <div class="table-scroll">
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">{t("candidate.ref")}</th>
-            <th scope="col">{t("candidate.name")}</th>
-            <th scope="col">{t("candidate.stage")}</th>
-            <th scope="col">{t("candidate.created")}</th>
-          </tr>
-        </thead>
-        <tbody>
-          {props.rows.map((c) => (
-            <tr class={c.erased_at ? "erased" : undefined}>
-              <th scope="row">
-                <a href={`/app/candidates/${c.id}`}>{c.external_ref ?? t("candidate.erased_ref", { id: c.id })}</a>
-              </th>
-              <td>{c.erased_at ? <span class="badge">{t("candidate.erased")}</span> : c.display_name ?? <span class="muted">–</span>}</td>
-              <td>{t(`stage.${c.stage}`)}</td>
-              <td>{fmt.dateTime(c.created_at)}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+    <Table columns={[t("candidate.ref"), t("candidate.name"), t("candidate.stage"), t("candidate.created")]}>
+      {props.rows.map((c) => (
+        <tr class={c.erased_at ? "erased" : undefined}>
+          <th scope="row">
+            <a href={`/app/candidates/${c.id}`}>{c.external_ref ?? t("candidate.erased_ref", { id: c.id })}</a>
+          </th>
+          <td>{c.erased_at ? <span class="badge">{t("candidate.erased")}</span> : c.display_name ?? <span class="muted">–</span>}</td>
+          <td>{t(`stage.${c.stage}`)}</td>
+          <td>{fmt.dateTime(c.created_at)}</td>
+        </tr>
+      ))}
+    </Table>
   );
 }
 

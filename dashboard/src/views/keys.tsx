@@ -4,14 +4,14 @@ import { useState } from "preact/hooks";
 import { allPages, api, unwrap, type Role } from "../api";
 import { useApp } from "../state";
 import { ROLES } from "../vocabulary";
-import { errorsFor, Field, FormError, Page, Section, Select, Show, useLoad, type FieldErrors } from "../ui";
+import { Field, FormActions, FormError, Page, required, RowButton, Section, Select, Show, Table, ToggleButton, useActions, useForm, useLoad } from "../ui";
 import { OnceSecret } from "./alerts";
 
 export function Keys() {
   const { t, fmt, session } = useApp();
   const [creating, setCreating] = useState(false);
   const [token, setToken] = useState<{ name: string; token: string } | null>(null);
-  const [error, setError] = useState<string>();
+  const { error, run } = useActions();
   const loaded = useLoad(
     () => allPages((cursor) => unwrap(api.GET("/api/v1/keys", { params: { query: { limit: 500, ...(cursor ? { cursor } : {}) } } }))),
     [],
@@ -19,22 +19,19 @@ export function Keys() {
   const revoke = async (id: number, name: string) => {
     const own = id === session.key.id;
     if (!confirm(own ? t("keys.revoke_own_confirm", { name }) : t("keys.revoke_confirm", { name }))) return;
-    setError(undefined);
-    try {
+    await run(async () => {
       await unwrap(api.DELETE("/api/v1/keys/{id}", { params: { path: { id } } }));
       loaded.reload();
-    } catch (caught) {
-      setError(errorsFor(t, caught, {}).form);
-    }
+    });
   };
   return (
     <Page
       title={t("nav.keys")}
       intro={t("keys.intro")}
       actions={
-        <button type="button" aria-expanded={creating ? "true" : "false"} onClick={() => setCreating(!creating)}>
+        <ToggleButton open={creating} onToggle={setCreating}>
           {t("keys.new")}
-        </button>
+        </ToggleButton>
       }
     >
       {creating && (
@@ -55,53 +52,38 @@ export function Keys() {
       <Section title={t("keys.list")} id="key-list" busy={loaded.loading}>
         <Show loaded={loaded}>
           {(keys) => (
-            <div class="table-scroll">
-              <table>
-                <thead>
-                  <tr>
-                    <th scope="col">{t("keys.name")}</th>
-                    <th scope="col">{t("keys.role")}</th>
-                    <th scope="col">{t("keys.prefix")}</th>
-                    <th scope="col">{t("keys.created")}</th>
-                    <th scope="col">{t("keys.last_used")}</th>
-                    <th scope="col">{t("keys.state")}</th>
-                    <th scope="col">{t("common.actions")}</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {keys.map((key) => (
-                    <tr class={key.revoked_at ? "archived" : undefined}>
-                      <th scope="row">
-                        {key.name}
-                        {key.id === session.key.id && <span class="cell-detail">{t("keys.yours")}</span>}
-                      </th>
-                      <td>{t(`role.${key.role}`)}</td>
-                      <td>
-                        <code>{key.token_prefix}…</code>
-                      </td>
-                      <td>{fmt.dateTime(key.created_at)}</td>
-                      <td>{key.last_used_at ? fmt.dateTime(key.last_used_at) : <span class="muted">{t("keys.never")}</span>}</td>
-                      <td>
-                        {key.revoked_at
-                          ? t("keys.revoked_on", { date: fmt.dateTime(key.revoked_at) })
-                          : key.expires_at
-                            ? Date.parse(key.expires_at) < Date.now()
-                              ? t("keys.expired_on", { date: fmt.dateTime(key.expires_at) })
-                              : t("keys.expires_on", { date: fmt.dateTime(key.expires_at) })
-                            : t("keys.active")}
-                      </td>
-                      <td class="actions">
-                        {!key.revoked_at && (
-                          <button type="button" class="danger small" aria-label={`${t("keys.revoke")}: ${key.name}`} onClick={() => revoke(key.id, key.name)}>
-                            {t("keys.revoke")}
-                          </button>
-                        )}
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
+            <Table
+              columns={[t("keys.name"), t("keys.role"), t("keys.prefix"), t("keys.created"), t("keys.last_used"), t("keys.state"), t("common.actions")]}
+            >
+              {keys.map((key) => (
+                <tr class={key.revoked_at ? "archived" : undefined}>
+                  <th scope="row">
+                    {key.name}
+                    {key.id === session.key.id && <span class="cell-detail">{t("keys.yours")}</span>}
+                  </th>
+                  <td>{t(`role.${key.role}`)}</td>
+                  <td>
+                    <code>{key.token_prefix}…</code>
+                  </td>
+                  <td>{fmt.dateTime(key.created_at)}</td>
+                  <td>{key.last_used_at ? fmt.dateTime(key.last_used_at) : <span class="muted">{t("keys.never")}</span>}</td>
+                  <td>
+                    {key.revoked_at
+                      ? t("keys.revoked_on", { date: fmt.dateTime(key.revoked_at) })
+                      : key.expires_at
+                        ? Date.parse(key.expires_at) < Date.now()
+                          ? t("keys.expired_on", { date: fmt.dateTime(key.expires_at) })
+                          : t("keys.expires_on", { date: fmt.dateTime(key.expires_at) })
+                        : t("keys.active")}
+                  </td>
+                  <td class="actions">
+                    {!key.revoked_at && (
+                      <RowButton label={t("keys.revoke")} row={key.name} danger onClick={() => revoke(key.id, key.name)} />
+                    )}
+                  </td>
+                </tr>
+              ))}
+            </Table>
           )}
         </Show>
       </Section>
@@ -114,37 +96,18 @@ function KeyForm(props: { onDone: (created: { name: string; token: string } | nu
   const [name, setName] = useState("");
   const [role, setRole] = useState<Role>("reporter");
   const [expires, setExpires] = useState("");
-  const [errors, setErrors] = useState<FieldErrors>({});
-  const [formError, setFormError] = useState<string>();
-  const [saving, setSaving] = useState(false);
-  const submit = async (event: Event) => {
-    event.preventDefault();
-    if (saving) return;
-    if (!name.trim()) {
-      setErrors({ name: t("form.required") });
-      return;
-    }
-    setSaving(true);
-    setErrors({});
-    setFormError(undefined);
-    try {
-      const created = await unwrap(
-        api.POST("/api/v1/keys", {
-          // The end of the chosen day, in UTC.
-          body: { name: name.trim(), role, ...(expires ? { expires_at: `${expires}T23:59:59Z` } : {}) },
-        }),
-      );
-      props.onDone({ name: created.key.name, token: created.token });
-    } catch (error) {
-      const split = errorsFor(t, error, { name: "name", role: "role", expires_at: "expires" });
-      setErrors(split.fields);
-      setFormError(split.form);
-    } finally {
-      setSaving(false);
-    }
+  const { errors, formError, saving, submit } = useForm({ name: "name", role: "role", expires_at: "expires" });
+  const create = async () => {
+    const created = await unwrap(
+      api.POST("/api/v1/keys", {
+        // The end of the chosen day, in UTC.
+        body: { name: name.trim(), role, ...(expires ? { expires_at: `${expires}T23:59:59Z` } : {}) },
+      }),
+    );
+    props.onDone({ name: created.key.name, token: created.token });
   };
   return (
-    <form class="form-grid" onSubmit={submit} noValidate>
+    <form class="form-grid" onSubmit={(event) => submit(event, create, () => required(t, { name }))} noValidate>
       <FormError message={formError} />
       <Field id="key-name" label={t("keys.name")} hint={t("keys.name_hint")} error={errors.name}>
         {(control) => <input {...control} type="text" maxLength={200} value={name} onInput={(e) => setName(e.currentTarget.value)} />}
@@ -153,14 +116,7 @@ function KeyForm(props: { onDone: (created: { name: string; token: string } | nu
       <Field id="key-expires" label={t("keys.expires")} hint={t("keys.expires_hint")} error={errors.expires}>
         {(control) => <input {...control} type="date" value={expires} onInput={(e) => setExpires(e.currentTarget.value)} />}
       </Field>
-      <div class="form-actions">
-        <button type="submit" disabled={saving}>
-          {t("keys.create")}
-        </button>
-        <button type="button" class="secondary" onClick={() => props.onDone(null)}>
-          {t("common.cancel")}
-        </button>
-      </div>
+      <FormActions saving={saving} label={t("keys.create")} onCancel={() => props.onDone(null)} />
     </form>
   );
 }

@@ -9,7 +9,7 @@ import { loadCatalog } from "../catalog";
 import { useApp } from "../state";
 import { KINDS } from "../vocabulary";
 import { errorsFor, Field, Page, Show, useLoad, type FieldErrors } from "../ui";
-import { SEARCH_MAX, searchCandidates } from "./candidates";
+import { SearchInput, searchCandidates } from "./candidates";
 
 type Mode = "existing" | "new";
 const SCORES = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
@@ -215,12 +215,8 @@ function LogForm(props: { touchpoints: Touchpoint[] }) {
             <div class="lookup">
               <Field id="log-ref" label={t("log.search")} hint={t("log.ref_hint")} error={errors.ref || undefined}>
                 {(control) => (
-                  <input
+                  <SearchInput
                     {...control}
-                    type="search"
-                    maxLength={SEARCH_MAX}
-                    autoComplete="off"
-                    spellcheck={false}
                     value={ref}
                     onInput={(e) => {
                       setRef(e.currentTarget.value);

@@ -1,14 +1,14 @@
 // Overview (/app): the window's totals and cNPS against the previous
 // window, the cNPS trend by kind, and the touchpoints that move perception
 // most, up and down.
-import { api, unwrap, type Schemas } from "../api";
+import { api, unwrap } from "../api";
 import { addDays } from "../format";
+import { ImpactRowHead, MeanShift, ShiftSignificance, useImpact, type Impact } from "../impact";
 import { useApp } from "../state";
 import { TrendSection } from "../trend";
-import { Interval, Page, Section, Shift, Show, Significance, Suppressed, useLoad, WindowPicker } from "../ui";
+import { Interval, Page, Section, Shift, Show, Significance, Suppressed, Table, useLoad, WindowPicker } from "../ui";
 import { useReportWindow } from "../window";
 
-type Impact = Schemas["TouchpointImpact"];
 const MOVERS = 5;
 
 export function Overview() {
@@ -106,10 +106,7 @@ function SummaryFigures(props: { from: string; to: string }) {
 /** The touchpoints with the largest mean attributed shift each way. */
 function Movers(props: { from: string; to: string }) {
   const { t } = useApp();
-  const loaded = useLoad(
-    () => unwrap(api.GET("/api/v1/reports/touchpoint-impact", { params: { query: { from: props.from, to: props.to } } })),
-    [props.from, props.to],
-  );
+  const loaded = useImpact(props.from, props.to);
   return (
     <Section title={t("overview.movers")} id="movers" busy={loaded.loading}>
       <Show loaded={loaded}>
@@ -151,38 +148,21 @@ function MoversTable(props: { title: string; rows: Impact[] }) {
       {props.rows.length === 0 ? (
         <p class="muted">{t("overview.no_movers")}</p>
       ) : (
-        <table class="compact">
-          <thead>
+        <Table class="compact" scroll={false} columns={[t("impact.touchpoint"), t("impact.mean_shift"), t("impact.significance")]}>
+          {props.rows.map((row) => (
             <tr>
-              <th scope="col">{t("impact.touchpoint")}</th>
-              <th scope="col">{t("impact.mean_shift")}</th>
-              <th scope="col">{t("impact.significance")}</th>
+              <ImpactRowHead row={row}>
+                {t(`kind.${row.kind}`)} · {t("impact.attributions", { n: fmt.count(row.attributions) })}
+              </ImpactRowHead>
+              <td>
+                <MeanShift row={row} />
+              </td>
+              <td>
+                <ShiftSignificance row={row} />
+              </td>
             </tr>
-          </thead>
-          <tbody>
-            {props.rows.map((row) => (
-              <tr>
-                <th scope="row">
-                  <a href={`/app/touchpoints/${row.touchpoint_id}${window.location.search}`}>{row.name}</a>
-                  <span class="cell-detail">
-                    {t(`kind.${row.kind}`)} · {t("impact.attributions", { n: fmt.count(row.attributions) })}
-                  </span>
-                </th>
-                <td>
-                  <Interval
-                    value={row.mean_attributed_shift}
-                    low={row.mean_attributed_shift_low}
-                    high={row.mean_attributed_shift_high}
-                    digits={2}
-                  />
-                </td>
-                <td>
-                  <Significance significant={row.significant} p={row.mean_attributed_shift_p_value} />
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+          ))}
+        </Table>
       )}
     </div>
   );

@@ -3,7 +3,7 @@
 import { useState } from "preact/hooks";
 import { api, unwrap, type Schemas } from "../api";
 import { useApp } from "../state";
-import { errorsFor, Field, FormError, Page, Section, Select, Show, useLoad, type FieldErrors } from "../ui";
+import { Field, FormActions, FormError, Page, Section, Select, Show, StatusNote, useForm, useLoad, type FieldErrors } from "../ui";
 
 type Organization = Schemas["Organization"];
 
@@ -27,60 +27,45 @@ function SettingsForm(props: { org: Organization; onSaved: () => void }) {
   const [cooldown, setCooldown] = useState(String(org.survey_cooldown_days));
   const [locale, setLocale] = useState<Schemas["SurveyLocale"]>(org.survey_locale);
   const [privacy, setPrivacy] = useState(org.privacy_notice_url ?? "");
-  const [errors, setErrors] = useState<FieldErrors>({});
-  const [formError, setFormError] = useState<string>();
   const [saved, setSaved] = useState(false);
-  const [saving, setSaving] = useState(false);
-  const submit = async (event: Event) => {
-    event.preventDefault();
-    if (saving) return;
-    setSaving(true);
-    setSaved(false);
-    setErrors({});
-    setFormError(undefined);
+  const { errors, formError, setFormError, saving, submit } = useForm({
+    name: "name",
+    min_group_size: "minGroup",
+    survey_cooldown_days: "cooldown",
+    survey_locale: "locale",
+    privacy_notice_url: "privacy",
+  });
+  const check = () => {
     const local: FieldErrors = {};
     if (!/^\d+$/.test(minGroup)) local.minGroup = t("settings.whole_number");
     if (!/^\d+$/.test(cooldown)) local.cooldown = t("settings.whole_number");
-    if (Object.keys(local).length > 0) {
-      setErrors(local);
-      setSaving(false);
-      return;
-    }
-    try {
-      const updated = await unwrap(
-        api.PATCH("/api/v1/organization", {
-          body: {
-            name: name.trim(),
-            min_group_size: Number(minGroup),
-            survey_cooldown_days: Number(cooldown),
-            survey_locale: locale,
-            privacy_notice_url: privacy.trim() || null,
-          },
-        }),
-      );
-      updateOrganization({ name: updated.name, min_group_size: updated.min_group_size });
-      setSaved(true);
-    } catch (error) {
-      const split = errorsFor(t, error, {
-        name: "name",
-        min_group_size: "minGroup",
-        survey_cooldown_days: "cooldown",
-        survey_locale: "locale",
-        privacy_notice_url: "privacy",
-      });
-      setErrors(split.fields);
-      setFormError(split.form);
-    } finally {
-      setSaving(false);
-    }
+    return local;
+  };
+  const save = async () => {
+    const updated = await unwrap(
+      api.PATCH("/api/v1/organization", {
+        body: {
+          name: name.trim(),
+          min_group_size: Number(minGroup),
+          survey_cooldown_days: Number(cooldown),
+          survey_locale: locale,
+          privacy_notice_url: privacy.trim() || null,
+        },
+      }),
+    );
+    updateOrganization({ name: updated.name, min_group_size: updated.min_group_size });
+    setSaved(true);
+  };
+  const onSubmit = (event: Event) => {
+    // A new attempt hides the last one's outcome, even when the fields are
+    // refused here.
+    setSaved(false);
+    setFormError(undefined);
+    return submit(event, save, check);
   };
   return (
-    <form class="form-grid" onSubmit={submit} noValidate>
-      {saved && (
-        <p class="notice success wide" role="status">
-          {t("settings.saved")}
-        </p>
-      )}
+    <form class="form-grid" onSubmit={onSubmit} noValidate>
+      <StatusNote message={saved ? t("settings.saved") : undefined} class="notice success wide" />
       <FormError message={formError} />
       <Field id="org-name" label={t("settings.name")} error={errors.name}>
         {(control) => <input {...control} type="text" maxLength={200} value={name} onInput={(e) => setName(e.currentTarget.value)} />}
@@ -111,11 +96,7 @@ function SettingsForm(props: { org: Organization; onSaved: () => void }) {
         {(control) => <input {...control} type="url" maxLength={2000} value={privacy} onInput={(e) => setPrivacy(e.currentTarget.value)} />}
       </Field>
       <p class="muted small wide">{t("settings.updated", { date: fmt.dateTime(org.updated_at) })}</p>
-      <div class="form-actions">
-        <button type="submit" disabled={saving}>
-          {t("common.save")}
-        </button>
-      </div>
+      <FormActions saving={saving} label={t("common.save")} />
     </form>
   );
 }

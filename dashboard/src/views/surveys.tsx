@@ -5,7 +5,7 @@ import { useState } from "preact/hooks";
 import { api, unwrap, type Kind, type Schemas, type Stage } from "../api";
 import { loadCatalog } from "../catalog";
 import { useApp } from "../state";
-import { Page, Section, Select, Show, Suppressed, useLoad, WindowPicker } from "../ui";
+import { num, Page, Section, Select, Show, Suppressed, Table, useLoad, WindowPicker } from "../ui";
 import { useReportWindow } from "../window";
 
 type GroupBy = Schemas["ResponsesGroupBy"];
@@ -53,45 +53,40 @@ export function Surveys() {
             const totals = report.groups.reduce((n, g) => n + g.invited, 0);
             if (report.groups.length === 0 || totals === 0) return <p class="muted">{t("surveys.none")}</p>;
             return (
-              <div class="table-scroll">
-                <table>
-                  <caption class="visually-hidden">{t("surveys.caption", { n: fmt.count(totals) })}</caption>
-                  <thead>
-                    <tr>
-                      <th scope="col">{t(`surveys.by_${report.group_by}`)}</th>
-                      <th scope="col" class="num">{t("surveys.invited")}</th>
-                      <th scope="col" class="num">{t("surveys.sent")}</th>
-                      <th scope="col" class="num">{t("surveys.opened")}</th>
-                      <th scope="col" class="num">{t("surveys.answered")}</th>
-                      <th scope="col" class="num">{t("surveys.rate")}</th>
-                      <th scope="col" class="num">{t("surveys.median")}</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {report.groups.map((g) => (
-                      <tr>
-                        <th scope="row">{label(g.group)}</th>
-                        <td class="num">{fmt.count(g.invited)}</td>
-                        {g.suppressed ? (
-                          <td colSpan={5}>
-                            <Suppressed unit="invitations" />
-                          </td>
-                        ) : (
-                          <>
-                            <td class="num">{fmt.count(g.sent ?? 0)}</td>
-                            <td class="num">{fmt.count(g.opened ?? 0)}</td>
-                            <td class="num">{fmt.count(g.answered ?? 0)}</td>
-                            <td class="num">{g.response_rate === null ? "–" : fmt.percent(g.response_rate)}</td>
-                            <td class="num">
-                              {g.median_hours_to_answer === null ? "–" : t("surveys.hours", { n: fmt.number(g.median_hours_to_answer, 1) })}
-                            </td>
-                          </>
-                        )}
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
-              </div>
+              <Table
+                caption={t("surveys.caption", { n: fmt.count(totals) })}
+                columns={[
+                  t(`surveys.by_${report.group_by}`),
+                  num(t("surveys.invited")),
+                  num(t("surveys.sent")),
+                  num(t("surveys.opened")),
+                  num(t("surveys.answered")),
+                  num(t("surveys.rate")),
+                  num(t("surveys.median")),
+                ]}
+              >
+                {report.groups.map((g) => (
+                  <tr>
+                    <th scope="row">{label(g.group)}</th>
+                    <td class="num">{fmt.count(g.invited)}</td>
+                    {g.suppressed ? (
+                      <td colSpan={5}>
+                        <Suppressed unit="invitations" />
+                      </td>
+                    ) : (
+                      <>
+                        <td class="num">{fmt.count(g.sent ?? 0)}</td>
+                        <td class="num">{fmt.count(g.opened ?? 0)}</td>
+                        <td class="num">{fmt.count(g.answered ?? 0)}</td>
+                        <td class="num">{g.response_rate === null ? "–" : fmt.percent(g.response_rate)}</td>
+                        <td class="num">
+                          {g.median_hours_to_answer === null ? "–" : t("surveys.hours", { n: fmt.number(g.median_hours_to_answer, 1) })}
+                        </td>
+                      </>
+                    )}
+                  </tr>
+                ))}
+              </Table>
             );
           }}
         </Show>

@@ -2,8 +2,9 @@
 // archive) and the impact ranking of the window; one touchpoint's page
 // (/app/touchpoints/{id}) with its figures and trend.
 import { useState } from "preact/hooks";
-import { api, unwrap, type Channel, type Kind, type Schemas, type Stage, type Touchpoint } from "../api";
+import { api, unwrap, type Channel, type Kind, type Stage, type Touchpoint } from "../api";
 import { forgetCatalog, loadCatalog } from "../catalog";
+import { ImpactRowHead, MeanShift, ShiftSignificance, useImpact, type Impact } from "../impact";
 import { CHANNELS, KINDS, STAGES } from "../vocabulary";
 import { navigate, useLocation } from "../router";
 import { useApp } from "../state";
@@ -12,22 +13,25 @@ import {
   errorsFor,
   ErrorNote,
   Field,
+  FormActions,
   FormError,
   Interval,
   Loading,
+  num,
   Page,
+  required,
   Section,
   Select,
   Show,
-  Significance,
   Suppressed,
+  Table,
+  ToggleButton,
+  useForm,
   useLoad,
   WindowPicker,
-  type FieldErrors,
 } from "../ui";
 import { useReportWindow, type ReportWindow } from "../window";
 
-type Impact = Schemas["TouchpointImpact"];
 type ImpactOrder = "shift" | "encounters" | "cnps";
 
 export function Touchpoints() {
@@ -41,9 +45,9 @@ export function Touchpoints() {
       title={t("nav.touchpoints")}
       actions={
         can.admin && (
-          <button type="button" aria-expanded={creating ? "true" : "false"} onClick={() => setCreating(!creating)}>
+          <ToggleButton open={creating} onToggle={setCreating}>
             {t("touchpoints.new")}
-          </button>
+          </ToggleButton>
         )
       }
     >
@@ -86,56 +90,36 @@ function CatalogTable(props: { rows: Touchpoint[] }) {
   const { t, fmt, can } = useApp();
   if (props.rows.length === 0) return <p class="muted">{t("touchpoints.none")}</p>;
   return (
-    <div class="table-scroll">
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">{t("touchpoint.name")}</th>
-            <th scope="col">{t("touchpoint.kind")}</th>
-            <th scope="col">{t("touchpoint.channel")}</th>
-            <th scope="col">{t("touchpoint.stage")}</th>
-            <th scope="col">{t("touchpoint.status")}</th>
-            {can.admin && <th scope="col">{t("common.actions")}</th>}
-          </tr>
-        </thead>
-        <tbody>
-          {props.rows.map((row) => (
-            <tr class={row.archived_at ? "archived" : undefined}>
-              <th scope="row">
-                <a href={`/app/touchpoints/${row.id}`}>{row.name}</a>
-                {row.description && <span class="cell-detail">{row.description}</span>}
-              </th>
-              <td>{t(`kind.${row.kind}`)}</td>
-              <td>{t(`channel.${row.channel}`)}</td>
-              <td>{t(`stage.${row.stage}`)}</td>
-              <td>{row.archived_at ? t("touchpoint.archived_on", { date: fmt.dateTime(row.archived_at) }) : t("touchpoint.active")}</td>
-              {can.admin && (
-                <td>
-                  <a href={`/app/touchpoints/${row.id}?edit=1`} aria-label={t("touchpoints.edit_named", { name: row.name })}>
-                    {t("common.edit")}
-                  </a>
-                </td>
-              )}
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+    <Table
+      columns={[t("touchpoint.name"), t("touchpoint.kind"), t("touchpoint.channel"), t("touchpoint.stage"), t("touchpoint.status"), can.admin && t("common.actions")]}
+    >
+      {props.rows.map((row) => (
+        <tr class={row.archived_at ? "archived" : undefined}>
+          <th scope="row">
+            <a href={`/app/touchpoints/${row.id}`}>{row.name}</a>
+            {row.description && <span class="cell-detail">{row.description}</span>}
+          </th>
+          <td>{t(`kind.${row.kind}`)}</td>
+          <td>{t(`channel.${row.channel}`)}</td>
+          <td>{t(`stage.${row.stage}`)}</td>
+          <td>{row.archived_at ? t("touchpoint.archived_on", { date: fmt.dateTime(row.archived_at) }) : t("touchpoint.active")}</td>
+          {can.admin && (
+            <td>
+              <a href={`/app/touchpoints/${row.id}?edit=1`} aria-label={t("touchpoints.edit_named", { name: row.name })}>
+                {t("common.edit")}
+              </a>
+            </td>
+          )}
+        </tr>
+      ))}
+    </Table>
   );
 }
 
 function ImpactRanking(props: { window: ReportWindow }) {
   const { t } = useApp();
   const [order, setOrder] = useState<ImpactOrder>("shift");
-  const loaded = useLoad(
-    () =>
-      unwrap(
-        api.GET("/api/v1/reports/touchpoint-impact", {
-          params: { query: { from: props.window.from, to: props.window.to } },
-        }),
-      ),
-    [props.window.from, props.window.to],
-  );
+  const loaded = useImpact(props.window.from, props.window.to);
   return (
     <div aria-busy={loaded.loading ? "true" : "false"}>
       <p class="muted small">{t("impact.note")}</p>
@@ -165,44 +149,36 @@ function ImpactTable(props: { rows: Impact[] }) {
   const { t, fmt } = useApp();
   if (props.rows.length === 0) return <p class="muted">{t("impact.none")}</p>;
   return (
-    <div class="table-scroll">
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">{t("impact.touchpoint")}</th>
-            <th scope="col" class="num">{t("impact.encounters")}</th>
-            <th scope="col" class="num">{t("impact.candidates")}</th>
-            <th scope="col">{t("impact.cnps")}</th>
-            <th scope="col">{t("impact.mean_shift")}</th>
-            <th scope="col">{t("impact.significance")}</th>
-          </tr>
-        </thead>
-        <tbody>
-          {props.rows.map((row) => (
-            <tr>
-              <th scope="row">
-                <a href={`/app/touchpoints/${row.touchpoint_id}${window.location.search}`}>{row.name}</a>
-                <span class="cell-detail">
-                  {t(`kind.${row.kind}`)} · {t(`stage.${row.stage}`)}
-                </span>
-              </th>
-              <td class="num">{fmt.count(row.encounters)}</td>
-              <td class="num">{fmt.count(row.candidates)}</td>
-              <td>
-                <Interval value={row.cnps} low={row.cnps_low} high={row.cnps_high} suppressed={row.suppressed} />
-                <span class="cell-detail">{t("impact.scored", { n: fmt.count(row.scored) })}</span>
-              </td>
-              <td>
-                <ShiftFigure row={row} />
-              </td>
-              <td>
-                <Significance significant={row.significant} p={row.mean_attributed_shift_p_value} />
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+    <Table
+      columns={[
+        t("impact.touchpoint"),
+        num(t("impact.encounters")),
+        num(t("impact.candidates")),
+        t("impact.cnps"),
+        t("impact.mean_shift"),
+        t("impact.significance"),
+      ]}
+    >
+      {props.rows.map((row) => (
+        <tr>
+          <ImpactRowHead row={row}>
+            {t(`kind.${row.kind}`)} · {t(`stage.${row.stage}`)}
+          </ImpactRowHead>
+          <td class="num">{fmt.count(row.encounters)}</td>
+          <td class="num">{fmt.count(row.candidates)}</td>
+          <td>
+            <Interval value={row.cnps} low={row.cnps_low} high={row.cnps_high} suppressed={row.suppressed} />
+            <span class="cell-detail">{t("impact.scored", { n: fmt.count(row.scored) })}</span>
+          </td>
+          <td>
+            <ShiftFigure row={row} />
+          </td>
+          <td>
+            <ShiftSignificance row={row} />
+          </td>
+        </tr>
+      ))}
+    </Table>
   );
 }
 
@@ -217,12 +193,7 @@ function ShiftFigure(props: { row: Impact }) {
   }
   return (
     <>
-      <Interval
-        value={row.mean_attributed_shift}
-        low={row.mean_attributed_shift_low}
-        high={row.mean_attributed_shift_high}
-        digits={2}
-      />
+      <MeanShift row={row} />
       <span class="cell-detail">{t("impact.attributions", { n: fmt.count(row.attributions) })}</span>
     </>
   );
@@ -268,9 +239,9 @@ export function TouchpointPage(props: { id: number }) {
         can.admin &&
         !touchpoint.archived_at && (
           <>
-            <button type="button" class="secondary" aria-expanded={editing ? "true" : "false"} onClick={() => setEditing(!editing)}>
+            <ToggleButton class="secondary" open={editing} onToggle={setEditing}>
               {t("common.edit")}
-            </button>
+            </ToggleButton>
             <button type="button" class="danger" onClick={() => archive(touchpoint)}>
               {t("touchpoint.archive")}
             </button>
@@ -332,15 +303,7 @@ export function TouchpointPage(props: { id: number }) {
 
 function TouchpointFigures(props: { id: number; window: ReportWindow }) {
   const { t, fmt } = useApp();
-  const loaded = useLoad(
-    () =>
-      unwrap(
-        api.GET("/api/v1/reports/touchpoint-impact", {
-          params: { query: { from: props.window.from, to: props.window.to } },
-        }),
-      ),
-    [props.window.from, props.window.to],
-  );
+  const loaded = useImpact(props.window.from, props.window.to);
   return (
     <Section title={t("touchpoint.figures")} id="touchpoint-figures" busy={loaded.loading}>
       <Show loaded={loaded}>
@@ -367,7 +330,7 @@ function TouchpointFigures(props: { id: number; window: ReportWindow }) {
                   <ShiftFigure row={row} />
                 </dd>
                 <dd class="detail">
-                  <Significance significant={row.significant} p={row.mean_attributed_shift_p_value} />
+                  <ShiftSignificance row={row} />
                 </dd>
               </div>
             </dl>
@@ -387,36 +350,17 @@ function TouchpointForm(props: { touchpoint?: Touchpoint; onDone: (saved: Touchp
   const [channel, setChannel] = useState<Channel>(existing?.channel ?? "careers_site");
   const [stage, setStage] = useState<Stage>(existing?.stage ?? "awareness");
   const [description, setDescription] = useState(existing?.description ?? "");
-  const [errors, setErrors] = useState<FieldErrors>({});
-  const [formError, setFormError] = useState<string>();
-  const [saving, setSaving] = useState(false);
+  const { errors, formError, saving, submit } = useForm({ name: "name", kind: "kind", channel: "channel", stage: "stage", description: "description" });
   const prefix = existing ? `tp-${existing.id}` : "tp-new";
-  const submit = async (event: Event) => {
-    event.preventDefault();
-    if (saving) return;
-    if (!name.trim()) {
-      setErrors({ name: t("form.required") });
-      return;
-    }
-    setSaving(true);
-    setErrors({});
-    setFormError(undefined);
+  const save = async () => {
     const body = { name: name.trim(), kind, channel, stage, description: description.trim() || null };
-    try {
-      const saved = existing
-        ? await unwrap(api.PATCH("/api/v1/touchpoints/{id}", { params: { path: { id: existing.id } }, body }))
-        : await unwrap(api.POST("/api/v1/touchpoints", { body }));
-      props.onDone(saved);
-    } catch (error) {
-      const split = errorsFor(t, error, { name: "name", kind: "kind", channel: "channel", stage: "stage", description: "description" });
-      setErrors(split.fields);
-      setFormError(split.form);
-    } finally {
-      setSaving(false);
-    }
+    const saved = existing
+      ? await unwrap(api.PATCH("/api/v1/touchpoints/{id}", { params: { path: { id: existing.id } }, body }))
+      : await unwrap(api.POST("/api/v1/touchpoints", { body }));
+    props.onDone(saved);
   };
   return (
-    <form onSubmit={submit} noValidate class="form-grid">
+    <form onSubmit={(event) => submit(event, save, () => required(t, { name }))} noValidate class="form-grid">
       <FormError message={formError} />
       <Field id={`${prefix}-name`} label={t("touchpoint.name")} error={errors.name}>
         {(control) => <input {...control} type="text" maxLength={200} required value={name} onInput={(e) => setName(e.currentTarget.value)} />}
@@ -435,14 +379,7 @@ function TouchpointForm(props: { touchpoint?: Touchpoint; onDone: (saved: Touchp
       <Field id={`${prefix}-description`} label={t("touchpoint.description")} hint={t("form.optional")} error={errors.description}>
         {(control) => <textarea {...control} maxLength={2000} rows={3} value={description} onInput={(e) => setDescription(e.currentTarget.value)} />}
       </Field>
-      <div class="form-actions">
-        <button type="submit" disabled={saving}>
-          {existing ? t("common.save") : t("touchpoints.create")}
-        </button>
-        <button type="button" class="secondary" onClick={() => props.onDone(null)}>
-          {t("common.cancel")}
-        </button>
-      </div>
+      <FormActions saving={saving} label={existing ? t("common.save") : t("touchpoints.create")} onCancel={() => props.onDone(null)} />
     </form>
   );
 }

@@ -19,7 +19,12 @@ use super::{
     vocabulary::Role,
     ApiTags,
 };
-use crate::domain::{access::auth::Capability, access::keys};
+use std::sync::Arc;
+
+use crate::domain::{
+    access::auth::Capability,
+    access::{key_cache::KeyCache, keys},
+};
 
 /// An API key. The token itself is shown only once, when the key is created.
 #[derive(Object)]
@@ -194,11 +199,15 @@ impl KeysApi {
         &self,
         auth: ApiKeyAuth,
         db: Data<&DatabaseConnection>,
+        cache: Data<&Arc<KeyCache>>,
         /// API key id.
         id: Path<i64>,
     ) -> Result<ApiKeyResponse, ApiError> {
         auth.0.require(Capability::ManageKeys)?;
         let revoked = keys::revoke(*db, &auth.actor(), auth.0.organization_id, id.0).await?;
+        // Refused by this instance from now on; by the others within
+        // `key_cache::REVALIDATE_EVERY`.
+        cache.forget(revoked.id);
         Ok(ApiKeyResponse::Ok(Json(revoked.into())))
     }
 }

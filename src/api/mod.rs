@@ -52,8 +52,8 @@ use crate::{
     config::{Limits, RateLimit},
     db::Database,
     domain::{
-        encounters::group_commit::EncounterWriter, surveys::mail::Mailer,
-        webhooks::delivery::Dispatcher,
+        access::key_cache::KeyCache, encounters::group_commit::EncounterWriter,
+        surveys::mail::Mailer, webhooks::delivery::Dispatcher,
     },
     metrics::Metrics,
 };
@@ -214,6 +214,12 @@ pub fn routes(
             move || monitor.is_running()
         }),
     });
+    let key_cache = KeyCache::new();
+    let revalidating = tokio::spawn(key_cache.clone().revalidate_periodically(reader.clone()));
+    workers.push(Worker {
+        name: "API key revalidation",
+        running: Box::new(move || !revalidating.is_finished()),
+    });
     let metrics_endpoint = metrics_endpoint::endpoint(db.clone(), monitor, metrics.clone()).boxed();
     let rate_limiter = limits
         .rate
@@ -234,6 +240,7 @@ pub fn routes(
         .data(db)
         .data(writer)
         .data(reader)
+        .data(key_cache)
         .data(limits.body)
         .data(Workers::new(workers))
         .data_opt(rate_limiter)

@@ -24,7 +24,7 @@ use super::{
 use crate::db::store::InlineReader;
 use crate::domain::{
     access::auth::Principal,
-    access::{keys, sessions},
+    access::{key_cache::KeyCache, keys, sessions},
     privacy::audit::{Actor, KeyActor},
     DomainError, DomainResult,
 };
@@ -108,7 +108,15 @@ impl<'a> ApiExtractor<'a> for ApiKeyAuth {
 
 async fn authenticate_key(req: &Request, bearer: Bearer) -> poem::Result<Principal> {
     let gate = Gate::of(req)?;
-    let principal = gate.settle(keys::authenticate(gate.db, gate.reader, &bearer.token).await)?;
+    let outcome = match req.data::<Arc<KeyCache>>() {
+        Some(cache) => {
+            cache
+                .authenticate(gate.db, gate.reader, &bearer.token)
+                .await
+        }
+        None => keys::authenticate(gate.db, gate.reader, &bearer.token).await,
+    };
+    let principal = gate.settle(outcome)?;
     gate.admit(&principal)?;
     Ok(principal)
 }

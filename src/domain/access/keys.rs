@@ -175,22 +175,27 @@ pub async fn revoke(
     Ok(revoked)
 }
 
-/// Resolves a bearer token to its key. Unknown, revoked and expired tokens
-/// are the same failure, so a caller learns nothing about which keys exist.
-/// The key is read through `reader` (see [`InlineReader`]); `last_used_at`
-/// is written through `db`.
+/// A key as authentication needs it: who it is, when it expires, when it
+/// was last used (to the minute).
+#[derive(Debug, Clone)]
+pub struct ActiveKey {
+    pub principal: Principal,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// The hash a well-formed token is looked up by; `None` for a token no key
+/// could have (wrong prefix, too long), which needs no lookup.
+pub fn token_hash(token: &str) -> Option<String> {
+    (token.starts_with(TOKEN_PREFIX) && token.len() <= 200).then(|| hash_token(token))
+}
+
+/// The unrevoked key whose token hashes to `hash`, read through `reader`
+/// (see [`InlineReader`]); `None` when there is none. Expiry is left to
+/// [`admit`], which the caller runs at each use.
 ///
 /// [`InlineReader`]: crate::db::store::InlineReader
-#[tracing::instrument(level = "debug", skip_all)]
-pub async fn authenticate(
-    db: &impl ConnectionTrait,
-    reader: &impl Executor,
-    token: &str,
-) -> DomainResult<Principal> {
-    if !token.starts_with(TOKEN_PREFIX) || token.len() > 200 {
-        return Err(DomainError::Unauthenticated);
-    }
-    let hash = hash_token(token);
+pub async fn find_active(reader: &impl Executor, hash: &str) -> DomainResult<Option<ActiveKey>> {
     let lookup = Query::select()
         .columns([
             api_key::Column::Id,
@@ -203,29 +208,63 @@ pub async fn authenticate(
             api_key::Column::ExpiresAt,
         ])
         .from(api_key::Entity)
-        .and_where(api_key::Column::TokenHash.eq(&hash))
+        .and_where(api_key::Column::TokenHash.eq(hash))
         .to_owned();
     let rows = reader.query(&lookup).await?;
-    let row = rows.first().ok_or(DomainError::Unauthenticated)?;
+    let Some(row) = rows.first() else {
+        return Ok(None);
+    };
     let stored_hash: String = row.get(api_key::Column::TokenHash)?;
     // The lookup already matched the hash; comparing again in constant time
     // keeps the check itself free of timing differences.
     let matches: bool = stored_hash.as_bytes().ct_eq(hash.as_bytes()).into();
     let revoked_at: Option<DateTime<Utc>> = row.get(api_key::Column::RevokedAt)?;
-    let expires_at: Option<DateTime<Utc>> = row.get(api_key::Column::ExpiresAt)?;
+    if !matches || revoked_at.is_some() {
+        return Ok(None);
+    }
+    let role: String = row.get(api_key::Column::Role)?;
+    Ok(Some(ActiveKey {
+        principal: Principal {
+            key_id: row.get(api_key::Column::Id)?,
+            key_name: row.get(api_key::Column::Name)?,
+            organization_id: row.get(api_key::Column::OrganizationId)?,
+            role: Role::try_from_value(&role).map_err(DomainError::from)?,
+        },
+        expires_at: row.get(api_key::Column::ExpiresAt)?,
+        last_used_at: row.get(api_key::Column::LastUsedAt)?,
+    }))
+}
+
+/// Admits a use of `key` now: refused once it has expired; `last_used_at`
+/// refreshed through `db` when it is older than a minute. The time it was
+/// refreshed to, if it was.
+pub async fn admit(
+    db: &impl ConnectionTrait,
+    key: &ActiveKey,
+) -> DomainResult<Option<DateTime<Utc>>> {
     let now = crate::domain::now();
-    if !matches || revoked_at.is_some() || expires_at.is_some_and(|at| at <= now) {
+    if key.expires_at.is_some_and(|at| at <= now) {
         return Err(DomainError::Unauthenticated);
     }
-    let key_id: i64 = row.get(api_key::Column::Id)?;
-    touch_last_used(db, key_id, row.get(api_key::Column::LastUsedAt)?, now).await?;
-    let role: String = row.get(api_key::Column::Role)?;
-    Ok(Principal {
-        key_id,
-        key_name: row.get(api_key::Column::Name)?,
-        organization_id: row.get(api_key::Column::OrganizationId)?,
-        role: Role::try_from_value(&role).map_err(DomainError::from)?,
-    })
+    touch_last_used(db, key.principal.key_id, key.last_used_at, now).await
+}
+
+/// Resolves a bearer token to its key, reading the database each time
+/// (the service goes through [`KeyCache`](super::key_cache::KeyCache)).
+/// Unknown, revoked and expired tokens are the same failure, so a caller
+/// learns nothing about which keys exist.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn authenticate(
+    db: &impl ConnectionTrait,
+    reader: &impl Executor,
+    token: &str,
+) -> DomainResult<Principal> {
+    let hash = token_hash(token).ok_or(DomainError::Unauthenticated)?;
+    let key = find_active(reader, &hash)
+        .await?
+        .ok_or(DomainError::Unauthenticated)?;
+    admit(db, &key).await?;
+    Ok(key.principal)
 }
 
 async fn touch_last_used(
@@ -233,10 +272,10 @@ async fn touch_last_used(
     key_id: i64,
     last_used_at: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
-) -> DomainResult<()> {
+) -> DomainResult<Option<DateTime<Utc>>> {
     let stale_before = now - Duration::seconds(LAST_USED_RESOLUTION_SECONDS);
     if last_used_at.is_some_and(|at| at > stale_before) {
-        return Ok(());
+        return Ok(None);
     }
     // A conditional update: concurrent requests of one key write at most once.
     api_key::Entity::update_many()
@@ -249,7 +288,7 @@ async fn touch_last_used(
         )
         .exec(db)
         .await?;
-    Ok(())
+    Ok(Some(now))
 }
 
 #[cfg(test)]

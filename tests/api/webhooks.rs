@@ -84,11 +84,19 @@ impl Receiver {
         let (read, mut write) = stream.into_split();
         let mut reader = BufReader::new(read);
         let mut line = String::new();
-        reader.read_line(&mut line).await?;
+        // A connection closed before or within its head (a sender killed
+        // mid-request, a pooled connection dropped) is no request: it is not
+        // recorded.
+        let cut = || std::io::Error::from(std::io::ErrorKind::UnexpectedEof);
+        if reader.read_line(&mut line).await? == 0 {
+            return Err(cut());
+        }
         let mut headers = HeaderMap::new();
         loop {
             let mut header = String::new();
-            reader.read_line(&mut header).await?;
+            if reader.read_line(&mut header).await? == 0 {
+                return Err(cut());
+            }
             let header = header.trim_end();
             if header.is_empty() {
                 break;

@@ -61,9 +61,9 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { createRequire } from "node:module";
+import { CHROMIUM, launchChromium } from "./browser.mjs";
 import { dirname, join } from "node:path";
 
-const CHROMIUM = "/usr/bin/chromium";
 const [planPath, resultPath] = process.argv.slice(2);
 if (!planPath || !resultPath) {
   console.error("usage: node scripts/dashboard-browser.mjs PLAN.json RESULT.json");
@@ -77,7 +77,6 @@ if (!existsSync(CHROMIUM)) {
 }
 
 const require = createRequire(new URL("../clients/typescript/package.json", import.meta.url));
-const { chromium } = require("playwright-core");
 const AXE_SOURCE = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
 const AXE_VERSION = require("axe-core/package.json").version;
 const AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"];
@@ -170,20 +169,7 @@ async function apiCall(method, path, token, body) {
 }
 
 // --- the browser -----------------------------------------------------------
-const browser = await chromium.launch({
-  executablePath: CHROMIUM,
-  headless: true,
-  args: [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
+const browser = await launchChromium();
 
 // Only the service's host is reachable; optionally, the assets come from a
 // local build.

@@ -9,10 +9,8 @@
 // (npm ci there first); the browser is /usr/bin/chromium
 // (apt-get install chromium). Only requests to the service's own host are
 // let through, so the page cannot reach out (e.g. to Swagger's validator).
-import { createRequire } from "node:module";
+import { launchChromium } from "./browser.mjs";
 
-const require = createRequire(new URL("../clients/typescript/package.json", import.meta.url));
-const { chromium } = require("playwright-core");
 
 const [base, out] = process.argv.slice(2);
 if (!base || !out) {
@@ -29,20 +27,7 @@ const REQUIRED = {
   reports: "/api/v1/reports/",
 };
 
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  headless: true,
-  args: [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
+const browser = await launchChromium();
 let failed = false;
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });

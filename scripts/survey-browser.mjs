@@ -24,11 +24,11 @@
 // playwright-core and axe-core (pinned) come from clients/typescript
 // (npm ci there first); the browser is /usr/bin/chromium.
 import { createRequire } from "node:module";
+import { launchChromium } from "./browser.mjs";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 
 const require = createRequire(new URL("../clients/typescript/package.json", import.meta.url));
-const { chromium } = require("playwright-core");
 const AXE_PATH = require.resolve("axe-core/axe.min.js");
 const AXE_VERSION = require("axe-core/package.json").version;
 const AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"];
@@ -51,20 +51,7 @@ const fail = (message) => {
 };
 const log = (message) => console.log(`survey-browser: ${message}`);
 
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  headless: true,
-  args: [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
+const browser = await launchChromium();
 
 // Only the service's own host is reachable: a survey page has no business
 // elsewhere, and a request elsewhere is a finding, not a fetch.

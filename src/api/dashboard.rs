@@ -62,7 +62,7 @@ impl Asset {
         }
     }
 
-    fn derived(&self) -> &(String, Vec<u8>) {
+    fn derived(&'static self) -> &'static (String, Vec<u8>) {
         self.derived.get_or_init(|| {
             let version = hex::encode(&Sha256::digest(self.bytes)[..8]);
             let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
@@ -72,11 +72,11 @@ impl Asset {
         })
     }
 
-    fn version(&self) -> &str {
+    fn version(&'static self) -> &'static str {
         &self.derived().0
     }
 
-    fn url(&self) -> String {
+    fn url(&'static self) -> String {
         format!("/app/assets/{}?v={}", self.name, self.version())
     }
 }
@@ -144,11 +144,12 @@ fn asset(req: &Request, Path(name): Path<String>) -> Response {
         .header(header::CACHE_CONTROL, cache)
         .header(header::VARY, "Accept-Encoding")
         .header(header::ETAG, format!("\"{}\"", asset.version()));
-    let body = if gzip {
+    // Both are the static asset's own bytes: nothing is copied per request.
+    let body: &'static [u8] = if gzip {
         builder = builder.header(header::CONTENT_ENCODING, "gzip");
-        asset.derived().1.clone()
+        &asset.derived().1
     } else {
-        asset.bytes.to_vec()
+        asset.bytes
     };
     let mut response = builder.body(body);
     super::page_headers::secure(&mut response, CSP);

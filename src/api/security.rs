@@ -24,7 +24,7 @@ use super::{
 use crate::db::store::InlineReader;
 use crate::domain::{
     access::auth::Principal,
-    access::{key_cache::KeyCache, keys, sessions},
+    access::{key_cache::KeyCache, sessions},
     privacy::audit::{Actor, KeyActor},
     DomainError, DomainResult,
 };
@@ -94,8 +94,9 @@ impl<'a> ApiExtractor<'a> for ApiKeyAuth {
     ) -> poem::Result<Self> {
         // A client that sends a key means that key, whatever its cookies;
         // without either, the bearer scheme's 401 is the answer.
-        let has_cookie = req.cookie().get(SESSION_COOKIE).is_some();
-        if req.headers().contains_key(header::AUTHORIZATION) || !has_cookie {
+        if req.headers().contains_key(header::AUTHORIZATION)
+            || req.cookie().get(SESSION_COOKIE).is_none()
+        {
             let key = BearerKey::from_request(req, body, ExtractParamOptions::default()).await?;
             Ok(ApiKeyAuth(key.0))
         } else {
@@ -108,15 +109,14 @@ impl<'a> ApiExtractor<'a> for ApiKeyAuth {
 
 async fn authenticate_key(req: &Request, bearer: Bearer) -> poem::Result<Principal> {
     let gate = Gate::of(req)?;
-    let outcome = match req.data::<Arc<KeyCache>>() {
-        Some(cache) => {
-            cache
-                .authenticate(gate.db, gate.reader, &bearer.token)
-                .await
-        }
-        None => keys::authenticate(gate.db, gate.reader, &bearer.token).await,
-    };
-    let principal = gate.settle(outcome)?;
+    let cache = req
+        .data::<Arc<KeyCache>>()
+        .expect("the key cache is attached to every route");
+    let principal = gate.settle(
+        cache
+            .authenticate(gate.db, gate.reader, &bearer.token)
+            .await,
+    )?;
     gate.admit(&principal)?;
     Ok(principal)
 }

@@ -18,7 +18,10 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    sync::{Arc, RwLock},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, RwLock,
+    },
     time::Duration,
 };
 
@@ -48,6 +51,9 @@ const IDS_PER_QUERY: usize = 500;
 #[derive(Default)]
 pub struct KeyCache {
     by_hash: RwLock<HashMap<String, ActiveKey>>,
+    /// How many times a key was forgotten: a lookup that sees this change
+    /// while it reads the database does not cache what it read.
+    forgotten: AtomicU64,
 }
 
 impl KeyCache {
@@ -68,10 +74,17 @@ impl KeyCache {
         let key = match cached {
             Some(key) => key,
             None => {
+                // A key forgotten while it was being read (revoked through
+                // this instance meanwhile) is not cached: this request may
+                // still pass, as it raced the revocation, but no later one.
+                let forgotten = self.forgotten.load(Ordering::Acquire);
                 let key = keys::find_active(reader, &hash)
                     .await?
                     .ok_or(DomainError::Unauthenticated)?;
-                self.write().insert(hash.clone(), key.clone());
+                let mut keys = self.write();
+                if self.forgotten.load(Ordering::Acquire) == forgotten {
+                    keys.insert(hash.clone(), key.clone());
+                }
                 key
             }
         };
@@ -94,7 +107,9 @@ impl KeyCache {
 
     /// Forgets a key (revoked through this instance).
     pub fn forget(&self, key_id: i64) {
-        self.write().retain(|_, key| key.principal.key_id != key_id);
+        let mut keys = self.write();
+        self.forgotten.fetch_add(1, Ordering::AcqRel);
+        keys.retain(|_, key| key.principal.key_id != key_id);
     }
 
     /// Forgets every cached key that the database no longer has unrevoked.

@@ -86,6 +86,12 @@ pub struct DatabaseArgs {
     /// unreachable at start (0: retry forever).
     #[arg(long, env = "DB_STARTUP_TIMEOUT", default_value_t = 120, global = true)]
     pub db_startup_timeout: u64,
+    /// Start no rollup projector: recorded encounters wait behind the
+    /// rollups' high-water mark (reports stay exact, but each merges
+    /// everything pending, and waits once that is more than it merges).
+    /// For tests and maintenance; another instance may still project.
+    #[arg(long, env = "PROJECTOR_PAUSED", default_value_t = false, global = true)]
+    pub projector_paused: bool,
 }
 
 /// Request limits.
@@ -478,6 +484,8 @@ pub struct Settings {
     pub webhooks: WebhookSettings,
     /// The dashboard's sessions.
     pub dashboard: DashboardSettings,
+    /// Start no rollup projector (see `PROJECTOR_PAUSED`).
+    pub projector_paused: bool,
 }
 
 /// The HR dashboard at `/app`.
@@ -625,6 +633,7 @@ impl From<&GlobalArgs> for Settings {
                     u64::from(args.dashboard.dashboard_session_hours) * 3600,
                 ),
             },
+            projector_paused: db.projector_paused,
         }
     }
 }

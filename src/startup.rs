@@ -39,6 +39,7 @@ pub struct Application {
     surveys: SurveySettings,
     webhooks: WebhookSettings,
     dashboard: DashboardSettings,
+    projector_paused: bool,
 }
 
 impl Application {
@@ -81,6 +82,7 @@ impl Application {
             surveys: settings.surveys.clone(),
             webhooks: settings.webhooks.clone(),
             dashboard: settings.dashboard,
+            projector_paused: settings.projector_paused,
         })
     }
 
@@ -168,6 +170,7 @@ impl Application {
             dispatcher,
             metrics,
             session_lifetime: self.dashboard.session_lifetime,
+            projector_paused: self.projector_paused,
         };
         let service = api::routes(self.database.clone(), &self.limits, wiring, workers);
         let metrics = self.metrics.map(|(listener, address)| {

@@ -15,6 +15,7 @@ mod m20261128_000001_rollup_spread;
 mod m20261129_000001_candidate_surveys;
 mod m20261130_000001_webhooks_and_alerts;
 mod m20261201_000001_dashboard_sessions;
+mod m20261202_000001_rollup_marks;
 
 pub struct Migrator;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000001_candidate_surveys::Migration),
             Box::new(m20261130_000001_webhooks_and_alerts::Migration),
             Box::new(m20261201_000001_dashboard_sessions::Migration),
+            Box::new(m20261202_000001_rollup_marks::Migration),
         ]
     }
 }

@@ -52,8 +52,9 @@ use crate::{
     config::{Limits, RateLimit},
     db::Database,
     domain::{
-        access::key_cache::KeyCache, encounters::group_commit::EncounterWriter,
-        surveys::mail::Mailer, webhooks::delivery::Dispatcher,
+        access::key_cache::KeyCache, analytics::projector::Projector,
+        encounters::group_commit::EncounterWriter, surveys::mail::Mailer,
+        webhooks::delivery::Dispatcher,
     },
     metrics::Metrics,
 };
@@ -175,6 +176,8 @@ pub struct Wiring {
     pub metrics: Arc<Metrics>,
     /// How long a dashboard sign-in lasts.
     pub session_lifetime: std::time::Duration,
+    /// Start no rollup projector (`PROJECTOR_PAUSED`).
+    pub projector_paused: bool,
 }
 
 /// What the service serves: the API on its listener, the metrics on theirs.
@@ -200,12 +203,22 @@ pub fn routes(
         pool: db,
         writer: writer_db,
         reader,
+        projector: projector_db,
     } = database;
     let service = openapi_service();
     let docs = document::docs_endpoint(&service);
     let spec = document::spec_endpoint(&service);
     let metrics = wiring.metrics.clone();
-    let writer = EncounterWriter::start(writer_db, reader.clone(), metrics.group_sizes());
+    let projector = Projector::start(projector_db, wiring.projector_paused);
+    workers.push(Worker {
+        name: "rollup projector",
+        running: Box::new({
+            let projector = projector.clone();
+            move || projector.is_running()
+        }),
+    });
+    let writer =
+        EncounterWriter::start(writer_db, reader.clone(), metrics.group_sizes(), projector);
     let monitor = writer.monitor();
     workers.push(Worker {
         name: "encounter writer",

@@ -125,6 +125,9 @@ pub struct Database {
     /// What authentication and idempotency lookups read through (see
     /// [`inline_reader`]).
     pub reader: InlineReader,
+    /// What the rollup projector writes through: like the writer's, a
+    /// connection of its own on a SQLite file.
+    pub projector: WriterConnection,
 }
 
 impl Database {
@@ -134,12 +137,14 @@ impl Database {
         settings: &DatabaseSettings,
         pool: DatabaseConnection,
     ) -> anyhow::Result<Self> {
-        let writer = writer_connection(settings, &pool).await?;
+        let writer = writer_connection(settings, &pool, "the encounter writer").await?;
+        let projector = writer_connection(settings, &pool, "the rollup projector").await?;
         let reader = inline_reader(settings, &pool)?;
         Ok(Database {
             pool,
             writer,
             reader,
+            projector,
         })
     }
 }
@@ -152,6 +157,7 @@ impl Database {
 async fn writer_connection(
     settings: &DatabaseSettings,
     shared: &DatabaseConnection,
+    purpose: &str,
 ) -> anyhow::Result<WriterConnection> {
     if is_postgres(shared) {
         return Ok(WriterConnection::Pool(shared.clone()));
@@ -159,7 +165,7 @@ async fn writer_connection(
     match sqlite_path(&settings.url) {
         Some(path) => {
             let connection = SqliteConnection::open(Path::new(path), SQLITE_BUSY_TIMEOUT)
-                .with_context(|| format!("opening {path} for the encounter writer"))?;
+                .with_context(|| format!("opening {path} for {purpose}"))?;
             Ok(WriterConnection::Sqlite(connection))
         }
         // An in-memory database exists only on its pool's connection.

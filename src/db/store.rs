@@ -217,6 +217,31 @@ impl WriterConnection {
     }
 }
 
+/// Statements outside a transaction (each its own): what a worker on the
+/// writer's connection reads before it decides to write.
+impl Executor for WriterConnection {
+    async fn query<S: StatementBuilder>(&self, statement: &S) -> StorageResult<Vec<Row>> {
+        match self {
+            WriterConnection::Pool(db) => db.query(statement).await,
+            WriterConnection::Sqlite(connection) => connection.query(statement),
+        }
+    }
+
+    async fn execute<S: StatementBuilder>(&self, statement: &S) -> StorageResult<u64> {
+        match self {
+            WriterConnection::Pool(db) => Executor::execute(db, statement).await,
+            WriterConnection::Sqlite(connection) => connection.execute(statement),
+        }
+    }
+}
+
+impl WriterConnection {
+    /// Whether it is a PostgreSQL connection.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, WriterConnection::Pool(db) if super::is_postgres(db))
+    }
+}
+
 /// The transaction an encounter write runs in.
 pub enum WriteTxn {
     Pool(DatabaseTransaction),

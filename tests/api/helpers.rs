@@ -207,6 +207,7 @@ struct AppOptions {
     surveys: touchpoint_tracker::config::SurveySettings,
     webhooks: touchpoint_tracker::config::WebhookSettings,
     dashboard: touchpoint_tracker::config::DashboardSettings,
+    projector_paused: bool,
 }
 
 async fn spawn_app_configured(options: AppOptions) -> TestApp {
@@ -216,6 +217,7 @@ async fn spawn_app_configured(options: AppOptions) -> TestApp {
         surveys,
         webhooks,
         dashboard,
+        projector_paused,
     } = options;
     TRACING.call_once(|| {
         if std::env::var_os("TEST_LOG").is_some() {
@@ -233,6 +235,7 @@ async fn spawn_app_configured(options: AppOptions) -> TestApp {
         surveys,
         webhooks,
         dashboard,
+        projector_paused,
     };
     let app = Application::build(&settings)
         .await

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use entity::alert;
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::DatabaseConnection;
 use serde_json::json;
 
 use crate::db::sql::Sql;
@@ -26,7 +26,7 @@ use crate::domain::{
     },
     analytics::{
         perception::{cnps, date_of_day, day_of_date, month_of, month_start, round_to, week_of},
-        reports::MinGroupSize,
+        reports::{self, tail, MinGroupSize, Window},
         statistics::{is_significant, AdjustedNps},
     },
     webhooks::endpoints::lock_organization,
@@ -263,28 +263,26 @@ pub async fn evaluate(
 }
 
 /// Each group's counts in each period (as `starts` orders them; the last
-/// ends at `end`), from the rollups.
+/// ends at `end`), from the rollups and the encounters not yet in them.
 async fn tallies(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     rule: &Rule,
     starts: &[i32],
     end: i32,
 ) -> DomainResult<BTreeMap<String, Vec<Tally>>> {
-    let mut sql = Sql::new(db);
+    let (txn, tail) = tail::snapshot(db, rule.organization_id).await?;
+    let window = Window::new(date_of_day(starts[0]), date_of_day(end))?;
+    let mut sql = Sql::new(&txn);
     sql.push(
         "SELECT pd.touchpoint_id, pd.day, pd.scored, pd.promoters, pd.detractors, \
-         t.kind, t.channel, t.stage \
-         FROM perception_daily pd JOIN touchpoints t ON t.id = pd.touchpoint_id \
-         WHERE pd.organization_id = ",
-    )
-    .bind(rule.organization_id)
-    .push(" AND pd.day >= ")
-    .bind(starts[0])
-    .push(" AND pd.day < ")
-    .bind(end)
-    .push(" AND pd.scored > 0");
+         t.kind, t.channel, t.stage",
+    );
+    reports::from_daily_rollups(&mut sql, &tail, rule.organization_id, &window);
+    sql.push(" AND pd.scored > 0");
+    let rows = sql.all(&txn).await?;
+    txn.commit().await?;
     let mut groups: BTreeMap<String, Vec<Tally>> = BTreeMap::new();
-    for row in sql.all(db).await? {
+    for row in rows {
         let touchpoint_id: i64 = row.try_get("", "touchpoint_id")?;
         let kind_text: String = row.try_get("", "kind")?;
         let stage_text: String = row.try_get("", "stage")?;

@@ -2,6 +2,8 @@
 //! keeps equal to a recount, and the reports read from them.
 
 pub mod perception;
+pub mod projection;
+pub mod projector;
 pub mod rebuild;
 pub mod reports;
 pub mod rollups;

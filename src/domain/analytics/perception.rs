@@ -303,6 +303,9 @@ pub struct ReachKey {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EncounterPoint {
     pub id: i64,
+    /// The write that recorded (or last changed) it, in the organization's
+    /// change log: what tells the projected from the pending.
+    pub change_seq: i64,
     pub touchpoint_id: i64,
     pub occurred_at: DateTime<Utc>,
     pub score: Option<i32>,
@@ -455,6 +458,7 @@ mod tests {
     fn point(id: i64, touchpoint_id: i64, day: u32, score: Option<i32>) -> EncounterPoint {
         EncounterPoint {
             id,
+            change_seq: 1,
             touchpoint_id,
             occurred_at: at(2026, 3, day, 10, 0, 0),
             score,

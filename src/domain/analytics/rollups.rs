@@ -59,6 +59,7 @@ pub(crate) async fn load_points(
             .columns([
                 encounter::Column::CandidateId,
                 encounter::Column::Id,
+                encounter::Column::ChangeSeq,
                 encounter::Column::TouchpointId,
                 encounter::Column::OccurredAt,
                 encounter::Column::Score,
@@ -74,6 +75,7 @@ pub(crate) async fn load_points(
                 .or_default()
                 .push(EncounterPoint {
                     id: row.get(encounter::Column::Id)?,
+                    change_seq: row.get(encounter::Column::ChangeSeq)?,
                     touchpoint_id: row.get(encounter::Column::TouchpointId)?,
                     occurred_at: row.get(encounter::Column::OccurredAt)?,
                     score: row.get(encounter::Column::Score)?,

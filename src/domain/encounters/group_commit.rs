@@ -35,6 +35,7 @@ use tracing::{Instrument, Span};
 
 use crate::db::store::{InlineReader, WriterConnection};
 use crate::domain::{
+    analytics::projector::Projector,
     encounters::ingest::{self, EncounterInput, Recorded},
     encounters::write::EncounterAppend,
     idempotency::{self, Idempotency, ImportStep, StoredResponse, Written},
@@ -96,6 +97,8 @@ pub struct EncounterWriter {
     /// before it queues.
     reader: InlineReader,
     running: Arc<AtomicBool>,
+    /// Woken when encounters commit, to apply them to the rollups.
+    projector: Projector,
 }
 
 /// What `/healthz` and `/metrics` read of the writer. Holds no sender, so
@@ -141,7 +144,12 @@ impl EncounterWriter {
     /// receives jobs; it has no I/O driver. PostgreSQL connections belong
     /// to the runtime that opened them, so there the writer is a task of
     /// the current runtime.
-    pub fn start(db: WriterConnection, reader: InlineReader, group_sizes: GroupSizes) -> Self {
+    pub fn start(
+        db: WriterConnection,
+        reader: InlineReader,
+        group_sizes: GroupSizes,
+        projector: Projector,
+    ) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE_CAPACITY);
         let connection = db.clone();
         let running = Arc::new(AtomicBool::new(true));
@@ -169,6 +177,7 @@ impl EncounterWriter {
             connection,
             reader,
             running,
+            projector,
         }
     }
 
@@ -208,7 +217,7 @@ impl EncounterWriter {
             .send(Work::Encounter(job))
             .await
             .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        self.wake_on_commit(answer.await.map_err(|_| stopped())?)
     }
 
     /// Records a batch (or an import chunk) in one transaction, all or
@@ -232,7 +241,7 @@ impl EncounterWriter {
             return Ok(Written::Replayed(stored));
         }
         if !self.connection.is_own_thread() {
-            return ingest::record_checked(
+            let answer = ingest::record_checked(
                 &self.connection,
                 organization_id,
                 &recorded_by,
@@ -241,6 +250,7 @@ impl EncounterWriter {
                 import.as_ref(),
             )
             .await;
+            return self.wake_on_commit(answer);
         }
         let (reply, answer) = oneshot::channel();
         let job = BatchJob {
@@ -256,7 +266,15 @@ impl EncounterWriter {
             .send(Work::Batch(job))
             .await
             .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        self.wake_on_commit(answer.await.map_err(|_| stopped())?)
+    }
+
+    /// Wakes the projector when `answer` says encounters were written.
+    fn wake_on_commit<T>(&self, answer: DomainResult<Written<T>>) -> DomainResult<Written<T>> {
+        if let Ok(Written::Fresh(_)) = &answer {
+            self.projector.wake();
+        }
+        answer
     }
 }
 
@@ -381,7 +399,7 @@ async fn write_group(
     jobs: &[EncounterJob],
 ) -> DomainResult<Vec<Answer>> {
     let txn = db.begin_write().await?;
-    let mut write = EncounterAppend::begin_in(txn, organization_id).await?;
+    let write = EncounterAppend::begin_in(txn, organization_id).await?;
     let inputs = jobs.iter().map(|job| job.input.clone()).collect();
     let resolved = ingest::resolve(write.txn(), organization_id, inputs).await?;
     let mut answers: Vec<Option<Answer>> = jobs.iter().map(|_| None).collect();
@@ -419,7 +437,7 @@ async fn write_group(
     // nothing commits: not even the organization's change sequence.
     let writes = !to_insert.is_empty();
     if writes {
-        let recorded = ingest::insert(&mut write, to_insert).await?;
+        let recorded = ingest::insert(&write, to_insert).await?;
         for (index, encounter) in inserted_by.into_iter().zip(recorded.encounters) {
             if let Some((key, render)) = &jobs[index].idempotency {
                 idempotency::record(write.txn(), organization_id, key, &render(&encounter)).await?;

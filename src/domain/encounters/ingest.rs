@@ -370,7 +370,7 @@ async fn find_touchpoints(
 /// have begun with [`EncounterAppend::begin_in`]. Each input comes
 /// with the API key that recorded it.
 pub async fn insert(
-    write: &mut EncounterAppend,
+    write: &EncounterAppend,
     resolved: Vec<(&KeyActor, Resolved)>,
 ) -> DomainResult<Recorded> {
     let organization_id = write.organization_id();
@@ -402,7 +402,6 @@ pub async fn insert(
             }
         })
         .collect::<DomainResult<_>>()?;
-    write.touch(candidate_ids.iter().copied()).await?;
     let mut actors = Vec::with_capacity(resolved.len());
     let mut encounters: Vec<encounter::Model> = resolved
         .into_iter()
@@ -415,7 +414,6 @@ pub async fn insert(
     for chunk in encounters.chunks_mut(CHUNK) {
         insert_encounters(write, chunk).await?;
     }
-    write.inserted(&encounters);
     events.extend(actors.into_iter().zip(&encounters).map(|(actor, e)| {
         let event = Event::encounter(e.id, e.candidate_id, AuditAction::Create)
             .fields(["candidate_id", "touchpoint_id", "occurred_at", "source"])
@@ -607,7 +605,7 @@ pub async fn record_checked(
     import: Option<&ImportStep>,
 ) -> DomainResult<Written<Recorded>> {
     let txn = connection.begin_write().await?;
-    let mut write = EncounterAppend::begin_in(txn, organization_id).await?;
+    let write = EncounterAppend::begin_in(txn, organization_id).await?;
     let claimed =
         idempotency::claim_if_keyed(write.txn(), organization_id, idempotent, write.now()).await?;
     if let Some(stored) = claimed {
@@ -628,7 +626,7 @@ pub async fn record_checked(
     if !errors.is_empty() {
         return Err(DomainError::InvalidItems(errors));
     }
-    let recorded = insert(&mut write, resolved).await?;
+    let recorded = insert(&write, resolved).await?;
     idempotency::record_if_keyed(write.txn(), organization_id, idempotent, &recorded).await?;
     if let Some(step) = import {
         let next = step.checkpoint(

@@ -175,7 +175,7 @@ pub async fn submit(
     };
     let connection = WriterConnection::Pool(db.clone());
     let txn = connection.begin_write().await?;
-    let mut write = EncounterAppend::begin_in(txn, view.organization_id).await?;
+    let write = EncounterAppend::begin_in(txn, view.organization_id).await?;
     let now = write.now();
     let answered_at = match view.mode {
         SurveyMode::Confidential => now,
@@ -236,7 +236,7 @@ pub async fn submit(
                 key_id: view.created_by_key_id,
                 key_name: "candidate survey".to_owned(),
             };
-            let recorded = ingest::insert(&mut write, vec![(&actor, resolved)]).await?;
+            let recorded = ingest::insert(&write, vec![(&actor, resolved)]).await?;
             let encounter_id = recorded
                 .encounters
                 .first()

@@ -6,11 +6,11 @@
 use std::collections::{BTreeMap, HashMap};
 
 use entity::enums::{Kind, Source, Stage};
-use sea_orm::{ActiveEnum, ConnectionTrait, Iterable};
+use sea_orm::{ActiveEnum, ConnectionTrait, DatabaseConnection, Iterable};
 
 use super::{
-    from_rollups, impact::check_touchpoints_met, touchpoint_ids_in_order, vocabulary, Figures,
-    Grain, MinGroupSize, RollupRead, Window,
+    from_rollups, impact::check_touchpoints_met, tail, touchpoint_ids_in_order, vocabulary,
+    Figures, Grain, MinGroupSize, RollupRead, Tail, Window,
 };
 use crate::db::sql::Sql;
 use crate::domain::{
@@ -72,7 +72,20 @@ pub struct GapGroup {
 /// The perception gap of every group in the window.
 #[tracing::instrument(level = "debug", skip_all, fields(organization_id = organization_id))]
 pub async fn perception_gap(
+    db: &DatabaseConnection,
+    organization_id: i64,
+    window: &Window,
+    grouping: GapGrouping,
+) -> DomainResult<Vec<GapGroup>> {
+    let (txn, tail) = tail::snapshot(db, organization_id).await?;
+    let groups = gap_in(&txn, &tail, organization_id, window, grouping).await?;
+    txn.commit().await?;
+    Ok(groups)
+}
+
+async fn gap_in(
     db: &impl ConnectionTrait,
+    tail: &Tail,
     organization_id: i64,
     window: &Window,
     grouping: GapGrouping,
@@ -86,6 +99,7 @@ pub async fn perception_gap(
     from_rollups(
         &mut sql,
         RollupRead::SOURCE_SCORES,
+        tail,
         organization_id,
         window,
         Grain::Months,

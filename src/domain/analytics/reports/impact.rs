@@ -5,9 +5,12 @@ use std::collections::HashMap;
 
 use entity::{touchpoint, touchpoint_reach};
 use roaring::RoaringTreemap;
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QuerySelect,
+};
 
-use super::{from_rollups, Figures, Grain, MinGroupSize, RollupRead, Window};
+use super::{from_rollups, tail, Figures, Grain, MinGroupSize, RollupRead, Tail, Window};
 use crate::db::sql::Sql;
 use crate::domain::{
     analytics::perception::{Counters, Span},
@@ -38,12 +41,14 @@ pub struct TouchpointImpact {
 /// the shown mean only, so a withheld one cannot be read off a row's place.
 #[tracing::instrument(level = "debug", skip_all, fields(organization_id = organization_id))]
 pub async fn touchpoint_impact(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     organization_id: i64,
     window: &Window,
 ) -> DomainResult<Vec<TouchpointImpact>> {
-    let min = MinGroupSize::of(db, organization_id).await?;
-    let (rows, _) = touchpoint_counters(db, organization_id, window).await?;
+    let (txn, tail) = tail::snapshot(db, organization_id).await?;
+    let min = MinGroupSize::of(&txn, organization_id).await?;
+    let (rows, _) = touchpoint_counters(&txn, &tail, organization_id, window).await?;
+    txn.commit().await?;
     Ok(impact_rows(rows, min))
 }
 
@@ -73,6 +78,7 @@ pub(super) struct TouchpointCounters {
 /// distinct candidates with any encounter in it.
 pub(super) async fn touchpoint_counters(
     db: &impl ConnectionTrait,
+    tail: &Tail,
     organization_id: i64,
     window: &Window,
 ) -> DomainResult<(Vec<TouchpointCounters>, u64)> {
@@ -82,6 +88,7 @@ pub(super) async fn touchpoint_counters(
     from_rollups(
         &mut sql,
         RollupRead::TOUCHPOINT_ALL,
+        tail,
         organization_id,
         window,
         Grain::Months,
@@ -103,7 +110,7 @@ pub(super) async fn touchpoint_counters(
         .filter(touchpoint::Column::Id.is_in(counters.keys().copied()))
         .all(db)
         .await?;
-    let (reach, everyone) = reach(db, organization_id, window).await?;
+    let (reach, everyone) = reach(db, tail, organization_id, window).await?;
     let rows = touchpoints
         .into_iter()
         .map(|touchpoint| TouchpointCounters {
@@ -161,9 +168,11 @@ fn flag_significant(rows: &mut [TouchpointImpact]) {
 
 /// The candidates who met each touchpoint in the window, and all of them:
 /// the union of the monthly bitmaps of the months wholly inside the window
-/// and the daily bitmaps of the days around them.
+/// and the daily bitmaps of the days around them, and the candidates the
+/// tail adds.
 async fn reach(
     db: &impl ConnectionTrait,
+    tail: &Tail,
     organization_id: i64,
     window: &Window,
 ) -> DomainResult<(HashMap<i64, RoaringTreemap>, RoaringTreemap)> {
@@ -194,6 +203,12 @@ async fn reach(
     let mut by_touchpoint: HashMap<i64, RoaringTreemap> = HashMap::new();
     for (touchpoint_id, candidates) in rows {
         *by_touchpoint.entry(touchpoint_id).or_default() |= decode_bitmap(&candidates)?;
+    }
+    for (touchpoint_id, candidate_id) in tail.reach_in(window) {
+        by_touchpoint
+            .entry(touchpoint_id)
+            .or_default()
+            .insert(candidate_id as u64);
     }
     let mut everyone = RoaringTreemap::new();
     for bitmap in by_touchpoint.values() {

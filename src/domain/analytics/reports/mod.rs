@@ -21,6 +21,8 @@ pub mod shift;
 pub mod summary;
 pub mod trend;
 
+pub mod tail;
+
 use std::sync::OnceLock;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -34,6 +36,7 @@ use crate::domain::{
     },
     DomainError, DomainResult,
 };
+use tail::Tail;
 
 /// A report's time range: whole UTC days, `from` inclusive, `to` exclusive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -382,27 +385,38 @@ impl RollupRead {
         }
     }
 
-    /// Built once per combination of tables and measures.
+    /// Built once per combination of tables, measures and grain.
     fn cached(
         self,
-        cache: &'static [OnceLock<String>; 4],
+        grain: Grain,
+        cache: &'static [OnceLock<String>; 8],
         build: impl FnOnce() -> String,
     ) -> &'static str {
-        let index = 2 * (self.tables == Rollups::Sources) as usize
+        let index = 4 * (grain == Grain::Days) as usize
+            + 2 * (self.tables == Rollups::Sources) as usize
             + (self.measures == Measures::All) as usize;
         cache[index].get_or_init(build)
     }
 
-    /// The columns the daily and monthly tables share that the query
-    /// reads: the keys a report groups by, and the counters.
-    fn columns(self) -> &'static str {
-        static COLUMNS: [OnceLock<String>; 4] = [const { OnceLock::new() }; 4];
-        self.cached(&COLUMNS, || {
-            let keys: &[&str] = match self.tables {
-                Rollups::Touchpoints => &["touchpoint_id", "month"],
-                Rollups::Sources => &["touchpoint_id", "month", "source"],
-            };
-            keys.iter()
+    /// The keys of a row that a report groups by: the daily rows' for
+    /// day and week buckets, the ones daily and monthly rows share
+    /// otherwise.
+    fn keys(self, grain: Grain) -> &'static [&'static str] {
+        match (self.tables, grain) {
+            (Rollups::Touchpoints, Grain::Months) => &["touchpoint_id", "month"],
+            (Rollups::Sources, Grain::Months) => &["touchpoint_id", "month", "source"],
+            (Rollups::Touchpoints, Grain::Days) => &["touchpoint_id", "day", "week", "month"],
+            (Rollups::Sources, Grain::Days) => &["touchpoint_id", "day", "month", "source"],
+        }
+    }
+
+    /// The columns a query reads of each rollup row: its keys, and the
+    /// counters.
+    fn columns(self, grain: Grain) -> &'static str {
+        static COLUMNS: [OnceLock<String>; 8] = [const { OnceLock::new() }; 8];
+        self.cached(grain, &COLUMNS, || {
+            self.keys(grain)
+                .iter()
                 .copied()
                 .chain(self.measures.counters().map(|(column, _)| column))
                 .collect::<Vec<_>>()
@@ -413,8 +427,9 @@ impl RollupRead {
     /// The summed counters, as `SELECT` expressions. The casts keep integer
     /// sums integers on PostgreSQL (`SUM(bigint)` is numeric).
     fn sums(self) -> &'static str {
-        static SUMS: [OnceLock<String>; 4] = [const { OnceLock::new() }; 4];
-        self.cached(&SUMS, || {
+        static SUMS: [OnceLock<String>; 8] = [const { OnceLock::new() }; 8];
+        // The same for either grain.
+        self.cached(Grain::Months, &SUMS, || {
             self.measures
                 .counters()
                 .map(|(column, is_integer)| {
@@ -454,23 +469,42 @@ impl RollupRead {
 }
 
 /// `FROM <rollup rows of the window> pd [JOIN touchpoints t] WHERE ...`:
-/// more conditions may follow with ` AND`.
+/// more conditions may follow with ` AND`. The rows of the `tail` (the
+/// encounters not yet projected) in the window are read with the stored
+/// ones, so every sum over `pd` counts them.
 fn from_rollups(
     sql: &mut Sql,
     rollups: RollupRead,
+    tail: &Tail,
     organization_id: i64,
     window: &Window,
     grain: Grain,
     join_touchpoints: bool,
 ) {
+    let tail_rows = tail.rows(window, rollups.tables == Rollups::Sources);
     match grain {
-        Grain::Days => {
+        Grain::Days if tail_rows.is_empty() => {
             sql.push(" FROM ").push(rollups.daily()).push(" pd");
+        }
+        Grain::Days => {
+            sql.push(" FROM (SELECT ")
+                .push(rollups.columns(grain))
+                .push(" FROM ")
+                .push(rollups.daily())
+                .push(" WHERE organization_id = ")
+                .bind(organization_id)
+                .push(" AND day >= ")
+                .bind(window.from_day())
+                .push(" AND day < ")
+                .bind(window.to_day())
+                .push(" UNION ALL ");
+            tail::push_rows(sql, &tail_rows, rollups, grain);
+            sql.push(") pd");
         }
         Grain::Months => {
             let cover = window.cover();
             sql.push(" FROM (SELECT ")
-                .push(rollups.columns())
+                .push(rollups.columns(grain))
                 .push(" FROM ")
                 .push(rollups.monthly())
                 .push(" WHERE organization_id = ")
@@ -491,7 +525,7 @@ fn from_rollups(
             // the organization (twice the time of a year's gap report).
             for (from, to) in cover.days.into_iter().filter(|(from, to)| from < to) {
                 sql.push(" UNION ALL SELECT ")
-                    .push(rollups.columns())
+                    .push(rollups.columns(grain))
                     .push(" FROM ")
                     .push(rollups.daily())
                     .push(" WHERE organization_id = ")
@@ -501,6 +535,10 @@ fn from_rollups(
                     .push(" AND day < ")
                     .bind(to);
             }
+            if !tail_rows.is_empty() {
+                sql.push(" UNION ALL ");
+                tail::push_rows(sql, &tail_rows, rollups, grain);
+            }
             sql.push(") pd");
         }
     }
@@ -508,7 +546,7 @@ fn from_rollups(
         sql.push(" JOIN touchpoints t ON t.id = pd.touchpoint_id");
     }
     match grain {
-        Grain::Days => {
+        Grain::Days if tail_rows.is_empty() => {
             sql.push(" WHERE pd.organization_id = ")
                 .bind(organization_id)
                 .push(" AND pd.day >= ")
@@ -516,16 +554,37 @@ fn from_rollups(
                 .push(" AND pd.day < ")
                 .bind(window.to_day());
         }
-        Grain::Months => {
+        Grain::Days | Grain::Months => {
             sql.push(" WHERE 1 = 1");
         }
     }
 }
 
+/// `FROM <the daily rollup rows of the window, with the tail's> pd JOIN
+/// touchpoints t ON ... WHERE ...`: what the drop alerts read (more
+/// conditions may follow with ` AND`).
+pub(crate) fn from_daily_rollups(
+    sql: &mut Sql,
+    tail: &Tail,
+    organization_id: i64,
+    window: &Window,
+) {
+    from_rollups(
+        sql,
+        RollupRead::TOUCHPOINT_SCORES,
+        tail,
+        organization_id,
+        window,
+        Grain::Days,
+        true,
+    );
+}
+
 /// The counters of every encounter in the window, but the attributed
 /// shift's.
-pub async fn totals(
+pub(crate) async fn totals(
     db: &impl ConnectionTrait,
+    tail: &Tail,
     organization_id: i64,
     window: &Window,
 ) -> DomainResult<Counters> {
@@ -535,6 +594,7 @@ pub async fn totals(
     from_rollups(
         &mut sql,
         read,
+        tail,
         organization_id,
         window,
         Grain::Months,

@@ -2,11 +2,11 @@
 //! its cNPS changed beyond chance, and the touchpoints of the impact report
 //! that move perception most, among those whose shift is significant.
 
-use sea_orm::ConnectionTrait;
+use sea_orm::DatabaseConnection;
 
 use super::{
     impact::{impact_rows, touchpoint_counters, TouchpointImpact},
-    totals, Figures, MinGroupSize, Window,
+    tail, totals, Figures, MinGroupSize, Window,
 };
 use crate::domain::{
     analytics::{perception::Counters, statistics::AdjustedNps},
@@ -43,18 +43,20 @@ const SUMMARY_TOP: usize = 3;
 /// withheld, and noise is not news.
 #[tracing::instrument(level = "debug", skip_all, fields(organization_id = organization_id))]
 pub async fn summary(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     organization_id: i64,
     window: &Window,
 ) -> DomainResult<Summary> {
     let previous_window = window.previous()?;
-    let min = MinGroupSize::of(db, organization_id).await?;
-    let (rows, candidates) = touchpoint_counters(db, organization_id, window).await?;
+    let (txn, tail) = tail::snapshot(db, organization_id).await?;
+    let min = MinGroupSize::of(&txn, organization_id).await?;
+    let (rows, candidates) = touchpoint_counters(&txn, &tail, organization_id, window).await?;
     let current = rows.iter().fold(Counters::default(), |mut sum, row| {
         sum.add(&row.counters, 1);
         sum
     });
-    let previous = totals(db, organization_id, &previous_window).await?;
+    let previous = totals(&txn, &tail, organization_id, &previous_window).await?;
+    txn.commit().await?;
     // Sorted by shown mean attributed shift ascending, unknown last.
     let rows = impact_rows(rows, min);
     let touchpoints_tested = rows.iter().filter(|r| r.significant.is_some()).count();

@@ -6,10 +6,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDate;
 use entity::enums::{Channel, Kind, Stage};
-use sea_orm::{ActiveEnum, ConnectionTrait, Iterable};
+use sea_orm::{ActiveEnum, ConnectionTrait, DatabaseConnection, Iterable};
 
 use super::{
-    from_rollups, touchpoint_ids_in_order, Figures, Grain, MinGroupSize, RollupRead, Window,
+    from_rollups, tail, touchpoint_ids_in_order, Figures, Grain, MinGroupSize, RollupRead, Tail,
+    Window,
 };
 use crate::db::sql::Sql;
 use crate::domain::{
@@ -175,7 +176,34 @@ fn check_points(series: i64, buckets: i64, bucket: Bucket) -> DomainResult<()> {
 /// answer more than [`MAX_POINTS`] points.
 #[tracing::instrument(level = "debug", skip_all, fields(organization_id = organization_id))]
 pub async fn trend(
+    db: &DatabaseConnection,
+    organization_id: i64,
+    window: &Window,
+    bucket: Bucket,
+    grouping: TrendGrouping,
+    filter: &TrendFilter,
+    comparison: Comparison,
+) -> DomainResult<Vec<TrendSeries>> {
+    let (txn, tail) = tail::snapshot(db, organization_id).await?;
+    let series = trend_in(
+        &txn,
+        &tail,
+        organization_id,
+        window,
+        bucket,
+        grouping,
+        filter,
+        comparison,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(series)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn trend_in(
     db: &impl ConnectionTrait,
+    tail: &Tail,
     organization_id: i64,
     window: &Window,
     bucket: Bucket,
@@ -189,7 +217,7 @@ pub async fn trend(
             format!("the window holds more than {MAX_BUCKETS} buckets; choose a larger bucket or a shorter window"),
         ));
     }
-    let query = TrendQuery::new(organization_id, window, bucket, grouping, filter);
+    let query = TrendQuery::new(organization_id, window, bucket, grouping, filter, tail);
     // Refused before anything of its size is read: a trend's points are
     // its series times its buckets, and each costs memory to answer.
     let series = match fixed_groups(grouping, filter) {
@@ -247,6 +275,8 @@ type TrendData = BTreeMap<String, HashMap<i32, Counters>>;
 /// The rollup rows a trend reads and how it groups them.
 struct TrendQuery<'a> {
     organization_id: i64,
+    /// The encounters not yet in the rollups.
+    tail: &'a Tail,
     window: &'a Window,
     bucket: Bucket,
     filter: &'a TrendFilter,
@@ -264,6 +294,7 @@ impl<'a> TrendQuery<'a> {
         bucket: Bucket,
         grouping: TrendGrouping,
         filter: &'a TrendFilter,
+        tail: &'a Tail,
     ) -> Self {
         let group_column = match grouping {
             TrendGrouping::None => None,
@@ -285,6 +316,7 @@ impl<'a> TrendQuery<'a> {
         };
         TrendQuery {
             organization_id,
+            tail,
             window,
             bucket,
             filter,
@@ -300,6 +332,7 @@ impl<'a> TrendQuery<'a> {
         from_rollups(
             sql,
             RollupRead::TOUCHPOINT_SCORES,
+            self.tail,
             self.organization_id,
             self.window,
             self.grain,

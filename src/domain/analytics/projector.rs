@@ -1,0 +1,143 @@
+//! The projector: the background worker that applies recorded encounters
+//! to the rollups (see `projection` for what it keeps true).
+//!
+//! It wakes when this instance's encounter writer commits, and every
+//! [`POLL`] for writes made elsewhere (another instance, a survey answer,
+//! the command line). Each step projects at most [`STEP`] encounters of one
+//! organization in one transaction, so the database's write lock (SQLite)
+//! is never held long; it loops until no organization is behind.
+//!
+//! On a SQLite file it has a connection and a thread of its own, like the
+//! encounter writer: its statements run directly and would otherwise
+//! block the runtime's workers. On PostgreSQL it is a task on the pool,
+//! and of several instances one projects an organization at a time
+//! (`projection::lock`); the others skip it.
+
+use std::{
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use tokio::sync::Notify;
+
+use crate::db::store::WriterConnection;
+use crate::domain::{analytics::projection, DomainResult};
+
+/// How often the projector looks for writes it was not told about.
+pub const POLL: Duration = Duration::from_millis(200);
+/// Encounters per projection step (whole writes; one write may hold more).
+pub const STEP: u64 = 4000;
+/// How long the projector waits after a failure.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// The running projector: what the encounter writer wakes and `/healthz`
+/// watches.
+#[derive(Clone)]
+pub struct Projector {
+    wake: Arc<Notify>,
+    running: Arc<AtomicBool>,
+}
+
+impl Projector {
+    /// Starts the projector on `db` (see the module's notes); `paused`
+    /// starts none (a test hook, and a way to stop projection for
+    /// maintenance: reports stay exact, writes pile up behind the mark).
+    pub fn start(db: WriterConnection, paused: bool) -> Self {
+        let projector = Projector {
+            wake: Arc::new(Notify::new()),
+            running: Arc::new(AtomicBool::new(true)),
+        };
+        if paused {
+            tracing::warn!("the rollup projector is paused (PROJECTOR_PAUSED)");
+            return projector;
+        }
+        let guard = Running(projector.running.clone());
+        let wake = projector.wake.clone();
+        if !db.is_own_thread() {
+            tokio::spawn(async move {
+                let _running = guard;
+                run(db, wake).await
+            });
+        } else {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .expect("a runtime for the projector");
+            std::thread::Builder::new()
+                .name("rollup-projector".to_owned())
+                .spawn(move || {
+                    let _running = guard;
+                    runtime.block_on(run(db, wake))
+                })
+                .expect("a thread for the projector");
+        }
+        projector
+    }
+
+    /// Tells the projector that encounters were recorded.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Whether its thread (or task) still runs.
+    pub fn is_running(&self) -> bool {
+        self.running.load(Ordering::Acquire)
+    }
+}
+
+/// Held by the projector's thread or task: marks it stopped when it ends.
+struct Running(Arc<AtomicBool>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+        if std::thread::panicking() {
+            tracing::error!("the rollup projector panicked; reports stay exact but slow down");
+        }
+    }
+}
+
+async fn run(db: WriterConnection, wake: Arc<Notify>) {
+    loop {
+        match project_all(&db).await {
+            Ok(true) => continue,
+            Ok(false) => {}
+            Err(err) => {
+                tracing::warn!(error = %err, "projecting encounters into the rollups failed; will retry");
+                tokio::time::sleep(RETRY).await;
+            }
+        }
+        let _ = tokio::time::timeout(POLL, wake.notified()).await;
+    }
+}
+
+/// One step for each organization behind; whether one is still behind.
+async fn project_all(db: &WriterConnection) -> DomainResult<bool> {
+    let mut behind = false;
+    for organization_id in projection::behind(db).await? {
+        behind |= !step(db, organization_id).await?;
+    }
+    Ok(behind)
+}
+
+/// Projects up to [`STEP`] encounters of one organization; whether it has
+/// caught up (or another instance is projecting it).
+pub async fn step(db: &WriterConnection, organization_id: i64) -> DomainResult<bool> {
+    let txn = db.begin_write().await?;
+    if !projection::lock(&txn, db.is_postgres(), organization_id, false).await? {
+        // Another instance is projecting it; the transaction rolls back.
+        return Ok(true);
+    }
+    let step = projection::project(&txn, organization_id, Some(STEP), crate::domain::now()).await?;
+    txn.commit().await?;
+    tracing::debug!(
+        organization_id,
+        encounters = step.encounters,
+        caught_up = step.caught_up,
+        "projected"
+    );
+    Ok(step.caught_up)
+}

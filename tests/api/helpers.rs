@@ -198,6 +198,17 @@ pub async fn spawn_app_with_dashboard(
     .await
 }
 
+/// A test service that starts no rollup projector: every recorded
+/// encounter stays behind the rollups' high-water mark until a test
+/// projects it (`PROJECTOR_PAUSED`).
+pub async fn spawn_app_with_projector_paused() -> TestApp {
+    spawn_app_configured(AppOptions {
+        projector_paused: true,
+        ..Default::default()
+    })
+    .await
+}
+
 /// What a test service is configured with beyond its database: the
 /// command line's defaults unless a test says otherwise.
 #[derive(Default)]

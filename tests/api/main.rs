@@ -28,6 +28,7 @@ mod limits;
 mod observability;
 mod openapi;
 mod outage;
+mod projection;
 mod readme;
 mod recount;
 mod reports;

@@ -112,19 +112,18 @@ pub(crate) async fn lock(
     })?;
     if wait {
         let select = Query::select()
-            .expr(Expr::cust_with_values(
-                "pg_advisory_xact_lock(?, ?)",
-                [LOCK_CLASS, key],
-            ))
+            .expr(Expr::cust(format!(
+                "pg_advisory_xact_lock({LOCK_CLASS}, {key})"
+            )))
             .to_owned();
         db.execute(&select).await?;
         return Ok(true);
     }
     // The answer is read back under a column name the row reader knows.
-    let taken = Expr::cust_with_values(
-        "CAST(CASE WHEN pg_try_advisory_xact_lock(?, ?) THEN 1 ELSE 0 END AS BIGINT)",
-        [LOCK_CLASS, key],
-    );
+    // Both keys are numbers of this code's, written as literals.
+    let taken = Expr::cust(format!(
+        "CAST(CASE WHEN pg_try_advisory_xact_lock({LOCK_CLASS}, {key}) THEN 1 ELSE 0 END AS BIGINT)"
+    ));
     let select = Query::select()
         .expr_as(taken, rollup_mark::Column::ProjectedSeq)
         .to_owned();

@@ -102,6 +102,8 @@ pub struct MonitoringSnapshot {
     pub alerts_open: Vec<(String, i64)>,
     /// Alerts raised and kept.
     pub alerts_opened: i64,
+    /// Encounters recorded and not yet projected into the rollups.
+    pub rollup_pending: i64,
 }
 
 type LatencyFamily = Family<RequestLabels, Histogram, fn() -> Histogram>;
@@ -120,6 +122,7 @@ pub struct Metrics {
     oldest_undelivered: Gauge<f64, std::sync::atomic::AtomicU64>,
     alerts_open: Family<KindLabels, Gauge>,
     alerts_opened: Gauge,
+    rollup_pending: Gauge,
 }
 
 /// The connection pool's use at one moment.
@@ -241,7 +244,14 @@ impl Metrics {
             "Alerts raised (and not deleted with their rule), all instances",
             alerts_opened.clone(),
         );
+        let rollup_pending = Gauge::default();
+        registry.register(
+            "rollup_pending_encounters",
+            "Encounters recorded and not yet projected into the rollups (reports add them as they read), all instances",
+            rollup_pending.clone(),
+        );
         Metrics {
+            rollup_pending,
             registry,
             requests,
             latency,
@@ -303,6 +313,7 @@ impl Metrics {
                 .set(open);
         }
         self.alerts_opened.set(now.monitoring.alerts_opened);
+        self.rollup_pending.set(now.monitoring.rollup_pending);
         let mut text = String::new();
         // Writing into a String cannot fail.
         let _ = text::encode(&mut text, &self.registry);

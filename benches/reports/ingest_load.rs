@@ -20,7 +20,7 @@ use touchpoint_tracker::{
     domain::{access::keys, candidates, catalog, organizations},
 };
 
-use super::{create_database, thousands, Options, Service, BENCH};
+use super::{create_database, projector_lag, thousands, Options, Service, BENCH, LOG_LEVEL};
 
 /// Candidates the load spreads its encounters over.
 const CANDIDATES: usize = 1_000;
@@ -51,15 +51,45 @@ pub async fn run(options: &Options) -> anyhow::Result<()> {
     let service = Service::start(&database.url).await?;
     let script_dir = tempfile::tempdir()?;
     let health = wrk(&service.base_url, "/healthz", None, &script_dir)?;
-    let post_script = post_script(&token, candidate_ids, touchpoint_ids);
     let posts = wrk(
         &service.base_url,
         "/api/v1/encounters",
-        Some(&post_script),
+        Some(&post_script(&token, candidate_ids, touchpoint_ids)),
         &script_dir,
     )?;
+    let posts_lag = projector_lag(&database.url).await?;
     let recorded_by_posts = settled_count(&database.url).await?;
     anyhow::ensure!(posts.failed == 0, "{} POSTs failed", posts.failed);
+    // wrk stops with requests in flight: they may be recorded, not counted.
+    let answered = |load: &Load, recorded: u64| {
+        anyhow::ensure!(
+            recorded >= load.requests && recorded <= load.requests + CONNECTIONS as u64,
+            "wrk saw {} answered POSTs, the database holds {recorded}",
+            load.requests
+        );
+        Ok(())
+    };
+    answered(&posts, recorded_by_posts)?;
+    // The same load with every POST naming one candidate: each write reads
+    // and changes one journey, the worst case for the derived work.
+    let one_candidate = wrk(
+        &service.base_url,
+        "/api/v1/encounters",
+        Some(&post_script(
+            &token,
+            (candidate_ids.0, candidate_ids.0),
+            touchpoint_ids,
+        )),
+        &script_dir,
+    )?;
+    anyhow::ensure!(
+        one_candidate.failed == 0,
+        "{} POSTs failed",
+        one_candidate.failed
+    );
+    let one_candidate_lag = projector_lag(&database.url).await?;
+    let recorded_by_both = settled_count(&database.url).await?;
+    answered(&one_candidate, recorded_by_both - recorded_by_posts)?;
     // The same POST refused by validation (a score of 11): authentication,
     // JSON and validation, without the write. Every one must be refused,
     // and none may have been recorded.
@@ -76,23 +106,18 @@ pub async fn run(options: &Options) -> anyhow::Result<()> {
         refused.requests
     );
     anyhow::ensure!(
-        settled_count(&database.url).await? == recorded_by_posts,
+        settled_count(&database.url).await? == recorded_by_both,
         "an invalid POST was recorded"
-    );
-    // wrk stops with requests in flight: they may be recorded, not counted.
-    anyhow::ensure!(
-        recorded_by_posts >= posts.requests
-            && recorded_by_posts <= posts.requests + CONNECTIONS as u64,
-        "wrk saw {} answered POSTs, the database holds {recorded_by_posts}",
-        posts.requests
     );
 
     let client = reqwest::Client::new();
     let batch_rate = batches(&client, &service.base_url, &token).await?;
+    let batch_lag = projector_lag(&database.url).await?;
     eprintln!("batch import: {batch_rate:.0} encounters/s");
     let import_rate = ndjson(&client, &service.base_url, &token).await?;
+    let import_lag = projector_lag(&database.url).await?;
     eprintln!("NDJSON import: {import_rate:.0} encounters/s");
-    let expected = recorded_by_posts + 2 * BULK_ENCOUNTERS as u64;
+    let expected = recorded_by_both + 2 * BULK_ENCOUNTERS as u64;
     let recorded = count_encounters(&database.url).await?;
     anyhow::ensure!(
         recorded == expected,
@@ -110,48 +135,68 @@ pub async fn run(options: &Options) -> anyhow::Result<()> {
     let mut table = String::new();
     writeln!(
         table,
-        "\n## Ingest benchmark ({backend}, wrk, {CONNECTIONS} connections, {LOAD_SECONDS} s)\n"
+        "\n## Ingest benchmark ({backend}, wrk, {CONNECTIONS} connections, {LOAD_SECONDS} s, RUST_LOG={LOG_LEVEL})\n"
     )?;
-    writeln!(table, "| measurement | requests/s | p50 (ms) | p99 (ms) |")?;
-    writeln!(table, "|---|---|---|---|")?;
-    for (label, load) in [
-        ("GET /healthz (the HTTP ceiling)", &health),
-        ("POST /api/v1/encounters", &posts),
+    writeln!(
+        table,
+        "| measurement | requests/s | p50 (ms) | p99 (ms) | projector lag after (ms) |"
+    )?;
+    writeln!(table, "|---|---|---|---|---|")?;
+    let ms = |lag: Duration| format!("{:.0}", lag.as_secs_f64() * 1000.0);
+    for (label, load, lag) in [
+        ("R0: GET /healthz (the HTTP ceiling)", &health, None),
         (
-            "POST /api/v1/encounters refused by validation (422): the request path without the write",
+            "R1: POST /api/v1/encounters refused by validation (422): the request path without the write",
             &refused,
+            None,
+        ),
+        (
+            "R2: POST /api/v1/encounters, over 1,000 candidates",
+            &posts,
+            Some(posts_lag),
+        ),
+        (
+            "R2': POST /api/v1/encounters, all on one candidate",
+            &one_candidate,
+            Some(one_candidate_lag),
         ),
     ] {
         writeln!(
             table,
-            "| {label} | {} | {:.2} | {:.2} |",
+            "| {label} | {} | {:.2} | {:.2} | {} |",
             thousands(load.requests_per_second as usize),
             load.p50_ms,
-            load.p99_ms
+            load.p99_ms,
+            lag.map_or_else(|| "".to_owned(), ms)
         )?;
     }
+    let ratio = |a: &Load, b: &Load| a.requests_per_second / b.requests_per_second;
     writeln!(
         table,
-        "\nThe write path keeps {:.0}% of the HTTP ceiling; {} encounters recorded by the POSTs, none failed.\n",
-        100.0 * posts.requests_per_second / health.requests_per_second,
-        thousands(recorded_by_posts as usize)
+        "\nR1/R0 = {:.2}; R2/R1 = {:.2} (one candidate: {:.2}). {} encounters recorded by the POSTs, none failed.\n",
+        ratio(&refused, &health),
+        ratio(&posts, &refused),
+        ratio(&one_candidate, &refused),
+        thousands(recorded_by_both as usize)
     )?;
     writeln!(
         table,
-        "| bulk import of {} survey answers (10 per new candidate, by reference) | encounters/s |",
+        "| bulk import of {} survey answers (10 per new candidate, by reference) | encounters/s | projector lag after (ms) |",
         thousands(BULK_ENCOUNTERS)
     )?;
-    writeln!(table, "|---|---|")?;
+    writeln!(table, "|---|---|---|")?;
     writeln!(
         table,
-        "| `POST /api/v1/encounters/batch`, {} per request | {} |",
+        "| `POST /api/v1/encounters/batch`, {} per request | {} | {} |",
         thousands(BATCH_SIZE),
-        thousands(batch_rate as usize)
+        thousands(batch_rate as usize),
+        ms(batch_lag)
     )?;
     writeln!(
         table,
-        "| `POST /api/v1/encounters/import`, one NDJSON stream | {} |",
-        thousands(import_rate as usize)
+        "| `POST /api/v1/encounters/import`, one NDJSON stream | {} | {} |",
+        thousands(import_rate as usize),
+        ms(import_lag)
     )?;
     writeln!(table, "\nService peak RSS over the run: {rss:.0} MiB.")?;
     println!("{table}");

@@ -15,7 +15,9 @@
 //! review imports, 5% other; drawn from a random stream of their own, so the
 //! encounters are otherwise those of earlier versions of this benchmark).
 //! Seeding goes through the same domain write path as the API (batches of
-//! whole candidates), so the rollups are built exactly as in production.
+//! whole candidates), and the service's projector then builds the rollups
+//! from them exactly as in production (its rate is a row of the table);
+//! the reports are measured once it has caught up.
 //! With a PostgreSQL URL, a database is created per size on that server and
 //! dropped afterwards.
 
@@ -221,6 +223,10 @@ async fn run(size: usize, options: &Options) -> anyhow::Result<Vec<(String, Stri
     eprintln!("seeded in {:.1}s", seed_time.as_secs_f64());
 
     let mut service = Service::start(&database.url).await?;
+    // Seeding recorded the encounters; the service's projector applies
+    // them to the rollups, as it does after any import.
+    let projection = projector_lag(&database.url).await?;
+    eprintln!("projected in {:.1}s", projection.as_secs_f64());
     let client = reqwest::Client::new();
     let today = Utc::now().date_naive();
     let month_start = today.with_day(1).unwrap();
@@ -235,6 +241,10 @@ async fn run(size: usize, options: &Options) -> anyhow::Result<Vec<(String, Stri
         (
             "seed rate, incl. candidates (encounters/s)".to_owned(),
             thousands((size as f64 / seed_time.as_secs_f64()) as usize),
+        ),
+        (
+            "the service's projector on the seed (encounters/s)".to_owned(),
+            thousands((size as f64 / projection.as_secs_f64()) as usize),
         ),
     ];
     let reports = [
@@ -497,6 +507,30 @@ async fn export(
     Ok((lines - 1, elapsed))
 }
 
+/// The log level the service runs at.
+const LOG_LEVEL: &str = "warn";
+
+/// How long after it is called every recorded encounter is in the rollups:
+/// the projector's lag at the end of a load (read from the database every
+/// 5 ms).
+async fn projector_lag(url: &str) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let conn = db::connect(&DatabaseSettings::new(url.to_owned())).await?;
+    loop {
+        let pending =
+            touchpoint_tracker::domain::analytics::projection::pending_encounters(&conn).await?;
+        if pending == 0 {
+            conn.close().await?;
+            return Ok(started.elapsed());
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(600),
+            "the projector did not catch up: {pending} pending"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 /// The service binary, built with the bench profile, as a child process.
 struct Service {
     child: Child,
@@ -511,7 +545,7 @@ impl Service {
         let child = Command::new(env!("CARGO_BIN_EXE_touchpoint-tracker"))
             .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
             .env("DATABASE_URL", database_url)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", LOG_LEVEL)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()?;

@@ -17,21 +17,24 @@ use crate::{
     metrics::{self, Metrics, MonitoringSnapshot, PoolUse, Snapshot},
 };
 
-/// Webhook and alert figures read from the database; zeros (and a warning)
-/// when it cannot be read, so the other series still go out.
+/// Webhook, alert and projection figures read from the database; zeros
+/// (and a warning) when they cannot be read, so the other series still go
+/// out.
 async fn monitoring(db: &DatabaseConnection) -> MonitoringSnapshot {
-    use crate::domain::{alerts::lifecycle, webhooks::delivery};
+    use crate::domain::{alerts::lifecycle, analytics::projection, webhooks::delivery};
     let oldest = delivery::oldest_undelivered(db).await;
     let alerts = lifecycle::counts(db).await;
-    match (oldest, alerts) {
-        (Ok(oldest), Ok((alerts_open, alerts_opened))) => MonitoringSnapshot {
+    let pending = projection::pending_encounters(db).await;
+    match (oldest, alerts, pending) {
+        (Ok(oldest), Ok((alerts_open, alerts_opened)), Ok(rollup_pending)) => MonitoringSnapshot {
             oldest_undelivered_seconds: oldest.map_or(0.0, |at| {
                 (chrono::Utc::now() - at).num_milliseconds().max(0) as f64 / 1000.0
             }),
             alerts_open,
             alerts_opened,
+            rollup_pending,
         },
-        (Err(err), _) | (_, Err(err)) => {
+        (Err(err), _, _) | (_, Err(err), _) | (_, _, Err(err)) => {
             tracing::warn!(error = %err, "monitoring metrics not read");
             MonitoringSnapshot::default()
         }

@@ -69,6 +69,8 @@ pub async fn create(
             "an organization with this slug already exists",
         )
     })?;
+    // An empty change log, all projected.
+    crate::domain::analytics::projection::set_mark(&txn, created.id, 0).await?;
     let event = Event::organization(created.id, AuditAction::Create).fields(["slug", "name"]);
     audit::record(&txn, created.id, actor, now, event).await?;
     txn.commit().await?;

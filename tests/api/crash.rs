@@ -1,6 +1,8 @@
 //! Crash safety: the service killed with SIGKILL in the middle of a write
 //! load keeps every acknowledged encounter exactly once, with reports that
-//! equal a recount; SIGTERM lets in-flight requests finish, then exits 0.
+//! equal a recount; killed in the middle of projecting encounters into the
+//! rollups, it resumes from its mark and counts each once; SIGTERM lets
+//! in-flight requests finish, then exits 0.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -17,7 +19,9 @@ use touchpoint_tracker::{
 };
 
 use super::{
-    helpers::{fresh_database, run_cli, ApiClient, ServiceProcess},
+    helpers::{
+        fresh_database, projection_state, run_cli, wait_until_projected, ApiClient, ServiceProcess,
+    },
     recount::assert_reports_match_recount,
 };
 
@@ -341,4 +345,125 @@ fn tokio_stream_from<T: Send + 'static>(
     mut receiver: tokio::sync::mpsc::Receiver<T>,
 ) -> impl futures_util::Stream<Item = T> + Send + 'static {
     futures_util::stream::poll_fn(move |cx| receiver.poll_recv(cx))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_kill_during_projection_loses_and_counts_twice_nothing() {
+    let database = fresh_database().await;
+    let url = database.url.clone();
+    run_cli(&url, &["org", "create", "acme", "Acme"]);
+    let admin = run_cli(&url, &["key", "create", "--org", "acme", "--role", "admin"]);
+
+    // A backlog written with the projector paused: nothing is projected.
+    let mut paused = ServiceProcess::start(&url, &[("PROJECTOR_PAUSED", "true")]);
+    paused.wait_for_health(200).await;
+    let service = Service {
+        client: Client::new(),
+        api: paused.api.clone(),
+        admin,
+    };
+    let mut touchpoints = Vec::new();
+    for (n, kind) in ["employer_created", "true", "unexpected"]
+        .iter()
+        .enumerate()
+    {
+        let (status, body) = service
+            .post(
+                "/api/v1/touchpoints",
+                json!({"name": format!("T{n}"), "kind": kind, "channel": "event", "stage": "interview"}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(status, 201);
+        touchpoints.push(body["id"].as_i64().unwrap());
+    }
+    for batch in 0..12usize {
+        let items: Vec<Value> = (0..2500usize)
+            .map(|n| {
+                let k = batch * 2500 + n;
+                json!({
+                    "candidate_external_ref": format!("ATS-{}", k % 4000),
+                    "touchpoint_id": touchpoints[k % 3],
+                    "occurred_at": format!("2026-0{}-{:02}T{:02}:00:00Z", 1 + k % 6, 1 + k % 28, k % 24),
+                    "score": (k % 7 != 0).then_some(k % 11),
+                })
+            })
+            .collect();
+        let (status, body) = service
+            .post("/api/v1/encounters/batch", json!(items))
+            .await
+            .unwrap();
+        assert_eq!(status, 201, "{body}");
+    }
+    paused.child.kill().expect("stopped");
+    paused.child.wait().expect("stopped");
+    let (mark, latest) = projection_state(&url).await;
+    assert!(mark < latest, "paused, yet projected ({mark} of {latest})");
+
+    // Three times: a projecting service killed as soon as it has committed
+    // a step, so in the middle of the next.
+    for round in 0..3 {
+        let (before, _) = projection_state(&url).await;
+        let mut process = ServiceProcess::start(&url, &[]);
+        let started = std::time::Instant::now();
+        loop {
+            let (mark, _) = projection_state(&url).await;
+            if mark > before {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "round {round}: the projector never moved the mark"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        process.child.kill().expect("SIGKILL sent");
+        process.child.wait().expect("killed");
+        let (mark, latest) = projection_state(&url).await;
+        eprintln!("round {round}: killed at mark {mark} of {latest}");
+        assert!(mark < latest, "round {round}: caught up before the kill");
+    }
+
+    // Restarted, it resumes from its mark and catches up.
+    let process = ServiceProcess::start_healthy(&url).await;
+    let started = std::time::Instant::now();
+    loop {
+        let (mark, latest) = projection_state(&url).await;
+        if mark == latest {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "never caught up"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let service = Service {
+        client: Client::new(),
+        api: process.api.clone(),
+        admin: service.admin.clone(),
+    };
+    let api = ApiClient {
+        base_url: service.api.clone(),
+        token: service.admin.clone(),
+        client: service.client.clone(),
+    };
+    let rows = assert_reports_match_recount(
+        &api,
+        &[("2026-01-01", "2026-07-01"), ("2026-02-10", "2026-04-20")],
+    )
+    .await;
+    assert_eq!(rows.len(), 30_000);
+    // And the rollups equal the service's own rebuild from the encounters.
+    let before = service.reports().await;
+    let conn = db::connect(&DatabaseSettings::new(url.clone()))
+        .await
+        .unwrap();
+    let org = organizations::find_by_slug(&conn, "acme")
+        .await
+        .unwrap()
+        .unwrap();
+    rebuild::rebuild(&conn, org.id).await.unwrap();
+    conn.close().await.unwrap();
+    assert_eq!(before, service.reports().await, "projected equals rebuilt");
 }

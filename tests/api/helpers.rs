@@ -609,3 +609,40 @@ pub async fn start_cluster(count: usize, env: &[(&str, &str)]) -> Cluster {
         token,
     }
 }
+
+/// The rollups' high-water mark of the organization `acme` in the database
+/// at `url`, and its latest write: equal once everything is projected.
+pub async fn projection_state(url: &str) -> (i64, i64) {
+    use sea_orm::EntityTrait;
+    let conn = touchpoint_tracker::db::connect(&DatabaseSettings::new(url.to_owned()))
+        .await
+        .unwrap();
+    let org = organizations::find_by_slug(&conn, "acme")
+        .await
+        .unwrap()
+        .unwrap();
+    let mark = entity::rollup_mark::Entity::find_by_id(org.id)
+        .one(&conn)
+        .await
+        .unwrap()
+        .map_or(0, |mark| mark.projected_seq);
+    conn.close().await.unwrap();
+    (mark, org.change_seq)
+}
+
+/// Waits (up to two minutes) until a projector has applied every encounter
+/// of `acme` to the rollups.
+pub async fn wait_until_projected(url: &str) {
+    let started = std::time::Instant::now();
+    loop {
+        let (mark, latest) = projection_state(url).await;
+        if mark == latest {
+            return;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(120),
+            "the projector never caught up ({mark} of {latest})"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -3,14 +3,18 @@
 //! request racing through both is recorded once, and a key revoked through
 //! one is refused by it at once and by the other within a second (each
 //! instance keeps the keys it accepted in memory and asks the database
-//! every second which of them are still unrevoked).
+//! every second which of them are still unrevoked). Both project recorded
+//! encounters into the rollups, and never the same one twice.
 
 use std::collections::HashSet;
 
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 
-use super::helpers::{fresh_database, run_cli, ServiceProcess};
+use super::{
+    helpers::{fresh_database, run_cli, wait_until_projected, ApiClient, ServiceProcess},
+    recount::assert_reports_match_recount,
+};
 
 struct Instances {
     client: Client,
@@ -285,6 +289,19 @@ async fn two_instances_share_one_database() {
         journey_steps += journey["steps"].as_array().unwrap().len();
     }
     assert_eq!(journey_steps, expected);
+
+    // Both instances project, one at a time per organization: once they
+    // have caught up, the reports through either equal a recount (a change
+    // applied twice would count twice).
+    wait_until_projected(&url).await;
+    for api in &instances.apis {
+        let client = ApiClient {
+            base_url: api.clone(),
+            token: instances.token.clone(),
+            client: instances.client.clone(),
+        };
+        assert_reports_match_recount(&client, &[("2026-01-01", "2026-03-01")]).await;
+    }
 
     // A key revoked through one instance is refused by the other at once.
     let (status, key) = instances

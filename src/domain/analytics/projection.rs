@@ -160,6 +160,40 @@ pub(crate) async fn behind(db: &impl Executor) -> DomainResult<Vec<i64>> {
         .collect()
 }
 
+/// Encounters recorded and not yet projected, of every organization.
+pub async fn pending_encounters(db: &impl Executor) -> DomainResult<i64> {
+    let select = Query::select()
+        .expr_as(
+            Expr::col((encounter::Entity, encounter::Column::Id)).count(),
+            encounter::Column::Id,
+        )
+        .from(organization::Entity)
+        .left_join(
+            rollup_mark::Entity,
+            Expr::col((rollup_mark::Entity, rollup_mark::Column::OrganizationId))
+                .equals((organization::Entity, organization::Column::Id)),
+        )
+        .inner_join(
+            encounter::Entity,
+            Expr::col((encounter::Entity, encounter::Column::OrganizationId))
+                .equals((organization::Entity, organization::Column::Id))
+                .and(
+                    Expr::col((encounter::Entity, encounter::Column::ChangeSeq)).gt(
+                        Func::coalesce([
+                            Expr::col((rollup_mark::Entity, rollup_mark::Column::ProjectedSeq)),
+                            Expr::val(0i64),
+                        ]),
+                    ),
+                ),
+        )
+        .to_owned();
+    // The count comes back under the `id` column's name (read by it).
+    match db.query(&select).await?.first() {
+        Some(row) => Ok(row.get(encounter::Column::Id)?),
+        None => Ok(0),
+    }
+}
+
 /// What the encounters after a mark change in the rollups.
 #[derive(Debug, Default)]
 pub(crate) struct Pending {

@@ -426,18 +426,7 @@ async fn a_kill_during_projection_loses_and_counts_twice_nothing() {
 
     // Restarted, it resumes from its mark and catches up.
     let process = ServiceProcess::start_healthy(&url).await;
-    let started = std::time::Instant::now();
-    loop {
-        let (mark, latest) = projection_state(&url).await;
-        if mark == latest {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "never caught up"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until_projected(&url).await;
     let service = Service {
         client: Client::new(),
         api: process.api.clone(),

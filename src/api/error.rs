@@ -337,6 +337,10 @@ impl From<DomainError> for ApiError {
                 None,
             ),
             DomainError::Forbidden(message) => ApiError::new(ErrorCode::Forbidden, message, None),
+            DomainError::Behind(message) => {
+                tracing::warn!(error = %message, "a report waited for the projector in vain");
+                ApiError::new(ErrorCode::Unavailable, message, None)
+            }
             DomainError::Unavailable(message) => {
                 tracing::error!(error = %message, "database unavailable");
                 ApiError::new(

@@ -80,7 +80,13 @@ pub enum ApiTags {
     /// Incremental export for reporting jobs.
     Exports,
     /// Perception trends, cNPS, shifts and touchpoint impact. Groups smaller
-    /// than the organization's `min_group_size` are `suppressed`.
+    /// than the organization's `min_group_size` are `suppressed`. A report
+    /// counts every encounter recorded before it was asked for. Recorded
+    /// encounters are added to the reports' rollups in the background (in
+    /// well under a second); a report adds those not yet added as it reads,
+    /// up to 20,000 of them. With more waiting (a large import moments
+    /// ago), it waits for them up to 10 seconds, then answers 503
+    /// `unavailable`: retry shortly.
     Reports,
     /// The audit trail: who changed what, and when.
     Audit,

@@ -66,6 +66,11 @@ pub enum DomainError {
     /// Items of a batch or import were refused, each for its own reason.
     #[error("{} items refused", .0.len())]
     InvalidItems(Vec<ItemError>),
+    /// Recorded encounters are waiting to be projected into the rollups,
+    /// more than a report adds as it reads; the caller may retry shortly.
+    /// The message is the client's.
+    #[error("{0}")]
+    Behind(String),
     /// The database cannot be reached now; the caller may retry. The
     /// message is for the log; the client is told only that.
     #[error("{0}")]

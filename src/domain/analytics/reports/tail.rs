@@ -203,9 +203,9 @@ pub async fn snapshot(
         }
         txn.rollback().await?;
         if tokio::time::Instant::now() >= deadline {
-            return Err(DomainError::Unavailable(format!(
-                "more than {MAX_ENCOUNTERS} recorded encounters are not yet in the rollups; \
-                 try again shortly"
+            return Err(DomainError::Behind(format!(
+                "more than {MAX_ENCOUNTERS} recorded encounters are still being added to \
+                 the reports' rollups; try again shortly"
             )));
         }
         tokio::time::sleep(WAIT_STEP).await;

@@ -20,7 +20,7 @@ pub mod store;
 pub use error::{is_unavailable, StorageError, StorageResult};
 
 use crate::config::DatabaseSettings;
-use store::{InlineReader, SqliteConnection, WriterConnection};
+use store::{InlineReader, SqliteConnection, WriteGate, WriterConnection};
 
 /// The log levels of the database drivers, for the default log filter:
 /// their per-statement lines off (statements may carry personal data).
@@ -137,8 +137,10 @@ impl Database {
         settings: &DatabaseSettings,
         pool: DatabaseConnection,
     ) -> anyhow::Result<Self> {
-        let writer = writer_connection(settings, &pool, "the encounter writer").await?;
-        let projector = writer_connection(settings, &pool, "the rollup projector").await?;
+        // The writer and the projector take turns at SQLite's write lock.
+        let gate = WriteGate::default();
+        let writer = writer_connection(settings, &pool, &gate, "the encounter writer").await?;
+        let projector = writer_connection(settings, &pool, &gate, "the rollup projector").await?;
         let reader = inline_reader(settings, &pool)?;
         Ok(Database {
             pool,
@@ -157,6 +159,7 @@ impl Database {
 async fn writer_connection(
     settings: &DatabaseSettings,
     shared: &DatabaseConnection,
+    gate: &WriteGate,
     purpose: &str,
 ) -> anyhow::Result<WriterConnection> {
     if is_postgres(shared) {
@@ -165,7 +168,8 @@ async fn writer_connection(
     match sqlite_path(&settings.url) {
         Some(path) => {
             let connection = SqliteConnection::open(Path::new(path), SQLITE_BUSY_TIMEOUT)
-                .with_context(|| format!("opening {path} for {purpose}"))?;
+                .with_context(|| format!("opening {path} for {purpose}"))?
+                .with_gate(gate.clone());
             Ok(WriterConnection::Sqlite(connection))
         }
         // An in-memory database exists only on its pool's connection.

@@ -206,7 +206,7 @@ impl WriterConnection {
     pub async fn begin_write(&self) -> StorageResult<WriteTxn> {
         match self {
             WriterConnection::Pool(db) => Ok(WriteTxn::Pool(super::begin_write(db).await?)),
-            WriterConnection::Sqlite(connection) => connection.begin_write(),
+            WriterConnection::Sqlite(connection) => connection.begin_write().await,
         }
     }
 
@@ -279,7 +279,18 @@ impl Executor for WriteTxn {
 #[derive(Clone)]
 pub struct SqliteConnection {
     inner: Arc<Mutex<rusqlite::Connection>>,
+    /// Shared with the other writers of this process on the same file.
+    gate: Option<WriteGate>,
 }
+
+/// Taken by a process's SQLite writers (the encounter writer, the rollup
+/// projector) around each write transaction, in the order they ask. Without
+/// it they meet at SQLite's write lock, where a writer that finds it taken
+/// sleeps in SQLite's busy handler (up to 100 ms at a time) however soon
+/// the lock is free: single writes waited behind a projection step for
+/// 100 ms and more (p99 239 ms against 10 ms at p50).
+#[derive(Clone, Default)]
+pub struct WriteGate(Arc<tokio::sync::Mutex<()>>);
 
 /// Prepared statements kept: the text of multi-row statements varies with
 /// the number of rows, and preparing them again costs more than the memory.
@@ -301,7 +312,16 @@ impl SqliteConnection {
         connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(SqliteConnection {
             inner: Arc::new(Mutex::new(connection)),
+            gate: None,
         })
+    }
+
+    /// The connection, taking `gate` around each write transaction.
+    pub fn with_gate(self, gate: WriteGate) -> Self {
+        SqliteConnection {
+            gate: Some(gate),
+            ..self
+        }
     }
 
     /// Opens a connection that only reads (`query_only`), for an
@@ -314,18 +334,25 @@ impl SqliteConnection {
         connection.set_prepared_statement_cache_capacity(READER_STATEMENT_CACHE);
         Ok(SqliteConnection {
             inner: Arc::new(Mutex::new(connection)),
+            gate: None,
         })
     }
 
-    /// Begins a write transaction: `BEGIN IMMEDIATE` takes the write lock
-    /// at once, waiting for it under the busy timeout.
-    pub fn begin_write(&self) -> StorageResult<WriteTxn> {
+    /// Begins a write transaction: the gate first, if any, then `BEGIN
+    /// IMMEDIATE`, which takes the write lock at once, waiting for it
+    /// (another process's) under the busy timeout.
+    pub async fn begin_write(&self) -> StorageResult<WriteTxn> {
+        let turn = match &self.gate {
+            Some(gate) => Some(gate.0.clone().lock_owned().await),
+            None => None,
+        };
         self.lock()
             .execute_batch("BEGIN IMMEDIATE")
             .map_err(database)?;
         Ok(WriteTxn::Sqlite(SqliteTxn {
             connection: self.clone(),
             open: true,
+            _turn: turn,
         }))
     }
 
@@ -449,6 +476,9 @@ impl Executor for InlineReader {
 pub struct SqliteTxn {
     connection: SqliteConnection,
     open: bool,
+    /// The gate, released after the commit or rollback (fields drop after
+    /// `Drop::drop`).
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl SqliteTxn {
@@ -621,7 +651,7 @@ mod tests {
                 ])
                 .to_owned()
         };
-        let txn = writer.begin_write().unwrap();
+        let txn = writer.begin_write().await.unwrap();
         for (i, at) in times().into_iter().enumerate() {
             Executor::execute(&txn, &insert(i as i64, at))
                 .await
@@ -643,7 +673,7 @@ mod tests {
             .from(Alias::new("t"))
             .order_by(Alias::new("id"), sea_orm::Order::Asc)
             .to_owned();
-        let by_writer = writer.begin_write().unwrap();
+        let by_writer = writer.begin_write().await.unwrap();
         for rows in [
             pool.query(&select).await.unwrap(),
             by_writer.query(&select).await.unwrap(),
@@ -754,10 +784,10 @@ mod tests {
             .columns([Alias::new("id")])
             .values_panic([1i64.into()])
             .to_owned();
-        let txn = writer.begin_write().unwrap();
+        let txn = writer.begin_write().await.unwrap();
         assert_eq!(Executor::execute(&txn, &insert).await.unwrap(), 1);
         drop(txn);
-        let txn = writer.begin_write().unwrap();
+        let txn = writer.begin_write().await.unwrap();
         let count = Query::select()
             .expr_as(Expr::cust("COUNT(*)"), Alias::new("count"))
             .from(Alias::new("t"))

@@ -217,24 +217,6 @@ impl WriterConnection {
     }
 }
 
-/// Statements outside a transaction (each its own): what a worker on the
-/// writer's connection reads before it decides to write.
-impl Executor for WriterConnection {
-    async fn query<S: StatementBuilder>(&self, statement: &S) -> StorageResult<Vec<Row>> {
-        match self {
-            WriterConnection::Pool(db) => db.query(statement).await,
-            WriterConnection::Sqlite(connection) => connection.query(statement),
-        }
-    }
-
-    async fn execute<S: StatementBuilder>(&self, statement: &S) -> StorageResult<u64> {
-        match self {
-            WriterConnection::Pool(db) => Executor::execute(db, statement).await,
-            WriterConnection::Sqlite(connection) => connection.execute(statement),
-        }
-    }
-}
-
 impl WriterConnection {
     /// Whether it is a PostgreSQL connection.
     pub fn is_postgres(&self) -> bool {
@@ -283,12 +265,13 @@ pub struct SqliteConnection {
     gate: Option<WriteGate>,
 }
 
-/// Taken by a process's SQLite writers (the encounter writer, the rollup
-/// projector) around each write transaction, in the order they ask. Without
-/// it they meet at SQLite's write lock, where a writer that finds it taken
-/// sleeps in SQLite's busy handler (up to 100 ms at a time) however soon
-/// the lock is free: single writes waited behind a projection step for
-/// 100 ms and more (p99 239 ms against 10 ms at p50).
+/// Taken around each write transaction by the tasks sharing one SQLite
+/// connection (the encounter writer, the rollup projector), in the order
+/// they ask: a connection holds one transaction at a time. (With a
+/// connection each, they met at SQLite's write lock, where a writer that
+/// finds it taken sleeps in SQLite's busy handler, up to 100 ms at a time,
+/// however soon the lock is free: single writes waited behind a projection
+/// step for 100 ms and more, p99 239 ms against 10 ms at p50.)
 #[derive(Clone, Default)]
 pub struct WriteGate(Arc<tokio::sync::Mutex<()>>);
 

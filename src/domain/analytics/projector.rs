@@ -7,9 +7,10 @@
 //! organization in one transaction, so the database's write lock (SQLite)
 //! is never held long; it loops until no organization is behind.
 //!
-//! On a SQLite file it has a connection and a thread of its own, like the
-//! encounter writer: its statements run directly and would otherwise
-//! block the runtime's workers. On PostgreSQL it is a task on the pool,
+//! On a SQLite file it writes through the encounter writer's connection,
+//! taking turns with it (`db::store::WriteGate`), on a thread of its own:
+//! its statements run directly and would otherwise block the runtime's
+//! workers. On PostgreSQL it is a task on the pool,
 //! and of several instances one projects an organization at a time
 //! (`projection::lock`); the others skip it.
 
@@ -116,8 +117,13 @@ async fn run(db: WriterConnection, wake: Arc<Notify>) {
 
 /// One step for each organization behind; whether one is still behind.
 async fn project_all(db: &WriterConnection) -> DomainResult<bool> {
+    // Read in a transaction of the connection's own: on SQLite it is the
+    // encounter writer's, which may be in the middle of one.
+    let txn = db.begin_write().await?;
+    let organizations = projection::behind(&txn).await?;
+    txn.commit().await?;
     let mut behind = false;
-    for organization_id in projection::behind(db).await? {
+    for organization_id in organizations {
         behind |= !step(db, organization_id).await?;
     }
     Ok(behind)

@@ -6,6 +6,10 @@
 //!
 //! Until now every write brought the rollups up to date itself, so each
 //! existing organization starts with its mark at its current `change_seq`.
+//!
+//! The projector and every report read the candidates of the encounters
+//! past the mark: the change-log index of encounters now holds the
+//! candidate too, so that read touches no table row.
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -17,6 +21,14 @@ enum Organizations {
     Table,
     Id,
     ChangeSeq,
+}
+
+#[derive(DeriveIden)]
+enum Encounters {
+    Table,
+    OrganizationId,
+    ChangeSeq,
+    CandidateId,
 }
 
 #[derive(DeriveIden)]
@@ -55,10 +67,48 @@ impl MigrationTrait for Migration {
             )
             .map_err(|err| DbErr::Migration(err.to_string()))?
             .to_owned();
-        manager.exec_stmt(existing).await
+        manager.exec_stmt(existing).await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_encounters_change_seq_candidate")
+                    .table(Encounters::Table)
+                    .col(Encounters::OrganizationId)
+                    .col(Encounters::ChangeSeq)
+                    .col(Encounters::CandidateId)
+                    .to_owned(),
+            )
+            .await?;
+        // Its prefix serves the export's cursor, which the old one did.
+        manager
+            .drop_index(
+                Index::drop()
+                    .name("idx_encounters_change_seq")
+                    .table(Encounters::Table)
+                    .to_owned(),
+            )
+            .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_encounters_change_seq")
+                    .table(Encounters::Table)
+                    .col(Encounters::OrganizationId)
+                    .col(Encounters::ChangeSeq)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .drop_index(
+                Index::drop()
+                    .name("idx_encounters_change_seq_candidate")
+                    .table(Encounters::Table)
+                    .to_owned(),
+            )
+            .await?;
         manager
             .drop_table(Table::drop().table(RollupMarks::Table).to_owned())
             .await

@@ -231,6 +231,23 @@ pub enum WriteTxn {
 }
 
 impl WriteTxn {
+    /// Refreshes PostgreSQL's planner statistics of the encounters and the
+    /// candidates (`ANALYZE`); nothing on SQLite. Right after a large
+    /// import, before autovacuum gets to it, PostgreSQL plans with the
+    /// statistics of a much smaller table: the perception-shift report's
+    /// lookups of 4,000 candidates then scanned the table for each and
+    /// ran past the statement timeout. In the transaction, the new
+    /// statistics are seen with what it commits.
+    pub async fn analyze_encounters(&self) -> StorageResult<()> {
+        if let WriteTxn::Pool(txn) = self {
+            if super::is_postgres(txn) {
+                txn.execute_unprepared("ANALYZE encounters, candidates")
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
     pub async fn commit(self) -> StorageResult<()> {
         match self {
             WriteTxn::Pool(txn) => Ok(txn.commit().await?),

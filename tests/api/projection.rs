@@ -55,7 +55,11 @@ async fn catch_up(db: &DatabaseConnection, organization_id: i64) -> usize {
     let mut steps = 0;
     loop {
         steps += 1;
-        if projector::step(&connection, organization_id).await.unwrap() {
+        if projector::step(&connection, organization_id)
+            .await
+            .unwrap()
+            .caught_up
+        {
             return steps;
         }
     }

@@ -246,7 +246,7 @@ pub(crate) async fn pending(
 
 /// What one projection step did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Projected {
+pub struct Projected {
     /// Encounters applied.
     pub encounters: u64,
     /// Whether nothing the transaction can see is left to project.

@@ -27,7 +27,10 @@ use std::{
 use tokio::sync::Notify;
 
 use crate::db::store::WriterConnection;
-use crate::domain::{analytics::projection, DomainResult};
+use crate::domain::{
+    analytics::projection::{self, Projected},
+    DomainResult,
+};
 
 /// How often the projector looks for writes it was not told about.
 pub const POLL: Duration = Duration::from_millis(200);
@@ -35,6 +38,11 @@ pub const POLL: Duration = Duration::from_millis(200);
 pub const STEP: u64 = 4000;
 /// How long the projector waits after a failure.
 const RETRY: Duration = Duration::from_secs(1);
+/// Encounters projected after which the projector refreshes PostgreSQL's
+/// planner statistics once it has caught up (`WriteTxn::analyze_encounters`,
+/// in the step's transaction), at most every [`ANALYZE_EVERY`].
+const ANALYZE_AFTER: u64 = 10_000;
+const ANALYZE_EVERY: Duration = Duration::from_secs(10);
 /// The least time between the starts of two rounds while the projector
 /// keeps up: what arrives meanwhile is applied in one step. Each step
 /// rewrites every rollup page it touches (SQLite's WAL takes whole pages),
@@ -111,9 +119,10 @@ impl Drop for Running {
 }
 
 async fn run(db: WriterConnection, wake: Arc<Notify>) {
+    let mut statistics = Statistics::default();
     loop {
         let started = tokio::time::Instant::now();
-        match project_all(&db).await {
+        match project_all(&db, &mut statistics).await {
             Ok(true) => continue,
             Ok(false) => {}
             Err(err) => {
@@ -126,8 +135,35 @@ async fn run(db: WriterConnection, wake: Arc<Notify>) {
     }
 }
 
-/// One step for each organization behind; whether one is still behind.
-async fn project_all(db: &WriterConnection) -> DomainResult<bool> {
+/// When the planner's statistics were last refreshed, and how many
+/// encounters were projected since.
+#[derive(Default)]
+struct Statistics {
+    projected: u64,
+    refreshed: Option<tokio::time::Instant>,
+}
+
+impl Statistics {
+    /// Whether a step that caught up after projecting `encounters`
+    /// refreshes them (see `WriteTxn::analyze_encounters`).
+    fn due(&mut self, encounters: u64, caught_up: bool) -> bool {
+        self.projected += encounters;
+        let due = caught_up
+            && self.projected >= ANALYZE_AFTER
+            && self
+                .refreshed
+                .is_none_or(|at| at.elapsed() >= ANALYZE_EVERY);
+        if due {
+            self.projected = 0;
+            self.refreshed = Some(tokio::time::Instant::now());
+        }
+        due
+    }
+}
+
+/// One step for each organization behind: the encounters projected, and
+/// whether one is still behind.
+async fn project_all(db: &WriterConnection, statistics: &mut Statistics) -> DomainResult<bool> {
     // Read in a transaction of the connection's own: on SQLite it is the
     // encounter writer's, which may be in the middle of one.
     let txn = db.begin_write().await?;
@@ -135,20 +171,38 @@ async fn project_all(db: &WriterConnection) -> DomainResult<bool> {
     txn.commit().await?;
     let mut behind = false;
     for organization_id in organizations {
-        behind |= !step(db, organization_id).await?;
+        behind |= !step_with(db, organization_id, Some(&mut *statistics))
+            .await?
+            .caught_up;
     }
     Ok(behind)
 }
 
-/// Projects up to [`STEP`] encounters of one organization; whether it has
-/// caught up (or another instance is projecting it).
-pub async fn step(db: &WriterConnection, organization_id: i64) -> DomainResult<bool> {
+/// Projects up to [`STEP`] encounters of one organization; caught up when
+/// nothing is left (or another instance is projecting it).
+pub async fn step(db: &WriterConnection, organization_id: i64) -> DomainResult<Projected> {
+    step_with(db, organization_id, None).await
+}
+
+async fn step_with(
+    db: &WriterConnection,
+    organization_id: i64,
+    statistics: Option<&mut Statistics>,
+) -> DomainResult<Projected> {
     let txn = db.begin_write().await?;
     if !projection::lock(&txn, db.is_postgres(), organization_id, false).await? {
         // Another instance is projecting it; the transaction rolls back.
-        return Ok(true);
+        return Ok(Projected {
+            encounters: 0,
+            caught_up: true,
+        });
     }
     let step = projection::project(&txn, organization_id, Some(STEP), crate::domain::now()).await?;
+    if let Some(statistics) = statistics {
+        if statistics.due(step.encounters, step.caught_up) {
+            txn.analyze_encounters().await?;
+        }
+    }
     txn.commit().await?;
     tracing::debug!(
         organization_id,
@@ -156,5 +210,5 @@ pub async fn step(db: &WriterConnection, organization_id: i64) -> DomainResult<b
         caught_up = step.caught_up,
         "projected"
     );
-    Ok(step.caught_up)
+    Ok(step)
 }

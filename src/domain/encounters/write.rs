@@ -87,14 +87,18 @@ impl std::ops::Deref for EncounterWrite {
 }
 
 impl EncounterWrite {
-    /// Begins the write: the organization's write lock, then its projection
+    /// Begins the write: the organization's projection lock, then its write
     /// lock, then everything recorded before it projected, so the rollups
-    /// hold every encounter it may change.
+    /// hold every encounter it may change. The projection lock comes first,
+    /// so a write never waits for it while holding the organization's row,
+    /// which every append and each projection step's foreign-key checks
+    /// need: in the other order, concurrent retention runs on PostgreSQL
+    /// once waited out the statement timeout.
     pub async fn begin(db: &DatabaseConnection, organization_id: i64) -> DomainResult<Self> {
         let txn = crate::db::begin_write(db).await?;
+        let postgres = crate::db::is_postgres(&txn);
+        projection::lock(&txn, postgres, organization_id, true).await?;
         let unit = Unit::open(txn, organization_id).await?;
-        let postgres = crate::db::is_postgres(&unit.txn);
-        projection::lock(&unit.txn, postgres, organization_id, true).await?;
         projection::project(&unit.txn, organization_id, None, unit.now).await?;
         Ok(EncounterWrite {
             unit,

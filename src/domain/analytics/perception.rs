@@ -312,11 +312,26 @@ pub struct EncounterPoint {
     pub source: Source,
 }
 
+/// A candidate's first and latest scored encounter, in order of time then
+/// id (a row of `candidate_score_ends`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScoreEnds {
+    /// How many of the candidate's encounters are scored.
+    pub scores: i64,
+    pub first_day: i32,
+    pub first_score: i32,
+    pub latest_day: i32,
+    pub latest_score: i32,
+    pub latest_touchpoint_id: i64,
+}
+
 /// What one candidate's encounters add to the rollups.
 #[derive(Debug, Default, PartialEq)]
 pub struct Contribution {
     pub counters: HashMap<DayKey, Counters>,
     pub reach: BTreeSet<ReachKey>,
+    /// `None` when no encounter is scored.
+    pub ends: Option<ScoreEnds>,
 }
 
 /// The contribution of one candidate's encounters (in any order).
@@ -328,6 +343,20 @@ pub fn contribution(points: &[EncounterPoint]) -> Contribution {
     let mut result = Contribution::default();
     for (point, share) in ordered.into_iter().zip(shares) {
         let day = day_of(point.occurred_at);
+        if let Some(score) = point.score {
+            let ends = result.ends.get_or_insert(ScoreEnds {
+                scores: 0,
+                first_day: day,
+                first_score: score,
+                latest_day: day,
+                latest_score: score,
+                latest_touchpoint_id: point.touchpoint_id,
+            });
+            ends.scores += 1;
+            ends.latest_day = day;
+            ends.latest_score = score;
+            ends.latest_touchpoint_id = point.touchpoint_id;
+        }
         result
             .counters
             .entry(DayKey {
@@ -354,6 +383,9 @@ pub struct RollupDelta {
     pub counters: BTreeMap<DayKey, Counters>,
     /// Candidates to add to (`true`) or remove from (`false`) each bitmap.
     pub reach: BTreeMap<ReachKey, Vec<(i64, bool)>>,
+    /// Candidates whose score ends changed, with the new ones (`None`: no
+    /// score left).
+    pub ends: BTreeMap<i64, Option<ScoreEnds>>,
 }
 
 impl RollupDelta {
@@ -390,6 +422,9 @@ impl RollupDelta {
                 .or_default()
                 .push((candidate_id, false));
         }
+        if before.ends != after.ends {
+            self.ends.insert(candidate_id, after.ends);
+        }
     }
 
     fn add_counters(&mut self, key: DayKey, change: &Counters) {
@@ -397,7 +432,9 @@ impl RollupDelta {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.counters.values().all(Counters::is_zero) && self.reach.is_empty()
+        self.counters.values().all(Counters::is_zero)
+            && self.reach.is_empty()
+            && self.ends.is_empty()
     }
 }
 
@@ -559,5 +596,47 @@ mod tests {
         }
         assert!(total.is_zero(), "{total:?}");
         assert!(delta.reach.is_empty());
+    }
+
+    #[test]
+    fn score_ends_are_the_first_and_latest_scored_encounter_in_time_order() {
+        let point = |id, day: u32, touchpoint_id, score| EncounterPoint {
+            id,
+            change_seq: id,
+            touchpoint_id,
+            occurred_at: at(2026, 3, day, 12, 0, 0),
+            score,
+            source: Source::Other,
+        };
+        // Given out of order; the unscored last encounter is not an end,
+        // and of two at the same instant the higher id is the later.
+        let points = [
+            point(4, 9, 70, None),
+            point(3, 5, 60, Some(2)),
+            point(1, 2, 50, Some(8)),
+            point(2, 5, 40, Some(6)),
+        ];
+        let ends = contribution(&points).ends.unwrap();
+        assert_eq!(
+            ends,
+            ScoreEnds {
+                scores: 3,
+                first_day: day_of(at(2026, 3, 2, 0, 0, 0)),
+                first_score: 8,
+                latest_day: day_of(at(2026, 3, 5, 0, 0, 0)),
+                latest_score: 2,
+                latest_touchpoint_id: 60,
+            }
+        );
+        assert_eq!(contribution(&[point(5, 1, 50, None)]).ends, None);
+
+        // A delta carries a candidate's ends only when they changed.
+        let before = contribution(&points[..2]);
+        let mut delta = RollupDelta::default();
+        delta.record(7, &before, &contribution(&points));
+        assert_eq!(delta.ends.get(&7), Some(&Some(ends)));
+        let mut unchanged = RollupDelta::default();
+        unchanged.record(7, &before, &contribution(&points[..2]));
+        assert!(unchanged.ends.is_empty());
     }
 }

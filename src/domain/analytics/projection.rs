@@ -200,6 +200,8 @@ pub(crate) struct Pending {
     pub delta: RollupDelta,
     /// How many encounters.
     pub encounters: u64,
+    /// Their candidates, in order, once each.
+    pub candidates: Vec<i64>,
 }
 
 /// What the encounters recorded after `mark` (and, with `upto`, at most
@@ -241,7 +243,11 @@ pub(crate) async fn pending(
         let after: Vec<EncounterPoint> = points.iter().filter(in_view).copied().collect();
         delta.record(candidate_id, &contribution(&before), &contribution(&after));
     }
-    Ok(Pending { delta, encounters })
+    Ok(Pending {
+        delta,
+        encounters,
+        candidates,
+    })
 }
 
 /// What one projection step did.

@@ -3,8 +3,8 @@
 //! anonymous survey answers count too (see `surveys::answers`).
 
 use entity::{
-    encounter, organization, perception_daily, perception_monthly, perception_source_daily,
-    perception_source_monthly, touchpoint_reach,
+    candidate_score_end, encounter, organization, perception_daily, perception_monthly,
+    perception_source_daily, perception_source_monthly, touchpoint_reach,
 };
 use sea_orm::{
     sea_query::Expr, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect,
@@ -42,6 +42,10 @@ pub async fn rebuild(db: &DatabaseConnection, organization_id: i64) -> DomainRes
         .await?;
     touchpoint_reach::Entity::delete_many()
         .filter(touchpoint_reach::Column::OrganizationId.eq(organization_id))
+        .exec(write.txn())
+        .await?;
+    candidate_score_end::Entity::delete_many()
+        .filter(candidate_score_end::Column::OrganizationId.eq(organization_id))
         .exec(write.txn())
         .await?;
     let candidate_ids: Vec<i64> = encounter::Entity::find()

@@ -43,6 +43,8 @@ pub struct Tail {
     /// `(touchpoint, day, candidate)`: a candidate the pending encounters
     /// add to a touchpoint's day.
     reach: Vec<(i64, i32, i64)>,
+    /// The candidates of the pending encounters, in order, once each.
+    candidates: Vec<i64>,
 }
 
 /// One row of the tail as a report reads it.
@@ -88,7 +90,11 @@ impl Tail {
                 }
             }
         }
-        Ok(Some(Tail { counters, reach }))
+        Ok(Some(Tail {
+            counters,
+            reach,
+            candidates: pending.candidates,
+        }))
     }
 
     /// The counter changes of the window's days, by touchpoint, day and
@@ -113,6 +119,12 @@ impl Tail {
                 counters,
             })
             .collect()
+    }
+
+    /// The candidates of the pending encounters, in order, once each:
+    /// their rows of `candidate_score_ends` may be out of date.
+    pub(super) fn candidates(&self) -> &[i64] {
+        &self.candidates
     }
 
     /// `(touchpoint, candidate)`: the candidates the pending encounters

@@ -12,7 +12,6 @@ use sea_orm::{
     SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
-pub mod bulk;
 pub mod changes;
 pub mod error;
 pub mod sql;

@@ -42,9 +42,6 @@ pub trait Executor: Sync {
         &self,
         statement: &S,
     ) -> impl Future<Output = StorageResult<u64>> + Send;
-
-    /// Which database the statements run on.
-    fn backend(&self) -> DbBackend;
 }
 
 impl<C: ConnectionTrait> Executor for C {
@@ -57,10 +54,6 @@ impl<C: ConnectionTrait> Executor for C {
         Ok(ConnectionTrait::execute(self, statement)
             .await?
             .rows_affected())
-    }
-
-    fn backend(&self) -> DbBackend {
-        self.get_database_backend()
     }
 }
 
@@ -277,13 +270,6 @@ impl Executor for WriteTxn {
             WriteTxn::Sqlite(txn) => txn.connection.execute(statement),
         }
     }
-
-    fn backend(&self) -> DbBackend {
-        match self {
-            WriteTxn::Pool(txn) => txn.get_database_backend(),
-            WriteTxn::Sqlite(_) => DbBackend::Sqlite,
-        }
-    }
 }
 
 /// A SQLite connection owned by one writer. Its statements run on the
@@ -491,13 +477,6 @@ impl Executor for InlineReader {
 
     async fn execute<S: StatementBuilder>(&self, _statement: &S) -> StorageResult<u64> {
         Err(StorageError::fault("the inline reader only reads"))
-    }
-
-    fn backend(&self) -> DbBackend {
-        match self {
-            InlineReader::Pool(db) => db.get_database_backend(),
-            InlineReader::Sqlite(_) => DbBackend::Sqlite,
-        }
     }
 }
 

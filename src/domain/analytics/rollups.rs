@@ -12,10 +12,10 @@ use entity::{anonymous_answer, candidate_score_end, encounter, enums::Source, to
 use roaring::RoaringTreemap;
 use sea_orm::{
     sea_query::{Alias, Expr, ExprTrait, OnConflict, Query},
-    ActiveEnum, ColumnTrait, EntityName, EntityTrait, QueryFilter, QuerySelect, QueryTrait,
+    ActiveEnum, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, QueryTrait, Set,
 };
 
-use crate::db::{bulk::Rows, store::Executor};
+use crate::db::store::Executor;
 use crate::domain::{
     analytics::perception::{
         contribution, month_of, week_of, Contribution, CounterValue, Counters, DayKey,
@@ -231,33 +231,44 @@ async fn update_ends(
     organization_id: i64,
     ends: &BTreeMap<i64, Option<ScoreEnds>>,
 ) -> DomainResult<()> {
-    let mut scored = Rows::new(candidate_score_end::Entity.table_name(), ENDS_COLUMNS);
-    let mut unscored = Vec::new();
-    for (candidate_id, ends) in ends {
-        match ends {
-            Some(ends) => scored.push(vec![
-                (*candidate_id).into(),
-                organization_id.into(),
-                ends.scores.into(),
-                ends.first_day.into(),
-                ends.first_score.into(),
-                ends.latest_day.into(),
-                ends.latest_score.into(),
-                ends.latest_touchpoint_id.into(),
-            ]),
-            None => unscored.push(*candidate_id),
-        }
-    }
-    let mut upsert = OnConflict::column(candidate_score_end::Column::CandidateId);
-    upsert.update_columns(ENDS_COLUMNS[2..].iter().map(|column| Alias::new(*column)));
-    for mut insert in scored.statements(db.backend())? {
-        insert.on_conflict(upsert.clone());
-        db.execute(&insert).await?;
+    let (scored, unscored): (Vec<_>, Vec<_>) = ends.iter().partition(|(_, ends)| ends.is_some());
+    for chunk in scored.chunks(CHUNK) {
+        let rows = chunk.iter().filter_map(|(candidate_id, ends)| {
+            let ends = (*ends).as_ref()?;
+            Some(candidate_score_end::ActiveModel {
+                candidate_id: Set(**candidate_id),
+                organization_id: Set(organization_id),
+                scores: Set(ends.scores),
+                first_day: Set(ends.first_day),
+                first_score: Set(ends.first_score),
+                latest_day: Set(ends.latest_day),
+                latest_score: Set(ends.latest_score),
+                latest_touchpoint_id: Set(ends.latest_touchpoint_id),
+            })
+        });
+        let upsert = candidate_score_end::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::column(candidate_score_end::Column::CandidateId)
+                    .update_columns([
+                        candidate_score_end::Column::Scores,
+                        candidate_score_end::Column::FirstDay,
+                        candidate_score_end::Column::FirstScore,
+                        candidate_score_end::Column::LatestDay,
+                        candidate_score_end::Column::LatestScore,
+                        candidate_score_end::Column::LatestTouchpointId,
+                    ])
+                    .to_owned(),
+            )
+            .into_query();
+        db.execute(&upsert).await?;
     }
     for chunk in unscored.chunks(CHUNK) {
         let delete = candidate_score_end::Entity::delete_many()
             .filter(candidate_score_end::Column::OrganizationId.eq(organization_id))
-            .filter(candidate_score_end::Column::CandidateId.is_in(chunk.iter().copied()))
+            .filter(
+                candidate_score_end::Column::CandidateId
+                    .is_in(chunk.iter().map(|(candidate_id, _)| **candidate_id)),
+            )
             .into_query();
         db.execute(&delete).await?;
     }
@@ -310,19 +321,6 @@ impl CounterChanges {
     }
 }
 
-/// The columns of `candidate_score_ends`, in the order written: the
-/// candidate, the organization, then the ends an upsert replaces.
-const ENDS_COLUMNS: &[&str] = &[
-    "candidate_id",
-    "organization_id",
-    "scores",
-    "first_day",
-    "first_score",
-    "latest_day",
-    "latest_score",
-    "latest_touchpoint_id",
-];
-
 /// Applies a chunk of reach changes: reads the bitmaps, adds and removes
 /// the candidates, and writes them back.
 async fn update_reach(
@@ -358,7 +356,7 @@ async fn update_reach(
         );
         stored.insert(key, row.get(touchpoint_reach::Column::Candidates)?);
     }
-    let mut rows = Rows::new(touchpoint_reach::Entity.table_name(), REACH_COLUMNS);
+    let mut rows = Vec::with_capacity(chunk.len());
     for (key, members) in chunk {
         let stored_key = (key.span.as_str().to_owned(), key.period, key.touchpoint_id);
         let mut bitmap = match stored.get(&stored_key) {
@@ -373,43 +371,35 @@ async fn update_reach(
                 bitmap.remove(id);
             }
         }
-        rows.push(vec![
-            organization_id.into(),
-            key.touchpoint_id.into(),
-            key.span.as_str().into(),
-            key.period.into(),
-            encode_bitmap(&bitmap).into(),
-            now.into(),
-            now.into(),
-        ]);
+        rows.push(touchpoint_reach::ActiveModel {
+            organization_id: Set(organization_id),
+            touchpoint_id: Set(key.touchpoint_id),
+            span: Set(key.span.as_str().to_owned()),
+            period: Set(key.period),
+            candidates: Set(encode_bitmap(&bitmap)),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        });
     }
-    let mut upsert = OnConflict::columns([
-        touchpoint_reach::Column::OrganizationId,
-        touchpoint_reach::Column::Span,
-        touchpoint_reach::Column::Period,
-        touchpoint_reach::Column::TouchpointId,
-    ]);
-    upsert.update_columns([
-        touchpoint_reach::Column::Candidates,
-        touchpoint_reach::Column::UpdatedAt,
-    ]);
-    for mut insert in rows.statements(db.backend())? {
-        insert.on_conflict(upsert.clone());
-        db.execute(&insert).await?;
-    }
+    let upsert = touchpoint_reach::Entity::insert_many(rows)
+        .on_conflict(
+            OnConflict::columns([
+                touchpoint_reach::Column::OrganizationId,
+                touchpoint_reach::Column::Span,
+                touchpoint_reach::Column::Period,
+                touchpoint_reach::Column::TouchpointId,
+            ])
+            .update_columns([
+                touchpoint_reach::Column::Candidates,
+                touchpoint_reach::Column::UpdatedAt,
+            ])
+            .to_owned(),
+        )
+        .into_query();
+    db.execute(&upsert).await?;
     Ok(())
 }
-
-/// The columns of `touchpoint_reach` written, in order.
-const REACH_COLUMNS: &[&str] = &[
-    "organization_id",
-    "touchpoint_id",
-    "span",
-    "period",
-    "candidates",
-    "created_at",
-    "updated_at",
-];
 
 /// Adds changes to a counters table (`perception_daily` or
 /// `perception_monthly`): each row is its leading `columns` values and a
@@ -423,37 +413,41 @@ async fn add_counters<'a>(
     rows: impl Iterator<Item = (Vec<sea_orm::Value>, &'a Counters)>,
     now: DateTime<Utc>,
 ) -> DomainResult<()> {
-    let all_columns: Vec<&str> = columns
-        .iter()
-        .copied()
-        .chain(Counters::COLUMNS.iter().map(|(column, _)| *column))
-        .chain(["created_at", "updated_at"])
-        .collect();
-    let mut values = Rows::new(table, &all_columns);
-    for (leading, c) in rows {
-        let counters = c.values().into_iter().map(|value| match value {
-            CounterValue::Integer(n) => sea_orm::Value::from(n),
-            CounterValue::Real(x) => sea_orm::Value::from(x),
-        });
-        values.push(
-            leading
-                .into_iter()
+    let rows: Vec<_> = rows.collect();
+    for chunk in rows.chunks(CHUNK) {
+        let mut insert = Query::insert();
+        insert.into_table(Alias::new(table)).columns(
+            columns
+                .iter()
+                .chain(Counters::COLUMNS.iter().map(|(column, _)| column))
+                .chain(["created_at", "updated_at"].iter())
+                .map(|column| Alias::new(*column)),
+        );
+        for (leading, c) in chunk {
+            let counters = c.values().into_iter().map(|value| match value {
+                CounterValue::Integer(n) => sea_orm::Value::from(n),
+                CounterValue::Real(x) => sea_orm::Value::from(x),
+            });
+            let values = leading
+                .iter()
+                .cloned()
                 .chain(counters)
                 .chain([now.into(), now.into()])
-                .collect(),
-        );
-    }
-    let mut upsert = OnConflict::columns(columns[..unique].iter().map(|c| Alias::new(*c)));
-    for &(column, _) in Counters::COLUMNS {
-        upsert.value(
-            Alias::new(column),
-            Expr::col((Alias::new(table), Alias::new(column)))
-                .add(Expr::col((excluded(), Alias::new(column)))),
-        );
-    }
-    upsert.update_column(Alias::new("updated_at"));
-    for mut insert in values.statements(db.backend())? {
-        insert.on_conflict(upsert.clone());
+                .map(Expr::val);
+            insert
+                .values(values)
+                .map_err(|err| DomainError::internal(err.to_string()))?;
+        }
+        let mut upsert = OnConflict::columns(columns[..unique].iter().map(|c| Alias::new(*c)));
+        for &(column, _) in Counters::COLUMNS {
+            upsert.value(
+                Alias::new(column),
+                Expr::col((Alias::new(table), Alias::new(column)))
+                    .add(Expr::col((excluded(), Alias::new(column)))),
+            );
+        }
+        upsert.update_column(Alias::new("updated_at"));
+        insert.on_conflict(upsert);
         db.execute(&insert).await?;
     }
     Ok(())

@@ -21,13 +21,12 @@ use entity::{
 };
 use sea_orm::{
     sea_query::{OnConflict, Query},
-    ActiveEnum, ColumnTrait, DatabaseConnection, EntityName, EntityTrait, QueryFilter, QuerySelect,
-    QueryTrait,
+    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, QueryTrait, Set,
 };
 
 use crate::db::{
-    bulk::Rows,
     store::{Executor, WriterConnection},
+    StorageResult,
 };
 use crate::domain::{
     alerts,
@@ -412,7 +411,9 @@ pub async fn insert(
             new_encounter(write, actor, *candidate_id, item)
         })
         .collect();
-    insert_encounters(write, &mut encounters).await?;
+    for chunk in encounters.chunks_mut(CHUNK) {
+        insert_encounters(write, chunk).await?;
+    }
     events.extend(actors.into_iter().zip(&encounters).map(|(actor, e)| {
         let event = Event::encounter(e.id, e.candidate_id, AuditAction::Create)
             .fields(["candidate_id", "touchpoint_id", "occurred_at", "source"])
@@ -456,75 +457,52 @@ fn new_encounter(
     }
 }
 
-/// Inserts encounters in multi-row statements (`db::bulk`) and gives each
-/// its id. Only the ids come back: reading whole rows back (three times
-/// each) cost more than writing them.
+/// Inserts encounters in one statement and gives each its id. Only the ids
+/// come back: reading whole rows back (three times each) cost more than
+/// writing them.
 async fn insert_encounters(
     write: &EncounterAppend,
-    encounters: &mut [encounter::Model],
+    chunk: &mut [encounter::Model],
 ) -> DomainResult<()> {
-    let mut rows = Rows::new(encounter::Entity.table_name(), ENCOUNTER_COLUMNS);
-    for e in encounters.iter() {
-        rows.push(vec![
-            e.organization_id.into(),
-            e.candidate_id.into(),
-            e.touchpoint_id.into(),
-            e.occurred_at.into(),
-            e.source.to_value().into(),
-            e.score.into(),
-            e.note.clone().into(),
-            e.recorded_by_key_id.into(),
-            e.change_seq.into(),
-            e.created_at.into(),
-            e.updated_at.into(),
-        ]);
-    }
-    let mut ids = Vec::with_capacity(encounters.len());
-    for mut insert in rows.statements(write.txn().backend())? {
-        insert.returning_col(encounter::Column::Id);
-        for row in write.txn().query(&insert).await? {
-            ids.push(row.get::<i64>(encounter::Column::Id)?);
-        }
-    }
+    let rows = chunk.iter().map(|e| encounter::ActiveModel {
+        organization_id: Set(e.organization_id),
+        candidate_id: Set(e.candidate_id),
+        touchpoint_id: Set(e.touchpoint_id),
+        occurred_at: Set(e.occurred_at),
+        source: Set(e.source),
+        score: Set(e.score),
+        note: Set(e.note.clone()),
+        recorded_by_key_id: Set(e.recorded_by_key_id),
+        change_seq: Set(e.change_seq),
+        created_at: Set(e.created_at),
+        updated_at: Set(e.updated_at),
+        ..Default::default()
+    });
+    let insert = encounter::Entity::insert_many(rows)
+        .into_query()
+        .returning_col(encounter::Column::Id)
+        .to_owned();
+    let mut ids = write
+        .txn()
+        .query(&insert)
+        .await?
+        .iter()
+        .map(|row| row.get::<i64>(encounter::Column::Id))
+        .collect::<StorageResult<Vec<_>>>()?;
     // Ids grow with insertion order; RETURNING itself promises no order.
     ids.sort_unstable();
-    if ids.len() != encounters.len() {
+    if ids.len() != chunk.len() {
         return Err(DomainError::internal(format!(
             "{} encounters inserted of {}",
             ids.len(),
-            encounters.len()
+            chunk.len()
         )));
     }
-    for (encounter, id) in encounters.iter_mut().zip(ids) {
+    for (encounter, id) in chunk.iter_mut().zip(ids) {
         encounter.id = id;
     }
     Ok(())
 }
-
-/// The columns [`create_candidates`] writes, in its order: a candidate
-/// created by reference has no name or e-mail yet.
-const CANDIDATE_COLUMNS: &[&str] = &[
-    "organization_id",
-    "external_ref",
-    "stage",
-    "created_at",
-    "updated_at",
-];
-
-/// The columns [`insert_encounters`] writes, in its order.
-const ENCOUNTER_COLUMNS: &[&str] = &[
-    "organization_id",
-    "candidate_id",
-    "touchpoint_id",
-    "occurred_at",
-    "source",
-    "score",
-    "note",
-    "recorded_by_key_id",
-    "change_seq",
-    "created_at",
-    "updated_at",
-];
 
 /// Creates candidates by external reference; returns every reference's id
 /// and, for the ones created now, the key that named them first and the
@@ -539,20 +517,20 @@ async fn create_candidates<'a>(
         return Ok((HashMap::new(), Vec::new()));
     }
     let refs: Vec<&str> = external_refs.keys().copied().collect();
-    let mut rows = Rows::new(candidate::Entity.table_name(), CANDIDATE_COLUMNS);
-    for external_ref in &refs {
-        rows.push(vec![
-            write.organization_id().into(),
-            (*external_ref).into(),
-            Stage::Awareness.to_value().into(),
-            write.now().into(),
-            write.now().into(),
-        ]);
-    }
     let mut created = Vec::new();
-    for mut insert in rows.statements(write.txn().backend())? {
+    for chunk in refs.chunks(CHUNK) {
+        let rows = chunk.iter().map(|external_ref| candidate::ActiveModel {
+            organization_id: Set(write.organization_id()),
+            external_ref: Set((*external_ref).to_owned()),
+            display_name: Set(None),
+            email: Set(None),
+            stage: Set(Stage::Awareness),
+            created_at: Set(write.now()),
+            updated_at: Set(write.now()),
+            ..Default::default()
+        });
         // RETURNING yields only the rows inserted, not the conflicting ones.
-        insert
+        let insert = candidate::Entity::insert_many(rows)
             .on_conflict(
                 OnConflict::columns([
                     candidate::Column::OrganizationId,
@@ -561,9 +539,11 @@ async fn create_candidates<'a>(
                 .do_nothing()
                 .to_owned(),
             )
+            .into_query()
             .returning(
                 Query::returning().columns([candidate::Column::Id, candidate::Column::ExternalRef]),
-            );
+            )
+            .to_owned();
         for row in write.txn().query(&insert).await? {
             let external_ref: String = row.get(candidate::Column::ExternalRef)?;
             let actor = external_refs

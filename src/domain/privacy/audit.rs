@@ -11,17 +11,20 @@ use entity::{
 };
 use futures_util::{Stream, StreamExt};
 use sea_orm::{
-    ActiveEnum, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityName, EntityTrait,
-    FromQueryResult, QueryFilter, Select, Statement, StreamTrait,
+    ActiveEnum, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, FromQueryResult,
+    QueryFilter, QueryTrait, Select, Set, Statement, StreamTrait,
 };
 
+use crate::db::sql::Sql;
 use crate::db::store::Executor;
-use crate::db::{bulk::Rows, sql::Sql};
 use crate::domain::{
     access::auth::Principal,
     pagination::{Page, PageRequest},
     DomainError, DomainResult,
 };
+
+/// Rows per multi-row insert: far below both backends' bind limits.
+const CHUNK: usize = 500;
 
 /// An API key, as an actor: its id and its name at the time.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -211,39 +214,28 @@ pub async fn record_all<'a, A: Into<ActorRef<'a>>>(
     at: DateTime<Utc>,
     events: impl IntoIterator<Item = (A, Event)>,
 ) -> DomainResult<()> {
-    let mut rows = Rows::new(audit_event::Entity.table_name(), EVENT_COLUMNS);
-    for (actor, event) in events {
-        let actor: ActorRef<'a> = actor.into();
-        rows.push(vec![
-            organization_id.into(),
-            at.into(),
-            actor.key_id.into(),
-            actor.name.into(),
-            event.resource_type.to_value().into(),
-            event.resource_id.into(),
-            event.action.to_value().into(),
-            changed_fields_json(&event.changed_fields).into(),
-            event.subject_candidate_id.into(),
-        ]);
-    }
-    for insert in rows.statements(db.backend())? {
+    let mut rows = events.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk = rows.by_ref().take(CHUNK).map(|(actor, event)| {
+            let actor: ActorRef<'a> = actor.into();
+            audit_event::ActiveModel {
+                organization_id: Set(organization_id),
+                occurred_at: Set(at),
+                actor_key_id: Set(actor.key_id),
+                actor_name: Set(actor.name.to_owned()),
+                resource_type: Set(event.resource_type),
+                resource_id: Set(event.resource_id),
+                action: Set(event.action),
+                changed_fields: Set(changed_fields_json(&event.changed_fields)),
+                subject_candidate_id: Set(event.subject_candidate_id),
+                ..Default::default()
+            }
+        });
+        let insert = audit_event::Entity::insert_many(chunk).into_query();
         db.execute(&insert).await?;
     }
     Ok(())
 }
-
-/// The columns [`record_all`] writes, in its order.
-const EVENT_COLUMNS: &[&str] = &[
-    "organization_id",
-    "occurred_at",
-    "actor_key_id",
-    "actor_name",
-    "resource_type",
-    "resource_id",
-    "action",
-    "changed_fields",
-    "subject_candidate_id",
-];
 
 fn changed_fields_json(fields: &[&'static str]) -> String {
     serde_json::Value::from(fields.to_vec()).to_string()

@@ -189,7 +189,9 @@ async fn step_with(
     organization_id: i64,
     statistics: Option<&mut Statistics>,
 ) -> DomainResult<Projected> {
+    let started = std::time::Instant::now();
     let txn = db.begin_write().await?;
+    let waited = started.elapsed();
     if !projection::lock(&txn, db.is_postgres(), organization_id, false).await? {
         // Another instance is projecting it; the transaction rolls back.
         return Ok(Projected {
@@ -208,6 +210,8 @@ async fn step_with(
         organization_id,
         encounters = step.encounters,
         caught_up = step.caught_up,
+        waited_ms = waited.as_secs_f64() * 1000.0,
+        elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
         "projected"
     );
     Ok(step)

@@ -7,7 +7,7 @@ pub mod anonymous_answer;
 pub mod api_key;
 pub mod audit_event;
 pub mod candidate;
-pub mod candidate_score_end;
+pub mod candidate_score_day;
 pub mod dashboard_session;
 pub mod encounter;
 pub mod encounter_tombstone;

@@ -16,7 +16,7 @@ mod m20261129_000001_candidate_surveys;
 mod m20261130_000001_webhooks_and_alerts;
 mod m20261201_000001_dashboard_sessions;
 mod m20261202_000001_rollup_marks;
-mod m20261203_000001_candidate_score_ends;
+mod m20261203_000001_candidate_score_days;
 mod m20261203_000002_candidate_points_index;
 
 pub struct Migrator;
@@ -38,7 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000001_webhooks_and_alerts::Migration),
             Box::new(m20261201_000001_dashboard_sessions::Migration),
             Box::new(m20261202_000001_rollup_marks::Migration),
-            Box::new(m20261203_000001_candidate_score_ends::Migration),
+            Box::new(m20261203_000001_candidate_score_days::Migration),
             Box::new(m20261203_000002_candidate_points_index::Migration),
         ]
     }

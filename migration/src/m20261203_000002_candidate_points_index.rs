@@ -42,10 +42,7 @@ fn candidate_index(name: &str, with_change_seq: bool) -> IndexCreateStatement {
 }
 
 fn drop_index(name: &str) -> IndexDropStatement {
-    Index::drop()
-        .name(name)
-        .table(Encounters::Table)
-        .to_owned()
+    Index::drop().name(name).table(Encounters::Table).to_owned()
 }
 
 #[async_trait::async_trait]

@@ -312,17 +312,111 @@ pub struct EncounterPoint {
     pub source: Source,
 }
 
-/// A candidate's first and latest scored encounter, in order of time then
-/// id (a row of `candidate_score_ends`).
+/// One day with scores of one candidate: the day's first and latest score,
+/// in order of time then id, and the touchpoint of the latest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ScoreEnds {
-    /// How many of the candidate's encounters are scored.
-    pub scores: i64,
-    pub first_day: i32,
+pub struct ScoreDay {
+    pub day: i32,
     pub first_score: i32,
-    pub latest_day: i32,
+    pub latest_score: i32,
+    /// Whether the day has more than one score.
+    pub several: bool,
+    pub latest_touchpoint_id: i64,
+}
+
+/// A candidate's days with scores, in order (a row of
+/// `candidate_score_days`). Report windows are whole days, so they give
+/// any window's first and latest score of the candidate.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScoreDays(pub Vec<ScoreDay>);
+
+/// A candidate's first and latest score in a window, and the touchpoint of
+/// the latest: their shift there, when they are two encounters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowScores {
+    pub first_score: i32,
     pub latest_score: i32,
     pub latest_touchpoint_id: i64,
+    /// Whether the window holds more than one score.
+    pub several: bool,
+}
+
+impl ScoreDays {
+    /// The first and latest score on the days `from` (inclusive) to `to`
+    /// (exclusive); `None` without a score there.
+    pub fn in_window(&self, from: i32, to: i32) -> Option<WindowScores> {
+        let start = self.0.partition_point(|d| d.day < from);
+        let end = self.0.partition_point(|d| d.day < to);
+        let days = self.0.get(start..end).filter(|days| !days.is_empty())?;
+        let (first, latest) = (days[0], days[days.len() - 1]);
+        Some(WindowScores {
+            first_score: first.first_score,
+            latest_score: latest.latest_score,
+            latest_touchpoint_id: latest.latest_touchpoint_id,
+            several: days.len() > 1 || first.several,
+        })
+    }
+
+    /// Packs the days: for each, the day's difference from the one before
+    /// (from 0; zigzag LEB128), the first score, the latest score (+128
+    /// when the day has several), and the touchpoint id (LEB128). About
+    /// four bytes a day.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(self.0.len() * 4);
+        let mut previous = 0i64;
+        for day in &self.0 {
+            let delta = i64::from(day.day) - previous;
+            previous = i64::from(day.day);
+            push_varint(&mut bytes, ((delta << 1) ^ (delta >> 63)) as u64);
+            bytes.push(day.first_score as u8);
+            bytes.push(day.latest_score as u8 | if day.several { 0x80 } else { 0 });
+            push_varint(&mut bytes, day.latest_touchpoint_id as u64);
+        }
+        bytes
+    }
+
+    /// Reads what [`encode`](Self::encode) wrote; `None` if it is not that.
+    pub fn decode(mut bytes: &[u8]) -> Option<Self> {
+        let mut days = Vec::new();
+        let mut previous = 0i64;
+        while !bytes.is_empty() {
+            let zigzag = read_varint(&mut bytes)?;
+            let delta = (zigzag >> 1) as i64 ^ -((zigzag & 1) as i64);
+            previous += delta;
+            let (&[first, latest], rest) = bytes.split_first_chunk::<2>()?;
+            bytes = rest;
+            let touchpoint = read_varint(&mut bytes)?;
+            days.push(ScoreDay {
+                day: i32::try_from(previous).ok()?,
+                first_score: i32::from(first),
+                latest_score: i32::from(latest & 0x7f),
+                several: latest & 0x80 != 0,
+                latest_touchpoint_id: i64::try_from(touchpoint).ok()?,
+            });
+        }
+        Some(ScoreDays(days))
+    }
+}
+
+fn push_varint(bytes: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        bytes.push(value as u8 | 0x80);
+        value >>= 7;
+    }
+    bytes.push(value as u8);
+}
+
+fn read_varint(bytes: &mut &[u8]) -> Option<u64> {
+    let mut value = 0u64;
+    for shift in (0..64).step_by(7) {
+        let (&byte, rest) = bytes.split_first()?;
+        *bytes = rest;
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Some(value);
+        }
+    }
+    None
 }
 
 /// What one candidate's encounters add to the rollups.
@@ -330,8 +424,8 @@ pub struct ScoreEnds {
 pub struct Contribution {
     pub counters: HashMap<DayKey, Counters>,
     pub reach: BTreeSet<ReachKey>,
-    /// `None` when no encounter is scored.
-    pub ends: Option<ScoreEnds>,
+    /// Empty when no encounter is scored.
+    pub score_days: ScoreDays,
 }
 
 /// The contribution of one candidate's encounters (in any order).
@@ -344,18 +438,20 @@ pub fn contribution(points: &[EncounterPoint]) -> Contribution {
     for (point, share) in ordered.into_iter().zip(shares) {
         let day = day_of(point.occurred_at);
         if let Some(score) = point.score {
-            let ends = result.ends.get_or_insert(ScoreEnds {
-                scores: 0,
-                first_day: day,
-                first_score: score,
-                latest_day: day,
-                latest_score: score,
-                latest_touchpoint_id: point.touchpoint_id,
-            });
-            ends.scores += 1;
-            ends.latest_day = day;
-            ends.latest_score = score;
-            ends.latest_touchpoint_id = point.touchpoint_id;
+            match result.score_days.0.last_mut() {
+                Some(same) if same.day == day => {
+                    same.latest_score = score;
+                    same.latest_touchpoint_id = point.touchpoint_id;
+                    same.several = true;
+                }
+                _ => result.score_days.0.push(ScoreDay {
+                    day,
+                    first_score: score,
+                    latest_score: score,
+                    several: false,
+                    latest_touchpoint_id: point.touchpoint_id,
+                }),
+            }
         }
         result
             .counters
@@ -383,9 +479,9 @@ pub struct RollupDelta {
     pub counters: BTreeMap<DayKey, Counters>,
     /// Candidates to add to (`true`) or remove from (`false`) each bitmap.
     pub reach: BTreeMap<ReachKey, Vec<(i64, bool)>>,
-    /// Candidates whose score ends changed, with the new ones (`None`: no
+    /// Candidates whose scored days changed, with the new ones (empty: no
     /// score left).
-    pub ends: BTreeMap<i64, Option<ScoreEnds>>,
+    pub score_days: BTreeMap<i64, ScoreDays>,
 }
 
 impl RollupDelta {
@@ -422,8 +518,9 @@ impl RollupDelta {
                 .or_default()
                 .push((candidate_id, false));
         }
-        if before.ends != after.ends {
-            self.ends.insert(candidate_id, after.ends);
+        if before.score_days != after.score_days {
+            self.score_days
+                .insert(candidate_id, after.score_days.clone());
         }
     }
 
@@ -434,7 +531,7 @@ impl RollupDelta {
     pub fn is_empty(&self) -> bool {
         self.counters.values().all(Counters::is_zero)
             && self.reach.is_empty()
-            && self.ends.is_empty()
+            && self.score_days.is_empty()
     }
 }
 
@@ -599,44 +696,82 @@ mod tests {
     }
 
     #[test]
-    fn score_ends_are_the_first_and_latest_scored_encounter_in_time_order() {
-        let point = |id, day: u32, touchpoint_id, score| EncounterPoint {
+    fn scored_days_give_each_windows_first_and_latest_score() {
+        let point = |id, day: u32, hour, touchpoint_id, score| EncounterPoint {
             id,
             change_seq: id,
             touchpoint_id,
-            occurred_at: at(2026, 3, day, 12, 0, 0),
+            occurred_at: at(2026, 3, day, hour, 0, 0),
             score,
             source: Source::Other,
         };
-        // Given out of order; the unscored last encounter is not an end,
-        // and of two at the same instant the higher id is the later.
+        // Given out of order; of two at the same instant the higher id is
+        // the later, and an unscored encounter is no score.
         let points = [
-            point(4, 9, 70, None),
-            point(3, 5, 60, Some(2)),
-            point(1, 2, 50, Some(8)),
-            point(2, 5, 40, Some(6)),
+            point(4, 9, 12, 70, None),
+            point(3, 5, 12, 60, Some(2)),
+            point(1, 2, 12, 50, Some(8)),
+            point(2, 5, 12, 40, Some(6)),
+            point(5, 7, 9, 300, Some(10)),
         ];
-        let ends = contribution(&points).ends.unwrap();
+        let days = contribution(&points).score_days;
+        let day = |d| day_of(at(2026, 3, d, 0, 0, 0));
+        assert_eq!(days.0.len(), 3);
         assert_eq!(
-            ends,
-            ScoreEnds {
-                scores: 3,
-                first_day: day_of(at(2026, 3, 2, 0, 0, 0)),
-                first_score: 8,
-                latest_day: day_of(at(2026, 3, 5, 0, 0, 0)),
+            days.0[1],
+            ScoreDay {
+                day: day(5),
+                first_score: 6,
                 latest_score: 2,
+                several: true,
                 latest_touchpoint_id: 60,
             }
         );
-        assert_eq!(contribution(&[point(5, 1, 50, None)]).ends, None);
+        let whole = days.in_window(day(1), day(10)).unwrap();
+        assert_eq!((whole.first_score, whole.latest_score), (8, 10));
+        assert_eq!((whole.latest_touchpoint_id, whole.several), (300, true));
+        // One day of two scores; one day of one; a window with none.
+        let fifth = days.in_window(day(5), day(6)).unwrap();
+        assert_eq!(
+            (fifth.first_score, fifth.latest_score, fifth.several),
+            (6, 2, true)
+        );
+        assert!(!days.in_window(day(7), day(9)).unwrap().several);
+        assert_eq!(days.in_window(day(8), day(9)), None);
+        assert_eq!(ScoreDays::decode(&days.encode()), Some(days.clone()));
+        assert_eq!(
+            contribution(&[point(6, 1, 1, 50, None)]).score_days,
+            ScoreDays::default()
+        );
 
-        // A delta carries a candidate's ends only when they changed.
+        // Far days, large ids and a day before 1970 survive the packing.
+        let far = ScoreDays(vec![
+            ScoreDay {
+                day: -719_162,
+                first_score: 0,
+                latest_score: 10,
+                several: true,
+                latest_touchpoint_id: 1,
+            },
+            ScoreDay {
+                day: 2_932_896,
+                first_score: 10,
+                latest_score: 0,
+                several: false,
+                latest_touchpoint_id: i64::MAX,
+            },
+        ]);
+        assert_eq!(ScoreDays::decode(&far.encode()), Some(far));
+        assert_eq!(ScoreDays::decode(&[0x80]), None, "a cut varint");
+        assert_eq!(ScoreDays::decode(&[0x02, 5]), None, "a cut day");
+
+        // A delta carries a candidate's days only when they changed.
         let before = contribution(&points[..2]);
         let mut delta = RollupDelta::default();
         delta.record(7, &before, &contribution(&points));
-        assert_eq!(delta.ends.get(&7), Some(&Some(ends)));
+        assert_eq!(delta.score_days.get(&7), Some(&days));
         let mut unchanged = RollupDelta::default();
         unchanged.record(7, &before, &contribution(&points[..2]));
-        assert!(unchanged.ends.is_empty());
+        assert!(unchanged.score_days.is_empty());
     }
 }

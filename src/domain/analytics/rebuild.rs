@@ -3,7 +3,7 @@
 //! anonymous survey answers count too (see `surveys::answers`).
 
 use entity::{
-    candidate_score_end, encounter, organization, perception_daily, perception_monthly,
+    candidate_score_day, encounter, organization, perception_daily, perception_monthly,
     perception_source_daily, perception_source_monthly, touchpoint_reach,
 };
 use sea_orm::{
@@ -44,8 +44,8 @@ pub async fn rebuild(db: &DatabaseConnection, organization_id: i64) -> DomainRes
         .filter(touchpoint_reach::Column::OrganizationId.eq(organization_id))
         .exec(write.txn())
         .await?;
-    candidate_score_end::Entity::delete_many()
-        .filter(candidate_score_end::Column::OrganizationId.eq(organization_id))
+    candidate_score_day::Entity::delete_many()
+        .filter(candidate_score_day::Column::OrganizationId.eq(organization_id))
         .exec(write.txn())
         .await?;
     let candidate_ids: Vec<i64> = encounter::Entity::find()

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
-use entity::{anonymous_answer, candidate_score_end, encounter, enums::Source, touchpoint_reach};
+use entity::{anonymous_answer, candidate_score_day, encounter, enums::Source, touchpoint_reach};
 use roaring::RoaringTreemap;
 use sea_orm::{
     sea_query::{Alias, Expr, ExprTrait, OnConflict, Query},
@@ -19,7 +19,7 @@ use crate::db::store::Executor;
 use crate::domain::{
     analytics::perception::{
         contribution, month_of, week_of, Contribution, CounterValue, Counters, DayKey,
-        EncounterPoint, ReachKey, RollupDelta, ScoreEnds,
+        EncounterPoint, ReachKey, RollupDelta, ScoreDays,
     },
     DomainError, DomainResult,
 };
@@ -28,7 +28,7 @@ use crate::domain::{
 /// every organization below it is rebuilt when the service starts.
 ///
 /// 2: sums of squares, and the counters per source.
-/// 3: each candidate's score ends (`candidate_score_ends`).
+/// 3: each candidate's scored days (`candidate_score_days`).
 pub const ROLLUP_VERSION: i32 = 3;
 
 /// Rows per multi-row statement: far below both backends' bind limits.
@@ -221,52 +221,40 @@ pub(crate) async fn apply(
     for chunk in changes.chunks(CHUNK) {
         update_reach(db, organization_id, chunk, now).await?;
     }
-    update_ends(db, organization_id, &delta.ends).await
+    update_score_days(db, organization_id, &delta.score_days).await
 }
 
-/// Writes the candidates' changed score ends: an upsert for those with a
+/// Writes the candidates' changed scored days: an upsert for those with a
 /// score, a delete for those left without one.
-async fn update_ends(
+async fn update_score_days(
     db: &impl Executor,
     organization_id: i64,
-    ends: &BTreeMap<i64, Option<ScoreEnds>>,
+    changed: &BTreeMap<i64, ScoreDays>,
 ) -> DomainResult<()> {
-    let (scored, unscored): (Vec<_>, Vec<_>) = ends.iter().partition(|(_, ends)| ends.is_some());
+    let (scored, unscored): (Vec<_>, Vec<_>) =
+        changed.iter().partition(|(_, days)| !days.0.is_empty());
     for chunk in scored.chunks(CHUNK) {
-        let rows = chunk.iter().filter_map(|(candidate_id, ends)| {
-            let ends = (*ends).as_ref()?;
-            Some(candidate_score_end::ActiveModel {
+        let rows = chunk
+            .iter()
+            .map(|(candidate_id, days)| candidate_score_day::ActiveModel {
                 candidate_id: Set(**candidate_id),
                 organization_id: Set(organization_id),
-                scores: Set(ends.scores),
-                first_day: Set(ends.first_day),
-                first_score: Set(ends.first_score),
-                latest_day: Set(ends.latest_day),
-                latest_score: Set(ends.latest_score),
-                latest_touchpoint_id: Set(ends.latest_touchpoint_id),
-            })
-        });
-        let upsert = candidate_score_end::Entity::insert_many(rows)
+                days: Set(days.encode()),
+            });
+        let upsert = candidate_score_day::Entity::insert_many(rows)
             .on_conflict(
-                OnConflict::column(candidate_score_end::Column::CandidateId)
-                    .update_columns([
-                        candidate_score_end::Column::Scores,
-                        candidate_score_end::Column::FirstDay,
-                        candidate_score_end::Column::FirstScore,
-                        candidate_score_end::Column::LatestDay,
-                        candidate_score_end::Column::LatestScore,
-                        candidate_score_end::Column::LatestTouchpointId,
-                    ])
+                OnConflict::column(candidate_score_day::Column::CandidateId)
+                    .update_column(candidate_score_day::Column::Days)
                     .to_owned(),
             )
             .into_query();
         db.execute(&upsert).await?;
     }
     for chunk in unscored.chunks(CHUNK) {
-        let delete = candidate_score_end::Entity::delete_many()
-            .filter(candidate_score_end::Column::OrganizationId.eq(organization_id))
+        let delete = candidate_score_day::Entity::delete_many()
+            .filter(candidate_score_day::Column::OrganizationId.eq(organization_id))
             .filter(
-                candidate_score_end::Column::CandidateId
+                candidate_score_day::Column::CandidateId
                     .is_in(chunk.iter().map(|(candidate_id, _)| **candidate_id)),
             )
             .into_query();

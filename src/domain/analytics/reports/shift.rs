@@ -1,21 +1,26 @@
 //! Perception shift: each candidate's latest score in the window minus
 //! their first, counted per group.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use entity::{
+    candidate_score_day,
     enums::{Kind, Stage},
     touchpoint,
 };
+use futures_util::TryStreamExt;
 use sea_orm::{
     ActiveEnum, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryResult,
+    QueryResult, QuerySelect,
 };
 
 use super::{tail, vocabulary, MinGroupSize, Window, SHIFT_RANGE};
 use crate::db::sql::Sql;
 use crate::domain::{
-    analytics::statistics::{Interval, Moments},
+    analytics::{
+        perception::ScoreDays,
+        statistics::{Interval, Moments},
+    },
     DomainError, DomainResult,
 };
 
@@ -76,17 +81,16 @@ impl ShiftTally {
         }
     }
 
-    /// Counts `candidates` candidates whose shift is `shift`.
-    fn count(&mut self, shift: i64, candidates: i64) {
-        self.candidates += candidates;
-        self.shift_sum += shift * candidates;
-        self.shift_sq_sum += shift * shift * candidates;
+    fn count(&mut self, shift: i64) {
+        self.candidates += 1;
+        self.shift_sum += shift;
+        self.shift_sq_sum += shift * shift;
         match shift.signum() {
-            1 => self.improved += candidates,
-            0 => self.unchanged += candidates,
-            _ => self.declined += candidates,
+            1 => self.improved += 1,
+            0 => self.unchanged += 1,
+            _ => self.declined += 1,
         }
-        self.histogram[(shift + 10) as usize] += candidates;
+        self.histogram[(shift + 10) as usize] += 1;
     }
 
     fn shown(self, min: MinGroupSize) -> ShiftGroup {
@@ -120,13 +124,13 @@ impl ShiftTally {
 /// score minus the first, grouped by the kind or stage of the touchpoint of
 /// the latest scored encounter.
 ///
-/// A candidate whose scores all lie in the window (most, in a window as
-/// long as a journey) is counted from their row of `candidate_score_ends`,
-/// by the database, grouped; the others with scores in the window (a
-/// journey crossing its edges, or encounters the projector has not
-/// applied yet) from two index seeks into their encounters. Both in one
-/// snapshot with the pending encounters (`tail`), so the report equals a
-/// recount whatever the projector's lag.
+/// Each candidate's first and latest score in the window come from their
+/// scored days (`candidate_score_days`, one packed row per candidate,
+/// streamed): windows are whole days, so the days in the window give them
+/// exactly. A candidate with encounters the projector has not applied yet
+/// is read from their encounters instead, with two index seeks. Both in
+/// one snapshot with the pending encounters (`tail`), so the report equals
+/// a recount whatever the projector's lag.
 #[tracing::instrument(level = "debug", skip_all, fields(organization_id = organization_id))]
 pub async fn perception_shift(
     db: &DatabaseConnection,
@@ -141,94 +145,72 @@ pub async fn perception_shift(
         .into_iter()
         .map(ShiftTally::new)
         .collect();
-    let mut count = |touchpoint_id: i64, shift: i64, candidates: i64| {
-        let name = group_of.get(&touchpoint_id).ok_or_else(|| {
-            DomainError::internal(format!("touchpoint {touchpoint_id} is not in the catalog"))
+    let mut count = |shift: CandidateShift| {
+        let name = group_of.get(&shift.touchpoint_id).ok_or_else(|| {
+            DomainError::internal(format!(
+                "touchpoint {} is not in the catalog",
+                shift.touchpoint_id
+            ))
         })?;
-        // Scores are 0 to 10; the histogram's index relies on it.
-        if !(-10..=10).contains(&shift) {
-            return Err(DomainError::internal(format!("a shift of {shift}")));
-        }
         if let Some(group) = groups.iter_mut().find(|g| &g.group == name) {
-            group.count(shift, candidates);
+            group.count(shift.shift);
         }
         DomainResult::Ok(())
     };
-    for row in inside_shifts(&txn, organization_id, window, tail.candidates())
-        .all(&txn)
-        .await?
-    {
-        count(
-            row.try_get("", "touchpoint_id")?,
-            row.try_get("", "shift")?,
-            row.try_get("", "candidates")?,
-        )?;
+    let pending: HashSet<i64> = tail.candidates().iter().copied().collect();
+    let (from, to) = (window.from_day(), window.to_day());
+    let mut rows = candidate_score_day::Entity::find()
+        .select_only()
+        .columns([
+            candidate_score_day::Column::CandidateId,
+            candidate_score_day::Column::Days,
+        ])
+        .filter(candidate_score_day::Column::OrganizationId.eq(organization_id))
+        .into_tuple::<(i64, Vec<u8>)>()
+        .stream(&txn)
+        .await?;
+    while let Some((candidate_id, days)) = rows.try_next().await? {
+        if pending.contains(&candidate_id) {
+            continue;
+        }
+        let days = ScoreDays::decode(&days).ok_or_else(|| {
+            DomainError::internal(format!(
+                "unreadable scored days of candidate {candidate_id}"
+            ))
+        })?;
+        if let Some(scores) = days.in_window(from, to).filter(|scores| scores.several) {
+            count(CandidateShift {
+                shift: i64::from(scores.latest_score - scores.first_score),
+                touchpoint_id: scores.latest_touchpoint_id,
+            })?;
+        }
     }
-    for row in score_lookup(&txn, organization_id, window, tail.candidates())
-        .all(&txn)
-        .await?
-    {
-        if let Some(candidate) = candidate_shift(&row)? {
-            count(candidate.touchpoint_id, candidate.shift, 1)?;
+    drop(rows);
+    if !tail.candidates().is_empty() {
+        for row in score_lookup(&txn, organization_id, window, tail.candidates())
+            .all(&txn)
+            .await?
+        {
+            if let Some(shift) = candidate_shift(&row)? {
+                count(shift)?;
+            }
         }
     }
     txn.commit().await?;
     Ok(groups.into_iter().map(|g| g.shown(min)).collect())
 }
 
-/// Appends `(id, ...)`: the pending candidates' ids, which are the
-/// database's own, written as literals (a report may merge thousands).
-fn push_ids(sql: &mut Sql, ids: &[i64]) {
-    sql.push("(");
-    for (index, id) in ids.iter().enumerate() {
-        if index > 0 {
-            sql.push(",");
-        }
-        sql.push(&id.to_string());
-    }
-    sql.push(")");
-}
-
-/// The shifts of the candidates whose scores all lie in the window, as
-/// `(touchpoint_id, shift, candidates)`: how many candidates' latest score
-/// was at that touchpoint and differs from their first by that shift. A
-/// candidate with pending encounters is left to [`score_lookup`].
-fn inside_shifts(
-    db: &impl ConnectionTrait,
-    organization_id: i64,
-    window: &Window,
-    pending: &[i64],
-) -> Sql {
-    let mut sql = Sql::new(db);
-    sql.push(
-        "SELECT s.latest_touchpoint_id AS touchpoint_id, \
-         CAST(s.latest_score - s.first_score AS BIGINT) AS shift, \
-         COUNT(*) AS candidates FROM candidate_score_ends s WHERE s.organization_id = ",
-    )
-    .bind(organization_id)
-    .push(" AND s.scores >= 2 AND s.first_day >= ")
-    .bind(window.from_day())
-    .push(" AND s.latest_day < ")
-    .bind(window.to_day());
-    if !pending.is_empty() {
-        sql.push(" AND s.candidate_id NOT IN ");
-        push_ids(&mut sql, pending);
-    }
-    sql.push(" GROUP BY 1, 2");
-    sql
-}
-
-/// The first and latest score in the window of each candidate that
-/// [`inside_shifts`] does not count and may have two scores in it: scores
-/// on both sides of one of its edges, or pending encounters. Read from the
-/// covering index of each candidate's encounters as `id:score`
-/// (`first_score`) and `id:score:touchpoint_id` (`latest_score`): one index
-/// seek each, no table rows.
+/// The first and latest score in the window of each of these candidates
+/// (the ones with pending encounters), read from the covering index of
+/// their encounters as `id:score` (`first_score`) and
+/// `id:score:touchpoint_id` (`latest_score`): one index seek each, no table
+/// rows. The ids are the database's own, written as literals: a report may
+/// merge thousands.
 fn score_lookup(
     db: &impl ConnectionTrait,
     organization_id: i64,
     window: &Window,
-    pending: &[i64],
+    candidates: &[i64],
 ) -> Sql {
     let mut sql = Sql::new(db);
     let scored_in_window = |sql: &mut Sql, fields: &str, order: &str| {
@@ -259,23 +241,12 @@ fn score_lookup(
     );
     sql.push(" AS latest_score FROM candidates c WHERE c.organization_id = ")
         .bind(organization_id)
-        .push(
-            " AND (c.id IN (SELECT s.candidate_id FROM candidate_score_ends s \
-             WHERE s.organization_id = ",
-        )
-        .bind(organization_id)
-        .push(" AND s.scores >= 2 AND s.first_day < ")
-        .bind(window.to_day())
-        .push(" AND s.latest_day >= ")
-        .bind(window.from_day())
-        .push(" AND (s.first_day < ")
-        .bind(window.from_day())
-        .push(" OR s.latest_day >= ")
-        .bind(window.to_day())
-        .push("))");
-    if !pending.is_empty() {
-        sql.push(" OR c.id IN ");
-        push_ids(&mut sql, pending);
+        .push(" AND c.id IN (");
+    for (index, id) in candidates.iter().enumerate() {
+        if index > 0 {
+            sql.push(",");
+        }
+        sql.push(&id.to_string());
     }
     sql.push(")");
     sql
@@ -358,8 +329,8 @@ mod tests {
     fn shift_groups_of_too_few_candidates_are_withheld() {
         let two_candidates = |min| {
             let mut tally = ShiftTally::new("all".to_owned());
-            tally.count(-3, 1);
-            tally.count(1, 1);
+            tally.count(-3);
+            tally.count(1);
             tally.shown(MinGroupSize(min))
         };
         let shown = two_candidates(2);

@@ -289,9 +289,9 @@ async fn run(size: usize, options: &Options) -> anyhow::Result<Vec<(String, Stri
             format!("/api/v1/reports/perception-shift?from={year_ago}&to={next_month}&group_by=kind"),
         ),
         (
-            // Every candidate's journey here spans the year, so each crosses
-            // this window's edge: the report's slow path for all of them.
-            "perception shift, last 90 days by kind (every journey crosses its edge), p50 / p95 (ms)",
+            // A window that cuts through every candidate's journey (each
+            // spans the year here).
+            "perception shift, last 90 days by kind, p50 / p95 (ms)",
             format!(
                 "/api/v1/reports/perception-shift?from={}&to={}&group_by=kind",
                 today - Days::days(89),

@@ -122,7 +122,7 @@ impl Tail {
     }
 
     /// The candidates of the pending encounters, in order, once each:
-    /// their rows of `candidate_score_ends` may be out of date.
+    /// their rows of `candidate_score_days` may be out of date.
     pub(super) fn candidates(&self) -> &[i64] {
         &self.candidates
     }

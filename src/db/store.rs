@@ -24,8 +24,9 @@ use std::{
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::types::Value as SqliteValue;
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, IdenStatic, QueryResult,
-    StatementBuilder, TryGetable, Value,
+    sea_query::{Alias, InsertStatement, Query, SimpleExpr, SqliteQueryBuilder},
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait, IdenStatic,
+    QueryResult, StatementBuilder, TryGetable, Value,
 };
 
 use super::{StorageError, StorageResult};
@@ -42,6 +43,13 @@ pub trait Executor: Sync {
         &self,
         statement: &S,
     ) -> impl Future<Output = StorageResult<u64>> + Send;
+
+    /// Inserts rows; with `ids`, the new rows' ids in insertion order.
+    fn insert_rows(
+        &self,
+        rows: &InsertRows,
+        ids: bool,
+    ) -> impl Future<Output = StorageResult<Vec<i64>>> + Send;
 }
 
 impl<C: ConnectionTrait> Executor for C {
@@ -54,6 +62,86 @@ impl<C: ConnectionTrait> Executor for C {
         Ok(ConnectionTrait::execute(self, statement)
             .await?
             .rows_affected())
+    }
+
+    /// Many rows per statement: each statement is a round trip.
+    async fn insert_rows(&self, rows: &InsertRows, ids: bool) -> StorageResult<Vec<i64>> {
+        let mut inserted = Vec::with_capacity(if ids { rows.len() } else { 0 });
+        for chunk in rows
+            .values
+            .chunks(rows.columns.len() * InsertRows::ROWS_PER_STATEMENT)
+        {
+            let mut insert = rows.statement(chunk)?;
+            if ids {
+                insert.returning_col(Alias::new(InsertRows::ID));
+                for row in self.query_all(&insert).await? {
+                    inserted.push(row.try_get::<i64>("", InsertRows::ID)?);
+                }
+            } else {
+                ConnectionTrait::execute(self, &insert).await?;
+            }
+        }
+        // Ids grow with insertion order; RETURNING itself promises no order.
+        inserted.sort_unstable();
+        Ok(inserted)
+    }
+}
+
+/// Rows to insert into one table with [`Executor::insert_rows`]: the
+/// values of its columns, row after row.
+pub struct InsertRows {
+    table: &'static str,
+    columns: Vec<&'static str>,
+    values: Vec<Value>,
+}
+
+impl InsertRows {
+    /// Rows per multi-row statement: far below both backends' bind limits.
+    const ROWS_PER_STATEMENT: usize = 500;
+    const ID: &'static str = "id";
+
+    /// No rows yet, for `columns` of `entity`'s table.
+    pub fn new<E: EntityTrait>(entity: E, columns: impl IntoIterator<Item = E::Column>) -> Self {
+        Self::into_table(
+            entity.table_name(),
+            columns.into_iter().map(|column| column.as_str()).collect(),
+        )
+    }
+
+    fn into_table(table: &'static str, columns: Vec<&'static str>) -> Self {
+        InsertRows {
+            table,
+            columns,
+            values: Vec::new(),
+        }
+    }
+
+    /// Adds a row: a value for each column, in their order.
+    pub fn push<const N: usize>(&mut self, row: [Value; N]) {
+        debug_assert_eq!(N, self.columns.len(), "a value for each column");
+        self.values.extend(row);
+    }
+
+    pub fn len(&self) -> usize {
+        self.values.len() / self.columns.len().max(1)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// A multi-row `INSERT` of `values` (whole rows).
+    fn statement(&self, values: &[Value]) -> StorageResult<InsertStatement> {
+        let mut insert = Query::insert();
+        insert
+            .into_table(Alias::new(self.table))
+            .columns(self.columns.iter().map(|column| Alias::new(*column)));
+        for row in values.chunks_exact(self.columns.len()) {
+            insert
+                .values(row.iter().cloned().map(SimpleExpr::from))
+                .map_err(|err| StorageError::fault(err.to_string()))?;
+        }
+        Ok(insert)
     }
 }
 
@@ -270,6 +358,13 @@ impl Executor for WriteTxn {
             WriteTxn::Sqlite(txn) => txn.connection.execute(statement),
         }
     }
+
+    async fn insert_rows(&self, rows: &InsertRows, ids: bool) -> StorageResult<Vec<i64>> {
+        match self {
+            WriteTxn::Pool(txn) => Executor::insert_rows(txn, rows, ids).await,
+            WriteTxn::Sqlite(txn) => txn.connection.insert_rows(rows, ids),
+        }
+    }
 }
 
 /// A SQLite connection owned by one writer. Its statements run on the
@@ -389,6 +484,32 @@ impl SqliteConnection {
             Ok(prepared.execute(values)? as u64)
         })
     }
+
+    /// One prepared single-row `INSERT`, run for each row: on a connection
+    /// of our own that is SQLite's fastest way in. Built as multi-row
+    /// statements (of 500 rows, 5,500 values), a batch of 5,000 encounters
+    /// spent more building and binding them than SQLite spent inserting.
+    fn insert_rows(&self, rows: &InsertRows, ids: bool) -> StorageResult<Vec<i64>> {
+        let Some(first) = rows.values.get(..rows.columns.len()) else {
+            return Ok(Vec::new());
+        };
+        let sql = rows.statement(first)?.build(SqliteQueryBuilder).0;
+        let connection = self.lock();
+        let mut prepared = connection.prepare_cached(&sql).map_err(database)?;
+        let mut inserted = Vec::with_capacity(if ids { rows.len() } else { 0 });
+        for row in rows.values.chunks_exact(rows.columns.len()) {
+            for (index, value) in row.iter().enumerate() {
+                prepared
+                    .raw_bind_parameter(index + 1, to_sqlite(value)?)
+                    .map_err(database)?;
+            }
+            prepared.raw_execute().map_err(database)?;
+            if ids {
+                inserted.push(connection.last_insert_rowid());
+            }
+        }
+        Ok(inserted)
+    }
 }
 
 /// Runs a query on a locked connection; its rows, read by position.
@@ -476,6 +597,10 @@ impl Executor for InlineReader {
     }
 
     async fn execute<S: StatementBuilder>(&self, _statement: &S) -> StorageResult<u64> {
+        Err(StorageError::fault("the inline reader only reads"))
+    }
+
+    async fn insert_rows(&self, _rows: &InsertRows, _ids: bool) -> StorageResult<Vec<i64>> {
         Err(StorageError::fault("the inline reader only reads"))
     }
 }
@@ -703,6 +828,70 @@ mod tests {
             .and_where(Expr::col(Alias::new("at")).gte(times()[2]))
             .to_owned();
         assert_eq!(count(pool.query(&in_range).await.unwrap()), 4);
+    }
+
+    /// Rows inserted by the writer's connection (a prepared statement per
+    /// row) and through the pool (statements of 500 rows) come back with
+    /// the same ids, in insertion order, and read back alike.
+    #[tokio::test]
+    async fn both_connections_insert_rows_alike() {
+        let (dir, pool) = pool_on_new_file(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, n INTEGER, note TEXT)",
+        )
+        .await;
+        let writer =
+            SqliteConnection::open(&dir.path().join("t.db"), Duration::from_secs(1)).unwrap();
+        let rows = |count: usize| {
+            let mut rows = InsertRows::into_table("t", vec!["at", "n", "note"]);
+            for (i, at) in times().into_iter().cycle().take(count).enumerate() {
+                let note = (i % 2 == 0).then(|| format!("note {i}"));
+                rows.push([at.into(), Option::<i32>::None.into(), note.into()]);
+            }
+            rows
+        };
+        // Past one statement's 500 rows through the pool.
+        let by_pool = Executor::insert_rows(&pool, &rows(1203), true)
+            .await
+            .unwrap();
+        assert_eq!(by_pool, (1..=1203).collect::<Vec<i64>>());
+        let txn = writer.begin_write().await.unwrap();
+        let by_writer = txn.insert_rows(&rows(7), true).await.unwrap();
+        assert!(txn.insert_rows(&rows(0), true).await.unwrap().is_empty());
+        assert!(txn.insert_rows(&rows(2), false).await.unwrap().is_empty());
+        txn.commit().await.unwrap();
+        assert_eq!(by_writer, (1204..=1210).collect::<Vec<i64>>());
+        let select = Query::select()
+            .columns([Alias::new("at"), Alias::new("n"), Alias::new("note")])
+            .from(Alias::new("t"))
+            .and_where(Expr::col(Alias::new("id")).gt(1200))
+            .order_by(Alias::new("id"), sea_orm::Order::Asc)
+            .to_owned();
+        let read: Vec<(DateTime<Utc>, Option<i32>, Option<String>)> = pool
+            .query(&select)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| {
+                (
+                    row.get(T::At).unwrap(),
+                    row.get(T::N).unwrap(),
+                    row.get(T::Note).unwrap(),
+                )
+            })
+            .collect();
+        let times = times();
+        let expected: Vec<_> = (1200..1203)
+            .chain(0..7)
+            .chain(0..2)
+            .map(|i: usize| {
+                (
+                    times[i % 3],
+                    None,
+                    (i % 2 == 0).then(|| format!("note {i}")),
+                )
+            })
+            .collect();
+        assert_eq!(read, expected);
     }
 
     /// The inline reader sees each change committed elsewhere at once (a

@@ -44,3 +44,184 @@ async fn sqlite_directories_are_created_on_first_start() {
 
     assert!(dir.path().join("nested/dir/t.db").exists());
 }
+
+/// The migration to tenant foreign keys (which rebuilds both tables on
+/// SQLite) keeps every encounter and audit event with its id, and the id
+/// counters: an id once given, even to a row since deleted, is not given
+/// again. Afterwards the database itself refuses an encounter whose
+/// candidate or touchpoint belongs to another organization.
+#[tokio::test]
+async fn upgrading_to_tenant_foreign_keys_keeps_rows_and_ids_and_enforces_tenancy() {
+    use chrono::{Duration as Days, Utc};
+    use entity::enums::{Channel, Kind, Role, Source, Stage};
+    use migration::MigratorTrait;
+    use touchpoint_tracker::domain::{
+        access::keys,
+        candidates, catalog,
+        encounters::ingest::{self, CandidateRef, EncounterInput, TouchpointRef},
+        organizations,
+        privacy::audit::{Actor, KeyActor},
+    };
+    const SETUP: Actor = Actor::System("test setup");
+
+    let database = fresh_database().await;
+    let conn = db::connect(&DatabaseSettings::new(database.url.clone()))
+        .await
+        .unwrap();
+    let before = migration::Migrator::migrations()
+        .iter()
+        .position(|m| m.name() == "m20261204_000002_tenant_foreign_keys")
+        .expect("the migration is listed");
+    migration::Migrator::up(&conn, Some(before as u32))
+        .await
+        .unwrap();
+
+    let mut touchpoints = Vec::new();
+    let mut people = Vec::new();
+    for name in ["acme", "globex"] {
+        let org = organizations::create(&conn, &SETUP, name, name)
+            .await
+            .unwrap();
+        let touchpoint = catalog::create(
+            &conn,
+            &SETUP,
+            org.id,
+            catalog::NewTouchpoint {
+                name: "Careers site".into(),
+                kind: Kind::EmployerCreated,
+                channel: Channel::CareersSite,
+                stage: Stage::Awareness,
+                description: None,
+            },
+        )
+        .await
+        .unwrap();
+        let candidate = candidates::create(
+            &conn,
+            &SETUP,
+            org.id,
+            candidates::NewCandidate {
+                external_ref: "ATS-1".into(),
+                display_name: None,
+                email: None,
+                stage: Stage::Awareness,
+            },
+        )
+        .await
+        .unwrap();
+        touchpoints.push((org.id, touchpoint.id));
+        people.push(candidate.id);
+    }
+    let (acme, acme_touchpoint) = touchpoints[0];
+    let key = keys::create(&conn, &SETUP, acme, Role::Recruiter, "import", None)
+        .await
+        .unwrap();
+    let recorder = KeyActor {
+        key_id: key.key.id,
+        key_name: "import".into(),
+    };
+    let inputs = (0..30)
+        .map(|n| EncounterInput {
+            candidate: if n % 2 == 0 {
+                CandidateRef::Id(people[0])
+            } else {
+                CandidateRef::ExternalRef(format!("NEW-{n}"))
+            },
+            touchpoint: TouchpointRef::Id(acme_touchpoint),
+            occurred_at: Utc::now() - Days::days(n),
+            source: Source::CandidateSurvey,
+            score: (n % 3 != 0).then_some((n % 11) as i32),
+            note: (n % 4 == 0).then(|| format!("note {n}")),
+        })
+        .collect();
+    ingest::record_all(&conn, acme, &recorder, inputs, None)
+        .await
+        .unwrap();
+    let backend = conn.get_database_backend();
+    let run = |sql: &str| Statement::from_string(backend, sql.to_owned());
+    conn.execute_raw(run(
+        "DELETE FROM encounters WHERE id = (SELECT MAX(id) FROM encounters)",
+    ))
+    .await
+    .unwrap();
+    let snapshot = |conn: &sea_orm::DatabaseConnection| {
+        let conn = conn.clone();
+        async move {
+            let rows = conn
+                .query_all_raw(run(
+                    "SELECT 'e' AS t, id, candidate_id AS a, COALESCE(score, -1) AS b, COALESCE(note, '') AS c \
+                     FROM encounters UNION ALL \
+                     SELECT 'a', id, resource_id, COALESCE(subject_candidate_id, -1), changed_fields \
+                     FROM audit_events ORDER BY 1, 2",
+                ))
+                .await
+                .unwrap();
+            rows.iter()
+                .map(|row| {
+                    (
+                        row.try_get::<String>("", "t").unwrap(),
+                        row.try_get::<i64>("", "id").unwrap(),
+                        row.try_get::<i64>("", "a").unwrap(),
+                        row.try_get::<i64>("", "b").unwrap(),
+                        row.try_get::<String>("", "c").unwrap(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let kept = snapshot(&conn).await;
+    assert_eq!(kept.iter().filter(|row| row.0 == "e").count(), 29);
+    let deleted_id = kept
+        .iter()
+        .filter(|row| row.0 == "e")
+        .map(|row| row.1)
+        .max()
+        .unwrap()
+        + 1;
+
+    touchpoint_tracker::startup::migrate(&conn).await.unwrap();
+    assert_eq!(snapshot(&conn).await, kept, "every row kept, with its id");
+
+    let insert = |organization: i64, candidate: i64, touchpoint: i64| {
+        format!(
+            "INSERT INTO encounters (organization_id, candidate_id, touchpoint_id, occurred_at, \
+             source, recorded_by_key_id, created_at, updated_at, change_seq) \
+             VALUES ({organization}, {candidate}, {touchpoint}, '2026-01-01T00:00:00+00:00', \
+             'other', {}, '2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00', 0)",
+            key.key.id
+        )
+    };
+    let (globex, globex_touchpoint) = touchpoints[1];
+    for (what, sql) in [
+        (
+            "another organization's candidate",
+            insert(acme, people[1], acme_touchpoint),
+        ),
+        (
+            "another organization's touchpoint",
+            insert(acme, people[0], globex_touchpoint),
+        ),
+        (
+            "a candidate of no organization",
+            insert(globex + 1, people[0], acme_touchpoint),
+        ),
+    ] {
+        let refused = conn.execute_raw(run(&sql)).await;
+        assert!(refused.is_err(), "the database refuses {what}");
+    }
+    conn.execute_raw(run(&insert(acme, people[0], acme_touchpoint)))
+        .await
+        .unwrap();
+    let newest = conn
+        .query_one_raw(run("SELECT MAX(id) AS id FROM encounters"))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "id")
+        .unwrap();
+    // PostgreSQL's sequence also spent ids on the refused rows.
+    assert!(newest > deleted_id, "a deleted row's id is not given again");
+    if backend == sea_orm::DbBackend::Sqlite {
+        assert_eq!(newest, deleted_id + 1);
+    }
+}

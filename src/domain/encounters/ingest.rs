@@ -24,10 +24,7 @@ use sea_orm::{
     ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, QueryTrait, Set,
 };
 
-use crate::db::{
-    store::{Executor, WriterConnection},
-    StorageResult,
-};
+use crate::db::store::{Executor, InsertRows, WriterConnection};
 use crate::domain::{
     alerts,
     encounters::write::EncounterAppend,
@@ -35,10 +32,7 @@ use crate::domain::{
     idempotency::{self, Idempotent, ImportStep, Written},
     privacy::audit::{self, Event, KeyActor},
     validate,
-    webhooks::{
-        self,
-        events::{EventType, NewEvent},
-    },
+    webhooks::{self, events::NewEvent},
     DomainError, DomainResult,
 };
 
@@ -411,9 +405,7 @@ pub async fn insert(
             new_encounter(write, actor, *candidate_id, item)
         })
         .collect();
-    for chunk in encounters.chunks_mut(CHUNK) {
-        insert_encounters(write, chunk).await?;
-    }
+    insert_encounters(write, &mut encounters).await?;
     events.extend(actors.into_iter().zip(&encounters).map(|(actor, e)| {
         let event = Event::encounter(e.id, e.candidate_id, AuditAction::Create)
             .fields(["candidate_id", "touchpoint_id", "occurred_at", "source"])
@@ -424,8 +416,7 @@ pub async fn insert(
     audit::record_all(write.txn(), organization_id, write.now(), events).await?;
     let created = encounters
         .iter()
-        .map(|e| NewEvent::encounter(EventType::EncounterCreated, e))
-        .collect();
+        .map(NewEvent::encounter_created as fn(&_) -> _);
     webhooks::events::record(write.txn(), organization_id, write.now(), created).await?;
     alerts::lifecycle::detractors(write.txn(), organization_id, write.now(), &encounters).await?;
     Ok(Recorded {
@@ -457,48 +448,53 @@ fn new_encounter(
     }
 }
 
-/// Inserts encounters in one statement and gives each its id. Only the ids
-/// come back: reading whole rows back (three times each) cost more than
-/// writing them.
+/// Inserts encounters and gives each its id. Only the ids come back:
+/// reading whole rows back (three times each) cost more than writing them.
 async fn insert_encounters(
     write: &EncounterAppend,
-    chunk: &mut [encounter::Model],
+    encounters: &mut [encounter::Model],
 ) -> DomainResult<()> {
-    let rows = chunk.iter().map(|e| encounter::ActiveModel {
-        organization_id: Set(e.organization_id),
-        candidate_id: Set(e.candidate_id),
-        touchpoint_id: Set(e.touchpoint_id),
-        occurred_at: Set(e.occurred_at),
-        source: Set(e.source),
-        score: Set(e.score),
-        note: Set(e.note.clone()),
-        recorded_by_key_id: Set(e.recorded_by_key_id),
-        change_seq: Set(e.change_seq),
-        created_at: Set(e.created_at),
-        updated_at: Set(e.updated_at),
-        ..Default::default()
-    });
-    let insert = encounter::Entity::insert_many(rows)
-        .into_query()
-        .returning_col(encounter::Column::Id)
-        .to_owned();
-    let mut ids = write
-        .txn()
-        .query(&insert)
-        .await?
-        .iter()
-        .map(|row| row.get::<i64>(encounter::Column::Id))
-        .collect::<StorageResult<Vec<_>>>()?;
-    // Ids grow with insertion order; RETURNING itself promises no order.
-    ids.sort_unstable();
-    if ids.len() != chunk.len() {
+    use encounter::Column as C;
+    let mut rows = InsertRows::new(
+        encounter::Entity,
+        [
+            C::OrganizationId,
+            C::CandidateId,
+            C::TouchpointId,
+            C::OccurredAt,
+            C::Source,
+            C::Score,
+            C::Note,
+            C::RecordedByKeyId,
+            C::ChangeSeq,
+            C::CreatedAt,
+            C::UpdatedAt,
+        ],
+    );
+    for e in encounters.iter() {
+        rows.push([
+            e.organization_id.into(),
+            e.candidate_id.into(),
+            e.touchpoint_id.into(),
+            e.occurred_at.into(),
+            e.source.into(),
+            e.score.into(),
+            e.note.clone().into(),
+            e.recorded_by_key_id.into(),
+            e.change_seq.into(),
+            e.created_at.into(),
+            e.updated_at.into(),
+        ]);
+    }
+    let ids = write.txn().insert_rows(&rows, true).await?;
+    if ids.len() != encounters.len() {
         return Err(DomainError::internal(format!(
             "{} encounters inserted of {}",
             ids.len(),
-            chunk.len()
+            encounters.len()
         )));
     }
-    for (encounter, id) in chunk.iter_mut().zip(ids) {
+    for (encounter, id) in encounters.iter_mut().zip(ids) {
         encounter.id = id;
     }
     Ok(())

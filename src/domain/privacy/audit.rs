@@ -12,19 +12,16 @@ use entity::{
 use futures_util::{Stream, StreamExt};
 use sea_orm::{
     ActiveEnum, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, FromQueryResult,
-    QueryFilter, QueryTrait, Select, Set, Statement, StreamTrait,
+    QueryFilter, Select, Statement, StreamTrait,
 };
 
 use crate::db::sql::Sql;
-use crate::db::store::Executor;
+use crate::db::store::{Executor, InsertRows};
 use crate::domain::{
     access::auth::Principal,
     pagination::{Page, PageRequest},
     DomainError, DomainResult,
 };
-
-/// Rows per multi-row insert: far below both backends' bind limits.
-const CHUNK: usize = 500;
 
 /// An API key, as an actor: its id and its name at the time.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -214,26 +211,36 @@ pub async fn record_all<'a, A: Into<ActorRef<'a>>>(
     at: DateTime<Utc>,
     events: impl IntoIterator<Item = (A, Event)>,
 ) -> DomainResult<()> {
-    let mut rows = events.into_iter().peekable();
-    while rows.peek().is_some() {
-        let chunk = rows.by_ref().take(CHUNK).map(|(actor, event)| {
-            let actor: ActorRef<'a> = actor.into();
-            audit_event::ActiveModel {
-                organization_id: Set(organization_id),
-                occurred_at: Set(at),
-                actor_key_id: Set(actor.key_id),
-                actor_name: Set(actor.name.to_owned()),
-                resource_type: Set(event.resource_type),
-                resource_id: Set(event.resource_id),
-                action: Set(event.action),
-                changed_fields: Set(changed_fields_json(&event.changed_fields)),
-                subject_candidate_id: Set(event.subject_candidate_id),
-                ..Default::default()
-            }
-        });
-        let insert = audit_event::Entity::insert_many(chunk).into_query();
-        db.execute(&insert).await?;
+    use audit_event::Column as C;
+    let mut rows = InsertRows::new(
+        audit_event::Entity,
+        [
+            C::OrganizationId,
+            C::OccurredAt,
+            C::ActorKeyId,
+            C::ActorName,
+            C::ResourceType,
+            C::ResourceId,
+            C::Action,
+            C::ChangedFields,
+            C::SubjectCandidateId,
+        ],
+    );
+    for (actor, event) in events {
+        let actor: ActorRef<'a> = actor.into();
+        rows.push([
+            organization_id.into(),
+            at.into(),
+            actor.key_id.into(),
+            actor.name.into(),
+            event.resource_type.into(),
+            event.resource_id.into(),
+            event.action.into(),
+            changed_fields_json(&event.changed_fields).into(),
+            event.subject_candidate_id.into(),
+        ]);
     }
+    db.insert_rows(&rows, false).await?;
     Ok(())
 }
 

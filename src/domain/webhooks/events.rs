@@ -10,15 +10,12 @@ use chrono::{DateTime, Utc};
 use entity::{encounter, outbox_event, webhook_endpoint};
 use sea_orm::{
     sea_query::{Expr, Query},
-    ActiveEnum, ColumnTrait, EntityTrait, QueryTrait, Set,
+    ActiveEnum, ColumnTrait, EntityTrait,
 };
 use serde_json::{json, Value};
 
-use crate::db::store::Executor;
+use crate::db::store::{Executor, InsertRows};
 use crate::domain::DomainResult;
-
-/// Rows per multi-row insert: far below both backends' bind limits.
-const CHUNK: usize = 500;
 
 /// The kinds of event, as their `type` names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -71,6 +68,11 @@ pub struct NewEvent {
 }
 
 impl NewEvent {
+    /// `encounter.created`, see [`NewEvent::encounter`].
+    pub fn encounter_created(encounter: &encounter::Model) -> Self {
+        Self::encounter(EventType::EncounterCreated, encounter)
+    }
+
     /// `encounter.created` or `encounter.updated`: the encounter's fields
     /// but its note, which is personal (`has_note` says whether it has one).
     pub fn encounter(event_type: EventType, encounter: &encounter::Model) -> Self {
@@ -132,23 +134,34 @@ pub async fn record(
     db: &impl Executor,
     organization_id: i64,
     now: DateTime<Utc>,
-    events: Vec<NewEvent>,
+    events: impl IntoIterator<Item = NewEvent>,
 ) -> DomainResult<()> {
-    if events.is_empty() || !has_endpoints(db, organization_id).await? {
+    let mut events = events.into_iter().peekable();
+    // The events are built only when some endpoint may want them.
+    if events.peek().is_none() || !has_endpoints(db, organization_id).await? {
         return Ok(());
     }
-    for chunk in events.chunks(CHUNK) {
-        let rows = chunk.iter().map(|event| outbox_event::ActiveModel {
-            organization_id: Set(organization_id),
-            event_type: Set(event.event_type.as_str().to_owned()),
-            subject_candidate_id: Set(event.subject_candidate_id),
-            payload: Set(event.data.to_string()),
-            created_at: Set(now),
-            ..Default::default()
-        });
-        let insert = outbox_event::Entity::insert_many(rows).into_query();
-        db.execute(&insert).await?;
+    use outbox_event::Column as C;
+    let mut rows = InsertRows::new(
+        outbox_event::Entity,
+        [
+            C::OrganizationId,
+            C::EventType,
+            C::SubjectCandidateId,
+            C::Payload,
+            C::CreatedAt,
+        ],
+    );
+    for event in events {
+        rows.push([
+            organization_id.into(),
+            event.event_type.as_str().into(),
+            event.subject_candidate_id.into(),
+            event.data.to_string().into(),
+            now.into(),
+        ]);
     }
+    db.insert_rows(&rows, false).await?;
     Ok(())
 }
 

@@ -20,6 +20,7 @@ mod m20261203_000001_candidate_score_days;
 mod m20261203_000002_candidate_points_index;
 mod m20261204_000001_drop_encounter_time_index;
 mod m20261204_000002_tenant_foreign_keys;
+mod m20261204_000003_change_log_index;
 
 pub struct Migrator;
 
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000002_candidate_points_index::Migration),
             Box::new(m20261204_000001_drop_encounter_time_index::Migration),
             Box::new(m20261204_000002_tenant_foreign_keys::Migration),
+            Box::new(m20261204_000003_change_log_index::Migration),
         ]
     }
 }

@@ -18,7 +18,7 @@ mod m20261201_000001_dashboard_sessions;
 mod m20261202_000001_rollup_marks;
 mod m20261203_000001_candidate_score_days;
 mod m20261203_000002_candidate_points_index;
-mod m20261204_000001_drop_encounter_time_index;
+mod m20261204_000001_encounter_list_index;
 mod m20261204_000002_tenant_foreign_keys;
 mod m20261204_000003_change_log_index;
 
@@ -43,7 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000001_rollup_marks::Migration),
             Box::new(m20261203_000001_candidate_score_days::Migration),
             Box::new(m20261203_000002_candidate_points_index::Migration),
-            Box::new(m20261204_000001_drop_encounter_time_index::Migration),
+            Box::new(m20261204_000001_encounter_list_index::Migration),
             Box::new(m20261204_000002_tenant_foreign_keys::Migration),
             Box::new(m20261204_000003_change_log_index::Migration),
         ]

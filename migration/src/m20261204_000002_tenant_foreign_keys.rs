@@ -82,6 +82,7 @@ const ENCOUNTER_FIELDS: &str = r#""id" integer NOT NULL PRIMARY KEY AUTOINCREMEN
 
 const ENCOUNTER_INDEXES: &str = r#"
 CREATE INDEX "idx_encounters_touchpoint" ON "encounters" ("organization_id", "touchpoint_id");
+CREATE INDEX "idx_encounters_list" ON "encounters" ("organization_id", "id", "occurred_at");
 CREATE INDEX "idx_encounters_change_seq_candidate" ON "encounters" ("organization_id", "change_seq", "candidate_id");
 CREATE INDEX "idx_encounters_candidate_points" ON "encounters" ("organization_id", "candidate_id", "occurred_at", "id", "score", "touchpoint_id", "source", "change_seq");
 "#;

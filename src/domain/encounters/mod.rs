@@ -12,7 +12,7 @@ use entity::{
     touchpoint,
 };
 use futures_util::{Stream, StreamExt};
-use sea_orm::sea_query::JoinType;
+use sea_orm::sea_query::{JoinType, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
     EntityTrait, QueryFilter, QueryOrder, QuerySelect, RelationTrait, Set,
@@ -100,11 +100,24 @@ pub async fn list(
     filter: EncounterFilter,
     page: PageRequest,
 ) -> DomainResult<Page<encounter::Model>> {
-    let mut select =
-        encounter::Entity::find().filter(encounter::Column::OrganizationId.eq(organization_id));
-    if let Some(candidate_id) = filter.candidate_id {
-        select = select.filter(encounter::Column::CandidateId.eq(candidate_id));
-    }
+    let mut select = encounter::Entity::find();
+    select = match filter.candidate_id {
+        // One candidate's encounters come from the candidate's index, in a
+        // subquery that also keeps to the organization: with the
+        // organization's filter outside, SQLite walked all of its
+        // encounters in id order (`idx_encounters_list`) to find them.
+        Some(candidate_id) => select.filter(
+            encounter::Column::Id.in_subquery(
+                Query::select()
+                    .column(encounter::Column::Id)
+                    .from(encounter::Entity)
+                    .and_where(encounter::Column::OrganizationId.eq(organization_id))
+                    .and_where(encounter::Column::CandidateId.eq(candidate_id))
+                    .to_owned(),
+            ),
+        ),
+        None => select.filter(encounter::Column::OrganizationId.eq(organization_id)),
+    };
     if let Some(touchpoint_id) = filter.touchpoint_id {
         select = select.filter(encounter::Column::TouchpointId.eq(touchpoint_id));
     }

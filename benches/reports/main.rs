@@ -315,8 +315,8 @@ async fn run(size: usize, options: &Options) -> anyhow::Result<Vec<(String, Stri
             ),
         ),
         (
-            // No index holds encounters by time: the list walks them in id
-            // order (the page order) and keeps the day's.
+            // No index holds encounters by time: the list walks
+            // `idx_encounters_list` in page order and keeps the day's.
             "encounter list, one day's, first page of 100, p50 / p95 (ms)",
             format!(
                 "/api/v1/encounters?from={}T00:00:00Z&to={}T00:00:00Z&limit=100",

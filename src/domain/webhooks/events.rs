@@ -137,7 +137,7 @@ pub async fn record(
     events: impl IntoIterator<Item = NewEvent>,
 ) -> DomainResult<()> {
     let mut events = events.into_iter().peekable();
-    // The events are built only when some endpoint may want them.
+    // Past the first, the events are built only when an endpoint may want them.
     if events.peek().is_none() || !has_endpoints(db, organization_id).await? {
         return Ok(());
     }

@@ -20,11 +20,13 @@
 
 use std::{
     path::Path,
-    sync::{Mutex, Weak},
+    sync::{Arc, Mutex, Weak},
     time::Duration,
 };
 
-use super::store::WriteGate;
+/// The writers' turn (`store::WriteGate`): held, no writer of this process
+/// appends to the WAL.
+pub type Turn = Arc<tokio::sync::Mutex<()>>;
 
 /// How often the checkpointer runs.
 pub const EVERY: Duration = Duration::from_millis(100);
@@ -61,7 +63,7 @@ pub fn checkpoint(connection: &rusqlite::Connection, mode: &str) -> rusqlite::Re
 pub fn start(
     path: &Path,
     writer: Weak<Mutex<rusqlite::Connection>>,
-    gate: Option<WriteGate>,
+    turn: Option<Turn>,
     every: Duration,
     limit_frames: i64,
 ) -> anyhow::Result<()> {
@@ -73,7 +75,7 @@ pub fn start(
         .spawn(move || {
             while writer.strong_count() > 0 {
                 std::thread::sleep(every);
-                if let Err(err) = round(&connection, gate.as_ref(), limit_frames) {
+                if let Err(err) = round(&connection, turn.as_ref(), limit_frames) {
                     tracing::warn!(error = %err, "checkpointing the SQLite WAL failed; will retry");
                 }
             }
@@ -83,15 +85,16 @@ pub fn start(
 
 fn round(
     connection: &rusqlite::Connection,
-    gate: Option<&WriteGate>,
+    turn: Option<&Turn>,
     limit_frames: i64,
 ) -> rusqlite::Result<()> {
     let passive = checkpoint(connection, "PASSIVE")?;
     if passive.frames <= limit_frames {
         return Ok(());
     }
-    // No writer appends while the turn is held.
-    let _turn = gate.map(WriteGate::blocking_turn);
+    // No writer appends while the turn is held; this thread is outside the
+    // runtime, so it may block on it.
+    let _turn = turn.map(|turn| turn.blocking_lock());
     let truncated = checkpoint(connection, "TRUNCATE")?;
     tracing::debug!(
         frames = passive.frames,
@@ -104,7 +107,7 @@ fn round(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::store::{Executor, SqliteConnection};
+    use crate::db::store::{Executor, SqliteConnection, WriteGate};
     use sea_orm::sea_query::{Alias, Query};
 
     /// Commits `rows` rows of 8 KiB each through `writer`.

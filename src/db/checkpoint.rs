@@ -20,13 +20,11 @@
 
 use std::{
     path::Path,
-    sync::{Arc, Mutex, Weak},
+    sync::{Mutex, Weak},
     time::Duration,
 };
 
-/// The writers' turn (`store::WriteGate`): held, no writer of this process
-/// appends to the WAL.
-pub type Turn = Arc<tokio::sync::Mutex<()>>;
+use super::store::WriteGate;
 
 /// How often the checkpointer runs.
 pub const EVERY: Duration = Duration::from_millis(100);
@@ -63,7 +61,7 @@ pub fn checkpoint(connection: &rusqlite::Connection, mode: &str) -> rusqlite::Re
 pub fn start(
     path: &Path,
     writer: Weak<Mutex<rusqlite::Connection>>,
-    turn: Option<Turn>,
+    gate: Option<WriteGate>,
     every: Duration,
     limit_frames: i64,
 ) -> anyhow::Result<()> {
@@ -75,7 +73,7 @@ pub fn start(
         .spawn(move || {
             while writer.strong_count() > 0 {
                 std::thread::sleep(every);
-                if let Err(err) = round(&connection, turn.as_ref(), limit_frames) {
+                if let Err(err) = round(&connection, gate.as_ref(), limit_frames) {
                     tracing::warn!(error = %err, "checkpointing the SQLite WAL failed; will retry");
                 }
             }
@@ -85,16 +83,15 @@ pub fn start(
 
 fn round(
     connection: &rusqlite::Connection,
-    turn: Option<&Turn>,
+    gate: Option<&WriteGate>,
     limit_frames: i64,
 ) -> rusqlite::Result<()> {
     let passive = checkpoint(connection, "PASSIVE")?;
     if passive.frames <= limit_frames {
         return Ok(());
     }
-    // No writer appends while the turn is held; this thread is outside the
-    // runtime, so it may block on it.
-    let _turn = turn.map(|turn| turn.blocking_lock());
+    // No writer appends while the turn is held.
+    let _turn = gate.map(WriteGate::blocking_turn);
     let truncated = checkpoint(connection, "TRUNCATE")?;
     tracing::debug!(
         frames = passive.frames,
@@ -107,7 +104,7 @@ fn round(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::store::{Executor, SqliteConnection, WriteGate};
+    use crate::db::store::{Executor, SqliteConnection};
     use sea_orm::sea_query::{Alias, Query};
 
     /// Commits `rows` rows of 8 KiB each through `writer`.

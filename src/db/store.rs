@@ -387,6 +387,14 @@ pub struct SqliteConnection {
 #[derive(Clone, Default)]
 pub struct WriteGate(Arc<tokio::sync::Mutex<()>>);
 
+impl WriteGate {
+    /// Waits for the turn from a thread outside the runtime (the WAL
+    /// checkpointer), holding it until the guard drops.
+    pub fn blocking_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.0.blocking_lock()
+    }
+}
+
 /// Prepared statements kept: the text of multi-row statements varies with
 /// the number of rows, and preparing them again costs more than the memory.
 const STATEMENT_CACHE: usize = 2048;
@@ -432,7 +440,7 @@ impl SqliteConnection {
         super::checkpoint::start(
             path,
             Arc::downgrade(&self.inner),
-            self.gate.as_ref().map(|gate| gate.0.clone()),
+            self.gate.clone(),
             every,
             limit_frames,
         )

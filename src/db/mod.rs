@@ -13,7 +13,6 @@ use sea_orm::{
 };
 
 pub mod changes;
-pub mod checkpoint;
 pub mod error;
 pub mod sql;
 pub mod store;
@@ -174,9 +173,6 @@ async fn writer_connection(
             let connection = SqliteConnection::open(Path::new(path), SQLITE_BUSY_TIMEOUT)
                 .with_context(|| format!("opening {path} for the encounter writer"))?
                 .with_gate(gate.clone());
-            connection
-                .checkpoint_elsewhere(Path::new(path), checkpoint::EVERY, checkpoint::LIMIT_FRAMES)
-                .with_context(|| format!("starting the WAL checkpointer of {path}"))?;
             Ok(WriterConnection::Sqlite(connection))
         }
         // An in-memory database exists only on its pool's connection.

@@ -387,14 +387,6 @@ pub struct SqliteConnection {
 #[derive(Clone, Default)]
 pub struct WriteGate(Arc<tokio::sync::Mutex<()>>);
 
-impl WriteGate {
-    /// Waits for the turn from a thread outside the runtime (the WAL
-    /// checkpointer), holding it until the guard drops.
-    pub fn blocking_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
-        self.0.blocking_lock()
-    }
-}
-
 /// Prepared statements kept: the text of multi-row statements varies with
 /// the number of rows, and preparing them again costs more than the memory.
 const STATEMENT_CACHE: usize = 2048;
@@ -425,25 +417,6 @@ impl SqliteConnection {
             inner: Arc::new(Mutex::new(connection)),
             gate: None,
         })
-    }
-
-    /// Hands this connection's WAL checkpoints to a thread of their own
-    /// (see `db::checkpoint`), every `every`, truncating the WAL past
-    /// `limit_frames`.
-    pub fn checkpoint_elsewhere(
-        &self,
-        path: &Path,
-        every: Duration,
-        limit_frames: i64,
-    ) -> anyhow::Result<()> {
-        self.lock().pragma_update(None, "wal_autocheckpoint", 0)?;
-        super::checkpoint::start(
-            path,
-            Arc::downgrade(&self.inner),
-            self.gate.clone(),
-            every,
-            limit_frames,
-        )
     }
 
     /// The connection, taking `gate` around each write transaction.

@@ -319,8 +319,8 @@ pub enum WriteTxn {
 }
 
 impl WriteTxn {
-    /// Refreshes PostgreSQL's planner statistics of the encounters, the
-    /// candidates and their scored days (`ANALYZE`); nothing on SQLite. Right after a large
+    /// Refreshes PostgreSQL's planner statistics of the encounters and the
+    /// candidates (`ANALYZE`); nothing on SQLite. Right after a large
     /// import, before autovacuum gets to it, PostgreSQL plans with the
     /// statistics of a much smaller table: the perception-shift report's
     /// lookups of 4,000 candidates then scanned the table for each and
@@ -329,7 +329,7 @@ impl WriteTxn {
     pub async fn analyze_encounters(&self) -> StorageResult<()> {
         if let WriteTxn::Pool(txn) = self {
             if super::is_postgres(txn) {
-                txn.execute_unprepared("ANALYZE encounters, candidates, candidate_score_days")
+                txn.execute_unprepared("ANALYZE encounters, candidates")
                     .await?;
             }
         }

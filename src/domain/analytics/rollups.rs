@@ -11,15 +11,15 @@ use chrono::{DateTime, Utc};
 use entity::{anonymous_answer, candidate_score_day, encounter, enums::Source, touchpoint_reach};
 use roaring::RoaringTreemap;
 use sea_orm::{
-    sea_query::{Alias, Expr, ExprTrait, OnConflict, Query, SelectStatement},
+    sea_query::{Alias, Expr, ExprTrait, JoinType, OnConflict, Query, SelectStatement},
     ActiveEnum, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, QueryTrait, Set,
 };
 
 use crate::db::store::Executor;
 use crate::domain::{
     analytics::perception::{
-        contribution, day_of, day_start, month_of, week_of, Contribution, CounterValue, Counters,
-        DayKey, DaySpan, EncounterPoint, ReachKey, RollupDelta, ScoreDays,
+        contribution, day_start, month_of, week_of, Contribution, CounterValue, Counters, DayKey,
+        DaySpan, EncounterPoint, ReachKey, RollupDelta, ScoreDays,
     },
     DomainError, DomainResult,
 };
@@ -73,37 +73,48 @@ pub(crate) async fn load_points_in(
     organization_id: i64,
     spans: &[(i64, DaySpan)],
 ) -> DomainResult<HashMap<i64, Vec<EncounterPoint>>> {
-    // Candidates with spans starting alike share a statement: it reads
-    // each candidate's encounters from the earliest start among them (a
-    // range of `idx_encounters_candidate_points` each), and the days
-    // outside a candidate's own span are dropped here. A list of spans
-    // joined to the encounters, one range each, was planned by PostgreSQL
-    // as a scan of the whole table, and an `OR` of ranges by SQLite
-    // without statistics as a scan of the organization's encounters.
-    let mut spans = spans.to_vec();
-    spans.sort_by_key(|(_, span)| span.first);
-    let wanted: HashMap<i64, DaySpan> = spans.iter().copied().collect();
-    let mut points = HashMap::new();
-    for chunk in spans.chunks(LARGEST_CHUNK) {
-        let start = day_start(chunk[0].1.first).ok_or_else(|| {
-            DomainError::internal(format!("day {} has no first moment", chunk[0].1.first))
+    let mut rows = Vec::with_capacity(spans.len());
+    for (candidate_id, span) in spans {
+        // Days come from stored encounters' times, which chrono holds.
+        let start = day_start(span.first).ok_or_else(|| {
+            DomainError::internal(format!("day {} has no first moment", span.first))
         })?;
-        let ids: Vec<i64> = chunk.iter().map(|(id, _)| *id).collect();
-        for ids in padded_chunks(&ids, 0) {
-            let select = encounter::Entity::find()
-                .select_only()
-                .columns(POINT_COLUMNS)
-                .filter(encounter::Column::OrganizationId.eq(organization_id))
-                .filter(encounter::Column::CandidateId.is_in(ids))
-                .filter(encounter::Column::OccurredAt.gte(start))
-                .into_query();
-            read_points(db, &select, &mut points).await?;
-        }
+        rows.push((
+            *candidate_id,
+            start,
+            span.last.and_then(|last| day_start(last + 1)),
+        ));
     }
-    for (candidate_id, candidate_points) in points.iter_mut() {
-        if let Some(span) = wanted.get(candidate_id) {
-            candidate_points.retain(|point| span.contains(day_of(point.occurred_at)));
-        }
+    let mut points = HashMap::new();
+    let Some(&(_, pad_start, _)) = rows.first() else {
+        return Ok(points);
+    };
+    // A row of `(candidate, start, end)` per candidate, joined to the
+    // candidates' index (`idx_encounters_candidate_points`): one range of
+    // it each. (As an `OR` of ranges, SQLite without statistics scanned
+    // the organization's encounters instead.) No candidate has id 0.
+    let span = Alias::new("span");
+    let column = |name: &str| Expr::col((span.clone(), Alias::new(name)));
+    for chunk in padded_chunks(&rows, (0, pad_start, None)) {
+        let on = Expr::col((encounter::Entity, encounter::Column::OrganizationId))
+            .eq(organization_id)
+            .and(
+                Expr::col((encounter::Entity, encounter::Column::CandidateId))
+                    .eq(column("column1")),
+            )
+            .and(
+                Expr::col((encounter::Entity, encounter::Column::OccurredAt))
+                    .gte(column("column2")),
+            )
+            .and(column("column3").is_null().or(
+                Expr::col((encounter::Entity, encounter::Column::OccurredAt)).lt(column("column3")),
+            ));
+        let mut select = Query::select();
+        select
+            .columns(POINT_COLUMNS.map(|c| (encounter::Entity, c)))
+            .from_values(chunk, span.clone())
+            .join(JoinType::InnerJoin, encounter::Entity, on);
+        read_points(db, &select, &mut points).await?;
     }
     Ok(points)
 }
@@ -113,15 +124,13 @@ pub(crate) async fn load_points_in(
 /// reused. Preparing a statement of 250 rows took SQLite about 7 ms, 25
 /// times what reading with it took.
 fn padded_chunks<T: Clone>(items: &[T], pad: T) -> impl Iterator<Item = Vec<T>> + '_ {
-    items.chunks(LARGEST_CHUNK).map(move |chunk| {
+    const LARGEST: usize = 256;
+    items.chunks(LARGEST).map(move |chunk| {
         let mut rows = chunk.to_vec();
         rows.resize(chunk.len().next_power_of_two().max(8), pad.clone());
         rows
     })
 }
-
-/// The most rows of a [`padded_chunks`] statement.
-const LARGEST_CHUNK: usize = 256;
 
 /// What a point of a candidate's history is read from.
 const POINT_COLUMNS: [encounter::Column; 7] = [
@@ -166,24 +175,16 @@ pub(crate) async fn load_score_days(
 ) -> DomainResult<HashMap<i64, ScoreDays>> {
     let mut stored = HashMap::new();
     for chunk in padded_chunks(candidate_ids, 0) {
-        // By the primary key alone: with the organization in the filter too,
-        // PostgreSQL without fresh statistics (a table an import is filling)
-        // read the organization's every row through its index for each
-        // statement. Its rows are kept below.
         let select = candidate_score_day::Entity::find()
             .select_only()
             .columns([
                 candidate_score_day::Column::CandidateId,
-                candidate_score_day::Column::OrganizationId,
                 candidate_score_day::Column::Days,
             ])
+            .filter(candidate_score_day::Column::OrganizationId.eq(organization_id))
             .filter(candidate_score_day::Column::CandidateId.is_in(chunk))
             .into_query();
         for row in db.query(&select).await? {
-            let owner: i64 = row.get(candidate_score_day::Column::OrganizationId)?;
-            if owner != organization_id {
-                continue;
-            }
             let candidate_id: i64 = row.get(candidate_score_day::Column::CandidateId)?;
             let bytes: Vec<u8> = row.get(candidate_score_day::Column::Days)?;
             let days = ScoreDays::decode(&bytes).ok_or_else(|| {

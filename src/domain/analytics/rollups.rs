@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 use entity::{anonymous_answer, candidate_score_day, encounter, enums::Source, touchpoint_reach};
 use roaring::RoaringTreemap;
 use sea_orm::{
-    sea_query::{Alias, Expr, ExprTrait, JoinType, OnConflict, Query, SelectStatement},
-    ActiveEnum, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, QueryTrait, Set,
+    sea_query::{Alias, Expr, ExprTrait, OnConflict, Query},
+    ActiveEnum, ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect, QueryTrait, Set,
 };
 
 use crate::db::store::Executor;
@@ -56,13 +56,13 @@ async fn load_points(
 ) -> DomainResult<HashMap<i64, Vec<EncounterPoint>>> {
     let mut points = HashMap::new();
     for chunk in candidate_ids.chunks(CHUNK) {
-        let select = encounter::Entity::find()
-            .select_only()
-            .columns(POINT_COLUMNS)
-            .filter(encounter::Column::OrganizationId.eq(organization_id))
-            .filter(encounter::Column::CandidateId.is_in(chunk.iter().copied()))
-            .into_query();
-        read_points(db, &select, &mut points).await?;
+        read_points(
+            db,
+            organization_id,
+            encounter::Column::CandidateId.is_in(chunk.iter().copied()),
+            &mut points,
+        )
+        .await?;
     }
     Ok(points)
 }
@@ -73,84 +73,57 @@ pub(crate) async fn load_points_in(
     organization_id: i64,
     spans: &[(i64, DaySpan)],
 ) -> DomainResult<HashMap<i64, Vec<EncounterPoint>>> {
-    let mut rows = Vec::with_capacity(spans.len());
-    for (candidate_id, span) in spans {
-        // Days come from stored encounters' times, which chrono holds.
-        let start = day_start(span.first).ok_or_else(|| {
-            DomainError::internal(format!("day {} has no first moment", span.first))
-        })?;
-        rows.push((
-            *candidate_id,
-            start,
-            span.last.and_then(|last| day_start(last + 1)),
-        ));
-    }
     let mut points = HashMap::new();
-    let Some(&(_, pad_start, _)) = rows.first() else {
-        return Ok(points);
-    };
-    // A row of `(candidate, start, end)` per candidate, joined to the
-    // candidates' index (`idx_encounters_candidate_points`): one range of
-    // it each. (As an `OR` of ranges, SQLite without statistics scanned
-    // the organization's encounters instead.) No candidate has id 0.
-    let span = Alias::new("span");
-    let column = |name: &str| Expr::col((span.clone(), Alias::new(name)));
-    for chunk in padded_chunks(&rows, (0, pad_start, None)) {
-        let on = Expr::col((encounter::Entity, encounter::Column::OrganizationId))
-            .eq(organization_id)
-            .and(
-                Expr::col((encounter::Entity, encounter::Column::CandidateId))
-                    .eq(column("column1")),
-            )
-            .and(
-                Expr::col((encounter::Entity, encounter::Column::OccurredAt))
-                    .gte(column("column2")),
-            )
-            .and(column("column3").is_null().or(
-                Expr::col((encounter::Entity, encounter::Column::OccurredAt)).lt(column("column3")),
-            ));
-        let mut select = Query::select();
-        select
-            .columns(POINT_COLUMNS.map(|c| (encounter::Entity, c)))
-            .from_values(chunk, span.clone())
-            .join(JoinType::InnerJoin, encounter::Entity, on);
-        read_points(db, &select, &mut points).await?;
+    // Each candidate's span is a range of the candidates' index
+    // (`idx_encounters_candidate_points`); both backends read the ranges
+    // of one statement's `OR` one after the other.
+    for chunk in spans.chunks(SPANS_PER_STATEMENT) {
+        let mut ranges = Condition::any();
+        for (candidate_id, span) in chunk {
+            let mut range = Condition::all()
+                .add(encounter::Column::OrganizationId.eq(organization_id))
+                .add(encounter::Column::CandidateId.eq(*candidate_id));
+            // Days come from stored encounters' times, which chrono holds.
+            if let Some(start) = day_start(span.first) {
+                range = range.add(encounter::Column::OccurredAt.gte(start));
+            }
+            if let Some(end) = span.last.and_then(|last| day_start(last + 1)) {
+                range = range.add(encounter::Column::OccurredAt.lt(end));
+            }
+            ranges = ranges.add(range);
+        }
+        read_points(db, organization_id, ranges, &mut points).await?;
     }
     Ok(points)
 }
 
-/// `items` in statements of a few sizes (powers of two, up to 256), the
-/// last padded with `pad` to its size: each size is prepared once and then
-/// reused. Preparing a statement of 250 rows took SQLite about 7 ms, 25
-/// times what reading with it took.
-fn padded_chunks<T: Clone>(items: &[T], pad: T) -> impl Iterator<Item = Vec<T>> + '_ {
-    const LARGEST: usize = 256;
-    items.chunks(LARGEST).map(move |chunk| {
-        let mut rows = chunk.to_vec();
-        rows.resize(chunk.len().next_power_of_two().max(8), pad.clone());
-        rows
-    })
-}
+/// Spans per statement: four bound values each, far below both backends'
+/// bind limits.
+const SPANS_PER_STATEMENT: usize = 250;
 
-/// What a point of a candidate's history is read from.
-const POINT_COLUMNS: [encounter::Column; 7] = [
-    encounter::Column::CandidateId,
-    encounter::Column::Id,
-    encounter::Column::ChangeSeq,
-    encounter::Column::TouchpointId,
-    encounter::Column::OccurredAt,
-    encounter::Column::Score,
-    encounter::Column::Source,
-];
-
-/// Adds the points `select` reads ([`POINT_COLUMNS`]) to `points`, by
+/// Adds the organization's encounters `filter` selects to `points`, by
 /// candidate.
 async fn read_points(
     db: &impl Executor,
-    select: &SelectStatement,
+    organization_id: i64,
+    filter: impl sea_orm::sea_query::IntoCondition,
     points: &mut HashMap<i64, Vec<EncounterPoint>>,
 ) -> DomainResult<()> {
-    for row in db.query(select).await? {
+    let select = encounter::Entity::find()
+        .select_only()
+        .columns([
+            encounter::Column::CandidateId,
+            encounter::Column::Id,
+            encounter::Column::ChangeSeq,
+            encounter::Column::TouchpointId,
+            encounter::Column::OccurredAt,
+            encounter::Column::Score,
+            encounter::Column::Source,
+        ])
+        .filter(encounter::Column::OrganizationId.eq(organization_id))
+        .filter(filter)
+        .into_query();
+    for row in db.query(&select).await? {
         let candidate_id = row.get(encounter::Column::CandidateId)?;
         points
             .entry(candidate_id)
@@ -174,7 +147,7 @@ pub(crate) async fn load_score_days(
     candidate_ids: &[i64],
 ) -> DomainResult<HashMap<i64, ScoreDays>> {
     let mut stored = HashMap::new();
-    for chunk in padded_chunks(candidate_ids, 0) {
+    for chunk in candidate_ids.chunks(CHUNK) {
         let select = candidate_score_day::Entity::find()
             .select_only()
             .columns([
@@ -182,7 +155,7 @@ pub(crate) async fn load_score_days(
                 candidate_score_day::Column::Days,
             ])
             .filter(candidate_score_day::Column::OrganizationId.eq(organization_id))
-            .filter(candidate_score_day::Column::CandidateId.is_in(chunk))
+            .filter(candidate_score_day::Column::CandidateId.is_in(chunk.iter().copied()))
             .into_query();
         for row in db.query(&select).await? {
             let candidate_id: i64 = row.get(candidate_score_day::Column::CandidateId)?;

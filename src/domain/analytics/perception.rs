@@ -33,11 +33,6 @@ pub fn date_of_day(day: i32) -> NaiveDate {
     NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch") + Duration::days(day.into())
 }
 
-/// The first moment of a day number; `None` past what chrono holds.
-pub fn day_start(day: i32) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp(i64::from(day) * SECONDS_PER_DAY, 0)
-}
-
 /// The day number of the Monday that starts the ISO week of `day`.
 pub fn week_of(day: i32) -> i32 {
     // 1970-01-01 was a Thursday: day 0 is three days after a Monday.
@@ -118,22 +113,6 @@ pub fn attributed_shifts(scores: &[Option<i32>]) -> Vec<Option<f64>> {
         previous = Some((index, score));
     }
     shares
-}
-
-/// The step of the grid the rollups hold shares and their squares on:
-/// 2^-26, about 1.5e-8.
-const SHARE_GRID: f64 = 1.0 / (1u64 << 26) as f64;
-
-/// `value` to the nearest point of the share grid. A share such as 1/3 has
-/// no exact binary value, so sums of shares would depend on the order they
-/// were added in, and the rollups a projector built step by step could
-/// differ in the last bit from a rebuild, and a figure on a rounding
-/// boundary round the other way. Sums of grid points are exact (and so
-/// independent of order) while below 2^27 in magnitude: 13 million shares
-/// of the largest size, ±10, or their squares at 1.3 million, in one
-/// figure. Each share moves by at most half a step, 7.5e-9.
-pub fn on_share_grid(value: f64) -> f64 {
-    (value / SHARE_GRID).round() * SHARE_GRID
 }
 
 // ---------------------------------------------------------------------------
@@ -277,9 +256,8 @@ impl Counters {
             }
         }
         if let Some(share) = share {
-            let share = on_share_grid(share);
             self.attributed_sum += share;
-            self.attributed_sq_sum += on_share_grid(share * share);
+            self.attributed_sq_sum += share * share;
             self.attributions += 1;
         }
     }
@@ -420,55 +398,6 @@ impl ScoreDays {
     }
 }
 
-/// The days of a candidate's history, `first` to `last` inclusive (`None`:
-/// to the end), that an insertion can change the contribution of.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DaySpan {
-    pub first: i32,
-    pub last: Option<i32>,
-}
-
-impl DaySpan {
-    pub fn contains(&self, day: i32) -> bool {
-        day >= self.first && self.last.is_none_or(|last| day <= last)
-    }
-}
-
-impl ScoreDays {
-    /// The days whose contribution inserting encounters on the days
-    /// `first` to `last` can change, when these are the candidate's scored
-    /// days before. An encounter's share of a shift depends only on the
-    /// scores either side of it, so the change ends at the day of the last
-    /// score before the insertions and the day of the first score after
-    /// them (the days of the insertions, and any without a score between
-    /// them, are inside). Whole days, so the span also holds every score
-    /// of each day it changes ([`ScoreDay`]).
-    pub fn changed_by_insertions(&self, first: i32, last: i32) -> DaySpan {
-        let earlier = self.0.partition_point(|d| d.day < first);
-        let later = self.0.partition_point(|d| d.day <= last);
-        DaySpan {
-            first: earlier
-                .checked_sub(1)
-                .map_or(first, |index| self.0[index].day),
-            last: self.0.get(later).map(|d| d.day),
-        }
-    }
-
-    /// These days with those in `span` replaced by `inside` (days of the
-    /// span).
-    pub fn spliced(&self, span: DaySpan, inside: &ScoreDays) -> ScoreDays {
-        let start = self.0.partition_point(|d| d.day < span.first);
-        let end = span.last.map_or(self.0.len(), |last| {
-            self.0.partition_point(|d| d.day <= last)
-        });
-        let mut days = Vec::with_capacity(start + inside.0.len() + self.0.len() - end);
-        days.extend_from_slice(&self.0[..start]);
-        days.extend_from_slice(&inside.0);
-        days.extend_from_slice(&self.0[end..]);
-        ScoreDays(days)
-    }
-}
-
 fn push_varint(bytes: &mut Vec<u8>, mut value: u64) {
     while value >= 0x80 {
         bytes.push(value as u8 | 0x80);
@@ -542,27 +471,6 @@ pub fn contribution(points: &[EncounterPoint]) -> Contribution {
         }
     }
     result
-}
-
-/// What inserting encounters changes in one candidate's contribution,
-/// from their encounters on the days of `span` only
-/// ([`ScoreDays::changed_by_insertions`]): `before` without the
-/// insertions, `after` with them, and `stored` their scored days before.
-/// The encounters outside the span keep their shares, so the counters
-/// change as the span's do; the scored days are `stored` with the span's
-/// replaced. Reach is only ever added, and may name a month the candidate
-/// already had from outside the span (adding it again changes nothing).
-pub fn insertion_change(
-    stored: &ScoreDays,
-    span: DaySpan,
-    before: &[EncounterPoint],
-    after: &[EncounterPoint],
-) -> (Contribution, Contribution) {
-    let mut before = contribution(before);
-    let mut after = contribution(after);
-    before.score_days = stored.clone();
-    after.score_days = stored.spliced(span, &after.score_days);
-    (before, after)
 }
 
 /// Changes to apply to the rollups, merged over any number of candidates.
@@ -653,8 +561,6 @@ mod tests {
         assert_eq!(month_of(last + 1), 2026 * 12 + 1);
         assert_eq!(month_start(2026 * 12 + 1), last + 1);
         assert_eq!(day_of_date(date_of_day(20_000)), 20_000);
-        assert_eq!(day_start(last), Some(at(2026, 1, 31, 0, 0, 0)));
-        assert_eq!(day_of(day_start(-1).unwrap()), -1);
     }
 
     #[test]
@@ -681,38 +587,6 @@ mod tests {
             attributed_shifts(&[Some(5), Some(5)]),
             vec![None, Some(0.0)]
         );
-    }
-
-    #[test]
-    fn sums_of_shares_do_not_depend_on_their_order() {
-        use rand::{rngs::StdRng, seq::SliceRandom, Rng, SeedableRng};
-        let mut rng = StdRng::seed_from_u64(26);
-        let mut shares: Vec<f64> = (0..20_000)
-            .map(|_| f64::from(rng.random_range(-10..=10)) / f64::from(rng.random_range(1..40)))
-            .collect();
-        let sum = |shares: &[f64]| {
-            let mut counters = Counters::default();
-            for share in shares {
-                counters.count(None, Some(*share));
-            }
-            counters
-        };
-        let forward = sum(&shares);
-        shares.shuffle(&mut rng);
-        assert_eq!(sum(&shares), forward);
-        shares.reverse();
-        assert_eq!(sum(&shares), forward);
-        // Without the grid the order shows in the last bits.
-        let raw = |shares: &[f64]| shares.iter().sum::<f64>();
-        let mut sorted = shares.clone();
-        sorted.sort_by(f64::total_cmp);
-        assert_ne!(raw(&sorted), raw(&shares));
-        // Each share moves by at most half a step.
-        assert!(shares
-            .iter()
-            .all(|share| (on_share_grid(*share) - share).abs() <= 0.5 / (1u64 << 26) as f64));
-        assert_eq!(on_share_grid(-1.5), -1.5);
-        assert_eq!(on_share_grid(1.0 / 3.0), -on_share_grid(-1.0 / 3.0));
     }
 
     fn point(id: i64, touchpoint_id: i64, day: u32, score: Option<i32>) -> EncounterPoint {
@@ -819,96 +693,6 @@ mod tests {
         }
         assert!(total.is_zero(), "{total:?}");
         assert!(delta.reach.is_empty());
-    }
-
-    #[test]
-    fn an_insertion_changes_what_the_whole_history_would_from_its_span_alone() {
-        use rand::{rngs::StdRng, Rng, SeedableRng};
-        let mut rng = StdRng::seed_from_u64(21);
-        let mut spans_short_of_the_history = 0;
-        for _ in 0..2000 {
-            let mut next_id = 0;
-            let mut point = |rng: &mut StdRng| {
-                next_id += 1;
-                EncounterPoint {
-                    id: next_id,
-                    change_seq: 1,
-                    touchpoint_id: rng.random_range(1..4),
-                    occurred_at: at(
-                        2026,
-                        3,
-                        rng.random_range(1..20),
-                        rng.random_range(0..3),
-                        0,
-                        0,
-                    ),
-                    score: rng.random_bool(0.5).then(|| rng.random_range(0..=10)),
-                    source: if rng.random_bool(0.5) {
-                        Source::CandidateSurvey
-                    } else {
-                        Source::Other
-                    },
-                }
-            };
-            let history: Vec<_> = (0..rng.random_range(0..25))
-                .map(|_| point(&mut rng))
-                .collect();
-            let inserted: Vec<_> = (0..rng.random_range(1..5))
-                .map(|_| point(&mut rng))
-                .collect();
-            let all: Vec<_> = history.iter().chain(&inserted).copied().collect();
-
-            let before = contribution(&history);
-            let mut whole = RollupDelta::default();
-            whole.record(9, &before, &contribution(&all));
-
-            let days = inserted.iter().map(|p| day_of(p.occurred_at));
-            let span = before
-                .score_days
-                .changed_by_insertions(days.clone().min().unwrap(), days.max().unwrap());
-            let in_span = |points: &[EncounterPoint]| -> Vec<EncounterPoint> {
-                points
-                    .iter()
-                    .filter(|p| span.contains(day_of(p.occurred_at)))
-                    .copied()
-                    .collect()
-            };
-            if in_span(&history).len() < history.len() {
-                spans_short_of_the_history += 1;
-            }
-            let (span_before, span_after) =
-                insertion_change(&before.score_days, span, &in_span(&history), &in_span(&all));
-            let mut windowed = RollupDelta::default();
-            windowed.record(9, &span_before, &span_after);
-
-            let keys: BTreeSet<_> = whole
-                .counters
-                .keys()
-                .chain(windowed.counters.keys())
-                .collect();
-            for key in keys {
-                let mut difference = whole.counters.get(key).copied().unwrap_or_default();
-                difference.add(&windowed.counters.get(key).copied().unwrap_or_default(), -1);
-                // Exactly: shares are on a grid (`on_share_grid`).
-                assert!(difference.is_zero(), "{key:?}: {difference:?}");
-            }
-            assert_eq!(whole.score_days, windowed.score_days);
-            for (key, members) in &windowed.reach {
-                assert_eq!(members, &vec![(9, true)], "an insertion only adds reach");
-                if !whole.reach.contains_key(key) {
-                    assert!(before.reach.contains(key), "{key:?} is new but not added");
-                }
-            }
-            assert!(whole
-                .reach
-                .keys()
-                .all(|key| windowed.reach.contains_key(key)));
-        }
-        // The spans were not merely the whole history.
-        assert!(
-            spans_short_of_the_history > 500,
-            "{spans_short_of_the_history}"
-        );
     }
 
     #[test]

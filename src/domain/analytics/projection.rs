@@ -21,8 +21,6 @@
 //! two (`reports::Tail`), so they equal a recount whatever the projector's
 //! lag.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
 use entity::{encounter, organization, rollup_mark};
 use sea_orm::{
@@ -33,7 +31,7 @@ use sea_orm::{
 use crate::db::store::Executor;
 use crate::domain::{
     analytics::{
-        perception::{day_of, insertion_change, DaySpan, EncounterPoint, RollupDelta, ScoreDays},
+        perception::{contribution, EncounterPoint, RollupDelta},
         rollups,
     },
     DomainError, DomainResult,
@@ -208,10 +206,7 @@ pub(crate) struct Pending {
 
 /// What the encounters recorded after `mark` (and, with `upto`, at most
 /// `upto`) change in the rollups: for each of their candidates, the
-/// contribution with them minus the contribution without them, read from
-/// the days they can change only (`ScoreDays::changed_by_insertions`), so
-/// that the cost follows the new encounters, not the candidates' whole
-/// histories.
+/// contribution with them minus the contribution without them.
 pub(crate) async fn pending(
     db: &impl Executor,
     organization_id: i64,
@@ -220,58 +215,37 @@ pub(crate) async fn pending(
 ) -> DomainResult<Pending> {
     let mut select = encounter::Entity::find()
         .select_only()
-        .columns([
-            encounter::Column::CandidateId,
-            encounter::Column::OccurredAt,
-        ])
+        .column(encounter::Column::CandidateId)
         .filter(encounter::Column::OrganizationId.eq(organization_id))
         .filter(encounter::Column::ChangeSeq.gt(mark));
     if let Some(upto) = upto {
         select = select.filter(encounter::Column::ChangeSeq.lte(upto));
     }
     let rows = db.query(&select.into_query()).await?;
-    if rows.is_empty() {
+    let mut candidates = rows
+        .iter()
+        .map(|row| Ok(row.get(encounter::Column::CandidateId)?))
+        .collect::<DomainResult<Vec<i64>>>()?;
+    let encounters = candidates.len() as u64;
+    if encounters == 0 {
         return Ok(Pending::default());
     }
-    // Each candidate's first and last day with a new encounter.
-    let mut days: BTreeMap<i64, (i32, i32)> = BTreeMap::new();
-    for row in &rows {
-        let day = day_of(row.get(encounter::Column::OccurredAt)?);
-        days.entry(row.get(encounter::Column::CandidateId)?)
-            .and_modify(|(first, last)| {
-                *first = Ord::min(*first, day);
-                *last = Ord::max(*last, day);
-            })
-            .or_insert((day, day));
-    }
-    let candidates: Vec<i64> = days.keys().copied().collect();
-    let mut stored = rollups::load_score_days(db, organization_id, &candidates).await?;
-    let spans: Vec<(i64, ScoreDays, DaySpan)> = days
-        .into_iter()
-        .map(|(candidate_id, (first, last))| {
-            let stored = stored.remove(&candidate_id).unwrap_or_default();
-            let span = stored.changed_by_insertions(first, last);
-            (candidate_id, stored, span)
-        })
-        .collect();
-    let ranges: Vec<(i64, DaySpan)> = spans.iter().map(|(id, _, span)| (*id, *span)).collect();
-    let mut points = rollups::load_points_in(db, organization_id, &ranges).await?;
+    candidates.sort_unstable();
+    candidates.dedup();
     let in_view = |point: &&EncounterPoint| upto.is_none_or(|upto| point.change_seq <= upto);
     let mut delta = RollupDelta::default();
-    for (candidate_id, stored, span) in spans {
-        let points = points.remove(&candidate_id).unwrap_or_default();
+    for (candidate_id, points) in rollups::load_points(db, organization_id, &candidates).await? {
         let before: Vec<EncounterPoint> = points
             .iter()
             .filter(|point| point.change_seq <= mark)
             .copied()
             .collect();
         let after: Vec<EncounterPoint> = points.iter().filter(in_view).copied().collect();
-        let (before, after) = insertion_change(&stored, span, &before, &after);
-        delta.record(candidate_id, &before, &after);
+        delta.record(candidate_id, &contribution(&before), &contribution(&after));
     }
     Ok(Pending {
         delta,
-        encounters: rows.len() as u64,
+        encounters,
         candidates,
     })
 }

@@ -12,14 +12,14 @@ use entity::{anonymous_answer, candidate_score_day, encounter, enums::Source, to
 use roaring::RoaringTreemap;
 use sea_orm::{
     sea_query::{Alias, Expr, ExprTrait, OnConflict, Query},
-    ActiveEnum, ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect, QueryTrait, Set,
+    ActiveEnum, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, QueryTrait, Set,
 };
 
 use crate::db::store::Executor;
 use crate::domain::{
     analytics::perception::{
-        contribution, day_start, month_of, week_of, Contribution, CounterValue, Counters, DayKey,
-        DaySpan, EncounterPoint, ReachKey, RollupDelta, ScoreDays,
+        contribution, month_of, week_of, Contribution, CounterValue, Counters, DayKey,
+        EncounterPoint, ReachKey, RollupDelta, ScoreDays,
     },
     DomainError, DomainResult,
 };
@@ -29,8 +29,7 @@ use crate::domain::{
 ///
 /// 2: sums of squares, and the counters per source.
 /// 3: each candidate's scored days (`candidate_score_days`).
-/// 4: shares on a grid (`perception::on_share_grid`).
-pub const ROLLUP_VERSION: i32 = 4;
+pub const ROLLUP_VERSION: i32 = 3;
 
 /// Rows per multi-row statement: far below both backends' bind limits.
 const CHUNK: usize = 500;
@@ -49,126 +48,43 @@ pub(crate) async fn load_contributions(
 }
 
 /// The encounters of each of these candidates that has any.
-async fn load_points(
+pub(crate) async fn load_points(
     db: &impl Executor,
     organization_id: i64,
     candidate_ids: &[i64],
 ) -> DomainResult<HashMap<i64, Vec<EncounterPoint>>> {
-    let mut points = HashMap::new();
+    let mut points: HashMap<i64, Vec<EncounterPoint>> = HashMap::new();
     for chunk in candidate_ids.chunks(CHUNK) {
-        read_points(
-            db,
-            organization_id,
-            encounter::Column::CandidateId.is_in(chunk.iter().copied()),
-            &mut points,
-        )
-        .await?;
-    }
-    Ok(points)
-}
-
-/// The encounters of each of these candidates on the days of their span.
-pub(crate) async fn load_points_in(
-    db: &impl Executor,
-    organization_id: i64,
-    spans: &[(i64, DaySpan)],
-) -> DomainResult<HashMap<i64, Vec<EncounterPoint>>> {
-    let mut points = HashMap::new();
-    // Each candidate's span is a range of the candidates' index
-    // (`idx_encounters_candidate_points`); both backends read the ranges
-    // of one statement's `OR` one after the other.
-    for chunk in spans.chunks(SPANS_PER_STATEMENT) {
-        let mut ranges = Condition::any();
-        for (candidate_id, span) in chunk {
-            let mut range = Condition::all()
-                .add(encounter::Column::OrganizationId.eq(organization_id))
-                .add(encounter::Column::CandidateId.eq(*candidate_id));
-            // Days come from stored encounters' times, which chrono holds.
-            if let Some(start) = day_start(span.first) {
-                range = range.add(encounter::Column::OccurredAt.gte(start));
-            }
-            if let Some(end) = span.last.and_then(|last| day_start(last + 1)) {
-                range = range.add(encounter::Column::OccurredAt.lt(end));
-            }
-            ranges = ranges.add(range);
-        }
-        read_points(db, organization_id, ranges, &mut points).await?;
-    }
-    Ok(points)
-}
-
-/// Spans per statement: four bound values each, far below both backends'
-/// bind limits.
-const SPANS_PER_STATEMENT: usize = 250;
-
-/// Adds the organization's encounters `filter` selects to `points`, by
-/// candidate.
-async fn read_points(
-    db: &impl Executor,
-    organization_id: i64,
-    filter: impl sea_orm::sea_query::IntoCondition,
-    points: &mut HashMap<i64, Vec<EncounterPoint>>,
-) -> DomainResult<()> {
-    let select = encounter::Entity::find()
-        .select_only()
-        .columns([
-            encounter::Column::CandidateId,
-            encounter::Column::Id,
-            encounter::Column::ChangeSeq,
-            encounter::Column::TouchpointId,
-            encounter::Column::OccurredAt,
-            encounter::Column::Score,
-            encounter::Column::Source,
-        ])
-        .filter(encounter::Column::OrganizationId.eq(organization_id))
-        .filter(filter)
-        .into_query();
-    for row in db.query(&select).await? {
-        let candidate_id = row.get(encounter::Column::CandidateId)?;
-        points
-            .entry(candidate_id)
-            .or_default()
-            .push(EncounterPoint {
-                id: row.get(encounter::Column::Id)?,
-                change_seq: row.get(encounter::Column::ChangeSeq)?,
-                touchpoint_id: row.get(encounter::Column::TouchpointId)?,
-                occurred_at: row.get(encounter::Column::OccurredAt)?,
-                score: row.get(encounter::Column::Score)?,
-                source: source_of(&row.get::<String>(encounter::Column::Source)?)?,
-            });
-    }
-    Ok(())
-}
-
-/// The stored scored days of each of these candidates that has any.
-pub(crate) async fn load_score_days(
-    db: &impl Executor,
-    organization_id: i64,
-    candidate_ids: &[i64],
-) -> DomainResult<HashMap<i64, ScoreDays>> {
-    let mut stored = HashMap::new();
-    for chunk in candidate_ids.chunks(CHUNK) {
-        let select = candidate_score_day::Entity::find()
+        let select = encounter::Entity::find()
             .select_only()
             .columns([
-                candidate_score_day::Column::CandidateId,
-                candidate_score_day::Column::Days,
+                encounter::Column::CandidateId,
+                encounter::Column::Id,
+                encounter::Column::ChangeSeq,
+                encounter::Column::TouchpointId,
+                encounter::Column::OccurredAt,
+                encounter::Column::Score,
+                encounter::Column::Source,
             ])
-            .filter(candidate_score_day::Column::OrganizationId.eq(organization_id))
-            .filter(candidate_score_day::Column::CandidateId.is_in(chunk.iter().copied()))
+            .filter(encounter::Column::OrganizationId.eq(organization_id))
+            .filter(encounter::Column::CandidateId.is_in(chunk.iter().copied()))
             .into_query();
         for row in db.query(&select).await? {
-            let candidate_id: i64 = row.get(candidate_score_day::Column::CandidateId)?;
-            let bytes: Vec<u8> = row.get(candidate_score_day::Column::Days)?;
-            let days = ScoreDays::decode(&bytes).ok_or_else(|| {
-                DomainError::internal(format!(
-                    "the scored days of candidate {candidate_id} are not readable"
-                ))
-            })?;
-            stored.insert(candidate_id, days);
+            let candidate_id = row.get(encounter::Column::CandidateId)?;
+            points
+                .entry(candidate_id)
+                .or_default()
+                .push(EncounterPoint {
+                    id: row.get(encounter::Column::Id)?,
+                    change_seq: row.get(encounter::Column::ChangeSeq)?,
+                    touchpoint_id: row.get(encounter::Column::TouchpointId)?,
+                    occurred_at: row.get(encounter::Column::OccurredAt)?,
+                    score: row.get(encounter::Column::Score)?,
+                    source: source_of(&row.get::<String>(encounter::Column::Source)?)?,
+                });
         }
     }
-    Ok(stored)
+    Ok(points)
 }
 
 /// What the organization's anonymous survey answers add to the rollups:
@@ -431,22 +347,17 @@ async fn update_reach(
     let mut rows = Vec::with_capacity(chunk.len());
     for (key, members) in chunk {
         let stored_key = (key.span.as_str().to_owned(), key.period, key.touchpoint_id);
-        let (mut bitmap, mut changed) = match stored.get(&stored_key) {
-            Some(bytes) => (decode_bitmap(bytes)?, false),
-            None => (RoaringTreemap::new(), true),
+        let mut bitmap = match stored.get(&stored_key) {
+            Some(bytes) => decode_bitmap(bytes)?,
+            None => RoaringTreemap::new(),
         };
         for (candidate_id, present) in members.iter() {
             let id = *candidate_id as u64;
-            changed |= if *present {
-                bitmap.insert(id)
+            if *present {
+                bitmap.insert(id);
             } else {
-                bitmap.remove(id)
-            };
-        }
-        // A projection step may add a candidate a month already holds
-        // (`perception::insertion_change`): that row is left as it is.
-        if !changed {
-            continue;
+                bitmap.remove(id);
+            }
         }
         rows.push(touchpoint_reach::ActiveModel {
             organization_id: Set(organization_id),
@@ -458,9 +369,6 @@ async fn update_reach(
             updated_at: Set(now),
             ..Default::default()
         });
-    }
-    if rows.is_empty() {
-        return Ok(());
     }
     let upsert = touchpoint_reach::Entity::insert_many(rows)
         .on_conflict(

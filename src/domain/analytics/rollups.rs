@@ -29,7 +29,8 @@ use crate::domain::{
 ///
 /// 2: sums of squares, and the counters per source.
 /// 3: each candidate's scored days (`candidate_score_days`).
-pub const ROLLUP_VERSION: i32 = 3;
+/// 4: shares on a grid (`perception::on_share_grid`).
+pub const ROLLUP_VERSION: i32 = 4;
 
 /// Rows per multi-row statement: far below both backends' bind limits.
 const CHUNK: usize = 500;

@@ -13,14 +13,17 @@ use sea_orm::{
 };
 
 pub mod changes;
+pub mod checkpoint;
 pub mod error;
 pub mod sql;
 pub mod store;
+pub mod write_turn;
 
 pub use error::{is_unavailable, StorageError, StorageResult};
 
 use crate::config::DatabaseSettings;
-use store::{InlineReader, SqliteConnection, WriteGate, WriterConnection};
+use store::{InlineReader, SqliteConnection, WriterConnection};
+use write_turn::{PoolWaits, WriteGate};
 
 /// The log levels of the database drivers, for the default log filter:
 /// their per-statement lines off (statements may carry personal data).
@@ -103,6 +106,22 @@ async fn connect_once(settings: &DatabaseSettings) -> anyhow::Result<DatabaseCon
                 .busy_timeout(SQLITE_BUSY_TIMEOUT)
                 .foreign_keys(true)
         });
+        // Writes through the pool wait for the end of the writer's turn,
+        // not in SQLite's sleeps (see `write_turn`).
+        let gate = WriteGate::of_file(Path::new(path));
+        options.map_sqlx_sqlite_pool_opts(move |pool| {
+            let gate = gate.clone();
+            pool.after_connect(move |connection, _| {
+                let waits = PoolWaits::new(gate.clone(), SQLITE_BUSY_TIMEOUT);
+                Box::pin(async move {
+                    let mut handle = connection.lock_handle().await?;
+                    // SAFETY: the handle is locked out of the connection's
+                    // worker thread while this runs.
+                    unsafe { waits.install(handle.as_raw_handle().as_ptr()) }
+                        .map_err(|err| sea_orm::sqlx::Error::Configuration(err.into()))
+                })
+            })
+        });
     } else if let Some(timeout) = settings.statement_timeout {
         let millis = timeout.as_millis().to_string();
         options.map_sqlx_postgres_opts(move |opts| {
@@ -141,8 +160,11 @@ impl Database {
         // connection, taking turns with it through the gate: with a
         // connection each, every commit of one emptied the other's page
         // cache (WAL mode), and the projector spent most of its time
-        // reading the same pages back (59% of the service's CPU).
-        let gate = WriteGate::default();
+        // reading the same pages back (59% of the service's CPU). The gate
+        // is the file's: the pool's writes wait on it too.
+        let gate = sqlite_path(&settings.url).map_or_else(WriteGate::default, |path| {
+            WriteGate::of_file(Path::new(path))
+        });
         let writer = writer_connection(settings, &pool, &gate).await?;
         let projector = writer.clone();
         let reader = inline_reader(settings, &pool)?;
@@ -173,6 +195,9 @@ async fn writer_connection(
             let connection = SqliteConnection::open(Path::new(path), SQLITE_BUSY_TIMEOUT)
                 .with_context(|| format!("opening {path} for the encounter writer"))?
                 .with_gate(gate.clone());
+            connection
+                .checkpoint_elsewhere(Path::new(path), checkpoint::EVERY, checkpoint::LIMIT_FRAMES)
+                .with_context(|| format!("starting the WAL checkpointer of {path}"))?;
             Ok(WriterConnection::Sqlite(connection))
         }
         // An in-memory database exists only on its pool's connection.
@@ -399,6 +424,80 @@ mod tests {
         // SAFETY: reads a counter; callable from any thread.
         let used = unsafe { libsqlite3_sys::sqlite3_memory_used() };
         assert_eq!(used, 0, "SQLite counts its memory");
+    }
+
+    /// The writer's connection taken turn after turn without a gap (as the
+    /// encounter writer and the projector do under load, with the WAL
+    /// checkpoints out of their commits): a write through the pool, in a
+    /// transaction or a statement of its own, still gets the lock. With
+    /// SQLite's own busy handler it slept through every gap and failed
+    /// with "database is locked" at the busy timeout.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pool_writes_get_their_turn_between_the_writers_turns() {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        use std::sync::Arc;
+
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/t.db", dir.path().display());
+        let settings = DatabaseSettings::new(url);
+        let pool = connect(&settings).await.unwrap();
+        pool.execute_unprepared(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER); INSERT INTO t VALUES (1, 0)",
+        )
+        .await
+        .unwrap();
+        let database = Database::open(&settings, pool.clone()).await.unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let turns = Arc::new(AtomicU64::new(0));
+        let writers: Vec<_> = [database.writer.clone(), database.projector.clone()]
+            .into_iter()
+            .map(|writer| {
+                let (stop, turns) = (stop.clone(), turns.clone());
+                tokio::spawn(async move {
+                    let insert = sea_orm::sea_query::Query::insert()
+                        .into_table(sea_orm::sea_query::Alias::new("t"))
+                        .columns([sea_orm::sea_query::Alias::new("n")])
+                        .values_panic([1.into()])
+                        .to_owned();
+                    while !stop.load(Ordering::Acquire) {
+                        let txn = writer.begin_write().await.unwrap();
+                        store::Executor::execute(&txn, &insert).await.unwrap();
+                        tokio::time::sleep(Duration::from_millis(3)).await;
+                        txn.commit().await.unwrap();
+                        turns.fetch_add(1, Ordering::AcqRel);
+                    }
+                })
+            })
+            .collect();
+        while turns.load(Ordering::Acquire) < 10 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        for n in 1..=20 {
+            if n % 2 == 0 {
+                let txn = begin_write(&pool).await.unwrap();
+                txn.execute_unprepared(&format!("UPDATE t SET n = {n} WHERE id = 1"))
+                    .await
+                    .unwrap();
+                txn.commit().await.unwrap();
+            } else {
+                pool.execute_unprepared(&format!("UPDATE t SET n = {n} WHERE id = 1"))
+                    .await
+                    .unwrap();
+            }
+        }
+        stop.store(true, Ordering::Release);
+        for writer in writers {
+            writer.await.unwrap();
+        }
+        let row = pool
+            .query_one_raw(sea_orm::Statement::from_string(
+                DbBackend::Sqlite,
+                "SELECT n FROM t WHERE id = 1",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.try_get::<i64>("", "n").unwrap(), 20);
     }
 
     #[test]

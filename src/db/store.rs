@@ -29,6 +29,7 @@ use sea_orm::{
     QueryResult, StatementBuilder, TryGetable, Value,
 };
 
+use super::write_turn::{Turn, WriteGate};
 use super::{StorageError, StorageResult};
 
 /// Runs sea-query statements; rows come back as [`Row`]s, read by column.
@@ -377,16 +378,6 @@ pub struct SqliteConnection {
     gate: Option<WriteGate>,
 }
 
-/// Taken around each write transaction by the tasks sharing one SQLite
-/// connection (the encounter writer, the rollup projector), in the order
-/// they ask: a connection holds one transaction at a time. (With a
-/// connection each, they met at SQLite's write lock, where a writer that
-/// finds it taken sleeps in SQLite's busy handler, up to 100 ms at a time,
-/// however soon the lock is free: single writes waited behind a projection
-/// step for 100 ms and more, p99 239 ms against 10 ms at p50.)
-#[derive(Clone, Default)]
-pub struct WriteGate(Arc<tokio::sync::Mutex<()>>);
-
 /// Prepared statements kept: the text of multi-row statements varies with
 /// the number of rows, and preparing them again costs more than the memory.
 const STATEMENT_CACHE: usize = 2048;
@@ -419,6 +410,25 @@ impl SqliteConnection {
         })
     }
 
+    /// Hands this connection's WAL checkpoints to a thread of their own
+    /// (see `db::checkpoint`), every `every`, truncating the WAL past
+    /// `limit_frames`.
+    pub fn checkpoint_elsewhere(
+        &self,
+        path: &Path,
+        every: Duration,
+        limit_frames: i64,
+    ) -> anyhow::Result<()> {
+        self.lock().pragma_update(None, "wal_autocheckpoint", 0)?;
+        super::checkpoint::start(
+            path,
+            Arc::downgrade(&self.inner),
+            self.gate.clone(),
+            every,
+            limit_frames,
+        )
+    }
+
     /// The connection, taking `gate` around each write transaction.
     pub fn with_gate(self, gate: WriteGate) -> Self {
         SqliteConnection {
@@ -446,7 +456,7 @@ impl SqliteConnection {
     /// (another process's) under the busy timeout.
     pub async fn begin_write(&self) -> StorageResult<WriteTxn> {
         let turn = match &self.gate {
-            Some(gate) => Some(gate.0.clone().lock_owned().await),
+            Some(gate) => Some(gate.turn().await),
             None => None,
         };
         self.lock()
@@ -611,7 +621,7 @@ pub struct SqliteTxn {
     open: bool,
     /// The gate, released after the commit or rollback (fields drop after
     /// `Drop::drop`).
-    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    _turn: Option<Turn>,
 }
 
 impl SqliteTxn {

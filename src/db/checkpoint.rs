@@ -1,0 +1,187 @@
+//! WAL checkpoints of a SQLite file, on a thread of their own.
+//!
+//! In WAL mode a commit appends pages to the `-wal` file, and a checkpoint
+//! copies them back into the database file. By default the connection
+//! whose commit takes the WAL past 1,000 pages runs it, inside that commit:
+//! here the encounter writer's connection, which the writer and the
+//! projector take turns on. Under single POSTs spread over a year of days
+//! each projection step rewrote a few thousand rollup pages, and the
+//! checkpoints in its commits took 16% of its time while the POSTs
+//! waited. So the writer's connection never checkpoints
+//! (`wal_autocheckpoint = 0`), and a thread with a connection of its own
+//! runs a passive checkpoint every [`EVERY`]: it copies pages while the
+//! writer goes on appending.
+//!
+//! A passive checkpoint never waits, so under writes without pause it may
+//! not reach the end of the WAL, and the WAL only starts again from its
+//! beginning after one that did. Past [`LIMIT_FRAMES`] the checkpointer
+//! takes the write turn (the writer's gate) and truncates the WAL, which
+//! bounds the file.
+
+use std::{
+    path::Path,
+    sync::{Mutex, Weak},
+    time::Duration,
+};
+
+use super::write_turn::WriteGate;
+
+/// How often the checkpointer runs.
+pub const EVERY: Duration = Duration::from_millis(100);
+/// WAL frames (pages, 4 KiB by default) past which the checkpointer stops
+/// the writers to empty the WAL: 64 MiB.
+pub const LIMIT_FRAMES: i64 = 16_384;
+/// How long the truncating checkpoint waits for readers of the WAL (it
+/// holds the write turn meanwhile); it tries again at the next round.
+const READERS_TIMEOUT: Duration = Duration::from_millis(100);
+
+/// What a checkpoint reported: frames in the WAL, and of them copied into
+/// the database file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checkpointed {
+    pub busy: bool,
+    pub frames: i64,
+    pub copied: i64,
+}
+
+/// Runs one checkpoint (`PASSIVE`, `TRUNCATE`, ...) on `connection`.
+pub fn checkpoint(connection: &rusqlite::Connection, mode: &str) -> rusqlite::Result<Checkpointed> {
+    connection.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| {
+        Ok(Checkpointed {
+            busy: row.get::<_, i64>(0)? != 0,
+            frames: row.get(1)?,
+            copied: row.get(2)?,
+        })
+    })
+}
+
+/// Starts checkpointing the database file at `path` for the writer whose
+/// connection `writer` is (it must have `wal_autocheckpoint = 0`), every
+/// `every`; the thread ends when that connection is dropped.
+pub fn start(
+    path: &Path,
+    writer: Weak<Mutex<rusqlite::Connection>>,
+    gate: Option<WriteGate>,
+    every: Duration,
+    limit_frames: i64,
+) -> anyhow::Result<()> {
+    super::disable_sqlite_memory_statistics();
+    let connection = rusqlite::Connection::open(path)?;
+    connection.busy_timeout(READERS_TIMEOUT)?;
+    std::thread::Builder::new()
+        .name("wal-checkpointer".to_owned())
+        .spawn(move || {
+            while writer.strong_count() > 0 {
+                std::thread::sleep(every);
+                if let Err(err) = round(&connection, gate.as_ref(), limit_frames) {
+                    tracing::warn!(error = %err, "checkpointing the SQLite WAL failed; will retry");
+                }
+            }
+        })?;
+    Ok(())
+}
+
+fn round(
+    connection: &rusqlite::Connection,
+    gate: Option<&WriteGate>,
+    limit_frames: i64,
+) -> rusqlite::Result<()> {
+    let passive = checkpoint(connection, "PASSIVE")?;
+    if passive.frames <= limit_frames {
+        return Ok(());
+    }
+    // No writer appends while the turn is held.
+    let _turn = gate.map(WriteGate::blocking_turn);
+    let truncated = checkpoint(connection, "TRUNCATE")?;
+    tracing::debug!(
+        frames = passive.frames,
+        busy = truncated.busy,
+        "the SQLite WAL passed its limit; truncated it"
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::store::{Executor, SqliteConnection};
+    use sea_orm::sea_query::{Alias, Query};
+
+    /// Commits `rows` rows of 8 KiB each through `writer`.
+    async fn write(writer: &SqliteConnection, first: i64, rows: i64) {
+        let txn = writer.begin_write().await.unwrap();
+        for id in first..first + rows {
+            let insert = Query::insert()
+                .into_table(Alias::new("t"))
+                .columns([Alias::new("id"), Alias::new("b")])
+                .values_panic([id.into(), vec![7u8; 8192].into()])
+                .to_owned();
+            Executor::execute(&txn, &insert).await.unwrap();
+        }
+        txn.commit().await.unwrap();
+    }
+
+    fn size(path: &Path) -> u64 {
+        std::fs::metadata(path).map_or(0, |m| m.len())
+    }
+
+    /// A database file in WAL mode with a table `t`, and its writer.
+    fn database(dir: &Path) -> (std::path::PathBuf, SqliteConnection) {
+        let path = dir.join("t.db");
+        // Before any connection of the process, as `db::connect` does.
+        crate::db::disable_sqlite_memory_statistics();
+        let setup = rusqlite::Connection::open(&path).unwrap();
+        setup
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB)",
+            )
+            .unwrap();
+        let writer = SqliteConnection::open(&path, Duration::from_secs(1))
+            .unwrap()
+            .with_gate(WriteGate::default());
+        (path, writer)
+    }
+
+    #[tokio::test]
+    async fn the_writer_leaves_checkpoints_to_the_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, writer) = database(dir.path());
+        // A thread that would not run for an hour.
+        writer
+            .checkpoint_elsewhere(&path, Duration::from_secs(3600), i64::MAX)
+            .unwrap();
+        let before = size(&path);
+        // About 1,800 pages: past SQLite's own threshold of 1,000, at which
+        // the writer's commit would have copied them.
+        write(&writer, 0, 600).await;
+        assert_eq!(size(&path), before, "the commit copied nothing");
+        assert!(size(&path.with_extension("db-wal")) > 600 * 8192);
+    }
+
+    #[tokio::test]
+    async fn the_thread_copies_the_pages_and_truncates_the_wal_past_its_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, writer) = database(dir.path());
+        let wal = path.with_extension("db-wal");
+        writer.checkpoint_elsewhere(&path, EVERY, 400).unwrap();
+        let before = size(&path);
+        write(&writer, 0, 100).await;
+        tokio::time::sleep(EVERY * 4).await;
+        assert!(
+            size(&path) > before + 100 * 8192,
+            "the thread copied the pages"
+        );
+        assert!(size(&wal) > 0, "a passive checkpoint keeps the WAL");
+
+        // Past the limit the WAL is truncated, with the writer's turn held.
+        write(&writer, 100, 300).await;
+        tokio::time::sleep(EVERY * 4).await;
+        assert_eq!(size(&wal), 0, "truncated past the limit");
+        write(&writer, 400, 1).await;
+        let check = rusqlite::Connection::open(&path).unwrap();
+        let rows: i64 = check
+            .query_row("SELECT count(*) FROM t", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(rows, 401);
+    }
+}

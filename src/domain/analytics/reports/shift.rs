@@ -4,18 +4,16 @@
 use std::collections::{HashMap, HashSet};
 
 use entity::{
-    candidate_score_day,
     enums::{Kind, Stage},
     touchpoint,
 };
-use futures_util::TryStreamExt;
 use sea_orm::{
     ActiveEnum, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryResult, QuerySelect,
+    QueryResult,
 };
 
 use super::{tail, vocabulary, MinGroupSize, Window, SHIFT_RANGE};
-use crate::db::sql::Sql;
+use crate::db::sql::{unpack_blobs, Sql};
 use crate::domain::{
     analytics::{
         perception::ScoreDays,
@@ -159,33 +157,40 @@ pub async fn perception_shift(
     };
     let pending: HashSet<i64> = tail.candidates().iter().copied().collect();
     let (from, to) = (window.from_day(), window.to_day());
-    let mut rows = candidate_score_day::Entity::find()
-        .select_only()
-        .columns([
-            candidate_score_day::Column::CandidateId,
-            candidate_score_day::Column::Days,
-        ])
-        .filter(candidate_score_day::Column::OrganizationId.eq(organization_id))
-        .into_tuple::<(i64, Vec<u8>)>()
-        .stream(&txn)
-        .await?;
-    while let Some((candidate_id, days)) = rows.try_next().await? {
-        if pending.contains(&candidate_id) {
-            continue;
+    let mut after = 0;
+    loop {
+        let page = score_days_after(&txn, organization_id, after)
+            .all(&txn)
+            .await?;
+        let Some(page) = page.first() else { break };
+        let read: i64 = page.try_get("", "n")?;
+        if read == 0 {
+            break;
         }
-        let days = ScoreDays::decode(&days).ok_or_else(|| {
-            DomainError::internal(format!(
-                "unreadable scored days of candidate {candidate_id}"
-            ))
-        })?;
-        if let Some(scores) = days.in_window(from, to).filter(|scores| scores.several) {
-            count(CandidateShift {
-                shift: i64::from(scores.latest_score - scores.first_score),
-                touchpoint_id: scores.latest_touchpoint_id,
+        let packed: String = page.try_get("", "packed")?;
+        let scored = unpack_blobs(&packed)
+            .ok_or_else(|| DomainError::internal("unreadable packed scored days"))?;
+        for (candidate_id, days) in scored {
+            after = after.max(candidate_id);
+            if pending.contains(&candidate_id) {
+                continue;
+            }
+            let days = ScoreDays::decode(&days).ok_or_else(|| {
+                DomainError::internal(format!(
+                    "unreadable scored days of candidate {candidate_id}"
+                ))
             })?;
+            if let Some(scores) = days.in_window(from, to).filter(|scores| scores.several) {
+                count(CandidateShift {
+                    shift: i64::from(scores.latest_score - scores.first_score),
+                    touchpoint_id: scores.latest_touchpoint_id,
+                })?;
+            }
+        }
+        if read < SCORE_DAYS_PER_READ {
+            break;
         }
     }
-    drop(rows);
     if !tail.candidates().is_empty() {
         for row in score_lookup(&txn, organization_id, window, tail.candidates())
             .all(&txn)
@@ -198,6 +203,30 @@ pub async fn perception_shift(
     }
     txn.commit().await?;
     Ok(groups.into_iter().map(|g| g.shown(min)).collect())
+}
+
+/// Candidates' scored days read by one query of [`score_days_after`]: at
+/// most a few MiB, even for candidates scored on thousands of days.
+const SCORE_DAYS_PER_READ: i64 = 256;
+
+/// The scored days of the organization's next [`SCORE_DAYS_PER_READ`]
+/// candidates after the id `after`, packed in one row (`n` of them, as
+/// `packed`: see `Sql::push_packed_blobs`).
+fn score_days_after(db: &impl ConnectionTrait, organization_id: i64, after: i64) -> Sql {
+    let mut sql = Sql::new(db);
+    sql.push("SELECT count(*) AS n, ")
+        .push_packed_blobs("candidate_id", "days")
+        .push(
+            " AS packed FROM (SELECT candidate_id, days FROM candidate_score_days \
+             WHERE organization_id = ",
+        )
+        .bind(organization_id)
+        .push(" AND candidate_id > ")
+        .bind(after)
+        .push(" ORDER BY candidate_id LIMIT ")
+        .push(&SCORE_DAYS_PER_READ.to_string())
+        .push(") AS page");
+    sql
 }
 
 /// The first and latest score in the window of each of these candidates

@@ -122,7 +122,12 @@ async fn scene(app: &TestApp) -> Scene {
 }
 
 /// `touchpoint-tracker retention run` on the app's database.
-fn retention_run(app: &TestApp, args: &[&str], days: Option<&str>) -> std::process::Output {
+/// Runs `retention run` on a thread of its own, so the test's runtime, on
+/// which the service runs, goes on meanwhile: on PostgreSQL the service's
+/// projector is a task there, and a process waiting for the projection
+/// lock that the projector held, with the runtime blocked on the process,
+/// waited out the statement timeout.
+async fn retention_run(app: &TestApp, args: &[&str], days: Option<&str>) -> std::process::Output {
     let mut command = Command::new(BIN);
     command
         .args(["retention", "run"])
@@ -133,7 +138,9 @@ fn retention_run(app: &TestApp, args: &[&str], days: Option<&str>) -> std::proce
     if let Some(days) = days {
         command.env("RETENTION_DAYS", days);
     }
-    command.output().expect("binary runs")
+    tokio::task::spawn_blocking(move || command.output().expect("binary runs"))
+        .await
+        .unwrap()
 }
 
 /// The candidate ids of the tab-separated lines `retention run` prints.
@@ -209,7 +216,7 @@ async fn retention_run_lists_then_erases_exactly_the_candidates_past_the_limit()
     let before = candidates(&app, &scene).await;
 
     // Without a policy the command refuses, and says what to set.
-    let refused = retention_run(&app, &[], None);
+    let refused = retention_run(&app, &[], None).await;
     assert!(!refused.status.success());
     assert!(
         String::from_utf8_lossy(&refused.stderr).contains("--retention-days"),
@@ -218,14 +225,14 @@ async fn retention_run_lists_then_erases_exactly_the_candidates_past_the_limit()
 
     // A dry run lists the due candidates, with their reference for review,
     // and changes nothing.
-    let dry = retention_run(&app, &["--dry-run"], Some("365"));
+    let dry = retention_run(&app, &["--dry-run"], Some("365")).await;
     assert_eq!(listed(&dry), scene.due());
     let stdout = String::from_utf8_lossy(&dry.stdout);
     assert!(stdout.contains("\tRET-OLD\t") && stdout.contains("\tRET-DORMANT\t"));
     assert!(String::from_utf8_lossy(&dry.stderr).contains("would erase 3 candidates"));
     assert_eq!(candidates(&app, &scene).await, before);
 
-    let run = retention_run(&app, &[], Some("365"));
+    let run = retention_run(&app, &[], Some("365")).await;
     assert_eq!(listed(&run), scene.due());
     assert!(
         !String::from_utf8_lossy(&run.stdout).contains("RET-"),
@@ -278,10 +285,10 @@ async fn retention_run_lists_then_erases_exactly_the_candidates_past_the_limit()
     }
 
     // Applying it again finds nothing left to do.
-    let again = retention_run(&app, &[], Some("365"));
+    let again = retention_run(&app, &[], Some("365")).await;
     assert_eq!(listed(&again), Vec::<i64>::new());
     // A longer limit spares candidates a shorter one erases.
-    let longer = retention_run(&app, &["--dry-run"], Some("1000"));
+    let longer = retention_run(&app, &["--dry-run"], Some("1000")).await;
     assert_eq!(listed(&longer), Vec::<i64>::new());
 }
 
@@ -289,7 +296,7 @@ async fn retention_run_lists_then_erases_exactly_the_candidates_past_the_limit()
 async fn a_bad_retention_setting_is_refused_with_its_name() {
     let app = spawn_app().await;
     for days in ["0", "-5", "soon", "40000"] {
-        let output = retention_run(&app, &["--dry-run"], Some(days));
+        let output = retention_run(&app, &["--dry-run"], Some(days)).await;
         assert!(!output.status.success(), "RETENTION_DAYS={days} accepted");
         assert!(
             String::from_utf8_lossy(&output.stderr).contains("--retention-days"),
@@ -352,12 +359,8 @@ async fn processes_applying_the_policy_at_once_erase_each_candidate_once() {
         .await
         .assert_status(201);
 
-    let runs: Vec<std::process::Output> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..3)
-            .map(|_| scope.spawn(|| retention_run(&app, &[], Some("365"))))
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    let runs: Vec<std::process::Output> =
+        futures_util::future::join_all((0..3).map(|_| retention_run(&app, &[], Some("365")))).await;
     let mut erased: Vec<i64> = runs.iter().flat_map(listed).collect();
     erased.sort();
     let count = erased.len();

@@ -254,7 +254,7 @@ mod tests {
     fn a_pool_write_waits_counted_and_gives_up_at_its_timeout() {
         let gate = WriteGate::default();
         let turn = gate.blocking_turn();
-        let waits = Arc::new(PoolWaits::new(gate.clone(), Duration::from_millis(50)));
+        let waits = Arc::new(PoolWaits::new(gate.clone(), Duration::from_millis(500)));
         let waiter = {
             let waits = waits.clone();
             std::thread::spawn(move || {
@@ -267,6 +267,7 @@ mod tests {
         };
         // Counted while it waits, so the next turn would let it go first.
         while gate.pool_waiting() == 0 {
+            assert!(!waiter.is_finished(), "never seen waiting");
             std::thread::yield_now();
         }
         let tries = waiter.join().unwrap();

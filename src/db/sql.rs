@@ -77,26 +77,38 @@ impl Sql {
         self
     }
 
-    /// Appends an aggregate that packs the `id` and `blob` columns of the
-    /// rows into one text, `id:hex,id:hex,...`, read with [`unpack_blobs`]:
-    /// many rows in one. (On SQLite every row a query returns is handed
-    /// from the pool connection's thread to the task that reads it, a
-    /// thread woken per row; for rows of a few hundred bytes, read and
-    /// decoded in a few microseconds, that handover was over half the
-    /// time of a report reading 10,000 of them.)
+    /// Appends an aggregate that packs the `id` (an integer) and `blob`
+    /// (a blob, never NULL) columns of the rows into one blob, read with
+    /// [`unpack_blobs`]: many rows in one. Each row is its id (8 bytes),
+    /// its blob's length (4 bytes), both big-endian, then the blob.
+    ///
+    /// On SQLite every row a query returns is handed from the pool
+    /// connection's thread to the task that reads it, a thread woken per
+    /// row; for rows of a few hundred bytes, read and decoded in a few
+    /// microseconds, that handover was over half the time of a report
+    /// reading 10,000 of them. A first packing wrote the blobs as hex
+    /// text: encoding and decoding it was then a third of that report's
+    /// time. (SQLite's `||` and `group_concat` copy a blob's bytes as they
+    /// are; the `CAST` only gives the result its type back.)
     pub fn push_packed_blobs(&mut self, id: &str, blob: &str) -> &mut Self {
-        let (join, hex, hex_end) = match self.backend {
-            DbBackend::Postgres => ("string_agg(", "encode(", ", 'hex')"),
-            _ => ("group_concat(", "hex(", ")"),
-        };
-        self.push(join)
-            .push("CAST(")
-            .push(id)
-            .push(" AS TEXT) || ':' || ")
-            .push(hex)
-            .push(blob)
-            .push(hex_end)
-            .push(", ',')")
+        match self.backend {
+            DbBackend::Postgres => self
+                .push("string_agg(int8send(CAST(")
+                .push(id)
+                .push(" AS BIGINT)) || int4send(length(")
+                .push(blob)
+                .push(")) || ")
+                .push(blob)
+                .push(", ''::bytea)"),
+            _ => self
+                .push("CAST(group_concat(unhex(printf('%016X%08X', ")
+                .push(id)
+                .push(", length(")
+                .push(blob)
+                .push("))) || ")
+                .push(blob)
+                .push(", '') AS BLOB)"),
+        }
     }
 
     pub fn statement(&self) -> Statement {
@@ -108,42 +120,95 @@ impl Sql {
     }
 }
 
-/// The `(id, blob)` pairs of a [`Sql::push_packed_blobs`] text, in its
+/// The `(id, blob)` pairs of a [`Sql::push_packed_blobs`] blob, in its
 /// order; `None` if it is not one.
-pub fn unpack_blobs(packed: &str) -> Option<Vec<(i64, Vec<u8>)>> {
-    if packed.is_empty() {
-        return Some(Vec::new());
+pub fn unpack_blobs(mut packed: &[u8]) -> Option<Vec<(i64, &[u8])>> {
+    let mut pairs = Vec::new();
+    while !packed.is_empty() {
+        let (id, rest) = packed.split_first_chunk::<8>()?;
+        let (length, rest) = rest.split_first_chunk::<4>()?;
+        let length = usize::try_from(u32::from_be_bytes(*length)).ok()?;
+        if rest.len() < length {
+            return None;
+        }
+        let (blob, rest) = rest.split_at(length);
+        pairs.push((i64::from_be_bytes(*id), blob));
+        packed = rest;
     }
-    packed
-        .split(',')
-        .map(|pair| {
-            let (id, hex) = pair.split_once(':')?;
-            // A plain loop over the pairs of digits: `hex::decode` collects
-            // an iterator of results, four times slower here.
-            let mut blob = vec![0; hex.len() / 2];
-            hex::decode_to_slice(hex, &mut blob).ok()?;
-            Some((id.parse().ok()?, blob))
-        })
-        .collect()
+    Some(pairs)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// What SQLite packs unpacks to the rows, whatever their bytes: NULs,
+    /// bytes that are not UTF-8, empty blobs, large ids. (The PostgreSQL
+    /// packing is checked by the perception-shift report's recount tests,
+    /// which run on both backends.)
+    #[tokio::test]
+    async fn sqlite_packs_blobs_byte_for_byte() {
+        use sea_orm::{ConnectionTrait, Database};
+        let db = Database::connect("sqlite::memory:").await.unwrap();
+        db.execute_unprepared("CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB NOT NULL)")
+            .await
+            .unwrap();
+        let rows: Vec<(i64, Vec<u8>)> = vec![
+            (1, vec![0, 0, 0]),
+            (2, vec![]),
+            (3, (0..=255).collect()),
+            (4, vec![0xff, 0xfe, 0x00, 0xc3, 0x28, 0x80]),
+            (i64::MAX, b"plain".to_vec()),
+        ];
+        for (id, blob) in &rows {
+            let mut insert = Sql::new(&db);
+            insert
+                .push("INSERT INTO t (id, b) VALUES (")
+                .bind(*id)
+                .push(", ")
+                .bind(blob.clone())
+                .push(")");
+            db.execute_raw(insert.statement()).await.unwrap();
+        }
+        let mut select = Sql::new(&db);
+        select
+            .push("SELECT ")
+            .push_packed_blobs("id", "b")
+            .push(" AS packed FROM (SELECT id, b FROM t ORDER BY id) AS page");
+        let packed: Vec<u8> = select.all(&db).await.unwrap()[0]
+            .try_get("", "packed")
+            .unwrap();
+        let unpacked: Vec<(i64, Vec<u8>)> = unpack_blobs(&packed)
+            .unwrap()
+            .into_iter()
+            .map(|(id, blob)| (id, blob.to_vec()))
+            .collect();
+        assert_eq!(unpacked, rows);
+    }
+
     #[test]
-    fn packed_blobs_unpack_in_either_case_and_keep_empty_blobs() {
+    fn packed_blobs_unpack_and_keep_empty_blobs() {
+        let mut packed = Vec::new();
+        for (id, blob) in [(7i64, &[0x00, 0xff, 0x10][..]), (12, &[]), (30, &[0xab])] {
+            packed.extend(id.to_be_bytes());
+            packed.extend((blob.len() as u32).to_be_bytes());
+            packed.extend(blob);
+        }
         assert_eq!(
-            unpack_blobs("7:00FF10,12:,30:abcd"),
+            unpack_blobs(&packed),
             Some(vec![
-                (7, vec![0x00, 0xff, 0x10]),
-                (12, vec![]),
-                (30, vec![0xab, 0xcd])
+                (7, &[0x00, 0xff, 0x10][..]),
+                (12, &[][..]),
+                (30, &[0xab][..])
             ])
         );
-        assert_eq!(unpack_blobs(""), Some(vec![]));
-        assert_eq!(unpack_blobs("7:0"), None, "half a byte");
-        assert_eq!(unpack_blobs("x:00"), None);
-        assert_eq!(unpack_blobs("7"), None);
+        assert_eq!(unpack_blobs(&[]), Some(vec![]));
+        assert_eq!(
+            unpack_blobs(&packed[..packed.len() - 1]),
+            None,
+            "a cut blob"
+        );
+        assert_eq!(unpack_blobs(&packed[..5]), None, "a cut id");
+        assert_eq!(unpack_blobs(&packed[..10]), None, "a cut length");
     }
 }

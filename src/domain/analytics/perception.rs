@@ -365,14 +365,32 @@ impl ScoreDays {
     pub fn in_window(&self, from: i32, to: i32) -> Option<WindowScores> {
         let start = self.0.partition_point(|d| d.day < from);
         let end = self.0.partition_point(|d| d.day < to);
-        let days = self.0.get(start..end).filter(|days| !days.is_empty())?;
-        let (first, latest) = (days[0], days[days.len() - 1]);
-        Some(WindowScores {
-            first_score: first.first_score,
-            latest_score: latest.latest_score,
-            latest_touchpoint_id: latest.latest_touchpoint_id,
-            several: days.len() > 1 || first.several,
-        })
+        window_scores(self.0.get(start..end)?.iter().copied())
+    }
+
+    /// [`in_window`](Self::in_window) of the days [`encode`](Self::encode)
+    /// wrote, read as far as `to` without building them (`None` if the
+    /// bytes are not such days): the perception-shift report reads every
+    /// candidate's days.
+    pub fn encoded_in_window(bytes: &[u8], from: i32, to: i32) -> Option<Option<WindowScores>> {
+        // Only the first and the latest day count, and whether there are
+        // more.
+        let mut first_and_latest: Option<(ScoreDay, ScoreDay, usize)> = None;
+        for day in (EncodedDays { bytes, previous: 0 }) {
+            let day = day?;
+            if day.day >= to {
+                break;
+            }
+            if day.day >= from {
+                first_and_latest = Some(match first_and_latest {
+                    None => (day, day, 1),
+                    Some((first, _, count)) => (first, day, count + 1),
+                });
+            }
+        }
+        Some(first_and_latest.and_then(|(first, latest, count)| {
+            window_scores([first, latest].into_iter().take(count))
+        }))
     }
 
     /// Packs the days: for each, the day's difference from the one before
@@ -394,25 +412,65 @@ impl ScoreDays {
     }
 
     /// Reads what [`encode`](Self::encode) wrote; `None` if it is not that.
-    pub fn decode(mut bytes: &[u8]) -> Option<Self> {
-        let mut days = Vec::new();
-        let mut previous = 0i64;
-        while !bytes.is_empty() {
-            let zigzag = read_varint(&mut bytes)?;
-            let delta = (zigzag >> 1) as i64 ^ -((zigzag & 1) as i64);
-            previous += delta;
-            let (&[first, latest], rest) = bytes.split_first_chunk::<2>()?;
-            bytes = rest;
-            let touchpoint = read_varint(&mut bytes)?;
-            days.push(ScoreDay {
-                day: i32::try_from(previous).ok()?,
-                first_score: i32::from(first),
-                latest_score: i32::from(latest & 0x7f),
-                several: latest & 0x80 != 0,
-                latest_touchpoint_id: i64::try_from(touchpoint).ok()?,
-            });
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        EncodedDays { bytes, previous: 0 }
+            .collect::<Option<Vec<_>>>()
+            .map(ScoreDays)
+    }
+}
+
+/// The first and latest score of `days` (in order), and whether they hold
+/// more than one.
+fn window_scores(mut days: impl Iterator<Item = ScoreDay>) -> Option<WindowScores> {
+    let first = days.next()?;
+    let latest = days.last();
+    let several = latest.is_some() || first.several;
+    let latest = latest.unwrap_or(first);
+    Some(WindowScores {
+        first_score: first.first_score,
+        latest_score: latest.latest_score,
+        latest_touchpoint_id: latest.latest_touchpoint_id,
+        several,
+    })
+}
+
+/// The days [`ScoreDays::encode`] wrote, read one by one; an item is
+/// `None` where the bytes stop being such days (and then they end).
+struct EncodedDays<'a> {
+    bytes: &'a [u8],
+    previous: i64,
+}
+
+impl Iterator for EncodedDays<'_> {
+    type Item = Option<ScoreDay>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.bytes.is_empty() {
+            return None;
         }
-        Some(ScoreDays(days))
+        let day = self.read();
+        if day.is_none() {
+            self.bytes = &[];
+        }
+        Some(day)
+    }
+}
+
+impl EncodedDays<'_> {
+    fn read(&mut self) -> Option<ScoreDay> {
+        let zigzag = read_varint(&mut self.bytes)?;
+        let delta = (zigzag >> 1) as i64 ^ -((zigzag & 1) as i64);
+        self.previous += delta;
+        let (&[first, latest], rest) = self.bytes.split_first_chunk::<2>()?;
+        self.bytes = rest;
+        let touchpoint = read_varint(&mut self.bytes)?;
+        Some(ScoreDay {
+            day: i32::try_from(self.previous).ok()?,
+            first_score: i32::from(first),
+            latest_score: i32::from(latest & 0x7f),
+            several: latest & 0x80 != 0,
+            latest_touchpoint_id: i64::try_from(touchpoint).ok()?,
+        })
     }
 }
 
@@ -789,6 +847,16 @@ mod tests {
         assert!(!days.in_window(day(7), day(9)).unwrap().several);
         assert_eq!(days.in_window(day(8), day(9)), None);
         assert_eq!(ScoreDays::decode(&days.encode()), Some(days.clone()));
+        // Read from the bytes, every window gives what the days give.
+        for from in day(1) - 1..day(11) {
+            for to in from + 1..=day(11) {
+                assert_eq!(
+                    ScoreDays::encoded_in_window(&days.encode(), from, to),
+                    Some(days.in_window(from, to)),
+                    "days {from} to {to}"
+                );
+            }
+        }
         assert_eq!(
             contribution(&[point(6, 1, 1, 50, None)]).score_days,
             ScoreDays::default()
@@ -814,6 +882,10 @@ mod tests {
         assert_eq!(ScoreDays::decode(&far.encode()), Some(far));
         assert_eq!(ScoreDays::decode(&[0x80]), None, "a cut varint");
         assert_eq!(ScoreDays::decode(&[0x02, 5]), None, "a cut day");
+        assert_eq!(ScoreDays::encoded_in_window(&[0x02, 5], 0, 9), None);
+        let mut cut = days.encode();
+        cut.push(0x80);
+        assert_eq!(ScoreDays::encoded_in_window(&cut, 0, i32::MAX), None);
 
         // A delta carries a candidate's days only when they changed.
         let before = contribution(&points[..2]);

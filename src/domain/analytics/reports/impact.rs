@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use entity::{touchpoint, touchpoint_reach};
-use roaring::RoaringTreemap;
+use roaring::{MultiOps, RoaringTreemap};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
     QuerySelect,
@@ -200,20 +200,28 @@ async fn reach(
         .into_tuple()
         .all(db)
         .await?;
-    let mut by_touchpoint: HashMap<i64, RoaringTreemap> = HashMap::new();
+    // Each touchpoint's bitmaps are united at once (`MultiOps::union`),
+    // not one after another: uniting them pairwise built a new array for
+    // every small bitmap met, a quarter of the report's time at 1,000,000
+    // encounters.
+    let mut periods_of: HashMap<i64, Vec<RoaringTreemap>> = HashMap::new();
     for (touchpoint_id, candidates) in rows {
-        *by_touchpoint.entry(touchpoint_id).or_default() |= decode_bitmap(&candidates)?;
+        periods_of
+            .entry(touchpoint_id)
+            .or_default()
+            .push(decode_bitmap(&candidates)?);
     }
+    let mut by_touchpoint: HashMap<i64, RoaringTreemap> = periods_of
+        .into_iter()
+        .map(|(touchpoint_id, bitmaps)| (touchpoint_id, bitmaps.union()))
+        .collect();
     for (touchpoint_id, candidate_id) in tail.reach_in(window) {
         by_touchpoint
             .entry(touchpoint_id)
             .or_default()
             .insert(candidate_id as u64);
     }
-    let mut everyone = RoaringTreemap::new();
-    for bitmap in by_touchpoint.values() {
-        everyone |= bitmap;
-    }
+    let everyone = by_touchpoint.values().union();
     Ok((by_touchpoint, everyone))
 }
 

@@ -167,7 +167,7 @@ pub async fn perception_shift(
         if read == 0 {
             break;
         }
-        let packed: String = page.try_get("", "packed")?;
+        let packed: Vec<u8> = page.try_get("", "packed")?;
         let scored = unpack_blobs(&packed)
             .ok_or_else(|| DomainError::internal("unreadable packed scored days"))?;
         for (candidate_id, days) in scored {
@@ -175,12 +175,12 @@ pub async fn perception_shift(
             if pending.contains(&candidate_id) {
                 continue;
             }
-            let days = ScoreDays::decode(&days).ok_or_else(|| {
+            let scores = ScoreDays::encoded_in_window(days, from, to).ok_or_else(|| {
                 DomainError::internal(format!(
                     "unreadable scored days of candidate {candidate_id}"
                 ))
             })?;
-            if let Some(scores) = days.in_window(from, to).filter(|scores| scores.several) {
+            if let Some(scores) = scores.filter(|scores| scores.several) {
                 count(CandidateShift {
                     shift: i64::from(scores.latest_score - scores.first_score),
                     touchpoint_id: scores.latest_touchpoint_id,

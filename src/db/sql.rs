@@ -91,24 +91,7 @@ impl Sql {
     /// time. (SQLite's `||` and `group_concat` copy a blob's bytes as they
     /// are; the `CAST` only gives the result its type back.)
     pub fn push_packed_blobs(&mut self, id: &str, blob: &str) -> &mut Self {
-        match self.backend {
-            DbBackend::Postgres => self
-                .push("string_agg(int8send(CAST(")
-                .push(id)
-                .push(" AS BIGINT)) || int4send(length(")
-                .push(blob)
-                .push(")) || ")
-                .push(blob)
-                .push(", ''::bytea)"),
-            _ => self
-                .push("CAST(group_concat(unhex(printf('%016X%08X', ")
-                .push(id)
-                .push(", length(")
-                .push(blob)
-                .push("))) || ")
-                .push(blob)
-                .push(", '') AS BLOB)"),
-        }
+        self.push(&packed_blobs(self.backend, id, blob))
     }
 
     pub fn statement(&self) -> Statement {
@@ -117,6 +100,21 @@ impl Sql {
 
     pub async fn all(&self, db: &impl ConnectionTrait) -> Result<Vec<QueryResult>, sea_orm::DbErr> {
         db.query_all_raw(self.statement()).await
+    }
+}
+
+/// The aggregate [`Sql::push_packed_blobs`] appends, for a statement
+/// built otherwise.
+pub fn packed_blobs(backend: DbBackend, id: &str, blob: &str) -> String {
+    match backend {
+        DbBackend::Postgres => format!(
+            "string_agg(int8send(CAST({id} AS BIGINT)) || int4send(length({blob})) || {blob}, \
+             ''::bytea)"
+        ),
+        _ => format!(
+            "CAST(group_concat(unhex(printf('%016X%08X', {id}, length({blob}))) || {blob}, '') \
+             AS BLOB)"
+        ),
     }
 }
 

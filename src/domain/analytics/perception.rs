@@ -483,6 +483,13 @@ fn push_varint(bytes: &mut Vec<u8>, mut value: u64) {
 }
 
 fn read_varint(bytes: &mut &[u8]) -> Option<u64> {
+    // Most values (a day's step, a small touchpoint id) are one byte.
+    if let Some((&byte, rest)) = bytes.split_first() {
+        if byte < 0x80 {
+            *bytes = rest;
+            return Some(u64::from(byte));
+        }
+    }
     let mut value = 0u64;
     for shift in (0..64).step_by(7) {
         let (&byte, rest) = bytes.split_first()?;

@@ -103,9 +103,8 @@ impl Sql {
     }
 }
 
-/// The aggregate [`Sql::push_packed_blobs`] appends, for a statement
-/// built otherwise.
-pub fn packed_blobs(backend: DbBackend, id: &str, blob: &str) -> String {
+/// The aggregate [`Sql::push_packed_blobs`] appends.
+fn packed_blobs(backend: DbBackend, id: &str, blob: &str) -> String {
     match backend {
         DbBackend::Postgres => format!(
             "string_agg(int8send(CAST({id} AS BIGINT)) || int4send(length({blob})) || {blob}, \

@@ -3,15 +3,12 @@
 
 use std::collections::HashMap;
 
-use entity::{touchpoint, touchpoint_reach};
+use entity::touchpoint;
 use roaring::{MultiOps, RoaringTreemap};
-use sea_orm::{
-    sea_query::Expr, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    IdenStatic, QueryFilter, QuerySelect,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
 
 use super::{from_rollups, tail, Figures, Grain, MinGroupSize, RollupRead, Tail, Window};
-use crate::db::sql::{packed_blobs, unpack_blobs, Sql};
+use crate::db::sql::{unpack_blobs, Sql};
 use crate::domain::{
     analytics::perception::{Counters, Span},
     analytics::rollups::decode_bitmap,
@@ -177,50 +174,56 @@ async fn reach(
     window: &Window,
 ) -> DomainResult<(HashMap<i64, RoaringTreemap>, RoaringTreemap)> {
     let cover = window.cover();
-    let mut periods = Condition::any();
+    let mut ranges: Vec<(Span, i32, i32)> = Vec::new();
     if let Some((first, end)) = cover.months {
-        periods = periods.add(
-            Condition::all()
-                .add(touchpoint_reach::Column::Span.eq(Span::Month.as_str()))
-                .add(touchpoint_reach::Column::Period.gte(first))
-                .add(touchpoint_reach::Column::Period.lt(end)),
-        );
+        ranges.push((Span::Month, first, end));
     }
     for (from, to) in cover.days.into_iter().filter(|(from, to)| from < to) {
-        periods = periods.add(day_range(from, to));
+        ranges.push((Span::Day, from, to));
     }
-    // One row per touchpoint, its bitmaps packed (see
-    // `Sql::push_packed_blobs`): read a row per bitmap, the rows' handover
-    // from the driver's thread was a third of the report's time.
-    let rows: Vec<(i64, Vec<u8>)> = touchpoint_reach::Entity::find()
-        .select_only()
-        .column(touchpoint_reach::Column::TouchpointId)
-        .expr_as(
-            Expr::cust(packed_blobs(
-                db.get_database_backend(),
-                touchpoint_reach::Column::Period.as_str(),
-                touchpoint_reach::Column::Candidates.as_str(),
-            )),
-            "packed",
-        )
-        .filter(touchpoint_reach::Column::OrganizationId.eq(organization_id))
-        .filter(periods)
-        .group_by(touchpoint_reach::Column::TouchpointId)
-        .into_tuple()
-        .all(db)
-        .await?;
+    // A row per range, its bitmaps packed (see `Sql::push_packed_blobs`):
+    // each range is read from the index in order (an `OR` of the ranges
+    // read every bitmap of the organization, and grouping the rows by
+    // touchpoint sorted them), and a row per bitmap was handed over from
+    // the driver's thread one by one.
+    let mut sql = Sql::new(db);
+    for (index, (span, from, to)) in ranges.iter().enumerate() {
+        if index > 0 {
+            sql.push(" UNION ALL ");
+        }
+        sql.push("SELECT ")
+            .push_packed_blobs("touchpoint_id", "candidates")
+            .push(" AS packed FROM touchpoint_reach WHERE organization_id = ")
+            .bind(organization_id)
+            .push(" AND span = ")
+            .bind(span.as_str())
+            .push(" AND period >= ")
+            .bind(*from)
+            .push(" AND period < ")
+            .bind(*to);
+    }
+    let mut periods_of: HashMap<i64, Vec<RoaringTreemap>> = HashMap::new();
+    for row in sql.all(db).await? {
+        // NULL where the range holds no bitmap.
+        let Some(packed) = row.try_get::<Option<Vec<u8>>>("", "packed")? else {
+            continue;
+        };
+        let bitmaps = unpack_blobs(&packed)
+            .ok_or_else(|| DomainError::internal("unreadable packed reach bitmaps"))?;
+        for (touchpoint_id, bitmap) in bitmaps {
+            periods_of
+                .entry(touchpoint_id)
+                .or_default()
+                .push(decode_bitmap(bitmap)?);
+        }
+    }
     // Each touchpoint's bitmaps are united at once (`MultiOps::union`),
     // not one after another: uniting them pairwise built a new array for
     // every small bitmap met, a quarter of the report's time.
-    let mut by_touchpoint = HashMap::with_capacity(rows.len());
-    for (touchpoint_id, packed) in rows {
-        let bitmaps = unpack_blobs(&packed)
-            .ok_or_else(|| DomainError::internal("unreadable packed reach bitmaps"))?
-            .into_iter()
-            .map(|(_, bitmap)| decode_bitmap(bitmap))
-            .collect::<DomainResult<Vec<RoaringTreemap>>>()?;
-        by_touchpoint.insert(touchpoint_id, bitmaps.union());
-    }
+    let mut by_touchpoint: HashMap<i64, RoaringTreemap> = periods_of
+        .into_iter()
+        .map(|(touchpoint_id, bitmaps)| (touchpoint_id, bitmaps.union()))
+        .collect();
     for (touchpoint_id, candidate_id) in tail.reach_in(window) {
         by_touchpoint
             .entry(touchpoint_id)
@@ -229,11 +232,4 @@ async fn reach(
     }
     let everyone = by_touchpoint.values().union();
     Ok((by_touchpoint, everyone))
-}
-
-fn day_range(from: i32, to: i32) -> Condition {
-    Condition::all()
-        .add(touchpoint_reach::Column::Span.eq(Span::Day.as_str()))
-        .add(touchpoint_reach::Column::Period.gte(from))
-        .add(touchpoint_reach::Column::Period.lt(to))
 }

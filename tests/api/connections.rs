@@ -254,8 +254,8 @@ async fn idle_flood_leaves_the_service_answering(max_connections: Option<&str>) 
     const IDLE: u64 = 3;
     // The two floods take turns: each opens 1,100 sockets and then times
     // an answer, and run at once on a 2-core machine each one's flood
-    // competed with the other's timed request (the second was missed twice
-    // in about ten runs of the suite, each time with both running).
+    // competes with the other's timed request (the second was missed twice
+    // in about ten runs of the whole suite).
     static ONE_FLOOD_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     let _alone = ONE_FLOOD_AT_A_TIME.lock().await;
     raise_own_open_files_limit(4096);

@@ -202,8 +202,13 @@ async fn reach(
             .push(" AND period < ")
             .bind(*to);
     }
+    let rows = if ranges.is_empty() {
+        Vec::new()
+    } else {
+        sql.all(db).await?
+    };
     let mut periods_of: HashMap<i64, Vec<RoaringTreemap>> = HashMap::new();
-    for row in sql.all(db).await? {
+    for row in rows {
         // NULL where the range holds no bitmap.
         let Some(packed) = row.try_get::<Option<Vec<u8>>>("", "packed")? else {
             continue;

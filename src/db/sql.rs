@@ -141,8 +141,8 @@ mod tests {
 
     /// What SQLite packs unpacks to the rows, whatever their bytes: NULs,
     /// bytes that are not UTF-8, empty blobs, large ids. (The PostgreSQL
-    /// packing is checked by the perception-shift report's recount tests,
-    /// which run on both backends.)
+    /// packing is checked by the recount tests of perception shift and
+    /// touchpoint impact, which run on both backends.)
     #[tokio::test]
     async fn sqlite_packs_blobs_byte_for_byte() {
         use sea_orm::{ConnectionTrait, Database};

@@ -21,6 +21,7 @@ mod m20261203_000002_candidate_points_index;
 mod m20261204_000001_encounter_list_index;
 mod m20261204_000002_tenant_foreign_keys;
 mod m20261204_000003_change_log_index;
+mod m20261205_000001_encounter_reference_checks;
 
 pub struct Migrator;
 
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000001_encounter_list_index::Migration),
             Box::new(m20261204_000002_tenant_foreign_keys::Migration),
             Box::new(m20261204_000003_change_log_index::Migration),
+            Box::new(m20261205_000001_encounter_reference_checks::Migration),
         ]
     }
 }

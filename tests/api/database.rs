@@ -49,7 +49,8 @@ async fn sqlite_directories_are_created_on_first_start() {
 /// SQLite) keeps every encounter and audit event with its id, and the id
 /// counters: an id once given, even to a row since deleted, is not given
 /// again. Afterwards the database itself refuses an encounter whose
-/// candidate or touchpoint belongs to another organization.
+/// candidate or touchpoint belongs to another organization, and the
+/// deletion of a candidate or touchpoint that has encounters.
 #[tokio::test]
 async fn upgrading_to_tenant_foreign_keys_keeps_rows_and_ids_and_enforces_tenancy() {
     use chrono::{Duration as Days, Utc};
@@ -223,5 +224,39 @@ async fn upgrading_to_tenant_foreign_keys_keeps_rows_and_ids_and_enforces_tenanc
     assert!(newest > deleted_id, "a deleted row's id is not given again");
     if backend == sea_orm::DbBackend::Sqlite {
         assert_eq!(newest, deleted_id + 1);
+    }
+
+    // Updates are held to the same rule, and a candidate or touchpoint that
+    // has encounters cannot be deleted (on PostgreSQL these are triggers
+    // since m20261205_000001, foreign keys before and on SQLite).
+    for (what, sql) in [
+        (
+            "an encounter moved to another organization's touchpoint",
+            format!("UPDATE encounters SET touchpoint_id = {globex_touchpoint} WHERE id = {newest}"),
+        ),
+        (
+            "an encounter moved to another organization's candidate",
+            format!("UPDATE encounters SET candidate_id = {} WHERE id = {newest}", people[1]),
+        ),
+        (
+            "deleting a candidate with encounters",
+            format!("DELETE FROM candidates WHERE id = {}", people[0]),
+        ),
+        (
+            "deleting a touchpoint with encounters",
+            format!("DELETE FROM touchpoints WHERE id = {acme_touchpoint}"),
+        ),
+    ] {
+        let refused = conn.execute_raw(run(&sql)).await;
+        assert!(refused.is_err(), "the database refuses {what}");
+    }
+    let allowed = [
+        format!("UPDATE encounters SET score = 3 WHERE id = {newest}"),
+        format!("DELETE FROM candidates WHERE id = {}", people[1]),
+        format!("DELETE FROM touchpoints WHERE id = {globex_touchpoint}"),
+    ];
+    for sql in allowed {
+        let done = conn.execute_raw(run(&sql)).await.unwrap();
+        assert_eq!(done.rows_affected(), 1, "{sql}");
     }
 }

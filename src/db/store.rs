@@ -15,6 +15,7 @@
 //! [`InlineReader`] instead.
 
 use std::{
+    fmt::Write as _,
     future::Future,
     path::Path,
     sync::{Arc, Mutex, MutexGuard},
@@ -24,9 +25,8 @@ use std::{
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::types::Value as SqliteValue;
 use sea_orm::{
-    sea_query::{Alias, InsertStatement, Query, SimpleExpr, SqliteQueryBuilder},
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait, IdenStatic,
-    QueryResult, StatementBuilder, TryGetable, Value,
+    QueryResult, Statement, StatementBuilder, TryGetable, Value,
 };
 
 use super::write_turn::{Turn, WriteGate};
@@ -67,19 +67,23 @@ impl<C: ConnectionTrait> Executor for C {
 
     /// Many rows per statement: each statement is a round trip.
     async fn insert_rows(&self, rows: &InsertRows, ids: bool) -> StorageResult<Vec<i64>> {
+        let backend = self.get_database_backend();
+        let width = rows.columns.len();
         let mut inserted = Vec::with_capacity(if ids { rows.len() } else { 0 });
-        for chunk in rows
-            .values
-            .chunks(rows.columns.len() * InsertRows::ROWS_PER_STATEMENT)
-        {
-            let mut insert = rows.statement(chunk)?;
+        // Every full chunk has the same text, so the driver prepares it once.
+        let mut sql = (String::new(), 0);
+        for chunk in rows.values.chunks(width * InsertRows::ROWS_PER_STATEMENT) {
+            let count = chunk.len() / width;
+            if sql.1 != count {
+                sql = (rows.sql(backend, count, ids), count);
+            }
+            let statement = Statement::from_sql_and_values(backend, &sql.0, chunk.to_vec());
             if ids {
-                insert.returning_col(Alias::new(InsertRows::ID));
-                for row in self.query_all(&insert).await? {
+                for row in self.query_all_raw(statement).await? {
                     inserted.push(row.try_get::<i64>("", InsertRows::ID)?);
                 }
             } else {
-                ConnectionTrait::execute(self, &insert).await?;
+                self.execute_raw(statement).await?;
             }
         }
         // Ids grow with insertion order; RETURNING itself promises no order.
@@ -131,18 +135,40 @@ impl InsertRows {
         self.values.is_empty()
     }
 
-    /// A multi-row `INSERT` of `values` (whole rows).
-    fn statement(&self, values: &[Value]) -> StorageResult<InsertStatement> {
-        let mut insert = Query::insert();
-        insert
-            .into_table(Alias::new(self.table))
-            .columns(self.columns.iter().map(|column| Alias::new(*column)));
-        for row in values.chunks_exact(self.columns.len()) {
-            insert
-                .values(row.iter().cloned().map(SimpleExpr::from))
-                .map_err(|err| StorageError::fault(err.to_string()))?;
+    /// The text of an `INSERT` of `rows` rows, with the backend's
+    /// placeholders, returning the new ids if asked. Written out, not built
+    /// with sea-query: building statements of 500 rows (each value cloned
+    /// into an expression and written back out) was about a tenth of the
+    /// service's CPU in a bulk import on PostgreSQL (`perf`).
+    fn sql(&self, backend: DbBackend, rows: usize, returning_id: bool) -> String {
+        let quoted = |name: &str| format!("\"{name}\"");
+        let columns: Vec<String> = self.columns.iter().map(|c| quoted(c)).collect();
+        let mut sql = format!(
+            "INSERT INTO {} ({}) VALUES ",
+            quoted(self.table),
+            columns.join(", ")
+        );
+        let mut placeholder = 0;
+        for row in 0..rows {
+            sql.push_str(if row == 0 { "(" } else { ", (" });
+            for column in 0..self.columns.len() {
+                if column > 0 {
+                    sql.push_str(", ");
+                }
+                placeholder += 1;
+                match backend {
+                    DbBackend::Postgres => {
+                        let _ = write!(sql, "${placeholder}");
+                    }
+                    _ => sql.push('?'),
+                }
+            }
+            sql.push(')');
         }
-        Ok(insert)
+        if returning_id {
+            let _ = write!(sql, " RETURNING {}", quoted(Self::ID));
+        }
+        sql
     }
 }
 
@@ -500,10 +526,10 @@ impl SqliteConnection {
     /// statements (of 500 rows, 5,500 values), a batch of 5,000 encounters
     /// spent more building and binding them than SQLite spent inserting.
     fn insert_rows(&self, rows: &InsertRows, ids: bool) -> StorageResult<Vec<i64>> {
-        let Some(first) = rows.values.get(..rows.columns.len()) else {
+        if rows.is_empty() {
             return Ok(Vec::new());
-        };
-        let sql = rows.statement(first)?.build(SqliteQueryBuilder).0;
+        }
+        let sql = rows.sql(DbBackend::Sqlite, 1, false);
         let connection = self.lock();
         let mut prepared = connection.prepare_cached(&sql).map_err(database)?;
         let mut inserted = Vec::with_capacity(if ids { rows.len() } else { 0 });
@@ -838,6 +864,19 @@ mod tests {
             .and_where(Expr::col(Alias::new("at")).gte(times()[2]))
             .to_owned();
         assert_eq!(count(pool.query(&in_range).await.unwrap()), 4);
+    }
+
+    #[test]
+    fn insert_text_has_a_placeholder_per_value() {
+        let rows = InsertRows::into_table("t", vec!["a", "b"]);
+        assert_eq!(
+            rows.sql(DbBackend::Postgres, 2, true),
+            r#"INSERT INTO "t" ("a", "b") VALUES ($1, $2), ($3, $4) RETURNING "id""#
+        );
+        assert_eq!(
+            rows.sql(DbBackend::Sqlite, 1, false),
+            r#"INSERT INTO "t" ("a", "b") VALUES (?, ?)"#
+        );
     }
 
     /// Rows inserted by the writer's connection (a prepared statement per

@@ -245,7 +245,9 @@ pub async fn record_all<'a, A: Into<ActorRef<'a>>>(
 }
 
 fn changed_fields_json(fields: &[&'static str]) -> String {
-    serde_json::Value::from(fields.to_vec()).to_string()
+    // Straight to text: through a `serde_json::Value` it was 4% of the
+    // encounter writer's time in a bulk import.
+    serde_json::to_string(fields).expect("a list of names serializes")
 }
 
 /// The changed field names stored in a row.

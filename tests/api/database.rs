@@ -232,11 +232,16 @@ async fn upgrading_to_tenant_foreign_keys_keeps_rows_and_ids_and_enforces_tenanc
     for (what, sql) in [
         (
             "an encounter moved to another organization's touchpoint",
-            format!("UPDATE encounters SET touchpoint_id = {globex_touchpoint} WHERE id = {newest}"),
+            format!(
+                "UPDATE encounters SET touchpoint_id = {globex_touchpoint} WHERE id = {newest}"
+            ),
         ),
         (
             "an encounter moved to another organization's candidate",
-            format!("UPDATE encounters SET candidate_id = {} WHERE id = {newest}", people[1]),
+            format!(
+                "UPDATE encounters SET candidate_id = {} WHERE id = {newest}",
+                people[1]
+            ),
         ),
         (
             "deleting a candidate with encounters",
@@ -259,4 +264,102 @@ async fn upgrading_to_tenant_foreign_keys_keeps_rows_and_ids_and_enforces_tenanc
         let done = conn.execute_raw(run(&sql)).await.unwrap();
         assert_eq!(done.rows_affected(), 1, "{sql}");
     }
+}
+
+/// A candidate cannot be deleted out from under an encounter being
+/// inserted: the delete waits for the inserting transaction and is then
+/// refused. On PostgreSQL the reference check is a statement-level trigger
+/// (`m20261205_000001`) and this holds only because it locks the candidate
+/// `FOR KEY SHARE`, as the foreign key it replaced did; on SQLite the
+/// write lock orders the two and the foreign key refuses.
+#[tokio::test]
+async fn deleting_a_candidate_waits_for_an_insert_naming_it_and_is_refused() {
+    use entity::enums::{Channel, Kind, Stage};
+    use sea_orm::TransactionTrait;
+    use touchpoint_tracker::domain::{candidates, catalog, organizations, privacy::audit::Actor};
+    const SETUP: Actor = Actor::System("test setup");
+
+    let database = fresh_database().await;
+    let conn = db::connect(&DatabaseSettings::new(database.url.clone()))
+        .await
+        .unwrap();
+    touchpoint_tracker::startup::migrate(&conn).await.unwrap();
+    let org = organizations::create(&conn, &SETUP, "acme", "Acme")
+        .await
+        .unwrap();
+    let touchpoint = catalog::create(
+        &conn,
+        &SETUP,
+        org.id,
+        catalog::NewTouchpoint {
+            name: "Careers site".into(),
+            kind: Kind::EmployerCreated,
+            channel: Channel::CareersSite,
+            stage: Stage::Awareness,
+            description: None,
+        },
+    )
+    .await
+    .unwrap();
+    let candidate = candidates::create(
+        &conn,
+        &SETUP,
+        org.id,
+        candidates::NewCandidate {
+            external_ref: "ATS-1".into(),
+            display_name: None,
+            email: None,
+            stage: Stage::Awareness,
+        },
+    )
+    .await
+    .unwrap();
+    let backend = conn.get_database_backend();
+    let run = |sql: String| Statement::from_string(backend, sql);
+
+    let inserting = conn.begin().await.unwrap();
+    inserting
+        .execute_raw(run(format!(
+            "INSERT INTO encounters (organization_id, candidate_id, touchpoint_id, occurred_at, \
+             source, recorded_by_key_id, created_at, updated_at, change_seq) \
+             VALUES ({}, {}, {}, '2026-01-01T00:00:00+00:00', 'other', 1, \
+             '2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00', 0)",
+            org.id, candidate.id, touchpoint.id
+        )))
+        .await
+        .unwrap();
+    let deleting = tokio::spawn({
+        let conn = conn.clone();
+        let delete = run(format!(
+            "DELETE FROM candidates WHERE id = {}",
+            candidate.id
+        ));
+        async move { conn.execute_raw(delete).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !deleting.is_finished(),
+        "the delete waits for the transaction inserting an encounter that names the candidate"
+    );
+    inserting.commit().await.unwrap();
+    let deleted = deleting.await.unwrap();
+    assert!(
+        deleted.is_err(),
+        "the delete is refused once the insert committed"
+    );
+
+    let count = |table: &str| {
+        let sql = format!("SELECT COUNT(*) AS n FROM {table}");
+        let conn = conn.clone();
+        async move {
+            conn.query_one_raw(Statement::from_string(backend, sql))
+                .await
+                .unwrap()
+                .unwrap()
+                .try_get::<i64>("", "n")
+                .unwrap()
+        }
+    };
+    assert_eq!(count("candidates").await, 1, "the candidate is kept");
+    assert_eq!(count("encounters").await, 1, "and so is its encounter");
 }

@@ -486,6 +486,37 @@ async fn an_ndjson_import_commits_chunk_by_chunk_and_can_resume() {
     assert_eq!(app.count("candidates").await, 252);
 }
 
+/// The next chunk is read while one is written. A chunk the writer refuses
+/// (an unknown touchpoint name, found only when it is written) still stops
+/// the import there: the chunk read meanwhile is not recorded, and the
+/// answer names only the refused chunk's lines, not the next one's.
+#[tokio::test]
+async fn a_chunk_refused_while_the_next_is_read_stops_the_import_there() {
+    let app = spawn_app().await;
+    catalog(&app).await;
+    let mut lines: Vec<String> = (0..16_000)
+        .map(|n| {
+            line(
+                &format!("READ-{}", n % 400),
+                "Glassdoor",
+                1 + (n % 28) as u32,
+                Some(n % 11),
+            )
+        })
+        .collect();
+    // In the second chunk (lines 5,000 to 9,999), and in the third.
+    lines[7_000] = line("READ-1", "No such touchpoint", 2, None);
+    lines[12_000] = "{not json".to_owned();
+    let reply = import(&app, lines.join("\n")).await;
+    reply.assert_error(422, "invalid_items", None);
+    assert_eq!(reply.body["lines_committed"], 5000);
+    let items = reply.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert_eq!(items[0]["index"], 7000);
+    assert_eq!(items[0]["error"]["code"], "unknown_reference");
+    assert_eq!(app.count("encounters").await, 5000);
+}
+
 #[tokio::test]
 async fn import_input_is_checked() {
     let app = spawn_app_with(Limits {

@@ -54,13 +54,11 @@ async fn sqlite_directories_are_created_on_first_start() {
 #[tokio::test]
 async fn upgrading_to_tenant_foreign_keys_keeps_rows_and_ids_and_enforces_tenancy() {
     use chrono::{Duration as Days, Utc};
-    use entity::enums::{Channel, Kind, Role, Source, Stage};
+    use entity::enums::{Role, Source};
     use migration::MigratorTrait;
     use touchpoint_tracker::domain::{
         access::keys,
-        candidates, catalog,
         encounters::ingest::{self, CandidateRef, EncounterInput, TouchpointRef},
-        organizations,
         privacy::audit::{Actor, KeyActor},
     };
     const SETUP: Actor = Actor::System("test setup");
@@ -80,38 +78,9 @@ async fn upgrading_to_tenant_foreign_keys_keeps_rows_and_ids_and_enforces_tenanc
     let mut touchpoints = Vec::new();
     let mut people = Vec::new();
     for name in ["acme", "globex"] {
-        let org = organizations::create(&conn, &SETUP, name, name)
-            .await
-            .unwrap();
-        let touchpoint = catalog::create(
-            &conn,
-            &SETUP,
-            org.id,
-            catalog::NewTouchpoint {
-                name: "Careers site".into(),
-                kind: Kind::EmployerCreated,
-                channel: Channel::CareersSite,
-                stage: Stage::Awareness,
-                description: None,
-            },
-        )
-        .await
-        .unwrap();
-        let candidate = candidates::create(
-            &conn,
-            &SETUP,
-            org.id,
-            candidates::NewCandidate {
-                external_ref: "ATS-1".into(),
-                display_name: None,
-                email: None,
-                stage: Stage::Awareness,
-            },
-        )
-        .await
-        .unwrap();
-        touchpoints.push((org.id, touchpoint.id));
-        people.push(candidate.id);
+        let (org, touchpoint, candidate) = organization_with_one_of_each(&conn, name).await;
+        touchpoints.push((org, touchpoint));
+        people.push(candidate);
     }
     let (acme, acme_touchpoint) = touchpoints[0];
     let key = keys::create(&conn, &SETUP, acme, Role::Recruiter, "import", None)
@@ -274,46 +243,14 @@ async fn upgrading_to_tenant_foreign_keys_keeps_rows_and_ids_and_enforces_tenanc
 /// write lock orders the two and the foreign key refuses.
 #[tokio::test]
 async fn deleting_a_candidate_waits_for_an_insert_naming_it_and_is_refused() {
-    use entity::enums::{Channel, Kind, Stage};
     use sea_orm::TransactionTrait;
-    use touchpoint_tracker::domain::{candidates, catalog, organizations, privacy::audit::Actor};
-    const SETUP: Actor = Actor::System("test setup");
 
     let database = fresh_database().await;
     let conn = db::connect(&DatabaseSettings::new(database.url.clone()))
         .await
         .unwrap();
     touchpoint_tracker::startup::migrate(&conn).await.unwrap();
-    let org = organizations::create(&conn, &SETUP, "acme", "Acme")
-        .await
-        .unwrap();
-    let touchpoint = catalog::create(
-        &conn,
-        &SETUP,
-        org.id,
-        catalog::NewTouchpoint {
-            name: "Careers site".into(),
-            kind: Kind::EmployerCreated,
-            channel: Channel::CareersSite,
-            stage: Stage::Awareness,
-            description: None,
-        },
-    )
-    .await
-    .unwrap();
-    let candidate = candidates::create(
-        &conn,
-        &SETUP,
-        org.id,
-        candidates::NewCandidate {
-            external_ref: "ATS-1".into(),
-            display_name: None,
-            email: None,
-            stage: Stage::Awareness,
-        },
-    )
-    .await
-    .unwrap();
+    let (org, touchpoint, candidate) = organization_with_one_of_each(&conn, "acme").await;
     let backend = conn.get_database_backend();
     let run = |sql: String| Statement::from_string(backend, sql);
 
@@ -324,16 +261,13 @@ async fn deleting_a_candidate_waits_for_an_insert_naming_it_and_is_refused() {
              source, recorded_by_key_id, created_at, updated_at, change_seq) \
              VALUES ({}, {}, {}, '2026-01-01T00:00:00+00:00', 'other', 1, \
              '2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00', 0)",
-            org.id, candidate.id, touchpoint.id
+            org, candidate, touchpoint
         )))
         .await
         .unwrap();
     let deleting = tokio::spawn({
         let conn = conn.clone();
-        let delete = run(format!(
-            "DELETE FROM candidates WHERE id = {}",
-            candidate.id
-        ));
+        let delete = run(format!("DELETE FROM candidates WHERE id = {candidate}"));
         async move { conn.execute_raw(delete).await }
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -362,4 +296,46 @@ async fn deleting_a_candidate_waits_for_an_insert_naming_it_and_is_refused() {
     };
     assert_eq!(count("candidates").await, 1, "the candidate is kept");
     assert_eq!(count("encounters").await, 1, "and so is its encounter");
+}
+
+/// A new organization with a touchpoint and a candidate, made through the
+/// domain as the service makes them: their ids.
+async fn organization_with_one_of_each(
+    conn: &sea_orm::DatabaseConnection,
+    name: &str,
+) -> (i64, i64, i64) {
+    use entity::enums::{Channel, Kind, Stage};
+    use touchpoint_tracker::domain::{candidates, catalog, organizations, privacy::audit::Actor};
+    const SETUP: Actor = Actor::System("test setup");
+    let org = organizations::create(conn, &SETUP, name, name)
+        .await
+        .unwrap();
+    let touchpoint = catalog::create(
+        conn,
+        &SETUP,
+        org.id,
+        catalog::NewTouchpoint {
+            name: "Careers site".into(),
+            kind: Kind::EmployerCreated,
+            channel: Channel::CareersSite,
+            stage: Stage::Awareness,
+            description: None,
+        },
+    )
+    .await
+    .unwrap();
+    let candidate = candidates::create(
+        conn,
+        &SETUP,
+        org.id,
+        candidates::NewCandidate {
+            external_ref: "ATS-1".into(),
+            display_name: None,
+            email: None,
+            stage: Stage::Awareness,
+        },
+    )
+    .await
+    .unwrap();
+    (org.id, touchpoint.id, candidate.id)
 }

@@ -377,10 +377,16 @@ impl EncounterImportsApi {
             }
         }
         let mut import = Import::default();
-        match import
+        let result = import
             .run(&auth, *db, *writer, idempotency_key.0.as_deref(), body)
-            .await
-        {
+            .await;
+        if result.is_err() {
+            // Reading may have stopped with a chunk still being written:
+            // the answer counts it if it commits. A refusal of it is not
+            // why the import stopped, so only the first error is answered.
+            let _ = import.settle().await;
+        }
+        match result {
             Ok(()) => Ok(ImportResponse::Ok(Json(import.report))),
             Err(mut err) => {
                 // An error that says otherwise (a stream the key does not
@@ -451,24 +457,6 @@ struct ChunkWrite {
 
 impl Import {
     async fn run(
-        &mut self,
-        auth: &ApiKeyAuth,
-        db: &DatabaseConnection,
-        writer: &EncounterWriter,
-        key: Option<&str>,
-        body: ImportBody,
-    ) -> Result<(), ApiError> {
-        let read = self.record_lines(auth, db, writer, key, body).await;
-        if read.is_err() {
-            // Reading stopped with a chunk still being written: the answer
-            // counts it if it commits. A refusal of it is not the reason
-            // the import stopped, so only the reading error is answered.
-            let _ = self.settle().await;
-        }
-        read
-    }
-
-    async fn record_lines(
         &mut self,
         auth: &ApiKeyAuth,
         db: &DatabaseConnection,

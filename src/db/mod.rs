@@ -145,7 +145,8 @@ pub struct Database {
     /// [`inline_reader`]).
     pub reader: InlineReader,
     /// What the rollup projector writes through: the writer's connection
-    /// (on a SQLite file, taking turns with the writer through its gate).
+    /// (on a SQLite file, taking turns with the writer through its gate,
+    /// with a read-only connection of its own for what it reads first).
     pub projector: WriterConnection,
 }
 
@@ -166,7 +167,15 @@ impl Database {
             WriteGate::of_file(Path::new(path))
         });
         let writer = writer_connection(settings, &pool, &gate).await?;
-        let projector = writer.clone();
+        // The projector reads what it applies outside its turn, in a
+        // snapshot of its own (`analytics::projector`).
+        let projector = match sqlite_path(&settings.url) {
+            Some(path) if writer.is_own_thread() => writer.clone().with_reader(
+                SqliteConnection::open_reader(Path::new(path), SQLITE_BUSY_TIMEOUT)
+                    .with_context(|| format!("opening {path} for the rollup projector"))?,
+            ),
+            _ => writer.clone(),
+        };
         let reader = inline_reader(settings, &pool)?;
         Ok(Database {
             pool,
@@ -198,7 +207,7 @@ async fn writer_connection(
             connection
                 .checkpoint_elsewhere(Path::new(path), checkpoint::EVERY, checkpoint::LIMIT_FRAMES)
                 .with_context(|| format!("starting the WAL checkpointer of {path}"))?;
-            Ok(WriterConnection::Sqlite(connection))
+            Ok(WriterConnection::sqlite(connection))
         }
         // An in-memory database exists only on its pool's connection.
         None => Ok(WriterConnection::Pool(shared.clone())),

@@ -3,7 +3,7 @@
 //! `$1`), and [`Sql::bind`] writes the right one. Identifiers never come
 //! from input: only values are bound.
 
-use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Statement, Value};
+use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Statement, StatementBuilder, Value};
 
 pub struct Sql {
     backend: DbBackend,
@@ -100,6 +100,15 @@ impl Sql {
 
     pub async fn all(&self, db: &impl ConnectionTrait) -> Result<Vec<QueryResult>, sea_orm::DbErr> {
         db.query_all_raw(self.statement()).await
+    }
+}
+
+/// So that hand-written SQL runs through `db::store::Executor` too; the text
+/// is written for the backend it was begun for.
+impl StatementBuilder for Sql {
+    fn build(&self, backend: &DbBackend) -> Statement {
+        debug_assert_eq!(*backend, self.backend, "SQL written for another backend");
+        self.statement()
     }
 }
 

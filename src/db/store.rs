@@ -34,6 +34,9 @@ use super::{StorageError, StorageResult};
 
 /// Runs sea-query statements; rows come back as [`Row`]s, read by column.
 pub trait Executor: Sync {
+    /// The database the statements run on.
+    fn backend(&self) -> DbBackend;
+
     fn query<S: StatementBuilder>(
         &self,
         statement: &S,
@@ -54,6 +57,10 @@ pub trait Executor: Sync {
 }
 
 impl<C: ConnectionTrait> Executor for C {
+    fn backend(&self) -> DbBackend {
+        self.get_database_backend()
+    }
+
     async fn query<S: StatementBuilder>(&self, statement: &S) -> StorageResult<Vec<Row>> {
         let rows = self.query_all(statement).await?;
         Ok(rows.into_iter().map(Row::Pool).collect())
@@ -312,23 +319,65 @@ pub enum WriterConnection {
     /// PostgreSQL's shared pool (its connections belong to the runtime
     /// that opened them), or an in-memory SQLite database.
     Pool(DatabaseConnection),
-    /// A SQLite file, through a connection of the writer's own.
-    Sqlite(SqliteConnection),
+    /// A SQLite file, through a connection of the writer's own, and
+    /// (the projector's) a read-only connection for [`Self::begin_read`].
+    Sqlite {
+        writer: SqliteConnection,
+        reader: Option<SqliteConnection>,
+    },
 }
 
 impl WriterConnection {
+    /// The writer's own connection to the SQLite file.
+    pub fn sqlite(writer: SqliteConnection) -> Self {
+        WriterConnection::Sqlite {
+            writer,
+            reader: None,
+        }
+    }
+
+    /// The same, reading through `reader` (read-only, on the same file)
+    /// in [`Self::begin_read`].
+    pub fn with_reader(self, reader: SqliteConnection) -> Self {
+        match self {
+            WriterConnection::Sqlite { writer, .. } => WriterConnection::Sqlite {
+                writer,
+                reader: Some(reader),
+            },
+            pool => pool,
+        }
+    }
+
     /// Begins a transaction that is going to write (see [`super::begin_write`]).
     pub async fn begin_write(&self) -> StorageResult<WriteTxn> {
         match self {
             WriterConnection::Pool(db) => Ok(WriteTxn::Pool(super::begin_write(db).await?)),
-            WriterConnection::Sqlite(connection) => connection.begin_write().await,
+            WriterConnection::Sqlite { writer, .. } => writer.begin_write().await,
+        }
+    }
+
+    /// Begins a transaction that only reads, in one snapshot, without the
+    /// write turn: on a SQLite file through the reader connection (or,
+    /// without one, in a write turn), on the pool a snapshot
+    /// ([`super::snapshot`]). It writes nothing; commit or drop it.
+    pub async fn begin_read(&self) -> StorageResult<WriteTxn> {
+        match self {
+            WriterConnection::Pool(db) => Ok(WriteTxn::Pool(super::snapshot(db).await?)),
+            WriterConnection::Sqlite {
+                reader: Some(reader),
+                ..
+            } => reader.begin_read(),
+            WriterConnection::Sqlite {
+                writer,
+                reader: None,
+            } => writer.begin_write().await,
         }
     }
 
     /// Whether the writer runs its statements itself, and so needs a
     /// thread of its own.
     pub fn is_own_thread(&self) -> bool {
-        matches!(self, WriterConnection::Sqlite(_))
+        matches!(self, WriterConnection::Sqlite { .. })
     }
 }
 
@@ -372,6 +421,13 @@ impl WriteTxn {
 }
 
 impl Executor for WriteTxn {
+    fn backend(&self) -> DbBackend {
+        match self {
+            WriteTxn::Pool(txn) => txn.get_database_backend(),
+            WriteTxn::Sqlite(_) => DbBackend::Sqlite,
+        }
+    }
+
     async fn query<S: StatementBuilder>(&self, statement: &S) -> StorageResult<Vec<Row>> {
         match self {
             WriteTxn::Pool(txn) => txn.query(statement).await,
@@ -492,6 +548,17 @@ impl SqliteConnection {
             connection: self.clone(),
             open: true,
             _turn: turn,
+        }))
+    }
+
+    /// Begins a read transaction without the gate: its snapshot is taken
+    /// at its first read.
+    fn begin_read(&self) -> StorageResult<WriteTxn> {
+        self.lock().execute_batch("BEGIN").map_err(database)?;
+        Ok(WriteTxn::Sqlite(SqliteTxn {
+            connection: self.clone(),
+            open: true,
+            _turn: None,
         }))
     }
 
@@ -617,6 +684,13 @@ impl InlineReader {
 }
 
 impl Executor for InlineReader {
+    fn backend(&self) -> DbBackend {
+        match self {
+            InlineReader::Pool(db) => db.get_database_backend(),
+            InlineReader::Sqlite(_) => DbBackend::Sqlite,
+        }
+    }
+
     async fn query<S: StatementBuilder>(&self, statement: &S) -> StorageResult<Vec<Row>> {
         match self {
             InlineReader::Pool(db) => db.query(statement).await,

@@ -259,35 +259,84 @@ pub struct Projected {
     pub caught_up: bool,
 }
 
-/// Applies the encounters after the mark to the rollups and moves the
-/// mark past them, in `db`'s transaction, which holds the organization's
-/// projection lock ([`lock`]). With a `limit`, a step takes about that
-/// many encounters: whole writes, in order, at least one.
-pub(crate) async fn project(
+/// A projection step read and not yet applied: what the encounters after
+/// `mark`, up to `upto`, change in the rollups.
+#[derive(Debug)]
+pub(crate) struct Step {
+    mark: i64,
+    upto: i64,
+    latest: i64,
+    pending: Pending,
+}
+
+/// Reads the next step in `db`'s snapshot, which need not be the one it is
+/// applied in: `None` when nothing is pending. With a `limit`, a step takes
+/// about that many encounters: whole writes, in order, at least one.
+pub(crate) async fn read_step(
     db: &impl Executor,
     organization_id: i64,
     limit: Option<u64>,
-    now: DateTime<Utc>,
-) -> DomainResult<Projected> {
+) -> DomainResult<Option<Step>> {
     let mark = mark(db, organization_id).await?;
     let latest = latest_seq(db, organization_id).await?;
     if latest <= mark {
-        return Ok(Projected {
-            encounters: 0,
-            caught_up: true,
-        });
+        return Ok(None);
     }
     let upto = match limit {
         Some(limit) => step_end(db, organization_id, mark, latest, limit).await?,
         None => latest,
     };
     let pending = pending(db, organization_id, mark, Some(upto)).await?;
-    rollups::apply(db, organization_id, &pending.delta, now).await?;
-    set_mark(db, organization_id, upto).await?;
+    Ok(Some(Step {
+        mark,
+        upto,
+        latest,
+        pending,
+    }))
+}
+
+/// Applies a step to the rollups and moves the mark past it, in `db`'s
+/// transaction, which holds the organization's projection lock
+/// ([`lock`]); or nothing, when the mark has moved since the step was read
+/// (`caught_up` false: read it again). With the mark where it was, the
+/// encounters up to the step's end are those it was read from: only a
+/// change moves the mark past them, and after the mark the log only
+/// grows, in order of `change_seq`.
+pub(crate) async fn apply_step(
+    db: &impl Executor,
+    organization_id: i64,
+    step: &Step,
+    now: DateTime<Utc>,
+) -> DomainResult<Projected> {
+    if mark(db, organization_id).await? != step.mark {
+        return Ok(Projected {
+            encounters: 0,
+            caught_up: false,
+        });
+    }
+    rollups::apply(db, organization_id, &step.pending.delta, now).await?;
+    set_mark(db, organization_id, step.upto).await?;
     Ok(Projected {
-        encounters: pending.encounters,
-        caught_up: upto == latest,
+        encounters: step.pending.encounters,
+        caught_up: step.upto == step.latest,
     })
+}
+
+/// Applies the encounters after the mark to the rollups and moves the
+/// mark past them, reading and applying in `db`'s transaction, which
+/// holds the organization's projection lock ([`lock`]).
+pub(crate) async fn project(
+    db: &impl Executor,
+    organization_id: i64,
+    now: DateTime<Utc>,
+) -> DomainResult<Projected> {
+    match read_step(db, organization_id, None).await? {
+        Some(step) => apply_step(db, organization_id, &step, now).await,
+        None => Ok(Projected {
+            encounters: 0,
+            caught_up: true,
+        }),
+    }
 }
 
 /// The last write a step of at most `limit` encounters after `mark` ends

@@ -5,12 +5,15 @@
 //! [`POLL`] for writes made elsewhere (another instance, a survey answer,
 //! the command line), but starts a round at most every [`COALESCE`] while
 //! it keeps up, so that a stream of single writes is applied in batches.
-//! Each step projects at most [`STEP`] encounters of one organization in
-//! one transaction, so the database's write lock (SQLite) is never held
-//! long; while behind, it loops without pause.
+//! Each step projects at most [`STEP`] encounters of one organization:
+//! it reads what they change in a snapshot, outside the write turn, then
+//! applies that in one transaction if the mark has not moved meanwhile, so
+//! the database's write lock (SQLite) is held only to write; while behind,
+//! it loops without pause.
 //!
 //! On a SQLite file it writes through the encounter writer's connection,
-//! taking turns with it (`db::store::WriteGate`), on a thread of its own:
+//! taking turns with it (`db::store::WriteGate`), and reads through a
+//! read-only connection of its own, on a thread of its own:
 //! its statements run directly and would otherwise block the runtime's
 //! workers. On PostgreSQL it is a task on the pool,
 //! and of several instances one projects an organization at a time
@@ -190,6 +193,19 @@ async fn step_with(
     statistics: Option<&mut Statistics>,
 ) -> DomainResult<Projected> {
     let started = std::time::Instant::now();
+    // What to apply is read before the write turn: reading the candidates'
+    // encounters and working out their contributions took most of a step,
+    // and grows with their histories, while writes waited for the turn.
+    let read = db.begin_read().await?;
+    let step = projection::read_step(&read, organization_id, Some(STEP)).await?;
+    read.commit().await?;
+    let Some(step) = step else {
+        return Ok(Projected {
+            encounters: 0,
+            caught_up: true,
+        });
+    };
+    let read_ms = started.elapsed().as_secs_f64() * 1000.0;
     let txn = db.begin_write().await?;
     let waited = started.elapsed();
     if !projection::lock(&txn, db.is_postgres(), organization_id, false).await? {
@@ -199,20 +215,22 @@ async fn step_with(
             caught_up: true,
         });
     }
-    let step = projection::project(&txn, organization_id, Some(STEP), crate::domain::now()).await?;
+    let projected =
+        projection::apply_step(&txn, organization_id, &step, crate::domain::now()).await?;
     if let Some(statistics) = statistics {
-        if statistics.due(step.encounters, step.caught_up) {
+        if statistics.due(projected.encounters, projected.caught_up) {
             txn.analyze_encounters().await?;
         }
     }
     txn.commit().await?;
     tracing::debug!(
         organization_id,
-        encounters = step.encounters,
-        caught_up = step.caught_up,
+        encounters = projected.encounters,
+        caught_up = projected.caught_up,
+        read_ms,
         waited_ms = waited.as_secs_f64() * 1000.0,
         elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
         "projected"
     );
-    Ok(step)
+    Ok(projected)
 }

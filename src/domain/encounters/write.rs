@@ -99,7 +99,7 @@ impl EncounterWrite {
         let postgres = crate::db::is_postgres(&txn);
         projection::lock(&txn, postgres, organization_id, true).await?;
         let unit = Unit::open(txn, organization_id).await?;
-        projection::project(&unit.txn, organization_id, None, unit.now).await?;
+        projection::project(&unit.txn, organization_id, unit.now).await?;
         Ok(EncounterWrite {
             unit,
             before: HashMap::new(),

@@ -20,6 +20,7 @@ pub mod perception_monthly;
 pub mod perception_source_daily;
 pub mod perception_source_monthly;
 pub mod rollup_mark;
+pub mod rollup_step;
 pub mod survey_email_queue;
 pub mod survey_invitation;
 pub mod touchpoint;

@@ -20,7 +20,8 @@ use touchpoint_tracker::{
 
 use super::{
     helpers::{
-        fresh_database, projection_state, run_cli, wait_until_projected, ApiClient, ServiceProcess,
+        fresh_database, projection_progress, projection_state, run_cli, wait_until_projected,
+        ApiClient, ServiceProcess,
     },
     recount::assert_reports_match_recount,
 };
@@ -362,9 +363,13 @@ async fn a_kill_during_projection_loses_and_counts_twice_nothing() {
         api: paused.api.clone(),
         admin,
     };
+    // Thirty touchpoints over ten months: a step has a few hundred parts (a
+    // month and a touchpoint each), applied over dozens of transactions.
     let mut touchpoints = Vec::new();
     for (n, kind) in ["employer_created", "true", "unexpected"]
         .iter()
+        .cycle()
+        .take(30)
         .enumerate()
     {
         let (status, body) = service
@@ -383,8 +388,8 @@ async fn a_kill_during_projection_loses_and_counts_twice_nothing() {
                 let k = batch * 2500 + n;
                 json!({
                     "candidate_external_ref": format!("ATS-{}", k % 4000),
-                    "touchpoint_id": touchpoints[k % 3],
-                    "occurred_at": format!("2026-0{}-{:02}T{:02}:00:00Z", 1 + k % 6, 1 + k % 28, k % 24),
+                    "touchpoint_id": touchpoints[k % touchpoints.len()],
+                    "occurred_at": format!("2026-{:02}-{:02}T{:02}:00:00Z", 1 + k % 10, 1 + k % 28, k % 24),
                     "score": (k % 7 != 0).then_some(k % 11),
                 })
             })
@@ -401,14 +406,16 @@ async fn a_kill_during_projection_loses_and_counts_twice_nothing() {
     assert!(mark < latest, "paused, yet projected ({mark} of {latest})");
 
     // Three times: a projecting service killed as soon as it has committed
-    // a step, so in the middle of the next.
+    // a part of a step (or a whole one), so in the middle of the step: some
+    // rollup rows hold it, the mark does not yet.
+    let mut half_applied = 0;
     for round in 0..3 {
-        let (before, _) = projection_state(&url).await;
+        let (before, _, parts_before) = projection_progress(&url).await;
         let mut process = ServiceProcess::start(&url, &[]);
         let started = std::time::Instant::now();
         loop {
-            let (mark, _) = projection_state(&url).await;
-            if mark > before {
+            let (mark, _, parts) = projection_progress(&url).await;
+            if mark > before || parts > parts_before {
                 break;
             }
             assert!(
@@ -419,10 +426,14 @@ async fn a_kill_during_projection_loses_and_counts_twice_nothing() {
         }
         process.child.kill().expect("SIGKILL sent");
         process.child.wait().expect("killed");
-        let (mark, latest) = projection_state(&url).await;
-        eprintln!("round {round}: killed at mark {mark} of {latest}");
+        let (mark, latest, parts) = projection_progress(&url).await;
+        eprintln!(
+            "round {round}: killed at mark {mark} of {latest}, {parts} parts of a step applied"
+        );
         assert!(mark < latest, "round {round}: caught up before the kill");
+        half_applied += usize::from(parts > 0);
     }
+    assert!(half_applied > 0, "never killed in the middle of a step");
 
     // Restarted, it resumes from its mark and catches up.
     let process = ServiceProcess::start_healthy(&url).await;

@@ -613,6 +613,13 @@ pub async fn start_cluster(count: usize, env: &[(&str, &str)]) -> Cluster {
 /// The rollups' high-water mark of the organization `acme` in the database
 /// at `url`, and its latest write: equal once everything is projected.
 pub async fn projection_state(url: &str) -> (i64, i64) {
+    let (mark, latest, _) = projection_progress(url).await;
+    (mark, latest)
+}
+
+/// The same, with how many parts of a step begun are applied (see
+/// `projection::apply_step`).
+pub async fn projection_progress(url: &str) -> (i64, i64, usize) {
     use sea_orm::EntityTrait;
     let conn = touchpoint_tracker::db::connect(&DatabaseSettings::new(url.to_owned()))
         .await
@@ -626,8 +633,13 @@ pub async fn projection_state(url: &str) -> (i64, i64) {
         .await
         .unwrap()
         .map_or(0, |mark| mark.projected_seq);
+    let parts = entity::rollup_step::Entity::find_by_id(org.id)
+        .one(&conn)
+        .await
+        .unwrap()
+        .map_or(0, |step| step.applied_parts.len() / 12);
     conn.close().await.unwrap();
-    (mark, org.change_seq)
+    (mark, org.change_seq, parts)
 }
 
 /// Waits (up to two minutes) until a projector has applied every encounter

@@ -11,7 +11,10 @@ use sea_orm::{DatabaseConnection, EntityTrait};
 use serde_json::{json, Value};
 use touchpoint_tracker::{
     db::store::WriterConnection,
-    domain::analytics::{projector, rebuild},
+    domain::analytics::{
+        projection::{self, Applied},
+        projector, rebuild,
+    },
 };
 
 use super::{
@@ -273,8 +276,167 @@ async fn a_report_waits_for_the_projector_while_more_is_pending_than_it_merges()
     let answered = app.get(summary, &app.reporter).await;
     let body = answered.assert_status(200);
     assert_eq!(body["encounters"], total);
-    assert!(
-        projecting.await.unwrap() >= 5,
+    // Steps of at most `projector::STEP` (20,000) encounters, in whole
+    // writes: the first four writes, then the last.
+    assert_eq!(
+        projecting.await.unwrap(),
+        2,
         "whole writes, a step at a time"
     );
+}
+
+/// Reads the next projection step of the organization in a snapshot.
+async fn read_step(db: &DatabaseConnection, organization_id: i64) -> projection::Step {
+    let read = touchpoint_tracker::db::snapshot(db).await.unwrap();
+    let step = projection::read_step(&read, organization_id, None)
+        .await
+        .unwrap()
+        .expect("something to project");
+    read.commit().await.unwrap();
+    step
+}
+
+/// Applies one part of a step in a transaction of its own.
+async fn apply_one_part(
+    db: &DatabaseConnection,
+    organization_id: i64,
+    step: &mut projection::Step,
+) -> Applied {
+    let txn = touchpoint_tracker::db::begin_write(db).await.unwrap();
+    let applied = projection::apply_step(&txn, organization_id, step, Some(1), chrono::Utc::now())
+        .await
+        .unwrap();
+    txn.commit().await.unwrap();
+    applied
+}
+
+/// Encounters of two candidates over three touchpoints and four months,
+/// so that a step has a dozen parts (a month and a touchpoint each).
+async fn encounters_over_months(app: &TestApp) -> (i64, i64) {
+    let careers = app
+        .touchpoint(
+            "Careers site",
+            "employer_created",
+            "careers_site",
+            "awareness",
+        )
+        .await;
+    let reviews = app
+        .touchpoint("Review site", "true", "review_site", "consideration")
+        .await;
+    let chance = app
+        .touchpoint("Chance meeting", "unexpected", "event", "interview")
+        .await;
+    let anna = app.candidate("ATS-ANNA").await;
+    let binh = app.candidate("ATS-BINH").await;
+    let items: Vec<Value> = (0..36)
+        .map(|n| {
+            let touchpoint = [careers, reviews, chance][n % 3];
+            json!({
+                "candidate_id": if n % 2 == 0 { anna } else { binh },
+                "touchpoint_id": touchpoint,
+                "occurred_at": format!("2026-{:02}-{:02}T{:02}:00:00Z", 2 + n % 4, 1 + n % 27, n % 24),
+                "score": (n % 5 != 0).then_some(n % 11),
+            })
+        })
+        .collect();
+    app.post("/api/v1/encounters/batch", &app.recruiter, json!(items))
+        .await
+        .assert_status(201);
+    (anna, careers)
+}
+
+#[tokio::test]
+async fn reports_equal_a_recount_between_the_parts_of_a_step() {
+    let app = spawn_app_with_projector_paused().await;
+    let org = organization_id(&app).await;
+    let api = app.api(&app.reporter);
+    let (anna, careers) = encounters_over_months(&app).await;
+
+    // The projector applies a step a few rollup keys per transaction. Between
+    // them some rollup rows hold the step and others do not; every report
+    // still equals a recount, and the mark moves with the last part only.
+    let mut step = read_step(&app.db, org).await;
+    let mut parts = 0;
+    loop {
+        let applied = apply_one_part(&app.db, org, &mut step).await;
+        assert_reports_match_recount(&api, WINDOWS).await;
+        let (latest, mark) = log_and_mark(&app.db, org).await;
+        match applied {
+            Applied::Part => {
+                parts += 1;
+                assert_eq!(mark, 0, "the mark moved before the step's last part");
+                // Writes go on between the parts.
+                if parts == 2 {
+                    app.encounter(anna, careers, "2026-03-09T09:00:00Z", Some(4))
+                        .await;
+                    assert_reports_match_recount(&api, WINDOWS).await;
+                }
+            }
+            Applied::Step(projected) => {
+                assert_eq!(projected.encounters, 36);
+                assert!(
+                    mark > 0 && mark < latest,
+                    "the step ends before the later write"
+                );
+                break;
+            }
+            Applied::Stale => panic!("nothing else moved the mark"),
+        }
+    }
+    assert!(parts >= 10, "a part per month and touchpoint: {parts}");
+    let pending = reports(&app).await;
+    catch_up(&app.db, org).await;
+    assert_eq!(reports(&app).await, pending, "projected equals pending");
+    rebuild::rebuild(&app.db, org).await.unwrap();
+    assert_eq!(reports(&app).await, pending, "projected equals rebuilt");
+}
+
+#[tokio::test]
+async fn a_step_left_half_applied_is_resumed_or_finished_by_a_change() {
+    let app = spawn_app_with_projector_paused().await;
+    let org = organization_id(&app).await;
+    let api = app.api(&app.reporter);
+    let (anna, careers) = encounters_over_months(&app).await;
+
+    // A projector stops (killed) after three parts: the next reads the step
+    // back from the database and applies the rest, each part once.
+    let mut step = read_step(&app.db, org).await;
+    for _ in 0..3 {
+        assert_eq!(apply_one_part(&app.db, org, &mut step).await, Applied::Part);
+    }
+    drop(step);
+    let pending = reports(&app).await;
+    assert_eq!(catch_up(&app.db, org).await, 1, "one step resumed, whole");
+    let (latest, mark) = log_and_mark(&app.db, org).await;
+    assert_eq!(mark, latest);
+    assert_eq!(reports(&app).await, pending, "resumed equals pending");
+    assert_reports_match_recount(&api, WINDOWS).await;
+
+    // A step half applied when a recorded encounter changes: the change
+    // finishes it first, and a projector holding the step finds it stale.
+    app.encounter(anna, careers, "2026-04-02T09:00:00Z", Some(9))
+        .await;
+    let id = app
+        .encounter(anna, careers, "2026-05-02T09:00:00Z", Some(1))
+        .await;
+    let mut step = read_step(&app.db, org).await;
+    assert_eq!(apply_one_part(&app.db, org, &mut step).await, Applied::Part);
+    app.patch(
+        &format!("/api/v1/encounters/{id}"),
+        &app.recruiter,
+        json!({"score": 3}),
+    )
+    .await
+    .assert_status(200);
+    let (latest, mark) = log_and_mark(&app.db, org).await;
+    assert_eq!(mark, latest, "the change left nothing pending");
+    assert_eq!(
+        apply_one_part(&app.db, org, &mut step).await,
+        Applied::Stale
+    );
+    assert_reports_match_recount(&api, WINDOWS).await;
+    let answered = reports(&app).await;
+    rebuild::rebuild(&app.db, org).await.unwrap();
+    assert_eq!(reports(&app).await, answered, "finished equals rebuilt");
 }

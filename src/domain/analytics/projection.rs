@@ -9,6 +9,17 @@
 //! mark moves in the transaction that applies them, so a crash at any
 //! point leaves the two agreeing.
 //!
+//! A step (the encounters after the mark up to its end) is applied in
+//! parts ([`Part`]: a month and a touchpoint, whose rollup rows always
+//! move together), a few hundred rollup keys per transaction, so that a
+//! write waits behind one part rather than the whole step: with a year of
+//! days, a step of a thousand single POSTs rewrote rows all over the
+//! rollups and held SQLite's one write lock for 60 to 90 ms. Until its last
+//! part, the step's end and the parts applied are stored with them
+//! (`rollup_steps`): **the rows of those parts hold exactly the encounters
+//! up to the step's end**, the others those up to the mark. The last part
+//! moves the mark and forgets the step; a restarted projector resumes it.
+//!
 //! A change to recorded encounters (an update, a delete, an erasure, the
 //! retention job, a rebuild) first projects everything pending under the
 //! same lock, then brings the rollups up to date itself and moves the mark
@@ -17,12 +28,16 @@
 //! [`pending`]: each of their candidates' contribution with them, minus
 //! the contribution without them.
 //!
-//! Reports read the rollups and [`pending`] in one snapshot and add the
-//! two (`reports::Tail`), so they equal a recount whatever the projector's
-//! lag.
+//! Reports read the rollups and what they lack ([`unapplied`]: [`pending`]
+//! after the mark, or after the step's end for the parts applied) in one
+//! snapshot and add the two (`reports::Tail`), so they equal a recount
+//! whatever the projector's lag, mid-step included.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use entity::{encounter, organization, rollup_mark};
+
+use entity::{encounter, organization, rollup_mark, rollup_step};
 use sea_orm::{
     sea_query::{Expr, ExprTrait, Func, OnConflict, Query},
     ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
@@ -31,7 +46,7 @@ use sea_orm::{
 use crate::db::store::Executor;
 use crate::domain::{
     analytics::{
-        perception::{contribution, EncounterPoint, RollupDelta},
+        perception::{contribution, month_of, DayKey, EncounterPoint, ReachKey, RollupDelta, Span},
         rollups,
     },
     DomainError, DomainResult,
@@ -259,84 +274,282 @@ pub struct Projected {
     pub caught_up: bool,
 }
 
-/// A projection step read and not yet applied: what the encounters after
-/// `mark`, up to `upto`, change in the rollups.
+/// A group of rollup keys that a step applies together: a month and a
+/// touchpoint. Every rollup row belongs to one: a daily row by its day's
+/// month, a monthly row and a month's reach by their month. So the rows a
+/// report reads for a touchpoint and month (daily, monthly, reach) always
+/// hold the same encounters.
+pub type Part = (i32, i64);
+
+fn counter_part(key: &DayKey) -> Part {
+    (month_of(key.day), key.touchpoint_id)
+}
+
+fn reach_part(key: &ReachKey) -> Part {
+    match key.span {
+        Span::Day => (month_of(key.period), key.touchpoint_id),
+        Span::Month => (key.period, key.touchpoint_id),
+    }
+}
+
+/// A projection step read and not yet (wholly) applied: what the
+/// encounters after `mark`, up to `upto`, change in the rollups, by part.
 #[derive(Debug)]
-pub(crate) struct Step {
+pub struct Step {
     mark: i64,
     upto: i64,
     latest: i64,
     pending: Pending,
+    /// The step's counter and reach changes, by part.
+    parts: BTreeMap<Part, RollupDelta>,
+    /// The parts already in the rollups, as stored (`rollup_steps`) once
+    /// the step's first part is applied.
+    applied: BTreeSet<Part>,
+    begun: bool,
+}
+
+/// What applying (part of) a step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// Some of its parts; the rest is left for the next transactions.
+    Part,
+    /// Its last parts: the mark moved to its end.
+    Step(Projected),
+    /// Nothing: the mark or the step's stored progress moved since it
+    /// was read (another instance, or a change). Read it again.
+    Stale,
 }
 
 /// Reads the next step in `db`'s snapshot, which need not be the one it is
-/// applied in: `None` when nothing is pending. With a `limit`, a step takes
-/// about that many encounters: whole writes, in order, at least one.
-pub(crate) async fn read_step(
+/// applied in: the step begun and not finished, if any, else a new one;
+/// `None` when nothing is pending. With a `limit`, a new step takes about
+/// that many encounters: whole writes, in order, at least one.
+pub async fn read_step(
     db: &impl Executor,
     organization_id: i64,
     limit: Option<u64>,
 ) -> DomainResult<Option<Step>> {
     let mark = mark(db, organization_id).await?;
     let latest = latest_seq(db, organization_id).await?;
-    if latest <= mark {
-        return Ok(None);
-    }
-    let upto = match limit {
-        Some(limit) => step_end(db, organization_id, mark, latest, limit).await?,
-        None => latest,
+    let (upto, applied, begun) = match stored_step(db, organization_id).await? {
+        Some((upto, applied)) => (upto, applied, true),
+        None if latest <= mark => return Ok(None),
+        None => {
+            let upto = match limit {
+                Some(limit) => step_end(db, organization_id, mark, latest, limit).await?,
+                None => latest,
+            };
+            (upto, BTreeSet::new(), false)
+        }
     };
     let pending = pending(db, organization_id, mark, Some(upto)).await?;
+    let mut parts: BTreeMap<Part, RollupDelta> = BTreeMap::new();
+    for (key, change) in &pending.delta.counters {
+        parts
+            .entry(counter_part(key))
+            .or_default()
+            .counters
+            .insert(*key, *change);
+    }
+    for (key, members) in &pending.delta.reach {
+        parts
+            .entry(reach_part(key))
+            .or_default()
+            .reach
+            .insert(*key, members.clone());
+    }
     Ok(Some(Step {
         mark,
         upto,
         latest,
         pending,
+        parts,
+        applied,
+        begun,
     }))
 }
 
-/// Applies a step to the rollups and moves the mark past it, in `db`'s
-/// transaction, which holds the organization's projection lock
-/// ([`lock`]); or nothing, when the mark has moved since the step was read
-/// (`caught_up` false: read it again). With the mark where it was, the
-/// encounters up to the step's end are those it was read from: only a
-/// change moves the mark past them, and after the mark the log only
-/// grows, in order of `change_seq`.
-pub(crate) async fn apply_step(
+/// Applies a step's parts not applied yet, in `db`'s transaction, which
+/// holds the organization's projection lock ([`lock`]): with `max_rows`,
+/// parts of about that many rollup keys in all (at least one part), else
+/// all of them. The last part also writes the candidates' scored days,
+/// moves the mark to the step's end and forgets the step; the others
+/// store which parts are applied. Applies nothing when the mark or the
+/// stored progress has moved since the step was read ([`Applied::Stale`]).
+/// With both where they were, the encounters up to the step's end are
+/// those it was read from: only a change moves the mark past them, and
+/// after the mark the log only grows, in order of `change_seq`.
+pub async fn apply_step(
     db: &impl Executor,
     organization_id: i64,
-    step: &Step,
+    step: &mut Step,
+    max_rows: Option<usize>,
     now: DateTime<Utc>,
-) -> DomainResult<Projected> {
-    if mark(db, organization_id).await? != step.mark {
-        return Ok(Projected {
-            encounters: 0,
-            caught_up: false,
-        });
+) -> DomainResult<Applied> {
+    let stored = stored_step(db, organization_id).await?;
+    let expected = step.begun.then(|| (step.upto, step.applied.clone()));
+    if mark(db, organization_id).await? != step.mark || stored != expected {
+        return Ok(Applied::Stale);
     }
-    rollups::apply(db, organization_id, &step.pending.delta, now).await?;
-    set_mark(db, organization_id, step.upto).await?;
-    Ok(Projected {
-        encounters: step.pending.encounters,
-        caught_up: step.upto == step.latest,
+    let mut batch = RollupDelta::default();
+    let mut chosen = Vec::new();
+    let mut rows = 0;
+    for (part, delta) in &step.parts {
+        if step.applied.contains(part) {
+            continue;
+        }
+        let size = delta.counters.len() + delta.reach.len();
+        if max_rows.is_some_and(|max| !chosen.is_empty() && rows + size > max) {
+            break;
+        }
+        rows += size;
+        chosen.push(*part);
+        batch
+            .counters
+            .extend(delta.counters.iter().map(|(k, v)| (*k, *v)));
+        batch
+            .reach
+            .extend(delta.reach.iter().map(|(k, v)| (*k, v.clone())));
+    }
+    let last = step.applied.len() + chosen.len() == step.parts.len();
+    if last {
+        batch.score_days = std::mem::take(&mut step.pending.delta.score_days);
+    }
+    rollups::apply(db, organization_id, &batch, now).await?;
+    step.applied.extend(chosen);
+    if last {
+        if step.begun {
+            let forget = rollup_step::Entity::delete_by_id(organization_id).into_query();
+            db.execute(&forget).await?;
+        }
+        set_mark(db, organization_id, step.upto).await?;
+        return Ok(Applied::Step(Projected {
+            encounters: step.pending.encounters,
+            caught_up: step.upto == step.latest,
+        }));
+    }
+    let progress = rollup_step::Entity::insert(rollup_step::ActiveModel {
+        organization_id: Set(organization_id),
+        upto: Set(step.upto),
+        applied_parts: Set(encode_parts(&step.applied)),
     })
+    .on_conflict(
+        OnConflict::column(rollup_step::Column::OrganizationId)
+            .update_columns([rollup_step::Column::Upto, rollup_step::Column::AppliedParts])
+            .to_owned(),
+    )
+    .into_query();
+    db.execute(&progress).await?;
+    step.begun = true;
+    Ok(Applied::Part)
 }
 
-/// Applies the encounters after the mark to the rollups and moves the
-/// mark past them, reading and applying in `db`'s transaction, which
-/// holds the organization's projection lock ([`lock`]).
+/// Applies everything after the mark to the rollups (a step begun by the
+/// projector first) and moves the mark past it, reading and applying in
+/// `db`'s transaction, which holds the organization's projection lock
+/// ([`lock`]).
 pub(crate) async fn project(
     db: &impl Executor,
     organization_id: i64,
     now: DateTime<Utc>,
-) -> DomainResult<Projected> {
-    match read_step(db, organization_id, None).await? {
-        Some(step) => apply_step(db, organization_id, &step, now).await,
-        None => Ok(Projected {
-            encounters: 0,
-            caught_up: true,
-        }),
+) -> DomainResult<()> {
+    while let Some(mut step) = read_step(db, organization_id, None).await? {
+        match apply_step(db, organization_id, &mut step, None, now).await? {
+            Applied::Step(_) => {}
+            Applied::Part | Applied::Stale => {
+                return Err(DomainError::internal(
+                    "a whole projection step was not applied in its own transaction",
+                ))
+            }
+        }
     }
+    Ok(())
+}
+
+/// The step begun and not finished: its end and the parts applied.
+async fn stored_step(
+    db: &impl Executor,
+    organization_id: i64,
+) -> DomainResult<Option<(i64, BTreeSet<Part>)>> {
+    let select = rollup_step::Entity::find_by_id(organization_id).into_query();
+    match db.query(&select).await?.first() {
+        Some(row) => Ok(Some((
+            row.get(rollup_step::Column::Upto)?,
+            decode_parts(&row.get::<Vec<u8>>(rollup_step::Column::AppliedParts)?)?,
+        ))),
+        None => Ok(None),
+    }
+}
+
+/// Parts as stored: each its month (4 bytes) and touchpoint (8), big-endian.
+fn encode_parts(parts: &BTreeSet<Part>) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(parts.len() * 12);
+    for (month, touchpoint_id) in parts {
+        bytes.extend_from_slice(&month.to_be_bytes());
+        bytes.extend_from_slice(&touchpoint_id.to_be_bytes());
+    }
+    bytes
+}
+
+fn decode_parts(bytes: &[u8]) -> DomainResult<BTreeSet<Part>> {
+    if bytes.len() % 12 != 0 {
+        return Err(DomainError::internal(
+            "unreadable parts of a projection step",
+        ));
+    }
+    Ok(bytes
+        .chunks_exact(12)
+        .map(|part| {
+            let (month, touchpoint) = part.split_at(4);
+            (
+                i32::from_be_bytes(month.try_into().expect("4 bytes")),
+                i64::from_be_bytes(touchpoint.try_into().expect("8 bytes")),
+            )
+        })
+        .collect())
+}
+
+/// What the rollups lack in `db`'s snapshot: what the encounters after the
+/// mark change, less the parts of a step begun that are already applied
+/// (for those, what the encounters after the step's end change).
+pub(crate) async fn unapplied(
+    db: &impl Executor,
+    organization_id: i64,
+    mark: i64,
+) -> DomainResult<Pending> {
+    let all = pending(db, organization_id, mark, None).await?;
+    let Some((upto, applied)) = stored_step(db, organization_id).await? else {
+        return Ok(all);
+    };
+    let after = pending(db, organization_id, upto, None).await?;
+    let mut delta = RollupDelta::default();
+    for (key, change) in all.delta.counters {
+        if !applied.contains(&counter_part(&key)) {
+            delta.counters.insert(key, change);
+        }
+    }
+    for (key, change) in after.delta.counters {
+        if applied.contains(&counter_part(&key)) {
+            delta.counters.insert(key, change);
+        }
+    }
+    for (key, members) in all.delta.reach {
+        if !applied.contains(&reach_part(&key)) {
+            delta.reach.insert(key, members);
+        }
+    }
+    for (key, members) in after.delta.reach {
+        if applied.contains(&reach_part(&key)) {
+            delta.reach.insert(key, members);
+        }
+    }
+    // Scored days move with the mark, in the step's last part.
+    delta.score_days = all.delta.score_days;
+    Ok(Pending {
+        delta,
+        encounters: all.encounters,
+        candidates: all.candidates,
+    })
 }
 
 /// The last write a step of at most `limit` encounters after `mark` ends

@@ -67,7 +67,7 @@ impl Tail {
         {
             return Ok(None);
         }
-        let pending = projection::pending(db, organization_id, mark, None).await?;
+        let pending = projection::unapplied(db, organization_id, mark).await?;
         let counters: Vec<(DayKey, Counters)> = pending
             .delta
             .counters

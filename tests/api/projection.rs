@@ -86,27 +86,50 @@ async fn reports(app: &TestApp) -> Vec<Value> {
     answers
 }
 
+/// Three touchpoints, one of each kind, and two candidates.
+struct Setting {
+    careers: i64,
+    reviews: i64,
+    chance: i64,
+    anna: i64,
+    binh: i64,
+}
+
+impl Setting {
+    async fn create(app: &TestApp) -> Setting {
+        Setting {
+            careers: app
+                .touchpoint(
+                    "Careers site",
+                    "employer_created",
+                    "careers_site",
+                    "awareness",
+                )
+                .await,
+            reviews: app
+                .touchpoint("Review site", "true", "review_site", "consideration")
+                .await,
+            chance: app
+                .touchpoint("Chance meeting", "unexpected", "event", "interview")
+                .await,
+            anna: app.candidate("ATS-ANNA").await,
+            binh: app.candidate("ATS-BINH").await,
+        }
+    }
+}
+
 #[tokio::test]
 async fn reports_equal_a_recount_after_every_write_while_projection_is_behind() {
     let app = spawn_app_with_projector_paused().await;
     let org = organization_id(&app).await;
     let api = app.api(&app.reporter);
-    let careers = app
-        .touchpoint(
-            "Careers site",
-            "employer_created",
-            "careers_site",
-            "awareness",
-        )
-        .await;
-    let reviews = app
-        .touchpoint("Review site", "true", "review_site", "consideration")
-        .await;
-    let chance = app
-        .touchpoint("Chance meeting", "unexpected", "event", "interview")
-        .await;
-    let anna = app.candidate("ATS-ANNA").await;
-    let binh = app.candidate("ATS-BINH").await;
+    let Setting {
+        careers,
+        reviews,
+        chance,
+        anna,
+        binh,
+    } = Setting::create(&app).await;
 
     // A single create, through the group commit.
     app.encounter(anna, careers, "2026-03-02T09:00:00Z", Some(6))
@@ -313,22 +336,13 @@ async fn apply_one_part(
 /// Encounters of two candidates over three touchpoints and four months,
 /// so that a step has a dozen parts (a month and a touchpoint each).
 async fn encounters_over_months(app: &TestApp) -> (i64, i64) {
-    let careers = app
-        .touchpoint(
-            "Careers site",
-            "employer_created",
-            "careers_site",
-            "awareness",
-        )
-        .await;
-    let reviews = app
-        .touchpoint("Review site", "true", "review_site", "consideration")
-        .await;
-    let chance = app
-        .touchpoint("Chance meeting", "unexpected", "event", "interview")
-        .await;
-    let anna = app.candidate("ATS-ANNA").await;
-    let binh = app.candidate("ATS-BINH").await;
+    let Setting {
+        careers,
+        reviews,
+        chance,
+        anna,
+        binh,
+    } = Setting::create(app).await;
     let items: Vec<Value> = (0..36)
         .map(|n| {
             let touchpoint = [careers, reviews, chance][n % 3];

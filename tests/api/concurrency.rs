@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use serde_json::json;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, MACHINE_LOAD};
 
 const WRITERS: usize = 64;
 const RUN_FOR: Duration = Duration::from_secs(10);
@@ -20,6 +20,7 @@ struct Tally {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixty_four_writers_for_ten_seconds() {
+    let _alone = MACHINE_LOAD.lock().await;
     let app = std::sync::Arc::new(spawn_app().await);
     let mut touchpoints = Vec::new();
     for n in 0..6 {

@@ -350,6 +350,7 @@ fn tokio_stream_from<T: Send + 'static>(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_kill_during_projection_loses_and_counts_twice_nothing() {
+    let _alone = super::helpers::MACHINE_LOAD.lock().await;
     let database = fresh_database().await;
     let url = database.url.clone();
     run_cli(&url, &["org", "create", "acme", "Acme"]);

@@ -14,7 +14,7 @@
 //! move together), a few hundred rollup keys per transaction, so that a
 //! write waits behind one part rather than the whole step: with a year of
 //! days, a step of a thousand single POSTs rewrote rows all over the
-//! rollups and held SQLite's one write lock for 60 to 90 ms. Until its last
+//! rollups and held SQLite's one write lock for 40 to 90 ms. Until its last
 //! part, the step's end and the parts applied are stored with them
 //! (`rollup_steps`): **the rows of those parts hold exactly the encounters
 //! up to the step's end**, the others those up to the mark. The last part
@@ -36,7 +36,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-
 use entity::{encounter, organization, rollup_mark, rollup_step};
 use sea_orm::{
     sea_query::{Expr, ExprTrait, Func, OnConflict, Query},

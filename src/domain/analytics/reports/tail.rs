@@ -1,5 +1,7 @@
 //! The tail: the encounters recorded after the rollups' high-water mark,
-//! as what they change in the rollups (see `analytics::projection`). A
+//! as what they change in the rollups (see `analytics::projection`); for
+//! the parts of a step the projector has begun to apply, those after the
+//! step's end (`projection::unapplied`). A
 //! report reads it in the snapshot it reads the rollups in and adds it to
 //! them, so it equals a recount of the encounters whatever the projector's
 //! lag: an acknowledged write is in the next report.

@@ -341,21 +341,22 @@ pub async fn read_step(
             (upto, BTreeSet::new(), false)
         }
     };
-    let pending = pending(db, organization_id, mark, Some(upto)).await?;
+    let mut pending = pending(db, organization_id, mark, Some(upto)).await?;
+    // Moved into the parts; the step keeps the scored days for its last.
     let mut parts: BTreeMap<Part, RollupDelta> = BTreeMap::new();
-    for (key, change) in &pending.delta.counters {
+    for (key, change) in std::mem::take(&mut pending.delta.counters) {
         parts
-            .entry(counter_part(key))
+            .entry(counter_part(&key))
             .or_default()
             .counters
-            .insert(*key, *change);
+            .insert(key, change);
     }
-    for (key, members) in &pending.delta.reach {
+    for (key, members) in std::mem::take(&mut pending.delta.reach) {
         parts
-            .entry(reach_part(key))
+            .entry(reach_part(&key))
             .or_default()
             .reach
-            .insert(*key, members.clone());
+            .insert(key, members);
     }
     Ok(Some(Step {
         mark,

@@ -412,6 +412,16 @@ impl WriteTxn {
         Ok(())
     }
 
+    /// Whether another write waits for this transaction to end: on a
+    /// SQLite file, for its write turn. Nothing waits on PostgreSQL, where
+    /// writes meet only at the rows they both change.
+    pub fn write_awaited(&self) -> bool {
+        match self {
+            WriteTxn::Pool(_) => false,
+            WriteTxn::Sqlite(txn) => txn.turn.as_ref().is_some_and(Turn::awaited),
+        }
+    }
+
     pub async fn commit(self) -> StorageResult<()> {
         match self {
             WriteTxn::Pool(txn) => Ok(txn.commit().await?),
@@ -547,7 +557,7 @@ impl SqliteConnection {
         Ok(WriteTxn::Sqlite(SqliteTxn {
             connection: self.clone(),
             open: true,
-            _turn: turn,
+            turn,
         }))
     }
 
@@ -558,7 +568,7 @@ impl SqliteConnection {
         Ok(WriteTxn::Sqlite(SqliteTxn {
             connection: self.clone(),
             open: true,
-            _turn: None,
+            turn: None,
         }))
     }
 
@@ -721,7 +731,7 @@ pub struct SqliteTxn {
     open: bool,
     /// The gate, released after the commit or rollback (fields drop after
     /// `Drop::drop`).
-    _turn: Option<Turn>,
+    turn: Option<Turn>,
 }
 
 impl SqliteTxn {

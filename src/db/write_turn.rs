@@ -59,6 +59,9 @@ struct Shared {
     turn_ended: Condvar,
     /// Pool writes in their busy handler now.
     pool_waiting: AtomicUsize,
+    /// Callers of [`WriteGate::turn`] (and the blocking one) not yet
+    /// holding the turn.
+    turn_waiting: AtomicUsize,
 }
 
 /// A turn, held until it drops.
@@ -97,7 +100,9 @@ impl WriteGate {
 
     /// Waits for the turn; a pool write waiting then goes first.
     pub async fn turn(&self) -> Turn {
+        let waiting = Waiting::count(&self.0.turn_waiting);
         let held = self.0.turn.clone().lock_owned().await;
+        drop(waiting);
         if self.0.pool_waiting.load(Ordering::Acquire) > 0 {
             tokio::time::sleep(POOL_FIRST).await;
         }
@@ -110,7 +115,9 @@ impl WriteGate {
     /// Waits for the turn from a thread outside the runtime (the WAL
     /// checkpointer).
     pub fn blocking_turn(&self) -> Turn {
+        let waiting = Waiting::count(&self.0.turn_waiting);
         let held = self.0.turn.clone().blocking_lock_owned();
+        drop(waiting);
         if self.0.pool_waiting.load(Ordering::Acquire) > 0 {
             std::thread::sleep(POOL_FIRST);
         }
@@ -125,9 +132,40 @@ impl WriteGate {
         self.0.pool_waiting.load(Ordering::Acquire)
     }
 
+    /// Whether a write waits for the turn or the lock now: the holder of a
+    /// long turn (the projector) ends it early then.
+    pub fn awaited(&self) -> bool {
+        self.0.turn_waiting.load(Ordering::Acquire) > 0 || self.pool_waiting() > 0
+    }
+
     fn turn_ended(&self) {
         *self.0.ended.lock().unwrap_or_else(|e| e.into_inner()) += 1;
         self.0.turn_ended.notify_all();
+    }
+}
+
+/// One caller counted as waiting for the turn until it drops (also when
+/// its future is dropped while it waits).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn count(waiting: &'a AtomicUsize) -> Self {
+        waiting.fetch_add(1, Ordering::AcqRel);
+        Waiting(waiting)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Turn {
+    /// Whether a write waits for this turn to end (see
+    /// [`WriteGate::awaited`]).
+    pub fn awaited(&self) -> bool {
+        self.gate.awaited()
     }
 }
 
@@ -277,5 +315,31 @@ mod tests {
 
         // A new statement (count 0) starts a new wait.
         assert!(waits.wait(0));
+    }
+
+    #[tokio::test]
+    async fn a_turn_knows_when_a_write_waits_for_it() {
+        let gate = WriteGate::default();
+        let turn = gate.turn().await;
+        assert!(!turn.awaited(), "nobody waits yet");
+        let next = tokio::spawn({
+            let gate = gate.clone();
+            async move { gate.turn().await.awaited() }
+        });
+        while !turn.awaited() {
+            assert!(!next.is_finished(), "never seen waiting");
+            tokio::task::yield_now().await;
+        }
+        drop(turn);
+        assert!(
+            !next.await.unwrap(),
+            "the waiter, holding the turn, is no longer counted"
+        );
+
+        // A wait given up (its future dropped) is no longer counted either.
+        let turn = gate.turn().await;
+        let given_up = tokio::time::timeout(Duration::from_millis(10), gate.turn()).await;
+        assert!(given_up.is_err(), "the turn was held");
+        assert!(!turn.awaited());
     }
 }

@@ -364,8 +364,10 @@ async fn a_kill_during_projection_loses_and_counts_twice_nothing() {
         api: paused.api.clone(),
         admin,
     };
-    // Thirty touchpoints over ten months: a step has a few hundred parts (a
-    // month and a touchpoint each), applied over dozens of transactions.
+    // Thirty touchpoints over 280 days of ten months, every day at each: a
+    // step (20,000 encounters) changes about 17,000 rollup keys in 300
+    // parts (a month and a touchpoint each), more than a transaction of the
+    // projector takes (`TXN_ROWS`) even when no write waits.
     let mut touchpoints = Vec::new();
     for (n, kind) in ["employer_created", "true", "unexpected"]
         .iter()
@@ -389,8 +391,8 @@ async fn a_kill_during_projection_loses_and_counts_twice_nothing() {
                 let k = batch * 2500 + n;
                 json!({
                     "candidate_external_ref": format!("ATS-{}", k % 4000),
-                    "touchpoint_id": touchpoints[k % touchpoints.len()],
-                    "occurred_at": format!("2026-{:02}-{:02}T{:02}:00:00Z", 1 + k % 10, 1 + k % 28, k % 24),
+                    "touchpoint_id": touchpoints[(k / 280) % touchpoints.len()],
+                    "occurred_at": format!("2026-{:02}-{:02}T{:02}:00:00Z", 1 + k % 10, 1 + (k / 10) % 28, k % 24),
                     "score": (k % 7 != 0).then_some(k % 11),
                 })
             })

@@ -326,9 +326,20 @@ async fn apply_one_part(
     step: &mut projection::Step,
 ) -> Applied {
     let txn = touchpoint_tracker::db::begin_write(db).await.unwrap();
-    let applied = projection::apply_step(&txn, organization_id, step, Some(1), chrono::Utc::now())
-        .await
-        .unwrap();
+    let one_part = projection::Limit {
+        rows: 1,
+        total: 1,
+        go_on: &|| true,
+    };
+    let applied = projection::apply_step(
+        &txn,
+        organization_id,
+        step,
+        Some(one_part),
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
     txn.commit().await.unwrap();
     applied
 }

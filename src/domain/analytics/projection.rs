@@ -369,21 +369,33 @@ pub async fn read_step(
     }))
 }
 
+/// How much of a step one transaction applies (see [`apply_step`]).
+pub struct Limit<'a> {
+    /// Rollup keys of the transaction's first group of parts (at least
+    /// one part).
+    pub rows: usize,
+    /// Rollup keys after which the transaction ends.
+    pub total: usize,
+    /// Asked after each group: `false` ends the transaction there, `true`
+    /// lets the next group take twice as many keys.
+    pub go_on: &'a (dyn Fn() -> bool + Sync),
+}
+
 /// Applies a step's parts not applied yet, in `db`'s transaction, which
-/// holds the organization's projection lock ([`lock`]): with `max_rows`,
-/// parts of about that many rollup keys in all (at least one part), else
-/// all of them. The last part also writes the candidates' scored days,
-/// moves the mark to the step's end and forgets the step; the others
-/// store which parts are applied. Applies nothing when the mark or the
-/// stored progress has moved since the step was read ([`Applied::Stale`]).
-/// With both where they were, the encounters up to the step's end are
-/// those it was read from: only a change moves the mark past them, and
-/// after the mark the log only grows, in order of `change_seq`.
+/// holds the organization's projection lock ([`lock`]): within `limit`,
+/// in groups of whole parts, else all of them. The last part also writes
+/// the candidates' scored days, moves the mark to the step's end and
+/// forgets the step; otherwise the transaction stores which parts are
+/// applied. Applies nothing when the mark or the stored progress has moved
+/// since the step was read ([`Applied::Stale`]). With both where they
+/// were, the encounters up to the step's end are those it was read from:
+/// only a change moves the mark past them, and after the mark the log only
+/// grows, in order of `change_seq`.
 pub async fn apply_step(
     db: &impl Executor,
     organization_id: i64,
     step: &mut Step,
-    max_rows: Option<usize>,
+    limit: Option<Limit<'_>>,
     now: DateTime<Utc>,
 ) -> DomainResult<Applied> {
     let stored = stored_step(db, organization_id).await?;
@@ -391,42 +403,35 @@ pub async fn apply_step(
     if mark(db, organization_id).await? != step.mark || stored != expected {
         return Ok(Applied::Stale);
     }
-    let mut batch = RollupDelta::default();
-    let mut chosen = Vec::new();
-    let mut rows = 0;
-    for (part, delta) in &step.parts {
-        if step.applied.contains(part) {
-            continue;
+    let mut group_rows = limit.as_ref().map(|limit| limit.rows);
+    let mut applied_rows = 0;
+    loop {
+        let (mut batch, chosen, rows) = step.next_group(group_rows);
+        let last = step.applied.len() + chosen.len() == step.parts.len();
+        if last {
+            batch.score_days = std::mem::take(&mut step.pending.delta.score_days);
         }
-        let size = delta.counters.len() + delta.reach.len();
-        if max_rows.is_some_and(|max| !chosen.is_empty() && rows + size > max) {
+        rollups::apply(db, organization_id, &batch, now).await?;
+        step.applied.extend(chosen);
+        if last {
+            if step.begun {
+                let forget = rollup_step::Entity::delete_by_id(organization_id).into_query();
+                db.execute(&forget).await?;
+            }
+            set_mark(db, organization_id, step.upto).await?;
+            return Ok(Applied::Step(Projected {
+                encounters: step.pending.encounters,
+                caught_up: step.upto == step.latest,
+            }));
+        }
+        applied_rows += rows;
+        let (Some(limit), Some(group)) = (&limit, group_rows) else {
+            continue;
+        };
+        if applied_rows >= limit.total || !(limit.go_on)() {
             break;
         }
-        rows += size;
-        chosen.push(*part);
-        batch
-            .counters
-            .extend(delta.counters.iter().map(|(k, v)| (*k, *v)));
-        batch
-            .reach
-            .extend(delta.reach.iter().map(|(k, v)| (*k, v.clone())));
-    }
-    let last = step.applied.len() + chosen.len() == step.parts.len();
-    if last {
-        batch.score_days = std::mem::take(&mut step.pending.delta.score_days);
-    }
-    rollups::apply(db, organization_id, &batch, now).await?;
-    step.applied.extend(chosen);
-    if last {
-        if step.begun {
-            let forget = rollup_step::Entity::delete_by_id(organization_id).into_query();
-            db.execute(&forget).await?;
-        }
-        set_mark(db, organization_id, step.upto).await?;
-        return Ok(Applied::Step(Projected {
-            encounters: step.pending.encounters,
-            caught_up: step.upto == step.latest,
-        }));
+        group_rows = Some((group * 2).min(limit.total - applied_rows));
     }
     let progress = rollup_step::Entity::insert(rollup_step::ActiveModel {
         organization_id: Set(organization_id),
@@ -442,6 +447,35 @@ pub async fn apply_step(
     db.execute(&progress).await?;
     step.begun = true;
     Ok(Applied::Part)
+}
+
+impl Step {
+    /// The next parts not applied, in order, of about `max_rows` rollup
+    /// keys in all (at least one part), else all of them: their changes,
+    /// the parts, and how many keys they hold.
+    fn next_group(&self, max_rows: Option<usize>) -> (RollupDelta, Vec<Part>, usize) {
+        let mut batch = RollupDelta::default();
+        let mut chosen = Vec::new();
+        let mut rows = 0;
+        for (part, delta) in &self.parts {
+            if self.applied.contains(part) {
+                continue;
+            }
+            let size = delta.counters.len() + delta.reach.len();
+            if max_rows.is_some_and(|max| !chosen.is_empty() && rows + size > max) {
+                break;
+            }
+            rows += size;
+            chosen.push(*part);
+            batch
+                .counters
+                .extend(delta.counters.iter().map(|(k, v)| (*k, *v)));
+            batch
+                .reach
+                .extend(delta.reach.iter().map(|(k, v)| (*k, v.clone())));
+        }
+        (batch, chosen, rows)
+    }
 }
 
 /// Applies everything after the mark to the rollups (a step begun by the

@@ -7,10 +7,12 @@
 //! it keeps up, so that a stream of single writes is applied in batches.
 //! Each step projects at most [`STEP`] encounters of one organization:
 //! it reads what they change in a snapshot, outside the write turn, then
-//! applies that in parts, a transaction each ([`PART_ROWS`] rollup keys),
-//! each only if the mark and the step's stored progress have not moved
-//! meanwhile, so the database's write lock (SQLite) is held only to write,
-//! a part at a time; while behind, it loops without pause.
+//! applies that in parts ([`PART_ROWS`] rollup keys), each only if the
+//! mark and the step's stored progress have not moved meanwhile. A
+//! transaction takes parts until a write waits for the turn (SQLite) or
+//! it holds [`TXN_ROWS`] keys, so the database's write lock is held only
+//! to write, and a write waits behind one part at most; while behind, it
+//! loops without pause.
 //!
 //! On a SQLite file it writes through the encounter writer's connection,
 //! taking turns with it (`db::store::WriteGate`), and reads through a
@@ -43,11 +45,22 @@ pub const POLL: Duration = Duration::from_millis(200);
 /// ([`PART_ROWS`]), so its size bounds the memory it takes, not how long
 /// writes wait.
 pub const STEP: u64 = 20_000;
-/// Rollup keys (a touchpoint's day or month, and its reach) a step applies
-/// per transaction, in whole parts (`projection::Part`): each transaction
-/// holds SQLite's one write lock, so a single write waits behind one part,
-/// not the whole step.
+/// Rollup keys (a touchpoint's day or month, and its reach) of the first
+/// group of parts (`projection::Part`) a transaction applies. A transaction
+/// holds SQLite's one write lock; it ends after the group during which a
+/// write began to wait for it, so a single write waits behind one group,
+/// not the whole step. While none waits, each group takes twice the keys
+/// of the one before, up to [`TXN_ROWS`] in the transaction.
 pub const PART_ROWS: usize = 250;
+/// Rollup keys after which a transaction ends even when no write waits
+/// (on PostgreSQL, where none waits for the projector, always). Every
+/// group is one `rollups::apply` (a statement per rollup table, each of a
+/// new size, prepared anew), and every transaction checks the mark and
+/// stores the step's progress: with a transaction for each group of 250
+/// keys, the projector caught up with a backlog of 1,000,000 encounters at
+/// 24,000 to 30,000 encounters/s, against 41,000 to 43,000 in one
+/// transaction and group per step.
+pub const TXN_ROWS: usize = 8_000;
 /// How long the projector waits after a failure.
 const RETRY: Duration = Duration::from_secs(1);
 /// Encounters projected after which the projector refreshes PostgreSQL's
@@ -230,11 +243,19 @@ async fn step_with(
                 caught_up: true,
             });
         }
+        // Parts go on into the same transaction, in growing groups, while
+        // no write waits for it.
+        let no_write_waits = || !txn.write_awaited();
+        let limit = projection::Limit {
+            rows: PART_ROWS,
+            total: TXN_ROWS,
+            go_on: &no_write_waits,
+        };
         let applied = projection::apply_step(
             &txn,
             organization_id,
             &mut step,
-            Some(PART_ROWS),
+            Some(limit),
             crate::domain::now(),
         )
         .await?;

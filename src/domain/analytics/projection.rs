@@ -371,13 +371,11 @@ pub async fn read_step(
 
 /// How much of a step one transaction applies (see [`apply_step`]).
 pub struct Limit<'a> {
-    /// Rollup keys of the transaction's first group of parts (at least
-    /// one part).
+    /// Rollup keys of a group of parts (at least one part).
     pub rows: usize,
     /// Rollup keys after which the transaction ends.
     pub total: usize,
-    /// Asked after each group: `false` ends the transaction there, `true`
-    /// lets the next group take twice as many keys.
+    /// Asked after each group: `false` ends the transaction there.
     pub go_on: &'a (dyn Fn() -> bool + Sync),
 }
 
@@ -403,10 +401,9 @@ pub async fn apply_step(
     if mark(db, organization_id).await? != step.mark || stored != expected {
         return Ok(Applied::Stale);
     }
-    let mut group_rows = limit.as_ref().map(|limit| limit.rows);
     let mut applied_rows = 0;
     loop {
-        let (mut batch, chosen, rows) = step.next_group(group_rows);
+        let (mut batch, chosen, rows) = step.next_group(limit.as_ref().map(|limit| limit.rows));
         let last = step.applied.len() + chosen.len() == step.parts.len();
         if last {
             batch.score_days = std::mem::take(&mut step.pending.delta.score_days);
@@ -425,13 +422,11 @@ pub async fn apply_step(
             }));
         }
         applied_rows += rows;
-        let (Some(limit), Some(group)) = (&limit, group_rows) else {
-            continue;
-        };
-        if applied_rows >= limit.total || !(limit.go_on)() {
-            break;
+        if let Some(limit) = &limit {
+            if applied_rows >= limit.total || !(limit.go_on)() {
+                break;
+            }
         }
-        group_rows = Some((group * 2).min(limit.total - applied_rows));
     }
     let progress = rollup_step::Entity::insert(rollup_step::ActiveModel {
         organization_id: Set(organization_id),

@@ -218,10 +218,7 @@ pub fn routes(
     let projector = Projector::start(projector_db, wiring.projector_paused);
     workers.push(Worker {
         name: "rollup projector",
-        running: Box::new({
-            let projector = projector.clone();
-            move || projector.is_running()
-        }),
+        running: Box::new(projector.watch()),
     });
     let writer =
         EncounterWriter::start(writer_db, reader.clone(), metrics.group_sizes(), projector);

@@ -25,7 +25,7 @@
 use std::{
     sync::{
         atomic::{AtomicBool, Ordering},
-        Arc,
+        Arc, Weak,
     },
     time::Duration,
 };
@@ -104,7 +104,9 @@ impl Projector {
             return projector;
         }
         let guard = Running(projector.running.clone());
-        let wake = projector.wake.clone();
+        // Not a handle: the projector ends once the service has dropped
+        // every one (a test's service, in a process that goes on).
+        let wake = Arc::downgrade(&projector.wake);
         if !db.is_own_thread() {
             tokio::spawn(async move {
                 let _running = guard;
@@ -131,9 +133,11 @@ impl Projector {
         self.wake.notify_one();
     }
 
-    /// Whether its thread (or task) still runs.
-    pub fn is_running(&self) -> bool {
-        self.running.load(Ordering::Acquire)
+    /// Whether its thread (or task) still runs; holds no handle, so it
+    /// does not keep the projector running (`/healthz` watches this).
+    pub fn watch(&self) -> impl Fn() -> bool + Send + Sync + 'static {
+        let running = self.running.clone();
+        move || running.load(Ordering::Acquire)
     }
 }
 
@@ -149,9 +153,10 @@ impl Drop for Running {
     }
 }
 
-async fn run(db: WriterConnection, wake: Arc<Notify>) {
+/// Projects until every [`Projector`] handle is dropped.
+async fn run(db: WriterConnection, wake: Weak<Notify>) {
     let mut statistics = Statistics::default();
-    loop {
+    while wake.strong_count() > 0 {
         let started = tokio::time::Instant::now();
         match project_all(&db, &mut statistics).await {
             Ok(true) => continue,
@@ -161,7 +166,11 @@ async fn run(db: WriterConnection, wake: Arc<Notify>) {
                 tokio::time::sleep(RETRY).await;
             }
         }
+        let Some(wake) = wake.upgrade() else {
+            break;
+        };
         let _ = tokio::time::timeout(POLL, wake.notified()).await;
+        drop(wake);
         tokio::time::sleep_until(started + COALESCE).await;
     }
 }
@@ -291,4 +300,35 @@ async fn step_with(
         "projected"
     );
     Ok(projected)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DatabaseSettings;
+
+    #[tokio::test]
+    async fn the_projector_ends_once_every_handle_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("p.db").display());
+        let db = crate::db::connect(&DatabaseSettings::new(url))
+            .await
+            .unwrap();
+        crate::startup::migrate(&db).await.unwrap();
+        let projector = Projector::start(WriterConnection::Pool(db), false);
+        let running = projector.watch();
+        let handle = projector.clone();
+        drop(projector);
+        tokio::time::sleep(2 * COALESCE).await;
+        assert!(running(), "runs while a handle is held");
+        drop(handle);
+        let deadline = tokio::time::Instant::now() + 4 * COALESCE;
+        while running() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "still running with no handle left"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
 }

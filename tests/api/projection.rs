@@ -319,7 +319,8 @@ async fn read_step(db: &DatabaseConnection, organization_id: i64) -> projection:
     step
 }
 
-/// Applies one part of a step in a transaction of its own.
+/// Applies one part of a step in a transaction of its own: groups of one
+/// part, and a write waiting after the first, as the projector sees it.
 async fn apply_one_part(
     db: &DatabaseConnection,
     organization_id: i64,
@@ -328,8 +329,8 @@ async fn apply_one_part(
     let txn = touchpoint_tracker::db::begin_write(db).await.unwrap();
     let one_part = projection::Limit {
         rows: 1,
-        total: 1,
-        go_on: &|| true,
+        total: usize::MAX,
+        go_on: &|| false,
     };
     let applied = projection::apply_step(
         &txn,

@@ -11,8 +11,10 @@
 //!
 //! A step (the encounters after the mark up to its end) is applied in
 //! parts ([`Part`]: a month and a touchpoint, whose rollup rows always
-//! move together), a few hundred rollup keys per transaction, so that a
-//! write waits behind one part rather than the whole step: with a year of
+//! move together), in groups of a few hundred rollup keys; a transaction
+//! ends after the group during which a write began to wait for it (see
+//! [`Limit`]), so that a write waits behind one group rather than the
+//! whole step: with a year of
 //! days, a step of a thousand single POSTs rewrote rows all over the
 //! rollups and held SQLite's one write lock for 40 to 90 ms. Until its last
 //! part, the step's end and the parts applied are stored with them

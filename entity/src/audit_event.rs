@@ -19,11 +19,16 @@ pub struct Model {
     pub actor_name: String,
     pub resource_type: AuditResource,
     pub resource_id: i64,
+    /// On an event about a run of resources created together (a batch),
+    /// the last of their ids: the run is every id from `resource_id` to
+    /// this one. `None` on an event about one resource.
+    pub last_resource_id: Option<i64>,
     pub action: AuditAction,
     /// A JSON array of the names of the fields changed (or set, on create).
     pub changed_fields: String,
     /// The candidate the event concerns: set on candidate and encounter
-    /// events, for the candidate's subject-access export.
+    /// events, for the candidate's subject-access export; `None` on a run
+    /// about several candidates.
     pub subject_candidate_id: Option<i64>,
 }
 

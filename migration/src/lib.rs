@@ -23,6 +23,7 @@ mod m20261204_000002_tenant_foreign_keys;
 mod m20261204_000003_change_log_index;
 mod m20261205_000001_encounter_reference_checks;
 mod m20261206_000001_rollup_steps;
+mod m20261207_000001_audit_event_runs;
 
 pub struct Migrator;
 
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000003_change_log_index::Migration),
             Box::new(m20261205_000001_encounter_reference_checks::Migration),
             Box::new(m20261206_000001_rollup_steps::Migration),
+            Box::new(m20261207_000001_audit_event_runs::Migration),
         ]
     }
 }

@@ -37,15 +37,23 @@ pub struct AuditEvent {
     pub actor_name: String,
     pub resource_type: AuditResource,
     /// The id of the touchpoint, candidate, encounter, API key or
-    /// organization changed.
+    /// organization changed; on an event about a run of resources, the
+    /// first.
     pub resource_id: i64,
+    /// The last id of the resources the event is about: `resource_id`
+    /// itself, unless the event records a run of candidates or encounters
+    /// one request created together (a batch, an import chunk): then every
+    /// id from `resource_id` to this one, each created by that request.
+    pub last_resource_id: i64,
     pub action: AuditAction,
     /// The names of the fields the change set or changed (on create: the
-    /// fields given a value); empty for a delete.
+    /// fields given a value; on a run, those given a value on at least one
+    /// of its resources); empty for a delete.
     #[oai(validator(max_items = 16, max_length = 64))]
     pub changed_fields: Vec<String>,
     /// The candidate the change is about: set on candidate and encounter
-    /// events, `null` on the others.
+    /// events (on a run, when all of it is about one candidate), `null` on
+    /// the others.
     pub subject_candidate_id: Nullable<i64>,
 }
 
@@ -59,6 +67,7 @@ impl From<entity::audit_event::Model> for AuditEvent {
             actor_name: model.actor_name,
             resource_type: model.resource_type.into(),
             resource_id: model.resource_id,
+            last_resource_id: model.last_resource_id.unwrap_or(model.resource_id),
             action: model.action.into(),
             subject_candidate_id: model.subject_candidate_id.into(),
         }
@@ -86,10 +95,12 @@ impl AuditEventsApi {
     ///
     /// The organization's audit trail, newest first: every create, update,
     /// delete, archive, erasure, key creation and revocation, with the key
-    /// that made it and the names of the fields it changed. Filter by
-    /// resource (`resource_type`, and `resource_id` with it), by the key
-    /// that acted, and by time (`from` inclusive, `to` exclusive). Admin
-    /// only.
+    /// that made it and the names of the fields it changed. What one
+    /// batch or import chunk creates is one event per run of consecutive
+    /// ids (`resource_id` to `last_resource_id`). Filter by resource
+    /// (`resource_type`, and `resource_id` with it: the events about that
+    /// resource, and the run that created it), by the key that acted, and
+    /// by time (`from` inclusive, `to` exclusive). Admin only.
     #[oai(
         path = "/audit-events",
         method = "get",
@@ -102,8 +113,8 @@ impl AuditEventsApi {
         db: Data<&DatabaseConnection>,
         /// Only events about this kind of resource.
         resource_type: Query<Option<AuditResource>>,
-        /// Only events about the resource with this id (needs
-        /// `resource_type`).
+        /// Only events about the resource with this id, the run that
+        /// created it included (needs `resource_type`).
         resource_id: Query<Option<i64>>,
         /// Only changes made by this API key.
         actor_key_id: Query<Option<i64>>,

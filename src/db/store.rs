@@ -129,9 +129,14 @@ impl InsertRows {
     }
 
     /// Adds a row: a value for each column, in their order.
-    pub fn push<const N: usize>(&mut self, row: [Value; N]) {
-        debug_assert_eq!(N, self.columns.len(), "a value for each column");
+    pub fn push(&mut self, row: impl IntoIterator<Item = Value>) {
+        let before = self.values.len();
         self.values.extend(row);
+        debug_assert_eq!(
+            self.values.len() - before,
+            self.columns.len(),
+            "a value for each column"
+        );
     }
 
     pub fn len(&self) -> usize {

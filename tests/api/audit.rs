@@ -48,7 +48,8 @@ async fn create_key(app: &TestApp, admin: &str, name: &str, role: &str) -> Key {
     }
 }
 
-/// An event as the API lists it, but for its id and time.
+/// An event about one resource as the API lists it, but for its id and
+/// time.
 fn event(
     actor: &Key,
     resource: (&str, i64),
@@ -56,11 +57,30 @@ fn event(
     fields: &[&str],
     subject: Option<i64>,
 ) -> Value {
+    run_event(
+        actor,
+        (resource.0, resource.1, resource.1),
+        action,
+        fields,
+        subject,
+    )
+}
+
+/// An event about a run of resources, `(type, first id, last id)`, as the
+/// API lists it, but for its id and time.
+fn run_event(
+    actor: &Key,
+    run: (&str, i64, i64),
+    action: &str,
+    fields: &[&str],
+    subject: Option<i64>,
+) -> Value {
     json!({
         "actor_key_id": actor.id,
         "actor_name": actor.name,
-        "resource_type": resource.0,
-        "resource_id": resource.1,
+        "resource_type": run.0,
+        "resource_id": run.1,
+        "last_resource_id": run.2,
         "action": action,
         "changed_fields": fields,
         "subject_candidate_id": subject,
@@ -746,9 +766,11 @@ async fn a_single_encounter_records_once_and_its_update_names_what_changed() {
     flow.finish("single encounter").await;
 }
 
-/// A batch and an NDJSON import record each candidate they create by
-/// reference before the encounters, each encounter with its candidate as
-/// subject; deleting an encounter records its candidate too.
+/// A batch and an NDJSON import record the candidates they create by
+/// reference before the encounters, one event per run of each, naming
+/// every field set on one of its encounters, and no subject when they are
+/// about several candidates; deleting an encounter records its candidate.
+/// Asked for by resource, the trail lists the run that created it.
 #[tokio::test]
 async fn batch_and_import_record_the_candidates_they_create_then_their_encounters() {
     let app = spawn_app().await;
@@ -784,19 +806,12 @@ async fn batch_and_import_record_the_candidates_they_create_then_their_encounter
                 &["external_ref", "stage"],
                 Some(surveyed),
             ),
-            event(
+            run_event(
                 &recruiter,
-                ("encounter", fair_lan),
+                ("encounter", fair_lan, fair_new),
                 "create",
-                &encounter_fields(&["note"]),
-                Some(lan),
-            ),
-            event(
-                &recruiter,
-                ("encounter", fair_new),
-                "create",
-                &encounter_fields(&["score"]),
-                Some(surveyed),
+                &encounter_fields(&["note", "score"]),
+                None,
             ),
         ],
     )
@@ -838,19 +853,12 @@ async fn batch_and_import_record_the_candidates_they_create_then_their_encounter
                 &["external_ref", "stage"],
                 Some(imported),
             ),
-            event(
+            run_event(
                 &admin,
-                ("encounter", import_first),
+                ("encounter", import_first, import_second),
                 "create",
                 &encounter_fields(&["score"]),
-                Some(imported),
-            ),
-            event(
-                &admin,
-                ("encounter", import_second),
-                "create",
-                &encounter_fields(&[]),
-                Some(surveyed),
+                None,
             ),
         ],
     )
@@ -873,6 +881,35 @@ async fn batch_and_import_record_the_candidates_they_create_then_their_encounter
         )],
     )
     .await;
+
+    // By resource: the events about the encounter, and the run holding it.
+    let about = walk(
+        &app,
+        &app.admin,
+        &format!("&resource_type=encounter&resource_id={import_second}"),
+        500,
+    )
+    .await;
+    let about: Vec<Value> = about.into_iter().map(without_id_and_time).collect();
+    assert_eq!(
+        about,
+        [
+            event(
+                &recruiter,
+                ("encounter", import_second),
+                "delete",
+                &[],
+                Some(surveyed)
+            ),
+            run_event(
+                &admin,
+                ("encounter", import_first, import_second),
+                "create",
+                &encounter_fields(&["score"]),
+                None,
+            ),
+        ]
+    );
     flow.finish("batch and import").await;
 }
 
@@ -1051,11 +1088,11 @@ async fn the_command_line_is_recorded_as_the_actor() {
         vec![
             json!({"actor_key_id": null, "actor_name": "command line",
                    "resource_type": "organization", "resource_id": organization_id,
-                   "action": "create", "changed_fields": ["slug", "name"],
+                   "last_resource_id": organization_id, "action": "create", "changed_fields": ["slug", "name"],
                    "subject_candidate_id": null}),
             json!({"actor_key_id": null, "actor_name": "command line",
                    "resource_type": "api_key", "resource_id": key_id,
-                   "action": "create", "changed_fields": ["name", "role"],
+                   "last_resource_id": key_id, "action": "create", "changed_fields": ["name", "role"],
                    "subject_candidate_id": null}),
         ]
     );
@@ -2021,4 +2058,189 @@ async fn alert_rules_and_alerts_record_who_changed_them() {
     )
     .await;
     flow.finish("alerts").await;
+}
+
+/// A run is found by every id it holds, and by nothing else: through the
+/// `resource_id` filter, and in the export of each candidate it is about,
+/// once however many of their encounters it holds (a deleted one
+/// included), with its subject only when all of it is about one candidate.
+#[tokio::test]
+async fn a_run_is_found_by_each_id_it_holds_and_exported_once() {
+    let app = spawn_app().await;
+    let recruiter = key_of(&app, &app.recruiter).await;
+    let admin = key_of(&app, &app.admin).await;
+    let (site, _) = site_and_fair(&app).await;
+    let lan = app.candidate("ATS-RUN-LAN").await;
+    let minh = app.candidate("ATS-RUN-MINH").await;
+    let batch = |items: Vec<i64>| {
+        let items: Vec<Value> = items
+            .into_iter()
+            .map(|candidate| {
+                json!({"candidate_id": candidate, "touchpoint_id": site,
+                       "occurred_at": OCCURRED_AT, "score": 8})
+            })
+            .collect();
+        let app = &app;
+        async move {
+            let reply = app
+                .post("/api/v1/encounters/batch", &app.recruiter, json!(items))
+                .await;
+            ids_of(&reply.assert_status(201)["encounter_ids"])
+        }
+    };
+    let mixed = batch(vec![lan, lan, minh, minh, lan]).await;
+    let lans = batch(vec![lan, lan, lan]).await;
+    let single = batch(vec![minh]).await;
+    let import = app
+        .post_raw(
+            "/api/v1/encounters/import",
+            &admin.token,
+            "application/x-ndjson",
+            &(1..=3)
+                .map(|n| {
+                    json!({"candidate_external_ref": format!("SURVEY-RUN-{n}"),
+                           "touchpoint_id": site, "occurred_at": OCCURRED_AT})
+                    .to_string()
+                        + "\n"
+                })
+                .collect::<String>(),
+        )
+        .await;
+    assert_eq!(import.assert_status(200)["candidates_created"], 3);
+    let imported = [
+        candidate_by_ref(&app, "SURVEY-RUN-1").await,
+        candidate_by_ref(&app, "SURVEY-RUN-2").await,
+        candidate_by_ref(&app, "SURVEY-RUN-3").await,
+    ];
+    let fields = encounter_fields(&["score"]);
+    let mixed_run = run_event(
+        &recruiter,
+        ("encounter", mixed[0], mixed[4]),
+        "create",
+        &fields,
+        None,
+    );
+    let lans_run = run_event(
+        &recruiter,
+        ("encounter", lans[0], lans[2]),
+        "create",
+        &fields,
+        Some(lan),
+    );
+    let single_event = event(
+        &recruiter,
+        ("encounter", single[0]),
+        "create",
+        &fields,
+        Some(minh),
+    );
+    let candidates_run = run_event(
+        &admin,
+        ("candidate", imported[0], imported[2]),
+        "create",
+        &["external_ref", "stage"],
+        None,
+    );
+
+    // Each id finds the run holding it, and only that one.
+    let about = |resource: &'static str, id: i64| {
+        let app = &app;
+        async move {
+            let query = format!("&resource_type={resource}&resource_id={id}");
+            let events = walk(app, &app.admin, &query, 500).await;
+            events
+                .into_iter()
+                .map(without_id_and_time)
+                .collect::<Vec<_>>()
+        }
+    };
+    for id in &mixed {
+        assert_eq!(
+            about("encounter", *id).await,
+            std::slice::from_ref(&mixed_run),
+            "{id}"
+        );
+    }
+    for id in &lans {
+        assert_eq!(
+            about("encounter", *id).await,
+            std::slice::from_ref(&lans_run),
+            "{id}"
+        );
+    }
+    assert_eq!(
+        about("encounter", single[0]).await,
+        std::slice::from_ref(&single_event)
+    );
+    for id in &imported {
+        assert_eq!(
+            about("candidate", *id).await,
+            std::slice::from_ref(&candidates_run)
+        );
+    }
+    assert_eq!(
+        about("encounter", single[0] + 100).await,
+        Vec::<Value>::new()
+    );
+
+    // A deleted encounter's run still reaches its candidate's export.
+    app.delete(&format!("/api/v1/encounters/{}", mixed[4]), &app.recruiter)
+        .await
+        .assert_status(204);
+    let exported = |candidate: i64| {
+        let app = &app;
+        async move {
+            let path = format!("/api/v1/candidates/{candidate}/export");
+            let export = app.get(&path, &app.admin).await;
+            let events = export.assert_status(200)["audit_events"].clone();
+            let events = events.as_array().unwrap().clone();
+            assert!(ids(&events).windows(2).all(|w| w[0] < w[1]), "oldest first");
+            events
+                .into_iter()
+                .map(without_id_and_time)
+                .collect::<Vec<_>>()
+        }
+    };
+    let created = |candidate: i64| {
+        event(
+            &recruiter,
+            ("candidate", candidate),
+            "create",
+            &["external_ref", "stage"],
+            Some(candidate),
+        )
+    };
+    let deleted = event(
+        &recruiter,
+        ("encounter", mixed[4]),
+        "delete",
+        &[],
+        Some(lan),
+    );
+    assert_eq!(
+        exported(lan).await,
+        [created(lan), mixed_run.clone(), lans_run, deleted]
+    );
+    assert_eq!(
+        exported(minh).await,
+        [created(minh), mixed_run, single_event]
+    );
+    let import_run = run_event(
+        &admin,
+        ("encounter", 0, 0),
+        "create",
+        &ENCOUNTER_FIELDS,
+        None,
+    );
+    for candidate in imported {
+        let events = exported(candidate).await;
+        assert_eq!(events.len(), 2, "{events:?}");
+        assert_eq!(events[0], candidates_run);
+        let mut run = events[1].clone();
+        let (first, last) = (run["resource_id"].take(), run["last_resource_id"].take());
+        assert_eq!(last.as_i64().unwrap() - first.as_i64().unwrap(), 2, "{run}");
+        run["resource_id"] = json!(0);
+        run["last_resource_id"] = json!(0);
+        assert_eq!(run, import_run);
+    }
 }

@@ -437,7 +437,7 @@ async fn write_group(
     // nothing commits: not even the organization's change sequence.
     let writes = !to_insert.is_empty();
     if writes {
-        let recorded = ingest::insert(&write, to_insert).await?;
+        let recorded = ingest::insert(&write, to_insert, ingest::Requests::OneEach).await?;
         for (index, encounter) in inserted_by.into_iter().zip(recorded.encounters) {
             if let Some((key, render)) = &jobs[index].idempotency {
                 idempotency::record(write.txn(), organization_id, key, &render(&encounter)).await?;

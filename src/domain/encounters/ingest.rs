@@ -8,8 +8,10 @@
 //!    references become ids; a candidate named by an unknown external
 //!    reference is to be created; an erased candidate takes no encounters
 //!    (an erased one keeps no reference, so only its id can name it);
-//! 3. [`insert`]: the missing candidates, then the encounters, then an
-//!    audit event for each of them, many rows per statement.
+//! 3. [`insert`]: the missing candidates, then the encounters, then their
+//!    audit events, many rows per statement: an event for each, or for the
+//!    one request of a batch or an import chunk, one for each run of them
+//!    ([`audit::Runs`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -358,14 +360,26 @@ async fn find_touchpoints(
     Ok(found)
 }
 
+/// Whose requests the inputs of one [`insert`] are, for the audit trail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requests {
+    /// Each input is a request of its own (the group commit of single
+    /// creates): an event for each candidate and encounter.
+    OneEach,
+    /// All inputs are one request (a batch, an import chunk): an event for
+    /// each run of candidates, then of encounters, created together.
+    One,
+}
+
 /// Writes resolved inputs: first the candidates they name by an unknown
 /// external reference (each once), then the encounters, in input order, and
-/// an audit event for each candidate and encounter created. The write must
-/// have begun with [`EncounterAppend::begin_in`]. Each input comes
+/// the audit events of the candidates and encounters created. The write
+/// must have begun with [`EncounterAppend::begin_in`]. Each input comes
 /// with the API key that recorded it.
 pub async fn insert(
     write: &EncounterAppend,
     resolved: Vec<(&KeyActor, Resolved)>,
+    requests: Requests,
 ) -> DomainResult<Recorded> {
     let organization_id = write.organization_id();
     // Each new reference, with the key of the first input naming it.
@@ -413,6 +427,9 @@ pub async fn insert(
             .field_if(e.note.is_some(), "note");
         (actor, event)
     }));
+    if requests == Requests::One {
+        events = events.into_iter().collect::<audit::Runs<_>>().into_events();
+    }
     audit::record_all(write.txn(), organization_id, write.now(), events).await?;
     let created = encounters
         .iter()
@@ -622,7 +639,7 @@ pub async fn record_checked(
     if !errors.is_empty() {
         return Err(DomainError::InvalidItems(errors));
     }
-    let recorded = insert(&write, resolved).await?;
+    let recorded = insert(&write, resolved, Requests::One).await?;
     idempotency::record_if_keyed(write.txn(), organization_id, idempotent, &recorded).await?;
     if let Some(step) = import {
         let next = step.checkpoint(

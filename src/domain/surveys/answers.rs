@@ -236,7 +236,8 @@ pub async fn submit(
                 key_id: view.created_by_key_id,
                 key_name: "candidate survey".to_owned(),
             };
-            let recorded = ingest::insert(&write, vec![(&actor, resolved)]).await?;
+            let recorded =
+                ingest::insert(&write, vec![(&actor, resolved)], ingest::Requests::One).await?;
             let encounter_id = recorded
                 .encounters
                 .first()

@@ -344,3 +344,98 @@ async fn organization_with_one_of_each(
     .unwrap();
     (org.id, touchpoint.id, candidate.id)
 }
+
+/// On PostgreSQL a candidate created by reference may be created by
+/// another request between the batch's lookup and its insert (creating a
+/// candidate does not take the encounter write lock): the batch then uses
+/// that row, and records no creation of its own. (On SQLite the write lock
+/// orders the two.)
+#[tokio::test]
+async fn a_batch_uses_a_candidate_created_under_it_by_reference() {
+    use entity::enums::{Source, Stage};
+    use touchpoint_tracker::db::store::WriterConnection;
+    use touchpoint_tracker::domain::{
+        candidates,
+        encounters::{
+            ingest::{self, CandidateRef, EncounterInput, Requests, TouchpointRef},
+            write::EncounterAppend,
+        },
+        privacy::audit::{Actor, KeyActor},
+    };
+    let database = fresh_database().await;
+    if !database.url.starts_with("postgres") {
+        eprintln!("not run: on SQLite the write lock orders the two");
+        return;
+    }
+    let conn = db::connect(&DatabaseSettings::new(database.url.clone()))
+        .await
+        .unwrap();
+    touchpoint_tracker::startup::migrate(&conn).await.unwrap();
+    let (org, touchpoint, known) = organization_with_one_of_each(&conn, "acme").await;
+    let input = |candidate| EncounterInput {
+        candidate,
+        touchpoint: TouchpointRef::Id(touchpoint),
+        occurred_at: chrono::Utc::now(),
+        source: Source::CandidateSurvey,
+        score: Some(7),
+        note: None,
+    };
+    let recorder = KeyActor {
+        key_id: 1,
+        key_name: "import".into(),
+    };
+    let writer = WriterConnection::Pool(conn.clone());
+    let write = EncounterAppend::begin_in(writer.begin_write().await.unwrap(), org)
+        .await
+        .unwrap();
+    let inputs = vec![
+        input(CandidateRef::ExternalRef("SURVEY-RACE".into())),
+        input(CandidateRef::ExternalRef("SURVEY-NEW".into())),
+        input(CandidateRef::Id(known)),
+    ];
+    let resolved: Vec<_> = ingest::resolve(write.txn(), org, inputs)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|item| (&recorder, item.unwrap()))
+        .collect();
+    // Another request creates the first reference and commits.
+    let raced = candidates::create(
+        &conn,
+        &Actor::System("another request"),
+        org,
+        candidates::NewCandidate {
+            external_ref: "SURVEY-RACE".into(),
+            display_name: None,
+            email: None,
+            stage: Stage::Awareness,
+        },
+    )
+    .await
+    .unwrap();
+    let recorded = ingest::insert(&write, resolved, Requests::One)
+        .await
+        .unwrap();
+    write.commit().await.unwrap();
+
+    assert_eq!(recorded.candidates_created, 1, "only SURVEY-NEW");
+    let owners: Vec<i64> = recorded.encounters.iter().map(|e| e.candidate_id).collect();
+    assert_eq!(owners[0], raced.id);
+    assert!(owners[1] != raced.id && owners[1] != known);
+    assert_eq!(owners[2], known);
+    let backend = conn.get_database_backend();
+    let row = conn
+        .query_one_raw(Statement::from_string(
+            backend,
+            "SELECT COUNT(*) AS n FROM audit_events WHERE resource_type = 'candidate' \
+             AND action = 'create' AND actor_name = 'import'",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        row.try_get::<i64>("", "n").unwrap(),
+        1,
+        "the batch created one"
+    );
+}

@@ -531,6 +531,7 @@ async fn create_candidates<'a>(
     }
     let refs: Vec<&str> = external_refs.keys().copied().collect();
     let mut created = Vec::new();
+    let mut ids = HashMap::with_capacity(refs.len());
     for chunk in refs.chunks(CHUNK) {
         let rows = chunk.iter().map(|external_ref| candidate::ActiveModel {
             organization_id: Set(write.organization_id()),
@@ -565,13 +566,22 @@ async fn create_candidates<'a>(
                 .ok_or_else(|| {
                     DomainError::internal("a candidate was created that was not asked for")
                 })?;
-            created.push((actor, row.get(candidate::Column::Id)?));
+            let id = row.get(candidate::Column::Id)?;
+            created.push((actor, id));
+            ids.insert(external_ref, id);
         }
     }
     // Ids grow with insertion order; RETURNING itself promises no order.
     created.sort_unstable_by_key(|(_, id)| *id);
-    let owned: BTreeSet<String> = refs.iter().map(|s| (*s).to_owned()).collect();
-    let ids = candidate_ids_by_ref(write.txn(), write.organization_id(), &owned).await?;
+    // Only references a concurrent create took are left to read.
+    if ids.len() < refs.len() {
+        let taken: BTreeSet<String> = refs
+            .iter()
+            .filter(|external_ref| !ids.contains_key(**external_ref))
+            .map(|external_ref| (*external_ref).to_owned())
+            .collect();
+        ids.extend(candidate_ids_by_ref(write.txn(), write.organization_id(), &taken).await?);
+    }
     Ok((ids, created))
 }
 

@@ -185,8 +185,16 @@ pub fn slug(field: &str, value: &str) -> Result<String, DomainError> {
 
 #[cfg(test)]
 mod tests {
-
     use super::*;
+
+    #[test]
+    fn no_ascii_character_is_a_format_character() {
+        use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+        assert!((0u8..=127)
+            .map(char::from)
+            .all(|c| c.general_category() != GeneralCategory::Format));
+        assert_eq!('\u{200b}'.general_category(), GeneralCategory::Format);
+    }
 
     #[test]
     fn text_is_trimmed_and_bounded() {

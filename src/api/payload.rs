@@ -441,6 +441,11 @@ fn from_value<T: Type + DeserializeOwned>(value: serde_json::Value) -> Result<T,
         return Err(ApiError::validation("body", "must be a JSON object"));
     }
     strict_json::refuse_nulls::<T>(&value)?;
+    // Most bodies are fine: read them without tracking paths (which keeps
+    // each key it passes), and read a refused one again to name its field.
+    if let Ok(read) = T::deserialize(&value) {
+        return Ok(read);
+    }
     serde_path_to_error::deserialize(value).map_err(|err| {
         let path = err.path().to_string();
         let message = err.into_inner().to_string();

@@ -843,6 +843,13 @@ async fn batch_and_import_record_the_candidates_they_create_then_their_encounter
     let [import_first, import_second]: [i64; 2] = ids_of(&listed.assert_status(200)["items"])
         .try_into()
         .unwrap();
+    let import_run = run_event(
+        &admin,
+        ("encounter", import_first, import_second),
+        "create",
+        &encounter_fields(&["score"]),
+        None,
+    );
     flow.recorded(
         "POST /api/v1/encounters/import",
         vec![
@@ -853,13 +860,7 @@ async fn batch_and_import_record_the_candidates_they_create_then_their_encounter
                 &["external_ref", "stage"],
                 Some(imported),
             ),
-            run_event(
-                &admin,
-                ("encounter", import_first, import_second),
-                "create",
-                &encounter_fields(&["score"]),
-                None,
-            ),
+            import_run.clone(),
         ],
     )
     .await;
@@ -870,17 +871,15 @@ async fn batch_and_import_record_the_candidates_they_create_then_their_encounter
     )
     .await
     .assert_status(204);
-    flow.recorded(
-        "DELETE /api/v1/encounters/{id}",
-        vec![event(
-            &recruiter,
-            ("encounter", import_second),
-            "delete",
-            &[],
-            Some(surveyed),
-        )],
-    )
-    .await;
+    let deleted = event(
+        &recruiter,
+        ("encounter", import_second),
+        "delete",
+        &[],
+        Some(surveyed),
+    );
+    flow.recorded("DELETE /api/v1/encounters/{id}", vec![deleted.clone()])
+        .await;
 
     // By resource: the events about the encounter, and the run holding it.
     let about = walk(
@@ -891,25 +890,7 @@ async fn batch_and_import_record_the_candidates_they_create_then_their_encounter
     )
     .await;
     let about: Vec<Value> = about.into_iter().map(without_id_and_time).collect();
-    assert_eq!(
-        about,
-        [
-            event(
-                &recruiter,
-                ("encounter", import_second),
-                "delete",
-                &[],
-                Some(surveyed)
-            ),
-            run_event(
-                &admin,
-                ("encounter", import_first, import_second),
-                "create",
-                &encounter_fields(&["score"]),
-                None,
-            ),
-        ]
-    );
+    assert_eq!(about, [deleted, import_run]);
     flow.finish("batch and import").await;
 }
 

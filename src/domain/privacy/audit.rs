@@ -293,7 +293,7 @@ pub async fn record_all<'a, A: Into<ActorRef<'a>>>(
     // Events about one resource leave `last_resource_id` NULL: a statement
     // of them only names it when a run is among them, so it stays the
     // statement written before runs (and a bind a row shorter).
-    let runs = events.iter().any(|(_, e)| e.last_resource_id.is_some());
+    let any_run = events.iter().any(|(_, e)| e.last_resource_id.is_some());
     let mut columns = vec![
         C::OrganizationId,
         C::OccurredAt,
@@ -305,10 +305,10 @@ pub async fn record_all<'a, A: Into<ActorRef<'a>>>(
         C::ChangedFields,
         C::SubjectCandidateId,
     ];
-    columns.extend(runs.then_some(C::LastResourceId));
+    columns.extend(any_run.then_some(C::LastResourceId));
     let mut rows = InsertRows::new(audit_event::Entity, columns);
     for (actor, event) in events {
-        let last = runs.then(|| event.last_resource_id.into());
+        let last = any_run.then(|| event.last_resource_id.into());
         rows.push(
             [
                 organization_id.into(),

@@ -15,6 +15,7 @@ use sea_orm::{
 pub mod changes;
 pub mod checkpoint;
 pub mod error;
+pub mod postgres_txn;
 pub mod sql;
 pub mod store;
 pub mod write_turn;

@@ -29,6 +29,7 @@ use sea_orm::{
     QueryResult, Statement, StatementBuilder, TryGetable, Value,
 };
 
+use super::postgres_txn::{PgTxn, COPY_FROM_ROWS};
 use super::write_turn::{Turn, WriteGate};
 use super::{StorageError, StorageResult};
 
@@ -74,28 +75,37 @@ impl<C: ConnectionTrait> Executor for C {
 
     /// Many rows per statement: each statement is a round trip.
     async fn insert_rows(&self, rows: &InsertRows, ids: bool) -> StorageResult<Vec<i64>> {
-        let backend = self.get_database_backend();
-        let width = rows.columns.len();
-        let mut inserted = Vec::with_capacity(if ids { rows.len() } else { 0 });
-        // Every full chunk has the same text, so the driver prepares it once.
-        let mut sql = (String::new(), 0);
-        for chunk in rows.values.chunks(width * InsertRows::ROWS_PER_STATEMENT) {
-            let count = chunk.len() / width;
-            if sql.1 != count {
-                sql = (rows.sql(backend, count, ids), count);
-            }
-            let statement = Statement::from_sql_and_values(backend, &sql.0, chunk.to_vec());
-            if ids {
-                for row in self.query_all_raw(statement).await? {
-                    inserted.push(row.try_get::<i64>("", InsertRows::ID)?);
-                }
-            } else {
-                self.execute_raw(statement).await?;
+        rows.insert_in_statements(self.get_database_backend(), ids, |statement| async move {
+            Ok(self.query_all_raw(statement).await?)
+        })
+        .await
+    }
+}
+
+/// On PostgreSQL, large inserts go in with `COPY` (see `postgres_txn`).
+impl Executor for PgTxn {
+    fn backend(&self) -> DbBackend {
+        DbBackend::Postgres
+    }
+
+    async fn query<S: StatementBuilder>(&self, statement: &S) -> StorageResult<Vec<Row>> {
+        let rows = self.fetch(statement.build(&DbBackend::Postgres)).await?;
+        Ok(rows.into_iter().map(Row::Pool).collect())
+    }
+
+    async fn execute<S: StatementBuilder>(&self, statement: &S) -> StorageResult<u64> {
+        self.run(statement.build(&DbBackend::Postgres)).await
+    }
+
+    async fn insert_rows(&self, rows: &InsertRows, ids: bool) -> StorageResult<Vec<i64>> {
+        if rows.len() >= COPY_FROM_ROWS {
+            let copied = self.copy(rows.table, &rows.columns, rows.rows(), ids);
+            if let Some(inserted) = copied.await? {
+                return Ok(inserted);
             }
         }
-        // Ids grow with insertion order; RETURNING itself promises no order.
-        inserted.sort_unstable();
-        Ok(inserted)
+        rows.insert_in_statements(DbBackend::Postgres, ids, |statement| self.fetch(statement))
+            .await
     }
 }
 
@@ -145,6 +155,42 @@ impl InsertRows {
 
     pub fn is_empty(&self) -> bool {
         self.values.is_empty()
+    }
+
+    /// The values, row after row.
+    fn rows(&self) -> std::slice::ChunksExact<'_, Value> {
+        self.values.chunks_exact(self.columns.len().max(1))
+    }
+
+    /// Inserts the rows in multi-row statements, each run by `run` (the
+    /// rows it returned); their ids in insertion order if `ids`. Every full
+    /// statement has the same text, so a driver prepares it once.
+    async fn insert_in_statements<F, Fut>(
+        &self,
+        backend: DbBackend,
+        ids: bool,
+        mut run: F,
+    ) -> StorageResult<Vec<i64>>
+    where
+        F: FnMut(Statement) -> Fut,
+        Fut: Future<Output = StorageResult<Vec<QueryResult>>>,
+    {
+        let width = self.columns.len().max(1);
+        let mut inserted = Vec::with_capacity(if ids { self.len() } else { 0 });
+        let mut sql = (String::new(), 0);
+        for chunk in self.values.chunks(width * Self::ROWS_PER_STATEMENT) {
+            let count = chunk.len() / width;
+            if sql.1 != count {
+                sql = (self.sql(backend, count, ids), count);
+            }
+            let statement = Statement::from_sql_and_values(backend, &sql.0, chunk.to_vec());
+            for row in run(statement).await? {
+                inserted.push(row.try_get::<i64>("", Self::ID)?);
+            }
+        }
+        // Ids grow with insertion order; RETURNING itself promises no order.
+        inserted.sort_unstable();
+        Ok(inserted)
     }
 
     /// The text of an `INSERT` of `rows` rows, with the backend's
@@ -356,6 +402,9 @@ impl WriterConnection {
     /// Begins a transaction that is going to write (see [`super::begin_write`]).
     pub async fn begin_write(&self) -> StorageResult<WriteTxn> {
         match self {
+            WriterConnection::Pool(db) if super::is_postgres(db) => Ok(WriteTxn::Postgres(
+                PgTxn::begin(db.get_postgres_connection_pool()).await?,
+            )),
             WriterConnection::Pool(db) => Ok(WriteTxn::Pool(super::begin_write(db).await?)),
             WriterConnection::Sqlite { writer, .. } => writer.begin_write().await,
         }
@@ -395,7 +444,9 @@ impl WriterConnection {
 
 /// The transaction an encounter write runs in.
 pub enum WriteTxn {
+    /// Through sea-orm: an in-memory SQLite database, and snapshots.
     Pool(DatabaseTransaction),
+    Postgres(PgTxn),
     Sqlite(SqliteTxn),
 }
 
@@ -408,13 +459,18 @@ impl WriteTxn {
     /// ran past the statement timeout. In the transaction, the new
     /// statistics are seen with what it commits.
     pub async fn analyze_encounters(&self) -> StorageResult<()> {
-        if let WriteTxn::Pool(txn) = self {
-            if super::is_postgres(txn) {
+        match self {
+            WriteTxn::Postgres(txn) => {
+                txn.execute_unprepared("ANALYZE encounters, candidates")
+                    .await
+            }
+            WriteTxn::Pool(txn) if super::is_postgres(txn) => {
                 txn.execute_unprepared("ANALYZE encounters, candidates")
                     .await?;
+                Ok(())
             }
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     /// Whether another write waits for this transaction to end: on a
@@ -422,7 +478,7 @@ impl WriteTxn {
     /// writes meet only at the rows they both change.
     pub fn write_awaited(&self) -> bool {
         match self {
-            WriteTxn::Pool(_) => false,
+            WriteTxn::Pool(_) | WriteTxn::Postgres(_) => false,
             WriteTxn::Sqlite(txn) => txn.turn.as_ref().is_some_and(Turn::awaited),
         }
     }
@@ -430,6 +486,7 @@ impl WriteTxn {
     pub async fn commit(self) -> StorageResult<()> {
         match self {
             WriteTxn::Pool(txn) => Ok(txn.commit().await?),
+            WriteTxn::Postgres(txn) => txn.commit().await,
             WriteTxn::Sqlite(txn) => txn.commit(),
         }
     }
@@ -439,6 +496,7 @@ impl Executor for WriteTxn {
     fn backend(&self) -> DbBackend {
         match self {
             WriteTxn::Pool(txn) => txn.get_database_backend(),
+            WriteTxn::Postgres(_) => DbBackend::Postgres,
             WriteTxn::Sqlite(_) => DbBackend::Sqlite,
         }
     }
@@ -446,6 +504,7 @@ impl Executor for WriteTxn {
     async fn query<S: StatementBuilder>(&self, statement: &S) -> StorageResult<Vec<Row>> {
         match self {
             WriteTxn::Pool(txn) => txn.query(statement).await,
+            WriteTxn::Postgres(txn) => txn.query(statement).await,
             WriteTxn::Sqlite(txn) => txn.connection.query(statement),
         }
     }
@@ -453,6 +512,7 @@ impl Executor for WriteTxn {
     async fn execute<S: StatementBuilder>(&self, statement: &S) -> StorageResult<u64> {
         match self {
             WriteTxn::Pool(txn) => Executor::execute(txn, statement).await,
+            WriteTxn::Postgres(txn) => txn.execute(statement).await,
             WriteTxn::Sqlite(txn) => txn.connection.execute(statement),
         }
     }
@@ -460,6 +520,7 @@ impl Executor for WriteTxn {
     async fn insert_rows(&self, rows: &InsertRows, ids: bool) -> StorageResult<Vec<i64>> {
         match self {
             WriteTxn::Pool(txn) => Executor::insert_rows(txn, rows, ids).await,
+            WriteTxn::Postgres(txn) => txn.insert_rows(rows, ids).await,
             WriteTxn::Sqlite(txn) => txn.connection.insert_rows(rows, ids),
         }
     }
@@ -615,7 +676,7 @@ impl SqliteConnection {
         let connection = self.lock();
         let mut prepared = connection.prepare_cached(&sql).map_err(database)?;
         let mut inserted = Vec::with_capacity(if ids { rows.len() } else { 0 });
-        for row in rows.values.chunks_exact(rows.columns.len()) {
+        for row in rows.rows() {
             for (index, value) in row.iter().enumerate() {
                 prepared
                     .raw_bind_parameter(index + 1, to_sqlite(value)?)

@@ -359,6 +359,74 @@ async fn a_batch_records_everything_or_nothing() {
     assert_eq!(app.count("candidates").await, 2);
 }
 
+/// A batch large enough to go in with `COPY` on PostgreSQL (see
+/// `db::postgres_txn`) reads back exactly as sent: text with the characters
+/// `COPY` escapes, times to the microsecond, absent scores and notes.
+#[tokio::test]
+async fn a_large_batch_reads_back_exactly_as_sent() {
+    let app = spawn_app().await;
+    let c = catalog(&app).await;
+    let notes = [
+        "tab\there",
+        "line\nbreak",
+        "crlf\r\nend",
+        "back\\slash",
+        "\\N",
+        "\\t, not a tab",
+        "trailing backslash \\",
+        "quotes \" ' and , ; |",
+        "ünïcødé ✓ 🙂",
+    ];
+    let items: Vec<Value> = (0..200)
+        .map(|n| {
+            let mut item = json!({
+                "candidate_external_ref": format!("COPY\\{}", n % 30),
+                "touchpoint_id": if n % 2 == 0 { c.interview } else { c.review_site },
+                "occurred_at": format!("2025-{:02}-{:02}T{:02}:{:02}:07.{:06}Z",
+                    1 + n % 12, 1 + n % 28, n % 24, n % 60, n * 4_999 % 1_000_000),
+            });
+            if n % 3 != 0 {
+                item["score"] = json!(n % 11);
+            }
+            if n % 4 != 0 {
+                item["note"] = json!(notes[n % notes.len()]);
+            }
+            item
+        })
+        .collect();
+    let reply = app.post(BATCH, &app.recruiter, json!(items)).await;
+    let body = reply.assert_status(201);
+    assert_eq!(body["candidates_created"], 30);
+    let ids = body["encounter_ids"].as_array().unwrap();
+    assert_eq!(ids.len(), items.len());
+    let time = |v: &Value| chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap();
+    for (id, sent) in ids.iter().zip(&items) {
+        let stored = app.get(&format!("{ENCOUNTERS}/{id}"), &app.reporter).await;
+        let stored = stored.assert_status(200);
+        assert_eq!(
+            stored["note"],
+            sent.get("note").cloned().unwrap_or(Value::Null)
+        );
+        assert_eq!(
+            stored["score"],
+            sent.get("score").cloned().unwrap_or(Value::Null)
+        );
+        assert_eq!(stored["touchpoint_id"], sent["touchpoint_id"]);
+        assert_eq!(time(&stored["occurred_at"]), time(&sent["occurred_at"]));
+        let candidate = app
+            .get(
+                &format!("/api/v1/candidates/{}", stored["candidate_id"]),
+                &app.reporter,
+            )
+            .await;
+        assert_eq!(
+            candidate.assert_status(200)["external_ref"],
+            sent["candidate_external_ref"]
+        );
+    }
+    assert_eq!(app.count("encounters").await, items.len() as i64);
+}
+
 #[tokio::test]
 async fn batch_shape_and_size_are_checked() {
     let app = spawn_app().await;

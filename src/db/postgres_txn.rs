@@ -6,13 +6,17 @@
 //! the connection itself. For the 5,000 encounters of a batch, `COPY`
 //! takes PostgreSQL a fraction of what ten multi-row `INSERT`s of 500 rows
 //! take (see README, Performance): rows go to the table in bulk and no
-//! statement of 5,500 parameters is planned and bound. Everything else
+//! statement of 5,500 parameters is planned and bound. The rows are sent
+//! in `COPY`'s binary format, each value as its column's type reads it:
+//! PostgreSQL then parses no text (into a table without indexes, 5,000
+//! encounters took 5 ms in binary against 10 ms in text; into the
+//! encounters table 40 ms against 54, medians of twelve). Everything else
 //! runs the same sea-query statements as through sea-orm, bound the way
 //! sea-orm binds them (`sea-query-sqlx`).
 
-use std::{fmt::Write as _, sync::Arc};
+use std::sync::Arc;
 
-use chrono::{DateTime, SecondsFormat, Timelike, Utc};
+use chrono::{DateTime, Datelike, Timelike, Utc};
 use sea_orm::{
     sqlx::{self, postgres::Postgres},
     DbErr, QueryResult, RuntimeErr, Statement, Value,
@@ -78,7 +82,8 @@ impl PgTxn {
     /// Inserts `rows` (a value for each of `columns`, row after row) into
     /// `table` with `COPY`, with their ids drawn from the table's sequence
     /// first if `ids` (so the new ids are known, in insertion order):
-    /// `None`, having written nothing, if a value has no text form here.
+    /// `None`, having written nothing, if a value is not sent as its
+    /// column's type here.
     pub async fn copy<'a>(
         &self,
         table: &str,
@@ -87,6 +92,25 @@ impl PgTxn {
         ids: bool,
     ) -> StorageResult<Option<Vec<i64>>> {
         let mut txn = self.txn.lock().await;
+        let types: Vec<(String, String)> = sqlx::query_as(
+            "SELECT attname::text, format_type(atttypid, NULL) FROM pg_attribute \
+             WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped",
+        )
+        .bind(table)
+        .fetch_all(&mut **txn)
+        .await
+        .map_err(storage)?;
+        let wire_of = |column: &str| {
+            let (_, type_name) = types.iter().find(|(name, _)| name == column)?;
+            Wire::of(type_name)
+        };
+        let Some(wires) = columns
+            .iter()
+            .map(|c| wire_of(c))
+            .collect::<Option<Vec<_>>>()
+        else {
+            return Ok(None);
+        };
         let mut new_ids = Vec::new();
         if ids {
             let count =
@@ -106,16 +130,19 @@ impl PgTxn {
             // Ids grow with insertion order, as `INSERT` gives them.
             new_ids.sort_unstable();
         }
-        let Some(data) = copy_data(rows, ids.then_some(new_ids.as_slice())) else {
+        let Some(data) = copy_data(rows, &wires, ids.then_some(new_ids.as_slice())) else {
             return Ok(None); // the drawn ids are a gap in the sequence, as a rollback leaves
         };
         let mut columns: Vec<String> = columns.iter().map(|c| format!("\"{c}\"")).collect();
         if ids {
             columns.push("\"id\"".to_owned());
         }
-        let statement = format!("COPY \"{table}\" ({}) FROM STDIN", columns.join(", "));
+        let statement = format!(
+            "COPY \"{table}\" ({}) FROM STDIN WITH (FORMAT binary)",
+            columns.join(", ")
+        );
         let mut copy = txn.copy_in_raw(&statement).await.map_err(storage)?;
-        copy.send(data.into_bytes()).await.map_err(storage)?;
+        copy.send(data).await.map_err(storage)?;
         copy.finish().await.map_err(storage)?;
         Ok(Some(new_ids))
     }
@@ -132,93 +159,125 @@ fn storage(err: sqlx::Error) -> StorageError {
     StorageError::from(DbErr::Query(RuntimeErr::SqlxError(Arc::new(err))))
 }
 
-/// The rows in `COPY`'s text format, a line each, each ending with its id
-/// if `ids` are given; `None` if a value has no text form here.
+/// How a column's values are sent in `COPY`'s binary format: its type's
+/// binary form (PostgreSQL's `*_recv` functions read it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wire {
+    Int2,
+    Int4,
+    Int8,
+    Bool,
+    Float8,
+    Text,
+    Jsonb,
+    TimestampTz,
+}
+
+impl Wire {
+    /// The form for a column of `type_name` (as `format_type` names it);
+    /// `None` for a type not sent here.
+    fn of(type_name: &str) -> Option<Wire> {
+        Some(match type_name {
+            "smallint" => Wire::Int2,
+            "integer" => Wire::Int4,
+            "bigint" => Wire::Int8,
+            "boolean" => Wire::Bool,
+            "double precision" => Wire::Float8,
+            "text" | "character varying" | "json" => Wire::Text,
+            "jsonb" => Wire::Jsonb,
+            "timestamp with time zone" => Wire::TimestampTz,
+            _ => return None,
+        })
+    }
+}
+
+/// The header of `COPY`'s binary format: its signature, no flags, no
+/// extension.
+const BINARY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+
+/// The rows in `COPY`'s binary format, each value as its column's `wires`
+/// form, each row ending with its id if `ids` are given; `None` if a value
+/// is not sent as its column's type here.
 fn copy_data<'a>(
     rows: impl ExactSizeIterator<Item = &'a [Value]>,
+    wires: &[Wire],
     ids: Option<&[i64]>,
-) -> Option<String> {
-    let mut data = String::with_capacity(rows.len() * 128);
+) -> Option<Vec<u8>> {
+    let fields = i16::try_from(wires.len() + usize::from(ids.is_some())).ok()?;
+    let mut data = Vec::with_capacity(BINARY_HEADER.len() + rows.len() * (2 + 12 * wires.len()));
+    data.extend_from_slice(BINARY_HEADER);
     for (index, row) in rows.enumerate() {
-        for (column, value) in row.iter().enumerate() {
-            if column > 0 {
-                data.push('\t');
-            }
-            copy_text(value, &mut data)?;
+        data.extend_from_slice(&fields.to_be_bytes());
+        for (value, wire) in row.iter().zip(wires) {
+            put_value(value, *wire, &mut data)?;
         }
         if let Some(ids) = ids {
-            let _ = write!(data, "\t{}", ids.get(index)?);
+            put(&mut data, &ids.get(index)?.to_be_bytes())?;
         }
-        data.push('\n');
     }
+    data.extend_from_slice(&(-1i16).to_be_bytes());
     Some(data)
 }
 
-/// Writes `value` as `COPY`'s text format reads it: `\N` for NULL, text
-/// with backslash, tab, newline and carriage return escaped. Times are
-/// written to the microsecond, as PostgreSQL keeps them and sqlx sends
-/// them; `None` for a value that would need more care than that (a
-/// fraction below the microsecond, a year outside 1 to 9999, a float that
-/// is not finite) or that the writes never insert in bulk.
-fn copy_text(value: &Value, line: &mut String) -> Option<()> {
-    fn number(line: &mut String, n: Option<impl std::fmt::Display>) {
-        match n {
-            Some(n) => {
-                let _ = write!(line, "{n}");
-            }
-            None => line.push_str("\\N"),
-        }
-    }
-    match value {
-        Value::Bool(v) => line.push_str(match v {
-            Some(true) => "t",
-            Some(false) => "f",
-            None => "\\N",
-        }),
-        Value::SmallInt(v) => number(line, *v),
-        Value::Int(v) => number(line, *v),
-        Value::BigInt(v) => number(line, *v),
-        Value::Double(v) => {
-            if v.is_some_and(|n| !n.is_finite()) {
-                return None;
-            }
-            number(line, *v)
-        }
-        Value::String(v) => match v {
-            Some(text) => escape(text, line),
-            None => line.push_str("\\N"),
-        },
-        Value::Json(v) => match v {
-            Some(json) => escape(&json.to_string(), line),
-            None => line.push_str("\\N"),
-        },
-        Value::ChronoDateTimeUtc(v) => match v {
-            Some(at) => line.push_str(&copy_time(at)?),
-            None => line.push_str("\\N"),
-        },
-        _ => return None,
-    }
+/// A field: its length, then its bytes.
+fn put(data: &mut Vec<u8>, bytes: &[u8]) -> Option<()> {
+    data.extend_from_slice(&i32::try_from(bytes.len()).ok()?.to_be_bytes());
+    data.extend_from_slice(bytes);
     Some(())
 }
 
-fn copy_time(at: &DateTime<Utc>) -> Option<String> {
-    use chrono::Datelike;
+/// Writes `value` as a column of `wire` form reads it: NULL as length -1,
+/// integers widened where the column is wider, times in microseconds
+/// since 2000 as PostgreSQL keeps them (and sqlx sends them). `None` for
+/// a value of another type, or one that would need more care (a time with
+/// a fraction below the microsecond, or a year outside 1 to 9999).
+fn put_value(value: &Value, wire: Wire, data: &mut Vec<u8>) -> Option<()> {
+    match (value, wire) {
+        (
+            Value::SmallInt(None)
+            | Value::Int(None)
+            | Value::BigInt(None)
+            | Value::Bool(None)
+            | Value::Double(None)
+            | Value::String(None)
+            | Value::Json(None)
+            | Value::ChronoDateTimeUtc(None),
+            _,
+        ) => {
+            data.extend_from_slice(&(-1i32).to_be_bytes());
+            Some(())
+        }
+        (Value::SmallInt(Some(n)), Wire::Int2) => put(data, &n.to_be_bytes()),
+        (Value::SmallInt(Some(n)), Wire::Int4) => put(data, &i32::from(*n).to_be_bytes()),
+        (Value::SmallInt(Some(n)), Wire::Int8) => put(data, &i64::from(*n).to_be_bytes()),
+        (Value::Int(Some(n)), Wire::Int4) => put(data, &n.to_be_bytes()),
+        (Value::Int(Some(n)), Wire::Int8) => put(data, &i64::from(*n).to_be_bytes()),
+        (Value::BigInt(Some(n)), Wire::Int8) => put(data, &n.to_be_bytes()),
+        (Value::Bool(Some(b)), Wire::Bool) => put(data, &[u8::from(*b)]),
+        (Value::Double(Some(x)), Wire::Float8) => put(data, &x.to_bits().to_be_bytes()),
+        (Value::String(Some(text)), Wire::Text) => put(data, text.as_bytes()),
+        (Value::Json(Some(json)), Wire::Text) => put(data, json.to_string().as_bytes()),
+        (Value::Json(Some(json)), Wire::Jsonb) => {
+            // jsonb's binary form: a version byte, then the text.
+            let mut bytes = vec![1];
+            bytes.extend_from_slice(json.to_string().as_bytes());
+            put(data, &bytes)
+        }
+        (Value::ChronoDateTimeUtc(Some(at)), Wire::TimestampTz) => {
+            put(data, &micros_since_2000(at)?.to_be_bytes())
+        }
+        _ => None,
+    }
+}
+
+/// PostgreSQL's epoch, 2000-01-01T00:00:00Z, in Unix microseconds.
+const POSTGRES_EPOCH_MICROS: i64 = 946_684_800_000_000;
+
+fn micros_since_2000(at: &DateTime<Utc>) -> Option<i64> {
     if at.nanosecond() % 1_000 != 0 || !(1..=9999).contains(&at.year()) {
         return None;
     }
-    Some(at.to_rfc3339_opts(SecondsFormat::Micros, true))
-}
-
-fn escape(text: &str, line: &mut String) {
-    for c in text.chars() {
-        match c {
-            '\\' => line.push_str("\\\\"),
-            '\t' => line.push_str("\\t"),
-            '\n' => line.push_str("\\n"),
-            '\r' => line.push_str("\\r"),
-            c => line.push(c),
-        }
-    }
+    at.timestamp_micros().checked_sub(POSTGRES_EPOCH_MICROS)
 }
 
 #[cfg(test)]
@@ -226,25 +285,62 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
-    fn text(value: Value) -> Option<String> {
-        let mut line = String::new();
-        copy_text(&value, &mut line).map(|()| line)
+    fn bytes(value: Value, wire: Wire) -> Option<Vec<u8>> {
+        let mut data = Vec::new();
+        put_value(&value, wire, &mut data).map(|()| data)
+    }
+
+    fn field(bytes: &[u8]) -> Vec<u8> {
+        let mut field = (bytes.len() as i32).to_be_bytes().to_vec();
+        field.extend_from_slice(bytes);
+        field
     }
 
     #[test]
-    fn values_are_written_as_copy_reads_them() {
-        assert_eq!(text(Value::BigInt(Some(-42))).as_deref(), Some("-42"));
-        assert_eq!(text(Value::Int(None)).as_deref(), Some("\\N"));
-        assert_eq!(text(Value::Bool(Some(false))).as_deref(), Some("f"));
+    fn values_are_sent_as_their_columns_types_read_them() {
         assert_eq!(
-            text(Value::String(Some("a\\b\tc\nd\re \\N".into()))).as_deref(),
-            Some("a\\\\b\\tc\\nd\\re \\\\N")
+            bytes(Value::BigInt(Some(-2)), Wire::Int8),
+            Some(field(&(-2i64).to_be_bytes()))
         );
-        let at = Utc.with_ymd_and_hms(2026, 3, 4, 5, 6, 7).unwrap()
-            + chrono::Duration::microseconds(123_456);
         assert_eq!(
-            text(Value::ChronoDateTimeUtc(Some(at))).as_deref(),
-            Some("2026-03-04T05:06:07.123456Z")
+            bytes(Value::Int(Some(7)), Wire::Int8),
+            Some(field(&7i64.to_be_bytes()))
+        );
+        assert_eq!(
+            bytes(Value::Int(Some(7)), Wire::Int4),
+            Some(field(&7i32.to_be_bytes()))
+        );
+        assert_eq!(
+            bytes(Value::Int(None), Wire::Int4),
+            Some((-1i32).to_be_bytes().to_vec())
+        );
+        assert_eq!(
+            bytes(Value::Bool(Some(true)), Wire::Bool),
+            Some(field(&[1]))
+        );
+        // Text goes as it is: no escaping in the binary format.
+        assert_eq!(
+            bytes(Value::String(Some("a\tb\\N".into())), Wire::Text),
+            Some(field(b"a\tb\\N"))
+        );
+        assert_eq!(
+            bytes(
+                Value::Json(Some(Box::new(serde_json::json!([1])))),
+                Wire::Jsonb
+            ),
+            Some(field(b"\x01[1]"))
+        );
+        // One microsecond after PostgreSQL's epoch.
+        let at =
+            Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).unwrap() + chrono::Duration::microseconds(1);
+        assert_eq!(
+            bytes(Value::ChronoDateTimeUtc(Some(at)), Wire::TimestampTz),
+            Some(field(&1i64.to_be_bytes()))
+        );
+        let before = Utc.with_ymd_and_hms(1999, 12, 31, 23, 59, 59).unwrap();
+        assert_eq!(
+            bytes(Value::ChronoDateTimeUtc(Some(before)), Wire::TimestampTz),
+            Some(field(&(-1_000_000i64).to_be_bytes()))
         );
     }
 
@@ -252,10 +348,38 @@ mod tests {
     fn values_that_need_more_care_are_left_to_insert() {
         let at =
             Utc.with_ymd_and_hms(2026, 3, 4, 5, 6, 7).unwrap() + chrono::Duration::nanoseconds(1);
-        assert_eq!(text(Value::ChronoDateTimeUtc(Some(at))), None);
+        assert_eq!(
+            bytes(Value::ChronoDateTimeUtc(Some(at)), Wire::TimestampTz),
+            None
+        );
         let far = Utc.with_ymd_and_hms(10_000, 1, 1, 0, 0, 0).unwrap();
-        assert_eq!(text(Value::ChronoDateTimeUtc(Some(far))), None);
-        assert_eq!(text(Value::Double(Some(f64::NAN))), None);
-        assert_eq!(text(Value::Bytes(Some(vec![1]))), None);
+        assert_eq!(
+            bytes(Value::ChronoDateTimeUtc(Some(far)), Wire::TimestampTz),
+            None
+        );
+        // A wider value never goes into a narrower column.
+        assert_eq!(bytes(Value::BigInt(Some(1)), Wire::Int4), None);
+        assert_eq!(bytes(Value::String(Some("1".into())), Wire::Int8), None);
+        assert_eq!(bytes(Value::Bytes(Some(vec![1])), Wire::Text), None);
+        assert_eq!(Wire::of("bytea"), None);
+    }
+
+    #[test]
+    fn rows_are_framed_with_the_header_a_field_count_and_the_trailer() {
+        let row = [Value::Int(Some(3)), Value::String(None)];
+        let data = copy_data(
+            [&row[..]].into_iter(),
+            &[Wire::Int4, Wire::Text],
+            Some(&[9]),
+        )
+        .unwrap();
+        let mut expected = BINARY_HEADER.to_vec();
+        expected.extend_from_slice(&3i16.to_be_bytes());
+        expected.extend_from_slice(&field(&3i32.to_be_bytes()));
+        expected.extend_from_slice(&(-1i32).to_be_bytes());
+        expected.extend_from_slice(&field(&9i64.to_be_bytes()));
+        expected.extend_from_slice(&(-1i16).to_be_bytes());
+        assert_eq!(data, expected);
+        assert_eq!(BINARY_HEADER.len(), 19);
     }
 }

@@ -439,3 +439,117 @@ async fn a_batch_uses_a_candidate_created_under_it_by_reference() {
         "the batch created one"
     );
 }
+
+/// On PostgreSQL an insert of many rows goes in with `COPY` (see
+/// `db::postgres_txn`), each value in its column's binary form; a value it
+/// does not send that way (bytes) sends the rows as `INSERT`s. Either way
+/// the ids come back in insertion order and each names its own row.
+#[tokio::test]
+async fn many_rows_go_in_with_or_without_copy_and_their_ids_name_them() {
+    use entity::{audit_event, touchpoint_reach};
+    use sea_orm::EntityTrait;
+    use touchpoint_tracker::db::store::{Executor, InsertRows, WriterConnection};
+    let database = fresh_database().await;
+    if !database.url.starts_with("postgres") {
+        eprintln!("not run: COPY is PostgreSQL's");
+        return;
+    }
+    let conn = db::connect(&DatabaseSettings::new(database.url.clone()))
+        .await
+        .unwrap();
+    touchpoint_tracker::startup::migrate(&conn).await.unwrap();
+    let (org, touchpoint, _) = organization_with_one_of_each(&conn, "acme").await;
+    let now = touchpoint_tracker::domain::now();
+    let writer = WriterConnection::Pool(conn.clone());
+    let numbers: Vec<i64> = (0..100).map(|n| 1_000 + n * 7).collect();
+    let insert = |rows: InsertRows| {
+        let writer = writer.clone();
+        async move {
+            let txn = writer.begin_write().await.unwrap();
+            let ids = txn.insert_rows(&rows, true).await.unwrap();
+            txn.commit().await.unwrap();
+            assert_eq!(ids.len(), 100);
+            assert!(ids.windows(2).all(|w| w[0] < w[1]), "in insertion order");
+            ids
+        }
+    };
+
+    // Every value has its column's binary form: `COPY`.
+    use audit_event::Column as A;
+    let mut rows = InsertRows::new(
+        audit_event::Entity,
+        [
+            A::OrganizationId,
+            A::OccurredAt,
+            A::ActorKeyId,
+            A::ActorName,
+            A::ResourceType,
+            A::ResourceId,
+            A::Action,
+            A::ChangedFields,
+            A::SubjectCandidateId,
+        ],
+    );
+    for n in &numbers {
+        let subject = (n % 2 == 0).then_some(*n);
+        rows.push([
+            org.into(),
+            now.into(),
+            None::<i64>.into(),
+            format!("tab\there {n}").into(),
+            "encounter".into(),
+            (*n).into(),
+            "create".into(),
+            "score,note".into(),
+            subject.into(),
+        ]);
+    }
+    for (id, n) in insert(rows).await.iter().zip(&numbers) {
+        let stored = audit_event::Entity::find_by_id(*id)
+            .one(&conn)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.resource_id, *n);
+        assert_eq!(stored.actor_name, format!("tab\there {n}"));
+        assert_eq!(stored.occurred_at, now);
+        assert_eq!(stored.actor_key_id, None);
+        assert_eq!(stored.subject_candidate_id, (n % 2 == 0).then_some(*n));
+    }
+
+    // Bytes are not sent that way: `INSERT`s.
+    use touchpoint_reach::Column as R;
+    let mut rows = InsertRows::new(
+        touchpoint_reach::Entity,
+        [
+            R::OrganizationId,
+            R::TouchpointId,
+            R::Span,
+            R::Period,
+            R::Candidates,
+            R::CreatedAt,
+            R::UpdatedAt,
+        ],
+    );
+    for n in &numbers {
+        let bitmap = n.to_be_bytes().to_vec();
+        rows.push([
+            org.into(),
+            touchpoint.into(),
+            "day".into(),
+            (*n as i32).into(),
+            bitmap.into(),
+            now.into(),
+            now.into(),
+        ]);
+    }
+    for (id, n) in insert(rows).await.iter().zip(&numbers) {
+        let stored = touchpoint_reach::Entity::find_by_id(*id)
+            .one(&conn)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.period, *n as i32);
+        assert_eq!(stored.candidates, n.to_be_bytes().to_vec());
+    }
+}

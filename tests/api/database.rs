@@ -303,6 +303,23 @@ async fn deleting_a_candidate_waits_for_an_insert_naming_it_and_is_refused() {
     assert_eq!(count("encounters").await, 1, "and so is its encounter");
 }
 
+/// A fresh PostgreSQL database, migrated, and a connection to it; `None`
+/// on SQLite, saying on stderr why the test is not run there.
+async fn fresh_postgres(
+    not_run: &str,
+) -> Option<(super::helpers::TestDatabase, sea_orm::DatabaseConnection)> {
+    let database = fresh_database().await;
+    if !database.url.starts_with("postgres") {
+        eprintln!("not run: {not_run}");
+        return None;
+    }
+    let conn = db::connect(&DatabaseSettings::new(database.url.clone()))
+        .await
+        .unwrap();
+    touchpoint_tracker::startup::migrate(&conn).await.unwrap();
+    Some((database, conn))
+}
+
 /// A new organization with a touchpoint and a candidate, made through the
 /// domain as the service makes them: their ids.
 async fn organization_with_one_of_each(
@@ -362,15 +379,10 @@ async fn a_batch_uses_a_candidate_created_under_it_by_reference() {
         },
         privacy::audit::{Actor, KeyActor},
     };
-    let database = fresh_database().await;
-    if !database.url.starts_with("postgres") {
-        eprintln!("not run: on SQLite the write lock orders the two");
+    let Some((_database, conn)) = fresh_postgres("on SQLite the write lock orders the two").await
+    else {
         return;
-    }
-    let conn = db::connect(&DatabaseSettings::new(database.url.clone()))
-        .await
-        .unwrap();
-    touchpoint_tracker::startup::migrate(&conn).await.unwrap();
+    };
     let (org, touchpoint, known) = organization_with_one_of_each(&conn, "acme").await;
     let input = |candidate| EncounterInput {
         candidate,
@@ -449,15 +461,9 @@ async fn many_rows_go_in_with_or_without_copy_and_their_ids_name_them() {
     use entity::{audit_event, touchpoint_reach};
     use sea_orm::EntityTrait;
     use touchpoint_tracker::db::store::{Executor, InsertRows, WriterConnection};
-    let database = fresh_database().await;
-    if !database.url.starts_with("postgres") {
-        eprintln!("not run: COPY is PostgreSQL's");
+    let Some((_database, conn)) = fresh_postgres("COPY is PostgreSQL's").await else {
         return;
-    }
-    let conn = db::connect(&DatabaseSettings::new(database.url.clone()))
-        .await
-        .unwrap();
-    touchpoint_tracker::startup::migrate(&conn).await.unwrap();
+    };
     let (org, touchpoint, _) = organization_with_one_of_each(&conn, "acme").await;
     let now = touchpoint_tracker::domain::now();
     let writer = WriterConnection::Pool(conn.clone());

@@ -464,12 +464,8 @@ impl WriteTxn {
                 txn.execute_unprepared("ANALYZE encounters, candidates")
                     .await
             }
-            WriteTxn::Pool(txn) if super::is_postgres(txn) => {
-                txn.execute_unprepared("ANALYZE encounters, candidates")
-                    .await?;
-                Ok(())
-            }
-            _ => Ok(()),
+            // A write on the pool is to an in-memory SQLite database.
+            WriteTxn::Pool(_) | WriteTxn::Sqlite(_) => Ok(()),
         }
     }
 

@@ -454,10 +454,13 @@ async fn a_batch_uses_a_candidate_created_under_it_by_reference() {
 
 /// On PostgreSQL an insert of many rows goes in with `COPY` (see
 /// `db::postgres_txn`), each value in its column's binary form; a value it
-/// does not send that way (bytes) sends the rows as `INSERT`s. Either way
-/// the ids come back in insertion order and each names its own row.
+/// does not send that way (bytes) sends the rows as `INSERT`s. Rows of
+/// both kinds are stored as given, and their ids come back in insertion
+/// order, each naming its own row. (Which way each went is not observed
+/// here: the audit rows are the kind `COPY` takes, the bitmaps the kind it
+/// leaves to `INSERT`.)
 #[tokio::test]
-async fn many_rows_go_in_with_or_without_copy_and_their_ids_name_them() {
+async fn many_rows_of_any_column_types_go_in_and_their_ids_name_them() {
     use entity::{audit_event, touchpoint_reach};
     use sea_orm::EntityTrait;
     use touchpoint_tracker::db::store::{Executor, InsertRows, WriterConnection};

@@ -29,7 +29,8 @@ use touchpoint_tracker::{
     api::{
         encounter_imports::ImportEncounter,
         exports::{encoded_chunks, write_csv_row, write_json_line, Rfc3339},
-        payload::{parse_json, NdjsonReader},
+        flat_json,
+        payload::{parse_flat, parse_items, NdjsonReader},
         rate_limit::RateLimiter,
     },
     config::RateLimit,
@@ -66,6 +67,9 @@ fn main() {
     }
     if wanted("ndjson") {
         ndjson_reader();
+    }
+    if wanted("json-items") {
+        json_items();
     }
     if wanted("rate-limit") {
         rate_limiter();
@@ -642,7 +646,7 @@ fn ndjson_reader() {
                 if line.bytes().all(|b| b.is_ascii_whitespace()) {
                     continue;
                 }
-                items += usize::from(parse_json::<ImportEncounter>(line.as_bytes()).is_ok());
+                items += usize::from(parse_flat::<ImportEncounter>(line.as_bytes()).is_ok());
             }
             (items, <[u8; 32]>::from(digest.finalize()))
         })
@@ -662,6 +666,54 @@ fn ndjson_reader() {
         hand,
         krate,
         "tokio-util LinesCodec",
+    );
+}
+
+/// A batch body of 5,000 import items, read straight into the items
+/// (`flat_json`) against through a `serde_json::Value` first, the way
+/// every other body is read (`strict_json::parse`, then each item). This
+/// figure is why bulk bodies skip the value when they can.
+fn json_items() {
+    const ITEMS: usize = 5_000;
+    let lines = import_stream(ITEMS);
+    let mut body = b"[".to_vec();
+    for (n, line) in lines
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .enumerate()
+    {
+        if n > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(line);
+    }
+    body.push(b']');
+    let direct = || flat_json::read_items::<ImportEncounter>(&body, ITEMS).expect("read directly");
+    let through_value = || {
+        parse_items::<ImportEncounter>(&body, ITEMS)
+            .expect("an array")
+            .into_iter()
+            .map(|item| item.expect("an item"))
+            .collect::<Vec<_>>()
+    };
+    let debug = |items: Vec<ImportEncounter>| format!("{items:?}");
+    assert_eq!(
+        debug(direct()),
+        debug(through_value()),
+        "the readings differ"
+    );
+    let hand = ns_per_call(|| {
+        black_box(direct());
+    });
+    let krate = ns_per_call(|| {
+        black_box(through_value());
+    });
+    row(
+        "json-items (batch body, 5,000)",
+        Unit::PerItem(ITEMS),
+        hand,
+        krate,
+        "serde_json::Value, then each item",
     );
 }
 

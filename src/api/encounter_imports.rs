@@ -11,6 +11,7 @@ use tracing::Instrument;
 
 use super::{
     error::{render_error, ApiError, ErrorBody, ErrorDetail, ItemError},
+    flat_json::FlatObject,
     idempotency::{answer, idempotency, stored},
     payload::{example_time, JsonItems, NdjsonBody, NdjsonReader, OctetStream},
     security::ApiKeyAuth,
@@ -76,6 +77,8 @@ pub struct ImportEncounter {
     #[oai(nullable)]
     pub note: Option<String>,
 }
+
+impl FlatObject for ImportEncounter {}
 
 impl Example for ImportEncounter {
     fn example() -> Self {

@@ -13,6 +13,7 @@ pub mod encounter_imports;
 pub mod encounters;
 pub mod error;
 pub mod exports;
+pub mod flat_json;
 pub mod health;
 mod idempotency;
 pub mod journeys;

@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 
 use super::{
     error::{ApiError, ErrorCode, ErrorDetail},
+    flat_json::{self, FlatObject},
     strict_json,
 };
 use crate::{config::BodyLimits, domain::idempotency};
@@ -51,6 +52,15 @@ async fn read_json(
     body: &mut RequestBody,
     limit: usize,
 ) -> poem::Result<serde_json::Value> {
+    Ok(parse_value(&read_bytes(request, body, limit).await?)?)
+}
+
+/// The body's bytes: 413 beyond `limit`.
+async fn read_bytes(
+    request: &Request,
+    body: &mut RequestBody,
+    limit: usize,
+) -> poem::Result<bytes::Bytes> {
     // Refused before reading a byte: a client declaring 10 GB gets its 413
     // at once instead of waiting to send it, and hyper closes the
     // connection instead of reading the body it no longer needs.
@@ -66,7 +76,7 @@ async fn read_json(
             poem::error::ReadBodyError::Io(err) => body_not_read(&err),
             other => ApiError::new(ErrorCode::MalformedJson, other.to_string(), None),
         })?;
-    Ok(parse_value(&bytes)?)
+    Ok(bytes)
 }
 
 /// Why a body could not be read: the client stopped sending it (the
@@ -174,31 +184,55 @@ impl<T: Type, const MAX: usize> Payload for JsonItems<T, MAX> {
     }
 }
 
-impl<T: Type + DeserializeOwned, const MAX: usize> ParsePayload for JsonItems<T, MAX> {
+impl<T: FlatObject, const MAX: usize> ParsePayload for JsonItems<T, MAX> {
     const IS_REQUIRED: bool = true;
 
     async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
-        let value = read_json(request, body, limits(request).batch_bytes).await?;
-        let digest = digest_of(request, &value)?;
-        let serde_json::Value::Array(items) = value else {
-            return Err(ApiError::validation("body", "must be a JSON array").into());
-        };
-        if items.is_empty() || items.len() > MAX {
-            return Err(ApiError::validation(
-                "body",
-                format!("must hold 1 to {MAX} items, not {}", items.len()),
-            )
-            .into());
+        let bytes = read_bytes(request, body, limits(request).batch_bytes).await?;
+        // A keyed request needs the value's digest: only it goes through
+        // the value when its items are fine.
+        if request.headers().get(idempotency::HEADER).is_none() {
+            if let Some(items) = flat_json::read_items(&bytes, MAX) {
+                return Ok(JsonItems(items.into_iter().map(Ok).collect(), None));
+            }
         }
-        let parsed = items
-            .into_iter()
-            .map(|item| from_value(item).map_err(ApiError::into_detail))
-            .collect();
-        Ok(JsonItems(parsed, digest))
+        let value = parse_value(&bytes)?;
+        let digest = digest_of(request, &value)?;
+        Ok(JsonItems(items_of(value, MAX)?, digest))
     }
 }
 
-impl_apirequest_for_payload!(JsonItems<T, MAX>, T: Type + DeserializeOwned, const MAX: usize);
+/// The items of a JSON array of 1 to `max` objects, each read into `T` on
+/// its own: one bad item does not hide the others.
+fn items_of<T: Type + DeserializeOwned>(
+    value: serde_json::Value,
+    max: usize,
+) -> Result<Vec<Result<T, ErrorDetail>>, ApiError> {
+    let serde_json::Value::Array(items) = value else {
+        return Err(ApiError::validation("body", "must be a JSON array"));
+    };
+    if items.is_empty() || items.len() > max {
+        return Err(ApiError::validation(
+            "body",
+            format!("must hold 1 to {max} items, not {}", items.len()),
+        ));
+    }
+    Ok(items
+        .into_iter()
+        .map(|item| from_value(item).map_err(ApiError::into_detail))
+        .collect())
+}
+
+/// Reads a JSON array of items as [`JsonItems`] does with a keyed request
+/// or a refused item: through a `serde_json::Value`.
+pub fn parse_items<T: Type + DeserializeOwned>(
+    bytes: &[u8],
+    max: usize,
+) -> Result<Vec<Result<T, ErrorDetail>>, ApiError> {
+    items_of(parse_value(bytes)?, max)
+}
+
+impl_apirequest_for_payload!(JsonItems<T, MAX>, T: FlatObject, const MAX: usize);
 
 /// A media type an NDJSON stream is read from.
 pub trait NdjsonMedia: Send + Sync + 'static {
@@ -256,7 +290,7 @@ impl<T: Type, M: NdjsonMedia> Payload for NdjsonBody<T, M> {
     }
 }
 
-impl<T: Type + DeserializeOwned, M: NdjsonMedia> ParsePayload for NdjsonBody<T, M> {
+impl<T: FlatObject, M: NdjsonMedia> ParsePayload for NdjsonBody<T, M> {
     const IS_REQUIRED: bool = true;
 
     async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
@@ -268,12 +302,12 @@ impl<T: Type + DeserializeOwned, M: NdjsonMedia> ParsePayload for NdjsonBody<T, 
     }
 }
 
-impl_apirequest_for_payload!(NdjsonBody<T, M>, T: Type + DeserializeOwned, M: NdjsonMedia);
+impl_apirequest_for_payload!(NdjsonBody<T, M>, T: FlatObject, M: NdjsonMedia);
 
 /// One line of an NDJSON stream: its item, or why it was refused.
 pub type NdjsonLine<T> = Result<T, ErrorDetail>;
 
-impl<T: Type + DeserializeOwned, M> NdjsonBody<T, M> {
+impl<T: FlatObject, M> NdjsonBody<T, M> {
     /// Reads the stream line by line. Lines are numbered from 0, blank lines
     /// counted; a line longer than the limit is refused as an item.
     pub fn lines(self) -> NdjsonReader<T> {
@@ -306,7 +340,7 @@ pub struct NdjsonReader<T> {
     _item: std::marker::PhantomData<fn() -> T>,
 }
 
-impl<T: Type + DeserializeOwned> NdjsonReader<T> {
+impl<T: FlatObject> NdjsonReader<T> {
     /// A reader of `stream`, refusing lines longer than `line_limit` bytes.
     pub fn new(
         stream: impl tokio::io::AsyncRead + Unpin + Send + 'static,
@@ -415,9 +449,7 @@ impl<T: Type + DeserializeOwned> NdjsonReader<T> {
             if self.line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            let item = parse_value(&self.line)
-                .and_then(from_value)
-                .map_err(ApiError::into_detail);
+            let item = parse_flat(&self.line).map_err(ApiError::into_detail);
             return Ok(Some((index, item)));
         }
     }
@@ -463,6 +495,15 @@ pub fn parse_json<T: Type + DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErro
     from_value(parse_value(bytes)?)
 }
 
+/// Parses a JSON object into `T` as [`parse_json`] does, straight from the
+/// text when [`flat_json`] can.
+pub fn parse_flat<T: FlatObject>(bytes: &[u8]) -> Result<T, ApiError> {
+    match flat_json::read(bytes) {
+        Some(item) => Ok(item),
+        None => parse_json(bytes),
+    }
+}
+
 /// serde reports a missing field at its parent's path; take the field name
 /// from the message then.
 fn field_of(path: &str, message: &str) -> String {
@@ -492,6 +533,8 @@ mod tests {
         #[serde(default)]
         note: Option<String>,
     }
+
+    impl FlatObject for Sample {}
 
     fn field(result: Result<Sample, ApiError>) -> Option<String> {
         match result.unwrap_err() {

@@ -162,7 +162,7 @@ pub fn refuse_nulls<T: Type>(value: &Value) -> Result<(), ApiError> {
 /// The properties of `T`'s schema that are not `nullable`, computed once per
 /// type (by its schema name, unique in the document) from the registry the
 /// document is built from.
-fn not_nullable_properties<T: Type>() -> Arc<HashSet<String>> {
+pub(super) fn not_nullable_properties<T: Type>() -> Arc<HashSet<String>> {
     static CACHE: OnceLock<Mutex<HashMap<String, Arc<HashSet<String>>>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
     let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());

@@ -16,6 +16,7 @@ use serde::Deserialize;
 use super::{
     encounter_imports::{candidate_ref, refused},
     error::{ApiError, ItemError},
+    flat_json::FlatObject,
     nullable::Nullable,
     page::{page_request, page_type},
     payload::{JsonBody, JsonItems},
@@ -176,6 +177,8 @@ pub struct CreateSurveyInvitation {
     #[serde(default)]
     pub send_email: Option<bool>,
 }
+
+impl FlatObject for CreateSurveyInvitation {}
 
 impl Example for CreateSurveyInvitation {
     fn example() -> Self {

@@ -333,6 +333,23 @@ async fn null_is_refused_where_the_document_does_not_allow_it() {
             .await
             .assert_error(422, "validation_failed", Some(field));
     }
+    // Bulk items (read without a value tree when they are fine) refuse it
+    // by item, beside a valid one.
+    assert!(schemas["ImportEncounter"]["properties"]["source"]["nullable"].is_null());
+    let fine = json!({"candidate_id": f.candidate, "touchpoint_id": f.touchpoint,
+                      "occurred_at": PAST, "score": null});
+    let null_source = json!({"candidate_id": f.candidate, "touchpoint_id": f.touchpoint,
+                             "occurred_at": PAST, "source": null});
+    let reply = app
+        .post(BATCH, &app.recruiter, json!([fine, null_source]))
+        .await;
+    reply.assert_error(422, "invalid_items", None);
+    assert_eq!(reply.body["items"][0]["index"], 1);
+    assert_eq!(reply.body["items"][0]["error"]["field"], "source");
+    let reply = import(&app, &format!("{fine}\n{null_source}\n")).await;
+    reply.assert_error(422, "invalid_items", None);
+    assert_eq!(reply.body["items"][0]["index"], 1);
+    assert_eq!(reply.body["items"][0]["error"]["field"], "source");
     assert_eq!(written(&app).await, before);
     // Where the document says nullable, null is taken.
     assert_eq!(

@@ -319,7 +319,7 @@ impl<T: FlatObject, M> NdjsonBody<T, M> {
 /// held (at most the line limit), whatever the stream's length.
 ///
 /// Not tokio-util's `LinesCodec`, though no faster than it with each line
-/// parsed (benches/plumbing, this machine: 135 against 138 MB/s, 0.97x,
+/// parsed (benches/plumbing, this machine: 180 against 192 MB/s, 0.94x,
 /// within noise): after a line longer than its limit, `FramedRead` ends the
 /// stream, where the import refuses that line and reads on; it drops such a
 /// line unseen, where the resume digest must cover its bytes; and it wants

@@ -189,8 +189,8 @@ impl<T: FlatObject, const MAX: usize> ParsePayload for JsonItems<T, MAX> {
 
     async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
         let bytes = read_bytes(request, body, limits(request).batch_bytes).await?;
-        // A keyed request needs the value's digest: only it goes through
-        // the value when its items are fine.
+        // A keyed request is read through the value: its key stores the
+        // value's digest.
         if request.headers().get(idempotency::HEADER).is_none() {
             if let Some(items) = flat_json::read_items(&bytes, MAX) {
                 return Ok(JsonItems(items.into_iter().map(Ok).collect(), None));

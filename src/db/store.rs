@@ -98,11 +98,19 @@ impl Executor for PgTxn {
     }
 
     async fn insert_rows(&self, rows: &InsertRows, ids: bool) -> StorageResult<Vec<i64>> {
-        if rows.len() >= COPY_FROM_ROWS {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        if rows.len() >= COPY_FROM_ROWS && rows.conflict.is_none() {
             let copied = self.copy(rows.table, &rows.columns, rows.rows(), ids);
             if let Some(inserted) = copied.await? {
                 return Ok(inserted);
             }
+        }
+        let on_conflict = rows.on_conflict_sql();
+        let arrays = self.insert_arrays(rows.table, &rows.columns, rows.rows(), &on_conflict, ids);
+        if let Some(inserted) = arrays.await? {
+            return Ok(inserted);
         }
         rows.insert_in_statements(DbBackend::Postgres, ids, |statement| self.fetch(statement))
             .await
@@ -110,11 +118,29 @@ impl Executor for PgTxn {
 }
 
 /// Rows to insert into one table with [`Executor::insert_rows`]: the
-/// values of its columns, row after row.
+/// values of its columns, row after row, and what to do with a row whose
+/// key is taken ([`InsertRows::on_conflict`]).
 pub struct InsertRows {
     table: &'static str,
     columns: Vec<&'static str>,
     values: Vec<Value>,
+    conflict: Option<Conflict>,
+}
+
+/// An upsert's `ON CONFLICT` clause: the unique key, and how each updated
+/// column takes the proposed row's value.
+struct Conflict {
+    key: Vec<&'static str>,
+    set: Vec<(&'static str, Assign)>,
+}
+
+/// How an upsert updates a column of the row already there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Assign {
+    /// Takes the proposed value.
+    Replace,
+    /// Adds the proposed value to the stored one (a counter).
+    Add,
 }
 
 impl InsertRows {
@@ -130,12 +156,30 @@ impl InsertRows {
         )
     }
 
-    fn into_table(table: &'static str, columns: Vec<&'static str>) -> Self {
+    /// The same for a table named here (the rollup tables share code
+    /// across tables, not an entity).
+    pub fn into_table(table: &'static str, columns: Vec<&'static str>) -> Self {
         InsertRows {
             table,
             columns,
             values: Vec::new(),
+            conflict: None,
         }
+    }
+
+    /// Makes the insert an upsert: a row whose `key` (a unique index's
+    /// columns) is taken updates the row there, each of `set` as its
+    /// [`Assign`] says. An upsert returns no ids.
+    pub fn on_conflict(
+        mut self,
+        key: impl IntoIterator<Item = &'static str>,
+        set: impl IntoIterator<Item = (&'static str, Assign)>,
+    ) -> Self {
+        self.conflict = Some(Conflict {
+            key: key.into_iter().collect(),
+            set: set.into_iter().collect(),
+        });
+        self
     }
 
     /// Adds a row: a value for each column, in their order.
@@ -175,6 +219,10 @@ impl InsertRows {
         F: FnMut(Statement) -> Fut,
         Fut: Future<Output = StorageResult<Vec<QueryResult>>>,
     {
+        debug_assert!(
+            !(ids && self.conflict.is_some()),
+            "an upsert returns no ids"
+        );
         let width = self.columns.len().max(1);
         let mut inserted = Vec::with_capacity(if ids { self.len() } else { 0 });
         let mut sql = (String::new(), 0);
@@ -223,10 +271,36 @@ impl InsertRows {
             }
             sql.push(')');
         }
+        sql.push_str(&self.on_conflict_sql());
         if returning_id {
             let _ = write!(sql, " RETURNING {}", quoted(Self::ID));
         }
         sql
+    }
+
+    /// The `ON CONFLICT` clause, with a leading space; empty for a plain
+    /// insert. The same on both backends.
+    fn on_conflict_sql(&self) -> String {
+        let Some(conflict) = &self.conflict else {
+            return String::new();
+        };
+        let key: Vec<String> = conflict.key.iter().map(|c| format!("\"{c}\"")).collect();
+        let set: Vec<String> = conflict
+            .set
+            .iter()
+            .map(|(column, assign)| match assign {
+                Assign::Replace => format!("\"{column}\" = excluded.\"{column}\""),
+                Assign::Add => format!(
+                    "\"{column}\" = \"{table}\".\"{column}\" + excluded.\"{column}\"",
+                    table = self.table
+                ),
+            })
+            .collect();
+        format!(
+            " ON CONFLICT ({}) DO UPDATE SET {}",
+            key.join(", "),
+            set.join(", ")
+        )
     }
 }
 
@@ -668,6 +742,10 @@ impl SqliteConnection {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
+        debug_assert!(
+            !(ids && rows.conflict.is_some()),
+            "an upsert returns no ids"
+        );
         let sql = rows.sql(DbBackend::Sqlite, 1, false);
         let connection = self.lock();
         let mut prepared = connection.prepare_cached(&sql).map_err(database)?;
@@ -1023,6 +1101,66 @@ mod tests {
             rows.sql(DbBackend::Sqlite, 1, false),
             r#"INSERT INTO "t" ("a", "b") VALUES (?, ?)"#
         );
+        let upsert = rows.on_conflict(["a"], [("b", Assign::Add), ("c", Assign::Replace)]);
+        assert_eq!(
+            upsert.sql(DbBackend::Sqlite, 1, false),
+            r#"INSERT INTO "t" ("a", "b") VALUES (?, ?) ON CONFLICT ("a") DO UPDATE SET "b" = "t"."b" + excluded."b", "c" = excluded."c""#
+        );
+    }
+
+    /// An upsert adds to or replaces the stored row's columns alike through
+    /// the pool (multi-row statements) and the writer's connection (a
+    /// prepared statement per row).
+    #[tokio::test]
+    async fn both_connections_upsert_alike() {
+        let (dir, pool) = pool_on_new_file(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT, k INTEGER NOT NULL UNIQUE, n INTEGER NOT NULL, note TEXT)",
+        )
+        .await;
+        let writer =
+            SqliteConnection::open(&dir.path().join("t.db"), Duration::from_secs(1)).unwrap();
+        let upsert = |keys: std::ops::Range<i64>, n: i64, note: &str| {
+            let mut rows = InsertRows::into_table("t", vec!["k", "n", "note"])
+                .on_conflict(["k"], [("n", Assign::Add), ("note", Assign::Replace)]);
+            for k in keys {
+                rows.push([k.into(), n.into(), note.into()]);
+            }
+            rows
+        };
+        Executor::insert_rows(&pool, &upsert(0..4, 1, "pool"), false)
+            .await
+            .unwrap();
+        let txn = writer.begin_write().await.unwrap();
+        txn.insert_rows(&upsert(2..6, 10, "writer"), false)
+            .await
+            .unwrap();
+        txn.commit().await.unwrap();
+        Executor::insert_rows(&pool, &upsert(5..7, 100, "pool again"), false)
+            .await
+            .unwrap();
+        let select = Query::select()
+            .columns([Alias::new("n"), Alias::new("note")])
+            .from(Alias::new("t"))
+            .order_by(Alias::new("k"), sea_orm::Order::Asc)
+            .to_owned();
+        let read: Vec<(i64, String)> = pool
+            .query(&select)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| (row.get(T::N).unwrap(), row.get(T::Note).unwrap()))
+            .collect();
+        let expected = [
+            (1, "pool"),
+            (1, "pool"),
+            (11, "writer"),
+            (11, "writer"),
+            (10, "writer"),
+            (110, "pool again"),
+            (100, "pool again"),
+        ]
+        .map(|(n, note)| (n, note.to_owned()));
+        assert_eq!(read, expected);
     }
 
     /// Rows inserted by the writer's connection (a prepared statement per

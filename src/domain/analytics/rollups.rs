@@ -11,11 +11,14 @@ use chrono::{DateTime, Utc};
 use entity::{anonymous_answer, candidate_score_day, encounter, enums::Source, touchpoint_reach};
 use roaring::RoaringTreemap;
 use sea_orm::{
-    sea_query::{Alias, Expr, ExprTrait, OnConflict, Query},
-    ActiveEnum, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, QueryTrait, Set,
+    sea_query::{Expr, ExprTrait, Query},
+    ActiveEnum, ColumnTrait, EntityTrait, IdenStatic, QueryFilter, QuerySelect, QueryTrait,
 };
 
-use crate::db::{sql::Sql, store::Executor};
+use crate::db::{
+    sql::Sql,
+    store::{Assign, Executor, InsertRows},
+};
 use crate::domain::{
     analytics::perception::{
         contribution, month_of, week_of, Contribution, CounterValue, Counters, DayKey,
@@ -234,23 +237,23 @@ async fn update_score_days(
 ) -> DomainResult<()> {
     let (scored, unscored): (Vec<_>, Vec<_>) =
         changed.iter().partition(|(_, days)| !days.0.is_empty());
-    for chunk in scored.chunks(CHUNK) {
-        let rows = chunk
-            .iter()
-            .map(|(candidate_id, days)| candidate_score_day::ActiveModel {
-                candidate_id: Set(**candidate_id),
-                organization_id: Set(organization_id),
-                days: Set(days.encode()),
-            });
-        let upsert = candidate_score_day::Entity::insert_many(rows)
-            .on_conflict(
-                OnConflict::column(candidate_score_day::Column::CandidateId)
-                    .update_column(candidate_score_day::Column::Days)
-                    .to_owned(),
-            )
-            .into_query();
-        db.execute(&upsert).await?;
+    use candidate_score_day::Column as C;
+    let mut rows = InsertRows::new(
+        candidate_score_day::Entity,
+        [C::CandidateId, C::OrganizationId, C::Days],
+    )
+    .on_conflict(
+        [C::CandidateId.as_str()],
+        [(C::Days.as_str(), Assign::Replace)],
+    );
+    for (candidate_id, days) in scored {
+        rows.push([
+            (*candidate_id).into(),
+            organization_id.into(),
+            days.encode().into(),
+        ]);
     }
+    db.insert_rows(&rows, false).await?;
     for chunk in unscored.chunks(CHUNK) {
         let delete = candidate_score_day::Entity::delete_many()
             .filter(candidate_score_day::Column::OrganizationId.eq(organization_id))
@@ -352,7 +355,23 @@ async fn update_reach(
         );
         stored.insert(key, row.get(touchpoint_reach::Column::Candidates)?);
     }
-    let mut rows = Vec::with_capacity(chunk.len());
+    use touchpoint_reach::Column as C;
+    let mut rows = InsertRows::new(
+        touchpoint_reach::Entity,
+        [
+            C::OrganizationId,
+            C::TouchpointId,
+            C::Span,
+            C::Period,
+            C::Candidates,
+            C::CreatedAt,
+            C::UpdatedAt,
+        ],
+    )
+    .on_conflict(
+        [C::OrganizationId, C::Span, C::Period, C::TouchpointId].map(|c| c.as_str()),
+        [C::Candidates, C::UpdatedAt].map(|c| (c.as_str(), Assign::Replace)),
+    );
     for (key, members) in chunk {
         let stored_key = (key.span.as_str().to_owned(), key.period, key.touchpoint_id);
         let mut bitmap = match stored.get(&stored_key) {
@@ -367,33 +386,17 @@ async fn update_reach(
                 bitmap.remove(id);
             }
         }
-        rows.push(touchpoint_reach::ActiveModel {
-            organization_id: Set(organization_id),
-            touchpoint_id: Set(key.touchpoint_id),
-            span: Set(key.span.as_str().to_owned()),
-            period: Set(key.period),
-            candidates: Set(encode_bitmap(&bitmap)),
-            created_at: Set(now),
-            updated_at: Set(now),
-            ..Default::default()
-        });
+        rows.push([
+            organization_id.into(),
+            key.touchpoint_id.into(),
+            key.span.as_str().into(),
+            key.period.into(),
+            encode_bitmap(&bitmap).into(),
+            now.into(),
+            now.into(),
+        ]);
     }
-    let upsert = touchpoint_reach::Entity::insert_many(rows)
-        .on_conflict(
-            OnConflict::columns([
-                touchpoint_reach::Column::OrganizationId,
-                touchpoint_reach::Column::Span,
-                touchpoint_reach::Column::Period,
-                touchpoint_reach::Column::TouchpointId,
-            ])
-            .update_columns([
-                touchpoint_reach::Column::Candidates,
-                touchpoint_reach::Column::UpdatedAt,
-            ])
-            .to_owned(),
-        )
-        .into_query();
-    db.execute(&upsert).await?;
+    db.insert_rows(&rows, false).await?;
     Ok(())
 }
 
@@ -403,55 +406,38 @@ async fn update_reach(
 /// existing row gets the change added (an upsert).
 async fn add_counters<'a>(
     db: &impl Executor,
-    table: &str,
-    columns: &[&str],
+    table: &'static str,
+    columns: &[&'static str],
     unique: usize,
     rows: impl Iterator<Item = (Vec<sea_orm::Value>, &'a Counters)>,
     now: DateTime<Utc>,
 ) -> DomainResult<()> {
-    let rows: Vec<_> = rows.collect();
-    for chunk in rows.chunks(CHUNK) {
-        let mut insert = Query::insert();
-        insert.into_table(Alias::new(table)).columns(
-            columns
-                .iter()
-                .chain(Counters::COLUMNS.iter().map(|(column, _)| column))
-                .chain(["created_at", "updated_at"].iter())
-                .map(|column| Alias::new(*column)),
-        );
-        for (leading, c) in chunk {
-            let counters = c.values().into_iter().map(|value| match value {
-                CounterValue::Integer(n) => sea_orm::Value::from(n),
-                CounterValue::Real(x) => sea_orm::Value::from(x),
-            });
-            let values = leading
-                .iter()
-                .cloned()
+    let counters = Counters::COLUMNS.iter().map(|(column, _)| *column);
+    let all = columns
+        .iter()
+        .copied()
+        .chain(counters.clone())
+        .chain(["created_at", "updated_at"])
+        .collect();
+    let set = counters
+        .map(|column| (column, Assign::Add))
+        .chain([("updated_at", Assign::Replace)]);
+    let mut insert =
+        InsertRows::into_table(table, all).on_conflict(columns[..unique].iter().copied(), set);
+    for (leading, change) in rows {
+        let counters = change.values().into_iter().map(|value| match value {
+            CounterValue::Integer(n) => sea_orm::Value::from(n),
+            CounterValue::Real(x) => sea_orm::Value::from(x),
+        });
+        insert.push(
+            leading
+                .into_iter()
                 .chain(counters)
-                .chain([now.into(), now.into()])
-                .map(Expr::val);
-            insert
-                .values(values)
-                .map_err(|err| DomainError::internal(err.to_string()))?;
-        }
-        let mut upsert = OnConflict::columns(columns[..unique].iter().map(|c| Alias::new(*c)));
-        for &(column, _) in Counters::COLUMNS {
-            upsert.value(
-                Alias::new(column),
-                Expr::col((Alias::new(table), Alias::new(column)))
-                    .add(Expr::col((excluded(), Alias::new(column)))),
-            );
-        }
-        upsert.update_column(Alias::new("updated_at"));
-        insert.on_conflict(upsert);
-        db.execute(&insert).await?;
+                .chain([now.into(), now.into()]),
+        );
     }
+    db.insert_rows(&insert, false).await?;
     Ok(())
-}
-
-/// The row an upsert proposed (`excluded` in both SQLite and PostgreSQL).
-fn excluded() -> Alias {
-    Alias::new("excluded")
 }
 
 pub fn decode_bitmap(bytes: &[u8]) -> DomainResult<RoaringTreemap> {

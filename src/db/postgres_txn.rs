@@ -221,14 +221,17 @@ async fn wires(
     Ok(columns.iter().map(|c| wire_of(c)).collect())
 }
 
+/// Each column's name and type (as `format_type` names it).
+type ColumnTypes = Arc<[(String, String)]>;
+
 /// The names and types of `table`'s columns, looked up once per table and
 /// kept: the schema does not change while the service runs (migrations
 /// run before it starts), and the lookup is a round trip.
 async fn column_types(
     txn: &mut sqlx::Transaction<'static, Postgres>,
     table: &str,
-) -> StorageResult<Arc<[(String, String)]>> {
-    static TYPES: OnceLock<StdMutex<HashMap<String, Arc<[(String, String)]>>>> = OnceLock::new();
+) -> StorageResult<ColumnTypes> {
+    static TYPES: OnceLock<StdMutex<HashMap<String, ColumnTypes>>> = OnceLock::new();
     let known = TYPES.get_or_init(Default::default);
     if let Some(types) = known.lock().unwrap_or_else(|p| p.into_inner()).get(table) {
         return Ok(types.clone());
@@ -241,7 +244,7 @@ async fn column_types(
     .fetch_all(&mut **txn)
     .await
     .map_err(storage)?;
-    let types: Arc<[(String, String)]> = types.into();
+    let types: ColumnTypes = types.into();
     known
         .lock()
         .unwrap_or_else(|p| p.into_inner())

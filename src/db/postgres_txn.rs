@@ -348,6 +348,7 @@ enum Wire {
     Bool,
     Float8,
     Text,
+    Json,
     Jsonb,
     TimestampTz,
     Bytea,
@@ -363,7 +364,8 @@ impl Wire {
             "bigint" => Wire::Int8,
             "boolean" => Wire::Bool,
             "double precision" => Wire::Float8,
-            "text" | "character varying" | "json" => Wire::Text,
+            "text" | "character varying" => Wire::Text,
+            "json" => Wire::Json,
             "jsonb" => Wire::Jsonb,
             "timestamp with time zone" => Wire::TimestampTz,
             "bytea" => Wire::Bytea,
@@ -372,7 +374,7 @@ impl Wire {
     }
 
     /// The OID and name of the type its values are sent as (text for
-    /// `character varying` and `json` too: the column converts on insert).
+    /// `character varying` too: the column converts on insert).
     fn element_type(self) -> (u32, &'static str) {
         match self {
             Wire::Int2 => (21, "int2"),
@@ -381,6 +383,7 @@ impl Wire {
             Wire::Bool => (16, "bool"),
             Wire::Float8 => (701, "float8"),
             Wire::Text => (25, "text"),
+            Wire::Json => (114, "json"),
             Wire::Jsonb => (3802, "jsonb"),
             Wire::TimestampTz => (1184, "timestamptz"),
             Wire::Bytea => (17, "bytea"),
@@ -396,6 +399,7 @@ impl Wire {
             Wire::Bool => 1000,
             Wire::Float8 => 1022,
             Wire::Text => 1009,
+            Wire::Json => 199,
             Wire::Jsonb => 3807,
             Wire::TimestampTz => 1185,
             Wire::Bytea => 1001,
@@ -457,9 +461,12 @@ fn put_value(value: &Value, wire: Wire, data: &mut Vec<u8>) -> Option<()> {
         (Value::BigInt(Some(n)), Wire::Int8) => put(data, &n.to_be_bytes()),
         (Value::Bool(Some(b)), Wire::Bool) => put(data, &[u8::from(*b)]),
         (Value::Double(Some(x)), Wire::Float8) => put(data, &x.to_bits().to_be_bytes()),
-        (Value::String(Some(text)), Wire::Text) => put(data, text.as_bytes()),
+        // json's binary form is its text.
+        (Value::String(Some(text)), Wire::Text | Wire::Json) => put(data, text.as_bytes()),
         (Value::Bytes(Some(bytes)), Wire::Bytea) => put(data, bytes),
-        (Value::Json(Some(json)), Wire::Text) => put(data, json.to_string().as_bytes()),
+        (Value::Json(Some(json)), Wire::Text | Wire::Json) => {
+            put(data, json.to_string().as_bytes())
+        }
         (Value::Json(Some(json)), Wire::Jsonb) => {
             // jsonb's binary form: a version byte, then the text.
             let mut bytes = vec![1];

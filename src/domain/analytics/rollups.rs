@@ -322,9 +322,13 @@ async fn update_reach(
     now: DateTime<Utc>,
 ) -> DomainResult<()> {
     // The stored bitmaps of exactly these keys, each looked up in the
-    // unique index. (Filtering each column by its own list matched every
-    // key of their cross product, up to all of the organization's bitmaps:
-    // a step under single POSTs read ~25,000 of them to change ~500.)
+    // unique index by a subquery of its own. (Filtering each column by its
+    // own list matched every key of their cross product, up to all of the
+    // organization's bitmaps: a step under single POSTs read ~25,000 of
+    // them to change ~500. A join of the keys with the table was planned
+    // by PostgreSQL as a hash join over all of the organization's bitmaps:
+    // for 400 keys among 16,000 bitmaps, 4.6 ms against 1.4 ms this way,
+    // `psycopg`, medians of 40.)
     let mut select = Sql::for_backend(db.backend());
     select.push("WITH k (span, period, touchpoint_id) AS (VALUES ");
     for (index, (key, _)) in chunk.iter().enumerate() {
@@ -338,22 +342,26 @@ async fn update_reach(
     }
     select
         .push(
-            ") SELECT r.span, r.period, r.touchpoint_id, r.candidates \
-             FROM k JOIN touchpoint_reach r ON r.organization_id = ",
+            ") SELECT k.span, CAST(k.period AS INTEGER) AS period, \
+             CAST(k.touchpoint_id AS BIGINT) AS touchpoint_id, \
+             (SELECT r.candidates FROM touchpoint_reach r WHERE r.organization_id = ",
         )
         .bind(organization_id)
         .push(
             " AND r.span = k.span AND r.period = k.period \
-             AND r.touchpoint_id = k.touchpoint_id",
+             AND r.touchpoint_id = k.touchpoint_id) AS candidates FROM k",
         );
     let mut stored: HashMap<(String, i32, i64), Vec<u8>> = HashMap::new();
     for row in db.query(&select).await? {
+        let Some(candidates) = row.get(touchpoint_reach::Column::Candidates)? else {
+            continue; // no bitmap yet
+        };
         let key = (
             row.get(touchpoint_reach::Column::Span)?,
             row.get(touchpoint_reach::Column::Period)?,
             row.get(touchpoint_reach::Column::TouchpointId)?,
         );
-        stored.insert(key, row.get(touchpoint_reach::Column::Candidates)?);
+        stored.insert(key, candidates);
     }
     use touchpoint_reach::Column as C;
     let mut rows = InsertRows::new(

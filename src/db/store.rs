@@ -98,6 +98,7 @@ impl Executor for PgTxn {
     }
 
     async fn insert_rows(&self, rows: &InsertRows, ids: bool) -> StorageResult<Vec<i64>> {
+        rows.check_ids(ids);
         if rows.is_empty() {
             return Ok(Vec::new());
         }
@@ -182,6 +183,15 @@ impl InsertRows {
         self
     }
 
+    /// Every path that inserts asks this first: an upsert's `RETURNING`
+    /// would also give the ids of the rows it updated.
+    fn check_ids(&self, ids: bool) {
+        debug_assert!(
+            !(ids && self.conflict.is_some()),
+            "an upsert returns no ids"
+        );
+    }
+
     /// Adds a row: a value for each column, in their order.
     pub fn push(&mut self, row: impl IntoIterator<Item = Value>) {
         let before = self.values.len();
@@ -219,10 +229,7 @@ impl InsertRows {
         F: FnMut(Statement) -> Fut,
         Fut: Future<Output = StorageResult<Vec<QueryResult>>>,
     {
-        debug_assert!(
-            !(ids && self.conflict.is_some()),
-            "an upsert returns no ids"
-        );
+        self.check_ids(ids);
         let width = self.columns.len().max(1);
         let mut inserted = Vec::with_capacity(if ids { self.len() } else { 0 });
         let mut sql = (String::new(), 0);
@@ -742,10 +749,7 @@ impl SqliteConnection {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        debug_assert!(
-            !(ids && rows.conflict.is_some()),
-            "an upsert returns no ids"
-        );
+        rows.check_ids(ids);
         let sql = rows.sql(DbBackend::Sqlite, 1, false);
         let connection = self.lock();
         let mut prepared = connection.prepare_cached(&sql).map_err(database)?;

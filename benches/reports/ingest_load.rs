@@ -3,14 +3,19 @@
 //! with `wrk` beside the same load on `GET /app` (a route touching nothing:
 //! the HTTP ceiling of this machine), on `GET /healthz` (one database round
 //! trip) and on the same POST refused by validation (the request path
-//! without the write), then bulk import through the batch and NDJSON
-//! endpoints. After each write load it waits for the rollup projector to
+//! without the write), the spread POSTs again while a report is read every
+//! 250 ms (what a dashboard sees during the load), then bulk import
+//! through the batch and NDJSON endpoints. After each write load it waits for the rollup projector to
 //! catch up and prints how long that took. Every write goes through the
 //! real service.
 
 use std::{
     fmt::Write as _,
     process::Command,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
     time::{Duration, Instant},
 };
 
@@ -33,6 +38,9 @@ const LOAD_SECONDS: u64 = 10;
 /// Encounters imported through each bulk endpoint.
 const BULK_ENCOUNTERS: usize = 200_000;
 const BATCH_SIZE: usize = 5_000;
+/// How often a report is read during the load with reports: a dashboard
+/// open while candidates answer.
+const REPORT_EVERY: Duration = Duration::from_millis(250);
 
 /// What `wrk` measured.
 struct Load {
@@ -92,8 +100,34 @@ pub async fn run(options: &Options) -> anyhow::Result<()> {
         one_candidate.failed
     );
     let one_candidate_lag = projector_lag(&database.url).await?;
+    let recorded_by_one = settled_count(&database.url).await?;
+    answered(&one_candidate, recorded_by_one - recorded_by_posts)?;
+    // R2 again, with a report read meanwhile every `REPORT_EVERY`: it
+    // merges what the projector has not applied yet, or waits for it.
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = tokio::spawn(read_reports(
+        reqwest::Client::new(),
+        service.base_url.clone(),
+        token.clone(),
+        stop.clone(),
+    ));
+    let with_reports = wrk(
+        &service.base_url,
+        "/api/v1/encounters",
+        Some(&post_script(&token, candidate_ids, touchpoint_ids)),
+        &script_dir,
+    );
+    stop.store(true, Ordering::Release);
+    let reads = reader.await??;
+    let with_reports = with_reports?;
+    anyhow::ensure!(
+        with_reports.failed == 0,
+        "{} POSTs failed",
+        with_reports.failed
+    );
+    let with_reports_lag = projector_lag(&database.url).await?;
     let recorded_by_both = settled_count(&database.url).await?;
-    answered(&one_candidate, recorded_by_both - recorded_by_posts)?;
+    answered(&with_reports, recorded_by_both - recorded_by_one)?;
     // The same POST refused by validation (a score of 11): authentication,
     // JSON and validation, without the write. Every one must be refused,
     // and none may have been recorded.
@@ -174,6 +208,11 @@ pub async fn run(options: &Options) -> anyhow::Result<()> {
             &one_candidate,
             Some(one_candidate_lag),
         ),
+        (
+            "R2 with a report read every 250 ms (below)",
+            &with_reports,
+            Some(with_reports_lag),
+        ),
     ] {
         writeln!(
             table,
@@ -192,6 +231,15 @@ pub async fn run(options: &Options) -> anyhow::Result<()> {
         ratio(&posts, &refused),
         ratio(&one_candidate, &refused),
         thousands(recorded_by_both as usize)
+    )?;
+    writeln!(
+        table,
+        "The reports read during R2 (touchpoint impact, last 365 days, one every {} ms): {} answered, p50 {:.0} ms, max {:.0} ms; {} answered 503 (the projector too far behind).\n",
+        REPORT_EVERY.as_millis(),
+        reads.latencies_ms.len(),
+        percentile(&reads.latencies_ms, 0.5),
+        percentile(&reads.latencies_ms, 1.0),
+        reads.unavailable
     )?;
     writeln!(
         table,
@@ -215,6 +263,59 @@ pub async fn run(options: &Options) -> anyhow::Result<()> {
     writeln!(table, "\nService peak RSS over the run: {rss:.0} MiB.")?;
     println!("{table}");
     Ok(())
+}
+
+/// What the report reader saw.
+struct Reads {
+    /// Of the reports answered 200, in the order read.
+    latencies_ms: Vec<f64>,
+    /// Reports answered 503: the projector was too far behind.
+    unavailable: u64,
+}
+
+/// Reads the touchpoint impact of the last 365 days every `REPORT_EVERY`
+/// until `stop`; anything but 200 or 503 is an error.
+async fn read_reports(
+    client: reqwest::Client,
+    base_url: String,
+    token: String,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<Reads> {
+    let today = chrono::Utc::now().date_naive();
+    let url = format!(
+        "{base_url}/api/v1/reports/touchpoint-impact?from={}&to={}",
+        today - chrono::Days::new(364),
+        today + chrono::Days::new(1)
+    );
+    let mut reads = Reads {
+        latencies_ms: Vec::new(),
+        unavailable: 0,
+    };
+    while !stop.load(Ordering::Acquire) {
+        let started = Instant::now();
+        let response = client.get(&url).bearer_auth(&token).send().await?;
+        let status = response.status();
+        response.bytes().await?;
+        match status.as_u16() {
+            200 => reads
+                .latencies_ms
+                .push(started.elapsed().as_secs_f64() * 1000.0),
+            503 => reads.unavailable += 1,
+            other => anyhow::bail!("a report during the load answered {other}"),
+        }
+        tokio::time::sleep(REPORT_EVERY).await;
+    }
+    Ok(reads)
+}
+
+/// The `q` quantile (nearest rank) of `values`; 0 when there are none.
+fn percentile(values: &[f64], q: f64) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => 0.0,
+        n => sorted[((n as f64 * q).ceil() as usize).clamp(1, n) - 1],
+    }
 }
 
 fn which_wrk() -> anyhow::Result<()> {

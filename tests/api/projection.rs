@@ -308,6 +308,70 @@ async fn a_report_waits_for_the_projector_while_more_is_pending_than_it_merges()
     );
 }
 
+#[tokio::test]
+async fn a_report_merges_up_to_its_rows_and_waits_for_the_projector_beyond() {
+    let app = spawn_app_with_projector_paused().await;
+    let org = organization_id(&app).await;
+    let mut touchpoints = Vec::new();
+    for n in 0..40 {
+        touchpoints.push(
+            app.touchpoint(
+                &format!("Interview {n}"),
+                "employer_created",
+                "interview",
+                "interview",
+            )
+            .await,
+        );
+    }
+    // One encounter on each of 8,000 touchpoint days (the most counter
+    // rows a report merges), each by a candidate of its own, so that no
+    // other day's counters change.
+    let item = |n: usize| {
+        let day = chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap()
+            + chrono::Days::new((n / touchpoints.len()) as u64);
+        json!({
+            "candidate_external_ref": format!("C-{n}"),
+            "touchpoint_id": touchpoints[n % touchpoints.len()],
+            "occurred_at": format!("{day}T10:00:00Z"),
+            "score": n % 11,
+        })
+    };
+    for batch in 0..2 {
+        let items: Vec<Value> = (batch * 4000..(batch + 1) * 4000).map(item).collect();
+        app.post("/api/v1/encounters/batch", &app.recruiter, json!(items))
+            .await
+            .assert_status(201);
+    }
+    let summary = "/api/v1/reports/summary?from=2025-01-01&to=2026-01-01";
+    let answered = app.get(summary, &app.reporter).await;
+    let body = answered.assert_status(200);
+    assert_eq!(body["encounters"], 8000);
+
+    // One more touchpoint day: more than a report merges. After waiting
+    // for the projector, which is paused, 503.
+    app.post(
+        "/api/v1/encounters/batch",
+        &app.recruiter,
+        json!([item(8000)]),
+    )
+    .await
+    .assert_status(201);
+    let asked = Instant::now();
+    app.get(summary, &app.reporter)
+        .await
+        .assert_error(503, "unavailable", None);
+    assert!(
+        asked.elapsed() >= Duration::from_secs(9),
+        "{:?}",
+        asked.elapsed()
+    );
+    catch_up(&app.db, org).await;
+    let answered = app.get(summary, &app.reporter).await;
+    let body = answered.assert_status(200);
+    assert_eq!(body["encounters"], 8001);
+}
+
 /// Reads the next projection step of the organization in a snapshot.
 async fn read_step(db: &DatabaseConnection, organization_id: i64) -> projection::Step {
     let read = touchpoint_tracker::db::snapshot(db).await.unwrap();

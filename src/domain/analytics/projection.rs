@@ -35,7 +35,7 @@
 //! snapshot and add the two (`reports::Tail`), so they equal a recount
 //! whatever the projector's lag, mid-step included.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use entity::{encounter, organization, rollup_mark, rollup_step};
@@ -229,6 +229,26 @@ pub(crate) async fn pending(
     mark: i64,
     upto: Option<i64>,
 ) -> DomainResult<Pending> {
+    let (candidates, encounters) = recorded_after(db, organization_id, mark, upto).await?;
+    if encounters == 0 {
+        return Ok(Pending::default());
+    }
+    let points = rollups::load_points(db, organization_id, &candidates).await?;
+    Ok(Pending {
+        delta: delta_after(&points, &candidates, mark, upto),
+        encounters,
+        candidates,
+    })
+}
+
+/// The candidates of the encounters recorded after `mark` (and, with
+/// `upto`, at most `upto`), in order, once each; and how many encounters.
+async fn recorded_after(
+    db: &impl Executor,
+    organization_id: i64,
+    mark: i64,
+    upto: Option<i64>,
+) -> DomainResult<(Vec<i64>, u64)> {
     let mut select = encounter::Entity::find()
         .select_only()
         .column(encounter::Column::CandidateId)
@@ -243,27 +263,34 @@ pub(crate) async fn pending(
         .map(|row| Ok(row.get(encounter::Column::CandidateId)?))
         .collect::<DomainResult<Vec<i64>>>()?;
     let encounters = candidates.len() as u64;
-    if encounters == 0 {
-        return Ok(Pending::default());
-    }
     candidates.sort_unstable();
     candidates.dedup();
+    Ok((candidates, encounters))
+}
+
+/// What the encounters after `mark` (up to `upto`, if any) change for
+/// these candidates, from their encounters (`points`, all of them).
+fn delta_after(
+    points: &HashMap<i64, Vec<EncounterPoint>>,
+    candidates: &[i64],
+    mark: i64,
+    upto: Option<i64>,
+) -> RollupDelta {
     let in_view = |point: &&EncounterPoint| upto.is_none_or(|upto| point.change_seq <= upto);
     let mut delta = RollupDelta::default();
-    for (candidate_id, points) in rollups::load_points(db, organization_id, &candidates).await? {
+    for candidate_id in candidates {
+        let Some(points) = points.get(candidate_id) else {
+            continue;
+        };
         let before: Vec<EncounterPoint> = points
             .iter()
             .filter(|point| point.change_seq <= mark)
             .copied()
             .collect();
         let after: Vec<EncounterPoint> = points.iter().filter(in_view).copied().collect();
-        delta.record(candidate_id, &contribution(&before), &contribution(&after));
+        delta.record(*candidate_id, &contribution(&before), &contribution(&after));
     }
-    Ok(Pending {
-        delta,
-        encounters,
-        candidates,
-    })
+    delta
 }
 
 /// What one projection step did.
@@ -548,18 +575,36 @@ pub(crate) async fn unapplied(
     organization_id: i64,
     mark: i64,
 ) -> DomainResult<Pending> {
-    let all = pending(db, organization_id, mark, None).await?;
     let Some((upto, applied)) = stored_step(db, organization_id).await? else {
-        return Ok(all);
+        return pending(db, organization_id, mark, None).await;
     };
-    let after = pending(db, organization_id, upto, None).await?;
+    // The candidates after the step's end are among those after the mark:
+    // their encounters are read once for both.
+    let (candidates, encounters) = recorded_after(db, organization_id, mark, None).await?;
+    let points = rollups::load_points(db, organization_id, &candidates).await?;
+    let all = Pending {
+        delta: delta_after(&points, &candidates, mark, None),
+        encounters,
+        candidates,
+    };
+    let later: Vec<i64> = all
+        .candidates
+        .iter()
+        .copied()
+        .filter(|id| {
+            points
+                .get(id)
+                .is_some_and(|points| points.iter().any(|point| point.change_seq > upto))
+        })
+        .collect();
+    let after = delta_after(&points, &later, upto, None);
     let mut delta = RollupDelta::default();
     for (key, change) in all.delta.counters {
         if !applied.contains(&counter_part(&key)) {
             delta.counters.insert(key, change);
         }
     }
-    for (key, change) in after.delta.counters {
+    for (key, change) in after.counters {
         if applied.contains(&counter_part(&key)) {
             delta.counters.insert(key, change);
         }
@@ -569,7 +614,7 @@ pub(crate) async fn unapplied(
             delta.reach.insert(key, members);
         }
     }
-    for (key, members) in after.delta.reach {
+    for (key, members) in after.reach {
         if applied.contains(&reach_part(&key)) {
             delta.reach.insert(key, members);
         }

@@ -53,6 +53,14 @@ use crate::domain::{
     DomainError, DomainResult,
 };
 
+/// Candidates whose encounters are read at a time to work out what pending
+/// encounters change: the memory a projection step or a report's tail
+/// takes grows with this, not with the number of candidates it touches
+/// (under single POSTs on 1,000 candidates of 400 encounters each, a
+/// report read every 250 ms took the service's peak RSS to 1.4 GiB when
+/// all were read at once).
+const HISTORIES: usize = 64;
+
 /// The first key of PostgreSQL's two-key advisory locks that the
 /// projection lock uses (the second is the organization's id): "tprj".
 const LOCK_CLASS: i32 = 0x7470_726a;
@@ -230,12 +238,13 @@ pub(crate) async fn pending(
     upto: Option<i64>,
 ) -> DomainResult<Pending> {
     let (candidates, encounters) = recorded_after(db, organization_id, mark, upto).await?;
-    if encounters == 0 {
-        return Ok(Pending::default());
+    let mut delta = RollupDelta::default();
+    for chunk in candidates.chunks(HISTORIES) {
+        let points = rollups::load_points(db, organization_id, chunk).await?;
+        record_after(&mut delta, &points, chunk, mark, upto);
     }
-    let points = rollups::load_points(db, organization_id, &candidates).await?;
     Ok(Pending {
-        delta: delta_after(&points, &candidates, mark, upto),
+        delta,
         encounters,
         candidates,
     })
@@ -268,16 +277,17 @@ async fn recorded_after(
     Ok((candidates, encounters))
 }
 
-/// What the encounters after `mark` (up to `upto`, if any) change for
-/// these candidates, from their encounters (`points`, all of them).
-fn delta_after(
+/// Adds to `delta` what the encounters after `mark` (up to `upto`, if
+/// any) change for these candidates, from their encounters (`points`, all
+/// of them).
+fn record_after(
+    delta: &mut RollupDelta,
     points: &HashMap<i64, Vec<EncounterPoint>>,
     candidates: &[i64],
     mark: i64,
     upto: Option<i64>,
-) -> RollupDelta {
+) {
     let in_view = |point: &&EncounterPoint| upto.is_none_or(|upto| point.change_seq <= upto);
-    let mut delta = RollupDelta::default();
     for candidate_id in candidates {
         let Some(points) = points.get(candidate_id) else {
             continue;
@@ -290,7 +300,6 @@ fn delta_after(
         let after: Vec<EncounterPoint> = points.iter().filter(in_view).copied().collect();
         delta.record(*candidate_id, &contribution(&before), &contribution(&after));
     }
-    delta
 }
 
 /// What one projection step did.
@@ -581,25 +590,24 @@ pub(crate) async fn unapplied(
     // The candidates after the step's end are among those after the mark:
     // their encounters are read once for both.
     let (candidates, encounters) = recorded_after(db, organization_id, mark, None).await?;
-    let points = rollups::load_points(db, organization_id, &candidates).await?;
-    let all = Pending {
-        delta: delta_after(&points, &candidates, mark, None),
-        encounters,
-        candidates,
-    };
-    let later: Vec<i64> = all
-        .candidates
-        .iter()
-        .copied()
-        .filter(|id| {
-            points
-                .get(id)
-                .is_some_and(|points| points.iter().any(|point| point.change_seq > upto))
-        })
-        .collect();
-    let after = delta_after(&points, &later, upto, None);
+    let mut all = RollupDelta::default();
+    let mut after = RollupDelta::default();
+    for chunk in candidates.chunks(HISTORIES) {
+        let points = rollups::load_points(db, organization_id, chunk).await?;
+        record_after(&mut all, &points, chunk, mark, None);
+        let later: Vec<i64> = chunk
+            .iter()
+            .copied()
+            .filter(|id| {
+                points
+                    .get(id)
+                    .is_some_and(|points| points.iter().any(|point| point.change_seq > upto))
+            })
+            .collect();
+        record_after(&mut after, &points, &later, upto, None);
+    }
     let mut delta = RollupDelta::default();
-    for (key, change) in all.delta.counters {
+    for (key, change) in all.counters {
         if !applied.contains(&counter_part(&key)) {
             delta.counters.insert(key, change);
         }
@@ -609,7 +617,7 @@ pub(crate) async fn unapplied(
             delta.counters.insert(key, change);
         }
     }
-    for (key, members) in all.delta.reach {
+    for (key, members) in all.reach {
         if !applied.contains(&reach_part(&key)) {
             delta.reach.insert(key, members);
         }
@@ -620,11 +628,11 @@ pub(crate) async fn unapplied(
         }
     }
     // Scored days move with the mark, in the step's last part.
-    delta.score_days = all.delta.score_days;
+    delta.score_days = all.score_days;
     Ok(Pending {
         delta,
-        encounters: all.encounters,
-        candidates: all.candidates,
+        encounters,
+        candidates,
     })
 }
 

@@ -232,13 +232,18 @@ pub async fn run(options: &Options) -> anyhow::Result<()> {
         ratio(&one_candidate, &refused),
         thousands(recorded_by_both as usize)
     )?;
+    let answered = match reads.latencies_ms.len() {
+        0 => "none answered".to_owned(),
+        n => format!(
+            "{n} answered, p50 {:.0} ms, max {:.0} ms",
+            percentile(&reads.latencies_ms, 0.5),
+            percentile(&reads.latencies_ms, 1.0)
+        ),
+    };
     writeln!(
         table,
-        "The reports read during R2 (touchpoint impact, last 365 days, one every {} ms): {} answered, p50 {:.0} ms, max {:.0} ms; {} answered 503 (the projector too far behind).\n",
+        "The reports read during R2 (touchpoint impact, last 365 days, one every {} ms): {answered}; {} answered 503 (the projector too far behind).\n",
         REPORT_EVERY.as_millis(),
-        reads.latencies_ms.len(),
-        percentile(&reads.latencies_ms, 0.5),
-        percentile(&reads.latencies_ms, 1.0),
         reads.unavailable
     )?;
     writeln!(
@@ -308,14 +313,12 @@ async fn read_reports(
     Ok(reads)
 }
 
-/// The `q` quantile (nearest rank) of `values`; 0 when there are none.
+/// The `q` quantile (nearest rank) of `values`, which are not empty.
 fn percentile(values: &[f64], q: f64) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
-    match sorted.len() {
-        0 => 0.0,
-        n => sorted[((n as f64 * q).ceil() as usize).clamp(1, n) - 1],
-    }
+    let n = sorted.len();
+    sorted[((n as f64 * q).ceil() as usize).clamp(1, n) - 1]
 }
 
 fn which_wrk() -> anyhow::Result<()> {

@@ -483,6 +483,67 @@ async fn reports_equal_a_recount_between_the_parts_of_a_step() {
 }
 
 #[tokio::test]
+async fn reports_equal_a_recount_when_the_pending_candidates_span_several_reads() {
+    // Pending encounters' candidates are read 64 at a time
+    // (`projection::HISTORIES`): 150 candidates with a projected history,
+    // then a pending encounter each, inserted among their earlier ones.
+    let app = spawn_app_with_projector_paused().await;
+    let org = organization_id(&app).await;
+    let api = app.api(&app.reporter);
+    let Setting {
+        careers,
+        reviews,
+        chance,
+        ..
+    } = Setting::create(&app).await;
+    let touchpoints = [careers, reviews, chance];
+    let items = |days: &[u32], offset: usize| -> Vec<Value> {
+        (0..150)
+            .flat_map(|candidate| {
+                days.iter().enumerate().map(move |(n, day)| {
+                    json!({
+                        "candidate_external_ref": format!("C-{candidate}"),
+                        "touchpoint_id": touchpoints[(candidate + n + offset) % 3],
+                        "occurred_at": format!("2026-03-{day:02}T{:02}:00:00Z", candidate % 24),
+                        "score": ((candidate + n + offset) % 6 != 0).then_some((candidate * 7 + n) % 11),
+                    })
+                })
+            })
+            .collect()
+    };
+    app.post(
+        "/api/v1/encounters/batch",
+        &app.recruiter,
+        json!(items(&[2, 9, 20], 0)),
+    )
+    .await
+    .assert_status(201);
+    catch_up(&app.db, org).await;
+    app.post(
+        "/api/v1/encounters/batch",
+        &app.recruiter,
+        json!(items(&[5], 1)),
+    )
+    .await
+    .assert_status(201);
+    assert_reports_match_recount(&api, WINDOWS).await;
+
+    // Part-way through the step, with more pending after its end.
+    let mut step = read_step(&app.db, org).await;
+    assert_eq!(apply_one_part(&app.db, org, &mut step).await, Applied::Part);
+    app.post(
+        "/api/v1/encounters/batch",
+        &app.recruiter,
+        json!(items(&[14], 2)),
+    )
+    .await
+    .assert_status(201);
+    assert_reports_match_recount(&api, WINDOWS).await;
+    catch_up(&app.db, org).await;
+    assert_reports_match_recount(&api, WINDOWS).await;
+}
+
+#[tokio::test]
 async fn a_step_left_half_applied_is_resumed_or_finished_by_a_change() {
     let app = spawn_app_with_projector_paused().await;
     let org = organization_id(&app).await;

@@ -5,9 +5,9 @@
 //! trip) and on the same POST refused by validation (the request path
 //! without the write), the spread POSTs again while a report is read every
 //! 250 ms (what a dashboard sees during the load), then bulk import
-//! through the batch and NDJSON endpoints. After each write load it waits for the rollup projector to
-//! catch up and prints how long that took. Every write goes through the
-//! real service.
+//! through the batch and NDJSON endpoints. After each write load it waits
+//! for the rollup projector to catch up and prints how long that took.
+//! Every write goes through the real service.
 
 use std::{
     fmt::Write as _,
@@ -186,6 +186,10 @@ pub async fn run(options: &Options) -> anyhow::Result<()> {
             |lag| format!("{:.0}", lag.as_secs_f64() * 1000.0),
         )
     };
+    let with_reports_label = format!(
+        "R2 with a report read every {} ms (below)",
+        REPORT_EVERY.as_millis()
+    );
     for (label, load, lag) in [
         (
             "R0: GET /app, the dashboard's page shell (no key, no database: the HTTP ceiling)",
@@ -209,7 +213,7 @@ pub async fn run(options: &Options) -> anyhow::Result<()> {
             Some(one_candidate_lag),
         ),
         (
-            "R2 with a report read every 250 ms (below)",
+            &with_reports_label,
             &with_reports,
             Some(with_reports_lag),
         ),

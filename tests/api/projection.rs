@@ -591,3 +591,70 @@ async fn a_step_left_half_applied_is_resumed_or_finished_by_a_change() {
     rebuild::rebuild(&app.db, org).await.unwrap();
     assert_eq!(reports(&app).await, answered, "finished equals rebuilt");
 }
+
+#[tokio::test]
+async fn reports_equal_a_recount_when_insertions_land_among_long_projected_histories() {
+    // A step and a report's tail read only the days of a candidate's
+    // history that pending encounters can change (`analytics::affected`):
+    // from the scored day before each to the scored day after. Long
+    // projected histories, scored densely, sparsely or never, then pending
+    // encounters everywhere among them: before the first score, after the
+    // last, on scored days and between them.
+    use rand::{rngs::StdRng, Rng, SeedableRng};
+    let app = spawn_app_with_projector_paused().await;
+    let org = organization_id(&app).await;
+    let api = app.api(&app.reporter);
+    let Setting {
+        careers,
+        reviews,
+        chance,
+        ..
+    } = Setting::create(&app).await;
+    let touchpoints = [careers, reviews, chance];
+    let mut rng = StdRng::seed_from_u64(21);
+    // Each candidate's chance that an encounter is scored.
+    let scored = [0.9, 0.5, 0.15, 0.0, 0.6, 0.3];
+    let items = |rng: &mut StdRng, per_candidate: usize| -> Vec<Value> {
+        let mut items = Vec::new();
+        for (candidate, chance_scored) in scored.iter().enumerate() {
+            for _ in 0..per_candidate {
+                let day = rng.random_range(0..180);
+                let at = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap()
+                    + chrono::Duration::days(day);
+                items.push(json!({
+                    "candidate_external_ref": format!("LONG-{candidate}"),
+                    "touchpoint_id": touchpoints[rng.random_range(0..3)],
+                    "occurred_at": format!("{at}T{:02}:{:02}:00Z", rng.random_range(0..24), rng.random_range(0..60)),
+                    "score": rng.random_bool(*chance_scored).then(|| rng.random_range(0..=10)),
+                }));
+            }
+        }
+        items
+    };
+    let history = items(&mut rng, 80);
+    app.post("/api/v1/encounters/batch", &app.recruiter, json!(history))
+        .await
+        .assert_status(201);
+    catch_up(&app.db, org).await;
+    let pending = items(&mut rng, 6);
+    app.post("/api/v1/encounters/batch", &app.recruiter, json!(pending))
+        .await
+        .assert_status(201);
+    assert_reports_match_recount(&api, WINDOWS).await;
+
+    // Part-way through the step, with more pending after its end.
+    let mut step = read_step(&app.db, org).await;
+    assert_eq!(apply_one_part(&app.db, org, &mut step).await, Applied::Part);
+    let later = items(&mut rng, 4);
+    app.post("/api/v1/encounters/batch", &app.recruiter, json!(later))
+        .await
+        .assert_status(201);
+    assert_reports_match_recount(&api, WINDOWS).await;
+
+    // Caught up, the rollups equal a rebuild from the encounters.
+    catch_up(&app.db, org).await;
+    let projected = reports(&app).await;
+    assert_reports_match_recount(&api, WINDOWS).await;
+    rebuild::rebuild(&app.db, org).await.unwrap();
+    assert_eq!(reports(&app).await, projected, "projected equals rebuilt");
+}

@@ -1,6 +1,7 @@
 //! Perception analytics: the storage-free maths, the rollups every write
 //! keeps equal to a recount, and the reports read from them.
 
+mod affected;
 pub mod perception;
 pub mod projection;
 pub mod projector;

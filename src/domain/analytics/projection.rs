@@ -47,7 +47,10 @@ use sea_orm::{
 use crate::db::store::Executor;
 use crate::domain::{
     analytics::{
-        perception::{contribution, month_of, DayKey, EncounterPoint, ReachKey, RollupDelta, Span},
+        affected::{self, Affected},
+        perception::{
+            contribution, day_of, month_of, DayKey, EncounterPoint, ReachKey, RollupDelta, Span,
+        },
         rollups,
     },
     DomainError, DomainResult,
@@ -230,75 +233,96 @@ pub(crate) struct Pending {
 
 /// What the encounters recorded after `mark` (and, with `upto`, at most
 /// `upto`) change in the rollups: for each of their candidates, the
-/// contribution with them minus the contribution without them.
+/// contribution with them minus the contribution without them, worked out
+/// on the part of its history they can change (`affected`).
 pub(crate) async fn pending(
     db: &impl Executor,
     organization_id: i64,
     mark: i64,
     upto: Option<i64>,
 ) -> DomainResult<Pending> {
-    let (candidates, encounters) = recorded_after(db, organization_id, mark, upto).await?;
+    let (recorded, encounters) = recorded_after(db, organization_id, mark, upto).await?;
     let mut delta = RollupDelta::default();
-    for chunk in candidates.chunks(HISTORIES) {
-        let points = rollups::load_points(db, organization_id, chunk).await?;
-        record_after(&mut delta, &points, chunk, mark, upto);
+    for chunk in recorded.chunks(HISTORIES) {
+        let histories = affected::load(db, organization_id, chunk).await?;
+        record_after(&mut delta, &histories, chunk, mark, upto);
     }
     Ok(Pending {
         delta,
         encounters,
-        candidates,
+        candidates: recorded.into_iter().map(|(id, _)| id).collect(),
     })
 }
 
 /// The candidates of the encounters recorded after `mark` (and, with
-/// `upto`, at most `upto`), in order, once each; and how many encounters.
+/// `upto`, at most `upto`), in order, once each, with the days of those
+/// encounters (in order, once each); and how many encounters.
 async fn recorded_after(
     db: &impl Executor,
     organization_id: i64,
     mark: i64,
     upto: Option<i64>,
-) -> DomainResult<(Vec<i64>, u64)> {
+) -> DomainResult<(Vec<(i64, Vec<i32>)>, u64)> {
     let mut select = encounter::Entity::find()
         .select_only()
-        .column(encounter::Column::CandidateId)
+        .columns([
+            encounter::Column::CandidateId,
+            encounter::Column::OccurredAt,
+        ])
         .filter(encounter::Column::OrganizationId.eq(organization_id))
         .filter(encounter::Column::ChangeSeq.gt(mark));
     if let Some(upto) = upto {
         select = select.filter(encounter::Column::ChangeSeq.lte(upto));
     }
     let rows = db.query(&select.into_query()).await?;
-    let mut candidates = rows
-        .iter()
-        .map(|row| Ok(row.get(encounter::Column::CandidateId)?))
-        .collect::<DomainResult<Vec<i64>>>()?;
-    let encounters = candidates.len() as u64;
-    candidates.sort_unstable();
-    candidates.dedup();
-    Ok((candidates, encounters))
+    let encounters = rows.len() as u64;
+    let mut days: BTreeMap<i64, Vec<i32>> = BTreeMap::new();
+    for row in rows {
+        days.entry(row.get(encounter::Column::CandidateId)?)
+            .or_default()
+            .push(day_of(row.get(encounter::Column::OccurredAt)?));
+    }
+    let recorded = days
+        .into_iter()
+        .map(|(candidate_id, mut days)| {
+            days.sort_unstable();
+            days.dedup();
+            (candidate_id, days)
+        })
+        .collect();
+    Ok((recorded, encounters))
 }
 
 /// Adds to `delta` what the encounters after `mark` (up to `upto`, if
-/// any) change for these candidates, from their encounters (`points`, all
-/// of them).
+/// any) change for these candidates, from the affected part of their
+/// histories.
 fn record_after(
     delta: &mut RollupDelta,
-    points: &HashMap<i64, Vec<EncounterPoint>>,
-    candidates: &[i64],
+    histories: &HashMap<i64, Affected>,
+    candidates: &[(i64, Vec<i32>)],
     mark: i64,
     upto: Option<i64>,
 ) {
     let in_view = |point: &&EncounterPoint| upto.is_none_or(|upto| point.change_seq <= upto);
-    for candidate_id in candidates {
-        let Some(points) = points.get(candidate_id) else {
+    for (candidate_id, _) in candidates {
+        let Some(history) = histories.get(candidate_id) else {
             continue;
         };
-        let before: Vec<EncounterPoint> = points
-            .iter()
-            .filter(|point| point.change_seq <= mark)
-            .copied()
-            .collect();
-        let after: Vec<EncounterPoint> = points.iter().filter(in_view).copied().collect();
-        delta.record(*candidate_id, &contribution(&before), &contribution(&after));
+        let whole = |points: Vec<EncounterPoint>| {
+            let mut contribution = contribution(&points);
+            contribution.score_days = history.score_days(&contribution.score_days);
+            contribution
+        };
+        let before = whole(
+            history
+                .points
+                .iter()
+                .filter(|point| point.change_seq <= mark)
+                .copied()
+                .collect(),
+        );
+        let after = whole(history.points.iter().filter(in_view).copied().collect());
+        delta.record(*candidate_id, &before, &after);
     }
 }
 
@@ -587,24 +611,25 @@ pub(crate) async fn unapplied(
     let Some((upto, applied)) = stored_step(db, organization_id).await? else {
         return pending(db, organization_id, mark, None).await;
     };
-    // The candidates after the step's end are among those after the mark:
-    // their encounters are read once for both.
-    let (candidates, encounters) = recorded_after(db, organization_id, mark, None).await?;
+    // The candidates after the step's end are among those after the mark,
+    // and the days read for those hold the changes after the step's end
+    // too (see `affected`): they are read once for both.
+    let (recorded, encounters) = recorded_after(db, organization_id, mark, None).await?;
     let mut all = RollupDelta::default();
     let mut after = RollupDelta::default();
-    for chunk in candidates.chunks(HISTORIES) {
-        let points = rollups::load_points(db, organization_id, chunk).await?;
-        record_after(&mut all, &points, chunk, mark, None);
-        let later: Vec<i64> = chunk
+    for chunk in recorded.chunks(HISTORIES) {
+        let histories = affected::load(db, organization_id, chunk).await?;
+        record_after(&mut all, &histories, chunk, mark, None);
+        let later: Vec<(i64, Vec<i32>)> = chunk
             .iter()
-            .copied()
-            .filter(|id| {
-                points
-                    .get(id)
-                    .is_some_and(|points| points.iter().any(|point| point.change_seq > upto))
+            .filter(|(id, _)| {
+                histories.get(id).is_some_and(|history| {
+                    history.points.iter().any(|point| point.change_seq > upto)
+                })
             })
+            .cloned()
             .collect();
-        record_after(&mut after, &points, &later, upto, None);
+        record_after(&mut after, &histories, &later, upto, None);
     }
     let mut delta = RollupDelta::default();
     for (key, change) in all.counters {
@@ -632,7 +657,7 @@ pub(crate) async fn unapplied(
     Ok(Pending {
         delta,
         encounters,
-        candidates,
+        candidates: recorded.into_iter().map(|(id, _)| id).collect(),
     })
 }
 

@@ -133,7 +133,7 @@ pub(crate) async fn anonymous_delta(
     Ok(delta)
 }
 
-fn source_of(value: &String) -> DomainResult<Source> {
+pub(crate) fn source_of(value: &String) -> DomainResult<Source> {
     Source::try_from_value(value)
         .map_err(|_| DomainError::internal(format!("unknown encounter source {value:?}")))
 }

@@ -40,8 +40,9 @@ use crate::domain::{
 /// Days, first and last included.
 pub(crate) type Days = (i32, i32);
 
-/// Ranges of days one query reads; each binds two values.
-const RANGES_PER_QUERY: usize = 500;
+/// Ranges of days one query reads (a power of two); each binds three
+/// values.
+const RANGES_PER_QUERY: usize = 512;
 
 /// The days of one candidate's history that the insertions after the mark
 /// can change, and what was read of them.
@@ -174,7 +175,7 @@ async fn stored_score_days(
         if index > 0 {
             sql.push(",");
         }
-        sql.push(&candidate_id.to_string());
+        sql.bind(*candidate_id);
     }
     sql.push(")");
     for row in db.query(&sql).await? {
@@ -191,14 +192,23 @@ async fn stored_score_days(
 }
 
 /// The encounters of each candidate on its days: one index range each.
+/// The ranges are bound and padded to a power of two with ranges of no
+/// candidate, so that a handful of statements serve every step and report
+/// (each new text is prepared, and kept in the connection's cache).
 fn points_on(backend: DbBackend, organization_id: i64, ranges: &[(i64, Days)]) -> Sql {
+    // An empty range (its first day after its last) of no candidate.
+    const NO_CANDIDATE: (i64, Days) = (0, (1, 0));
     let mut sql = Sql::for_backend(backend);
     sql.push("WITH r (candidate_id, first_at, last_at) AS (VALUES ");
-    for (index, (candidate_id, (first, last))) in ranges.iter().enumerate() {
+    let padded = ranges.len().next_power_of_two();
+    let padding = std::iter::repeat_n(&NO_CANDIDATE, padded - ranges.len());
+    for (index, (candidate_id, (first, last))) in ranges.iter().chain(padding).enumerate() {
         if index > 0 {
             sql.push(", ");
         }
-        sql.push(&format!("({candidate_id}, "))
+        sql.push("(")
+            .bind(*candidate_id)
+            .push(", ")
             .bind(start_of(*first))
             .push(", ")
             .bind(end_of(*last))
@@ -302,6 +312,23 @@ mod tests {
         assert!(within(&affected.ranges, 10) && within(&affected.ranges, 50));
         assert!(!within(&affected.ranges, 9) && !within(&affected.ranges, 21));
         assert!(!within(&affected.ranges, 51) && !within(&[], 0));
+    }
+
+    #[test]
+    fn the_ranges_read_are_padded_to_a_power_of_two_with_empty_ones() {
+        let statement = |n: usize| {
+            let ranges = vec![(5, (10, 12)); n];
+            points_on(DbBackend::Sqlite, 1, &ranges).statement()
+        };
+        let values = |n: usize| statement(n).values.map_or(0, |values| values.0.len());
+        // Three values a range, and the organization's id.
+        assert_eq!(values(1), 3 + 1);
+        assert_eq!(values(3), 4 * 3 + 1);
+        assert_eq!(values(4), 4 * 3 + 1);
+        assert_eq!(values(5), 8 * 3 + 1);
+        assert_eq!(statement(5).sql, statement(8).sql, "one text for 5 to 8");
+        let (first, last) = (start_of(1), end_of(0));
+        assert!(first > last, "a padding range holds no moment");
     }
 
     #[test]

@@ -28,7 +28,8 @@
 //! past its own write (`encounters::write`). So the encounters after the
 //! mark are only ever insertions, and what they change is
 //! [`pending`]: each of their candidates' contribution with them, minus
-//! the contribution without them.
+//! the contribution without them, worked out on the days of the
+//! candidate's history that they can change (`affected`).
 //!
 //! Reports read the rollups and what they lack ([`unapplied`]: [`pending`]
 //! after the mark, or after the step's end for the parts applied) in one

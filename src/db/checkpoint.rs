@@ -22,8 +22,12 @@
 //! on average (the file is cut, synced, then grown again page by page)
 //! against 27 to 43 ms, and past 16,384 frames it came 16 to 18 times in
 //! 10 s of single POSTs: their p99 was 68 to 96 ms, and 24 to 39 ms
-//! restarting past 65,536 frames. Once writes stop for [`QUIET_ROUNDS`]
-//! rounds, the WAL is truncated, so an idle service keeps no large file.
+//! restarting past 65,536 frames. Past 65,536 frames, on a faster machine,
+//! single POSTs filled the WAL again in under a second, and each restart
+//! held the turn 15 to 24 ms (10 or 11 in 10 s): p99 21.5 to 31.5 ms,
+//! against 15.7 to 21.0 ms past 262,144 (2 or 3 restarts), at the same
+//! rate. Once writes stop for [`QUIET_ROUNDS`] rounds, the WAL is
+//! truncated, so an idle service keeps no large file.
 
 use std::{
     path::Path,
@@ -36,8 +40,8 @@ use super::write_turn::WriteGate;
 /// How often the checkpointer runs.
 pub const EVERY: Duration = Duration::from_millis(100);
 /// WAL frames (pages, 4 KiB by default) past which the checkpointer stops
-/// the writers to restart the WAL: 256 MiB.
-pub const LIMIT_FRAMES: i64 = 65_536;
+/// the writers to restart the WAL: 1 GiB of disk, under sustained writes.
+pub const LIMIT_FRAMES: i64 = 262_144;
 /// Rounds without a new frame after which the checkpointer truncates the
 /// WAL (about a second).
 pub const QUIET_ROUNDS: u32 = 10;

@@ -118,6 +118,20 @@ impl Setting {
     }
 }
 
+/// A service whose projector is paused, its organization's id, and the
+/// three touchpoints of [`Setting`].
+async fn paused_with_touchpoints() -> (TestApp, i64, [i64; 3]) {
+    let app = spawn_app_with_projector_paused().await;
+    let org = organization_id(&app).await;
+    let Setting {
+        careers,
+        reviews,
+        chance,
+        ..
+    } = Setting::create(&app).await;
+    (app, org, [careers, reviews, chance])
+}
+
 #[tokio::test]
 async fn reports_equal_a_recount_after_every_write_while_projection_is_behind() {
     let app = spawn_app_with_projector_paused().await;
@@ -487,16 +501,8 @@ async fn reports_equal_a_recount_when_the_pending_candidates_span_several_reads(
     // Pending encounters' candidates are read 64 at a time
     // (`projection::HISTORIES`): 150 candidates with a projected history,
     // then a pending encounter each, inserted among their earlier ones.
-    let app = spawn_app_with_projector_paused().await;
-    let org = organization_id(&app).await;
+    let (app, org, touchpoints) = paused_with_touchpoints().await;
     let api = app.api(&app.reporter);
-    let Setting {
-        careers,
-        reviews,
-        chance,
-        ..
-    } = Setting::create(&app).await;
-    let touchpoints = [careers, reviews, chance];
     let items = |days: &[u32], offset: usize| -> Vec<Value> {
         (0..150)
             .flat_map(|candidate| {
@@ -601,16 +607,8 @@ async fn reports_equal_a_recount_when_insertions_land_among_long_projected_histo
     // encounters everywhere among them: before the first score, after the
     // last, on scored days and between them.
     use rand::{rngs::StdRng, Rng, SeedableRng};
-    let app = spawn_app_with_projector_paused().await;
-    let org = organization_id(&app).await;
+    let (app, org, touchpoints) = paused_with_touchpoints().await;
     let api = app.api(&app.reporter);
-    let Setting {
-        careers,
-        reviews,
-        chance,
-        ..
-    } = Setting::create(&app).await;
-    let touchpoints = [careers, reviews, chance];
     let mut rng = StdRng::seed_from_u64(21);
     // Each candidate's chance that an encounter is scored.
     let scored = [0.9, 0.5, 0.15, 0.0, 0.6, 0.3];

@@ -25,14 +25,14 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveTime, Utc};
-use entity::{candidate_score_day, encounter};
+use entity::candidate_score_day;
 use sea_orm::{DbBackend, Iden};
 
 use crate::db::{sql::Sql, store::Executor};
 use crate::domain::{
     analytics::{
         perception::{date_of_day, day_of_date, EncounterPoint, ScoreDays},
-        rollups::source_of,
+        rollups::{point_of, POINT_COLUMNS},
     },
     DomainError, DomainResult,
 };
@@ -140,15 +140,7 @@ pub(crate) async fn load(
             .query(&points_on(db.backend(), organization_id, chunk))
             .await?
         {
-            let candidate_id = row.get(encounter::Column::CandidateId)?;
-            let point = EncounterPoint {
-                id: row.get(encounter::Column::Id)?,
-                change_seq: row.get(encounter::Column::ChangeSeq)?,
-                touchpoint_id: row.get(encounter::Column::TouchpointId)?,
-                occurred_at: row.get(encounter::Column::OccurredAt)?,
-                score: row.get(encounter::Column::Score)?,
-                source: source_of(&row.get::<String>(encounter::Column::Source)?)?,
-            };
+            let (candidate_id, point) = point_of(&row)?;
             if let Some(affected) = affected.get_mut(&candidate_id) {
                 affected.points.push(point);
             }
@@ -214,17 +206,9 @@ fn points_on(backend: DbBackend, organization_id: i64, ranges: &[(i64, Days)]) -
             .bind(end_of(*last))
             .push(")");
     }
-    let columns = [
-        encounter::Column::CandidateId,
-        encounter::Column::Id,
-        encounter::Column::ChangeSeq,
-        encounter::Column::TouchpointId,
-        encounter::Column::OccurredAt,
-        encounter::Column::Score,
-        encounter::Column::Source,
-    ]
-    .map(|column| format!("e.{}", column.to_string()))
-    .join(", ");
+    let columns = POINT_COLUMNS
+        .map(|column| format!("e.{}", column.to_string()))
+        .join(", ");
     let matching = "e.candidate_id = r.candidate_id \
                     AND e.occurred_at >= r.first_at AND e.occurred_at <= r.last_at";
     sql.push(") SELECT ").push(&columns);

@@ -17,7 +17,7 @@ use sea_orm::{
 
 use crate::db::{
     sql::Sql,
-    store::{Assign, Executor, InsertRows},
+    store::{Assign, Executor, InsertRows, Row},
 };
 use crate::domain::{
     analytics::perception::{
@@ -61,34 +61,43 @@ pub(crate) async fn load_points(
     for chunk in candidate_ids.chunks(CHUNK) {
         let select = encounter::Entity::find()
             .select_only()
-            .columns([
-                encounter::Column::CandidateId,
-                encounter::Column::Id,
-                encounter::Column::ChangeSeq,
-                encounter::Column::TouchpointId,
-                encounter::Column::OccurredAt,
-                encounter::Column::Score,
-                encounter::Column::Source,
-            ])
+            .columns(POINT_COLUMNS)
             .filter(encounter::Column::OrganizationId.eq(organization_id))
             .filter(encounter::Column::CandidateId.is_in(chunk.iter().copied()))
             .into_query();
         for row in db.query(&select).await? {
-            let candidate_id = row.get(encounter::Column::CandidateId)?;
-            points
-                .entry(candidate_id)
-                .or_default()
-                .push(EncounterPoint {
-                    id: row.get(encounter::Column::Id)?,
-                    change_seq: row.get(encounter::Column::ChangeSeq)?,
-                    touchpoint_id: row.get(encounter::Column::TouchpointId)?,
-                    occurred_at: row.get(encounter::Column::OccurredAt)?,
-                    score: row.get(encounter::Column::Score)?,
-                    source: source_of(&row.get::<String>(encounter::Column::Source)?)?,
-                });
+            let (candidate_id, point) = point_of(&row)?;
+            points.entry(candidate_id).or_default().push(point);
         }
     }
     Ok(points)
+}
+
+/// The columns of an encounter that [`point_of`] reads.
+pub(crate) const POINT_COLUMNS: [encounter::Column; 7] = [
+    encounter::Column::CandidateId,
+    encounter::Column::Id,
+    encounter::Column::ChangeSeq,
+    encounter::Column::TouchpointId,
+    encounter::Column::OccurredAt,
+    encounter::Column::Score,
+    encounter::Column::Source,
+];
+
+/// An encounter's candidate and what perception depends on of it, from a
+/// row of [`POINT_COLUMNS`].
+pub(crate) fn point_of(row: &Row) -> DomainResult<(i64, EncounterPoint)> {
+    Ok((
+        row.get(encounter::Column::CandidateId)?,
+        EncounterPoint {
+            id: row.get(encounter::Column::Id)?,
+            change_seq: row.get(encounter::Column::ChangeSeq)?,
+            touchpoint_id: row.get(encounter::Column::TouchpointId)?,
+            occurred_at: row.get(encounter::Column::OccurredAt)?,
+            score: row.get(encounter::Column::Score)?,
+            source: source_of(&row.get::<String>(encounter::Column::Source)?)?,
+        },
+    ))
 }
 
 /// What the organization's anonymous survey answers add to the rollups:
@@ -133,7 +142,7 @@ pub(crate) async fn anonymous_delta(
     Ok(delta)
 }
 
-pub(crate) fn source_of(value: &String) -> DomainResult<Source> {
+fn source_of(value: &String) -> DomainResult<Source> {
     Source::try_from_value(value)
         .map_err(|_| DomainError::internal(format!("unknown encounter source {value:?}")))
 }

@@ -7,6 +7,8 @@
 //! 250 ms (what a dashboard sees during the load), then bulk import
 //! through the batch and NDJSON endpoints. After each write load it waits
 //! for the rollup projector to catch up and prints how long that took.
+//! Last, on a fresh database with the projector paused, the spread POSTs
+//! once more: what the write alone serves.
 //! Every write goes through the real service.
 
 use std::{
@@ -72,15 +74,6 @@ pub async fn run(options: &Options) -> anyhow::Result<()> {
     let posts_lag = projector_lag(&database.url).await?;
     let recorded_by_posts = settled_count(&database.url).await?;
     anyhow::ensure!(posts.failed == 0, "{} POSTs failed", posts.failed);
-    // wrk stops with requests in flight: they may be recorded, not counted.
-    let answered = |load: &Load, recorded: u64| {
-        anyhow::ensure!(
-            recorded >= load.requests && recorded <= load.requests + CONNECTIONS as u64,
-            "wrk saw {} answered POSTs, the database holds {recorded}",
-            load.requests
-        );
-        Ok(())
-    };
     answered(&posts, recorded_by_posts)?;
     // The same load with every POST naming one candidate: each write reads
     // and changes one journey, the worst case for the derived work.
@@ -164,6 +157,7 @@ pub async fn run(options: &Options) -> anyhow::Result<()> {
     let rss = service.peak_rss_mib()?;
     drop(service);
     database.drop_database().await?;
+    let append_only = append_only(options).await?;
 
     let backend = if database.server.is_some() {
         "PostgreSQL"
@@ -217,6 +211,11 @@ pub async fn run(options: &Options) -> anyhow::Result<()> {
             &with_reports,
             Some(with_reports_lag),
         ),
+        (
+            "R2 with the projector paused (a fresh database): the write alone, the encounter and its audit event",
+            &append_only,
+            None,
+        ),
     ] {
         writeln!(
             table,
@@ -230,10 +229,11 @@ pub async fn run(options: &Options) -> anyhow::Result<()> {
     let ratio = |a: &Load, b: &Load| a.requests_per_second / b.requests_per_second;
     writeln!(
         table,
-        "\nR1/R0 = {:.2}; R2/R1 = {:.2} (one candidate: {:.2}). {} encounters recorded by the POSTs, none failed.\n",
+        "\nR1/R0 = {:.2}; R2/R1 = {:.2} (one candidate: {:.2}; the write alone: {:.2}). {} encounters recorded by the POSTs, none failed.\n",
         ratio(&refused, &nothing),
         ratio(&posts, &refused),
         ratio(&one_candidate, &refused),
+        ratio(&append_only, &refused),
         thousands(recorded_by_both as usize)
     )?;
     let answered = match reads.latencies_ms.len() {
@@ -271,6 +271,43 @@ pub async fn run(options: &Options) -> anyhow::Result<()> {
     )?;
     writeln!(table, "\nService peak RSS over the run: {rss:.0} MiB.")?;
     println!("{table}");
+    Ok(())
+}
+
+/// R2 on a fresh database with the projector paused, after the other
+/// loads (so the machine is not shared with their service): what the
+/// write alone serves, the encounter and its audit event committed and
+/// nothing derived, the rollups left behind the mark.
+async fn append_only(options: &Options) -> anyhow::Result<Load> {
+    let database = create_database(options, 1).await?;
+    let conn = db::connect(&DatabaseSettings::new(database.url.clone())).await?;
+    touchpoint_tracker::startup::migrate(&conn).await?;
+    let (token, candidate_ids, touchpoint_ids) = seed(&conn).await?;
+    conn.close().await?;
+    let service = Service::start_with(&database.url, &[("PROJECTOR_PAUSED", "true")]).await?;
+    let script_dir = tempfile::tempdir()?;
+    let load = wrk(
+        &service.base_url,
+        "/api/v1/encounters",
+        Some(&post_script(&token, candidate_ids, touchpoint_ids)),
+        &script_dir,
+    )?;
+    anyhow::ensure!(load.failed == 0, "{} POSTs failed", load.failed);
+    drop(service);
+    // Nothing is left in flight once the service has stopped.
+    answered(&load, count_encounters(&database.url).await?)?;
+    database.drop_database().await?;
+    Ok(load)
+}
+
+/// Whether the database holds what `wrk` saw answered. It stops with
+/// requests in flight: they may be recorded, not counted.
+fn answered(load: &Load, recorded: u64) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        recorded >= load.requests && recorded <= load.requests + CONNECTIONS as u64,
+        "wrk saw {} answered POSTs, the database holds {recorded}",
+        load.requests
+    );
     Ok(())
 }
 

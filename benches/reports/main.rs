@@ -582,6 +582,11 @@ struct Service {
 
 impl Service {
     async fn start(database_url: &str) -> anyhow::Result<Self> {
+        Self::start_with(database_url, &[]).await
+    }
+
+    /// Starts the service with these environment variables set as well.
+    async fn start_with(database_url: &str, env: &[(&str, &str)]) -> anyhow::Result<Self> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
@@ -589,6 +594,7 @@ impl Service {
             .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
             .env("DATABASE_URL", database_url)
             .env("RUST_LOG", LOG_LEVEL)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()?;

@@ -59,11 +59,19 @@ async fn create_candidate(app: &TestApp, token: &str, external_ref: &str) -> i64
         .unwrap()
 }
 
-async fn encounter(app: &TestApp, token: &str, candidate: i64, touchpoint: i64, days: i64) {
-    let body = json!({"candidate_id": candidate, "touchpoint_id": touchpoint,
-                      "occurred_at": at(days), "score": (days % 11) as i32,
-                      "note": format!("Note about candidate {candidate}")});
-    app.post("/api/v1/encounters", token, body)
+/// Records a candidate's encounters `days` ago in one request: with the
+/// schedule running, a candidate given its old encounter first would be
+/// due, and may be erased, before the later one is recorded.
+async fn encounters(app: &TestApp, token: &str, candidate: i64, touchpoint: i64, days: &[i64]) {
+    let items: Vec<Value> = days
+        .iter()
+        .map(|&days| {
+            json!({"candidate_id": candidate, "touchpoint_id": touchpoint,
+                   "occurred_at": at(days), "score": (days % 11) as i32,
+                   "note": format!("Note about candidate {candidate}")})
+        })
+        .collect();
+    app.post("/api/v1/encounters/batch", token, json!(items))
         .await
         .assert_status(201);
 }
@@ -78,11 +86,9 @@ async fn scene(app: &TestApp) -> Scene {
         )
         .await;
     let old = create_candidate(app, &app.admin, "RET-OLD").await;
-    encounter(app, &app.admin, old, interview, 400).await;
-    encounter(app, &app.admin, old, interview, 380).await;
+    encounters(app, &app.admin, old, interview, &[400, 380]).await;
     let recent = create_candidate(app, &app.admin, "RET-RECENT").await;
-    encounter(app, &app.admin, recent, interview, 400).await;
-    encounter(app, &app.admin, recent, interview, 10).await;
+    encounters(app, &app.admin, recent, interview, &[400, 10]).await;
     let fresh = create_candidate(app, &app.admin, "RET-FRESH").await;
     let dormant = create_candidate(app, &app.admin, "RET-DORMANT").await;
     // Two years pass for this one: the only way to a candidate created long
@@ -94,7 +100,7 @@ async fn scene(app: &TestApp) -> Scene {
         .await
         .unwrap();
     let erased = create_candidate(app, &app.admin, "RET-ERASED").await;
-    encounter(app, &app.admin, erased, interview, 500).await;
+    encounters(app, &app.admin, erased, interview, &[500]).await;
     app.delete(&format!("/api/v1/candidates/{erased}"), &app.admin)
         .await
         .assert_status(200);
@@ -110,7 +116,7 @@ async fn scene(app: &TestApp) -> Scene {
         .as_i64()
         .unwrap();
     let globex_old = create_candidate(app, &app.other_admin, "RET-GLOBEX").await;
-    encounter(app, &app.other_admin, globex_old, globex_touchpoint, 700).await;
+    encounters(app, &app.other_admin, globex_old, globex_touchpoint, &[700]).await;
     Scene {
         old,
         dormant,

@@ -246,12 +246,12 @@ pub(crate) async fn pending(
     let mut delta = RollupDelta::default();
     for chunk in recorded.chunks(HISTORIES) {
         let histories = affected::load(db, organization_id, chunk).await?;
-        record_after(&mut delta, &histories, chunk, mark, upto);
+        record_after(&mut delta, &histories, ids(chunk), mark, upto);
     }
     Ok(Pending {
         delta,
         encounters,
-        candidates: recorded.into_iter().map(|(id, _)| id).collect(),
+        candidates: ids(&recorded).collect(),
     })
 }
 
@@ -294,19 +294,24 @@ async fn recorded_after(
     Ok((recorded, encounters))
 }
 
+/// The candidates of `recorded_after`'s pairs, in order.
+fn ids(recorded: &[(i64, Vec<i32>)]) -> impl Iterator<Item = i64> + '_ {
+    recorded.iter().map(|(id, _)| *id)
+}
+
 /// Adds to `delta` what the encounters after `mark` (up to `upto`, if
 /// any) change for these candidates, from the affected part of their
 /// histories.
 fn record_after(
     delta: &mut RollupDelta,
     histories: &HashMap<i64, Affected>,
-    candidates: &[(i64, Vec<i32>)],
+    candidates: impl IntoIterator<Item = i64>,
     mark: i64,
     upto: Option<i64>,
 ) {
     let in_view = |point: &&EncounterPoint| upto.is_none_or(|upto| point.change_seq <= upto);
-    for (candidate_id, _) in candidates {
-        let Some(history) = histories.get(candidate_id) else {
+    for candidate_id in candidates {
+        let Some(history) = histories.get(&candidate_id) else {
             continue;
         };
         let whole = |points: Vec<EncounterPoint>| {
@@ -323,7 +328,7 @@ fn record_after(
                 .collect(),
         );
         let after = whole(history.points.iter().filter(in_view).copied().collect());
-        delta.record(*candidate_id, &before, &after);
+        delta.record(candidate_id, &before, &after);
     }
 }
 
@@ -620,17 +625,13 @@ pub(crate) async fn unapplied(
     let mut after = RollupDelta::default();
     for chunk in recorded.chunks(HISTORIES) {
         let histories = affected::load(db, organization_id, chunk).await?;
-        record_after(&mut all, &histories, chunk, mark, None);
-        let later: Vec<(i64, Vec<i32>)> = chunk
-            .iter()
-            .filter(|(id, _)| {
-                histories.get(id).is_some_and(|history| {
-                    history.points.iter().any(|point| point.change_seq > upto)
-                })
-            })
-            .cloned()
-            .collect();
-        record_after(&mut after, &histories, &later, upto, None);
+        record_after(&mut all, &histories, ids(chunk), mark, None);
+        let later = ids(chunk).filter(|id| {
+            histories
+                .get(id)
+                .is_some_and(|history| history.points.iter().any(|point| point.change_seq > upto))
+        });
+        record_after(&mut after, &histories, later, upto, None);
     }
     let mut delta = RollupDelta::default();
     for (key, change) in all.counters {
@@ -658,7 +659,7 @@ pub(crate) async fn unapplied(
     Ok(Pending {
         delta,
         encounters,
-        candidates: recorded.into_iter().map(|(id, _)| id).collect(),
+        candidates: ids(&recorded).collect(),
     })
 }
 
